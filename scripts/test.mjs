@@ -1,0 +1,48 @@
+// `npm test`: runs the vitest suite on Node 24 (the devDependency `node`, first on PATH under npm
+// run) and on Node 22 (fetched from the npm registry with npx, cached after the first run), then
+// prints one plain line `N passed, N failed` summed over both — the line CI reads.
+//
+//   npm test                      both Node lines
+//   npm test -- test/core         pass a filter through to vitest
+//   MESHLET_TEST_NODES=24 npm test   only the current Node (quicker while developing)
+import { spawnSync } from 'node:child_process';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+
+const args = process.argv.slice(2);
+const lines = (process.env.MESHLET_TEST_NODES ?? '24,22').split(',').map((s) => s.trim()).filter(Boolean);
+const dir = mkdtempSync(join(tmpdir(), 'meshlet-test-'));
+const vitest = join(process.cwd(), 'node_modules', 'vitest', 'vitest.mjs');
+let passed = 0;
+let failed = 0;
+let skipped = 0;
+let exit = 0;
+
+for (const line of lines) {
+  const out = join(dir, `node${line}.json`);
+  const vitestArgs = ['run', '--reporter=default', '--reporter=json', `--outputFile.json=${out}`, ...args];
+  const current = process.versions.node.split('.')[0] === line;
+  console.log(`\n=== tests on Node ${line} ${current ? `(${process.version})` : '(from the npm registry via npx)'} ===\n`);
+  const r = current
+    ? spawnSync(process.execPath, [vitest, ...vitestArgs], { stdio: 'inherit', env: { ...process.env, NO_COLOR: '1' } })
+    : spawnSync('npx', ['-y', '-p', `node@${line}`, '--', 'node', vitest, ...vitestArgs], {
+        stdio: 'inherit',
+        env: { ...process.env, NO_COLOR: '1' },
+      });
+  if (r.status !== 0) exit = 1;
+  try {
+    const report = JSON.parse(readFileSync(out, 'utf8'));
+    passed += report.numPassedTests;
+    failed += report.numFailedTests;
+    skipped += report.numPendingTests + (report.numTodoTests ?? 0);
+    if (report.numTotalTests === 0) exit = 1;
+  } catch {
+    console.error(`no test report from the Node ${line} run`);
+    failed += 1;
+    exit = 1;
+  }
+}
+rmSync(dir, { recursive: true, force: true });
+console.log(`\n${passed} passed, ${failed} failed, ${skipped} skipped`);
+process.exit(exit);

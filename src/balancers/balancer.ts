@@ -1,0 +1,133 @@
+/**
+ * The balancer contract and its registry.
+ *
+ * A balancer is split the way grpc-js splits it: the *factory* runs when the endpoint set (or the
+ * config) changes and builds a {@link Picker} — rings, tables, alias arrays computed once — and the
+ * picker's synchronous `pick(ctx)` runs per request, reading only the snapshot and the live
+ * numbers on each {@link Endpoint}. Built-ins register through the same public call as user code.
+ */
+import type { Endpoint, PickedEndpoint } from '../core/endpoint.js';
+import { InvalidConfigError, type MeshError } from '../core/errors.js';
+
+/** What a picker is told about one request. */
+export interface PickContext {
+  /** 32-bit hash of the request's hash key, for hash balancers; undefined when none was computed. */
+  readonly hash: number | undefined;
+  /** Attempt number, 0 for the first try; hash balancers use it to move a retry elsewhere. */
+  readonly attempt: number;
+  /** True when `endpoint` must not be returned (already tried, or excluded by the caller). */
+  skip(endpoint: Endpoint): boolean;
+}
+
+/** A pick that found no endpoint. `error` is what the caller sees if nothing else can be tried. */
+export interface PickFailed {
+  readonly type: 'fail';
+  readonly error: MeshError;
+}
+
+/** A tagged union: never null, never a throw. */
+export type PickResult = PickedEndpoint | PickFailed;
+
+/** The momentary state of a balancer: an immutable snapshot with one synchronous method. */
+export interface Picker {
+  pick(ctx: PickContext): PickResult;
+}
+
+/** What a balancer factory may use besides the endpoints and its options. */
+export interface BalancerDeps {
+  /** Service name, for error messages. */
+  readonly service: string;
+  /** Uniform random number in [0, 1); injected so tests are deterministic. */
+  readonly random: () => number;
+  /** Monotonic clock in ms; injected so tests are deterministic. */
+  readonly now: () => number;
+  /** The result to return when no endpoint can be picked. */
+  readonly noEndpoint: PickFailed;
+}
+
+/**
+ * Builds a picker for the current endpoint set. Called again on every endpoint, health or config
+ * change. The service passes only endpoints that may take traffic (not ejected, not draining — or,
+ * in panic mode, all of them), so a picker need not check health; it must honour `ctx.skip`.
+ * `endpoints` is never empty.
+ */
+export type BalancerFactory<O = Record<string, unknown>> = (
+  endpoints: readonly Endpoint[],
+  options: O,
+  deps: BalancerDeps,
+) => Picker;
+
+/** A balancer as registered: the factory plus how to validate its options. */
+export interface BalancerDefinition<O = Record<string, unknown>> {
+  create: BalancerFactory<O>;
+  /**
+   * Validate and normalise the options object (the balancer config minus `type`); throw
+   * {@link InvalidConfigError} with a path under `path` when it is wrong. Called once, at createMesh.
+   * Without it, any options are accepted as given.
+   */
+  parseOptions?: (raw: Record<string, unknown>, path: string) => O;
+  /** True when pickers read `ctx.hash`, so the service computes a hash key per request. */
+  usesHash?: boolean;
+}
+
+/** A registry of balancers by name. The module-level one holds the built-ins; a mesh may extend a copy. */
+export class BalancerRegistry {
+  readonly #byName = new Map<string, BalancerDefinition<any>>();
+
+  constructor(parent?: BalancerRegistry) {
+    if (parent) for (const [k, v] of parent.#byName) this.#byName.set(k, v);
+  }
+
+  /**
+   * Register a balancer under a kebab-case name.
+   * @throws InvalidConfigError when the name is malformed or already taken.
+   */
+  register<O>(name: string, factory: BalancerFactory<O> | BalancerDefinition<O>): void {
+    if (!/^[a-z][a-z0-9-]*$/.test(name)) {
+      throw new InvalidConfigError('registerBalancer.name', `expected a kebab-case name, got ${JSON.stringify(name)}`);
+    }
+    if (this.#byName.has(name)) {
+      throw new InvalidConfigError('registerBalancer.name', `a balancer named "${name}" is already registered`);
+    }
+    const def = typeof factory === 'function' ? { create: factory } : factory;
+    if (typeof def?.create !== 'function') {
+      throw new InvalidConfigError('registerBalancer.factory', 'expected a function or an object with a create function');
+    }
+    this.#byName.set(name, def);
+  }
+
+  get(name: string): BalancerDefinition<any> | undefined {
+    return this.#byName.get(name);
+  }
+
+  has(name: string): boolean {
+    return this.#byName.has(name);
+  }
+
+  names(): string[] {
+    return [...this.#byName.keys()];
+  }
+}
+
+/**
+ * Linear scan fallback shared by sampling balancers: among endpoints not skipped, return the one
+ * with the lowest `score`, or undefined. O(n); used only when random sampling keeps hitting
+ * skipped endpoints.
+ */
+export function scanLowest(
+  endpoints: readonly Endpoint[],
+  ctx: PickContext,
+  score: (e: Endpoint) => number,
+): Endpoint | undefined {
+  let best: Endpoint | undefined;
+  let bestScore = Infinity;
+  for (const e of endpoints) {
+    if (ctx.skip(e)) continue;
+    const s = score(e);
+    if (best === undefined || s < bestScore) {
+      best = e;
+      bestScore = s;
+    }
+  }
+  return best;
+}

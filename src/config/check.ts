@@ -1,0 +1,92 @@
+/**
+ * Small validators for configuration objects. Each names the field's full dotted path, what was
+ * expected and what was found, and throws {@link InvalidConfigError}. Used once, at createMesh, by
+ * the mesh schema and by every built-in balancer and discovery source for its own options.
+ */
+import { describe } from '../core/endpoint-spec.js';
+import { InvalidConfigError } from '../core/errors.js';
+
+export type Raw = Record<string, unknown>;
+
+/** `value` must be a plain object. */
+export function expectObject(value: unknown, path: string): Raw {
+  if (typeof value !== 'object' || value === null || Array.isArray(value)) {
+    throw new InvalidConfigError(path, `expected an object, got ${describe(value)}`);
+  }
+  return value as Raw;
+}
+
+/** Every key of `raw` must be in `allowed`. */
+export function rejectUnknown(raw: Raw, allowed: readonly string[], path: string): void {
+  for (const k of Object.keys(raw)) {
+    if (!allowed.includes(k)) {
+      const hint = allowed.length ? ` (expected one of: ${allowed.join(', ')})` : ' (this takes no options)';
+      throw new InvalidConfigError(join(path, k), `unknown field${hint}`);
+    }
+  }
+}
+
+export function join(path: string, key: string | number): string {
+  return typeof key === 'number' ? `${path}[${key}]` : path ? `${path}.${key}` : key;
+}
+
+interface NumberRule {
+  min?: number;
+  max?: number;
+  integer?: boolean;
+  /** Exclusive lower bound. */
+  above?: number;
+}
+
+/** A number within the rule's range, or `fallback` when absent. */
+export function optNumber(raw: Raw, key: string, path: string, fallback: number, rule: NumberRule = {}): number {
+  const v = raw[key];
+  if (v === undefined) return fallback;
+  return checkNumber(v, join(path, key), rule);
+}
+
+/** A number within the rule's range, or undefined when absent. */
+export function maybeNumber(raw: Raw, key: string, path: string, rule: NumberRule = {}): number | undefined {
+  const v = raw[key];
+  return v === undefined ? undefined : checkNumber(v, join(path, key), rule);
+}
+
+export function checkNumber(v: unknown, path: string, rule: NumberRule): number {
+  const kind = rule.integer ? 'an integer' : 'a number';
+  if (typeof v !== 'number' || Number.isNaN(v) || !Number.isFinite(v) || (rule.integer && !Number.isInteger(v))) {
+    throw new InvalidConfigError(path, `expected ${kind}${range(rule)}, got ${describe(v)}`);
+  }
+  if ((rule.min !== undefined && v < rule.min) || (rule.max !== undefined && v > rule.max) || (rule.above !== undefined && v <= rule.above)) {
+    throw new InvalidConfigError(path, `expected ${kind}${range(rule)}, got ${v}`);
+  }
+  return v;
+}
+
+function range(rule: NumberRule): string {
+  const lo = rule.above !== undefined ? `> ${rule.above}` : rule.min !== undefined ? `≥ ${rule.min}` : '';
+  const hi = rule.max !== undefined ? `≤ ${rule.max}` : '';
+  return lo && hi ? ` ${lo} and ${hi}` : lo || hi ? ` ${lo || hi}` : '';
+}
+
+export function optString(raw: Raw, key: string, path: string): string | undefined {
+  const v = raw[key];
+  if (v === undefined) return undefined;
+  if (typeof v !== 'string' || v === '') throw new InvalidConfigError(join(path, key), `expected a non-empty string, got ${describe(v)}`);
+  return v;
+}
+
+export function optBoolean(raw: Raw, key: string, path: string, fallback: boolean): boolean {
+  const v = raw[key];
+  if (v === undefined) return fallback;
+  if (typeof v !== 'boolean') throw new InvalidConfigError(join(path, key), `expected true or false, got ${describe(v)}`);
+  return v;
+}
+
+export function optEnum<T extends string>(raw: Raw, key: string, path: string, values: readonly T[], fallback: T): T {
+  const v = raw[key];
+  if (v === undefined) return fallback;
+  if (typeof v !== 'string' || !values.includes(v as T)) {
+    throw new InvalidConfigError(join(path, key), `expected one of ${values.map((x) => JSON.stringify(x)).join(', ')}, got ${describe(v)}`);
+  }
+  return v as T;
+}

@@ -1,0 +1,273 @@
+/**
+ * The mesh configuration: its public types and its one parser. `createMesh` calls
+ * {@link parseMeshConfig} once; every error names the field's path, what was expected and what was
+ * found. Balancer and discovery options are validated by their own registered parsers.
+ */
+import type { Logger } from '../observability/log.js';
+import type { BalancerDefinition, BalancerFactory, BalancerRegistry } from '../balancers/balancer.js';
+import type { DiscoveryDefinition, DiscoveryFactory, DiscoveryRegistry } from '../discovery/discovery.js';
+import type { EndpointInput } from '../core/endpoint-spec.js';
+import { describe } from '../core/endpoint-spec.js';
+import { InvalidConfigError } from '../core/errors.js';
+import { expectObject, join, optEnum, optNumber, rejectUnknown, type Raw } from './check.js';
+
+/** Where a hash balancer takes the request's key from. */
+export type HashOn =
+  | { header: string }
+  | { cookie: string }
+  | { query: string }
+  /** Your own key function; return undefined to fall back to a random pick. */
+  | ((request: HashRequest) => string | undefined);
+
+/** What a hash key function sees of a request. */
+export interface HashRequest {
+  readonly method: string;
+  readonly path: string;
+  /** Header value by lower-case name (first value when repeated). */
+  header(name: string): string | undefined;
+}
+
+/** A balancer by name, or by name with options. */
+export type BalancerConfig = string | ({ type: string; hashOn?: HashOn } & Record<string, unknown>);
+
+/** Discovery by type with its options; `{ type: 'static', endpoints: [...] }` is built in. */
+export type DiscoveryConfig = { type: string } & Record<string, unknown>;
+
+/** Per-endpoint connection pool settings (undici `Pool` options). */
+export interface PoolConfig {
+  /** Max connections per endpoint. @default 64 */
+  connections?: number;
+  /** HTTP/1.1 pipelining depth. @default 1 */
+  pipelining?: number;
+  /** Idle keep-alive timeout in ms. @default 4000 */
+  keepAliveTimeoutMs?: number;
+  /** TCP connect timeout in ms. @default 2000 */
+  connectTimeoutMs?: number;
+  /** Max wait for response headers in ms. @default 300000 */
+  headersTimeoutMs?: number;
+  /** Max idle time between body chunks in ms. @default 300000 */
+  bodyTimeoutMs?: number;
+}
+
+/** One service the process calls. */
+export interface ServiceConfig {
+  /** Where the endpoints come from. Shorthand: `endpoints: [...]` means static discovery. */
+  discovery?: DiscoveryConfig;
+  /** Shorthand for `discovery: { type: 'static', endpoints }`. */
+  endpoints?: EndpointInput[];
+  /** Load-balancing strategy. @default 'peak-ewma' */
+  balancer?: BalancerConfig;
+  /** Deadline for the whole request (all attempts, until the response ends), in ms; 0 = none. @default 0 */
+  timeout?: number;
+  /** Extra host names that address this service (e.g. `orders.shop.example`). */
+  hosts?: string[];
+  /** Host header sent to endpoints: the logical name the caller used (as a sidecar does), or the endpoint's address. @default 'service' */
+  hostHeader?: 'service' | 'endpoint';
+  /** How long a request waits for the first discovery answer, in ms. @default 5000 */
+  readyTimeout?: number;
+  /** Connection pool per endpoint. */
+  pool?: PoolConfig;
+}
+
+/** Configuration accepted by `createMesh`. */
+export interface MeshConfig {
+  /** Services by logical name; the name is the host callers use (`http://orders/...`). */
+  services: Record<string, ServiceConfig>;
+  /** What to do with a host that is not a service: pass it through to an ordinary Agent, or fail with UNKNOWN_SERVICE. @default 'passthrough' */
+  unknownHosts?: 'passthrough' | 'reject';
+  /** Balancers registered for this mesh only, by name. */
+  balancers?: Record<string, BalancerFactory<any> | BalancerDefinition<any>>;
+  /** Discovery types registered for this mesh only, by type. */
+  discoveries?: Record<string, DiscoveryFactory<any> | DiscoveryDefinition<any>>;
+  /** Where warnings and debug lines go. @default util.debuglog sections `meshlet:*` */
+  logger?: Partial<Logger>;
+  /** Random source in [0, 1), for deterministic tests. @default Math.random */
+  random?: () => number;
+  /** Monotonic clock in ms, for deterministic tests. @default performance.now */
+  now?: () => number;
+}
+
+// ===== parsed forms =====
+
+export interface ParsedPool {
+  readonly connections: number;
+  readonly pipelining: number;
+  readonly keepAliveTimeoutMs: number;
+  readonly connectTimeoutMs: number;
+  readonly headersTimeoutMs: number;
+  readonly bodyTimeoutMs: number;
+}
+
+export interface ParsedService {
+  readonly name: string;
+  readonly hosts: readonly string[];
+  readonly discoveryType: string;
+  readonly discoveryOptions: unknown;
+  readonly discovery: DiscoveryDefinition<any>;
+  readonly balancerName: string;
+  readonly balancerOptions: unknown;
+  readonly balancer: BalancerDefinition<any>;
+  readonly hashOn: HashOn | undefined;
+  readonly timeoutMs: number;
+  readonly hostHeader: 'service' | 'endpoint';
+  readonly readyTimeoutMs: number;
+  readonly pool: ParsedPool;
+}
+
+export interface ParsedMeshConfig {
+  readonly services: readonly ParsedService[];
+  readonly unknownHosts: 'passthrough' | 'reject';
+}
+
+/** The default balancer: peak-ewma won the tail-latency benchmark (bench/tail-latency.mjs). */
+export const DEFAULT_BALANCER = 'round-robin';
+
+const SERVICE_NAME = /^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$/;
+const SERVICE_KEYS = ['discovery', 'endpoints', 'balancer', 'timeout', 'hosts', 'hostHeader', 'readyTimeout', 'pool'];
+const MESH_KEYS = ['services', 'unknownHosts', 'balancers', 'discoveries', 'logger', 'random', 'now'];
+
+/** Validate the whole config; throws {@link InvalidConfigError} at the first bad field. */
+export function parseMeshConfig(
+  raw: unknown,
+  balancers: BalancerRegistry,
+  discoveries: DiscoveryRegistry,
+): ParsedMeshConfig {
+  const cfg = expectObject(raw, '');
+  rejectUnknown(cfg, MESH_KEYS, '');
+  for (const k of ['random', 'now'] as const) {
+    if (cfg[k] !== undefined && typeof cfg[k] !== 'function') {
+      throw new InvalidConfigError(k, `expected a function, got ${describe(cfg[k])}`);
+    }
+  }
+  const unknownHosts = optEnum(cfg, 'unknownHosts', '', ['passthrough', 'reject'], 'passthrough');
+  const services = expectObject(cfg.services, 'services');
+  const hostOwner = new Map<string, string>();
+  const parsed: ParsedService[] = [];
+  for (const [name, value] of Object.entries(services)) {
+    const path = join('services', name);
+    if (!SERVICE_NAME.test(name)) {
+      throw new InvalidConfigError(path, 'a service name must be a lower-case host name (letters, digits, "-" and ".")');
+    }
+    const svc = parseService(name, expectObject(value, path), path, balancers, discoveries);
+    for (const h of [name, ...svc.hosts]) {
+      const owner = hostOwner.get(h);
+      if (owner !== undefined) throw new InvalidConfigError(path, `host "${h}" is already used by service "${owner}"`);
+      hostOwner.set(h, name);
+    }
+    parsed.push(svc);
+  }
+  return Object.freeze({ services: Object.freeze(parsed), unknownHosts });
+}
+
+function parseService(
+  name: string,
+  s: Raw,
+  path: string,
+  balancers: BalancerRegistry,
+  discoveries: DiscoveryRegistry,
+): ParsedService {
+  rejectUnknown(s, SERVICE_KEYS, path);
+
+  // discovery
+  let discoveryRaw: Raw;
+  let discoveryPath: string;
+  if (s.discovery !== undefined && s.endpoints !== undefined) {
+    throw new InvalidConfigError(join(path, 'endpoints'), 'give either "discovery" or "endpoints", not both');
+  }
+  if (s.endpoints !== undefined) {
+    discoveryRaw = { type: 'static', endpoints: s.endpoints };
+    discoveryPath = path;
+  } else if (s.discovery !== undefined) {
+    discoveryPath = join(path, 'discovery');
+    discoveryRaw = expectObject(s.discovery, discoveryPath);
+  } else {
+    throw new InvalidConfigError(join(path, 'discovery'), 'required: where this service\'s endpoints come from (e.g. { type: "static", endpoints: [...] })');
+  }
+  const { type: discoveryType, ...discoveryRest } = discoveryRaw;
+  if (typeof discoveryType !== 'string') {
+    throw new InvalidConfigError(join(discoveryPath, 'type'), `expected a discovery type (${discoveries.names().join(', ')}), got ${describe(discoveryType)}`);
+  }
+  const discovery = discoveries.get(discoveryType);
+  if (!discovery) {
+    throw new InvalidConfigError(join(discoveryPath, 'type'), `unknown discovery type "${discoveryType}" (registered: ${discoveries.names().join(', ')})`);
+  }
+  const discoveryOptions = discovery.parseOptions ? discovery.parseOptions(discoveryRest, discoveryPath) : discoveryRest;
+
+  // balancer
+  const balancerPath = join(path, 'balancer');
+  let balancerName = DEFAULT_BALANCER;
+  let balancerRest: Raw = {};
+  let hashOn: HashOn | undefined;
+  if (typeof s.balancer === 'string') {
+    balancerName = s.balancer;
+  } else if (s.balancer !== undefined) {
+    const b = expectObject(s.balancer, balancerPath);
+    const { type, hashOn: rawHashOn, ...rest } = b;
+    if (typeof type !== 'string') throw new InvalidConfigError(join(balancerPath, 'type'), `expected a balancer name, got ${describe(type)}`);
+    balancerName = type;
+    balancerRest = rest;
+    if (rawHashOn !== undefined) hashOn = parseHashOn(rawHashOn, join(balancerPath, 'hashOn'));
+  }
+  const balancer = balancers.get(balancerName);
+  if (!balancer) {
+    const at = typeof s.balancer === 'string' ? balancerPath : join(balancerPath, 'type');
+    throw new InvalidConfigError(at, `unknown balancer "${balancerName}" (registered: ${balancers.names().join(', ')})`);
+  }
+  if (hashOn !== undefined && !balancer.usesHash) {
+    throw new InvalidConfigError(join(balancerPath, 'hashOn'), `balancer "${balancerName}" does not hash requests; use ring-hash or maglev`);
+  }
+  const balancerOptions = balancer.parseOptions ? balancer.parseOptions(balancerRest, balancerPath) : balancerRest;
+
+  // hosts
+  let hosts: string[] = [];
+  if (s.hosts !== undefined) {
+    if (!Array.isArray(s.hosts)) throw new InvalidConfigError(join(path, 'hosts'), `expected an array of host names, got ${describe(s.hosts)}`);
+    hosts = s.hosts.map((h, i) => {
+      if (typeof h !== 'string' || !SERVICE_NAME.test(h)) {
+        throw new InvalidConfigError(join(join(path, 'hosts'), i), `expected a lower-case host name, got ${describe(h)}`);
+      }
+      return h;
+    });
+  }
+
+  const poolRaw = s.pool === undefined ? {} : expectObject(s.pool, join(path, 'pool'));
+  const poolPath = join(path, 'pool');
+  rejectUnknown(poolRaw, ['connections', 'pipelining', 'keepAliveTimeoutMs', 'connectTimeoutMs', 'headersTimeoutMs', 'bodyTimeoutMs'], poolPath);
+  const pool: ParsedPool = Object.freeze({
+    connections: optNumber(poolRaw, 'connections', poolPath, 64, { integer: true, min: 1, max: 65_536 }),
+    pipelining: optNumber(poolRaw, 'pipelining', poolPath, 1, { integer: true, min: 0, max: 1024 }),
+    keepAliveTimeoutMs: optNumber(poolRaw, 'keepAliveTimeoutMs', poolPath, 4_000, { min: 1, max: 3_600_000 }),
+    connectTimeoutMs: optNumber(poolRaw, 'connectTimeoutMs', poolPath, 2_000, { min: 1, max: 600_000 }),
+    headersTimeoutMs: optNumber(poolRaw, 'headersTimeoutMs', poolPath, 300_000, { min: 0, max: 86_400_000 }),
+    bodyTimeoutMs: optNumber(poolRaw, 'bodyTimeoutMs', poolPath, 300_000, { min: 0, max: 86_400_000 }),
+  });
+
+  return Object.freeze({
+    name,
+    hosts: Object.freeze(hosts),
+    discoveryType,
+    discoveryOptions,
+    discovery,
+    balancerName,
+    balancerOptions,
+    balancer,
+    hashOn,
+    timeoutMs: optNumber(s, 'timeout', path, 0, { min: 0, max: 86_400_000 }),
+    hostHeader: optEnum(s, 'hostHeader', path, ['service', 'endpoint'], 'service'),
+    readyTimeoutMs: optNumber(s, 'readyTimeout', path, 5_000, { min: 0, max: 600_000 }),
+    pool,
+  });
+}
+
+function parseHashOn(raw: unknown, path: string): HashOn {
+  if (typeof raw === 'function') return raw as HashOn;
+  const o = expectObject(raw, path);
+  const keys = Object.keys(o);
+  if (keys.length !== 1 || !['header', 'cookie', 'query'].includes(keys[0]!)) {
+    throw new InvalidConfigError(path, 'expected exactly one of { header }, { cookie }, { query }, or a function');
+  }
+  const k = keys[0]!;
+  const v = o[k];
+  if (typeof v !== 'string' || v === '') throw new InvalidConfigError(join(path, k), `expected a non-empty name, got ${describe(v)}`);
+  return (k === 'header' ? { header: v.toLowerCase() } : { [k]: v }) as HashOn;
+}

@@ -1,0 +1,112 @@
+/**
+ * What discovery says about one endpoint, normalised: the input to {@link Endpoint}.
+ * Discovery sources produce these; `parseEndpointSpec` turns user input into one.
+ */
+import { InvalidConfigError } from './errors.js';
+
+/** An endpoint as discovery describes it, before normalisation. A bare string is a URL. */
+export type EndpointInput =
+  | string
+  | {
+      /** `http://host:port` or `https://host:port`; path, query and credentials are not allowed. */
+      url: string;
+      /** Relative weight, an integer from 1 to 1,000,000. @default 1 */
+      weight?: number | undefined;
+      /** Labels such as `{ version: 'v2' }`, used by subsets. */
+      labels?: Record<string, string> | undefined;
+      /** Availability zone, for locality-aware balancing. */
+      zone?: string | undefined;
+      /** Region, for locality-aware balancing. */
+      region?: string | undefined;
+      /** Key used by hash balancers instead of the URL (Envoy's `envoy.lb/hash_key`). */
+      hashKey?: string | undefined;
+    };
+
+/** A normalised endpoint description. */
+export interface EndpointSpec {
+  /** `protocol//hostname:port`, the endpoint's identity. */
+  readonly origin: string;
+  readonly protocol: 'http:' | 'https:';
+  readonly hostname: string;
+  readonly port: number;
+  readonly weight: number;
+  readonly labels: Readonly<Record<string, string>>;
+  readonly zone: string | undefined;
+  readonly region: string | undefined;
+  readonly hashKey: string | undefined;
+}
+
+const MAX_WEIGHT = 1_000_000;
+const EMPTY_LABELS: Readonly<Record<string, string>> = Object.freeze({});
+
+/**
+ * Normalise one endpoint; throws {@link InvalidConfigError} naming `path` when the input is bad.
+ */
+export function parseEndpointSpec(input: unknown, path: string): EndpointSpec {
+  const obj = typeof input === 'string' ? { url: input } : input;
+  if (typeof obj !== 'object' || obj === null || Array.isArray(obj)) {
+    throw new InvalidConfigError(path, `expected a URL string or an object with "url", got ${describe(input)}`);
+  }
+  const o = obj as Record<string, unknown>;
+  for (const k of Object.keys(o)) {
+    if (!['url', 'weight', 'labels', 'zone', 'region', 'hashKey'].includes(k)) {
+      throw new InvalidConfigError(`${path}.${k}`, 'unknown field (expected url, weight, labels, zone, region, hashKey)');
+    }
+  }
+  if (typeof o.url !== 'string') throw new InvalidConfigError(`${path}.url`, `expected a URL string, got ${describe(o.url)}`);
+  let url: URL;
+  try {
+    url = new URL(o.url);
+  } catch {
+    throw new InvalidConfigError(`${path}.url`, `expected an absolute http(s) URL, got ${JSON.stringify(o.url)}`);
+  }
+  if (url.protocol !== 'http:' && url.protocol !== 'https:') {
+    throw new InvalidConfigError(`${path}.url`, `expected protocol http: or https:, got ${url.protocol}`);
+  }
+  if ((url.pathname !== '/' && url.pathname !== '') || url.search || url.hash || url.username || url.password) {
+    throw new InvalidConfigError(`${path}.url`, `expected an origin only (scheme, host, port), got ${JSON.stringify(o.url)}`);
+  }
+  if (!url.hostname) throw new InvalidConfigError(`${path}.url`, 'expected a host');
+  const port = url.port ? Number(url.port) : url.protocol === 'https:' ? 443 : 80;
+
+  const weight = o.weight ?? 1;
+  if (typeof weight !== 'number' || !Number.isInteger(weight) || weight < 1 || weight > MAX_WEIGHT) {
+    throw new InvalidConfigError(`${path}.weight`, `expected an integer from 1 to ${MAX_WEIGHT}, got ${describe(weight)}`);
+  }
+  let labels = EMPTY_LABELS;
+  if (o.labels !== undefined) {
+    if (typeof o.labels !== 'object' || o.labels === null || Array.isArray(o.labels)) {
+      throw new InvalidConfigError(`${path}.labels`, `expected an object of string values, got ${describe(o.labels)}`);
+    }
+    for (const [k, v] of Object.entries(o.labels)) {
+      if (typeof v !== 'string') throw new InvalidConfigError(`${path}.labels.${k}`, `expected a string, got ${describe(v)}`);
+    }
+    labels = Object.freeze({ ...(o.labels as Record<string, string>) });
+  }
+  for (const k of ['zone', 'region', 'hashKey'] as const) {
+    if (o[k] !== undefined && (typeof o[k] !== 'string' || o[k] === '')) {
+      throw new InvalidConfigError(`${path}.${k}`, `expected a non-empty string, got ${describe(o[k])}`);
+    }
+  }
+  return Object.freeze({
+    origin: url.origin,
+    protocol: url.protocol,
+    hostname: url.hostname,
+    port,
+    weight,
+    labels,
+    zone: o.zone as string | undefined,
+    region: o.region as string | undefined,
+    hashKey: o.hashKey as string | undefined,
+  });
+}
+
+/** Short description of a value for error messages ("a number (3)", "null", "an array"). */
+export function describe(value: unknown): string {
+  if (value === null) return 'null';
+  if (Array.isArray(value)) return 'an array';
+  if (typeof value === 'string') return `a string (${JSON.stringify(value.length > 60 ? value.slice(0, 60) + '…' : value)})`;
+  if (typeof value === 'number' || typeof value === 'boolean') return `${typeof value === 'number' ? 'a number' : 'a boolean'} (${value})`;
+  if (value === undefined) return 'nothing';
+  return `${typeof value === 'object' ? 'an object' : `a ${typeof value}`}`;
+}

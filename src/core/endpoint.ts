@@ -1,0 +1,165 @@
+/**
+ * An Endpoint is one replica of a service: its address, its discovery metadata (weight, labels,
+ * locality) and its live numbers (in-flight requests, peak-EWMA latency, counters).
+ *
+ * Endpoints outlive picker rebuilds: when discovery pushes a new set, an endpoint whose address is
+ * unchanged keeps this object — its connection pool, its EWMA and its health — and only its
+ * metadata is refreshed (linkerd's `reset_pool` diff). Balancers read the live numbers here; they
+ * never keep their own copies.
+ */
+import type { Dispatcher } from 'undici';
+import type { EndpointSpec } from './endpoint-spec.js';
+
+/** Lifecycle of an endpoint inside a service. */
+export type EndpointState = 'active' | 'draining' | 'closed';
+
+/** The tagged result a picker returns for this endpoint; one frozen object per endpoint. */
+export interface PickedEndpoint {
+  readonly type: 'pick';
+  readonly endpoint: Endpoint;
+}
+
+/** Finagle's penalty for an endpoint with requests in flight but no latency sample yet. */
+const UNSAMPLED_PENALTY = 1e6;
+/** Least latency a failed request is counted as, in ms. */
+const FAILURE_FLOOR_MS = 100;
+
+/** Options that govern an endpoint's load estimators. */
+export interface EndpointLoadOptions {
+  /** Time constant of the latency EWMA's decay, in ms. @default 10000 */
+  decayMs: number;
+}
+
+export class Endpoint {
+  /** Stable identity: the origin, e.g. `http://10.0.0.7:8080`. */
+  readonly key: string;
+  /** `http:` or `https:`. */
+  readonly protocol: string;
+  readonly hostname: string;
+  readonly port: number;
+
+  /** Relative weight (≥ 1); refreshed on discovery updates. */
+  weight: number;
+  /** Labels (e.g. `version: v2`); refreshed on discovery updates. */
+  labels: Readonly<Record<string, string>>;
+  zone: string | undefined;
+  region: string | undefined;
+  /** Key this endpoint is placed under by hash balancers; defaults to {@link key}. */
+  hashKey: string;
+
+  state: EndpointState = 'active';
+  /**
+   * False while the endpoint must not take new requests (ejected, open circuit, failing health
+   * checks). Pickers skip unavailable endpoints unless the service is in panic mode.
+   */
+  available = true;
+
+  /** Requests currently in flight to this endpoint. */
+  inFlight = 0;
+  /** Requests completed (any outcome). */
+  requests = 0;
+  /** Requests that ended in an error or a 5xx status. */
+  failures = 0;
+
+  #ewmaMs = 0;
+  #stampMs = 0;
+  readonly #decayMs: number;
+
+  /** The connection pool that carries this endpoint's requests. */
+  readonly dispatcher: Dispatcher;
+  /** Frozen pick result so a picker never allocates to return this endpoint. */
+  readonly picked: PickedEndpoint;
+
+  constructor(spec: EndpointSpec, dispatcher: Dispatcher, options: EndpointLoadOptions) {
+    this.key = spec.origin;
+    this.protocol = spec.protocol;
+    this.hostname = spec.hostname;
+    this.port = spec.port;
+    this.weight = spec.weight;
+    this.labels = spec.labels;
+    this.zone = spec.zone;
+    this.region = spec.region;
+    this.hashKey = spec.hashKey ?? spec.origin;
+    this.dispatcher = dispatcher;
+    this.#decayMs = options.decayMs;
+    this.picked = Object.freeze({ type: 'pick' as const, endpoint: this });
+  }
+
+  /** Refresh discovery metadata; returns true when anything a picker uses changed. */
+  update(spec: EndpointSpec): boolean {
+    const hashKey = spec.hashKey ?? spec.origin;
+    const changed =
+      this.weight !== spec.weight ||
+      this.zone !== spec.zone ||
+      this.region !== spec.region ||
+      this.hashKey !== hashKey ||
+      !sameLabels(this.labels, spec.labels);
+    this.weight = spec.weight;
+    this.labels = spec.labels;
+    this.zone = spec.zone;
+    this.region = spec.region;
+    this.hashKey = hashKey;
+    return changed;
+  }
+
+  /** Record the start of a request. */
+  onStart(): void {
+    this.inFlight++;
+  }
+
+  /** Record the end of a request (response ended, or failed). */
+  onEnd(failed: boolean): void {
+    this.inFlight--;
+    this.requests++;
+    if (failed) this.failures++;
+  }
+
+  /**
+   * Feed a latency sample (time to response headers, ms) observed at `nowMs`.
+   * Peak EWMA (Finagle, tower `load/peak_ewma.rs`): a sample above the estimate replaces it at
+   * once; a lower one is blended in with a weight that grows with the time since the last sample.
+   */
+  observeLatency(rttMs: number, nowMs: number): void {
+    const cost = this.latencyMs(nowMs);
+    this.#ewmaMs = rttMs > cost ? rttMs : cost + (rttMs - cost) * (1 - Math.exp(-(nowMs - this.#stampMs) / this.#decayMs));
+    this.#stampMs = nowMs;
+  }
+
+  /**
+   * Feed a failure with no response after `elapsedMs`. A refused connection fails in microseconds;
+   * counting that as latency would make a dead endpoint the fastest one. A failure therefore
+   * counts as at least twice the current estimate, and at least {@link FAILURE_FLOOR_MS}.
+   */
+  observeFailure(elapsedMs: number, nowMs: number): void {
+    this.observeLatency(Math.max(elapsedMs, 2 * this.latencyMs(nowMs), FAILURE_FLOOR_MS), nowMs);
+  }
+
+  /** The peak-EWMA latency estimate in ms at `nowMs`, decayed toward 0 while no sample arrives. */
+  latencyMs(nowMs: number): number {
+    const ewma = this.#ewmaMs;
+    if (ewma === 0) return 0;
+    const idle = nowMs - this.#stampMs;
+    return idle <= 0 ? ewma : ewma * Math.exp(-idle / this.#decayMs);
+  }
+
+  /**
+   * Peak-EWMA load: estimated latency × (in-flight + 1). An endpoint with requests in flight but
+   * no sample yet scores a large penalty so a fresh endpoint is tried, but not flooded.
+   */
+  peakEwmaLoad(nowMs: number): number {
+    const cost = this.latencyMs(nowMs);
+    if (cost === 0) return this.inFlight === 0 ? 0 : UNSAMPLED_PENALTY + this.inFlight;
+    return cost * (this.inFlight + 1);
+  }
+
+  toString(): string {
+    return this.key;
+  }
+}
+
+function sameLabels(a: Readonly<Record<string, string>>, b: Readonly<Record<string, string>>): boolean {
+  const ka = Object.keys(a);
+  if (ka.length !== Object.keys(b).length) return false;
+  for (const k of ka) if (a[k] !== b[k]) return false;
+  return true;
+}

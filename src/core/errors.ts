@@ -1,0 +1,105 @@
+/**
+ * Every failure meshlet reports to a caller is a `MeshError` with a stable string `code`.
+ *
+ * Match on `code` (or use {@link isMeshError}), not on `instanceof` alone: when both the ESM and the
+ * CJS build are loaded in one process there are two copies of each class. The brand below makes
+ * `instanceof MeshError` work across both copies, as undici does for its own errors.
+ */
+
+const kBrand = Symbol.for('meshlet.error');
+
+/** The stable codes a {@link MeshError} can carry. */
+export type MeshErrorCode =
+  | 'UNKNOWN_SERVICE'
+  | 'NO_HEALTHY_ENDPOINT'
+  | 'INVALID_CONFIG'
+  | 'TIMEOUT'
+  | 'MESH_CLOSED'
+  | 'CIRCUIT_OPEN'
+  | 'RATE_LIMITED'
+  | 'OVERLOADED'
+  | 'RETRY_BUDGET_EXHAUSTED'
+  | 'DISCOVERY_FAILED';
+
+/** Context attached to an error: which service, which endpoint, how many attempts were made. */
+export interface MeshErrorDetails {
+  service?: string | undefined;
+  endpoint?: string | undefined;
+  attempts?: number | undefined;
+  cause?: unknown;
+}
+
+/** Base class of every error meshlet raises or hands to a request's handler. */
+export class MeshError extends Error {
+  /** Stable machine-readable code; never changes for a given failure kind. */
+  readonly code: MeshErrorCode;
+  /** Logical service name the request was addressed to, when known. */
+  readonly service: string | undefined;
+  /** Endpoint (origin URL) involved, when known. */
+  readonly endpoint: string | undefined;
+  /** Attempts made before giving up (1 = no retry), when known. */
+  readonly attempts: number | undefined;
+
+  constructor(code: MeshErrorCode, message: string, details: MeshErrorDetails = {}) {
+    super(message, details.cause === undefined ? undefined : { cause: details.cause });
+    this.name = new.target.name;
+    this.code = code;
+    this.service = details.service;
+    this.endpoint = details.endpoint;
+    this.attempts = details.attempts;
+  }
+
+  get [kBrand](): true {
+    return true;
+  }
+
+  static override [Symbol.hasInstance](value: unknown): boolean {
+    if (this === MeshError) return isMeshError(value);
+    return Function.prototype[Symbol.hasInstance].call(this, value);
+  }
+}
+
+/** True for any meshlet error, from either the ESM or the CJS copy of the library. */
+export function isMeshError(value: unknown): value is MeshError {
+  return typeof value === 'object' && value !== null && (value as Record<symbol, unknown>)[kBrand] === true;
+}
+
+/** The host of a request is neither a configured service nor allowed to pass through. */
+export class UnknownServiceError extends MeshError {
+  constructor(host: string) {
+    super('UNKNOWN_SERVICE', `dispatcher: "${host}" is not a configured service and unknown hosts are rejected`, {
+      service: host,
+    });
+  }
+}
+
+/** No endpoint of the service could take the request (none discovered, all ejected or all tried). */
+export class NoHealthyEndpointError extends MeshError {
+  constructor(service: string, reason: string, details: Omit<MeshErrorDetails, 'service'> = {}) {
+    super('NO_HEALTHY_ENDPOINT', `service "${service}": no healthy endpoint (${reason})`, { ...details, service });
+  }
+}
+
+/** Configuration that does not fit the schema; `path` names the offending field. */
+export class InvalidConfigError extends MeshError {
+  /** Dotted path of the offending field, e.g. `services.orders.balancer.choiceCount`. */
+  readonly path: string;
+  constructor(path: string, problem: string) {
+    super('INVALID_CONFIG', `invalid config at ${path || '(root)'}: ${problem}`);
+    this.path = path;
+  }
+}
+
+/** The request's deadline (service `timeout`, route or per-request) ran out. */
+export class TimeoutError extends MeshError {
+  constructor(service: string, timeoutMs: number, details: Omit<MeshErrorDetails, 'service'> = {}) {
+    super('TIMEOUT', `service "${service}": request timed out after ${timeoutMs} ms`, { ...details, service });
+  }
+}
+
+/** The mesh was closed; no new requests are accepted. */
+export class MeshClosedError extends MeshError {
+  constructor() {
+    super('MESH_CLOSED', 'dispatcher: the mesh is closed');
+  }
+}

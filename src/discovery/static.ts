@@ -1,0 +1,59 @@
+/**
+ * `static` discovery: a fixed list of endpoints from the config, replaceable at run time with
+ * `mesh.setEndpoints(service, list)` (or this source's own `set`). Each replacement is a full
+ * snapshot: added endpoints take traffic at once, removed ones drain.
+ */
+import { parseEndpointSpec, type EndpointInput, type EndpointSpec } from '../core/endpoint-spec.js';
+import { expectObject, join, rejectUnknown } from '../config/check.js';
+import { InvalidConfigError } from '../core/errors.js';
+import type { DiscoveryContext, DiscoveryDefinition, DiscoverySource } from './discovery.js';
+
+/** Options of `{ type: 'static', endpoints: [...] }`. */
+export interface StaticDiscoveryOptions {
+  endpoints: readonly EndpointSpec[];
+}
+
+/** The running static source; `set` replaces the list. */
+export class StaticSource implements DiscoverySource {
+  readonly #ctx: DiscoveryContext;
+  #stopped = false;
+
+  constructor(endpoints: readonly EndpointSpec[], ctx: DiscoveryContext) {
+    this.#ctx = ctx;
+    ctx.update(endpoints);
+  }
+
+  /**
+   * Replace the endpoint list.
+   * @throws InvalidConfigError when an entry is malformed (nothing is changed then).
+   */
+  set(endpoints: readonly EndpointInput[]): void {
+    const specs = parseEndpointList(endpoints, `setEndpoints(${JSON.stringify(this.#ctx.service)})`);
+    if (!this.#stopped) this.#ctx.update(specs);
+  }
+
+  stop(): void {
+    this.#stopped = true;
+  }
+}
+
+/** Parse a list of endpoint inputs, rejecting duplicates; paths are `path[i]`. */
+export function parseEndpointList(list: unknown, path: string): EndpointSpec[] {
+  if (!Array.isArray(list)) throw new InvalidConfigError(path, 'expected an array of endpoints');
+  const seen = new Set<string>();
+  return list.map((item, i) => {
+    const spec = parseEndpointSpec(item, join(path, i));
+    if (seen.has(spec.origin)) throw new InvalidConfigError(join(path, i), `duplicate endpoint ${spec.origin}`);
+    seen.add(spec.origin);
+    return spec;
+  });
+}
+
+export const staticDiscovery: DiscoveryDefinition<StaticDiscoveryOptions> = {
+  create: (options, ctx) => new StaticSource(options.endpoints, ctx),
+  parseOptions(raw, path) {
+    const o = expectObject(raw, path);
+    rejectUnknown(o, ['endpoints'], path);
+    return { endpoints: parseEndpointList(o.endpoints, join(path, 'endpoints')) };
+  },
+};

@@ -1,0 +1,46 @@
+/**
+ * meshlet — an in-process service mesh for Node.js. Public API only.
+ */
+export { createMesh, registerBalancer, registerDiscovery, Mesh, type MeshStats } from './mesh.js';
+export type {
+  MeshConfig,
+  ServiceConfig,
+  BalancerConfig,
+  DiscoveryConfig,
+  PoolConfig,
+  HashOn,
+  HashRequest,
+} from './config/mesh-config.js';
+export { MeshDispatcher } from './core/dispatcher.js';
+export type { Endpoint, EndpointState, PickedEndpoint } from './core/endpoint.js';
+export type { EndpointInput, EndpointSpec } from './core/endpoint-spec.js';
+export { parseEndpointSpec } from './core/endpoint-spec.js';
+export type { ServiceStats, EndpointStats } from './core/service.js';
+export type {
+  Picker,
+  PickContext,
+  PickResult,
+  PickFailed,
+  BalancerDeps,
+  BalancerFactory,
+  BalancerDefinition,
+} from './balancers/balancer.js';
+export { hash32 } from './balancers/hash.js';
+export type {
+  DiscoveryContext,
+  DiscoverySource,
+  DiscoveryFactory,
+  DiscoveryDefinition,
+} from './discovery/discovery.js';
+export type { Logger } from './observability/log.js';
+export {
+  MeshError,
+  isMeshError,
+  UnknownServiceError,
+  NoHealthyEndpointError,
+  InvalidConfigError,
+  TimeoutError,
+  MeshClosedError,
+  type MeshErrorCode,
+  type MeshErrorDetails,
+} from './core/errors.js';
