@@ -20,6 +20,11 @@ export type EndpointInput =
       region?: string | undefined;
       /** Key used by hash balancers instead of the URL (Envoy's `envoy.lb/hash_key`). */
       hashKey?: string | undefined;
+      /**
+       * Priority group, 0 (highest) to 128. Only the lowest-numbered group with an available
+       * endpoint takes traffic (RFC 2782 SRV priorities, Envoy priority levels). @default 0
+       */
+      priority?: number | undefined;
     };
 
 /** A normalised endpoint description. */
@@ -34,6 +39,7 @@ export interface EndpointSpec {
   readonly zone: string | undefined;
   readonly region: string | undefined;
   readonly hashKey: string | undefined;
+  readonly priority: number;
 }
 
 const MAX_WEIGHT = 1_000_000;
@@ -49,8 +55,8 @@ export function parseEndpointSpec(input: unknown, path: string): EndpointSpec {
   }
   const o = obj as Record<string, unknown>;
   for (const k of Object.keys(o)) {
-    if (!['url', 'weight', 'labels', 'zone', 'region', 'hashKey'].includes(k)) {
-      throw new InvalidConfigError(`${path}.${k}`, 'unknown field (expected url, weight, labels, zone, region, hashKey)');
+    if (!['url', 'weight', 'labels', 'zone', 'region', 'hashKey', 'priority'].includes(k)) {
+      throw new InvalidConfigError(`${path}.${k}`, 'unknown field (expected url, weight, labels, zone, region, hashKey, priority)');
     }
   }
   if (typeof o.url !== 'string') throw new InvalidConfigError(`${path}.url`, `expected a URL string, got ${describe(o.url)}`);
@@ -88,6 +94,10 @@ export function parseEndpointSpec(input: unknown, path: string): EndpointSpec {
       throw new InvalidConfigError(`${path}.${k}`, `expected a non-empty string, got ${describe(o[k])}`);
     }
   }
+  const priority = o.priority ?? 0;
+  if (typeof priority !== 'number' || !Number.isInteger(priority) || priority < 0 || priority > 128) {
+    throw new InvalidConfigError(`${path}.priority`, `expected an integer from 0 to 128, got ${describe(priority)}`);
+  }
   return Object.freeze({
     origin: url.origin,
     protocol: url.protocol,
@@ -98,6 +108,7 @@ export function parseEndpointSpec(input: unknown, path: string): EndpointSpec {
     zone: o.zone as string | undefined,
     region: o.region as string | undefined,
     hashKey: o.hashKey as string | undefined,
+    priority,
   });
 }
 

@@ -24,6 +24,12 @@ const UNSAMPLED_PENALTY = 1e6;
 /** Least latency a failed request is counted as, in ms. */
 const FAILURE_FLOOR_MS = 100;
 
+/** Numbers shared by all endpoints of one service, kept current by the endpoints themselves. */
+export interface ServiceLoad {
+  /** Requests in flight over all the service's endpoints. */
+  inFlight: number;
+}
+
 /** Options that govern an endpoint's load estimators. */
 export interface EndpointLoadOptions {
   /** Time constant of the latency EWMA's decay, in ms. @default 10000 */
@@ -46,6 +52,8 @@ export class Endpoint {
   region: string | undefined;
   /** Key this endpoint is placed under by hash balancers; defaults to {@link key}. */
   hashKey: string;
+  /** Priority group (0 = highest); refreshed on discovery updates. */
+  priority: number;
 
   state: EndpointState = 'active';
   /**
@@ -64,13 +72,15 @@ export class Endpoint {
   #ewmaMs = 0;
   #stampMs = 0;
   readonly #decayMs: number;
+  /** The owning service's shared numbers (total in-flight), for bounded-load hashing. */
+  readonly serviceLoad: ServiceLoad;
 
   /** The connection pool that carries this endpoint's requests. */
   readonly dispatcher: Dispatcher;
   /** Frozen pick result so a picker never allocates to return this endpoint. */
   readonly picked: PickedEndpoint;
 
-  constructor(spec: EndpointSpec, dispatcher: Dispatcher, options: EndpointLoadOptions) {
+  constructor(spec: EndpointSpec, dispatcher: Dispatcher, options: EndpointLoadOptions, serviceLoad: ServiceLoad = { inFlight: 0 }) {
     this.key = spec.origin;
     this.protocol = spec.protocol;
     this.hostname = spec.hostname;
@@ -80,7 +90,9 @@ export class Endpoint {
     this.zone = spec.zone;
     this.region = spec.region;
     this.hashKey = spec.hashKey ?? spec.origin;
+    this.priority = spec.priority;
     this.dispatcher = dispatcher;
+    this.serviceLoad = serviceLoad;
     this.#decayMs = options.decayMs;
     this.picked = Object.freeze({ type: 'pick' as const, endpoint: this });
   }
@@ -93,23 +105,27 @@ export class Endpoint {
       this.zone !== spec.zone ||
       this.region !== spec.region ||
       this.hashKey !== hashKey ||
+      this.priority !== spec.priority ||
       !sameLabels(this.labels, spec.labels);
     this.weight = spec.weight;
     this.labels = spec.labels;
     this.zone = spec.zone;
     this.region = spec.region;
     this.hashKey = hashKey;
+    this.priority = spec.priority;
     return changed;
   }
 
   /** Record the start of a request. */
   onStart(): void {
     this.inFlight++;
+    this.serviceLoad.inFlight++;
   }
 
   /** Record the end of a request (response ended, or failed). */
   onEnd(failed: boolean): void {
     this.inFlight--;
+    this.serviceLoad.inFlight--;
     this.requests++;
     if (failed) this.failures++;
   }

@@ -68,6 +68,7 @@ export class Service {
   readonly #deps: ServiceDeps;
   readonly #endpoints = new Map<string, Endpoint>();
   readonly #draining = new Set<Endpoint>();
+  readonly #load = { inFlight: 0 };
   #picker: Picker | null = null;
   readonly #noEndpoint: PickFailed;
   readonly #balancerDeps: BalancerDeps;
@@ -175,7 +176,7 @@ export class Service {
       headersTimeout: p.headersTimeoutMs,
       bodyTimeout: p.bodyTimeoutMs,
     });
-    return new Endpoint(spec, pool, { decayMs: 10_000 });
+    return new Endpoint(spec, pool, { decayMs: 10_000 }, this.#load);
   }
 
   /** A removed endpoint takes no new requests, finishes its in-flight ones, then its pool closes. */
@@ -191,11 +192,21 @@ export class Service {
     );
   }
 
-  /** Rebuild the picker over the endpoints that may take traffic (all of them if none may: panic). */
+  /**
+   * Rebuild the picker over the endpoints that may take traffic: the highest-priority group (lowest
+   * number) that has an available endpoint; if no endpoint anywhere is available, all of the
+   * highest-priority group (panic: better to try than to refuse).
+   */
   #rebuild(): void {
     const all = [...this.#endpoints.values()];
-    const available = all.filter((e) => e.available);
-    const eligible = available.length > 0 ? available : all;
+    let best = Infinity;
+    for (const e of all) if (e.available && e.priority < best) best = e.priority;
+    let eligible: Endpoint[];
+    if (best !== Infinity) eligible = all.filter((e) => e.available && e.priority === best);
+    else {
+      const top = Math.min(...all.map((e) => e.priority));
+      eligible = all.filter((e) => e.priority === top);
+    }
     this.#picker = eligible.length === 0 ? null : this.config.balancer.create(eligible, this.config.balancerOptions, this.#balancerDeps);
   }
 
