@@ -14,6 +14,7 @@ import { DiscoveryRegistry, type DiscoveryDefinition, type DiscoveryFactory } fr
 import { registerBuiltinDiscovery } from './discovery/builtins.js';
 import { StaticSource } from './discovery/static.js';
 import { sectionLogger } from './observability/log.js';
+import { expectObject } from './config/check.js';
 
 let globalBalancers: BalancerRegistry | null = null;
 let globalDiscovery: DiscoveryRegistry | null = null;
@@ -65,6 +66,7 @@ export class Mesh {
 
   /** @internal Use {@link createMesh}. */
   constructor(config: MeshConfig) {
+    expectObject(config, '');
     const balancers = new BalancerRegistry(balancerRegistry());
     for (const [name, def] of Object.entries(config?.balancers ?? {})) balancers.register(name, def);
     const discoveries = new DiscoveryRegistry(discoveryRegistry());

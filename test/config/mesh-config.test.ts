@@ -1,0 +1,84 @@
+import { describe, expect, test } from 'vitest';
+import { createMesh, InvalidConfigError, isMeshError, type MeshConfig } from '../../src/index.js';
+
+const ok = ['http://127.0.0.1:3001'];
+
+/** Each case: a config, and the path and message fragment its error must carry. */
+const bad: [string, unknown, string, RegExp][] = [
+  ['config is not an object', null, '', /at \(root\): expected an object, got null/],
+  ['services missing', {}, 'services', /expected an object, got nothing/],
+  ['unknown top-level field', { services: {}, servises: {} }, 'servises', /unknown field/],
+  ['unknownHosts value', { services: {}, unknownHosts: 'drop' }, 'unknownHosts', /"passthrough", "reject"/],
+  ['random is not a function', { services: {}, random: 4 }, 'random', /expected a function/],
+  ['service name with upper case', { services: { Orders: { endpoints: ok } } }, 'services.Orders', /lower-case host name/],
+  ['service name with underscore', { services: { my_svc: { endpoints: ok } } }, 'services.my_svc', /lower-case host name/],
+  ['service config not an object', { services: { a: 'x' } }, 'services.a', /expected an object/],
+  ['no discovery', { services: { a: {} } }, 'services.a.discovery', /required/],
+  ['both endpoints and discovery', { services: { a: { endpoints: ok, discovery: { type: 'static', endpoints: ok } } } }, 'services.a.endpoints', /either/],
+  ['unknown service field', { services: { a: { endpoints: ok, retries: 3 } } }, 'services.a.retries', /unknown field/],
+  ['discovery without type', { services: { a: { discovery: { endpoints: ok } } } }, 'services.a.discovery.type', /expected a discovery type/],
+  ['unknown discovery type', { services: { a: { discovery: { type: 'consul' } } } }, 'services.a.discovery.type', /unknown discovery type "consul"/],
+  ['static endpoints not an array', { services: { a: { discovery: { type: 'static', endpoints: 'x' } } } }, 'services.a.discovery.endpoints', /array/],
+  ['unknown static option', { services: { a: { discovery: { type: 'static', endpoints: ok, refresh: 1 } } } }, 'services.a.discovery.refresh', /unknown field/],
+  ['endpoint not a URL', { services: { a: { endpoints: ['not a url'] } } }, 'services.a.endpoints[0].url', /absolute http\(s\) URL/],
+  ['endpoint with a path', { services: { a: { endpoints: ['http://h:1/api'] } } }, 'services.a.endpoints[0].url', /origin only/],
+  ['endpoint with credentials', { services: { a: { endpoints: ['http://u:p@h:1'] } } }, 'services.a.endpoints[0].url', /origin only/],
+  ['endpoint with ftp', { services: { a: { endpoints: ['ftp://h:1'] } } }, 'services.a.endpoints[0].url', /protocol/],
+  ['endpoint of a wrong type', { services: { a: { endpoints: [42] } } }, 'services.a.endpoints[0]', /URL string or an object/],
+  ['weight zero', { services: { a: { endpoints: [{ url: ok[0], weight: 0 }] } } }, 'services.a.endpoints[0].weight', /integer from 1/],
+  ['weight fractional', { services: { a: { endpoints: [{ url: ok[0], weight: 1.5 }] } } }, 'services.a.endpoints[0].weight', /integer from 1/],
+  ['label not a string', { services: { a: { endpoints: [{ url: ok[0], labels: { v: 2 } }] } } }, 'services.a.endpoints[0].labels.v', /string/],
+  ['priority out of range', { services: { a: { endpoints: [{ url: ok[0], priority: 200 }] } } }, 'services.a.endpoints[0].priority', /0 to 128/],
+  ['unknown endpoint field', { services: { a: { endpoints: [{ url: ok[0], wieght: 2 }] } } }, 'services.a.endpoints[0].wieght', /unknown field/],
+  ['duplicate endpoint', { services: { a: { endpoints: [ok[0], ok[0]] } } }, 'services.a.endpoints[1]', /duplicate/],
+  ['unknown balancer', { services: { a: { endpoints: ok, balancer: 'fastest' } } }, 'services.a.balancer', /unknown balancer "fastest"/],
+  ['balancer object without type', { services: { a: { endpoints: ok, balancer: {} } } }, 'services.a.balancer.type', /expected a balancer name/],
+  ['unknown balancer option', { services: { a: { endpoints: ok, balancer: { type: 'round-robin', x: 1 } } } }, 'services.a.balancer.x', /unknown field/],
+  ['hashOn with a non-hash balancer', { services: { a: { endpoints: ok, balancer: { type: 'round-robin', hashOn: { header: 'x' } } } } }, 'services.a.balancer.hashOn', /does not hash/],
+  ['negative timeout', { services: { a: { endpoints: ok, timeout: -1 } } }, 'services.a.timeout', /≥ 0/],
+  ['timeout as a string', { services: { a: { endpoints: ok, timeout: '2s' } } }, 'services.a.timeout', /expected a number/],
+  ['timeout NaN', { services: { a: { endpoints: ok, timeout: NaN } } }, 'services.a.timeout', /expected a number/],
+  ['hostHeader value', { services: { a: { endpoints: ok, hostHeader: 'x' } } }, 'services.a.hostHeader', /"service", "endpoint"/],
+  ['hosts not an array', { services: { a: { endpoints: ok, hosts: 'b' } } }, 'services.a.hosts', /array/],
+  ['host alias invalid', { services: { a: { endpoints: ok, hosts: ['B C'] } } }, 'services.a.hosts[0]', /host name/],
+  ['host alias taken', { services: { a: { endpoints: ok }, b: { endpoints: ok, hosts: ['a'] } } }, 'services.b', /already used by service "a"/],
+  ['pool connections zero', { services: { a: { endpoints: ok, pool: { connections: 0 } } } }, 'services.a.pool.connections', /≥ 1/],
+  ['pool unknown field', { services: { a: { endpoints: ok, pool: { max: 1 } } } }, 'services.a.pool.max', /unknown field/],
+];
+
+describe('createMesh rejects bad configuration with the path of the field', () => {
+  test.each(bad)('%s', (_name, config, path, message) => {
+    let caught: unknown;
+    try {
+      createMesh(config as MeshConfig);
+    } catch (e) {
+      caught = e;
+    }
+    expect(caught).toBeInstanceOf(InvalidConfigError);
+    expect(isMeshError(caught)).toBe(true);
+    expect(caught).toMatchObject({ code: 'INVALID_CONFIG', path });
+    expect((caught as Error).message).toMatch(message);
+    expect((caught as Error).message).toContain(`invalid config at ${path || '(root)'}`);
+  });
+});
+
+describe('good configuration', () => {
+  test('defaults are applied and visible in stats', async () => {
+    const mesh = createMesh({ services: { a: { endpoints: ok } } });
+    try {
+      const s = mesh.stats().services.a!;
+      expect(s.ready).toBe(true);
+      expect(s.discovery).toBe('static');
+      expect(s.endpoints).toEqual([
+        expect.objectContaining({ url: 'http://127.0.0.1:3001', weight: 1, state: 'healthy', inFlight: 0, requests: 0 }),
+      ]);
+    } finally {
+      await mesh.close();
+    }
+  });
+
+  test('an empty services map is allowed (everything passes through)', async () => {
+    const mesh = createMesh({ services: {} });
+    await mesh.close();
+  });
+});

@@ -1,0 +1,54 @@
+// The built package (dist/, made by `npm test`'s pretest build) loads with both `import` and
+// `require`, and errors from one copy are recognised by the other.
+import { execFileSync } from 'node:child_process';
+import { existsSync } from 'node:fs';
+import { join } from 'node:path';
+import { describe, expect, test } from 'vitest';
+
+const root = join(import.meta.dirname, '..');
+const built = existsSync(join(root, 'dist', 'index.js')) && existsSync(join(root, 'dist', 'index.mjs'));
+
+function run(code: string, ext: 'cjs' | 'mjs'): string {
+  const flag = ext === 'cjs' ? [] : ['--input-type=module'];
+  return execFileSync(process.execPath, [...flag, '-e', code], { cwd: root, encoding: 'utf8' }).trim();
+}
+
+describe('the built package', () => {
+  test('dist/ exists (npm test builds it first)', () => {
+    expect(built, 'dist/ is missing: run `npm test`, which builds before testing').toBe(true);
+  });
+
+  test('require("meshlet") gives the public API (CJS build)', () => {
+    const out = run(
+      `const m = require('meshlet');
+       const mesh = m.createMesh({ services: { a: { endpoints: ['http://127.0.0.1:9'] } } });
+       console.log(typeof m.createMesh, typeof m.registerBalancer, typeof m.MeshError, typeof mesh.dispatcher.dispatch);
+       mesh.close();`,
+      'cjs',
+    );
+    expect(out).toBe('function function function function');
+  });
+
+  test('import "meshlet" gives the public API (ESM build)', () => {
+    const out = run(
+      `import { createMesh, registerDiscovery, isMeshError } from 'meshlet';
+       const mesh = createMesh({ services: { a: { endpoints: ['http://127.0.0.1:9'] } } });
+       console.log(typeof createMesh, typeof registerDiscovery, typeof isMeshError, typeof mesh.fetch);
+       await mesh.close();`,
+      'mjs',
+    );
+    expect(out).toBe('function function function function');
+  });
+
+  test('an error from the CJS copy is a MeshError to the ESM copy', () => {
+    const out = run(
+      `import { createRequire } from 'node:module';
+       import { MeshError, isMeshError } from 'meshlet';
+       const cjs = createRequire(import.meta.url)('meshlet');
+       let e; try { cjs.createMesh({ services: { a: {} } }); } catch (err) { e = err; }
+       console.log(e instanceof MeshError, isMeshError(e), e.code, e instanceof cjs.InvalidConfigError);`,
+      'mjs',
+    );
+    expect(out).toBe('true true INVALID_CONFIG true');
+  });
+});
