@@ -33,6 +33,11 @@ export type {
   DiscoveryDefinition,
 } from './discovery/discovery.js';
 export type { Logger } from './observability/log.js';
+export type { MeshEventMap, MeshEventName, Disposable } from './observability/events.js';
+export type { RetryConfig, RetryOn } from './resilience/retry-policy.js';
+export type { BudgetConfig } from './resilience/retry-budget.js';
+export type { LimitsConfig } from './resilience/concurrency-limit.js';
+export type { RateLimitConfig } from './resilience/rate-limit.js';
 export {
   MeshError,
   isMeshError,
@@ -41,6 +46,11 @@ export {
   InvalidConfigError,
   TimeoutError,
   MeshClosedError,
+  OverloadedError,
+  RateLimitedError,
+  CircuitOpenError,
+  RetryBudgetExhaustedError,
+  PerTryTimeoutError,
   type MeshErrorCode,
   type MeshErrorDetails,
 } from './core/errors.js';

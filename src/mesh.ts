@@ -15,6 +15,7 @@ import { registerBuiltinDiscovery } from './discovery/builtins.js';
 import { StaticSource } from './discovery/static.js';
 import { sectionLogger } from './observability/log.js';
 import { expectObject } from './config/check.js';
+import { MeshEvents, type Disposable, type MeshEventMap, type MeshEventName } from './observability/events.js';
 
 let globalBalancers: BalancerRegistry | null = null;
 let globalDiscovery: DiscoveryRegistry | null = null;
@@ -62,6 +63,7 @@ export class Mesh {
   /** The undici Dispatcher every request goes through. */
   readonly dispatcher: MeshDispatcher;
   readonly #services = new Map<string, Service>();
+  readonly #events: MeshEvents;
   #closing: Promise<void> | null = null;
 
   /** @internal Use {@link createMesh}. */
@@ -75,9 +77,16 @@ export class Mesh {
 
     const random = config.random ?? Math.random;
     const now = config.now ?? (() => performance.now());
+    const meshLog = sectionLogger('meshlet:mesh', config.logger);
+    this.#events = new MeshEvents((err) => meshLog.warn(`an event listener threw: ${(err as Error)?.message ?? String(err)}`));
     const hosts = new Map<string, Service>();
     for (const svc of parsed.services) {
-      const service = new Service(svc, { random, now, log: sectionLogger(`meshlet:service:${svc.name}`, config.logger) });
+      const service = new Service(svc, {
+        random,
+        now,
+        log: sectionLogger(`meshlet:service:${svc.name}`, config.logger),
+        events: this.#events,
+      });
       this.#services.set(svc.name, service);
       hosts.set(svc.name, service);
       for (const h of svc.hosts) hosts.set(h, service);
@@ -117,6 +126,14 @@ export class Mesh {
       throw new InvalidConfigError(`setEndpoints(${JSON.stringify(service)})`, `service uses "${svc.config.discoveryType}" discovery, not "static"`);
     }
     source.set(endpoints);
+  }
+
+  /**
+   * Subscribe to an event (`ejection`, `retry`, `circuit`, `discovery-update`, …); returns
+   * `{ dispose() }`. Every event is also published on `node:diagnostics_channel` as `meshlet:<name>`.
+   */
+  on<K extends MeshEventName>(name: K, listener: (payload: MeshEventMap[K]) => void): Disposable {
+    return this.#events.on(name, listener);
   }
 
   /** A snapshot of every service and endpoint: traffic, failures, in-flight, latency, state. */

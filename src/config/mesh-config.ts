@@ -10,6 +10,10 @@ import type { EndpointInput } from '../core/endpoint-spec.js';
 import { describe } from '../core/endpoint-spec.js';
 import { InvalidConfigError } from '../core/errors.js';
 import { expectObject, join, optEnum, optNumber, rejectUnknown, type Raw } from './check.js';
+import { HEALTH_CONFIG_KEYS, parseHealthConfig, type ParsedHealth } from '../resilience/endpoint-health.js';
+import { parseRetryConfig, type ParsedRetry, type RetryConfig } from '../resilience/retry-policy.js';
+import { parseLimitsConfig, type ParsedLimits, type LimitsConfig } from '../resilience/concurrency-limit.js';
+import { parseRateLimitConfig, type ParsedRateLimit, type RateLimitConfig } from '../resilience/rate-limit.js';
 
 /** Where a hash balancer takes the request's key from. */
 export type HashOn =
@@ -67,6 +71,22 @@ export interface ServiceConfig {
   readyTimeout?: number;
   /** Connection pool per endpoint. */
   pool?: PoolConfig;
+  /** Retry policy; `false` turns retries off. Defaults as Istio's: 2 retries on connect failures, resets and 503. */
+  retry?: RetryConfig | false;
+  /** Concurrency limits (Envoy's circuit-breaker thresholds). */
+  limits?: LimitsConfig;
+  /** Token-bucket rate limit for requests to this service. Off unless set. */
+  rateLimit?: RateLimitConfig;
+  /** Passive outlier detection (consecutive failures → ejection). */
+  outlierDetection?: Record<string, unknown> | false;
+  /** Per-endpoint circuit breaker (error rate over a rolling window). */
+  circuitBreaker?: Record<string, unknown> | false;
+  /** Active HTTP health checks. Off unless set. */
+  healthCheck?: Record<string, unknown>;
+  /** Slow start: ramp a new endpoint's share of traffic up over a window. Off unless set. */
+  slowStart?: Record<string, unknown>;
+  /** Below this percentage of available endpoints, balance over all of them (Envoy's panic threshold). @default 50 */
+  panicThreshold?: number;
 }
 
 /** Configuration accepted by `createMesh`. */
@@ -112,6 +132,10 @@ export interface ParsedService {
   readonly hostHeader: 'service' | 'endpoint';
   readonly readyTimeoutMs: number;
   readonly pool: ParsedPool;
+  readonly health: ParsedHealth;
+  readonly retry: ParsedRetry | null;
+  readonly limits: ParsedLimits;
+  readonly rateLimit: ParsedRateLimit | null;
 }
 
 export interface ParsedMeshConfig {
@@ -123,7 +147,20 @@ export interface ParsedMeshConfig {
 export const DEFAULT_BALANCER = 'round-robin';
 
 const SERVICE_NAME = /^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$/;
-const SERVICE_KEYS = ['discovery', 'endpoints', 'balancer', 'timeout', 'hosts', 'hostHeader', 'readyTimeout', 'pool'];
+const SERVICE_KEYS = [
+  'discovery',
+  'endpoints',
+  'balancer',
+  'timeout',
+  'hosts',
+  'hostHeader',
+  'readyTimeout',
+  'pool',
+  'retry',
+  'limits',
+  'rateLimit',
+  ...HEALTH_CONFIG_KEYS,
+];
 const MESH_KEYS = ['services', 'unknownHosts', 'balancers', 'discoveries', 'logger', 'random', 'now'];
 
 /** Validate the whole config; throws {@link InvalidConfigError} at the first bad field. */
@@ -256,6 +293,10 @@ function parseService(
     hostHeader: optEnum(s, 'hostHeader', path, ['service', 'endpoint'], 'service'),
     readyTimeoutMs: optNumber(s, 'readyTimeout', path, 5_000, { min: 0, max: 600_000 }),
     pool,
+    health: parseHealthConfig(s, path),
+    retry: parseRetryConfig(s.retry, join(path, 'retry')),
+    limits: parseLimitsConfig(s.limits, join(path, 'limits')),
+    rateLimit: parseRateLimitConfig(s.rateLimit, join(path, 'rateLimit')),
   });
 }
 

@@ -103,3 +103,45 @@ export class MeshClosedError extends MeshError {
     super('MESH_CLOSED', 'dispatcher: the mesh is closed');
   }
 }
+
+/** The service's concurrency limits are full (in-flight and queue), or the request waited too long. */
+export class OverloadedError extends MeshError {
+  constructor(service: string, limit: string) {
+    super('OVERLOADED', `service "${service}": overloaded (${limit})`, { service });
+  }
+}
+
+/** The service's rate limit refused the request. */
+export class RateLimitedError extends MeshError {
+  constructor(service: string, scope: string) {
+    super('RATE_LIMITED', `service "${service}": rate limited (${scope})`, { service });
+  }
+}
+
+/** Every endpoint's circuit is open (all ejected, none may be probed now). */
+export class CircuitOpenError extends MeshError {
+  constructor(service: string, details: Omit<MeshErrorDetails, 'service'> = {}) {
+    super('CIRCUIT_OPEN', `service "${service}": every endpoint's circuit is open`, { ...details, service });
+  }
+}
+
+/**
+ * A retriable failure that was not retried because the retry budget was spent; `cause` is the
+ * original error.
+ */
+export class RetryBudgetExhaustedError extends MeshError {
+  constructor(service: string, cause: unknown, details: Omit<MeshErrorDetails, 'service' | 'cause'> = {}) {
+    super('RETRY_BUDGET_EXHAUSTED', `service "${service}": retry budget exhausted; original error: ${(cause as Error)?.message ?? String(cause)}`, {
+      ...details,
+      service,
+      cause,
+    });
+  }
+}
+
+/** A try got no response headers within the retry policy's `perTryTimeout`. */
+export class PerTryTimeoutError extends MeshError {
+  constructor(service: string, timeoutMs: number, endpoint: string) {
+    super('TIMEOUT', `service "${service}": no response from ${endpoint} within the per-try timeout of ${timeoutMs} ms`, { service, endpoint });
+  }
+}

@@ -1,45 +1,112 @@
 /**
- * One request through a service: the controller the caller's handler holds, and the attempt that
- * carries it to an endpoint.
+ * One request through a service: the controller the caller's handler holds, its attempts, and
+ * the retry loop.
  *
  * The caller's handler gets *this* object as its controller as soon as the request is dispatched,
- * so it can abort or pause before an endpoint is chosen (while discovery is still answering, or
- * between attempts). Abort and pause are forwarded to whichever attempt is current — the controller
- * proxy undici's RetryHandler keeps so back-pressure survives a retry. Each attempt is a small
- * handler of its own; callbacks from a superseded attempt are ignored.
+ * so it can abort or pause before an endpoint is chosen (while waiting for discovery, a rate-limit
+ * token or a concurrency slot, or between attempts). Abort and pause are forwarded to whichever
+ * attempt is current — the controller proxy undici's RetryHandler keeps so back-pressure survives
+ * a retry. Each attempt is a small handler of its own; callbacks from a superseded attempt are
+ * ignored.
+ *
+ * Retries are decided before anything reaches the caller: a retriable status is held back (its
+ * body drained) and a retriable error is swallowed; once response headers are forwarded, nothing
+ * is retried. The first attempt runs without any retry machinery; only after a retriable failure
+ * does p-retry take over scheduling the rest (with our full-jitter or Retry-After delay).
  */
+import { setTimeout as sleep } from 'node:timers/promises';
+import type { Duplex } from 'node:stream';
+import pRetry from 'p-retry';
 import type { Dispatcher } from 'undici';
 import type { Endpoint } from './endpoint.js';
 import type { PickContext } from '../balancers/balancer.js';
 import type { Service } from './service.js';
-import { TimeoutError, isMeshError, type MeshError } from './errors.js';
+import { PerTryTimeoutError, RetryBudgetExhaustedError, TimeoutError, isMeshError, type MeshError } from './errors.js';
+import { errorKind, statusKind, type AttemptOutcomeKind } from '../resilience/outcome.js';
+import { backoffMs, isIdempotent, retriableError, retriableStatus, retryAfterMs, type ParsedRetry } from '../resilience/retry-policy.js';
 
 type Handler = Dispatcher.DispatchHandler;
 type Controller = Dispatcher.DispatchController;
 type Headers = Record<string, string | string[] | undefined>;
+
+/** Most bytes of a held-back (retriable) response body drained before the connection is dropped instead. */
+const MAX_DRAIN_BYTES = 64 * 1024;
+
+/** Why an attempt is being retried; rejected into p-retry. */
+class RetriableFailure extends Error {
+  constructor(
+    readonly reason: string,
+    readonly delayFloorMs: number,
+  ) {
+    super(reason);
+  }
+}
+
+/** Wraps a streamed request body so we know whether a single chunk was read. */
+function guardStream(body: unknown): { body: AsyncIterable<unknown>; started: () => boolean } {
+  let started = false;
+  const source = body as AsyncIterable<unknown>;
+  return {
+    body: {
+      [Symbol.asyncIterator]() {
+        started = true;
+        return source[Symbol.asyncIterator]();
+      },
+    },
+    started: () => started,
+  };
+}
+
+function isReplayable(body: unknown): boolean {
+  return body == null || typeof body === 'string' || body instanceof Uint8Array;
+}
 
 export class MeshRequest implements Controller, PickContext {
   readonly opts: Dispatcher.DispatchOptions;
   /** Host header value the caller addressed (`orders`, `orders:8080`). */
   readonly host: string;
   hash: number | undefined = undefined;
+  /** Index of the current attempt (0 = first try). */
   attempt = 0;
+  /** Body to send (a guard around a streamed body when retries may need to know it is untouched). */
+  body: unknown;
 
   readonly #handler: Handler;
   readonly #service: Service;
+  readonly #policy: ParsedRetry | null;
+  readonly #replayable: boolean;
+  readonly #idempotent: boolean;
+  #bodyStarted: (() => boolean) | null = null;
   #tried: Endpoint[] | null = null;
   #current: Attempt | null = null;
   #done = false;
   #aborted = false;
+  #timedOut = false;
   #reason: Error | null = null;
   #paused = false;
   #timer: NodeJS.Timeout | null = null;
+  /** Set while p-retry drives the attempts. */
+  #settle: { resolve(): void; reject(f: RetriableFailure): void } | null = null;
+  #retryAbort: AbortController | null = null;
+  #holdsRetrySlot = false;
+  /** Released exactly once when the request ends. */
+  #onFinish: ((req: MeshRequest) => void) | null = null;
 
   constructor(service: Service, opts: Dispatcher.DispatchOptions, handler: Handler, host: string) {
     this.#service = service;
     this.opts = opts;
     this.#handler = handler;
     this.host = host;
+    const policy = service.config.retry;
+    this.#policy = policy !== null && policy.attempts > 0 && !opts.upgrade && opts.method !== 'CONNECT' ? policy : null;
+    this.#replayable = isReplayable(opts.body);
+    this.#idempotent = isIdempotent(opts.method);
+    this.body = opts.body;
+    if (this.#policy !== null && !this.#replayable) {
+      const guard = guardStream(opts.body);
+      this.body = guard.body;
+      this.#bodyStarted = guard.started;
+    }
   }
 
   // ===== DispatchController (held by the caller's handler) =====
@@ -64,6 +131,7 @@ export class MeshRequest implements Controller, PickContext {
     if (this.#done || this.#aborted) return;
     this.#aborted = true;
     this.#reason = reason;
+    this.#retryAbort?.abort(reason);
     const inner = this.#current?.controller;
     if (inner) inner.abort(reason);
     else this.fail(reason);
@@ -86,14 +154,33 @@ export class MeshRequest implements Controller, PickContext {
     return tried !== null && tried.includes(endpoint);
   }
 
+  /** Exclude `endpoint` from this request's remaining picks. */
+  exclude(endpoint: Endpoint): void {
+    (this.#tried ??= []).push(endpoint);
+  }
+
+  /** Allow already-tried endpoints again (a retry when no untried one is left). */
+  resetExcluded(): void {
+    this.#tried = null;
+  }
+
   // ===== lifecycle, driven by the service =====
 
+  /** Run `fn` once when the request ends (releases its concurrency slot). */
+  onFinish(fn: (req: MeshRequest) => void): void {
+    if (this.#done) fn(this);
+    else this.#onFinish = fn;
+  }
+
   /** Hand the caller its controller and arm the deadline. Returns false if the caller aborted at once. */
-  start(timeoutMs: number): boolean {
+  start(timeoutMs: number, onFinish: (req: MeshRequest) => void): boolean {
+    this.#onFinish = onFinish;
     this.#handler.onRequestStart?.(this, null);
     if (this.#aborted) return false;
     if (timeoutMs > 0) {
       this.#timer = setTimeout(() => {
+        if (this.#done || this.#aborted) return;
+        this.#timedOut = true;
         this.abort(new TimeoutError(this.#service.name, timeoutMs, { attempts: this.attempt + 1, endpoint: this.#current?.endpoint.key }));
       }, timeoutMs);
       this.#timer.unref?.();
@@ -106,28 +193,42 @@ export class MeshRequest implements Controller, PickContext {
   }
 
   /** Send this request to `endpoint` as the current attempt. */
-  send(endpoint: Endpoint, startMs: number): void {
-    const attempt = new Attempt(this, endpoint, startMs);
+  send(endpoint: Endpoint): void {
+    const attempt = new Attempt(this, endpoint, this.#service.now());
     this.#current = attempt;
+    this.exclude(endpoint);
     endpoint.onStart();
-    const opts = this.#service.endpointOptions(this, endpoint);
+    const perTry = this.#policy?.perTryTimeoutMs ?? 0;
+    if (perTry > 0) attempt.armPerTryTimeout(perTry, this.#service.name);
     try {
-      endpoint.dispatcher.dispatch(opts, attempt);
+      endpoint.dispatcher.dispatch(this.#service.endpointOptions(this, endpoint), attempt);
     } catch (err) {
       // Only bad arguments throw synchronously: report them like any other failure.
       attempt.onResponseError(null, err as Error);
     }
   }
 
-  /** End the request with `error` (no attempt running, or the attempt's error is final). */
+  /** End the request with `error`. */
   fail(error: Error): void {
     if (this.#done) return;
     this.#done = true;
     this.#clearTimer();
-    if (isMeshError(error) && error.attempts === undefined && this.attempt > 0) {
+    if (isMeshError(error) && error.attempts === undefined) {
       (error as { attempts: number | undefined }).attempts = this.attempt + 1;
     }
+    this.#settle?.resolve();
+    this.#finish();
     this.#handler.onResponseError?.(this, error);
+  }
+
+  #finish(): void {
+    if (this.#holdsRetrySlot) {
+      this.#holdsRetrySlot = false;
+      this.#service.retryEnded();
+    }
+    const f = this.#onFinish;
+    this.#onFinish = null;
+    f?.(this);
   }
 
   #clearTimer(): void {
@@ -137,12 +238,117 @@ export class MeshRequest implements Controller, PickContext {
     }
   }
 
+  // ===== retries =====
+
+  /** The outcome class of a failed attempt with no response. */
+  kindOf(attempt: Attempt, error: Error): AttemptOutcomeKind {
+    if (attempt.perTryTimedOut || this.#timedOut) return 'timeout';
+    if (this.#aborted) return 'cancelled';
+    return errorKind(error);
+  }
+
+  /**
+   * May this request be retried after an outcome of `kind`? Checks the policy, the safety rules,
+   * the attempts left and the deadline — not the budget (see {@link #takeRetry}).
+   */
+  #mayRetry(kind: AttemptOutcomeKind): boolean {
+    const policy = this.#policy;
+    if (policy === null || this.#aborted || this.#done) return false;
+    if (this.attempt >= policy.attempts) return false;
+    // Safety: a non-idempotent request is retried only if it provably never reached the server.
+    if (!this.#idempotent && kind !== 'connect-failure') return false;
+    // A streamed body is never replayed: only retried when not a byte of it was read.
+    if (!this.#replayable && (kind !== 'connect-failure' || this.#bodyStarted === null || this.#bodyStarted())) return false;
+    return true;
+  }
+
+  /** Take a retry from the budget and the concurrency limit; emits and counts refusals. */
+  #takeRetry(attempt: Attempt, reason: string): 'ok' | 'budget' | 'limit' {
+    const verdict = this.#service.takeRetry(attempt.endpoint, reason);
+    if (verdict === 'ok' && !this.#holdsRetrySlot) this.#holdsRetrySlot = true;
+    else if (verdict === 'ok') this.#service.retryEnded(); // one slot per request is enough
+    return verdict;
+  }
+
+  /** Called with the response status of `attempt`: true when it is held back to retry. */
+  holdForRetry(attempt: Attempt, status: number, headers: Headers): boolean {
+    const policy = this.#policy;
+    if (policy === null || !retriableStatus(policy, status) || !this.#mayRetry(statusKind(status))) return false;
+    let floor = 0;
+    if (status === 429 || status === 503) {
+      const after = retryAfterMs(headers['retry-after'], Date.now());
+      if (after !== undefined) {
+        if (after > policy.retryAfterMaxMs) return false;
+        floor = after;
+      }
+    }
+    if (this.#remainingMs() !== Infinity && floor >= this.#remainingMs()) return false;
+    if (this.#takeRetry(attempt, `status ${status}`) !== 'ok') return false;
+    attempt.retryFailure = new RetriableFailure(`status ${status}`, floor);
+    return true;
+  }
+
+  /** A held-back response ended (or was dropped): go on with the retry. */
+  heldResponseDone(attempt: Attempt): void {
+    if (attempt !== this.#current || this.#done) return;
+    this.#retryWith(attempt.retryFailure!);
+  }
+
+  #remainingMs(): number {
+    return Infinity; // the overall deadline aborts a pending back-off itself
+  }
+
+  #retryWith(failure: RetriableFailure): void {
+    this.#current = null;
+    if (this.#settle !== null) {
+      const settle = this.#settle;
+      this.#settle = null;
+      settle.reject(failure);
+      return;
+    }
+    this.#startRetries(failure);
+  }
+
+  #startRetries(first: RetriableFailure): void {
+    const policy = this.#policy!;
+    const ac = (this.#retryAbort = new AbortController());
+    pRetry(
+      (n: number) => {
+        if (n === 1) throw first;
+        return new Promise<void>((resolve, reject) => {
+          this.#settle = { resolve, reject };
+          this.attempt++;
+          this.#service.sendAttempt(this);
+        });
+      },
+      {
+        retries: policy.attempts,
+        minTimeout: 0,
+        maxTimeout: 0,
+        signal: ac.signal,
+        onFailedAttempt: async ({ error, attemptNumber }) => {
+          const f = error as RetriableFailure;
+          const delayMs = Math.max(f.delayFloorMs, backoffMs(policy, attemptNumber, this.#service.random));
+          this.#service.emitRetry(this, attemptNumber, delayMs, f.reason);
+          if (delayMs > 0) await sleep(delayMs, undefined, { signal: ac.signal, ref: false });
+        },
+        shouldRetry: ({ error }) => error instanceof RetriableFailure && !this.done,
+      },
+    ).then(
+      () => {},
+      (err: unknown) => {
+        // Only an abort (caller, deadline) ends up here; `abort` already failed the request.
+        if (!this.#done) this.fail(err as Error);
+      },
+    );
+  }
+
   // ===== callbacks from the current attempt =====
 
   /** @internal */
   attemptStarted(attempt: Attempt, controller: Controller): void {
     if (attempt !== this.#current || this.#done) {
-      controller.abort(this.#reason ?? new Error('meshlet: attempt superseded'));
+      controller.abort(attempt.abandonedBy ?? this.#reason ?? new Error('meshlet: attempt superseded'));
       return;
     }
     if (this.#aborted) {
@@ -155,6 +361,8 @@ export class MeshRequest implements Controller, PickContext {
   /** @internal */
   responseStart(attempt: Attempt, status: number, headers: Headers, message: string | undefined): void {
     if (attempt !== this.#current || this.#done) return;
+    this.#settle?.resolve();
+    this.#settle = null;
     this.#handler.onResponseStart?.(this, status, headers, message);
   }
 
@@ -169,20 +377,33 @@ export class MeshRequest implements Controller, PickContext {
     if (attempt !== this.#current || this.#done) return;
     this.#done = true;
     this.#clearTimer();
+    this.#finish();
     this.#handler.onResponseEnd?.(this, trailers);
   }
 
-  /** @internal */
-  responseError(attempt: Attempt, error: Error): void {
+  /** @internal A failure with no response headers forwarded (or a body failure after them). */
+  responseError(attempt: Attempt, error: Error, kind: AttemptOutcomeKind, headersSent: boolean): void {
     if (attempt !== this.#current || this.#done) return;
+    if (!headersSent && this.#policy !== null && retriableError(this.#policy, kind) && this.#mayRetry(kind)) {
+      const verdict = this.#takeRetry(attempt, kind);
+      if (verdict === 'ok') {
+        this.#retryWith(new RetriableFailure(kind, 0));
+        return;
+      }
+      if (verdict === 'budget') {
+        this.fail(new RetryBudgetExhaustedError(this.#service.name, error, { endpoint: attempt.endpoint.key, attempts: this.attempt + 1 }));
+        return;
+      }
+    }
     this.fail(this.#aborted && this.#reason ? this.#reason : annotate(error, this.#service.name, attempt.endpoint, this.attempt + 1));
   }
 
   /** @internal */
-  upgrade(attempt: Attempt, status: number, headers: Headers, socket: import('node:stream').Duplex): void {
+  upgrade(attempt: Attempt, status: number, headers: Headers, socket: Duplex): void {
     if (attempt !== this.#current || this.#done) return;
     this.#done = true;
     this.#clearTimer();
+    this.#finish();
     this.#handler.onRequestUpgrade?.(this, status, headers, socket);
   }
 
@@ -212,8 +433,16 @@ export class Attempt implements Handler {
   readonly endpoint: Endpoint;
   readonly startMs: number;
   controller: Controller | null = null;
+  /** Final status (≥ 200) once response headers arrived, else 0. */
   status = 0;
+  /** Set when this attempt's response is held back for a retry. */
+  retryFailure: RetriableFailure | null = null;
+  perTryTimedOut = false;
+  /** Set when the request stopped waiting for this attempt (per-try timeout before it started). */
+  abandonedBy: Error | null = null;
+  #drained = 0;
   #ended = false;
+  #perTry: NodeJS.Timeout | null = null;
 
   constructor(request: MeshRequest, endpoint: Endpoint, startMs: number) {
     this.request = request;
@@ -221,12 +450,36 @@ export class Attempt implements Handler {
     this.startMs = startMs;
   }
 
+  armPerTryTimeout(ms: number, service: string): void {
+    this.#perTry = setTimeout(() => {
+      this.#perTry = null;
+      if (this.status !== 0 || this.#ended) return;
+      this.perTryTimedOut = true;
+      const err = new PerTryTimeoutError(service, ms, this.endpoint.key);
+      if (this.controller) this.controller.abort(err);
+      else {
+        // Still queued for a connection: stop waiting for it; abort it if it ever starts.
+        this.abandonedBy = err;
+        this.#fail(err);
+      }
+    }, ms);
+    this.#perTry.unref?.();
+  }
+
+  #clearPerTry(): void {
+    if (this.#perTry !== null) {
+      clearTimeout(this.#perTry);
+      this.#perTry = null;
+    }
+  }
+
   onRequestStart(controller: Controller): void {
     this.controller = controller;
     this.request.attemptStarted(this, controller);
   }
 
-  onRequestUpgrade(_controller: Controller, status: number, headers: Headers, socket: import('node:stream').Duplex): void {
+  onRequestUpgrade(_controller: Controller, status: number, headers: Headers, socket: Duplex): void {
+    this.#clearPerTry();
     this.#end(false);
     this.request.upgrade(this, status, headers, socket);
   }
@@ -243,32 +496,68 @@ export class Attempt implements Handler {
     this.request.handler.onRequestSent?.();
   }
 
-  onResponseStart(_controller: Controller, status: number, headers: Headers, message?: string): void {
+  onResponseStart(controller: Controller, status: number, headers: Headers, message?: string): void {
     if (status >= 200 && this.status === 0) {
+      this.#clearPerTry();
       this.status = status;
-      this.endpoint.observeLatency(this.request.service.now() - this.startMs, this.request.service.now());
+      const service = this.request.service;
+      const now = service.now();
+      this.endpoint.observeLatency(now - this.startMs, now);
+      service.recordOutcome(this.endpoint, statusKind(status), status, now - this.startMs);
+      if (this.request.holdForRetry(this, status, headers)) return;
     }
+    if (this.retryFailure !== null) return;
     this.request.responseStart(this, status, headers, message);
+    void controller;
   }
 
-  onResponseData(_controller: Controller, chunk: Buffer): void {
+  onResponseData(controller: Controller, chunk: Buffer): void {
+    if (this.retryFailure !== null) {
+      this.#drained += chunk.length;
+      if (this.#drained > MAX_DRAIN_BYTES) controller.abort(this.retryFailure);
+      return;
+    }
     this.request.responseData(this, chunk);
   }
 
   onResponseEnd(_controller: Controller, trailers: Headers): void {
     this.#end(this.status >= 500);
+    if (this.retryFailure !== null) {
+      this.request.heldResponseDone(this);
+      return;
+    }
     this.request.responseEnd(this, trailers);
   }
 
   onResponseError(_controller: Controller | null, error: Error): void {
-    if (this.status === 0) {
-      // No response: a failed connect, a reset, a timeout. Count the time spent, with a floor, so a
-      // fast-failing endpoint never looks fast to a latency-aware balancer.
-      const now = this.request.service.now();
-      this.endpoint.observeFailure(now - this.startMs, now);
+    this.#clearPerTry();
+    if (this.abandonedBy !== null) {
+      // The request moved on already; only the endpoint's books need closing.
+      this.#end(true);
+      return;
     }
-    this.#end(true);
-    this.request.responseError(this, error);
+    this.#fail(error);
+  }
+
+  #fail(error: Error): void {
+    if (this.#ended) return;
+    if (this.retryFailure !== null) {
+      this.#end(true);
+      this.request.heldResponseDone(this);
+      return;
+    }
+    const headersSent = this.status !== 0;
+    const kind = headersSent ? 'reset' : this.request.kindOf(this, error);
+    if (!headersSent) {
+      // No response: count the time spent, with a floor, so a fast-failing endpoint never looks
+      // fast to a latency-aware balancer.
+      const service = this.request.service;
+      const now = service.now();
+      if (kind !== 'cancelled') this.endpoint.observeFailure(now - this.startMs, now);
+      service.recordOutcome(this.endpoint, kind, 0, now - this.startMs);
+    }
+    if (this.abandonedBy === null) this.#end(kind !== 'cancelled');
+    this.request.responseError(this, error, kind, headersSent);
   }
 
   #end(failed: boolean): void {

@@ -14,15 +14,22 @@ import type { DiscoveryContext, DiscoverySource } from '../discovery/discovery.j
 import type { Logger } from '../observability/log.js';
 import { Endpoint } from './endpoint.js';
 import type { EndpointSpec } from './endpoint-spec.js';
-import { MeshClosedError, MeshError, NoHealthyEndpointError } from './errors.js';
+import { CircuitOpenError, MeshClosedError, MeshError, NoHealthyEndpointError, OverloadedError, RateLimitedError } from './errors.js';
 import { getHeader, withHost } from './headers.js';
 import { MeshRequest } from './request.js';
+import type { MeshEvents } from '../observability/events.js';
+import { ServiceHealth } from '../resilience/endpoint-health.js';
+import { ConcurrencyLimit } from '../resilience/concurrency-limit.js';
+import { RetryBudget } from '../resilience/retry-budget.js';
+import { TokenBucket } from '../resilience/rate-limit.js';
+import type { AttemptOutcomeKind } from '../resilience/outcome.js';
 
 /** Injected dependencies of a service. */
 export interface ServiceDeps {
   readonly random: () => number;
   readonly now: () => number;
   readonly log: Logger;
+  readonly events: MeshEvents;
 }
 
 /** Snapshot of one endpoint for `mesh.stats()`. */
@@ -39,6 +46,10 @@ export interface EndpointStats {
   failures: number;
   /** Peak-EWMA latency estimate in ms (0 before the first response). */
   latencyEwmaMs: number;
+  /** Health as outlier detection, circuit breaker and health checks see it. */
+  health: 'healthy' | 'ejected' | 'half-open' | 'unhealthy';
+  /** Times this endpoint was ejected. */
+  ejections: number;
 }
 
 /** Snapshot of one service for `mesh.stats()`. */
@@ -55,6 +66,16 @@ export interface ServiceStats {
   /** Discovery failures reported (the last good set was kept). */
   discoveryErrors: number;
   lastDiscoveryError: string | undefined;
+  /** Retries sent. */
+  retries: number;
+  /** Retries refused because the retry budget was spent. */
+  retryBudgetExhausted: number;
+  /** Requests refused by the rate limit. */
+  rateLimited: number;
+  /** Requests refused by the concurrency limits. */
+  overloaded: number;
+  /** Requests waiting for a concurrency slot now. */
+  pending: number;
   endpoints: EndpointStats[];
 }
 
@@ -82,12 +103,34 @@ export class Service {
   #updates = 0;
   #discoveryErrors = 0;
   #lastDiscoveryError: string | undefined;
+  readonly #health: ServiceHealth;
+  readonly #limit: ConcurrencyLimit;
+  readonly #budget: RetryBudget | null;
+  readonly #rate: TokenBucket | null;
+  readonly #endpointRates = new WeakMap<Endpoint, TokenBucket>();
+  #retries = 0;
+  #rateLimited = 0;
+  readonly #finished = (req: MeshRequest): void => {
+    void req;
+    this.#limit.release();
+  };
 
   constructor(config: ParsedService, deps: ServiceDeps) {
     this.name = config.name;
     this.config = config;
     this.#deps = deps;
     this.now = deps.now;
+    this.#health = new ServiceHealth(config.health, {
+      service: config.name,
+      changed: () => this.refresh(),
+      now: deps.now,
+      random: deps.random,
+      log: deps.log,
+      events: deps.events,
+    });
+    this.#limit = new ConcurrencyLimit(config.limits, deps.now);
+    this.#budget = config.retry?.budget ? new RetryBudget(config.retry.budget, deps.now) : null;
+    this.#rate = config.rateLimit ? new TokenBucket(config.rateLimit.service, deps.now()) : null;
     this.#noEndpoint = Object.freeze({
       type: 'fail' as const,
       error: new NoHealthyEndpointError(config.name, 'every endpoint was excluded'),
@@ -133,10 +176,14 @@ export class Service {
       else next.set(spec.origin, spec);
     }
     let changed = !this.#ready;
+    let added = 0;
+    let removed = 0;
     for (const [key, ep] of this.#endpoints) {
       if (!next.has(key)) {
         this.#endpoints.delete(key);
+        this.#health.remove(ep);
         this.#drain(ep);
+        removed++;
         changed = true;
       }
     }
@@ -145,11 +192,15 @@ export class Service {
       if (ep) {
         if (ep.update(spec)) changed = true;
       } else {
-        this.#endpoints.set(key, this.#createEndpoint(spec));
+        const created = this.#createEndpoint(spec);
+        this.#endpoints.set(key, created);
+        this.#health.add(created);
+        added++;
         changed = true;
       }
     }
     this.#updates++;
+    this.#deps.events.emit('discovery-update', { service: this.name, endpoints: this.#endpoints.size, added, removed });
     if (changed) this.#rebuild();
     if (!this.#ready) {
       this.#ready = true;
@@ -163,6 +214,7 @@ export class Service {
   #discoveryError(err: Error): void {
     this.#discoveryErrors++;
     this.#lastDiscoveryError = err.message;
+    this.#deps.events.emit('discovery-error', { service: this.name, message: err.message });
     this.#deps.log.warn(`service ${this.name}: discovery failed, keeping ${this.#endpoints.size} known endpoints: ${err.message}`);
   }
 
@@ -201,8 +253,8 @@ export class Service {
     const all = [...this.#endpoints.values()];
     let best = Infinity;
     for (const e of all) if (e.available && e.priority < best) best = e.priority;
-    let eligible: Endpoint[];
-    if (best !== Infinity) eligible = all.filter((e) => e.available && e.priority === best);
+    let eligible: readonly Endpoint[];
+    if (best !== Infinity) eligible = this.#health.eligible(all.filter((e) => e.priority === best));
     else {
       const top = Math.min(...all.map((e) => e.priority));
       eligible = all.filter((e) => e.priority === top);
@@ -223,9 +275,60 @@ export class Service {
       req.fail(new MeshClosedError());
       return;
     }
-    if (!req.start(this.config.timeoutMs)) return;
+    if (!req.start(this.config.timeoutMs, this.#noRelease)) return;
     if (this.config.balancer.usesHash) req.hash = this.#hash(opts);
-    if (this.#ready) this.#send(req);
+    // Admission: the rate limit first (a refused request holds nothing), then a concurrency slot.
+    const rate = this.#rate;
+    if (rate !== null) {
+      const rl = this.config.rateLimit!;
+      const wait = rl.mode === 'wait' ? rate.reserve(this.now(), rl.maxWaitMs) : rate.tryTake(this.now()) ? 0 : -1;
+      if (wait < 0) {
+        this.#rateLimited++;
+        this.#deps.events.emit('rate-limited', { service: this.name, scope: 'service' });
+        req.fail(new RateLimitedError(this.name, 'service'));
+        return;
+      }
+      if (wait > 0) {
+        const t = setTimeout(() => this.#admit(req), wait);
+        t.unref?.();
+        return;
+      }
+    }
+    this.#admit(req);
+  }
+
+  readonly #noRelease = (): void => {};
+
+  #admit(req: MeshRequest): void {
+    if (req.done) return;
+    if (this.#closed) {
+      req.fail(new MeshClosedError());
+      return;
+    }
+    const verdict = this.#limit.acquire({
+      admit: () => this.#go(req),
+      expire: () => req.fail(new OverloadedError(this.name, `waited ${this.config.limits.maxQueueTimeMs} ms for one of ${this.config.limits.maxRequests} request slots`)),
+      get done() {
+        return req.done;
+      },
+    });
+    if (verdict === 'overloaded') {
+      this.#deps.events.emit('overloaded', { service: this.name, limit: 'maxPendingRequests' });
+      req.fail(new OverloadedError(this.name, `${this.config.limits.maxRequests} requests in flight and ${this.#limit.pending} waiting`));
+      return;
+    }
+    if (verdict === 'admitted') this.#go(req);
+  }
+
+  /** The request holds a slot: release it when it ends, then send it (or wait for discovery). */
+  #go(req: MeshRequest): void {
+    if (req.done) {
+      this.#limit.release();
+      return;
+    }
+    req.onFinish(this.#finished);
+    this.#budget?.onRequest();
+    if (this.#ready) this.sendAttempt(req);
     else if (this.#readyFailed) req.fail(new NoHealthyEndpointError(this.name, 'discovery has not answered yet'));
     else this.#waiters.add(req);
   }
@@ -237,20 +340,96 @@ export class Service {
     for (const req of waiters) {
       if (req.done) continue;
       if (this.#closed) req.fail(new MeshClosedError());
-      else if (this.#ready) this.#send(req);
+      else if (this.#ready) this.sendAttempt(req);
       else req.fail(new NoHealthyEndpointError(this.name, 'discovery has not answered yet'));
     }
   }
 
-  #send(req: MeshRequest): void {
+  /**
+   * Pick an endpoint for the request's current attempt and send it. An endpoint the health model
+   * does not admit now (a half-open circuit already probing, slow start shedding) or whose own
+   * rate limit is empty is excluded and the pick repeats; a retry with no untried endpoint left
+   * may go back to one already tried.
+   */
+  sendAttempt(req: MeshRequest): void {
     const picker = this.#picker;
     if (picker === null) {
-      req.fail(new NoHealthyEndpointError(this.name, 'discovery reports no endpoints'));
+      req.fail(new NoHealthyEndpointError(this.name, this.#endpoints.size === 0 ? 'discovery reports no endpoints' : 'every endpoint is excluded'));
       return;
     }
-    const result = picker.pick(req);
-    if (result.type === 'pick') req.send(result.endpoint, this.now());
-    else req.fail(result.error);
+    let refusedByHealth = 0;
+    let refusedByRate = 0;
+    for (let guard = 0; guard <= this.#endpoints.size + 1; guard++) {
+      const result = picker.pick(req);
+      if (result.type !== 'pick') {
+        if (req.attempt > 0 && refusedByHealth + refusedByRate === 0 && guard === 0) {
+          req.resetExcluded();
+          continue;
+        }
+        if (refusedByRate > 0 && refusedByHealth === 0) {
+          this.#rateLimited++;
+          this.#deps.events.emit('rate-limited', { service: this.name, scope: 'endpoint' });
+          req.fail(new RateLimitedError(this.name, 'every endpoint'));
+        } else if (refusedByHealth > 0) req.fail(new CircuitOpenError(this.name));
+        else req.fail(result.error);
+        return;
+      }
+      const ep = result.endpoint;
+      if (!this.#health.admit(ep)) {
+        refusedByHealth++;
+        req.exclude(ep);
+        continue;
+      }
+      if (!this.#endpointRateOk(ep)) {
+        refusedByRate++;
+        req.exclude(ep);
+        continue;
+      }
+      req.send(ep);
+      return;
+    }
+    req.fail(new NoHealthyEndpointError(this.name, 'no endpoint could be picked'));
+  }
+
+  #endpointRateOk(ep: Endpoint): boolean {
+    const per = this.config.rateLimit?.perEndpoint;
+    if (!per) return true;
+    let bucket = this.#endpointRates.get(ep);
+    if (!bucket) this.#endpointRates.set(ep, (bucket = new TokenBucket(per, this.now())));
+    return bucket.tryTake(this.now());
+  }
+
+  /** A retry wants to start: ask the concurrency limit and the budget. */
+  takeRetry(endpoint: Endpoint, reason: string): 'ok' | 'budget' | 'limit' {
+    if (!this.#limit.tryRetry()) {
+      this.#deps.events.emit('overloaded', { service: this.name, limit: 'maxRetries' });
+      return 'limit';
+    }
+    if (this.#budget !== null && !this.#budget.tryRetry()) {
+      this.#limit.retryEnded();
+      this.#deps.events.emit('retry-budget-exhausted', { service: this.name, endpoint: endpoint.key, reason });
+      return 'budget';
+    }
+    this.#retries++;
+    return 'ok';
+  }
+
+  retryEnded(): void {
+    this.#limit.retryEnded();
+  }
+
+  emitRetry(req: MeshRequest, attempt: number, delayMs: number, reason: string): void {
+    void req;
+    this.#deps.events.emit('retry', { service: this.name, endpoint: '', attempt, delayMs, reason });
+  }
+
+  /** Feed an attempt's outcome to the health model. */
+  recordOutcome(endpoint: Endpoint, kind: AttemptOutcomeKind, status: number, latencyMs: number): void {
+    this.#health.record(endpoint, { kind, status, latencyMs });
+  }
+
+  get random(): () => number {
+    return this.#deps.random;
   }
 
   /** Dispatch options for one attempt at `endpoint`. */
@@ -259,6 +438,7 @@ export class Service {
     return {
       ...opts,
       origin: endpoint.key,
+      body: req.body as Dispatcher.DispatchOptions['body'],
       headers: this.config.hostHeader === 'service' ? withHost(opts.headers, req.host) : opts.headers,
     };
   }
@@ -293,6 +473,8 @@ export class Service {
     this.#stop.abort();
     if (this.#readyTimer !== null) clearTimeout(this.#readyTimer);
     this.#flushWaiters();
+    this.#health.close();
+    this.#limit.drain((w) => w.expire());
     try {
       await this.#source?.stop();
     } catch (err) {
@@ -314,6 +496,8 @@ export class Service {
     this.#stop.abort();
     if (this.#readyTimer !== null) clearTimeout(this.#readyTimer);
     this.#flushWaiters();
+    this.#health.close();
+    this.#limit.drain((w) => w.expire());
     await Promise.allSettled([
       Promise.resolve(this.#source?.stop()),
       ...[...this.#endpoints.values(), ...this.#draining].map((ep) => ep.dispatcher.destroy()),
@@ -346,6 +530,7 @@ export class Service {
         requests: ep.requests,
         failures: ep.failures,
         latencyEwmaMs: ep.latencyMs(now),
+        ...this.#health.stats(ep),
       });
     }
     return {
@@ -358,6 +543,11 @@ export class Service {
       discoveryUpdates: this.#updates,
       discoveryErrors: this.#discoveryErrors,
       lastDiscoveryError: this.#lastDiscoveryError,
+      retries: this.#retries,
+      retryBudgetExhausted: this.#budget?.exhausted ?? 0,
+      rateLimited: this.#rateLimited,
+      overloaded: this.#limit.overloaded,
+      pending: this.#limit.pending,
       endpoints: eps,
     };
   }

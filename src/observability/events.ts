@@ -1,0 +1,75 @@
+/**
+ * Typed events. Subscribe with `mesh.on(name, listener)`, which returns `{ dispose() }`; every
+ * event is also published on `node:diagnostics_channel` as `meshlet:<name>` (as undici publishes
+ * its own), so tooling can observe a mesh it did not create. Payloads never carry secrets.
+ */
+import diagnostics from 'node:diagnostics_channel';
+
+/** Every event meshlet emits, by name, with its payload. */
+export interface MeshEventMap {
+  /** An endpoint was ejected (outlier detection, open circuit) for `durationMs`. */
+  ejection: { service: string; endpoint: string; reason: string; durationMs: number; ejections: number };
+  /** An ejected endpoint became available again (probe succeeded, or ejection time ran out). */
+  unejection: { service: string; endpoint: string; reason: string };
+  /** A circuit changed state, `from -> to`. */
+  circuit: { service: string; endpoint: string; from: string; to: string };
+  /** An active health check changed an endpoint's health. */
+  'health-check': { service: string; endpoint: string; healthy: boolean; detail: string };
+  /** A failed attempt is being retried after `delayMs`. */
+  retry: { service: string; endpoint: string; attempt: number; delayMs: number; reason: string };
+  /** A retry was refused because the service's retry budget is spent. */
+  'retry-budget-exhausted': { service: string; endpoint: string; reason: string };
+  /** A request was refused by a rate limit. */
+  'rate-limited': { service: string; scope: string };
+  /** A request was refused by a concurrency limit. */
+  overloaded: { service: string; limit: string };
+  /** Discovery pushed a new endpoint set. */
+  'discovery-update': { service: string; endpoints: number; added: number; removed: number };
+  /** Discovery failed; the last good set was kept. */
+  'discovery-error': { service: string; message: string };
+  /** The service entered or left panic mode (too few available endpoints: all are used). */
+  panic: { service: string; active: boolean; available: number; total: number };
+}
+
+export type MeshEventName = keyof MeshEventMap;
+
+/** What `mesh.on` returns. */
+export interface Disposable {
+  dispose(): void;
+}
+
+type Listener<K extends MeshEventName> = (payload: MeshEventMap[K]) => void;
+
+/** The event hub of one mesh. Emitting with no listener and no channel subscriber costs a check. */
+export class MeshEvents {
+  readonly #listeners = new Map<MeshEventName, Set<Listener<any>>>();
+  readonly #channels = new Map<MeshEventName, diagnostics.Channel>();
+  readonly #onListenerError: (err: unknown) => void;
+
+  constructor(onListenerError: (err: unknown) => void) {
+    this.#onListenerError = onListenerError;
+  }
+
+  on<K extends MeshEventName>(name: K, listener: Listener<K>): Disposable {
+    let set = this.#listeners.get(name);
+    if (!set) this.#listeners.set(name, (set = new Set()));
+    set.add(listener);
+    return { dispose: () => void set.delete(listener) };
+  }
+
+  emit<K extends MeshEventName>(name: K, payload: MeshEventMap[K]): void {
+    const set = this.#listeners.get(name);
+    if (set) {
+      for (const l of set) {
+        try {
+          l(payload);
+        } catch (err) {
+          this.#onListenerError(err);
+        }
+      }
+    }
+    let ch = this.#channels.get(name);
+    if (!ch) this.#channels.set(name, (ch = diagnostics.channel(`meshlet:${name}`)));
+    if (ch.hasSubscribers) ch.publish(payload);
+  }
+}

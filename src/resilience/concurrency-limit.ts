@@ -1,0 +1,155 @@
+/**
+ * Concurrency limits per service — Envoy's circuit-breaker thresholds, in-process:
+ * `maxRequests` in flight; beyond it up to `maxPendingRequests` wait in a FIFO queue for at most
+ * `maxQueueTimeMs`; beyond that, or after waiting too long, the request fails fast with
+ * OVERLOADED. `maxRetries` caps retries in flight at once (Envoy's max_retries; unset by default
+ * because the retry budget already bounds retries).
+ */
+import { expectObject, optNumber, rejectUnknown } from '../config/check.js';
+
+export interface LimitsConfig {
+  /** Requests in flight at once. @default 1024 */
+  maxRequests?: number;
+  /** Requests allowed to wait for a free slot; 0 = fail at once. @default 1024 */
+  maxPendingRequests?: number;
+  /** Longest wait for a slot, ms. @default 1000 */
+  maxQueueTimeMs?: number;
+  /** Retries in flight at once. @default unlimited (the retry budget governs) */
+  maxRetries?: number;
+}
+
+export interface ParsedLimits {
+  readonly maxRequests: number;
+  readonly maxPendingRequests: number;
+  readonly maxQueueTimeMs: number;
+  readonly maxRetries: number;
+}
+
+export function parseLimitsConfig(raw: unknown, path: string): ParsedLimits {
+  const o = raw === undefined ? {} : expectObject(raw, path);
+  rejectUnknown(o, ['maxRequests', 'maxPendingRequests', 'maxQueueTimeMs', 'maxRetries'], path);
+  return Object.freeze({
+    maxRequests: optNumber(o, 'maxRequests', path, 1024, { integer: true, min: 1, max: 10_000_000 }),
+    maxPendingRequests: optNumber(o, 'maxPendingRequests', path, 1024, { integer: true, min: 0, max: 10_000_000 }),
+    maxQueueTimeMs: optNumber(o, 'maxQueueTimeMs', path, 1_000, { min: 0, max: 600_000 }),
+    maxRetries: optNumber(o, 'maxRetries', path, Infinity, { integer: true, min: 0, max: 10_000_000 }),
+  });
+}
+
+/** A waiting request: resumed with `admit()` or failed with `reject()`. */
+export interface Waiting {
+  /** Slot granted: go on. */
+  admit(): void;
+  /** Waited too long. */
+  expire(): void;
+  /** True once the request ended by other means (aborted). */
+  readonly done: boolean;
+}
+
+interface Entry {
+  readonly waiter: Waiting;
+  readonly deadline: number;
+}
+
+export class ConcurrencyLimit {
+  readonly #limits: ParsedLimits;
+  readonly #now: () => number;
+  active = 0;
+  retries = 0;
+  /** Requests refused (queue full or waited too long). */
+  overloaded = 0;
+  #queue: Entry[] = [];
+  #head = 0;
+  #timer: NodeJS.Timeout | null = null;
+
+  constructor(limits: ParsedLimits, now: () => number) {
+    this.#limits = limits;
+    this.#now = now;
+  }
+
+  get pending(): number {
+    return this.#queue.length - this.#head;
+  }
+
+  /**
+   * Take a slot: 'admitted' (go on), 'queued' (the waiter is called back later), or 'overloaded'.
+   */
+  acquire(waiter: Waiting): 'admitted' | 'queued' | 'overloaded' {
+    if (this.active < this.#limits.maxRequests && this.pending === 0) {
+      this.active++;
+      return 'admitted';
+    }
+    if (this.pending >= this.#limits.maxPendingRequests || this.#limits.maxQueueTimeMs === 0) {
+      this.overloaded++;
+      return 'overloaded';
+    }
+    this.#queue.push({ waiter, deadline: this.#now() + this.#limits.maxQueueTimeMs });
+    this.#arm();
+    return 'queued';
+  }
+
+  /** Give a slot back; the oldest live waiter takes it. */
+  release(): void {
+    this.active--;
+    while (this.pending > 0 && this.active < this.#limits.maxRequests) {
+      const entry = this.#queue[this.#head++]!;
+      if (entry.waiter.done) continue;
+      this.active++;
+      entry.waiter.admit();
+    }
+    this.#compact();
+  }
+
+  /** May a retry start now? Counts it when yes; pair with `retryEnded`. */
+  tryRetry(): boolean {
+    if (this.retries >= this.#limits.maxRetries) return false;
+    this.retries++;
+    return true;
+  }
+
+  retryEnded(): void {
+    this.retries--;
+  }
+
+  #compact(): void {
+    if (this.#head > 1024 && this.#head * 2 > this.#queue.length) {
+      this.#queue = this.#queue.slice(this.#head);
+      this.#head = 0;
+    }
+    if (this.pending === 0 && this.#timer !== null) {
+      clearTimeout(this.#timer);
+      this.#timer = null;
+    }
+  }
+
+  /** One timer for the whole queue: it fires at the oldest waiter's deadline. */
+  #arm(): void {
+    if (this.#timer !== null || this.pending === 0) return;
+    const first = this.#queue[this.#head]!;
+    this.#timer = setTimeout(() => {
+      this.#timer = null;
+      const now = this.#now();
+      while (this.pending > 0) {
+        const entry = this.#queue[this.#head]!;
+        if (!entry.waiter.done && entry.deadline > now) break;
+        this.#head++;
+        if (!entry.waiter.done) {
+          this.overloaded++;
+          entry.waiter.expire();
+        }
+      }
+      this.#compact();
+      this.#arm();
+    }, Math.max(1, first.deadline - this.#now()));
+    this.#timer.unref?.();
+  }
+
+  /** Fail every waiter (mesh closing). */
+  drain(fail: (w: Waiting) => void): void {
+    while (this.pending > 0) {
+      const entry = this.#queue[this.#head++]!;
+      if (!entry.waiter.done) fail(entry.waiter);
+    }
+    this.#compact();
+  }
+}

@@ -1,0 +1,57 @@
+/**
+ * How one attempt at an endpoint ended, as the resilience policies see it. Envoy's outlier
+ * detection vocabulary: a 5xx from the endpoint, a gateway failure (502, 503, 504), or a
+ * local-origin failure (connect refused or timed out, reset, per-try timeout).
+ */
+
+export type AttemptOutcomeKind =
+  /** Response headers with a status below 500. */
+  | 'success'
+  /** A 5xx other than 502/503/504. */
+  | 'http-5xx'
+  /** 502, 503 or 504. */
+  | 'gateway-error'
+  /** No response: connection refused / connect timeout (the request never reached the endpoint). */
+  | 'connect-failure'
+  /** No response: the connection was reset or closed after the request may have been sent. */
+  | 'reset'
+  /** No response within the per-try timeout. */
+  | 'timeout'
+  /** The caller aborted; says nothing about the endpoint. */
+  | 'cancelled';
+
+export interface AttemptOutcome {
+  readonly kind: AttemptOutcomeKind;
+  /** HTTP status when there was a response, else 0. */
+  readonly status: number;
+  /** Time from sending to the outcome, ms. */
+  readonly latencyMs: number;
+}
+
+const CONNECT_CODES = new Set(['ECONNREFUSED', 'UND_ERR_CONNECT_TIMEOUT', 'EHOSTUNREACH', 'ENETUNREACH', 'EHOSTDOWN', 'ENETDOWN', 'ENOTFOUND', 'EAI_AGAIN']);
+const RESET_CODES = new Set(['ECONNRESET', 'EPIPE', 'UND_ERR_SOCKET', 'UND_ERR_CLOSED', 'ECONNABORTED']);
+const TIMEOUT_CODES = new Set(['UND_ERR_HEADERS_TIMEOUT', 'UND_ERR_BODY_TIMEOUT', 'ETIMEDOUT']);
+
+/** Classify a status code. */
+export function statusKind(status: number): AttemptOutcomeKind {
+  if (status < 500) return 'success';
+  return status === 502 || status === 503 || status === 504 ? 'gateway-error' : 'http-5xx';
+}
+
+/** Classify an error from undici (by its `code`, or its cause's). */
+export function errorKind(err: unknown): AttemptOutcomeKind {
+  const e = err as { code?: string; name?: string; cause?: { code?: string } } | null;
+  const code = e?.code ?? e?.cause?.code;
+  if (code !== undefined) {
+    if (CONNECT_CODES.has(code)) return 'connect-failure';
+    if (RESET_CODES.has(code)) return 'reset';
+    if (TIMEOUT_CODES.has(code)) return 'timeout';
+  }
+  if (e?.name === 'AbortError' || code === 'UND_ERR_ABORTED') return 'cancelled';
+  return 'reset';
+}
+
+/** True for outcomes that count as the endpoint failing. */
+export function isFailure(kind: AttemptOutcomeKind): boolean {
+  return kind !== 'success' && kind !== 'cancelled';
+}

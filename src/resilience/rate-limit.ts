@@ -1,0 +1,110 @@
+/**
+ * Token-bucket rate limit per service (and optionally per endpoint). A bucket holds up to `burst`
+ * tokens and refills at `requestsPerSecond`; a request takes one. When it is empty the request
+ * either fails at once with RATE_LIMITED (`mode: 'reject'`) or waits up to `maxWaitMs` for its
+ * token (`mode: 'wait'`): the token is reserved at once (the bucket goes into debt), so waiters
+ * are served in arrival order and the long-run rate holds exactly.
+ */
+import { expectObject, join, optEnum, optNumber, rejectUnknown } from '../config/check.js';
+import { InvalidConfigError } from '../core/errors.js';
+
+export interface RateLimitConfig {
+  /** Sustained rate, requests per second. */
+  requestsPerSecond: number;
+  /** Bucket size: requests allowed in a burst. @default requestsPerSecond (one second's worth), at least 1 */
+  burst?: number;
+  /** What happens when the bucket is empty. @default 'reject' */
+  mode?: 'reject' | 'wait';
+  /** Longest wait in `wait` mode, ms. @default 1000 */
+  maxWaitMs?: number;
+  /** A bucket per endpoint as well; an endpoint whose bucket is empty is skipped by the balancer. */
+  perEndpoint?: { requestsPerSecond: number; burst?: number };
+}
+
+export interface ParsedBucket {
+  readonly ratePerMs: number;
+  readonly burst: number;
+}
+
+export interface ParsedRateLimit {
+  readonly service: ParsedBucket;
+  readonly mode: 'reject' | 'wait';
+  readonly maxWaitMs: number;
+  readonly perEndpoint: ParsedBucket | null;
+}
+
+function parseBucket(o: Record<string, unknown>, path: string): ParsedBucket {
+  if (o.requestsPerSecond === undefined) {
+    throw new InvalidConfigError(join(path, 'requestsPerSecond'), 'required: the sustained rate in requests per second');
+  }
+  const rps = optNumber(o, 'requestsPerSecond', path, 0, { above: 0, max: 1e9 });
+  const burst = optNumber(o, 'burst', path, Math.max(1, rps), { min: 1, max: 1e9 });
+  return Object.freeze({ ratePerMs: rps / 1000, burst });
+}
+
+export function parseRateLimitConfig(raw: unknown, path: string): ParsedRateLimit | null {
+  if (raw === undefined) return null;
+  const o = expectObject(raw, path);
+  rejectUnknown(o, ['requestsPerSecond', 'burst', 'mode', 'maxWaitMs', 'perEndpoint'], path);
+  let perEndpoint: ParsedBucket | null = null;
+  if (o.perEndpoint !== undefined) {
+    const p = expectObject(o.perEndpoint, join(path, 'perEndpoint'));
+    rejectUnknown(p, ['requestsPerSecond', 'burst'], join(path, 'perEndpoint'));
+    perEndpoint = parseBucket(p, join(path, 'perEndpoint'));
+  }
+  return Object.freeze({
+    service: parseBucket(o, path),
+    mode: optEnum(o, 'mode', path, ['reject', 'wait'], 'reject'),
+    maxWaitMs: optNumber(o, 'maxWaitMs', path, 1_000, { min: 0, max: 600_000 }),
+    perEndpoint,
+  });
+}
+
+/** A token bucket on an injected clock. */
+export class TokenBucket {
+  readonly #ratePerMs: number;
+  readonly #burst: number;
+  #tokens: number;
+  #stamp: number;
+
+  constructor(bucket: ParsedBucket, nowMs: number) {
+    this.#ratePerMs = bucket.ratePerMs;
+    this.#burst = bucket.burst;
+    this.#tokens = bucket.burst;
+    this.#stamp = nowMs;
+  }
+
+  #refill(nowMs: number): void {
+    const elapsed = nowMs - this.#stamp;
+    if (elapsed > 0) {
+      this.#tokens = Math.min(this.#burst, this.#tokens + elapsed * this.#ratePerMs);
+      this.#stamp = nowMs;
+    }
+  }
+
+  /** Take a token if one is there now. */
+  tryTake(nowMs: number): boolean {
+    this.#refill(nowMs);
+    if (this.#tokens >= 1) {
+      this.#tokens -= 1;
+      return true;
+    }
+    return false;
+  }
+
+  /**
+   * Reserve a token, waiting at most `maxWaitMs`: returns the wait in ms (0 = go now), or -1 when
+   * the wait would be longer (nothing is reserved then).
+   */
+  reserve(nowMs: number, maxWaitMs: number): number {
+    this.#refill(nowMs);
+    if (this.#tokens >= 1) {
+      this.#tokens -= 1;
+      return 0;
+    }
+    const wait = (1 - this.#tokens) / this.#ratePerMs;
+    if (wait > maxWaitMs) return -1;
+    this.#tokens -= 1;
+    return Math.ceil(wait);
+  }
+}

@@ -1,0 +1,94 @@
+/**
+ * Retry budget (Finagle's RetryBudget, Linkerd's retryBudget, Envoy's retry_budget): over a
+ * sliding window, retries may add at most `percent` of the requests, plus a floor of
+ * `minRetriesPerSecond` so a quiet service can still retry. A dead service therefore sees at most
+ * (1 + percent/100) × the offered load, never a retry storm.
+ *
+ * Counted in ten buckets over `windowMs` (default 10 s, Linkerd's ttl); O(1) per call.
+ */
+import { expectObject, optNumber, rejectUnknown } from '../config/check.js';
+
+export interface BudgetConfig {
+  /** Retries allowed as a percentage of requests over the window, 0–100. @default 20 */
+  percent?: number;
+  /** Retries always allowed per second, whatever the traffic. @default 10 */
+  minRetriesPerSecond?: number;
+  /** Sliding window in ms. @default 10000 */
+  windowMs?: number;
+}
+
+export interface ParsedBudget {
+  readonly percent: number;
+  readonly minRetriesPerSecond: number;
+  readonly windowMs: number;
+}
+
+export function parseBudgetConfig(raw: unknown, path: string): ParsedBudget | null {
+  if (raw === false) return null;
+  const o = raw === undefined ? {} : expectObject(raw, path);
+  rejectUnknown(o, ['percent', 'minRetriesPerSecond', 'windowMs'], path);
+  return Object.freeze({
+    percent: optNumber(o, 'percent', path, 20, { min: 0, max: 100 }),
+    minRetriesPerSecond: optNumber(o, 'minRetriesPerSecond', path, 10, { min: 0, max: 1_000_000 }),
+    windowMs: optNumber(o, 'windowMs', path, 10_000, { min: 100, max: 3_600_000 }),
+  });
+}
+
+const BUCKETS = 10;
+
+export class RetryBudget {
+  readonly #config: ParsedBudget;
+  readonly #now: () => number;
+  readonly #bucketMs: number;
+  readonly #requests = new Float64Array(BUCKETS);
+  readonly #retries = new Float64Array(BUCKETS);
+  #epoch = 0;
+  #totalRequests = 0;
+  #totalRetries = 0;
+  /** Retries refused since creation. */
+  exhausted = 0;
+
+  constructor(config: ParsedBudget, now: () => number) {
+    this.#config = config;
+    this.#now = now;
+    this.#bucketMs = config.windowMs / BUCKETS;
+    this.#epoch = Math.floor(now() / this.#bucketMs);
+  }
+
+  #advance(): number {
+    const epoch = Math.floor(this.#now() / this.#bucketMs);
+    const steps = epoch - this.#epoch;
+    if (steps > 0) {
+      for (let i = 1; i <= Math.min(steps, BUCKETS); i++) {
+        const b = (this.#epoch + i) % BUCKETS;
+        this.#totalRequests -= this.#requests[b]!;
+        this.#totalRetries -= this.#retries[b]!;
+        this.#requests[b] = 0;
+        this.#retries[b] = 0;
+      }
+      this.#epoch = epoch;
+    }
+    return epoch % BUCKETS;
+  }
+
+  /** Count a first try. */
+  onRequest(): void {
+    const b = this.#advance();
+    this.#requests[b]!++;
+    this.#totalRequests++;
+  }
+
+  /** Take a retry from the budget; false (and counted) when it is spent. */
+  tryRetry(): boolean {
+    const b = this.#advance();
+    const allowed =
+      (this.#config.percent / 100) * this.#totalRequests + (this.#config.minRetriesPerSecond * this.#config.windowMs) / 1000;
+    if (this.#totalRetries + 1 > allowed) {
+      this.exhausted++;
+      return false;
+    }
+    this.#retries[b]!++;
+    this.#totalRetries++;
+    return true;
+  }
+}

@@ -1,0 +1,146 @@
+/**
+ * Retry policy: which outcomes are retried, how many times, with what back-off — and the safety
+ * rules that are never traded for success rate.
+ *
+ * Semantics follow Istio's HTTPRetry and Envoy's retry policy: `attempts` is the number of
+ * *retries* after the first try (Istio's meaning); `retryOn` names outcome classes; back-off is
+ * exponential with full jitter (base 25 ms, max 250 ms, Envoy's defaults); `Retry-After` on a
+ * 429/503 is honoured up to a cap. Safety (undici's RetryHandler, DESIGN.md):
+ *  - idempotent methods (GET, HEAD, OPTIONS, PUT, DELETE, TRACE) retry on any listed outcome;
+ *  - any other method only when the request provably never reached the server (connect failure);
+ *  - only a replayable body (none, string, Buffer, Uint8Array) is sent again; a streamed body is
+ *    retried only if not one byte of it was read (a connect failure), never replayed;
+ *  - nothing is retried once response headers went to the caller.
+ */
+import { InvalidConfigError } from '../core/errors.js';
+import { describe } from '../core/endpoint-spec.js';
+import { expectObject, join, optNumber, rejectUnknown } from '../config/check.js';
+import type { AttemptOutcomeKind } from './outcome.js';
+import { parseBudgetConfig, type BudgetConfig, type ParsedBudget } from './retry-budget.js';
+
+/** Outcome classes `retryOn` may name. */
+export type RetryOn = '5xx' | 'gateway-error' | 'reset' | 'connect-failure' | 'retriable-status-codes';
+const RETRY_ON: readonly RetryOn[] = ['5xx', 'gateway-error', 'reset', 'connect-failure', 'retriable-status-codes'];
+
+/** Retry options of a service. */
+export interface RetryConfig {
+  /** Retries after the first try (Istio's `attempts`), 0–10. @default 2 */
+  attempts?: number;
+  /** Outcome classes to retry, a list or a comma-separated string. @default ['connect-failure', 'reset', 'retriable-status-codes'] */
+  retryOn?: RetryOn[] | string;
+  /** Statuses retried under `retriable-status-codes`. @default [503] */
+  retriableStatusCodes?: number[];
+  /** Time limit for each try until response headers, ms; 0 = none. @default 0 */
+  perTryTimeout?: number;
+  /** Exponential back-off with full jitter: delay is uniform in [0, min(maxMs, baseMs × 2^n)). */
+  backoff?: { baseMs?: number; maxMs?: number };
+  /** Longest `Retry-After` (on 429/503) honoured, ms; a longer one is not retried. @default 1000 */
+  retryAfterMaxMs?: number;
+  /** Retry budget; `false` turns it off. @default { percent: 20, minRetriesPerSecond: 10 } */
+  budget?: BudgetConfig | false;
+}
+
+export interface ParsedRetry {
+  readonly attempts: number;
+  readonly retryOn: ReadonlySet<RetryOn>;
+  readonly retriableStatusCodes: ReadonlySet<number>;
+  readonly perTryTimeoutMs: number;
+  readonly baseMs: number;
+  readonly maxMs: number;
+  readonly retryAfterMaxMs: number;
+  readonly budget: ParsedBudget | null;
+}
+
+const IDEMPOTENT = new Set(['GET', 'HEAD', 'OPTIONS', 'PUT', 'DELETE', 'TRACE']);
+
+/** Parse `retry` of a service; `false` → null (off); absent → defaults. */
+export function parseRetryConfig(raw: unknown, path: string): ParsedRetry | null {
+  if (raw === false) return null;
+  const o = raw === undefined ? {} : expectObject(raw, path);
+  rejectUnknown(o, ['attempts', 'retryOn', 'retriableStatusCodes', 'perTryTimeout', 'backoff', 'retryAfterMaxMs', 'budget'], path);
+  let retryOn: RetryOn[] = ['connect-failure', 'reset', 'retriable-status-codes'];
+  if (o.retryOn !== undefined) {
+    const list = typeof o.retryOn === 'string' ? o.retryOn.split(',').map((x) => x.trim()).filter(Boolean) : o.retryOn;
+    if (!Array.isArray(list)) throw new InvalidConfigError(join(path, 'retryOn'), `expected a list of ${RETRY_ON.join(', ')}, got ${describe(o.retryOn)}`);
+    retryOn = list.map((v, i) => {
+      if (!RETRY_ON.includes(v as RetryOn)) {
+        throw new InvalidConfigError(join(join(path, 'retryOn'), i), `expected one of ${RETRY_ON.join(', ')}, got ${describe(v)}`);
+      }
+      return v as RetryOn;
+    });
+  }
+  let codes = [503];
+  if (o.retriableStatusCodes !== undefined) {
+    if (!Array.isArray(o.retriableStatusCodes)) {
+      throw new InvalidConfigError(join(path, 'retriableStatusCodes'), `expected a list of HTTP statuses, got ${describe(o.retriableStatusCodes)}`);
+    }
+    codes = o.retriableStatusCodes.map((c, i) => {
+      if (typeof c !== 'number' || !Number.isInteger(c) || c < 400 || c > 599) {
+        throw new InvalidConfigError(join(join(path, 'retriableStatusCodes'), i), `expected a status from 400 to 599, got ${describe(c)}`);
+      }
+      return c;
+    });
+  }
+  const backoffPath = join(path, 'backoff');
+  const backoff = o.backoff === undefined ? {} : expectObject(o.backoff, backoffPath);
+  rejectUnknown(backoff, ['baseMs', 'maxMs'], backoffPath);
+  const baseMs = optNumber(backoff, 'baseMs', backoffPath, 25, { min: 1, max: 60_000 });
+  const maxMs = optNumber(backoff, 'maxMs', backoffPath, Math.max(250, baseMs), { min: 1, max: 600_000 });
+  if (maxMs < baseMs) throw new InvalidConfigError(join(backoffPath, 'maxMs'), `expected ≥ baseMs (${baseMs}), got ${maxMs}`);
+  return Object.freeze({
+    attempts: optNumber(o, 'attempts', path, 2, { integer: true, min: 0, max: 10 }),
+    retryOn: new Set(retryOn),
+    retriableStatusCodes: new Set(codes),
+    perTryTimeoutMs: optNumber(o, 'perTryTimeout', path, 0, { min: 0, max: 86_400_000 }),
+    baseMs,
+    maxMs,
+    retryAfterMaxMs: optNumber(o, 'retryAfterMaxMs', path, 1_000, { min: 0, max: 600_000 }),
+    budget: parseBudgetConfig(o.budget, join(path, 'budget')),
+  });
+}
+
+/** True when `method` may be retried after the request may have reached the server. */
+export function isIdempotent(method: string): boolean {
+  return IDEMPOTENT.has(method);
+}
+
+/** True when a response with `status` is retriable under `policy`. */
+export function retriableStatus(policy: ParsedRetry, status: number): boolean {
+  if (status < 500) return policy.retryOn.has('retriable-status-codes') && policy.retriableStatusCodes.has(status);
+  if (policy.retryOn.has('5xx')) return true;
+  if ((status === 502 || status === 503 || status === 504) && policy.retryOn.has('gateway-error')) return true;
+  return policy.retryOn.has('retriable-status-codes') && policy.retriableStatusCodes.has(status);
+}
+
+/** True when a failure with no response is retriable under `policy` (safety is checked apart). */
+export function retriableError(policy: ParsedRetry, kind: AttemptOutcomeKind): boolean {
+  const on = policy.retryOn;
+  switch (kind) {
+    case 'connect-failure':
+      return on.has('connect-failure') || on.has('5xx') || on.has('gateway-error');
+    case 'reset':
+      return on.has('reset') || on.has('5xx') || on.has('gateway-error');
+    case 'timeout':
+      return on.has('reset') || on.has('5xx') || on.has('gateway-error');
+    default:
+      return false;
+  }
+}
+
+/** Full-jitter back-off before retry number `retry` (1-based). */
+export function backoffMs(policy: ParsedRetry, retry: number, random: () => number): number {
+  const cap = Math.min(policy.maxMs, policy.baseMs * 2 ** (retry - 1));
+  return Math.floor(random() * cap);
+}
+
+/**
+ * Parse a Retry-After value (delta seconds or an HTTP date) into ms from `nowEpochMs`; undefined
+ * when absent or malformed.
+ */
+export function retryAfterMs(value: string | string[] | undefined, nowEpochMs: number): number | undefined {
+  const v = Array.isArray(value) ? value[0] : value;
+  if (v === undefined || v === '') return undefined;
+  if (/^\d+$/.test(v.trim())) return Number(v.trim()) * 1000;
+  const at = Date.parse(v);
+  return Number.isNaN(at) ? undefined : Math.max(0, at - nowEpochMs);
+}

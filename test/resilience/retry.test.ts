@@ -1,0 +1,202 @@
+import { Readable } from 'node:stream';
+import { afterEach, beforeEach, describe, expect, test } from 'vitest';
+import { request } from 'undici';
+import { createMesh, type Mesh, type ServiceConfig } from '../../src/index.js';
+import { closeAll, startBackends, type Backend } from '../support/backend.js';
+
+let backends: Backend[];
+let mesh: Mesh | null = null;
+
+beforeEach(async () => {
+  backends = await startBackends(3);
+});
+
+afterEach(async () => {
+  await mesh?.close();
+  mesh = null;
+  await closeAll(backends);
+});
+
+function meshOver(bs: Backend[], service: Partial<ServiceConfig> = {}): Mesh {
+  mesh = createMesh({
+    services: { api: { endpoints: bs.map((b) => b.url), balancer: 'round-robin', outlierDetection: false, ...service } },
+    random: () => 0, // round robin starts at the first endpoint; back-off delays are 0
+  });
+  return mesh;
+}
+
+async function call(m: Mesh, opts: Parameters<typeof request>[1] = {}, path = '/x') {
+  const res = await request(`http://api${path}`, { dispatcher: m.dispatcher, ...opts });
+  const text = await res.body.text();
+  return { status: res.statusCode, body: text };
+}
+
+const total = (bs: Backend[]) => bs.reduce((n, b) => n + b.received.length, 0);
+
+describe('what is retried', () => {
+  test('a GET that meets a 503 is retried on another endpoint and succeeds', async () => {
+    backends[0]!.fault = { kind: 'status', status: 503 };
+    const m = meshOver(backends);
+    const retries: number[] = [];
+    m.on('retry', (e) => retries.push(e.attempt));
+    for (let i = 0; i < 9; i++) expect((await call(m)).status).toBe(200);
+    expect(backends[0]!.received.length).toBeGreaterThan(0);
+    expect(m.stats().services.api!.retries).toBe(backends[0]!.received.length);
+    expect(retries.length).toBe(backends[0]!.received.length);
+  });
+
+  test('a GET to a stopped endpoint (connection refused) is retried elsewhere', async () => {
+    await backends[1]!.stop();
+    const m = meshOver(backends);
+    for (let i = 0; i < 6; i++) expect((await call(m)).status).toBe(200);
+  });
+
+  test('the last attempt\'s response is returned when every try fails', async () => {
+    for (const b of backends) b.fault = { kind: 'status', status: 503 };
+    const m = meshOver(backends, { retry: { attempts: 2, budget: false } });
+    const r = await call(m);
+    expect(r.status).toBe(503);
+    expect(total(backends)).toBe(3);
+  });
+
+  test('a 500 is not retried by default, but is with retryOn 5xx', async () => {
+    backends[0]!.fault = { kind: 'status', status: 500 };
+    const m = meshOver([backends[0]!, backends[1]!]);
+    expect((await call(m)).status).toBe(500);
+    await m.close();
+    const m2 = meshOver([backends[0]!, backends[1]!], { retry: { retryOn: '5xx' } });
+    expect((await call(m2)).status).toBe(200);
+  });
+
+  test('retry: false turns retries off', async () => {
+    backends[0]!.fault = { kind: 'status', status: 503 };
+    const m = meshOver([backends[0]!], { retry: false });
+    expect((await call(m)).status).toBe(503);
+    expect(backends[0]!.received.length).toBe(1);
+  });
+});
+
+describe('safety: never lose or duplicate a request', () => {
+  test('a POST that got a 503 is not retried: the server saw it exactly once', async () => {
+    for (const b of backends) b.fault = { kind: 'status', status: 503 };
+    const m = meshOver(backends);
+    const r = await call(m, { method: 'POST', body: 'order-1' });
+    expect(r.status).toBe(503);
+    expect(total(backends)).toBe(1);
+  });
+
+  test('a POST whose connection was reset after sending is not retried: received exactly once', async () => {
+    for (const b of backends) b.fault = { kind: 'reset' };
+    const m = meshOver(backends);
+    const err = await call(m, { method: 'POST', body: 'order-2' }).catch((e: Error) => e);
+    expect(err).toBeInstanceOf(Error);
+    expect(total(backends)).toBe(1);
+  });
+
+  test('a POST to a stopped endpoint (never reached it) is retried and received exactly once', async () => {
+    await backends[0]!.stop();
+    const m = meshOver([backends[0]!, backends[1]!]);
+    for (let i = 0; i < 4; i++) expect((await call(m, { method: 'POST', body: `p${i}` })).status).toBe(200);
+    expect(backends[1]!.received.map((r) => r.body.toString())).toEqual(['p0', 'p1', 'p2', 'p3']);
+  });
+
+  test('a PUT with a Buffer body is replayed byte for byte after a reset', async () => {
+    backends[0]!.fault = { kind: 'reset' };
+    const m = meshOver([backends[0]!, backends[1]!]);
+    const payload = Buffer.from(Array.from({ length: 100_000 }, (_, i) => i % 251));
+    const r = await call(m, { method: 'PUT', body: payload });
+    expect(r.status).toBe(200);
+    expect(backends[1]!.received).toHaveLength(1);
+    expect(backends[1]!.received[0]!.body.equals(payload)).toBe(true);
+  });
+
+  test('a PUT with a streamed body is never replayed after a reset', async () => {
+    backends[0]!.fault = { kind: 'reset' };
+    const m = meshOver([backends[0]!, backends[1]!]);
+    const err = await call(m, { method: 'PUT', body: Readable.from([Buffer.from('chunk-1'), Buffer.from('chunk-2')]) }).catch((e: Error) => e);
+    expect(err).toBeInstanceOf(Error);
+    expect(backends[1]!.received).toHaveLength(0);
+  });
+
+  test('a streamed POST to a stopped endpoint is retried, since not a byte was read', async () => {
+    await backends[0]!.stop();
+    const m = meshOver([backends[0]!, backends[1]!]);
+    const r = await call(m, { method: 'POST', body: Readable.from([Buffer.from('a'), Buffer.from('b')]) });
+    expect(r.status).toBe(200);
+    expect(backends[1]!.received[0]!.body.toString()).toBe('ab');
+  });
+
+  test('nothing is retried once headers went to the caller (reset mid-body)', async () => {
+    backends[0]!.handler = (_req, res) => {
+      res.writeHead(200);
+      res.write('partial');
+      setTimeout(() => res.socket?.destroy(), 20);
+    };
+    const m = meshOver([backends[0]!, backends[1]!]);
+    const err = await call(m).catch((e: Error) => e);
+    expect(err).toBeInstanceOf(Error);
+    expect(backends[1]!.received).toHaveLength(0);
+  });
+});
+
+describe('timing', () => {
+  test('perTryTimeout moves a hung try to another endpoint', async () => {
+    backends[0]!.fault = { kind: 'hang' };
+    const m = meshOver([backends[0]!, backends[1]!], { retry: { perTryTimeout: 100 } });
+    const started = performance.now();
+    const r = await call(m);
+    expect(r.status).toBe(200);
+    expect(JSON.parse(r.body).backend).toBe('b1');
+    expect(performance.now() - started).toBeLessThan(1000);
+  });
+
+  test('the service timeout is a deadline over all attempts', async () => {
+    for (const b of backends) b.fault = { kind: 'hang' };
+    const m = meshOver(backends, { timeout: 250, retry: { perTryTimeout: 100, attempts: 5, budget: false } });
+    const started = performance.now();
+    const err = await call(m).catch((e: unknown) => e);
+    expect(err).toMatchObject({ code: 'TIMEOUT' });
+    const elapsed = performance.now() - started;
+    expect(elapsed).toBeGreaterThanOrEqual(240);
+    expect(elapsed).toBeLessThan(1000);
+  });
+
+  test('Retry-After on a 503 is honoured up to retryAfterMaxMs', async () => {
+    backends[0]!.handler = (_req, res) => {
+      res.writeHead(503, { 'retry-after': '5' });
+      res.end();
+    };
+    const m = meshOver([backends[0]!, backends[1]!], { retry: { retryAfterMaxMs: 1000 } });
+    // 5 s is over the cap: the 503 goes back to the caller at once.
+    expect((await call(m, {}, '/a')).status).toBe(503);
+    backends[0]!.handler = (_req, res) => {
+      res.writeHead(503, { 'retry-after': '0' });
+      res.end();
+    };
+    expect((await call(m, {}, '/b')).status).toBe(200);
+  });
+});
+
+describe('retry budget', () => {
+  test('when every endpoint fails, retries stay within the budget (no retry storm)', async () => {
+    for (const b of backends) b.fault = { kind: 'status', status: 503 };
+    const m = meshOver(backends, { retry: { attempts: 3, budget: { percent: 20, minRetriesPerSecond: 0 } } });
+    let exhausted = 0;
+    m.on('retry-budget-exhausted', () => exhausted++);
+    const n = 100;
+    for (let i = 0; i < n; i++) expect((await call(m)).status).toBe(503);
+    const sent = total(backends);
+    expect(sent).toBeGreaterThanOrEqual(n);
+    expect(sent).toBeLessThanOrEqual(n * 1.2 + 1);
+    expect(m.stats().services.api!.retryBudgetExhausted).toBe(exhausted);
+    expect(exhausted).toBeGreaterThan(0);
+  });
+
+  test('a refused retry of an error returns the original error, marked RETRY_BUDGET_EXHAUSTED', async () => {
+    await backends[0]!.stop();
+    const m = meshOver([backends[0]!], { retry: { budget: { percent: 0, minRetriesPerSecond: 0 } } });
+    const err = await call(m).catch((e: unknown) => e);
+    expect(err).toMatchObject({ code: 'RETRY_BUDGET_EXHAUSTED', service: 'api' });
+    expect((err as Error & { cause: { code: string } }).cause.code).toBe('ECONNREFUSED');
+  });
+});
