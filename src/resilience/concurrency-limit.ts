@@ -79,6 +79,8 @@ export class ConcurrencyLimit {
       this.active++;
       return 'admitted';
     }
+    // Waiters that ended while queued (aborted) still hold a place; drop them before refusing.
+    if (this.pending >= this.#limits.maxPendingRequests) this.#purge();
     if (this.pending >= this.#limits.maxPendingRequests || this.#limits.maxQueueTimeMs === 0) {
       this.overloaded++;
       return 'overloaded';
@@ -109,6 +111,11 @@ export class ConcurrencyLimit {
 
   retryEnded(): void {
     this.retries--;
+  }
+
+  #purge(): void {
+    this.#queue = this.#queue.slice(this.#head).filter((e) => !e.waiter.done);
+    this.#head = 0;
   }
 
   #compact(): void {
