@@ -22,6 +22,7 @@ import { ServiceHealth } from '../resilience/endpoint-health.js';
 import { ConcurrencyLimit } from '../resilience/concurrency-limit.js';
 import { RetryBudget } from '../resilience/retry-budget.js';
 import { TokenBucket } from '../resilience/rate-limit.js';
+import { GlobalRateLimiter } from '../resilience/global-rate-limit.js';
 import type { AttemptOutcomeKind } from '../resilience/outcome.js';
 
 /** Injected dependencies of a service. */
@@ -110,6 +111,7 @@ export class Service {
   readonly #endpointRates = new WeakMap<Endpoint, TokenBucket>();
   #retries = 0;
   #rateLimited = 0;
+  #global: Promise<GlobalRateLimiter | null> | null = null;
   readonly #finished = (req: MeshRequest): void => {
     void req;
     this.#limit.release();
@@ -130,7 +132,7 @@ export class Service {
     });
     this.#limit = new ConcurrencyLimit(config.limits, deps.now);
     this.#budget = config.retry?.budget ? new RetryBudget(config.retry.budget, deps.now) : null;
-    this.#rate = config.rateLimit ? new TokenBucket(config.rateLimit.service, deps.now()) : null;
+    this.#rate = config.rateLimit?.service ? new TokenBucket(config.rateLimit.service, deps.now()) : null;
     this.#noEndpoint = Object.freeze({
       type: 'fail' as const,
       error: new NoHealthyEndpointError(config.name, 'every endpoint was excluded'),
@@ -277,22 +279,54 @@ export class Service {
     }
     if (!req.start(this.config.timeoutMs, this.#noRelease)) return;
     if (this.config.balancer.usesHash) req.hash = this.#hash(opts);
-    // Admission: the rate limit first (a refused request holds nothing), then a concurrency slot.
+    // Admission: rate limits first (a refused request holds nothing), then a concurrency slot.
     const rate = this.#rate;
     if (rate !== null) {
       const rl = this.config.rateLimit!;
       const wait = rl.mode === 'wait' ? rate.reserve(this.now(), rl.maxWaitMs) : rate.tryTake(this.now()) ? 0 : -1;
       if (wait < 0) {
-        this.#rateLimited++;
-        this.#deps.events.emit('rate-limited', { service: this.name, scope: 'service' });
-        req.fail(new RateLimitedError(this.name, 'service'));
+        this.#refuseRate(req, 'service');
         return;
       }
       if (wait > 0) {
-        const t = setTimeout(() => this.#admit(req), wait);
+        const t = setTimeout(() => this.#afterLocalRate(req), wait);
         t.unref?.();
         return;
       }
+    }
+    this.#afterLocalRate(req);
+  }
+
+  #refuseRate(req: MeshRequest, scope: string): void {
+    this.#rateLimited++;
+    this.#deps.events.emit('rate-limited', { service: this.name, scope });
+    req.fail(new RateLimitedError(this.name, scope));
+  }
+
+  #afterLocalRate(req: MeshRequest): void {
+    if (this.config.rateLimit?.global) void this.#globalRate(req, this.now());
+    else this.#admit(req);
+  }
+
+  /** The shared (Redis) limit: asynchronous, and only when configured. */
+  async #globalRate(req: MeshRequest, startedMs: number): Promise<void> {
+    const rl = this.config.rateLimit!;
+    this.#global ??= GlobalRateLimiter.create(rl.global!, this.name).catch((err: Error) => {
+      this.#deps.log.warn(`service ${this.name}: global rate limit disabled: ${err.message}`);
+      return null;
+    });
+    const limiter = await this.#global;
+    for (;;) {
+      if (req.done) return;
+      if (limiter === null) break;
+      const verdict = await limiter.consume();
+      if (verdict.ok) break;
+      const waited = this.now() - startedMs;
+      if (rl.mode !== 'wait' || waited + verdict.retryInMs > rl.maxWaitMs) {
+        this.#refuseRate(req, 'global');
+        return;
+      }
+      await new Promise((r) => setTimeout(r, Math.max(1, verdict.retryInMs)).unref?.());
     }
     this.#admit(req);
   }
@@ -475,6 +509,7 @@ export class Service {
     this.#flushWaiters();
     this.#health.close();
     this.#limit.drain((w) => w.expire());
+    void this.#global?.then((g) => g?.close());
     try {
       await this.#source?.stop();
     } catch (err) {

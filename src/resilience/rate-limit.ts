@@ -7,10 +7,11 @@
  */
 import { expectObject, join, optEnum, optNumber, rejectUnknown } from '../config/check.js';
 import { InvalidConfigError } from '../core/errors.js';
+import { parseGlobalRateLimit, type GlobalRateLimitConfig, type ParsedGlobalRateLimit } from './global-rate-limit.js';
 
 export interface RateLimitConfig {
-  /** Sustained rate, requests per second. */
-  requestsPerSecond: number;
+  /** Sustained rate of this process, requests per second. Optional when `global` is given. */
+  requestsPerSecond?: number;
   /** Bucket size: requests allowed in a burst. @default requestsPerSecond (one second's worth), at least 1 */
   burst?: number;
   /** What happens when the bucket is empty. @default 'reject' */
@@ -19,6 +20,8 @@ export interface RateLimitConfig {
   maxWaitMs?: number;
   /** A bucket per endpoint as well; an endpoint whose bucket is empty is skipped by the balancer. */
   perEndpoint?: { requestsPerSecond: number; burst?: number };
+  /** A limit shared by all processes, kept in Redis (needs the optional packages rate-limiter-flexible and ioredis). */
+  global?: GlobalRateLimitConfig;
 }
 
 export interface ParsedBucket {
@@ -27,10 +30,12 @@ export interface ParsedBucket {
 }
 
 export interface ParsedRateLimit {
-  readonly service: ParsedBucket;
+  /** The per-process bucket, or null when only a global limit is set. */
+  readonly service: ParsedBucket | null;
   readonly mode: 'reject' | 'wait';
   readonly maxWaitMs: number;
   readonly perEndpoint: ParsedBucket | null;
+  readonly global: ParsedGlobalRateLimit | null;
 }
 
 function parseBucket(o: Record<string, unknown>, path: string): ParsedBucket {
@@ -45,18 +50,20 @@ function parseBucket(o: Record<string, unknown>, path: string): ParsedBucket {
 export function parseRateLimitConfig(raw: unknown, path: string): ParsedRateLimit | null {
   if (raw === undefined) return null;
   const o = expectObject(raw, path);
-  rejectUnknown(o, ['requestsPerSecond', 'burst', 'mode', 'maxWaitMs', 'perEndpoint'], path);
+  rejectUnknown(o, ['requestsPerSecond', 'burst', 'mode', 'maxWaitMs', 'perEndpoint', 'global'], path);
   let perEndpoint: ParsedBucket | null = null;
   if (o.perEndpoint !== undefined) {
     const p = expectObject(o.perEndpoint, join(path, 'perEndpoint'));
     rejectUnknown(p, ['requestsPerSecond', 'burst'], join(path, 'perEndpoint'));
     perEndpoint = parseBucket(p, join(path, 'perEndpoint'));
   }
+  const global = parseGlobalRateLimit(o.global, join(path, 'global'));
   return Object.freeze({
-    service: parseBucket(o, path),
+    service: global !== null && o.requestsPerSecond === undefined && o.burst === undefined ? null : parseBucket(o, path),
     mode: optEnum(o, 'mode', path, ['reject', 'wait'], 'reject'),
     maxWaitMs: optNumber(o, 'maxWaitMs', path, 1_000, { min: 0, max: 600_000 }),
     perEndpoint,
+    global,
   });
 }
 

@@ -1,0 +1,114 @@
+// The shared (Redis) rate limit, against a real redis-server started here on a unix socket.
+// Skipped, with the reason, where redis-server is not installed (Debian package: redis-server).
+import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
+import { mkdtempSync, rmSync, existsSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, beforeAll, describe, expect, test } from 'vitest';
+import { request } from 'undici';
+import { createMesh } from '../../src/index.js';
+import { closeAll, startBackends, type Backend } from '../support/backend.js';
+
+const hasRedis = spawnSync('redis-server', ['--version']).status === 0;
+if (!hasRedis) console.warn('skipping the global rate-limit tests: redis-server is not installed (apt-get install redis-server)');
+
+let dir: string;
+let socket: string;
+let redis: ChildProcess | null = null;
+let backends: Backend[];
+
+async function startRedis(): Promise<void> {
+  redis = spawn('redis-server', ['--port', '0', '--unixsocket', socket, '--save', '', '--appendonly', 'no'], { stdio: 'ignore' });
+  for (let i = 0; i < 100 && !existsSync(socket); i++) await new Promise((r) => setTimeout(r, 20));
+  if (!existsSync(socket)) throw new Error('redis-server did not start');
+}
+
+async function stopRedis(): Promise<void> {
+  if (!redis) return;
+  const p = new Promise((r) => redis!.once('exit', r));
+  redis.kill('SIGTERM');
+  await p;
+  redis = null;
+}
+
+describe.skipIf(!hasRedis)('global rate limit through Redis', () => {
+  beforeAll(async () => {
+    dir = mkdtempSync(join(tmpdir(), 'meshlet-redis-'));
+    socket = join(dir, 'redis.sock');
+    await startRedis();
+    backends = await startBackends(1);
+  });
+
+  afterAll(async () => {
+    await stopRedis();
+    await closeAll(backends ?? []);
+    rmSync(dir, { recursive: true, force: true });
+  });
+
+  const status = (m: ReturnType<typeof createMesh>) =>
+    request('http://api/x', { dispatcher: m.dispatcher }).then(
+      async (r) => {
+        await r.body.dump();
+        return r.statusCode;
+      },
+      (e: { code?: string }) => e.code ?? 'error',
+    );
+
+  test('two meshes (as two processes would) share one budget', async () => {
+    const keyPrefix = `t${Date.now()}`;
+    const config = () => ({
+      services: {
+        api: { endpoints: [backends[0]!.url], rateLimit: { global: { redis: socket, requestsPerSecond: 10, keyPrefix } } },
+      },
+    });
+    const a = createMesh(config());
+    const b = createMesh(config());
+    try {
+      // Warm both connections (the first request waits for the limiter to connect).
+      const results: (number | string)[] = [];
+      for (let i = 0; i < 15; i++) results.push(await status(i % 2 ? a : b));
+      expect(results.filter((r) => r === 200)).toHaveLength(10);
+      expect(results.filter((r) => r === 'RATE_LIMITED')).toHaveLength(5);
+      expect(a.stats().services.api!.rateLimited + b.stats().services.api!.rateLimited).toBe(5);
+    } finally {
+      await Promise.all([a.close(), b.close()]);
+    }
+  });
+
+  test('wait mode waits for the next window instead of refusing', async () => {
+    const m = createMesh({
+      services: {
+        api: {
+          endpoints: [backends[0]!.url],
+          rateLimit: { mode: 'wait', maxWaitMs: 2_000, global: { redis: socket, requestsPerSecond: 2, keyPrefix: `w${Date.now()}` } },
+        },
+      },
+    });
+    try {
+      const results = await Promise.all([status(m), status(m), status(m)]);
+      expect(results).toEqual([200, 200, 200]);
+    } finally {
+      await m.close();
+    }
+  });
+
+  test('while Redis is down, the per-process fallback limit applies', async () => {
+    await stopRedis();
+    const m = createMesh({
+      services: {
+        api: {
+          endpoints: [backends[0]!.url],
+          rateLimit: { global: { redis: socket, requestsPerSecond: 100, fallbackRequestsPerSecond: 3 } },
+        },
+      },
+    });
+    try {
+      const results: (number | string)[] = [];
+      for (let i = 0; i < 5; i++) results.push(await status(m));
+      expect(results).toEqual([200, 200, 200, 'RATE_LIMITED', 'RATE_LIMITED']);
+    } finally {
+      await m.close();
+      await startRedis();
+    }
+  });
+});
