@@ -38,6 +38,10 @@ export type { RetryConfig, RetryOn } from './resilience/retry-policy.js';
 export type { BudgetConfig } from './resilience/retry-budget.js';
 export type { LimitsConfig } from './resilience/concurrency-limit.js';
 export type { RateLimitConfig } from './resilience/rate-limit.js';
+export type { GlobalRateLimitConfig } from './resilience/global-rate-limit.js';
+export type { SubsetConfig, RouteConfig, FaultConfig } from './routing/routes.js';
+export type { RouteMatch, StringMatch } from './routing/match.js';
+export type { Locality, LocalityLbConfig } from './routing/locality.js';
 export {
   MeshError,
   isMeshError,

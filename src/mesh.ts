@@ -15,6 +15,7 @@ import { registerBuiltinDiscovery } from './discovery/builtins.js';
 import { StaticSource } from './discovery/static.js';
 import { sectionLogger } from './observability/log.js';
 import { expectObject } from './config/check.js';
+import { processLocality } from './routing/locality.js';
 import { MeshEvents, type Disposable, type MeshEventMap, type MeshEventName } from './observability/events.js';
 
 let globalBalancers: BalancerRegistry | null = null;
@@ -79,6 +80,7 @@ export class Mesh {
     const now = config.now ?? (() => performance.now());
     const meshLog = sectionLogger('meshlet:mesh', config.logger);
     this.#events = new MeshEvents((err) => meshLog.warn(`an event listener threw: ${(err as Error)?.message ?? String(err)}`));
+    const locality = processLocality(parsed.locality);
     const hosts = new Map<string, Service>();
     for (const svc of parsed.services) {
       const service = new Service(svc, {
@@ -86,6 +88,7 @@ export class Mesh {
         now,
         log: sectionLogger(`meshlet:service:${svc.name}`, config.logger),
         events: this.#events,
+        locality,
       });
       this.#services.set(svc.name, service);
       hosts.set(svc.name, service);

@@ -14,6 +14,8 @@ import { HEALTH_CONFIG_KEYS, parseHealthConfig, type ParsedHealth } from '../res
 import { parseRetryConfig, type ParsedRetry, type RetryConfig } from '../resilience/retry-policy.js';
 import { parseLimitsConfig, type ParsedLimits, type LimitsConfig } from '../resilience/concurrency-limit.js';
 import { parseRateLimitConfig, type ParsedRateLimit, type RateLimitConfig } from '../resilience/rate-limit.js';
+import { parseRoutes, parseSubsets, type ParsedRoute, type ParsedSubset, type RouteConfig, type SubsetConfig } from '../routing/routes.js';
+import { parseLocalityLb, type Locality, type LocalityLbConfig, type ParsedLocalityLb } from '../routing/locality.js';
 
 /** Where a hash balancer takes the request's key from. */
 export type HashOn =
@@ -87,6 +89,12 @@ export interface ServiceConfig {
   slowStart?: Record<string, unknown>;
   /** Below this percentage of available endpoints, balance over all of them (Envoy's panic threshold). @default 50 */
   panicThreshold?: number;
+  /** Named subsets of the endpoints, by labels (Istio DestinationRule subsets). */
+  subsets?: Record<string, SubsetConfig<BalancerConfig>>;
+  /** Ordered HTTP routes (Istio VirtualService http routes); the first match wins. */
+  routes?: RouteConfig[];
+  /** Locality-aware balancing; on by default once the process knows its locality. */
+  localityLb?: LocalityLbConfig;
 }
 
 /** Configuration accepted by `createMesh`. */
@@ -105,6 +113,8 @@ export interface MeshConfig {
   random?: () => number;
   /** Monotonic clock in ms, for deterministic tests. @default performance.now */
   now?: () => number;
+  /** Where this process runs, for locality-aware balancing. @default from MESHLET_REGION / MESHLET_ZONE */
+  locality?: Locality;
 }
 
 // ===== parsed forms =====
@@ -118,16 +128,24 @@ export interface ParsedPool {
   readonly bodyTimeoutMs: number;
 }
 
+/** A balancer as configured: which one, its validated options, and where requests' hash keys come from. */
+export interface ParsedBalancer {
+  readonly name: string;
+  readonly def: BalancerDefinition<any>;
+  readonly options: unknown;
+  readonly hashOn: HashOn | undefined;
+}
+
 export interface ParsedService {
   readonly name: string;
   readonly hosts: readonly string[];
   readonly discoveryType: string;
   readonly discoveryOptions: unknown;
   readonly discovery: DiscoveryDefinition<any>;
-  readonly balancerName: string;
-  readonly balancerOptions: unknown;
-  readonly balancer: BalancerDefinition<any>;
-  readonly hashOn: HashOn | undefined;
+  readonly balancer: ParsedBalancer;
+  readonly subsets: readonly ParsedSubset<ParsedBalancer>[];
+  readonly routes: readonly ParsedRoute[];
+  readonly localityLb: ParsedLocalityLb;
   readonly timeoutMs: number;
   readonly hostHeader: 'service' | 'endpoint';
   readonly readyTimeoutMs: number;
@@ -141,6 +159,7 @@ export interface ParsedService {
 export interface ParsedMeshConfig {
   readonly services: readonly ParsedService[];
   readonly unknownHosts: 'passthrough' | 'reject';
+  readonly locality: Locality | undefined;
 }
 
 /** The default balancer: peak-ewma won the tail-latency benchmark (bench/tail-latency.mjs). */
@@ -159,9 +178,12 @@ const SERVICE_KEYS = [
   'retry',
   'limits',
   'rateLimit',
+  'subsets',
+  'routes',
+  'localityLb',
   ...HEALTH_CONFIG_KEYS,
 ];
-const MESH_KEYS = ['services', 'unknownHosts', 'balancers', 'discoveries', 'logger', 'random', 'now'];
+const MESH_KEYS = ['services', 'unknownHosts', 'balancers', 'discoveries', 'logger', 'random', 'now', 'locality'];
 
 /** Validate the whole config; throws {@link InvalidConfigError} at the first bad field. */
 export function parseMeshConfig(
@@ -193,7 +215,18 @@ export function parseMeshConfig(
     }
     parsed.push(svc);
   }
-  return Object.freeze({ services: Object.freeze(parsed), unknownHosts });
+  let locality: Locality | undefined;
+  if (cfg.locality !== undefined) {
+    const l = expectObject(cfg.locality, 'locality');
+    rejectUnknown(l, ['region', 'zone'], 'locality');
+    for (const k of ['region', 'zone'] as const) {
+      if (l[k] !== undefined && (typeof l[k] !== 'string' || l[k] === '')) {
+        throw new InvalidConfigError(join('locality', k), `expected a non-empty string, got ${describe(l[k])}`);
+      }
+    }
+    locality = { region: l.region as string | undefined, zone: l.zone as string | undefined };
+  }
+  return Object.freeze({ services: Object.freeze(parsed), unknownHosts, locality });
 }
 
 function parseService(
@@ -230,30 +263,9 @@ function parseService(
   }
   const discoveryOptions = discovery.parseOptions ? discovery.parseOptions(discoveryRest, discoveryPath) : discoveryRest;
 
-  // balancer
-  const balancerPath = join(path, 'balancer');
-  let balancerName = DEFAULT_BALANCER;
-  let balancerRest: Raw = {};
-  let hashOn: HashOn | undefined;
-  if (typeof s.balancer === 'string') {
-    balancerName = s.balancer;
-  } else if (s.balancer !== undefined) {
-    const b = expectObject(s.balancer, balancerPath);
-    const { type, hashOn: rawHashOn, ...rest } = b;
-    if (typeof type !== 'string') throw new InvalidConfigError(join(balancerPath, 'type'), `expected a balancer name, got ${describe(type)}`);
-    balancerName = type;
-    balancerRest = rest;
-    if (rawHashOn !== undefined) hashOn = parseHashOn(rawHashOn, join(balancerPath, 'hashOn'));
-  }
-  const balancer = balancers.get(balancerName);
-  if (!balancer) {
-    const at = typeof s.balancer === 'string' ? balancerPath : join(balancerPath, 'type');
-    throw new InvalidConfigError(at, `unknown balancer "${balancerName}" (registered: ${balancers.names().join(', ')})`);
-  }
-  if (hashOn !== undefined && !balancer.usesHash) {
-    throw new InvalidConfigError(join(balancerPath, 'hashOn'), `balancer "${balancerName}" does not hash requests; use ring-hash or maglev`);
-  }
-  const balancerOptions = balancer.parseOptions ? balancer.parseOptions(balancerRest, balancerPath) : balancerRest;
+  const balancer = s.balancer === undefined ? defaultBalancer(balancers, join(path, 'balancer')) : parseBalancer(s.balancer, join(path, 'balancer'), balancers);
+  const subsets = parseSubsets(s.subsets, join(path, 'subsets'), (raw, p) => parseBalancer(raw, p, balancers));
+  const routes = parseRoutes(s.routes, join(path, 'routes'), new Set(subsets.map((x) => x.name)));
 
   // hosts
   let hosts: string[] = [];
@@ -285,10 +297,10 @@ function parseService(
     discoveryType,
     discoveryOptions,
     discovery,
-    balancerName,
-    balancerOptions,
     balancer,
-    hashOn,
+    subsets: Object.freeze(subsets),
+    routes: Object.freeze(routes),
+    localityLb: parseLocalityLb(s.localityLb, join(path, 'localityLb')),
     timeoutMs: optNumber(s, 'timeout', path, 0, { min: 0, max: 86_400_000 }),
     hostHeader: optEnum(s, 'hostHeader', path, ['service', 'endpoint'], 'service'),
     readyTimeoutMs: optNumber(s, 'readyTimeout', path, 5_000, { min: 0, max: 600_000 }),
@@ -298,6 +310,37 @@ function parseService(
     limits: parseLimitsConfig(s.limits, join(path, 'limits')),
     rateLimit: parseRateLimitConfig(s.rateLimit, join(path, 'rateLimit')),
   });
+}
+
+function defaultBalancer(balancers: BalancerRegistry, path: string): ParsedBalancer {
+  const def = balancers.get(DEFAULT_BALANCER);
+  if (!def) throw new InvalidConfigError(path, `the default balancer "${DEFAULT_BALANCER}" is not registered`);
+  return Object.freeze({ name: DEFAULT_BALANCER, def, options: def.parseOptions ? def.parseOptions({}, path) : {}, hashOn: undefined });
+}
+
+/** Parse a balancer config: a registered name, or `{ type, hashOn?, ...options }`. */
+export function parseBalancer(raw: unknown, path: string, balancers: BalancerRegistry): ParsedBalancer {
+  let name: string;
+  let rest: Raw = {};
+  let hashOn: HashOn | undefined;
+  if (typeof raw === 'string') name = raw;
+  else {
+    const b = expectObject(raw, path);
+    const { type, hashOn: rawHashOn, ...others } = b;
+    if (typeof type !== 'string') throw new InvalidConfigError(join(path, 'type'), `expected a balancer name, got ${describe(type)}`);
+    name = type;
+    rest = others;
+    if (rawHashOn !== undefined) hashOn = parseHashOn(rawHashOn, join(path, 'hashOn'));
+  }
+  const def = balancers.get(name);
+  if (!def) {
+    throw new InvalidConfigError(typeof raw === 'string' ? path : join(path, 'type'), `unknown balancer "${name}" (registered: ${balancers.names().join(', ')})`);
+  }
+  if (hashOn !== undefined && !def.usesHash) {
+    throw new InvalidConfigError(join(path, 'hashOn'), `balancer "${name}" does not hash requests; use ring-hash or maglev`);
+  }
+  const options = def.parseOptions ? def.parseOptions(rest, path) : rest;
+  return Object.freeze({ name, def, options, hashOn });
 }
 
 function parseHashOn(raw: unknown, path: string): HashOn {

@@ -14,6 +14,7 @@
  * is retried. The first attempt runs without any retry machinery; only after a retriable failure
  * does p-retry take over scheduling the rest (with our full-jitter or Retry-After delay).
  */
+import { STATUS_CODES } from 'node:http';
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { Duplex } from 'node:stream';
 import pRetry from 'p-retry';
@@ -21,6 +22,7 @@ import type { Dispatcher } from 'undici';
 import type { Endpoint } from './endpoint.js';
 import type { PickContext } from '../balancers/balancer.js';
 import type { Service } from './service.js';
+import type { Target } from '../routing/target.js';
 import { PerTryTimeoutError, RetryBudgetExhaustedError, TimeoutError, isMeshError, type MeshError } from './errors.js';
 import { errorKind, statusKind, type AttemptOutcomeKind } from '../resilience/outcome.js';
 import { backoffMs, isIdempotent, retriableError, retriableStatus, retryAfterMs, type ParsedRetry } from '../resilience/retry-policy.js';
@@ -92,12 +94,15 @@ export class MeshRequest implements Controller, PickContext {
   /** Released exactly once when the request ends. */
   #onFinish: ((req: MeshRequest) => void) | null = null;
 
-  constructor(service: Service, opts: Dispatcher.DispatchOptions, handler: Handler, host: string) {
+  /** Where this request goes: the whole service or a subset. */
+  readonly target: Target;
+
+  constructor(service: Service, opts: Dispatcher.DispatchOptions, handler: Handler, host: string, target: Target, policy: ParsedRetry | null) {
     this.#service = service;
     this.opts = opts;
     this.#handler = handler;
     this.host = host;
-    const policy = service.config.retry;
+    this.target = target;
     this.#policy = policy !== null && policy.attempts > 0 && !opts.upgrade && opts.method !== 'CONNECT' ? policy : null;
     this.#replayable = isReplayable(opts.body);
     this.#idempotent = isIdempotent(opts.method);
@@ -206,6 +211,18 @@ export class MeshRequest implements Controller, PickContext {
       // Only bad arguments throw synchronously: report them like any other failure.
       attempt.onResponseError(null, err as Error);
     }
+  }
+
+  /** Answer locally (fault injection's abort) without sending anything. */
+  respondLocally(status: number): void {
+    if (this.#done) return;
+    this.#done = true;
+    this.#clearTimer();
+    this.#finish();
+    const body = Buffer.from('fault filter abort');
+    this.#handler.onResponseStart?.(this, status, { 'content-type': 'text/plain', 'content-length': String(body.length) }, STATUS_CODES[status] ?? '');
+    this.#handler.onResponseData?.(this, body);
+    this.#handler.onResponseEnd?.(this, {});
   }
 
   /** End the request with `error`. */

@@ -7,15 +7,20 @@
  * numbers on endpoints, nothing more.
  */
 import { Pool, type Dispatcher } from 'undici';
-import type { BalancerDeps, Picker, PickFailed } from '../balancers/balancer.js';
-import { hash32 } from '../balancers/hash.js';
-import type { ParsedService, HashRequest } from '../config/mesh-config.js';
+import type { BalancerDeps, PickFailed } from '../balancers/balancer.js';
+import type { ParsedService } from '../config/mesh-config.js';
 import type { DiscoveryContext, DiscoverySource } from '../discovery/discovery.js';
 import type { Logger } from '../observability/log.js';
 import { Endpoint } from './endpoint.js';
 import type { EndpointSpec } from './endpoint-spec.js';
 import { CircuitOpenError, MeshClosedError, MeshError, NoHealthyEndpointError, OverloadedError, RateLimitedError } from './errors.js';
-import { getHeader, withHost } from './headers.js';
+import { withHost } from './headers.js';
+import { hashKeyOf, requestHash } from './hash-key.js';
+import { Target } from '../routing/target.js';
+import { destinationOf, matchRoute, type ParsedRoute } from '../routing/routes.js';
+import { sendMirror } from '../routing/mirror.js';
+import type { Locality } from '../routing/locality.js';
+import type { ParsedRetry } from '../resilience/retry-policy.js';
 import { MeshRequest } from './request.js';
 import type { MeshEvents } from '../observability/events.js';
 import { ServiceHealth } from '../resilience/endpoint-health.js';
@@ -31,6 +36,8 @@ export interface ServiceDeps {
   readonly now: () => number;
   readonly log: Logger;
   readonly events: MeshEvents;
+  /** Where this process runs (for locality-aware balancing). */
+  readonly locality: Locality;
 }
 
 /** Snapshot of one endpoint for `mesh.stats()`. */
@@ -91,7 +98,9 @@ export class Service {
   readonly #endpoints = new Map<string, Endpoint>();
   readonly #draining = new Set<Endpoint>();
   readonly #load = { inFlight: 0 };
-  #picker: Picker | null = null;
+  /** The whole service, then one target per subset. */
+  readonly #whole: Target;
+  readonly #targets = new Map<string, Target>();
   readonly #noEndpoint: PickFailed;
   readonly #balancerDeps: BalancerDeps;
   #source: DiscoverySource | null = null;
@@ -133,6 +142,8 @@ export class Service {
     this.#limit = new ConcurrencyLimit(config.limits, deps.now);
     this.#budget = config.retry?.budget ? new RetryBudget(config.retry.budget, deps.now) : null;
     this.#rate = config.rateLimit?.service ? new TokenBucket(config.rateLimit.service, deps.now()) : null;
+    this.#whole = new Target(config, null);
+    for (const subset of config.subsets) this.#targets.set(subset.name, new Target(config, subset));
     this.#noEndpoint = Object.freeze({
       type: 'fail' as const,
       error: new NoHealthyEndpointError(config.name, 'every endpoint was excluded'),
@@ -246,22 +257,12 @@ export class Service {
     );
   }
 
-  /**
-   * Rebuild the picker over the endpoints that may take traffic: the highest-priority group (lowest
-   * number) that has an available endpoint; if no endpoint anywhere is available, all of the
-   * highest-priority group (panic: better to try than to refuse).
-   */
+  /** Rebuild every target's picker (see routing/target.ts for how tiers and panic work). */
   #rebuild(): void {
     const all = [...this.#endpoints.values()];
-    let best = Infinity;
-    for (const e of all) if (e.available && e.priority < best) best = e.priority;
-    let eligible: readonly Endpoint[];
-    if (best !== Infinity) eligible = this.#health.eligible(all.filter((e) => e.priority === best));
-    else {
-      const top = Math.min(...all.map((e) => e.priority));
-      eligible = all.filter((e) => e.priority === top);
-    }
-    this.#picker = eligible.length === 0 ? null : this.config.balancer.create(eligible, this.config.balancerOptions, this.#balancerDeps);
+    const eligible = (candidates: readonly Endpoint[]): readonly Endpoint[] => this.#health.eligible(candidates);
+    this.#whole.rebuild(all, this.config, this.#deps.locality, eligible, this.#balancerDeps);
+    for (const t of this.#targets.values()) t.rebuild(all, this.config, this.#deps.locality, eligible, this.#balancerDeps);
   }
 
   /** Re-run the balancer factory (availability of an endpoint changed). */
@@ -272,13 +273,62 @@ export class Service {
   // ===== requests =====
 
   dispatch(opts: Dispatcher.DispatchOptions, handler: Dispatcher.DispatchHandler, host: string): void {
-    const req = new MeshRequest(this, opts, handler, host);
+    // Routing: the first matching route picks the target (a subset, or a weighted split).
+    let target = this.#whole;
+    let route: ParsedRoute | undefined;
+    if (this.config.routes.length > 0) {
+      route = matchRoute(this.config.routes, opts);
+      if (route !== undefined) {
+        const subset = route.destinations.length === 1 ? route.destinations[0]!.subset : destinationOf(route, this.#splitDraw(opts));
+        if (subset !== null) target = this.#targets.get(subset)!;
+      }
+    }
+    const retry: ParsedRetry | null = route?.retry !== undefined ? route.retry : target.retry;
+    const req = new MeshRequest(this, opts, handler, host, target, retry);
     if (this.#closed) {
       req.fail(new MeshClosedError());
       return;
     }
-    if (!req.start(this.config.timeoutMs, this.#noRelease)) return;
-    if (this.config.balancer.usesHash) req.hash = this.#hash(opts);
+    if (!req.start(route?.timeoutMs ?? target.timeoutMs, this.#noRelease)) return;
+    if (target.balancer.def.usesHash) req.hash = this.#hash(opts, target);
+    if (route !== undefined && (route.abort !== null || route.delay !== null || route.mirror !== null)) {
+      if (this.#routeExtras(req, route, host)) return;
+    }
+    this.#rateAdmit(req);
+  }
+
+  /** A draw in [0, 100) for a weighted split: from the request's hash when the service hashes (sticky), else random. */
+  #splitDraw(opts: Dispatcher.DispatchOptions): number {
+    const b = this.config.balancer;
+    if (b.def.usesHash && b.hashOn !== undefined) {
+      const key = this.#hashKey(opts, b.hashOn);
+      if (key !== undefined) return (requestHash(key, this.#deps.random) % 10_000) / 100;
+    }
+    return this.#deps.random() * 100;
+  }
+
+  /** Fault injection and mirroring of a route. Returns true when the request was answered locally or deferred. */
+  #routeExtras(req: MeshRequest, route: ParsedRoute, host: string): boolean {
+    const random = this.#deps.random;
+    if (route.mirror !== null && random() * 100 < route.mirror.percent) {
+      const mirrorTarget = route.mirror.subset === null ? this.#whole : this.#targets.get(route.mirror.subset)!;
+      if (!sendMirror(mirrorTarget.picker, req.opts, host)) this.#deps.log.debug(`service ${this.name}: request not mirrored (streamed body or no endpoint)`);
+    }
+    if (route.abort !== null && random() * 100 < route.abort.percent) {
+      req.respondLocally(route.abort.status);
+      return true;
+    }
+    if (route.delay !== null && random() * 100 < route.delay.percent) {
+      const t = setTimeout(() => {
+        if (!req.done) this.#rateAdmit(req);
+      }, route.delay.ms);
+      t.unref?.();
+      return true;
+    }
+    return false;
+  }
+
+  #rateAdmit(req: MeshRequest): void {
     // Admission: rate limits first (a refused request holds nothing), then a concurrency slot.
     const rate = this.#rate;
     if (rate !== null) {
@@ -386,9 +436,15 @@ export class Service {
    * may go back to one already tried.
    */
   sendAttempt(req: MeshRequest): void {
-    const picker = this.#picker;
+    const picker = req.target.picker;
     if (picker === null) {
-      req.fail(new NoHealthyEndpointError(this.name, this.#endpoints.size === 0 ? 'discovery reports no endpoints' : 'every endpoint is excluded'));
+      const why =
+        this.#endpoints.size === 0
+          ? 'discovery reports no endpoints'
+          : req.target.subset !== null && req.target.size === 0
+            ? `subset "${req.target.subset}" has no endpoint`
+            : 'every endpoint is excluded';
+      req.fail(new NoHealthyEndpointError(this.name, why));
       return;
     }
     let refusedByHealth = 0;
@@ -477,25 +533,17 @@ export class Service {
     };
   }
 
-  #hash(opts: Dispatcher.DispatchOptions): number {
-    const hashOn = this.config.hashOn;
-    let key: string | undefined;
-    if (hashOn === undefined) key = undefined;
-    else if (typeof hashOn === 'function') {
-      const view: HashRequest = {
-        method: opts.method,
-        path: opts.path,
-        header: (name) => getHeader(opts.headers, name.toLowerCase()),
-      };
-      try {
-        key = hashOn(view);
-      } catch (err) {
-        this.#deps.log.warn(`service ${this.name}: hashOn function threw, picking at random: ${(err as Error).message}`);
-      }
-    } else if ('header' in hashOn) key = getHeader(opts.headers, hashOn.header);
-    else if ('cookie' in hashOn) key = cookieValue(getHeader(opts.headers, 'cookie'), hashOn.cookie);
-    else key = queryValue(opts.path, hashOn.query);
-    return key === undefined ? (this.#deps.random() * 0x1_0000_0000) >>> 0 : hash32(key);
+  #hash(opts: Dispatcher.DispatchOptions, target: Target): number {
+    return requestHash(this.#hashKey(opts, target.balancer.hashOn), this.#deps.random);
+  }
+
+  #hashKey(opts: Dispatcher.DispatchOptions, hashOn: Target['balancer']['hashOn']): string | undefined {
+    try {
+      return hashKeyOf(opts, hashOn);
+    } catch (err) {
+      this.#deps.log.warn(`service ${this.name}: hashOn function threw, picking at random: ${(err as Error).message}`);
+      return undefined;
+    }
   }
 
   // ===== lifecycle and stats =====
@@ -521,7 +569,6 @@ export class Service {
       closing.push(ep.dispatcher.close());
     }
     for (const ep of this.#draining) closing.push(ep.dispatcher.close().catch(() => {}));
-    this.#picker = null;
     await Promise.allSettled(closing);
   }
 
@@ -569,7 +616,7 @@ export class Service {
       });
     }
     return {
-      balancer: this.config.balancerName,
+      balancer: this.config.balancer.name,
       discovery: this.config.discoveryType,
       ready: this.#ready,
       requests,
@@ -586,21 +633,6 @@ export class Service {
       endpoints: eps,
     };
   }
-}
-
-function cookieValue(header: string | undefined, name: string): string | undefined {
-  if (header === undefined) return undefined;
-  for (const part of header.split(';')) {
-    const eq = part.indexOf('=');
-    if (eq > 0 && part.slice(0, eq).trim() === name) return part.slice(eq + 1).trim();
-  }
-  return undefined;
-}
-
-function queryValue(path: string, name: string): string | undefined {
-  const q = path.indexOf('?');
-  if (q < 0) return undefined;
-  return new URLSearchParams(path.slice(q + 1)).get(name) ?? undefined;
 }
 
 export type { MeshError };

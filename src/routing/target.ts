@@ -1,0 +1,99 @@
+/**
+ * A Target is where a request can be sent: the whole service, or one of its subsets. Each has its
+ * own balancer, effective retry policy and timeout, and its own picker, rebuilt whenever the
+ * service's endpoints or their health change.
+ *
+ * The picker is built in tiers: endpoints grouped by (priority, locality rank), each tier a picker
+ * of the target's balancer, traffic spread over tiers Envoy's way (tiers.ts); or, with a
+ * `distribute` rule, by fixed locality shares. In panic (too few endpoints available) one flat
+ * picker over all of them.
+ */
+import type { BalancerDeps, Picker } from '../balancers/balancer.js';
+import type { ParsedBalancer, ParsedService } from '../config/mesh-config.js';
+import type { Endpoint } from '../core/endpoint.js';
+import type { ParsedRetry } from '../resilience/retry-policy.js';
+import { distributionFor, localityMatches, localityRank, type Locality } from './locality.js';
+import { TieredPicker, type Tier } from './tiers.js';
+
+export class Target {
+  /** Subset name, or null for the whole service. */
+  readonly subset: string | null;
+  readonly labels: Readonly<Record<string, string>> | null;
+  readonly balancer: ParsedBalancer;
+  readonly retry: ParsedRetry | null;
+  readonly timeoutMs: number;
+  /** Current picker; null when the target has no endpoint. */
+  picker: Picker | null = null;
+  /** Endpoints in the target at the last rebuild. */
+  size = 0;
+
+  constructor(service: ParsedService, subset: ParsedService['subsets'][number] | null) {
+    this.subset = subset?.name ?? null;
+    this.labels = subset?.labels ?? null;
+    this.balancer = subset?.balancer ?? service.balancer;
+    this.retry = subset?.retry !== undefined ? subset.retry : service.retry;
+    this.timeoutMs = subset?.timeoutMs ?? service.timeoutMs;
+  }
+
+  /** True when `e` belongs to this target. */
+  includes(e: Endpoint): boolean {
+    const labels = this.labels;
+    if (labels === null) return true;
+    for (const k in labels) if (e.labels[k] !== labels[k]) return false;
+    return true;
+  }
+
+  /**
+   * Rebuild the picker from the service's endpoints.
+   * @param eligible the health model's choice among candidates: the available ones, or all (panic).
+   */
+  rebuild(
+    all: readonly Endpoint[],
+    service: ParsedService,
+    caller: Locality,
+    eligible: (candidates: readonly Endpoint[]) => readonly Endpoint[],
+    deps: BalancerDeps,
+  ): void {
+    const mine = this.labels === null ? all : all.filter((e) => this.includes(e));
+    this.size = mine.length;
+    if (mine.length === 0) {
+      this.picker = null;
+      return;
+    }
+    const create = (endpoints: readonly Endpoint[]): Picker | null =>
+      endpoints.length === 0 ? null : this.balancer.def.create(endpoints, this.balancer.options, deps);
+    const chosen = eligible(mine);
+    const panic = chosen.length === mine.length && mine.some((e) => !e.available);
+    const usable = (group: readonly Endpoint[]): Endpoint[] => (panic ? [...group] : group.filter((e) => e.available));
+
+    const lb = service.localityLb;
+    const rule = distributionFor(lb, caller);
+    let tiers: Tier[];
+    if (rule !== undefined) {
+      tiers = rule.to.map(({ locality, weight }) => {
+        const group = mine.filter((e) => localityMatches(locality, e.region, e.zone));
+        const avail = usable(group);
+        return { picker: create(avail), available: avail.length, total: group.length, weight };
+      });
+    } else {
+      const groups = new Map<number, Endpoint[]>();
+      for (const e of mine) {
+        const key = e.priority * 64 + Math.min(63, localityRank(lb, caller, e.region, e.zone));
+        let g = groups.get(key);
+        if (!g) groups.set(key, (g = []));
+        g.push(e);
+      }
+      if (groups.size === 1 || panic) {
+        this.picker = create(usable(mine));
+        return;
+      }
+      tiers = [...groups.entries()]
+        .sort((a, b) => a[0] - b[0])
+        .map(([, group]) => {
+          const avail = usable(group);
+          return { picker: create(avail), available: avail.length, total: group.length };
+        });
+    }
+    this.picker = tiers.length === 1 ? tiers[0]!.picker : new TieredPicker(tiers, deps.random, deps.noEndpoint);
+  }
+}
