@@ -151,9 +151,22 @@ export class Mesh {
     return this.#services.get(name);
   }
 
-  /** Stop discovery, let in-flight requests finish, close every connection. Idempotent. */
-  close(): Promise<void> {
-    this.#closing ??= this.dispatcher.close();
+  /**
+   * Stop discovery, let in-flight requests finish, close every connection. Requests still running
+   * after `graceMs` (default 30 000) are aborted. Idempotent: later calls return the same promise.
+   */
+  close(options: { graceMs?: number } = {}): Promise<void> {
+    this.#closing ??= (async () => {
+      const graceMs = options.graceMs ?? 30_000;
+      let timer: NodeJS.Timeout | undefined;
+      const expired = new Promise<'expired'>((resolve) => {
+        timer = setTimeout(() => resolve('expired'), graceMs);
+        timer.unref?.();
+      });
+      const outcome = await Promise.race([this.dispatcher.close().then(() => 'closed' as const), expired]);
+      clearTimeout(timer);
+      if (outcome === 'expired') await this.dispatcher.destroy();
+    })();
     return this.#closing;
   }
 }

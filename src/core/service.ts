@@ -18,7 +18,7 @@ import { withHost } from './headers.js';
 import { hashKeyOf, requestHash } from './hash-key.js';
 import { Target } from '../routing/target.js';
 import { destinationOf, matchRoute, type ParsedRoute } from '../routing/routes.js';
-import { sendMirror } from '../routing/mirror.js';
+import { sendMirror, type MirrorSet } from '../routing/mirror.js';
 import type { Locality } from '../routing/locality.js';
 import type { ParsedRetry } from '../resilience/retry-policy.js';
 import { MeshRequest } from './request.js';
@@ -121,6 +121,7 @@ export class Service {
   #retries = 0;
   #rateLimited = 0;
   #global: Promise<GlobalRateLimiter | null> | null = null;
+  readonly #mirrors: MirrorSet = new Set();
   readonly #finished = (req: MeshRequest): void => {
     void req;
     this.#limit.release();
@@ -312,7 +313,7 @@ export class Service {
     const random = this.#deps.random;
     if (route.mirror !== null && random() * 100 < route.mirror.percent) {
       const mirrorTarget = route.mirror.subset === null ? this.#whole : this.#targets.get(route.mirror.subset)!;
-      if (!sendMirror(mirrorTarget.picker, req.opts, host)) this.#deps.log.debug(`service ${this.name}: request not mirrored (streamed body or no endpoint)`);
+      if (!sendMirror(mirrorTarget.picker, req.opts, host, this.#mirrors)) this.#deps.log.debug(`service ${this.name}: request not mirrored (streamed body or no endpoint)`);
     }
     if (route.abort !== null && random() * 100 < route.abort.percent) {
       req.respondLocally(route.abort.status);
@@ -557,6 +558,7 @@ export class Service {
     this.#flushWaiters();
     this.#health.close();
     this.#limit.drain((w) => w.expire());
+    for (const m of [...this.#mirrors]) m.cancel();
     void this.#global?.then((g) => g?.close());
     try {
       await this.#source?.stop();

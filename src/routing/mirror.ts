@@ -11,10 +11,31 @@ import type { PickContext } from '../balancers/balancer.js';
 
 const NO_SKIP: PickContext = { hash: undefined, attempt: 0, skip: () => false };
 
+/** Mirror copies still in flight, so closing the service can abort them (shadow traffic never holds a close). */
+export type MirrorSet = Set<MirrorHandler>;
+
 /** Discards the mirrored response; closes the endpoint's books when it ends. */
-class MirrorHandler implements Dispatcher.DispatchHandler {
+export class MirrorHandler implements Dispatcher.DispatchHandler {
   #ended = false;
-  constructor(readonly endpoint: Endpoint) {}
+  #controller: Dispatcher.DispatchController | null = null;
+  #cancelled = false;
+  constructor(
+    readonly endpoint: Endpoint,
+    readonly inFlight: MirrorSet,
+  ) {
+    inFlight.add(this);
+  }
+  onRequestStart(controller: Dispatcher.DispatchController): void {
+    this.#controller = controller;
+    if (this.#cancelled) controller.abort(new Error('meshlet: mirror cancelled'));
+  }
+  /** Abort the copy (service closing). */
+  cancel(): void {
+    this.#cancelled = true;
+    this.#controller?.abort(new Error('meshlet: mirror cancelled'));
+  }
+  onResponseStart(): void {}
+  onResponseData(): void {}
   onResponseEnd(): void {
     this.#end(false);
   }
@@ -24,6 +45,7 @@ class MirrorHandler implements Dispatcher.DispatchHandler {
   #end(failed: boolean): void {
     if (this.#ended) return;
     this.#ended = true;
+    this.inFlight.delete(this);
     this.endpoint.onEnd(failed);
   }
 }
@@ -33,6 +55,7 @@ export function sendMirror(
   picker: { pick(ctx: PickContext): { type: string; endpoint?: Endpoint } } | null,
   opts: Dispatcher.DispatchOptions,
   host: string,
+  inFlight: MirrorSet,
 ): boolean {
   const body = opts.body;
   if (body != null && typeof body !== 'string' && !(body instanceof Uint8Array)) return false;
@@ -41,7 +64,7 @@ export function sendMirror(
   if (result.type !== 'pick' || result.endpoint === undefined) return false;
   const ep = result.endpoint;
   ep.onStart();
-  const handler = new MirrorHandler(ep);
+  const handler = new MirrorHandler(ep, inFlight);
   try {
     ep.dispatcher.dispatch({ ...opts, origin: ep.key, headers: withHost(stripHost(opts.headers), `${host}-shadow`) }, handler);
   } catch {

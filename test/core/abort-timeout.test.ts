@@ -77,3 +77,20 @@ test('undici.request with a signal aborts while the response body streams', asyn
   const err = await res.body.text().catch((e: Error) => e);
   expect(err).toBeInstanceOf(Error);
 });
+
+test('close waits for in-flight requests, and aborts them after graceMs', async () => {
+  backends[1]!.fault = { kind: 'delay', ms: 100 };
+  const finished = request('http://open/slow', { dispatcher: mesh.dispatcher }).then((r) => r.statusCode);
+  await new Promise((r) => setTimeout(r, 20));
+  await mesh.close();
+  expect(await finished).toBe(200);
+
+  const m2 = (await import('../../src/index.js')).createMesh({ services: { open: { endpoints: [backends[1]!.url] } } });
+  backends[1]!.fault = { kind: 'hang' };
+  const hung = request('http://open/hang', { dispatcher: m2.dispatcher }).catch((e: Error) => e);
+  await new Promise((r) => setTimeout(r, 20));
+  const started = performance.now();
+  await m2.close({ graceMs: 100 });
+  expect(performance.now() - started).toBeLessThan(1000);
+  expect(await hung).toBeInstanceOf(Error);
+});

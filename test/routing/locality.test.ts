@@ -1,0 +1,131 @@
+import { describe, expect, test } from 'vitest';
+import type { Dispatcher } from 'undici';
+import { Endpoint } from '../../src/core/endpoint.js';
+import { parseEndpointSpec } from '../../src/core/endpoint-spec.js';
+import { NoHealthyEndpointError } from '../../src/core/errors.js';
+import { roundRobin } from '../../src/balancers/round-robin.js';
+import type { ParsedService } from '../../src/config/mesh-config.js';
+import { parseLocalityLb, localityRank, processLocality } from '../../src/routing/locality.js';
+import { Target } from '../../src/routing/target.js';
+import { tierLoads } from '../../src/routing/tiers.js';
+import { seeded, tolerance } from '../support/seeded.js';
+
+function ep(url: string, zone: string, region = 'us-east', priority = 0): Endpoint {
+  const spec = parseEndpointSpec({ url, zone, region, priority }, 't');
+  return new Endpoint(spec, {} as Dispatcher, { decayMs: 10_000 });
+}
+
+function service(localityLb: unknown = undefined): ParsedService {
+  return {
+    balancer: { name: 'round-robin', def: roundRobin, options: {}, hashOn: undefined },
+    retry: null,
+    timeoutMs: 0,
+    localityLb: parseLocalityLb(localityLb, 'localityLb'),
+  } as unknown as ParsedService;
+}
+
+const deps = (random: () => number) => ({
+  service: 's',
+  random,
+  now: () => 0,
+  noEndpoint: { type: 'fail' as const, error: new NoHealthyEndpointError('s', 'none') },
+});
+const ctx = { hash: undefined, attempt: 0, skip: () => false };
+
+/** Share of `n` picks landing in each zone. */
+function shares(target: Target, n: number): Record<string, number> {
+  const out: Record<string, number> = {};
+  for (let i = 0; i < n; i++) {
+    const r = target.picker!.pick(ctx);
+    if (r.type !== 'pick') throw new Error('no pick');
+    const z = `${r.endpoint.region}/${r.endpoint.zone}`;
+    out[z] = (out[z] ?? 0) + 1;
+  }
+  return out;
+}
+
+const byAvailability = (c: readonly Endpoint[]) => {
+  const a = c.filter((e) => e.available);
+  return a.length * 2 < c.length ? c : a; // panic below 50 %
+};
+
+describe('tier loads (Envoy priority levels, overprovisioning 1.4)', () => {
+  test.each([
+    [[[10, 10], [10, 10]], [100, 0]],
+    [[[8, 10], [10, 10]], [100, 0]],
+    [[[7, 10], [10, 10]], [98, 2]],
+    [[[5, 10], [10, 10]], [70, 30]],
+    [[[0, 10], [10, 10]], [0, 100]],
+    [[[5, 10], [2, 10], [10, 10]], [70, 28, 2]],
+    [[[0, 10], [0, 10]], [0, 0]],
+  ])('available/total %j → loads %j', (tiers, expected) => {
+    const loads = tierLoads(tiers.map(([available, total]) => ({ picker: null, available: available!, total: total! })));
+    loads.forEach((l, i) => expect(l).toBeCloseTo(expected[i]!, 5));
+  });
+});
+
+describe('locality-aware balancing', () => {
+  const caller = { region: 'us-east', zone: 'a' };
+  const endpoints = () => [
+    ...[1, 2, 3, 4].map((i) => ep(`http://10.0.1.${i}:80`, 'a')),
+    ...[1, 2, 3, 4].map((i) => ep(`http://10.0.2.${i}:80`, 'b')),
+    ...[1, 2, 3, 4].map((i) => ep(`http://10.0.3.${i}:80`, 'c', 'us-west')),
+  ];
+
+  test('ranks: own zone 0, own region 1, elsewhere 2; failover order after that', () => {
+    const lb = parseLocalityLb({ failover: [{ from: 'us-east', to: 'eu-west' }] }, 'x');
+    expect(localityRank(lb, caller, 'us-east', 'a')).toBe(0);
+    expect(localityRank(lb, caller, 'us-east', 'b')).toBe(1);
+    expect(localityRank(lb, caller, 'eu-west', 'x')).toBe(2);
+    expect(localityRank(lb, caller, 'ap-south', 'x')).toBe(3);
+    expect(localityRank(lb, { region: undefined }, 'us-east', 'b')).toBe(0);
+    expect(localityRank(parseLocalityLb({ enabled: false }, 'x'), caller, 'us-west', 'b')).toBe(0);
+  });
+
+  test('all traffic stays in the local zone while it is healthy', () => {
+    const t = new Target(service(), null);
+    t.rebuild(endpoints(), service(), caller, byAvailability, deps(seeded(1)));
+    expect(shares(t, 400)).toEqual({ 'us-east/a': 400 });
+  });
+
+  test('traffic moves away gradually as local endpoints become unavailable, and returns when they recover', () => {
+    const all = endpoints();
+    const t = new Target(service(), null);
+    const n = 4000;
+    const measure = () => {
+      t.rebuild(all, service(), caller, byAvailability, deps(seeded(2)));
+      return shares(t, n);
+    };
+    all[0]!.available = false; // 3 of 4 local: health min(100, 1.4 × 75) = 100 → all local
+    expect(measure()).toEqual({ 'us-east/a': n });
+    all[1]!.available = false; // 2 of 4: health 70 → 70 % local, 30 % to zone b
+    const half = measure();
+    expect(Math.abs(half['us-east/a']! - n * 0.7)).toBeLessThanOrEqual(tolerance(n, 0.7));
+    expect(Math.abs(half['us-east/b']! - n * 0.3)).toBeLessThanOrEqual(tolerance(n, 0.3));
+    expect(half['us-west/c']).toBeUndefined();
+    all[2]!.available = false;
+    all[3]!.available = false; // zone a gone: zone b takes everything, us-west still nothing
+    expect(measure()).toEqual({ 'us-east/b': n });
+    for (const e of all.slice(0, 4)) e.available = true;
+    expect(measure()).toEqual({ 'us-east/a': n });
+  });
+
+  test('distribute fixes locality shares, and a locality with nothing available gives its share away', () => {
+    const lb = { distribute: [{ from: 'us-east/a', to: { 'us-east/a': 80, 'us-east/b': 20 } }] };
+    const all = endpoints();
+    const t = new Target(service(lb), null);
+    const n = 4000;
+    t.rebuild(all, service(lb), caller, byAvailability, deps(seeded(3)));
+    const s = shares(t, n);
+    expect(Math.abs(s['us-east/a']! - n * 0.8)).toBeLessThanOrEqual(tolerance(n, 0.8));
+    expect(s['us-west/c']).toBeUndefined();
+    for (const e of all.slice(4, 8)) e.available = false;
+    t.rebuild(all, service(lb), caller, byAvailability, deps(seeded(3)));
+    expect(shares(t, 400)).toEqual({ 'us-east/a': 400 });
+  });
+
+  test('the process locality comes from config, else MESHLET_REGION / MESHLET_ZONE', () => {
+    expect(processLocality({ region: 'r1' }, { MESHLET_REGION: 'r2', MESHLET_ZONE: 'z2' })).toEqual({ region: 'r1', zone: 'z2' });
+    expect(processLocality(undefined, {})).toEqual({ region: undefined, zone: undefined });
+  });
+});
