@@ -42,6 +42,7 @@ export type { GlobalRateLimitConfig } from './resilience/global-rate-limit.js';
 export type { SubsetConfig, RouteConfig, FaultConfig } from './routing/routes.js';
 export type { RouteMatch, StringMatch } from './routing/match.js';
 export type { Locality, LocalityLbConfig } from './routing/locality.js';
+export { TlsIdentityMismatchError, type TlsConfig } from './security/tls.js';
 export {
   MeshError,
   isMeshError,

@@ -16,6 +16,7 @@ import { parseLimitsConfig, type ParsedLimits, type LimitsConfig } from '../resi
 import { parseRateLimitConfig, type ParsedRateLimit, type RateLimitConfig } from '../resilience/rate-limit.js';
 import { parseRoutes, parseSubsets, type ParsedRoute, type ParsedSubset, type RouteConfig, type SubsetConfig } from '../routing/routes.js';
 import { parseLocalityLb, type Locality, type LocalityLbConfig, type ParsedLocalityLb } from '../routing/locality.js';
+import { parseTlsConfig, type ParsedTls, type TlsConfig } from '../security/tls.js';
 
 /** Where a hash balancer takes the request's key from. */
 export type HashOn =
@@ -53,6 +54,10 @@ export interface PoolConfig {
   headersTimeoutMs?: number;
   /** Max idle time between body chunks in ms. @default 300000 */
   bodyTimeoutMs?: number;
+  /** Largest response header block accepted, bytes; larger fails the request. @default 16384 */
+  maxHeaderSizeBytes?: number;
+  /** Largest response body accepted, bytes; -1 = no limit. @default -1 */
+  maxResponseSizeBytes?: number;
 }
 
 /** One service the process calls. */
@@ -95,6 +100,8 @@ export interface ServiceConfig {
   routes?: RouteConfig[];
   /** Locality-aware balancing; on by default once the process knows its locality. */
   localityLb?: LocalityLbConfig;
+  /** TLS to the endpoints (https endpoints, or plain addresses from discovery upgraded to TLS). */
+  tls?: TlsConfig;
 }
 
 /** Configuration accepted by `createMesh`. */
@@ -126,6 +133,8 @@ export interface ParsedPool {
   readonly connectTimeoutMs: number;
   readonly headersTimeoutMs: number;
   readonly bodyTimeoutMs: number;
+  readonly maxHeaderSizeBytes: number;
+  readonly maxResponseSizeBytes: number;
 }
 
 /** A balancer as configured: which one, its validated options, and where requests' hash keys come from. */
@@ -146,6 +155,7 @@ export interface ParsedService {
   readonly subsets: readonly ParsedSubset<ParsedBalancer>[];
   readonly routes: readonly ParsedRoute[];
   readonly localityLb: ParsedLocalityLb;
+  readonly tls: ParsedTls | null;
   readonly timeoutMs: number;
   readonly hostHeader: 'service' | 'endpoint';
   readonly readyTimeoutMs: number;
@@ -181,6 +191,7 @@ const SERVICE_KEYS = [
   'subsets',
   'routes',
   'localityLb',
+  'tls',
   ...HEALTH_CONFIG_KEYS,
 ];
 const MESH_KEYS = ['services', 'unknownHosts', 'balancers', 'discoveries', 'logger', 'random', 'now', 'locality'];
@@ -281,7 +292,11 @@ function parseService(
 
   const poolRaw = s.pool === undefined ? {} : expectObject(s.pool, join(path, 'pool'));
   const poolPath = join(path, 'pool');
-  rejectUnknown(poolRaw, ['connections', 'pipelining', 'keepAliveTimeoutMs', 'connectTimeoutMs', 'headersTimeoutMs', 'bodyTimeoutMs'], poolPath);
+  rejectUnknown(
+    poolRaw,
+    ['connections', 'pipelining', 'keepAliveTimeoutMs', 'connectTimeoutMs', 'headersTimeoutMs', 'bodyTimeoutMs', 'maxHeaderSizeBytes', 'maxResponseSizeBytes'],
+    poolPath,
+  );
   const pool: ParsedPool = Object.freeze({
     connections: optNumber(poolRaw, 'connections', poolPath, 64, { integer: true, min: 1, max: 65_536 }),
     pipelining: optNumber(poolRaw, 'pipelining', poolPath, 1, { integer: true, min: 0, max: 1024 }),
@@ -289,6 +304,8 @@ function parseService(
     connectTimeoutMs: optNumber(poolRaw, 'connectTimeoutMs', poolPath, 2_000, { min: 1, max: 600_000 }),
     headersTimeoutMs: optNumber(poolRaw, 'headersTimeoutMs', poolPath, 300_000, { min: 0, max: 86_400_000 }),
     bodyTimeoutMs: optNumber(poolRaw, 'bodyTimeoutMs', poolPath, 300_000, { min: 0, max: 86_400_000 }),
+    maxHeaderSizeBytes: optNumber(poolRaw, 'maxHeaderSizeBytes', poolPath, 16_384, { integer: true, min: 1024, max: 16_777_216 }),
+    maxResponseSizeBytes: optNumber(poolRaw, 'maxResponseSizeBytes', poolPath, -1, { integer: true, min: -1 }),
   });
 
   return Object.freeze({
@@ -301,6 +318,7 @@ function parseService(
     subsets: Object.freeze(subsets),
     routes: Object.freeze(routes),
     localityLb: parseLocalityLb(s.localityLb, join(path, 'localityLb')),
+    tls: parseTlsConfig(s.tls, join(path, 'tls')),
     timeoutMs: optNumber(s, 'timeout', path, 0, { min: 0, max: 86_400_000 }),
     hostHeader: optEnum(s, 'hostHeader', path, ['service', 'endpoint'], 'service'),
     readyTimeoutMs: optNumber(s, 'readyTimeout', path, 5_000, { min: 0, max: 600_000 }),

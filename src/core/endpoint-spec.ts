@@ -121,3 +121,10 @@ export function describe(value: unknown): string {
   if (value === undefined) return 'nothing';
   return `${typeof value === 'object' ? 'an object' : `a ${typeof value}`}`;
 }
+
+/** The same endpoint reached over TLS (a service with `tls` whose discovery yields plain addresses). */
+export function overTls(spec: EndpointSpec): EndpointSpec {
+  if (spec.protocol === 'https:') return spec;
+  const host = spec.hostname.includes(':') && !spec.hostname.startsWith('[') ? `[${spec.hostname}]` : spec.hostname;
+  return Object.freeze({ ...spec, protocol: 'https:' as const, origin: `https://${host}:${spec.port}` });
+}

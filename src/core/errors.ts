@@ -19,7 +19,8 @@ export type MeshErrorCode =
   | 'RATE_LIMITED'
   | 'OVERLOADED'
   | 'RETRY_BUDGET_EXHAUSTED'
-  | 'DISCOVERY_FAILED';
+  | 'DISCOVERY_FAILED'
+  | 'TLS_IDENTITY_MISMATCH';
 
 /** Context attached to an error: which service, which endpoint, how many attempts were made. */
 export interface MeshErrorDetails {

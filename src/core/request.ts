@@ -570,10 +570,11 @@ export class Attempt implements Handler {
       // fast to a latency-aware balancer.
       const service = this.request.service;
       const now = service.now();
-      if (kind !== 'cancelled') this.endpoint.observeFailure(now - this.startMs, now);
+      const blameless = kind === 'cancelled' || kind === 'invalid';
+      if (!blameless) this.endpoint.observeFailure(now - this.startMs, now);
       service.recordOutcome(this.endpoint, kind, 0, now - this.startMs);
     }
-    if (this.abandonedBy === null) this.#end(kind !== 'cancelled');
+    if (this.abandonedBy === null) this.#end(kind !== 'cancelled' && kind !== 'invalid');
     this.request.responseError(this, error, kind, headersSent);
   }
 

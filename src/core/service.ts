@@ -12,7 +12,8 @@ import type { ParsedService } from '../config/mesh-config.js';
 import type { DiscoveryContext, DiscoverySource } from '../discovery/discovery.js';
 import type { Logger } from '../observability/log.js';
 import { Endpoint } from './endpoint.js';
-import type { EndpointSpec } from './endpoint-spec.js';
+import { overTls, type EndpointSpec } from './endpoint-spec.js';
+import { TlsMaterial } from '../security/tls.js';
 import { CircuitOpenError, MeshClosedError, MeshError, NoHealthyEndpointError, OverloadedError, RateLimitedError } from './errors.js';
 import { withHost } from './headers.js';
 import { hashKeyOf, requestHash } from './hash-key.js';
@@ -122,6 +123,7 @@ export class Service {
   #rateLimited = 0;
   #global: Promise<GlobalRateLimiter | null> | null = null;
   readonly #mirrors: MirrorSet = new Set();
+  readonly #tls: TlsMaterial | null;
   readonly #finished = (req: MeshRequest): void => {
     void req;
     this.#limit.release();
@@ -143,6 +145,9 @@ export class Service {
     this.#limit = new ConcurrencyLimit(config.limits, deps.now);
     this.#budget = config.retry?.budget ? new RetryBudget(config.retry.budget, deps.now) : null;
     this.#rate = config.rateLimit?.service ? new TokenBucket(config.rateLimit.service, deps.now()) : null;
+    this.#tls = config.tls
+      ? new TlsMaterial(config.tls, { log: deps.log, connectTimeoutMs: config.pool.connectTimeoutMs, defaultServername: config.hosts[0] ?? config.name })
+      : null;
     this.#whole = new Target(config, null);
     for (const subset of config.subsets) this.#targets.set(subset.name, new Target(config, subset));
     this.#noEndpoint = Object.freeze({
@@ -185,7 +190,8 @@ export class Service {
   #applyUpdate(specs: readonly EndpointSpec[]): void {
     if (this.#closed) return;
     const next = new Map<string, EndpointSpec>();
-    for (const spec of specs) {
+    for (const raw of specs) {
+      const spec = this.#tls !== null ? overTls(raw) : raw;
       if (next.has(spec.origin)) this.#deps.log.debug(`service ${this.name}: duplicate endpoint ${spec.origin} ignored`);
       else next.set(spec.origin, spec);
     }
@@ -238,9 +244,11 @@ export class Service {
       connections: p.connections,
       pipelining: p.pipelining,
       keepAliveTimeout: p.keepAliveTimeoutMs,
-      connectTimeout: p.connectTimeoutMs,
       headersTimeout: p.headersTimeoutMs,
       bodyTimeout: p.bodyTimeoutMs,
+      maxHeaderSize: p.maxHeaderSizeBytes,
+      maxResponseSize: p.maxResponseSizeBytes,
+      ...(this.#tls !== null ? { connect: this.#tls.connect } : { connectTimeout: p.connectTimeoutMs }),
     });
     return new Endpoint(spec, pool, { decayMs: 10_000 }, this.#load);
   }
@@ -559,6 +567,7 @@ export class Service {
     this.#health.close();
     this.#limit.drain((w) => w.expire());
     for (const m of [...this.#mirrors]) m.cancel();
+    this.#tls?.close();
     void this.#global?.then((g) => g?.close());
     try {
       await this.#source?.stop();
@@ -577,6 +586,7 @@ export class Service {
   /** Destroy every pool at once (in-flight requests fail). */
   async destroy(): Promise<void> {
     this.#closed = true;
+    this.#tls?.close();
     this.#stop.abort();
     if (this.#readyTimer !== null) clearTimeout(this.#readyTimer);
     this.#flushWaiters();

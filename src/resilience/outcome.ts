@@ -18,7 +18,9 @@ export type AttemptOutcomeKind =
   /** No response within the per-try timeout. */
   | 'timeout'
   /** The caller aborted; says nothing about the endpoint. */
-  | 'cancelled';
+  | 'cancelled'
+  /** The request itself is invalid (bad header value…): the caller's error, never retried, never the endpoint's fault. */
+  | 'invalid';
 
 export interface AttemptOutcome {
   readonly kind: AttemptOutcomeKind;
@@ -28,7 +30,29 @@ export interface AttemptOutcome {
   readonly latencyMs: number;
 }
 
-const CONNECT_CODES = new Set(['ECONNREFUSED', 'UND_ERR_CONNECT_TIMEOUT', 'EHOSTUNREACH', 'ENETUNREACH', 'EHOSTDOWN', 'ENETDOWN', 'ENOTFOUND', 'EAI_AGAIN']);
+const CONNECT_CODES = new Set([
+  'ECONNREFUSED',
+  'UND_ERR_CONNECT_TIMEOUT',
+  'EHOSTUNREACH',
+  'ENETUNREACH',
+  'EHOSTDOWN',
+  'ENETDOWN',
+  'ENOTFOUND',
+  'EAI_AGAIN',
+  // TLS handshakes that fail before any request byte is sent
+  'TLS_IDENTITY_MISMATCH',
+  'ERR_TLS_CERT_ALTNAME_INVALID',
+  'CERT_HAS_EXPIRED',
+  'CERT_NOT_YET_VALID',
+  'UNABLE_TO_VERIFY_LEAF_SIGNATURE',
+  'UNABLE_TO_GET_ISSUER_CERT_LOCALLY',
+  'DEPTH_ZERO_SELF_SIGNED_CERT',
+  'SELF_SIGNED_CERT_IN_CHAIN',
+  'ERR_SSL_WRONG_VERSION_NUMBER',
+  'ERR_SSL_TLSV1_ALERT_UNKNOWN_CA',
+  'ERR_SSL_SSLV3_ALERT_BAD_CERTIFICATE',
+  'ERR_SSL_TLSV13_ALERT_CERTIFICATE_REQUIRED',
+]);
 const RESET_CODES = new Set(['ECONNRESET', 'EPIPE', 'UND_ERR_SOCKET', 'UND_ERR_CLOSED', 'ECONNABORTED']);
 const TIMEOUT_CODES = new Set(['UND_ERR_HEADERS_TIMEOUT', 'UND_ERR_BODY_TIMEOUT', 'ETIMEDOUT']);
 
@@ -43,6 +67,7 @@ export function errorKind(err: unknown): AttemptOutcomeKind {
   const e = err as { code?: string; name?: string; cause?: { code?: string } } | null;
   const code = e?.code ?? e?.cause?.code;
   if (code !== undefined) {
+    if (code === 'UND_ERR_INVALID_ARG' || code === 'UND_ERR_NOT_SUPPORTED') return 'invalid';
     if (CONNECT_CODES.has(code)) return 'connect-failure';
     if (RESET_CODES.has(code)) return 'reset';
     if (TIMEOUT_CODES.has(code)) return 'timeout';
@@ -53,5 +78,5 @@ export function errorKind(err: unknown): AttemptOutcomeKind {
 
 /** True for outcomes that count as the endpoint failing. */
 export function isFailure(kind: AttemptOutcomeKind): boolean {
-  return kind !== 'success' && kind !== 'cancelled';
+  return kind !== 'success' && kind !== 'cancelled' && kind !== 'invalid';
 }

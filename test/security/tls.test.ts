@@ -1,0 +1,184 @@
+import { createHash } from 'node:crypto';
+import https from 'node:https';
+import type { AddressInfo } from 'node:net';
+import type { TLSSocket } from 'node:tls';
+import { copyFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { afterAll, afterEach, beforeAll, describe, expect, test } from 'vitest';
+import { request } from 'undici';
+import { createMesh, type Mesh, type ServiceConfig, type MeshEventName } from '../../src/index.js';
+import { hasOpenssl, Pki, type Pair } from '../support/pki.js';
+
+if (!hasOpenssl) console.warn('skipping the TLS tests: the openssl CLI is not installed');
+
+const ORDERS_ID = 'spiffe://cluster.local/ns/shop/sa/orders';
+
+interface Server {
+  url: string;
+  close(): Promise<void>;
+  /** SHA-256 of the client certificate presented on each connection (or 'none'). */
+  clientCerts: string[];
+}
+
+async function serve(pair: Pair, ca: Pair, opts: { requireClientCert?: boolean; closeEach?: boolean } = {}): Promise<Server> {
+  const clientCerts: string[] = [];
+  const server = https.createServer(
+    { cert: pair.cert, key: pair.key, ca: ca.cert, requestCert: opts.requireClientCert ?? false, rejectUnauthorized: opts.requireClientCert ?? false },
+    (req, res) => {
+      res.writeHead(200, opts.closeEach ? { connection: 'close' } : {});
+      res.end(JSON.stringify({ host: req.headers.host }));
+    },
+  );
+  server.on('secureConnection', (socket: TLSSocket) => {
+    const peer = socket.getPeerCertificate();
+    clientCerts.push(peer && peer.raw ? createHash('sha256').update(peer.raw).digest('hex') : 'none');
+  });
+  await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+  return {
+    url: `https://127.0.0.1:${(server.address() as AddressInfo).port}`,
+    clientCerts,
+    close: () =>
+      new Promise((r) => {
+        server.closeAllConnections();
+        server.close(() => r());
+      }),
+  };
+}
+
+describe.skipIf(!hasOpenssl)('TLS and mutual TLS to endpoints', () => {
+  let pki: Pki;
+  let server: Pair;
+  let client: Pair;
+  let expired: Pair;
+  const servers: Server[] = [];
+  const meshes: Mesh[] = [];
+  const logs: string[] = [];
+
+  beforeAll(() => {
+    pki = new Pki();
+    server = pki.issue('orders', ['DNS:orders', 'DNS:localhost', 'IP:127.0.0.1', `URI:${ORDERS_ID}`]);
+    client = pki.issue('gateway', [`URI:spiffe://cluster.local/ns/shop/sa/gateway`], { clientAuth: true });
+    expired = pki.issue('old', ['DNS:orders', 'IP:127.0.0.1'], { days: -1 });
+  });
+
+  afterEach(async () => {
+    await Promise.all(meshes.splice(0).map((m) => m.close({ graceMs: 1000 })));
+    await Promise.all(servers.splice(0).map((s) => s.close()));
+  });
+
+  afterAll(() => pki.dispose());
+
+  function meshFor(url: string, service: Partial<ServiceConfig>): Mesh {
+    const events: MeshEventName[] = ['ejection', 'retry', 'circuit', 'discovery-error'];
+    const m = createMesh({
+      services: { orders: { endpoints: [url], retry: false, ...service } },
+      logger: { debug: (msg: string, ...a: unknown[]) => logs.push([msg, ...a].join(' ')), warn: (msg: string, ...a: unknown[]) => logs.push([msg, ...a].join(' ')) },
+    });
+    for (const e of events) m.on(e, (p) => logs.push(JSON.stringify(p)));
+    meshes.push(m);
+    return m;
+  }
+
+  const get = async (m: Mesh) => {
+    const res = await request('http://orders/x', { dispatcher: m.dispatcher });
+    return { status: res.statusCode, body: (await res.body.json()) as { host: string } };
+  };
+
+  test('an https endpoint verified against a custom CA; the Host header keeps the service name', async () => {
+    const s = await serve(server, pki.ca);
+    servers.push(s);
+    const m = meshFor(s.url, { tls: { ca: pki.ca.certPath } });
+    expect(await get(m)).toEqual({ status: 200, body: { host: 'orders' } });
+  });
+
+  test('without the CA the endpoint is not trusted', async () => {
+    const s = await serve(server, pki.ca);
+    servers.push(s);
+    const m = meshFor(s.url, {});
+    const code = await get(m).catch((e: { code?: string }) => e.code);
+    expect(['UNABLE_TO_VERIFY_LEAF_SIGNATURE', 'SELF_SIGNED_CERT_IN_CHAIN']).toContain(code);
+  });
+
+  test('plain addresses from discovery are upgraded to TLS when the service sets tls', async () => {
+    const s = await serve(server, pki.ca);
+    servers.push(s);
+    const m = meshFor(s.url.replace('https:', 'http:'), { tls: { ca: pki.ca.cert } });
+    expect((await get(m)).status).toBe(200);
+    expect(m.stats().services.orders!.endpoints[0]!.url).toBe(s.url);
+  });
+
+  test('mutual TLS: the server requires and checks the client certificate', async () => {
+    const s = await serve(server, pki.ca, { requireClientCert: true });
+    servers.push(s);
+    const withCert = meshFor(s.url, { tls: { ca: pki.ca.certPath, cert: client.certPath, key: client.keyPath } });
+    expect((await get(withCert)).status).toBe(200);
+    const fingerprint = createHash('sha256').update(Buffer.from(client.cert.split('\n').filter((l) => l && !l.startsWith('-----')).join(''), 'base64')).digest('hex');
+    expect(s.clientCerts).toContain(fingerprint);
+    const without = meshFor(s.url, { tls: { ca: pki.ca.certPath } });
+    expect(await get(without).catch(() => 'refused')).toBe('refused');
+  });
+
+  test('subjectAltNames: a matching SPIFFE identity is accepted', async () => {
+    const s = await serve(server, pki.ca);
+    servers.push(s);
+    const m = meshFor(s.url, { tls: { ca: pki.ca.certPath, subjectAltNames: [ORDERS_ID] } });
+    expect((await get(m)).status).toBe(200);
+  });
+
+  test('subjectAltNames: a mismatch fails with TLS_IDENTITY_MISMATCH and counts against the endpoint', async () => {
+    const s = await serve(server, pki.ca);
+    servers.push(s);
+    const m = meshFor(s.url, { tls: { ca: pki.ca.certPath, subjectAltNames: ['spiffe://cluster.local/ns/shop/sa/payments'] } });
+    const err = await get(m).catch((e: unknown) => e);
+    expect(err).toMatchObject({ code: 'TLS_IDENTITY_MISMATCH' });
+    expect((err as Error).message).toContain(ORDERS_ID);
+    expect(m.stats().services.orders!.endpoints[0]!.failures).toBe(1);
+  });
+
+  test('an expired server certificate is refused', async () => {
+    const s = await serve(expired, pki.ca);
+    servers.push(s);
+    const m = meshFor(s.url, { tls: { ca: pki.ca.certPath } });
+    expect(await get(m).catch((e: { code?: string }) => e.code)).toBe('CERT_HAS_EXPIRED');
+  });
+
+  test('rotated client certificate files are picked up by new connections, with no failed request', async () => {
+    const s = await serve(server, pki.ca, { requireClientCert: true, closeEach: true });
+    servers.push(s);
+    const certPath = join(pki.dir, 'live.crt');
+    const keyPath = join(pki.dir, 'live.key');
+    copyFileSync(client.certPath, certPath);
+    copyFileSync(client.keyPath, keyPath);
+    const m = meshFor(s.url, { tls: { ca: pki.ca.certPath, cert: certPath, key: keyPath, reloadIntervalMs: 50 } });
+    const next = pki.issue('gateway-2', ['URI:spiffe://cluster.local/ns/shop/sa/gateway'], { clientAuth: true });
+    const statuses: number[] = [];
+    for (let i = 0; i < 10; i++) statuses.push((await get(m)).status);
+    // Rotate: key first, then cert (a non-atomic rotation; the half-written state must be skipped).
+    copyFileSync(next.keyPath, keyPath);
+    for (let i = 0; i < 5; i++) statuses.push((await get(m)).status);
+    copyFileSync(next.certPath, certPath);
+    await new Promise((r) => setTimeout(r, 150));
+    for (let i = 0; i < 10; i++) statuses.push((await get(m)).status);
+    expect(statuses.every((x) => x === 200)).toBe(true);
+    expect(new Set(s.clientCerts).size).toBe(2);
+    expect(s.clientCerts.at(-1)).not.toBe(s.clientCerts[0]);
+  });
+
+  test('bad TLS config fails at createMesh with the path', () => {
+    expect(() => createMesh({ services: { orders: { endpoints: ['https://127.0.0.1:1'], tls: { cert: client.certPath } } } })).toThrowError(
+      /services\.orders\.tls\.key: mutual TLS needs both/,
+    );
+    expect(() => createMesh({ services: { orders: { endpoints: ['https://127.0.0.1:1'], tls: { ca: '/nonexistent/ca.pem' } } } })).toThrowError(
+      /services\.orders\.tls: TLS material does not load/,
+    );
+    expect(() => createMesh({ services: { orders: { endpoints: ['https://127.0.0.1:1'], tls: { subjectAltNames: [] } } } })).toThrowError(
+      /services\.orders\.tls\.subjectAltNames/,
+    );
+  });
+
+  test('no private key material appears in anything emitted during these tests', () => {
+    const secrets = [client.key, server.key, expired.key, pki.ca.key].map((k) => k.split('\n')[1]!);
+    const emitted = logs.join('\n');
+    for (const s of secrets) expect(emitted).not.toContain(s);
+  });
+});
