@@ -2,7 +2,8 @@
  * The Mesh: owns the services, the dispatcher and their lifecycle. `createMesh(config)` validates
  * the whole config first (every error names its field), then starts discovery for each service.
  */
-import { fetch as undiciFetch, type RequestInfo, type RequestInit, type Response } from 'undici';
+import type { RequestInfo, RequestInit, Response } from 'undici';
+import { meshFetch, type RedirectPolicy } from './security/redirects.js';
 import { BalancerRegistry, type BalancerDefinition, type BalancerFactory } from './balancers/balancer.js';
 import { registerBuiltinBalancers } from './balancers/builtins.js';
 import { parseMeshConfig, type MeshConfig } from './config/mesh-config.js';
@@ -65,6 +66,7 @@ export class Mesh {
   readonly dispatcher: MeshDispatcher;
   readonly #services = new Map<string, Service>();
   readonly #events: MeshEvents;
+  readonly #redirects: RedirectPolicy;
   #closing: Promise<void> | null = null;
 
   /** @internal Use {@link createMesh}. */
@@ -76,6 +78,7 @@ export class Mesh {
     for (const [type, def] of Object.entries(config?.discoveries ?? {})) discoveries.register(type, def);
     const parsed = parseMeshConfig(config, balancers, discoveries);
 
+    this.#redirects = parsed.redirects;
     const random = config.random ?? Math.random;
     const now = config.now ?? (() => performance.now());
     const meshLog = sectionLogger('meshlet:mesh', config.logger);
@@ -111,9 +114,11 @@ export class Mesh {
   /**
    * WHATWG `fetch` through the mesh (undici's implementation): `http://<service>/<path>` reaches a
    * configured service. A convenience over {@link dispatcher}; `undici.request` is faster.
+   * Redirects are followed within the called origin only, unless the mesh says `redirects: 'any'`
+   * (then credentials are dropped on a cross-origin hop); see security/redirects.ts.
    */
   fetch(input: RequestInfo, init?: RequestInit): Promise<Response> {
-    return undiciFetch(input, { ...init, dispatcher: this.dispatcher });
+    return meshFetch(this.dispatcher, this.#redirects, input, init);
   }
 
   /**

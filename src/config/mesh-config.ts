@@ -122,6 +122,11 @@ export interface MeshConfig {
   now?: () => number;
   /** Where this process runs, for locality-aware balancing. @default from MESHLET_REGION / MESHLET_ZONE */
   locality?: Locality;
+  /**
+   * Which redirects `mesh.fetch` follows: within the called origin only, or any (credentials dropped
+   * when the origin changes). @default 'same-origin'
+   */
+  redirects?: 'same-origin' | 'any';
 }
 
 // ===== parsed forms =====
@@ -170,6 +175,7 @@ export interface ParsedMeshConfig {
   readonly services: readonly ParsedService[];
   readonly unknownHosts: 'passthrough' | 'reject';
   readonly locality: Locality | undefined;
+  readonly redirects: 'same-origin' | 'any';
 }
 
 /** The default balancer: peak-ewma won the tail-latency benchmark (bench/tail-latency.mjs). */
@@ -194,7 +200,7 @@ const SERVICE_KEYS = [
   'tls',
   ...HEALTH_CONFIG_KEYS,
 ];
-const MESH_KEYS = ['services', 'unknownHosts', 'balancers', 'discoveries', 'logger', 'random', 'now', 'locality'];
+const MESH_KEYS = ['services', 'unknownHosts', 'balancers', 'discoveries', 'logger', 'random', 'now', 'locality', 'redirects'];
 
 /** Validate the whole config; throws {@link InvalidConfigError} at the first bad field. */
 export function parseMeshConfig(
@@ -237,7 +243,8 @@ export function parseMeshConfig(
     }
     locality = { region: l.region as string | undefined, zone: l.zone as string | undefined };
   }
-  return Object.freeze({ services: Object.freeze(parsed), unknownHosts, locality });
+  const redirects = optEnum(cfg, 'redirects', '', ['same-origin', 'any'], 'same-origin');
+  return Object.freeze({ services: Object.freeze(parsed), unknownHosts, locality, redirects });
 }
 
 function parseService(
