@@ -93,6 +93,7 @@ export class MeshRequest implements Controller, PickContext {
   #holdsRetrySlot = false;
   /** Released exactly once when the request ends. */
   #onFinish: ((req: MeshRequest) => void) | null = null;
+  #startMs = 0;
 
   /** Where this request goes: the whole service or a subset. */
   readonly target: Target;
@@ -180,6 +181,7 @@ export class MeshRequest implements Controller, PickContext {
   /** Hand the caller its controller and arm the deadline. Returns false if the caller aborted at once. */
   start(timeoutMs: number, onFinish: (req: MeshRequest) => void): boolean {
     this.#onFinish = onFinish;
+    this.#startMs = this.#service.now();
     this.#handler.onRequestStart?.(this, null);
     if (this.#aborted) return false;
     if (timeoutMs > 0) {
@@ -218,7 +220,7 @@ export class MeshRequest implements Controller, PickContext {
     if (this.#done) return;
     this.#done = true;
     this.#clearTimer();
-    this.#finish();
+    this.#finish(status, undefined);
     const body = Buffer.from('fault filter abort');
     this.#handler.onResponseStart?.(this, status, { 'content-type': 'text/plain', 'content-length': String(body.length) }, STATUS_CODES[status] ?? '');
     this.#handler.onResponseData?.(this, body);
@@ -234,11 +236,11 @@ export class MeshRequest implements Controller, PickContext {
       (error as { attempts: number | undefined }).attempts = this.attempt + 1;
     }
     this.#settle?.resolve();
-    this.#finish();
+    this.#finish(0, (error as { code?: string }).code ?? error.name);
     this.#handler.onResponseError?.(this, error);
   }
 
-  #finish(): void {
+  #finish(status: number, error: string | undefined): void {
     if (this.#holdsRetrySlot) {
       this.#holdsRetrySlot = false;
       this.#service.retryEnded();
@@ -246,6 +248,7 @@ export class MeshRequest implements Controller, PickContext {
     const f = this.#onFinish;
     this.#onFinish = null;
     f?.(this);
+    this.#service.requestEnded(this, this.#current?.endpoint.key, status, error, this.#service.now() - this.#startMs);
   }
 
   #clearTimer(): void {
@@ -394,7 +397,7 @@ export class MeshRequest implements Controller, PickContext {
     if (attempt !== this.#current || this.#done) return;
     this.#done = true;
     this.#clearTimer();
-    this.#finish();
+    this.#finish(attempt.status, undefined);
     this.#handler.onResponseEnd?.(this, trailers);
   }
 
@@ -420,7 +423,7 @@ export class MeshRequest implements Controller, PickContext {
     if (attempt !== this.#current || this.#done) return;
     this.#done = true;
     this.#clearTimer();
-    this.#finish();
+    this.#finish(status, undefined);
     this.#handler.onRequestUpgrade?.(this, status, headers, socket);
   }
 

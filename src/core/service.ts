@@ -522,6 +522,22 @@ export class Service {
     this.#deps.events.emit('retry', { service: this.name, endpoint: '', attempt, delayMs, reason });
   }
 
+  /** A request ended: publish it when anyone listens (metrics, tracing). */
+  requestEnded(req: MeshRequest, endpoint: string | undefined, status: number, error: string | undefined, durationMs: number): void {
+    const events = this.#deps.events;
+    if (!events.wants('request')) return;
+    events.emit('request', {
+      service: this.name,
+      endpoint,
+      subset: req.target.subset ?? undefined,
+      method: req.opts.method,
+      status,
+      error,
+      attempts: req.attempt + 1,
+      durationMs,
+    });
+  }
+
   /** Feed an attempt's outcome to the health model. */
   recordOutcome(endpoint: Endpoint, kind: AttemptOutcomeKind, status: number, latencyMs: number): void {
     this.#health.record(endpoint, { kind, status, latencyMs });

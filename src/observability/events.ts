@@ -29,6 +29,20 @@ export interface MeshEventMap {
   'discovery-error': { service: string; message: string };
   /** The service entered or left panic mode (too few available endpoints: all are used). */
   panic: { service: string; active: boolean; available: number; total: number };
+  /**
+   * A request ended (published only while someone listens, so it costs nothing otherwise).
+   * `status` is 0 when it failed without a response; `error` is then the error's code.
+   */
+  request: {
+    service: string;
+    endpoint: string | undefined;
+    subset: string | undefined;
+    method: string;
+    status: number;
+    error: string | undefined;
+    attempts: number;
+    durationMs: number;
+  };
 }
 
 export type MeshEventName = keyof MeshEventMap;
@@ -55,6 +69,14 @@ export class MeshEvents {
     if (!set) this.#listeners.set(name, (set = new Set()));
     set.add(listener);
     return { dispose: () => void set.delete(listener) };
+  }
+
+  /** True when an event of this name has a listener or a diagnostics_channel subscriber. */
+  wants(name: MeshEventName): boolean {
+    if ((this.#listeners.get(name)?.size ?? 0) > 0) return true;
+    let ch = this.#channels.get(name);
+    if (!ch) this.#channels.set(name, (ch = diagnostics.channel(`meshlet:${name}`)));
+    return ch.hasSubscribers;
   }
 
   emit<K extends MeshEventName>(name: K, payload: MeshEventMap[K]): void {
