@@ -1,0 +1,91 @@
+// One replica of the trio. ROLE says which: inventory, catalog (VERSION v1|v2) or gateway.
+// Every outgoing call goes through meshlet; endpoints come from the runner's endpoints file.
+import http from 'node:http';
+import { createMesh, registerDiscovery } from '../../dist/index.mjs';
+import * as meshlet from '../../dist/index.mjs';
+import { fileDiscovery } from './file-discovery.mjs';
+
+const { ROLE, REPLICA, VERSION = 'v1', ENDPOINTS_FILE, TRIO_BALANCER: BALANCER = 'peak-ewma' } = process.env;
+let slowMs = 0;
+let failRate = 0;
+process.on('message', (m) => {
+  if (m?.slowMs !== undefined) slowMs = m.slowMs;
+  if (m?.failRate !== undefined) failRate = m.failRate;
+});
+
+registerDiscovery('file', fileDiscovery);
+const discovery = (service) => ({ type: 'file', path: ENDPOINTS_FILE, service });
+
+const mesh =
+  ROLE === 'gateway'
+    ? createMesh({
+        services: {
+          catalog: {
+            discovery: discovery('catalog'),
+            balancer: BALANCER,
+            timeout: 3_000,
+            retry: { attempts: 2, perTryTimeout: 1_000 },
+            rateLimit: { requestsPerSecond: 400, burst: 100 },
+            subsets: { v1: { labels: { version: 'v1' } }, v2: { labels: { version: 'v2' } } },
+            routes: [
+              { name: 'canary', match: [{ headers: { 'x-canary': { exact: 'true' } } }], subset: 'v2' },
+              { name: 'split', split: { v1: 90, v2: 10 } },
+            ],
+          },
+        },
+        unknownHosts: 'reject',
+      })
+    : ROLE === 'catalog'
+      ? createMesh({
+          services: {
+            inventory: { discovery: discovery('inventory'), balancer: BALANCER, timeout: 2_000, retry: { attempts: 2, perTryTimeout: 500 } },
+          },
+          unknownHosts: 'reject',
+        })
+      : null;
+
+const json = (res, status, body) => {
+  res.writeHead(status, { 'content-type': 'application/json' });
+  res.end(JSON.stringify(body));
+};
+
+const live = ROLE === 'gateway' && typeof meshlet.liveView === 'function' ? meshlet.liveView(mesh) : null;
+
+const server = http.createServer(async (req, res) => {
+  try {
+    if (live?.(req, res)) return;
+    if (slowMs) await new Promise((r) => setTimeout(r, slowMs));
+    if (failRate && Math.random() < failRate) return json(res, 503, { error: 'injected failure', replica: REPLICA });
+    const id = req.url.split('/').pop();
+    if (ROLE === 'inventory') return json(res, 200, { id, stock: id.length * 7, replica: REPLICA });
+    if (ROLE === 'catalog') {
+      const inv = await mesh.fetch(`http://inventory/stock/${id}`);
+      const inventory = await inv.json();
+      return json(res, inv.status, { id, name: `product ${id}`, version: VERSION, replica: REPLICA, inventory });
+    }
+    // gateway
+    if (!req.url.startsWith('/products/')) return json(res, 404, { error: 'try /products/42 or /_meshlet' });
+    const headers = req.headers['x-canary'] ? { 'x-canary': String(req.headers['x-canary']) } : {};
+    const r = await mesh.fetch(`http://catalog/products/${id}`, { headers });
+    return json(res, r.status, { via: REPLICA, catalog: await r.json() });
+  } catch (err) {
+    const code = err?.cause?.code ?? err?.code;
+    if (code === 'RATE_LIMITED') return json(res, 429, { error: 'rate limited', replica: REPLICA });
+    return json(res, 502, { error: String(code ?? err?.message), replica: REPLICA });
+  }
+});
+
+server.keepAliveTimeout = 5_000;
+server.listen(Number(process.env.PORT ?? 0), '127.0.0.1', () => {
+  process.send?.({ ready: true, port: server.address().port });
+});
+
+const stop = async () => {
+  server.closeAllConnections?.();
+  server.close();
+  await mesh?.close({ graceMs: 1_000 });
+  process.exit(0);
+};
+process.on('SIGTERM', stop);
+process.on('SIGINT', () => {}); // the runner decides; it sends SIGTERM
+process.on('disconnect', stop); // the runner is gone: never linger as an orphan
