@@ -23,6 +23,7 @@ import type { Endpoint } from './endpoint.js';
 import type { PickContext } from '../balancers/balancer.js';
 import type { Service } from './service.js';
 import type { Target } from '../routing/target.js';
+import type { Waiting } from '../resilience/concurrency-limit.js';
 import { PerTryTimeoutError, RetryBudgetExhaustedError, TimeoutError, isMeshError, type MeshError } from './errors.js';
 import { errorKind, statusKind, type AttemptOutcomeKind } from '../resilience/outcome.js';
 import { backoffMs, isIdempotent, retriableError, retriableStatus, retryAfterMs, type ParsedRetry } from '../resilience/retry-policy.js';
@@ -63,7 +64,7 @@ function isReplayable(body: unknown): boolean {
   return body == null || typeof body === 'string' || body instanceof Uint8Array;
 }
 
-export class MeshRequest implements Controller, PickContext {
+export class MeshRequest implements Controller, PickContext, Waiting {
   readonly opts: Dispatcher.DispatchOptions;
   /** Host header value the caller addressed (`orders`, `orders:8080`). */
   readonly host: string;
@@ -79,7 +80,9 @@ export class MeshRequest implements Controller, PickContext {
   readonly #replayable: boolean;
   readonly #idempotent: boolean;
   #bodyStarted: (() => boolean) | null = null;
-  #tried: Endpoint[] | null = null;
+  /** Endpoints this request must not use again: the first in a field, more in an array (rare). */
+  #tried1: Endpoint | null = null;
+  #triedMore: Endpoint[] | null = null;
   #current: Attempt | null = null;
   #done = false;
   #aborted = false;
@@ -156,18 +159,33 @@ export class MeshRequest implements Controller, PickContext {
   // ===== PickContext =====
 
   skip(endpoint: Endpoint): boolean {
-    const tried = this.#tried;
-    return tried !== null && tried.includes(endpoint);
+    if (this.#tried1 === endpoint) return true;
+    const more = this.#triedMore;
+    return more !== null && more.includes(endpoint);
   }
 
   /** Exclude `endpoint` from this request's remaining picks. */
   exclude(endpoint: Endpoint): void {
-    (this.#tried ??= []).push(endpoint);
+    if (this.#tried1 === null) this.#tried1 = endpoint;
+    else (this.#triedMore ??= []).push(endpoint);
   }
 
   /** Allow already-tried endpoints again (a retry when no untried one is left). */
   resetExcluded(): void {
-    this.#tried = null;
+    this.#tried1 = null;
+    this.#triedMore = null;
+  }
+
+  // ===== Waiting (a queued request, for the concurrency limit) =====
+
+  /** A concurrency slot is free for this request. */
+  admit(): void {
+    this.#service.go(this);
+  }
+
+  /** This request waited too long for a slot. */
+  expire(): void {
+    this.#service.queueExpired(this);
   }
 
   // ===== lifecycle, driven by the service =====

@@ -398,23 +398,22 @@ export class Service {
       req.fail(new MeshClosedError());
       return;
     }
-    const verdict = this.#limit.acquire({
-      admit: () => this.#go(req),
-      expire: () => req.fail(new OverloadedError(this.name, `waited ${this.config.limits.maxQueueTimeMs} ms for one of ${this.config.limits.maxRequests} request slots`)),
-      get done() {
-        return req.done;
-      },
-    });
+    const verdict = this.#limit.acquire(req);
     if (verdict === 'overloaded') {
       this.#deps.events.emit('overloaded', { service: this.name, limit: 'maxPendingRequests' });
       req.fail(new OverloadedError(this.name, `${this.config.limits.maxRequests} requests in flight and ${this.#limit.pending} waiting`));
       return;
     }
-    if (verdict === 'admitted') this.#go(req);
+    if (verdict === 'admitted') this.go(req);
+  }
+
+  /** A queued request waited too long for a concurrency slot. */
+  queueExpired(req: MeshRequest): void {
+    req.fail(new OverloadedError(this.name, `waited ${this.config.limits.maxQueueTimeMs} ms for one of ${this.config.limits.maxRequests} request slots`));
   }
 
   /** The request holds a slot: release it when it ends, then send it (or wait for discovery). */
-  #go(req: MeshRequest): void {
+  go(req: MeshRequest): void {
     if (req.done) {
       this.#limit.release();
       return;
@@ -538,9 +537,16 @@ export class Service {
     });
   }
 
-  /** Feed an attempt's outcome to the health model. */
+  /** Scratch outcome handed to the health model: records are synchronous, so one object serves all. */
+  readonly #outcome: { kind: AttemptOutcomeKind; status: number; latencyMs: number } = { kind: 'success', status: 0, latencyMs: 0 };
+
+  /** Feed an attempt's outcome to the health model (without allocating). */
   recordOutcome(endpoint: Endpoint, kind: AttemptOutcomeKind, status: number, latencyMs: number): void {
-    this.#health.record(endpoint, { kind, status, latencyMs });
+    const o = this.#outcome;
+    o.kind = kind;
+    o.status = status;
+    o.latencyMs = latencyMs;
+    this.#health.record(endpoint, o);
   }
 
   get random(): () => number {
@@ -581,7 +587,7 @@ export class Service {
     if (this.#readyTimer !== null) clearTimeout(this.#readyTimer);
     this.#flushWaiters();
     this.#health.close();
-    this.#limit.drain((w) => w.expire());
+    this.#limit.drain((w) => (w as MeshRequest).fail(new MeshClosedError()));
     for (const m of [...this.#mirrors]) m.cancel();
     this.#tls?.close();
     void this.#global?.then((g) => g?.close());
@@ -607,7 +613,7 @@ export class Service {
     if (this.#readyTimer !== null) clearTimeout(this.#readyTimer);
     this.#flushWaiters();
     this.#health.close();
-    this.#limit.drain((w) => w.expire());
+    this.#limit.drain((w) => (w as MeshRequest).fail(new MeshClosedError()));
     await Promise.allSettled([
       Promise.resolve(this.#source?.stop()),
       ...[...this.#endpoints.values(), ...this.#draining].map((ep) => ep.dispatcher.destroy()),
