@@ -7,7 +7,8 @@
  * numbers on each {@link Endpoint}. Built-ins register through the same public call as user code.
  */
 import type { Endpoint, PickedEndpoint } from '../core/endpoint.js';
-import { InvalidConfigError, type MeshError } from '../core/errors.js';
+import type { MeshError } from '../core/errors.js';
+import { Registry } from '../core/registry.js';
 
 /** What a picker is told about one request. */
 export interface PickContext {
@@ -70,42 +71,10 @@ export interface BalancerDefinition<O = Record<string, unknown>> {
   usesHash?: boolean;
 }
 
-/** A registry of balancers by name. The module-level one holds the built-ins; a mesh may extend a copy. */
-export class BalancerRegistry {
-  readonly #byName = new Map<string, BalancerDefinition<any>>();
-
+/** A registry of balancers by name. The module-level one holds the built-ins; a mesh extends a copy. */
+export class BalancerRegistry extends Registry<BalancerDefinition<any>> {
   constructor(parent?: BalancerRegistry) {
-    if (parent) for (const [k, v] of parent.#byName) this.#byName.set(k, v);
-  }
-
-  /**
-   * Register a balancer under a kebab-case name.
-   * @throws InvalidConfigError when the name is malformed or already taken.
-   */
-  register<O>(name: string, factory: BalancerFactory<O> | BalancerDefinition<O>): void {
-    if (!/^[a-z][a-z0-9-]*$/.test(name)) {
-      throw new InvalidConfigError('registerBalancer.name', `expected a kebab-case name, got ${JSON.stringify(name)}`);
-    }
-    if (this.#byName.has(name)) {
-      throw new InvalidConfigError('registerBalancer.name', `a balancer named "${name}" is already registered`);
-    }
-    const def = typeof factory === 'function' ? { create: factory } : factory;
-    if (typeof def?.create !== 'function') {
-      throw new InvalidConfigError('registerBalancer.factory', 'expected a function or an object with a create function');
-    }
-    this.#byName.set(name, def);
-  }
-
-  get(name: string): BalancerDefinition<any> | undefined {
-    return this.#byName.get(name);
-  }
-
-  has(name: string): boolean {
-    return this.#byName.has(name);
-  }
-
-  names(): string[] {
-    return [...this.#byName.keys()];
+    super('registerBalancer', 'name', parent);
   }
 }
 

@@ -7,7 +7,7 @@
  * (grpc-js round robin keeps its children when resolution fails). Sources register by type name.
  */
 import type { EndpointSpec } from '../core/endpoint-spec.js';
-import { InvalidConfigError } from '../core/errors.js';
+import { Registry } from '../core/registry.js';
 import type { Logger } from '../observability/log.js';
 
 /** What a discovery source is given when it starts. */
@@ -48,36 +48,8 @@ export interface DiscoveryDefinition<O = Record<string, unknown>> {
 }
 
 /** A registry of discovery types by name; the module-level one holds the built-ins. */
-export class DiscoveryRegistry {
-  readonly #byType = new Map<string, DiscoveryDefinition<any>>();
-
+export class DiscoveryRegistry extends Registry<DiscoveryDefinition<any>> {
   constructor(parent?: DiscoveryRegistry) {
-    if (parent) for (const [k, v] of parent.#byType) this.#byType.set(k, v);
-  }
-
-  /**
-   * Register a discovery type under a kebab-case name.
-   * @throws InvalidConfigError when the name is malformed or already taken.
-   */
-  register<O>(type: string, factory: DiscoveryFactory<O> | DiscoveryDefinition<O>): void {
-    if (!/^[a-z][a-z0-9-]*$/.test(type)) {
-      throw new InvalidConfigError('registerDiscovery.type', `expected a kebab-case name, got ${JSON.stringify(type)}`);
-    }
-    if (this.#byType.has(type)) {
-      throw new InvalidConfigError('registerDiscovery.type', `a discovery type named "${type}" is already registered`);
-    }
-    const def = typeof factory === 'function' ? { create: factory } : factory;
-    if (typeof def?.create !== 'function') {
-      throw new InvalidConfigError('registerDiscovery.factory', 'expected a function or an object with a create function');
-    }
-    this.#byType.set(type, def);
-  }
-
-  get(type: string): DiscoveryDefinition<any> | undefined {
-    return this.#byType.get(type);
-  }
-
-  names(): string[] {
-    return [...this.#byType.keys()];
+    super('registerDiscovery', 'type', parent);
   }
 }
