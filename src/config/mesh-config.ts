@@ -179,7 +179,7 @@ export interface ParsedMeshConfig {
 }
 
 /** The default balancer: peak-ewma won the tail-latency benchmark (bench/tail-latency.mjs). */
-export const DEFAULT_BALANCER = 'round-robin';
+export const DEFAULT_BALANCER = 'peak-ewma';
 
 const SERVICE_NAME = /^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$/;
 const SERVICE_KEYS = [

@@ -1,0 +1,66 @@
+/**
+ * Consistent hashing with bounded loads (Mirrokni, Thorup, Zadimoghaddam, arXiv 1608.01350;
+ * Envoy's `hash_balance_factor`), shared by ring-hash and maglev: an endpoint is over capacity when
+ * its in-flight requests reach `balanceFactor/100 × (total in flight + 1) × its weight share`. Hash
+ * pickers walk on from the hashed position to the next endpoint that is neither skipped nor over
+ * capacity; if every candidate is over capacity, the first one not skipped takes the request.
+ */
+import type { Endpoint } from '../core/endpoint.js';
+import type { PickContext } from './balancer.js';
+import { checkNumber, type Raw } from '../config/check.js';
+
+/** Parse `balanceFactor` (integer ≥ 100; unset = unbounded). */
+export function parseBalanceFactor(raw: Raw, path: string): number | undefined {
+  return raw.balanceFactor === undefined ? undefined : checkNumber(raw.balanceFactor, `${path}.balanceFactor`, { integer: true, min: 100, max: 100_000 });
+}
+
+export class BoundedLoad {
+  readonly #factor: number | undefined;
+  readonly #share: Float64Array;
+
+  /** `weights[i]` belongs to endpoint index i of the picker. */
+  constructor(factor: number | undefined, weights: readonly number[]) {
+    this.#factor = factor;
+    const total = weights.reduce((a, b) => a + b, 0);
+    this.#share = Float64Array.from(weights, (w) => w / total);
+  }
+
+  get bounded(): boolean {
+    return this.#factor !== undefined;
+  }
+
+  /** True when endpoint `i` may take one more request. */
+  fits(e: Endpoint, i: number): boolean {
+    if (this.#factor === undefined) return true;
+    const cap = Math.ceil((this.#factor / 100) * (e.serviceLoad.inFlight + 1) * this.#share[i]!);
+    return e.inFlight < cap;
+  }
+}
+
+/**
+ * Walk candidate indices from `next()` (at most `limit` of them): the first that is not skipped
+ * and fits wins; else the first that is not skipped. Returns an endpoint index or -1.
+ */
+export function chooseBounded(
+  endpoints: readonly Endpoint[],
+  bound: BoundedLoad,
+  ctx: PickContext,
+  first: number,
+  next: (step: number) => number,
+  limit: number,
+): number {
+  let fallback = -1;
+  let i = first;
+  for (let step = 0; step < limit; step++) {
+    if (step > 0) i = next(step);
+    const e = endpoints[i]!;
+    if (!ctx.skip(e)) {
+      if (bound.fits(e, i)) return i;
+      if (fallback < 0) fallback = i;
+    }
+  }
+  if (fallback >= 0) return fallback;
+  // Every probed slot was skipped: scan all endpoints once.
+  for (let k = 0; k < endpoints.length; k++) if (!ctx.skip(endpoints[k]!)) return k;
+  return -1;
+}

@@ -1,0 +1,35 @@
+/** Endpoint fixtures and picker helpers for balancer tests (no network: pickers never dispatch). */
+import type { Dispatcher } from 'undici';
+import { Endpoint, type ServiceLoad } from '../../src/core/endpoint.js';
+import { parseEndpointSpec } from '../../src/core/endpoint-spec.js';
+import { NoHealthyEndpointError } from '../../src/core/errors.js';
+import type { BalancerDefinition, BalancerDeps, PickContext, Picker } from '../../src/balancers/balancer.js';
+
+export function endpoints(weights: readonly number[], load: ServiceLoad = { inFlight: 0 }): Endpoint[] {
+  return weights.map((w, i) => new Endpoint(parseEndpointSpec({ url: `http://10.0.0.${i + 1}:80`, weight: w }, 't'), {} as Dispatcher, { decayMs: 10_000 }, load));
+}
+
+export function deps(random: () => number, now: () => number = () => 0): BalancerDeps {
+  return { service: 't', random, now, noEndpoint: { type: 'fail', error: new NoHealthyEndpointError('t', 'every endpoint was excluded') } };
+}
+
+export function build<O>(def: BalancerDefinition<O>, eps: readonly Endpoint[], d: BalancerDeps, raw: Record<string, unknown> = {}): Picker {
+  const options = def.parseOptions ? def.parseOptions(raw, 'services.t.balancer') : (raw as O);
+  return def.create(eps, options, d);
+}
+
+export function ctx(opts: { hash?: number; skip?: readonly Endpoint[]; attempt?: number } = {}): PickContext {
+  const skip = new Set(opts.skip ?? []);
+  return { hash: opts.hash, attempt: opts.attempt ?? 0, skip: (e) => skip.has(e) };
+}
+
+/** Pick `n` times; counts per endpoint index. */
+export function counts(picker: Picker, eps: readonly Endpoint[], n: number, c: PickContext = ctx()): number[] {
+  const out = eps.map(() => 0);
+  for (let i = 0; i < n; i++) {
+    const r = picker.pick(c);
+    if (r.type !== 'pick') throw new Error('no endpoint picked');
+    out[eps.indexOf(r.endpoint)]!++;
+  }
+  return out;
+}
