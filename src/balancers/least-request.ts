@@ -4,9 +4,19 @@
  * request. O(choiceCount) per pick, whatever the number of endpoints.
  */
 import type { BalancerDefinition } from './balancer.js';
+import type { Endpoint } from '../core/endpoint.js';
 import { TwoChoicesPicker, parseChoiceOptions, type ChoiceOptions } from './two-choices.js';
 
+class LeastRequestPicker extends TwoChoicesPicker {
+  protected load(e: Endpoint): number {
+    return e.inFlight;
+  }
+  protected clock(): number {
+    return 0;
+  }
+}
+
 export const leastRequest: BalancerDefinition<ChoiceOptions> = {
-  create: (endpoints, options, deps) => new TwoChoicesPicker(endpoints, options, deps, (e) => e.inFlight, false),
+  create: (endpoints, options, deps) => new LeastRequestPicker(endpoints, options, deps),
   parseOptions: parseChoiceOptions,
 };

@@ -6,10 +6,25 @@
  * endpoint with requests in flight but no sample yet scores a large penalty: fresh endpoints are
  * tried, not flooded. The estimator lives on each Endpoint; this file only selects.
  */
-import type { BalancerDefinition } from './balancer.js';
+import type { BalancerDefinition, BalancerDeps } from './balancer.js';
+import type { Endpoint } from '../core/endpoint.js';
 import { TwoChoicesPicker, parseChoiceOptions, type ChoiceOptions } from './two-choices.js';
 
+class PeakEwmaPicker extends TwoChoicesPicker {
+  readonly #now: () => number;
+  constructor(endpoints: readonly Endpoint[], options: ChoiceOptions, deps: BalancerDeps) {
+    super(endpoints, options, deps);
+    this.#now = deps.now;
+  }
+  protected load(e: Endpoint, now: number): number {
+    return e.peakEwmaLoad(now);
+  }
+  protected clock(): number {
+    return this.#now();
+  }
+}
+
 export const peakEwma: BalancerDefinition<ChoiceOptions> = {
-  create: (endpoints, options, deps) => new TwoChoicesPicker(endpoints, options, deps, (e, now) => e.peakEwmaLoad(now), true),
+  create: (endpoints, options, deps) => new PeakEwmaPicker(endpoints, options, deps),
   parseOptions: parseChoiceOptions,
 };

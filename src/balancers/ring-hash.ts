@@ -38,21 +38,22 @@ export function buildRing(keys: readonly string[], weights: readonly number[], m
   if (perWeight * total > maxSize) perWeight = maxSize / total;
   const counts = weights.map((w) => Math.max(1, Math.floor(w * perWeight)));
   const size = counts.reduce((a, b) => a + b, 0);
-  const entries = new Float64Array(size * 2);
+  // Pack (hash, owner) into one exactly-representable double (hash × 2^21 + owner < 2^53) so a
+  // native typed-array sort orders the ring: ties on hash break by owner, deterministically.
+  const packed = new Float64Array(size);
   let k = 0;
   counts.forEach((n, owner) => {
-    for (let r = 0; r < n; r++) {
-      entries[k++] = hash32(`${keys[owner]}_${r}`);
-      entries[k++] = owner;
-    }
+    for (let r = 0; r < n; r++) packed[k++] = hash32(`${keys[owner]}_${r}`) * 2_097_152 + owner;
   });
-  const order = Array.from({ length: size }, (_, i) => i).sort((a, b) => entries[a * 2]! - entries[b * 2]! || entries[a * 2 + 1]! - entries[b * 2 + 1]!);
+  packed.sort();
   const hashes = new Uint32Array(size);
   const owners = new Uint32Array(size);
-  order.forEach((o, i) => {
-    hashes[i] = entries[o * 2]!;
-    owners[i] = entries[o * 2 + 1]!;
-  });
+  for (let i = 0; i < size; i++) {
+    const v = packed[i]!;
+    const h = Math.floor(v / 2_097_152);
+    hashes[i] = h;
+    owners[i] = v - h * 2_097_152;
+  }
   return { hashes, owners };
 }
 

@@ -21,37 +21,49 @@ export function parseChoiceOptions(raw: Raw, path: string): ChoiceOptions {
   return { choiceCount };
 }
 
-/** A picker that samples `choiceCount` endpoints and keeps the least `load(e) / e.weight`. */
-export class TwoChoicesPicker implements Picker {
+/**
+ * A picker that samples `choiceCount` endpoints and keeps the least `load(e) / e.weight`.
+ * Subclasses supply `load`; the common two-choice path is inlined (one alias draw each, a
+ * fallback sampler only when a draw is skipped or repeats).
+ */
+export abstract class TwoChoicesPicker implements Picker {
   readonly #endpoints: readonly Endpoint[];
   readonly #table: AliasTable;
   readonly #deps: BalancerDeps;
   readonly #choices: number;
-  readonly #load: (e: Endpoint, now: number) => number;
-  readonly #needsClock: boolean;
 
-  constructor(endpoints: readonly Endpoint[], options: ChoiceOptions, deps: BalancerDeps, load: (e: Endpoint, now: number) => number, needsClock: boolean) {
+  constructor(endpoints: readonly Endpoint[], options: ChoiceOptions, deps: BalancerDeps) {
     this.#endpoints = endpoints;
     this.#table = new AliasTable(endpoints.map((e) => e.weight));
     this.#deps = deps;
     this.#choices = options.choiceCount;
-    this.#load = load;
-    this.#needsClock = needsClock;
   }
+
+  /** Load of `e` at `now` (lower is better). */
+  protected abstract load(e: Endpoint, now: number): number;
+  /** Clock reading for `load`, once per pick. */
+  protected abstract clock(): number;
 
   pick(ctx: PickContext): PickResult {
     const eps = this.#endpoints;
+    const table = this.#table;
     const random = this.#deps.random;
-    const first = sampleDistinct(eps, this.#table, random, ctx, null);
-    if (first === undefined) return this.#deps.noEndpoint;
-    if (eps.length === 1) return first.picked;
-    const now = this.#needsClock ? this.#deps.now() : 0;
-    let best = first;
-    let bestScore = this.#load(first, now) / first.weight;
+    let best = eps[table.sample(random())]!;
+    if (ctx.skip(best)) {
+      const e = sampleDistinct(eps, table, random, ctx, null);
+      if (e === undefined) return this.#deps.noEndpoint;
+      best = e;
+    }
+    if (eps.length === 1) return best.picked;
+    const now = this.clock();
+    let bestScore = this.load(best, now) / best.weight;
     for (let c = 1; c < this.#choices; c++) {
-      const e = sampleDistinct(eps, this.#table, random, ctx, best);
-      if (e === undefined) break;
-      const score = this.#load(e, now) / e.weight;
+      let e: Endpoint | undefined = eps[table.sample(random())]!;
+      if (e === best || ctx.skip(e)) {
+        e = sampleDistinct(eps, table, random, ctx, best);
+        if (e === undefined) break;
+      }
+      const score = this.load(e, now) / e.weight;
       if (score < bestScore) {
         best = e;
         bestScore = score;

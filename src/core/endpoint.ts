@@ -155,7 +155,8 @@ export class Endpoint {
     const ewma = this.#ewmaMs;
     if (ewma === 0) return 0;
     const idle = nowMs - this.#stampMs;
-    return idle <= 0 ? ewma : ewma * Math.exp(-idle / this.#decayMs);
+    // Under traffic the last sample is recent: skip exp() while the decay would be under 0.1 %.
+    return idle <= this.#decayMs * 0.001 ? ewma : ewma * Math.exp(-idle / this.#decayMs);
   }
 
   /**

@@ -1,0 +1,88 @@
+// Pick cost per balancer at 10, 100 and 1,000 endpoints (ns per pick), and picker build time at
+// 1,000 endpoints. Run: npm run bench (or vitest bench --run bench/balancers).
+// Each measured function does BATCH picks so timer overhead does not dominate a ~20 ns operation.
+import { expect, test } from 'vitest';
+import type { Dispatcher } from 'undici';
+import { Endpoint } from '../../src/core/endpoint.js';
+import { parseEndpointSpec } from '../../src/core/endpoint-spec.js';
+import { NoHealthyEndpointError } from '../../src/core/errors.js';
+import type { BalancerDefinition, PickContext } from '../../src/balancers/balancer.js';
+import { roundRobin } from '../../src/balancers/round-robin.js';
+import { random } from '../../src/balancers/random.js';
+import { leastRequest } from '../../src/balancers/least-request.js';
+import { peakEwma } from '../../src/balancers/peak-ewma.js';
+import { ringHash } from '../../src/balancers/ring-hash.js';
+import { maglev } from '../../src/balancers/maglev.js';
+import { hash32 } from '../../src/balancers/hash.js';
+
+const BATCH = 1000;
+const balancers: [string, BalancerDefinition<any>][] = [
+  ['round-robin', roundRobin],
+  ['random', random],
+  ['least-request', leastRequest],
+  ['peak-ewma', peakEwma],
+  ['ring-hash', ringHash],
+  ['maglev', maglev],
+];
+
+let seed = 42;
+const rnd = (): number => {
+  seed = (seed * 1664525 + 1013904223) >>> 0;
+  return seed / 4294967296;
+};
+const deps = { service: 'bench', random: rnd, now: () => performance.now(), noEndpoint: { type: 'fail' as const, error: new NoHealthyEndpointError('bench', 'none') } };
+
+function fleet(n: number): Endpoint[] {
+  const load = { inFlight: 0 };
+  return Array.from({ length: n }, (_, i) => {
+    const e = new Endpoint(parseEndpointSpec({ url: `http://10.${(i >> 8) & 255}.${i & 255}.1:8080`, weight: 1 + (i % 3) }, 'b'), {} as Dispatcher, { decayMs: 10_000 }, load);
+    e.inFlight = i % 7;
+    e.observeLatency(1 + (i % 5), 0);
+    return e;
+  });
+}
+
+const hashes = Uint32Array.from({ length: 4096 }, (_, i) => hash32(`user-${i}`));
+const ctx = { hash: 0 as number | undefined, attempt: 0, skip: (): boolean => false } satisfies PickContext;
+const results: Record<string, Record<number, number>> = {};
+
+for (const n of [10, 100, 1000]) {
+  test(`pick cost at ${n} endpoints`, async ({ bench }) => {
+    const eps = fleet(n);
+    const regs = balancers.map(([name, def]) => {
+      const picker = def.create(eps, def.parseOptions ? def.parseOptions({}, 'b') : {}, deps);
+      let k = 0;
+      return bench(name, () => {
+        for (let i = 0; i < BATCH; i++) {
+          ctx.hash = hashes[k++ & 4095];
+          picker.pick(ctx);
+        }
+      });
+    });
+    const storage = await bench.compare(...regs, { time: 300 });
+    for (const [name] of balancers) {
+      const r = storage.get(name as never) as unknown as { latency: { mean: number } };
+      (results[name] ??= {})[n] = (r.latency.mean * 1e6) / BATCH;
+      expect(r.latency.mean).toBeGreaterThan(0);
+    }
+  });
+}
+
+test('picker build time at 1,000 endpoints, and the summary', () => {
+  const eps = fleet(1000);
+  const build: Record<string, number> = {};
+  for (const [name, def] of balancers) {
+    const options = def.parseOptions ? def.parseOptions({}, 'b') : {};
+    const t = performance.now();
+    for (let i = 0; i < 5; i++) def.create(eps, options, deps);
+    build[name] = (performance.now() - t) / 5;
+  }
+  const rows = balancers.map(([name]) => {
+    const r = results[name] ?? {};
+    return `| ${name.padEnd(13)} | ${[10, 100, 1000].map((n) => (r[n] ?? NaN).toFixed(1).padStart(7)).join(' | ')} | ${build[name]!.toFixed(2).padStart(8)} |`;
+  });
+  console.log(
+    ['\nns per pick (target ≤ 200 at 1,000 for least-request, peak-ewma, maglev); build ms at 1,000', '| balancer      |      10 |     100 |    1000 | build ms |', '|---|---|---|---|---|', ...rows].join('\n'),
+  );
+  expect(Object.keys(build)).toHaveLength(balancers.length);
+});
