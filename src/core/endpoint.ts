@@ -71,6 +71,8 @@ export class Endpoint {
 
   #ewmaMs = 0;
   #stampMs = 0;
+  /** Since when requests have been outstanding with no response: the age of the oldest one, roughly. */
+  #busySinceMs = 0;
   readonly #decayMs: number;
   /** The owning service's shared numbers (total in-flight), for bounded-load hashing. */
   readonly serviceLoad: ServiceLoad;
@@ -116,8 +118,9 @@ export class Endpoint {
     return changed;
   }
 
-  /** Record the start of a request. */
-  onStart(): void {
+  /** Record the start of a request at `nowMs` (the clock of {@link observeLatency}). */
+  onStart(nowMs: number): void {
+    if (this.inFlight === 0) this.#busySinceMs = nowMs;
     this.inFlight++;
     this.serviceLoad.inFlight++;
   }
@@ -136,6 +139,7 @@ export class Endpoint {
    * once; a lower one is blended in with a weight that grows with the time since the last sample.
    */
   observeLatency(rttMs: number, nowMs: number): void {
+    this.#busySinceMs = nowMs;
     const cost = this.latencyMs(nowMs);
     this.#ewmaMs = rttMs > cost ? rttMs : cost + (rttMs - cost) * (1 - Math.exp(-(nowMs - this.#stampMs) / this.#decayMs));
     this.#stampMs = nowMs;
@@ -164,9 +168,15 @@ export class Endpoint {
    * no sample yet scores a large penalty so a fresh endpoint is tried, but not flooded.
    */
   peakEwmaLoad(nowMs: number): number {
-    const cost = this.latencyMs(nowMs);
-    if (cost === 0) return this.inFlight === 0 ? 0 : UNSAMPLED_PENALTY + this.inFlight;
-    return cost * (this.inFlight + 1);
+    const inFlight = this.inFlight;
+    let cost = this.latencyMs(nowMs);
+    if (inFlight === 0) return cost;
+    if (cost === 0) return UNSAMPLED_PENALTY + inFlight;
+    // Requests outstanding longer than the estimate prove it low: an idle slow endpoint whose
+    // estimate has decayed gets one probe, not a burst, before its first answer comes back.
+    const waiting = nowMs - this.#busySinceMs;
+    if (waiting > cost) cost = waiting;
+    return cost * (inFlight + 1);
   }
 
   toString(): string {

@@ -219,10 +219,11 @@ export class MeshRequest implements Controller, PickContext, Waiting {
 
   /** Send this request to `endpoint` as the current attempt. */
   send(endpoint: Endpoint): void {
-    const attempt = new Attempt(this, endpoint, this.#service.now());
+    const now = this.#service.now();
+    const attempt = new Attempt(this, endpoint, now);
     this.#current = attempt;
     this.exclude(endpoint);
-    endpoint.onStart();
+    endpoint.onStart(now);
     const perTry = this.#policy?.perTryTimeoutMs ?? 0;
     if (perTry > 0) attempt.armPerTryTimeout(perTry, this.#service.name);
     try {

@@ -14,6 +14,7 @@ import type { Logger } from '../observability/log.js';
 import { Endpoint } from './endpoint.js';
 import { overTls, type EndpointSpec } from './endpoint-spec.js';
 import { TlsMaterial } from '../security/tls.js';
+import { DEFAULT_DECAY_MS } from '../balancers/peak-ewma.js';
 import { CircuitOpenError, MeshClosedError, MeshError, NoHealthyEndpointError, OverloadedError, RateLimitedError } from './errors.js';
 import { withHost } from './headers.js';
 import { hashKeyOf, requestHash } from './hash-key.js';
@@ -124,6 +125,8 @@ export class Service {
   #global: Promise<GlobalRateLimiter | null> | null = null;
   readonly #mirrors: MirrorSet = new Set();
   readonly #tls: TlsMaterial | null;
+  /** Time constant of each endpoint's latency EWMA: peak-ewma's `decayMs`, else its default. */
+  readonly #decayMs: number;
   readonly #finished = (req: MeshRequest): void => {
     void req;
     this.#limit.release();
@@ -148,6 +151,8 @@ export class Service {
     this.#tls = config.tls
       ? new TlsMaterial(config.tls, { log: deps.log, connectTimeoutMs: config.pool.connectTimeoutMs, defaultServername: config.hosts[0] ?? config.name })
       : null;
+    const decay = (config.balancer.options as { decayMs?: unknown } | null)?.decayMs;
+    this.#decayMs = typeof decay === 'number' ? decay : DEFAULT_DECAY_MS;
     this.#whole = new Target(config, null);
     for (const subset of config.subsets) this.#targets.set(subset.name, new Target(config, subset));
     this.#noEndpoint = Object.freeze({
@@ -250,7 +255,7 @@ export class Service {
       maxResponseSize: p.maxResponseSizeBytes,
       ...(this.#tls !== null ? { connect: this.#tls.connect } : { connectTimeout: p.connectTimeoutMs }),
     });
-    return new Endpoint(spec, pool, { decayMs: 10_000 }, this.#load);
+    return new Endpoint(spec, pool, { decayMs: this.#decayMs }, this.#load);
   }
 
   /** A removed endpoint takes no new requests, finishes its in-flight ones, then its pool closes. */

@@ -63,7 +63,7 @@ export function sendMirror(
   const result = picker.pick(NO_SKIP);
   if (result.type !== 'pick' || result.endpoint === undefined) return false;
   const ep = result.endpoint;
-  ep.onStart();
+  ep.onStart(performance.now());
   const handler = new MirrorHandler(ep, inFlight);
   try {
     ep.dispatcher.dispatch({ ...opts, origin: ep.key, headers: withHost(stripHost(opts.headers), `${host}-shadow`) }, handler);

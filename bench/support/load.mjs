@@ -1,0 +1,67 @@
+// A closed-loop load generator: `concurrency` workers, each sending its next request when the
+// previous one ends, for a warm-up and then a measured window. Latency in a perf_hooks histogram.
+import { createHistogram } from 'node:perf_hooks';
+
+/**
+ * @param send () => Promise<number>  one request; resolves to its status (throws on failure)
+ * @returns {{ rps, p50Ms, p99Ms, ok, failed, unfinished, successRate }}
+ */
+export async function runLoad(send, { concurrency = 64, warmupMs = 1000, durationMs = 3000 } = {}) {
+  const hist = createHistogram();
+  let ok = 0;
+  let failed = 0;
+  let measuring = false;
+  let running = true;
+  let inFlight = 0;
+  const worker = async () => {
+    while (running) {
+      const t = process.hrtime.bigint();
+      inFlight++;
+      let good = false;
+      try {
+        good = (await send()) < 500;
+      } catch {
+        good = false;
+      }
+      inFlight--;
+      if (!measuring) continue;
+      if (good) {
+        ok++;
+        hist.record(Math.max(1, Number(process.hrtime.bigint() - t)));
+      } else failed++;
+    }
+  };
+  const workers = Array.from({ length: concurrency }, worker);
+  await new Promise((r) => setTimeout(r, warmupMs));
+  measuring = true;
+  const started = performance.now();
+  await new Promise((r) => setTimeout(r, durationMs));
+  measuring = false;
+  const elapsed = (performance.now() - started) / 1000;
+  running = false;
+  // Workers stuck on a hung request are counted, not awaited forever.
+  const unfinished = inFlight;
+  await Promise.race([Promise.all(workers), new Promise((r) => setTimeout(r, 2000))]);
+  const total = ok + failed + unfinished;
+  return {
+    rps: ok / elapsed,
+    p50Ms: hist.count ? hist.percentile(50) / 1e6 : NaN,
+    p99Ms: hist.count ? hist.percentile(99) / 1e6 : NaN,
+    ok,
+    failed,
+    unfinished,
+    successRate: total ? ok / total : NaN,
+  };
+}
+
+/** A `send` function for any undici Dispatcher (Pool, BalancedPool, the mesh dispatcher). */
+export function sender(dispatcher, origin, path = '/') {
+  const opts = { origin, path, method: 'GET' };
+  return async () => {
+    const res = await dispatcher.request(opts);
+    await res.body.dump();
+    return res.statusCode;
+  };
+}
+
+export const fmt = (n, d = 1) => (Number.isFinite(n) ? n.toFixed(d) : '—');
