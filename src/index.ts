@@ -36,6 +36,7 @@ export type { Logger } from './observability/log.js';
 export type { MeshEventMap, MeshEventName, Disposable } from './observability/events.js';
 export type { RetryConfig, RetryOn } from './resilience/retry-policy.js';
 export type { BudgetConfig } from './resilience/retry-budget.js';
+export type { OutlierDetectionConfig, CircuitBreakerConfig, HealthCheckConfig, SlowStartConfig } from './resilience/health-config.js';
 export type { LimitsConfig } from './resilience/concurrency-limit.js';
 export type { RateLimitConfig } from './resilience/rate-limit.js';
 export type { GlobalRateLimitConfig } from './resilience/global-rate-limit.js';

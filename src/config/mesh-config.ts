@@ -11,6 +11,7 @@ import { describe } from '../core/endpoint-spec.js';
 import { InvalidConfigError } from '../core/errors.js';
 import { expectObject, join, optEnum, optNumber, rejectUnknown, type Raw } from './check.js';
 import { HEALTH_CONFIG_KEYS, parseHealthConfig, type ParsedHealth } from '../resilience/endpoint-health.js';
+import type { CircuitBreakerConfig, HealthCheckConfig, OutlierDetectionConfig, SlowStartConfig } from '../resilience/health-config.js';
 import { parseRetryConfig, type ParsedRetry, type RetryConfig } from '../resilience/retry-policy.js';
 import { parseLimitsConfig, type ParsedLimits, type LimitsConfig } from '../resilience/concurrency-limit.js';
 import { parseRateLimitConfig, type ParsedRateLimit, type RateLimitConfig } from '../resilience/rate-limit.js';
@@ -84,14 +85,14 @@ export interface ServiceConfig {
   limits?: LimitsConfig;
   /** Token-bucket rate limit for requests to this service. Off unless set. */
   rateLimit?: RateLimitConfig;
-  /** Passive outlier detection (consecutive failures → ejection). */
-  outlierDetection?: Record<string, unknown> | false;
-  /** Per-endpoint circuit breaker (error rate over a rolling window). */
-  circuitBreaker?: Record<string, unknown> | false;
+  /** Passive outlier detection (consecutive failures → ejection); `false` turns it off. On by default. */
+  outlierDetection?: OutlierDetectionConfig | false;
+  /** Per-endpoint circuit breaker (error rate over a rolling window); `false` turns it off. On by default. */
+  circuitBreaker?: CircuitBreakerConfig | false;
   /** Active HTTP health checks. Off unless set. */
-  healthCheck?: Record<string, unknown>;
+  healthCheck?: HealthCheckConfig;
   /** Slow start: ramp a new endpoint's share of traffic up over a window. Off unless set. */
-  slowStart?: Record<string, unknown>;
+  slowStart?: SlowStartConfig;
   /** Below this percentage of available endpoints, balance over all of them (Envoy's panic threshold). @default 50 */
   panicThreshold?: number;
   /** Named subsets of the endpoints, by labels (Istio DestinationRule subsets). */

@@ -219,7 +219,7 @@ export class Service {
       } else {
         const created = this.#createEndpoint(spec);
         this.#endpoints.set(key, created);
-        this.#health.add(created);
+        this.#health.add(created, this.#ready);
         added++;
         changed = true;
       }
@@ -451,12 +451,12 @@ export class Service {
   sendAttempt(req: MeshRequest): void {
     const picker = req.target.picker;
     if (picker === null) {
-      const why =
-        this.#endpoints.size === 0
-          ? 'discovery reports no endpoints'
-          : req.target.subset !== null && req.target.size === 0
-            ? `subset "${req.target.subset}" has no endpoint`
-            : 'every endpoint is excluded';
+      if (this.#endpoints.size > 0 && req.target.size > 0) {
+        // Endpoints exist but none may take traffic (ejected, unhealthy; panic off).
+        req.fail(new CircuitOpenError(this.name));
+        return;
+      }
+      const why = this.#endpoints.size === 0 ? 'discovery reports no endpoints' : `subset "${req.target.subset}" has no endpoint`;
       req.fail(new NoHealthyEndpointError(this.name, why));
       return;
     }

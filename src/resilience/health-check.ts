@@ -1,0 +1,100 @@
+/**
+ * Active HTTP health checks: every `intervalMs` (plus jitter) each endpoint is asked for `path`
+ * over its own connection pool, with a timeout. `unhealthyThreshold` failures in a row mark it
+ * unhealthy (not picked); `healthyThreshold` passes in a row bring it back. Checks run beside the
+ * traffic: a failing or slow check never blocks a request, and never throws into the process.
+ */
+import type { Endpoint } from '../core/endpoint.js';
+import type { ParsedHealthCheck } from './health-config.js';
+
+export interface CheckState {
+  healthy: boolean;
+  passes: number;
+  fails: number;
+  running: boolean;
+}
+
+export class HealthChecker {
+  readonly #config: ParsedHealthCheck;
+  readonly #host: string;
+  readonly #random: () => number;
+  readonly #onChange: (endpoint: Endpoint, healthy: boolean, detail: string) => void;
+  readonly #states = new Map<Endpoint, CheckState>();
+  #timer: NodeJS.Timeout | null = null;
+  #closed = false;
+
+  constructor(config: ParsedHealthCheck, host: string, random: () => number, onChange: (endpoint: Endpoint, healthy: boolean, detail: string) => void) {
+    this.#config = config;
+    this.#host = host;
+    this.#random = random;
+    this.#onChange = onChange;
+    this.#schedule();
+  }
+
+  add(endpoint: Endpoint): CheckState {
+    const state: CheckState = { healthy: true, passes: 0, fails: 0, running: false };
+    this.#states.set(endpoint, state);
+    return state;
+  }
+
+  remove(endpoint: Endpoint): void {
+    this.#states.delete(endpoint);
+  }
+
+  #schedule(): void {
+    if (this.#closed) return;
+    const c = this.#config;
+    const delay = c.intervalMs * (1 + (this.#random() * c.jitterPercent) / 100);
+    this.#timer = setTimeout(() => {
+      for (const [ep, state] of this.#states) if (!state.running) void this.#check(ep, state);
+      this.#schedule();
+    }, delay);
+    this.#timer.unref?.();
+  }
+
+  async #check(ep: Endpoint, state: CheckState): Promise<void> {
+    const c = this.#config;
+    state.running = true;
+    let ok = false;
+    let detail: string;
+    try {
+      const res = await ep.dispatcher.request({
+        origin: ep.key,
+        path: c.path,
+        method: 'GET',
+        headers: { host: this.#host, 'user-agent': 'meshlet-health-check' },
+        signal: AbortSignal.timeout(c.timeoutMs),
+        headersTimeout: c.timeoutMs,
+        bodyTimeout: c.timeoutMs,
+      });
+      await res.body.dump();
+      ok = res.statusCode >= c.expected[0] && res.statusCode <= c.expected[1];
+      detail = `status ${res.statusCode}`;
+    } catch (err) {
+      detail = (err as { code?: string }).code ?? (err as Error).name ?? 'error';
+    }
+    state.running = false;
+    if (this.#closed || !this.#states.has(ep)) return;
+    if (ok) {
+      state.fails = 0;
+      state.passes++;
+      if (!state.healthy && state.passes >= c.healthyThreshold) {
+        state.healthy = true;
+        this.#onChange(ep, true, detail);
+      }
+    } else {
+      state.passes = 0;
+      state.fails++;
+      if (state.healthy && state.fails >= c.unhealthyThreshold) {
+        state.healthy = false;
+        this.#onChange(ep, false, detail);
+      }
+    }
+  }
+
+  close(): void {
+    this.#closed = true;
+    if (this.#timer !== null) clearTimeout(this.#timer);
+    this.#timer = null;
+  }
+}

@@ -1,0 +1,184 @@
+/**
+ * Configuration of endpoint health: outlier detection, circuit breaker, active health checks,
+ * slow start and the panic threshold — Envoy/Istio names and defaults, times in ms.
+ */
+import { InvalidConfigError } from '../core/errors.js';
+import { describe } from '../core/endpoint-spec.js';
+import { expectObject, join, optBoolean, optNumber, optString, rejectUnknown, type Raw } from '../config/check.js';
+
+/** Passive outlier detection (Envoy `outlier_detection`, Istio `OutlierDetection`). On by default. */
+export interface OutlierDetectionConfig {
+  /** Consecutive 5xx (and, unless split, local-origin failures) that eject. 0 = off. @default 5 */
+  consecutive5xxErrors?: number;
+  /** Consecutive 502/503/504 (and, unless split, local-origin failures) that eject. 0 = off. @default 0 */
+  consecutiveGatewayErrors?: number;
+  /** Count connect failures, resets and timeouts apart from HTTP 5xx. @default false */
+  splitExternalLocalOriginErrors?: boolean;
+  /** With the split: consecutive local-origin failures that eject. 0 = off. @default 5 */
+  consecutiveLocalOriginFailures?: number;
+  /** Sweep period: failure-percentage evaluation and the ejection multiplier's decay. @default 10000 */
+  intervalMs?: number;
+  /** Ejection time = base × times ejected (capped). @default 30000 */
+  baseEjectionTimeMs?: number;
+  /** Cap on one ejection. @default 300000 */
+  maxEjectionTimeMs?: number;
+  /** Most endpoints ejected at once, percent; one can always be ejected (gRPC's rule). @default 10 */
+  maxEjectionPercent?: number;
+  /** Eject endpoints whose failure share over an interval reaches `threshold` percent. Off unless set. */
+  failurePercentage?: { threshold?: number; minimumHosts?: number; requestVolume?: number };
+}
+
+/** The error-rate circuit breaker per endpoint (opossum). On by default. */
+export interface CircuitBreakerConfig {
+  /** Failure percentage over the rolling window that opens the circuit. @default 50 */
+  errorThresholdPercentage?: number;
+  /** Requests in the window before the rate is judged. @default 20 */
+  volumeThreshold?: number;
+  /** Rolling window, ms. @default 10000 */
+  rollingWindowMs?: number;
+}
+
+/** Active HTTP health checks. Off unless set. */
+export interface HealthCheckConfig {
+  /** Path requested, e.g. `/healthz`. */
+  path: string;
+  /** @default 10000 */
+  intervalMs?: number;
+  /** Random extra delay, percent of the interval. @default 10 */
+  intervalJitterPercent?: number;
+  /** @default 1000 */
+  timeoutMs?: number;
+  /** Passes in a row that make an unhealthy endpoint healthy. @default 2 */
+  healthyThreshold?: number;
+  /** Failures in a row that make a healthy endpoint unhealthy. @default 3 */
+  unhealthyThreshold?: number;
+  /** Statuses that pass, inclusive range. @default [200, 399] */
+  expectedStatuses?: [number, number];
+}
+
+/** Envoy's slow start. Off unless set. */
+export interface SlowStartConfig {
+  windowMs: number;
+  /** @default 1 (linear) */
+  aggression?: number;
+  /** @default 10 */
+  minWeightPercent?: number;
+}
+
+export interface ParsedOutlier {
+  readonly consecutive5xx: number;
+  readonly consecutiveGateway: number;
+  readonly split: boolean;
+  readonly consecutiveLocal: number;
+  readonly intervalMs: number;
+  readonly baseEjectionMs: number;
+  readonly maxEjectionMs: number;
+  readonly maxEjectionPercent: number;
+  readonly failurePercentage: { readonly threshold: number; readonly minimumHosts: number; readonly requestVolume: number } | null;
+}
+
+export interface ParsedBreaker {
+  readonly errorThresholdPercentage: number;
+  readonly volumeThreshold: number;
+  readonly rollingWindowMs: number;
+}
+
+export interface ParsedHealthCheck {
+  readonly path: string;
+  readonly intervalMs: number;
+  readonly jitterPercent: number;
+  readonly timeoutMs: number;
+  readonly healthyThreshold: number;
+  readonly unhealthyThreshold: number;
+  readonly expected: readonly [number, number];
+}
+
+export interface ParsedSlowStart {
+  readonly windowMs: number;
+  readonly aggression: number;
+  readonly minWeightPercent: number;
+}
+
+const INT = { integer: true, min: 0, max: 1_000_000 };
+const MS = { min: 1, max: 86_400_000 };
+
+export function parseOutlier(raw: unknown, path: string): ParsedOutlier | null {
+  if (raw === false) return null;
+  const o = raw === undefined ? {} : expectObject(raw, path);
+  rejectUnknown(
+    o,
+    ['consecutive5xxErrors', 'consecutiveGatewayErrors', 'splitExternalLocalOriginErrors', 'consecutiveLocalOriginFailures', 'intervalMs', 'baseEjectionTimeMs', 'maxEjectionTimeMs', 'maxEjectionPercent', 'failurePercentage'],
+    path,
+  );
+  let failurePercentage: ParsedOutlier['failurePercentage'] = null;
+  if (o.failurePercentage !== undefined) {
+    const fp = expectObject(o.failurePercentage, join(path, 'failurePercentage'));
+    const p = join(path, 'failurePercentage');
+    rejectUnknown(fp, ['threshold', 'minimumHosts', 'requestVolume'], p);
+    failurePercentage = {
+      threshold: optNumber(fp, 'threshold', p, 85, { min: 0, max: 100 }),
+      minimumHosts: optNumber(fp, 'minimumHosts', p, 5, INT),
+      requestVolume: optNumber(fp, 'requestVolume', p, 50, INT),
+    };
+  }
+  const baseEjectionMs = optNumber(o, 'baseEjectionTimeMs', path, 30_000, MS);
+  return Object.freeze({
+    consecutive5xx: optNumber(o, 'consecutive5xxErrors', path, 5, INT),
+    consecutiveGateway: optNumber(o, 'consecutiveGatewayErrors', path, 0, INT),
+    split: optBoolean(o, 'splitExternalLocalOriginErrors', path, false),
+    consecutiveLocal: optNumber(o, 'consecutiveLocalOriginFailures', path, 5, INT),
+    intervalMs: optNumber(o, 'intervalMs', path, 10_000, MS),
+    baseEjectionMs,
+    maxEjectionMs: Math.max(baseEjectionMs, optNumber(o, 'maxEjectionTimeMs', path, 300_000, MS)),
+    maxEjectionPercent: optNumber(o, 'maxEjectionPercent', path, 10, { min: 0, max: 100 }),
+    failurePercentage,
+  });
+}
+
+export function parseBreaker(raw: unknown, path: string): ParsedBreaker | null {
+  if (raw === false) return null;
+  const o = raw === undefined ? {} : expectObject(raw, path);
+  rejectUnknown(o, ['errorThresholdPercentage', 'volumeThreshold', 'rollingWindowMs'], path);
+  return Object.freeze({
+    errorThresholdPercentage: optNumber(o, 'errorThresholdPercentage', path, 50, { min: 1, max: 100 }),
+    volumeThreshold: optNumber(o, 'volumeThreshold', path, 20, { integer: true, min: 1, max: 1_000_000 }),
+    rollingWindowMs: optNumber(o, 'rollingWindowMs', path, 10_000, { min: 100, max: 3_600_000 }),
+  });
+}
+
+export function parseHealthCheck(raw: unknown, path: string): ParsedHealthCheck | null {
+  if (raw === undefined) return null;
+  const o = expectObject(raw, path);
+  rejectUnknown(o, ['path', 'intervalMs', 'intervalJitterPercent', 'timeoutMs', 'healthyThreshold', 'unhealthyThreshold', 'expectedStatuses'], path);
+  const p = optString(o, 'path', path);
+  if (p === undefined || !p.startsWith('/')) throw new InvalidConfigError(join(path, 'path'), `required: a path starting with "/", got ${describe(o.path)}`);
+  let expected: [number, number] = [200, 399];
+  if (o.expectedStatuses !== undefined) {
+    const e = o.expectedStatuses;
+    if (!Array.isArray(e) || e.length !== 2 || !e.every((x) => Number.isInteger(x) && x >= 100 && x <= 599) || e[0] > e[1]) {
+      throw new InvalidConfigError(join(path, 'expectedStatuses'), `expected [lowest, highest] statuses, got ${describe(e)}`);
+    }
+    expected = [e[0], e[1]];
+  }
+  return Object.freeze({
+    path: p,
+    intervalMs: optNumber(o, 'intervalMs', path, 10_000, { min: 10, max: 86_400_000 }),
+    jitterPercent: optNumber(o, 'intervalJitterPercent', path, 10, { min: 0, max: 100 }),
+    timeoutMs: optNumber(o, 'timeoutMs', path, 1_000, MS),
+    healthyThreshold: optNumber(o, 'healthyThreshold', path, 2, { integer: true, min: 1, max: 1000 }),
+    unhealthyThreshold: optNumber(o, 'unhealthyThreshold', path, 3, { integer: true, min: 1, max: 1000 }),
+    expected,
+  });
+}
+
+export function parseSlowStart(raw: unknown, path: string): ParsedSlowStart | null {
+  if (raw === undefined) return null;
+  const o: Raw = expectObject(raw, path);
+  rejectUnknown(o, ['windowMs', 'aggression', 'minWeightPercent'], path);
+  if (o.windowMs === undefined) throw new InvalidConfigError(join(path, 'windowMs'), 'required: the ramp-up window in ms');
+  return Object.freeze({
+    windowMs: optNumber(o, 'windowMs', path, 0, MS),
+    aggression: optNumber(o, 'aggression', path, 1, { above: 0, max: 100 }),
+    minWeightPercent: optNumber(o, 'minWeightPercent', path, 10, { min: 0, max: 100 }),
+  });
+}

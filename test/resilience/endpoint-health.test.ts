@@ -1,0 +1,211 @@
+import { afterEach, describe, expect, test } from 'vitest';
+import { request } from 'undici';
+import { createMesh, type Mesh, type ServiceConfig, type MeshEventMap } from '../../src/index.js';
+import { closeAll, startBackends, type Backend } from '../support/backend.js';
+import { seeded } from '../support/seeded.js';
+
+let backends: Backend[] = [];
+let mesh: Mesh | null = null;
+
+afterEach(async () => {
+  await mesh?.close({ graceMs: 500 });
+  mesh = null;
+  await closeAll(backends);
+  backends = [];
+});
+
+async function setup(n: number, service: Partial<ServiceConfig>, random: () => number = () => 0): Promise<Mesh> {
+  backends = await startBackends(n);
+  mesh = createMesh({
+    services: { api: { endpoints: backends.map((b) => b.url), balancer: 'round-robin', retry: false, circuitBreaker: false, ...service } },
+    random,
+  });
+  return mesh;
+}
+
+const get = (m: Mesh) =>
+  request('http://api/x', { dispatcher: m.dispatcher }).then(
+    async (r) => {
+      await r.body.dump();
+      return r.statusCode;
+    },
+    (e: { code?: string }) => e.code ?? 'error',
+  );
+
+const health = (m: Mesh, b: Backend) => m.stats().services.api!.endpoints.find((e) => e.url === b.url)!.health;
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+function record<K extends keyof MeshEventMap>(m: Mesh, name: K): MeshEventMap[K][] {
+  const out: MeshEventMap[K][] = [];
+  m.on(name, (e) => out.push(e));
+  return out;
+}
+
+describe('outlier detection', () => {
+  test('5 consecutive 5xx eject an endpoint; it returns after the ejection time, through one probe', async () => {
+    const m = await setup(3, { outlierDetection: { baseEjectionTimeMs: 200, maxEjectionPercent: 100 } });
+    const ejections = record(m, 'ejection');
+    const circuits = record(m, 'circuit');
+    backends[0]!.fault = { kind: 'status', status: 503 };
+    for (let i = 0; i < 15; i++) await get(m); // round robin: every third request meets b0
+    expect(backends[0]!.received).toHaveLength(5);
+    expect(health(m, backends[0]!)).toBe('ejected');
+    expect(ejections).toEqual([expect.objectContaining({ endpoint: backends[0]!.url, durationMs: 200, ejections: 1, reason: '5 consecutive 5xx' })]);
+    const before = backends[0]!.received.length;
+    for (let i = 0; i < 9; i++) expect(await get(m)).toBe(200);
+    expect(backends[0]!.received).toHaveLength(before);
+    backends[0]!.fault = { kind: 'none' };
+    await sleep(250);
+    expect(health(m, backends[0]!)).toBe('half-open');
+    for (let i = 0; i < 6; i++) expect(await get(m)).toBe(200);
+    expect(health(m, backends[0]!)).toBe('healthy');
+    expect(backends[0]!.received.length).toBeGreaterThan(before);
+    expect(circuits.map((c) => `${c.from}->${c.to}`)).toEqual(['closed->open', 'open->half-open', 'half-open->closed']);
+  });
+
+  test('a failed probe re-ejects for longer (base × times ejected)', async () => {
+    const m = await setup(2, { outlierDetection: { baseEjectionTimeMs: 100, maxEjectionPercent: 100, consecutive5xxErrors: 2 } });
+    const ejections = record(m, 'ejection');
+    backends[0]!.fault = { kind: 'status', status: 500 };
+    for (let i = 0; i < 4; i++) await get(m);
+    expect(ejections.map((e) => e.durationMs)).toEqual([100]);
+    await sleep(130);
+    for (let i = 0; i < 4; i++) await get(m); // the probe fails
+    expect(ejections.map((e) => e.durationMs)).toEqual([100, 200]);
+  });
+
+  test('connection refused (a stopped endpoint) ejects it as local-origin failures', async () => {
+    const m = await setup(3, { outlierDetection: { maxEjectionPercent: 100 } });
+    await backends[1]!.stop();
+    for (let i = 0; i < 15; i++) await get(m);
+    expect(health(m, backends[1]!)).toBe('ejected');
+    for (let i = 0; i < 10; i++) expect(await get(m)).toBe(200);
+  });
+
+  test('maxEjectionPercent caps how many are ejected at once (one always may be)', async () => {
+    // gRPC's rule: eject while fewer than 20 % are ejected — 0 % yes, then 25 % no.
+    const m = await setup(4, { outlierDetection: { consecutive5xxErrors: 2, maxEjectionPercent: 20, baseEjectionTimeMs: 10_000 } });
+    for (const b of backends.slice(0, 3)) b.fault = { kind: 'status', status: 503 };
+    for (let i = 0; i < 40; i++) await get(m);
+    const ejected = backends.filter((b) => health(m, b) === 'ejected');
+    expect(ejected).toHaveLength(1);
+  });
+
+  test('a half-open endpoint lets exactly one probe through', async () => {
+    const m = await setup(2, { outlierDetection: { consecutive5xxErrors: 1, baseEjectionTimeMs: 100, maxEjectionPercent: 100 } });
+    backends[0]!.fault = { kind: 'status', status: 503 };
+    await get(m); // b0 → ejected
+    await sleep(130);
+    backends[0]!.fault = { kind: 'delay', ms: 150 }; // the probe is slow: others arrive meanwhile
+    const before = backends[0]!.received.length;
+    const results = await Promise.all(Array.from({ length: 20 }, () => get(m)));
+    expect(results.every((r) => r === 200)).toBe(true);
+    expect(backends[0]!.received.length - before).toBe(1);
+  });
+
+  test('the error-rate rule (opossum) opens a circuit that consecutive counts miss', async () => {
+    const m = await setup(2, {
+      outlierDetection: { consecutive5xxErrors: 0, maxEjectionPercent: 100 },
+      circuitBreaker: { errorThresholdPercentage: 40, volumeThreshold: 10 },
+    });
+    let n = 0;
+    backends[0]!.handler = (_req, res) => {
+      res.writeHead(n++ % 2 ? 503 : 200);
+      res.end();
+    };
+    for (let i = 0; i < 40; i++) await get(m);
+    expect(health(m, backends[0]!)).toBe('ejected');
+  });
+
+  test('panic: when fewer than panicThreshold % are available, traffic goes to all of them', async () => {
+    const m = await setup(3, { outlierDetection: { consecutive5xxErrors: 1, maxEjectionPercent: 100 }, panicThreshold: 50 });
+    const panics = record(m, 'panic');
+    for (const b of backends.slice(0, 2)) b.fault = { kind: 'status', status: 503 };
+    for (let i = 0; i < 6; i++) await get(m);
+    expect(backends.slice(0, 2).map((b) => health(m, b))).toEqual(['ejected', 'ejected']);
+    expect(panics).toEqual([expect.objectContaining({ active: true, available: 1, total: 3 })]);
+    const before = backends.map((b) => b.received.length);
+    for (let i = 0; i < 9; i++) await get(m);
+    backends.forEach((b, i) => expect(b.received.length).toBeGreaterThan(before[i]!));
+  });
+
+  test('with panic off and every endpoint ejected, requests fail with CIRCUIT_OPEN', async () => {
+    const m = await setup(2, { outlierDetection: { consecutive5xxErrors: 1, maxEjectionPercent: 100 }, panicThreshold: 0 });
+    for (const b of backends) b.fault = { kind: 'status', status: 503 };
+    await get(m);
+    await get(m);
+    expect(await get(m)).toBe('CIRCUIT_OPEN');
+  });
+});
+
+describe('active health checks', () => {
+  test('failing checks take an endpoint out and passing ones bring it back; requests never wait for a check', async () => {
+    const m = await setup(2, { healthCheck: { path: '/healthz', intervalMs: 30, timeoutMs: 50, unhealthyThreshold: 2, healthyThreshold: 2 } });
+    const checks = record(m, 'health-check');
+    let healthy = false;
+    backends[0]!.handler = (req, res) => {
+      if (req.url === '/healthz') {
+        if (healthy) res.end('ok');
+        // unhealthy: hang — the check times out
+        return;
+      }
+      res.end('{}');
+    };
+    await sleep(200);
+    expect(health(m, backends[0]!)).toBe('unhealthy');
+    const t = performance.now();
+    const before = backends[0]!.received.filter((r) => r.url === '/x').length;
+    for (let i = 0; i < 6; i++) expect(await get(m)).toBe(200);
+    expect(performance.now() - t).toBeLessThan(200);
+    expect(backends[0]!.received.filter((r) => r.url === '/x').length).toBe(before);
+    healthy = true;
+    await sleep(200);
+    expect(health(m, backends[0]!)).toBe('healthy');
+    expect(checks.map((c) => c.healthy)).toEqual([false, true]);
+    expect(backends[0]!.received.find((r) => r.url === '/healthz')!.headers.host).toBe('api');
+  });
+});
+
+describe('slow start', () => {
+  test("a new endpoint's share ramps up over the window", async () => {
+    const m = await setup(2, { slowStart: { windowMs: 600, minWeightPercent: 10 } }, seeded(5));
+    const [a, b] = backends;
+    m.setEndpoints('api', [a!.url]);
+    m.setEndpoints('api', [a!.url, b!.url]); // b is new now
+    b!.received.length = 0;
+    for (let i = 0; i < 60; i++) await get(m);
+    const early = b!.received.length;
+    await sleep(650);
+    b!.received.length = 0;
+    for (let i = 0; i < 60; i++) await get(m);
+    const late = b!.received.length;
+    expect(early).toBeLessThan(late);
+    expect(late).toBe(30);
+  });
+});
+
+describe('lifecycle and config', () => {
+  test('close leaves no timer behind', async () => {
+    const count = () => process.getActiveResourcesInfo().filter((r) => r === 'Timeout').length;
+    const base = count();
+    const m = await setup(2, { healthCheck: { path: '/', intervalMs: 20 }, outlierDetection: { intervalMs: 50 } });
+    await get(m);
+    await m.close();
+    mesh = null;
+    await sleep(30);
+    expect(count()).toBeLessThanOrEqual(base);
+  });
+
+  test.each([
+    [{ outlierDetection: { baseEjectionTimeMs: 0 } }, /outlierDetection\.baseEjectionTimeMs/],
+    [{ outlierDetection: { maxEjectionPercent: 101 } }, /outlierDetection\.maxEjectionPercent/],
+    [{ outlierDetection: { consecutive5xx: 3 } }, /outlierDetection\.consecutive5xx: unknown field/],
+    [{ circuitBreaker: { errorThresholdPercentage: 0 } }, /circuitBreaker\.errorThresholdPercentage/],
+    [{ healthCheck: { intervalMs: 10 } }, /healthCheck\.path: required/],
+    [{ healthCheck: { path: '/h', expectedStatuses: [500, 200] } }, /healthCheck\.expectedStatuses/],
+    [{ slowStart: {} }, /slowStart\.windowMs: required/],
+    [{ panicThreshold: -1 }, /services\.api\.panicThreshold/],
+  ])('rejects %j', (service, message) => {
+    expect(() => createMesh({ services: { api: { endpoints: ['http://127.0.0.1:1'], ...(service as object) } } })).toThrowError(message);
+  });
+});
