@@ -1,9 +1,10 @@
 /**
  * The error-rate rule of an endpoint's circuit, on opossum. meshlet never calls `fire()`: the
- * request is already timed by undici, and `fire` would cost a promise and ~2 µs per call. Instead
- * each attempt's outcome is fed to opossum's own rolling window through the events its `Status`
- * listens to (`fire`, `success`, `failure`), and the threshold is judged the way opossum's `fail()`
- * does — only on a failure, since only a failure can open the circuit. One shared
+ * request is already timed by undici, and `fire` costs a promise and ~0.5–2 µs per call. Instead
+ * each attempt's outcome is counted straight into opossum's own rolling window (`status.increment`,
+ * what its `fire`/`success`/`failure` listeners do, without the event dispatch), and the threshold
+ * is judged as opossum's `fail()` judges it — only on a failure, since only a failure can open the
+ * circuit, and at most once per 10 ms (summing the window's buckets is the expensive part). One shared
  * `rotateBucketController` per service rotates every endpoint's window (no timer per endpoint,
  * opossum#809); no per-call timer (`timeout: false`), no percentiles, no snapshots, no capacity
  * semaphore (so no capacity rejection can count as a failure), no AbortController.
@@ -35,9 +36,19 @@ export class BucketClock {
 
 const noop = async (): Promise<void> => {};
 
+interface Window {
+  increment(property: string, latency?: number): void;
+  window: Record<string, number>[];
+}
+
+/** Judge the window at most this often, ms. */
+const CHECK_EVERY_MS = 10;
+
 export class ErrorRate {
   readonly #cb: CircuitBreaker;
+  readonly #status: Window;
   readonly #config: ParsedBreaker;
+  #checkedAt = -Infinity;
 
   constructor(config: ParsedBreaker, clock: BucketClock) {
     this.#config = config;
@@ -52,29 +63,33 @@ export class ErrorRate {
       enableSnapshots: false,
       rotateBucketController: clock.emitter,
     });
+    this.#status = this.#cb.status as unknown as Window;
   }
 
-  /** Count one outcome; true when the error rate now calls for opening the circuit. */
-  record(failed: boolean): boolean {
-    const cb = this.#cb;
-    cb.emit('fire');
-    if (!failed) {
-      cb.emit('success');
-      return false;
+  /** Count one outcome at `nowMs`; true when the error rate now calls for opening the circuit. */
+  record(failed: boolean, nowMs: number): boolean {
+    const status = this.#status;
+    status.increment('fires');
+    status.increment(failed ? 'failures' : 'successes', 0);
+    if (!failed || nowMs - this.#checkedAt < CHECK_EVERY_MS) return false;
+    this.#checkedAt = nowMs;
+    let fires = 0;
+    let failures = 0;
+    for (const bucket of status.window) {
+      fires += bucket.fires ?? 0;
+      failures += bucket.failures ?? 0;
     }
-    cb.emit('failure');
-    const stats = cb.stats;
-    if (stats.fires < this.#config.volumeThreshold) return false;
-    return (stats.failures / stats.fires) * 100 > this.#config.errorThresholdPercentage;
+    if (fires < this.#config.volumeThreshold) return false;
+    return (failures / fires) * 100 > this.#config.errorThresholdPercentage;
   }
 
   /** Start a fresh window (after the circuit closes again). */
   reset(): void {
-    const status = (this.#cb as unknown as { status: { increment?: unknown; window: unknown[] } }).status;
     // opossum has no public reset of its window; zero the buckets it exposes.
-    for (const bucket of status.window as Record<string, number>[]) {
+    for (const bucket of this.#status.window) {
       for (const k of Object.keys(bucket)) if (typeof bucket[k] === 'number') bucket[k] = 0;
     }
+    this.#checkedAt = -Infinity;
   }
 
   close(): void {

@@ -187,7 +187,7 @@ export class ServiceHealth {
       }
       s.c5xx = s.cGateway = s.cLocal = 0;
       s.windowRequests++;
-      s.errorRate?.record(false);
+      s.errorRate?.record(false, 0);
       if (s.circuit === 'half-open') this.#close(endpoint, s);
       return;
     }
@@ -209,7 +209,7 @@ export class ServiceHealth {
       if (o.consecutiveGateway > 0 && s.cGateway >= o.consecutiveGateway) return this.#eject(endpoint, s, `${s.cGateway} consecutive gateway errors`);
       if (o.split && o.consecutiveLocal > 0 && s.cLocal >= o.consecutiveLocal) return this.#eject(endpoint, s, `${s.cLocal} consecutive local-origin failures`);
     }
-    if (s.errorRate?.record(true)) this.#eject(endpoint, s, 'error rate over the rolling window');
+    if (s.errorRate?.record(true, this.#hooks.now())) this.#eject(endpoint, s, 'error rate over the rolling window');
   }
 
   /** Endpoints that may take traffic; all of `candidates` when too few are available (panic). */
