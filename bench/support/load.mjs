@@ -39,9 +39,10 @@ export async function runLoad(send, { concurrency = 64, warmupMs = 1000, duratio
   measuring = false;
   const elapsed = (performance.now() - started) / 1000;
   running = false;
-  // Workers stuck on a hung request are counted, not awaited forever.
-  const unfinished = inFlight;
+  // Requests still running when the window closes finish uncounted; those still running 2 s
+  // later are hung, and count as failures.
   await Promise.race([Promise.all(workers), new Promise((r) => setTimeout(r, 2000))]);
+  const unfinished = inFlight;
   const total = ok + failed + unfinished;
   return {
     rps: ok / elapsed,
