@@ -142,9 +142,9 @@ function loadLoop(concurrency, gapMs, sink) {
 }
 
 async function demo() {
-  console.log('\n1. balancing — 100 requests through the gateway');
+  console.log('\n1. balancing — 200 requests through the gateway, 10 at a time');
   const r1 = [];
-  for (let i = 0; i < 100; i++) r1.push(await call(`/products/${i}`));
+  for (let wave = 0; wave < 20; wave++) r1.push(...(await Promise.all(Array.from({ length: 10 }, (_, i) => call(`/products/${wave * 10 + i}`)))));
   console.log(`   catalog replicas:   ${fmt(tally(r1, (r) => r.body.catalog?.replica))}`);
   console.log(`   inventory replicas: ${fmt(tally(r1, (r) => r.body.catalog?.inventory?.replica))}`);
   console.log(`   versions (90/10 split): ${fmt(tally(r1, (r) => r.body.catalog?.version))}`);
