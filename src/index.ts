@@ -44,6 +44,7 @@ export type { SubsetConfig, RouteConfig, FaultConfig } from './routing/routes.js
 export type { RouteMatch, StringMatch } from './routing/match.js';
 export type { Locality, LocalityLbConfig } from './routing/locality.js';
 export { TlsIdentityMismatchError, type TlsConfig } from './security/tls.js';
+export { fromIstio, type FromIstioOptions, type FromIstioResult } from './routing/istio.js';
 export {
   MeshError,
   isMeshError,

@@ -4,9 +4,9 @@
  * the largest wins and pays back the total. Weights 5:1:1 give `a a b a c a a` — interleaved,
  * never a burst of five.
  *
- * The sequence repeats every Σweight/gcd picks, so when that period is small (≤ 65,536) it is
- * computed once, at build time, and a pick is one array read. Larger periods run the O(n)
- * step per pick. Equal weights reduce to a plain rotation. The cursor starts at a random offset so
+ * The sequence repeats every Σweight/gcd picks, so when that period is small (≤ 65,536, and cheap
+ * to compute) it is computed once, at build time, and a pick is one array read. Larger periods run
+ * the O(n) step per pick. Equal weights reduce to a plain rotation. The cursor starts at a random offset so
  * processes that rebuild together do not march in step. The cursor is the picker's one mutable field.
  */
 import type { Endpoint } from '../core/endpoint.js';
@@ -14,6 +14,8 @@ import type { BalancerDefinition, PickContext, Picker, PickResult, BalancerDeps 
 import { rejectUnknown } from '../config/check.js';
 
 const MAX_SCHEDULE = 65_536;
+/** Most work (period × endpoints) spent building a schedule. */
+const MAX_BUILD_STEPS = 4_000_000;
 
 function gcd(a: number, b: number): number {
   while (b) [a, b] = [b, a % b];
@@ -108,7 +110,11 @@ export const roundRobin: BalancerDefinition<Record<string, never>> = {
     const g = endpoints.reduce((acc, e) => gcd(acc, e.weight), 0);
     const weights = endpoints.map((e) => e.weight / g);
     const period = weights.reduce((a, b) => a + b, 0);
-    if (period <= MAX_SCHEDULE) {
+    if (period === endpoints.length) {
+      // Equal weights: the schedule is a plain rotation.
+      return new SchedulePicker(endpoints, Uint32Array.from(endpoints, (_, i) => i), deps);
+    }
+    if (period <= MAX_SCHEDULE && period * endpoints.length <= MAX_BUILD_STEPS) {
       return new SchedulePicker(endpoints, Uint32Array.from(smoothSchedule(weights)), deps);
     }
     return new SmoothPicker(endpoints, deps);

@@ -4,7 +4,8 @@
  * each attempt's outcome is counted straight into opossum's own rolling window (`status.increment`,
  * what its `fire`/`success`/`failure` listeners do, without the event dispatch), and the threshold
  * is judged as opossum's `fail()` judges it — only on a failure, since only a failure can open the
- * circuit, and at most once per 10 ms (summing the window's buckets is the expensive part). One shared
+ * circuit, and at most once per 10 ms or 8 failures (summing the window's buckets is the
+ * expensive part). One shared
  * `rotateBucketController` per service rotates every endpoint's window (no timer per endpoint,
  * opossum#809); no per-call timer (`timeout: false`), no percentiles, no snapshots, no capacity
  * semaphore (so no capacity rejection can count as a failure), no AbortController.
@@ -41,14 +42,17 @@ interface Window {
   window: Record<string, number>[];
 }
 
-/** Judge the window at most this often, ms. */
+/** Judge the window at most this often, ms… */
 const CHECK_EVERY_MS = 10;
+/** …unless this many failures came since the last judgement. */
+const CHECK_EVERY_FAILURES = 8;
 
 export class ErrorRate {
   readonly #cb: CircuitBreaker;
   readonly #status: Window;
   readonly #config: ParsedBreaker;
   #checkedAt = -Infinity;
+  #failuresSinceCheck = 0;
 
   constructor(config: ParsedBreaker, clock: BucketClock) {
     this.#config = config;
@@ -71,8 +75,12 @@ export class ErrorRate {
     const status = this.#status;
     status.increment('fires');
     status.increment(failed ? 'failures' : 'successes', 0);
-    if (!failed || nowMs - this.#checkedAt < CHECK_EVERY_MS) return false;
+    if (!failed) return false;
+    // Judge after 8 failures or 10 ms, whichever comes first: a burst is seen at once, and the
+    // sum over the buckets is paid for once per several failures, not on each one.
+    if (++this.#failuresSinceCheck < CHECK_EVERY_FAILURES && nowMs - this.#checkedAt < CHECK_EVERY_MS) return false;
     this.#checkedAt = nowMs;
+    this.#failuresSinceCheck = 0;
     let fires = 0;
     let failures = 0;
     for (const bucket of status.window) {
@@ -90,6 +98,7 @@ export class ErrorRate {
       for (const k of Object.keys(bucket)) if (typeof bucket[k] === 'number') bucket[k] = 0;
     }
     this.#checkedAt = -Infinity;
+    this.#failuresSinceCheck = 0;
   }
 
   close(): void {

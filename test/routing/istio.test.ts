@@ -1,0 +1,355 @@
+// Istio documents converted to meshlet config. Fixtures are the examples of Istio's own reference
+// pages (istio.io/latest/docs/reference/config/networking/destination-rule/ and
+// .../virtual-service/, and the traffic-management tasks), kept short.
+import { describe, expect, test } from 'vitest';
+import { createMesh, fromIstio, type ServiceConfig } from '../../src/index.js';
+
+const withStatic = { discovery: () => ({ type: 'static', endpoints: ['http://127.0.0.1:9'] }) };
+
+/** The converted services must be accepted by createMesh. */
+async function validates(services: Record<string, ServiceConfig>): Promise<void> {
+  const mesh = createMesh({ services });
+  await mesh.close();
+}
+
+describe('DestinationRule', () => {
+  test('load balancer with a subset override (destination-rule reference)', async () => {
+    const { services, unsupported } = fromIstio(
+      `apiVersion: networking.istio.io/v1
+kind: DestinationRule
+metadata:
+  name: bookinfo-ratings
+spec:
+  host: ratings.prod.svc.cluster.local
+  trafficPolicy:
+    loadBalancer:
+      simple: LEAST_REQUEST
+  subsets:
+  - name: testversion
+    labels:
+      version: v3
+    trafficPolicy:
+      loadBalancer:
+        simple: ROUND_ROBIN
+`,
+      withStatic,
+    );
+    expect(unsupported).toEqual([]);
+    expect(services.ratings).toEqual({
+      discovery: { type: 'static', endpoints: ['http://127.0.0.1:9'] },
+      balancer: 'least-request',
+      subsets: { testversion: { labels: { version: 'v3' }, balancer: 'round-robin' } },
+    });
+    await validates(services);
+  });
+
+  test('connection pool and outlier detection (destination-rule reference, reviews-cb-policy)', async () => {
+    const { services, unsupported } = fromIstio(
+      `apiVersion: networking.istio.io/v1
+kind: DestinationRule
+metadata:
+  name: reviews-cb-policy
+spec:
+  host: reviews.prod.svc.cluster.local
+  trafficPolicy:
+    connectionPool:
+      tcp:
+        maxConnections: 100
+      http:
+        http2MaxRequests: 1000
+        maxRequestsPerConnection: 10
+    outlierDetection:
+      consecutive5xxErrors: 7
+      interval: 5m
+      baseEjectionTime: 15m
+`,
+      withStatic,
+    );
+    expect(services.reviews).toMatchObject({
+      pool: { connections: 100 },
+      limits: { maxRequests: 1000 },
+      outlierDetection: { consecutive5xxErrors: 7, intervalMs: 300_000, baseEjectionTimeMs: 900_000 },
+    });
+    expect(unsupported).toEqual([
+      { path: 'DestinationRule reviews-cb-policy: spec.trafficPolicy.connectionPool.http.maxRequestsPerConnection', message: 'not supported by meshlet' },
+    ]);
+    await validates(services);
+  });
+
+  test('consistent hashing by header and by cookie; locality distribute and failover', async () => {
+    const { services, unsupported } = fromIstio(
+      `apiVersion: networking.istio.io/v1
+kind: DestinationRule
+metadata:
+  name: bookinfo-ratings
+spec:
+  host: ratings.prod.svc.cluster.local
+  trafficPolicy:
+    loadBalancer:
+      consistentHash:
+        httpHeaderName: x-user
+        ringHash:
+          minimumRingSize: 2048
+---
+apiVersion: networking.istio.io/v1
+kind: DestinationRule
+metadata:
+  name: reviews-sticky
+spec:
+  host: reviews
+  trafficPolicy:
+    loadBalancer:
+      consistentHash:
+        httpCookie:
+          name: user
+          ttl: 0s
+      localityLbSetting:
+        enabled: true
+        failover:
+        - from: us-east
+          to: eu-west
+`,
+      withStatic,
+    );
+    expect(services.ratings!.balancer).toEqual({ type: 'ring-hash', hashOn: { header: 'x-user' }, minimumRingSize: 2048 });
+    expect(services.reviews!.balancer).toEqual({ type: 'ring-hash', hashOn: { cookie: 'user' } });
+    expect(services.reviews!.localityLb).toEqual({ enabled: true, failover: [{ from: 'us-east', to: 'eu-west' }] });
+    expect(unsupported).toEqual([
+      { path: 'DestinationRule reviews-sticky: spec.trafficPolicy.loadBalancer.consistentHash.httpCookie.ttl', message: 'meshlet hashes on an existing cookie; it does not set one' },
+    ]);
+    await validates(services);
+  });
+
+  test('tls: SIMPLE and MUTUAL map; ISTIO_MUTUAL is reported as needing explicit certificates', () => {
+    const { services, unsupported } = fromIstio(`apiVersion: networking.istio.io/v1
+kind: DestinationRule
+metadata:
+  name: db-mtls
+spec:
+  host: mydbserver.prod.svc.cluster.local
+  trafficPolicy:
+    tls:
+      mode: MUTUAL
+      clientCertificate: /etc/certs/myclientcert.pem
+      privateKey: /etc/certs/client_private_key.pem
+      caCertificates: /etc/certs/rootcacerts.pem
+      subjectAltNames: [spiffe://cluster.local/ns/prod/sa/db]
+---
+apiVersion: networking.istio.io/v1
+kind: DestinationRule
+metadata:
+  name: ratings-istio-mtls
+spec:
+  host: ratings.prod.svc.cluster.local
+  trafficPolicy:
+    tls:
+      mode: ISTIO_MUTUAL
+`);
+    expect(services.mydbserver!.tls).toEqual({
+      cert: '/etc/certs/myclientcert.pem',
+      key: '/etc/certs/client_private_key.pem',
+      ca: '/etc/certs/rootcacerts.pem',
+      subjectAltNames: ['spiffe://cluster.local/ns/prod/sa/db'],
+    });
+    expect(services.ratings!.tls).toBeUndefined();
+    expect(unsupported).toEqual([
+      { path: 'DestinationRule ratings-istio-mtls: spec.trafficPolicy.tls.mode', message: expect.stringContaining('ISTIO_MUTUAL needs Istio-issued certificates') },
+    ]);
+  });
+});
+
+describe('VirtualService', () => {
+  test('header match to v2, everything else to v1 (traffic-management concepts, reviews/jason)', async () => {
+    const { services, unsupported } = fromIstio(
+      `apiVersion: networking.istio.io/v1
+kind: DestinationRule
+metadata:
+  name: reviews
+spec:
+  host: reviews
+  subsets:
+  - name: v1
+    labels:
+      version: v1
+  - name: v2
+    labels:
+      version: v2
+---
+apiVersion: networking.istio.io/v1
+kind: VirtualService
+metadata:
+  name: reviews
+spec:
+  hosts:
+  - reviews
+  http:
+  - match:
+    - headers:
+        end-user:
+          exact: jason
+    route:
+    - destination:
+        host: reviews
+        subset: v2
+  - route:
+    - destination:
+        host: reviews
+        subset: v1
+`,
+      withStatic,
+    );
+    expect(unsupported).toEqual([]);
+    expect(services.reviews!.routes).toEqual([
+      { match: [{ headers: { 'end-user': { exact: 'jason' } } }], subset: 'v2' },
+      { subset: 'v1' },
+    ]);
+    await validates(services);
+  });
+
+  test('weighted split, timeout, retries, fault injection and mirroring (virtual-service reference)', async () => {
+    const { services, unsupported } = fromIstio(
+      `apiVersion: networking.istio.io/v1
+kind: DestinationRule
+metadata:
+  name: ratings
+spec:
+  host: ratings
+  subsets:
+  - name: v1
+    labels: { version: v1 }
+  - name: v2
+    labels: { version: v2 }
+---
+apiVersion: networking.istio.io/v1
+kind: VirtualService
+metadata:
+  name: ratings-route
+spec:
+  hosts:
+  - ratings.prod.svc.cluster.local
+  http:
+  - route:
+    - destination:
+        host: ratings.prod.svc.cluster.local
+        subset: v1
+      weight: 75
+    - destination:
+        host: ratings.prod.svc.cluster.local
+        subset: v2
+      weight: 25
+    timeout: 10s
+    retries:
+      attempts: 3
+      perTryTimeout: 2s
+      retryOn: gateway-error,connect-failure,refused-stream,503
+    fault:
+      delay:
+        percentage:
+          value: 0.1
+        fixedDelay: 5s
+      abort:
+        percentage:
+          value: 0.1
+        httpStatus: 400
+    mirror:
+      host: ratings.prod.svc.cluster.local
+      subset: v2
+    mirrorPercentage:
+      value: 50.0
+`,
+      withStatic,
+    );
+    expect(unsupported).toEqual([]);
+    expect(services.ratings!.routes).toEqual([
+      {
+        split: { v1: 75, v2: 25 },
+        timeout: 10_000,
+        retry: { attempts: 3, perTryTimeout: 2_000, retryOn: ['gateway-error', 'connect-failure', 'retriable-status-codes'], retriableStatusCodes: [503] },
+        fault: { delay: { fixedDelayMs: 5_000, percent: 0.1 }, abort: { httpStatus: 400, percent: 0.1 } },
+        mirror: { subset: 'v2', percent: 50 },
+      },
+    ]);
+    await validates(services);
+  });
+
+  test('unsupported fields are reported by path, never dropped silently; strict throws', () => {
+    const yaml = `apiVersion: networking.istio.io/v1
+kind: VirtualService
+metadata:
+  name: reviews
+spec:
+  hosts: [reviews]
+  gateways: [mesh]
+  http:
+  - match:
+    - uri:
+        prefix: /wpcatalog
+      ignoreUriCase: true
+    rewrite:
+      uri: /newcatalog
+    route:
+    - destination:
+        host: reviews
+  - route:
+    - destination:
+        host: ratings
+---
+apiVersion: networking.istio.io/v1
+kind: Gateway
+metadata:
+  name: ingress
+spec: {}
+`;
+    const { unsupported } = fromIstio(yaml);
+    expect(unsupported.map((u) => u.path)).toEqual([
+      'VirtualService reviews: spec.gateways',
+      'VirtualService reviews: spec.http[0].match[0].ignoreUriCase',
+      'VirtualService reviews: spec.http[0].rewrite',
+      'VirtualService reviews: spec.http[1].route[0].destination.host',
+      'Gateway ingress: kind',
+    ]);
+    expect(() => fromIstio(yaml, { strict: true })).toThrowError(/fromIstio: unsupported fields: VirtualService reviews: spec.gateways/);
+  });
+
+  test.each([
+    ['not YAML', 'a: [1,', /document 1: not valid YAML/],
+    ['weights missing on a split', `apiVersion: networking.istio.io/v1
+kind: VirtualService
+metadata: { name: r }
+spec:
+  hosts: [r]
+  http:
+  - route:
+    - destination: { host: r, subset: a }
+    - destination: { host: r, subset: b }
+`, /VirtualService r: spec.http\[0\].route\[0\].weight: several destinations need weights/],
+    ['bad duration', `apiVersion: networking.istio.io/v1
+kind: VirtualService
+metadata: { name: r }
+spec:
+  hosts: [r]
+  http:
+  - timeout: ten seconds
+    route:
+    - destination: { host: r }
+`, /spec.http\[0\].timeout: expected a duration/],
+  ])('bad input: %s', (_name, yaml, message) => {
+    expect(() => fromIstio(yaml)).toThrowError(message);
+  });
+
+  test('routes naming an unknown subset are rejected by createMesh with the path', () => {
+    const { services } = fromIstio(
+      `apiVersion: networking.istio.io/v1
+kind: VirtualService
+metadata: { name: r }
+spec:
+  hosts: [r]
+  http:
+  - route:
+    - destination: { host: r, subset: v9 }
+`,
+      withStatic,
+    );
+    expect(() => createMesh({ services })).toThrowError(/services\.r\.routes\[0\]\.subset: unknown subset a string \("v9"\) \(defined: none\)/);
+  });
+});
