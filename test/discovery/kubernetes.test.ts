@@ -1,0 +1,223 @@
+import { execFile, spawnSync } from 'node:child_process';
+import { promisify } from 'node:util';
+import http from 'node:http';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import type { AddressInfo } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterEach, beforeEach, describe, expect, test } from 'vitest';
+import { request } from 'undici';
+import { createMesh, type Mesh } from '../../src/index.js';
+import { fromKubeconfig } from '../../src/discovery/kubernetes-client.js';
+import { slice, startKubeApi, type KubeApiServer } from '../support/kube-apiserver.js';
+
+let api: KubeApiServer;
+let port: number;
+let servers: http.Server[] = [];
+let mesh: Mesh | null = null;
+let dir: string;
+
+async function serveOn(address: string, p: number): Promise<number> {
+  const s = http.createServer((req, res) => res.end(JSON.stringify({ at: address })));
+  await new Promise<void>((r) => s.listen(p, address, r));
+  servers.push(s);
+  return (s.address() as AddressInfo).port;
+}
+
+beforeEach(async () => {
+  api = await startKubeApi();
+  port = await serveOn('127.0.0.1', 0);
+  for (const a of ['127.0.0.2', '127.0.0.3', '127.0.0.4']) await serveOn(a, port);
+  dir = mkdtempSync(join(tmpdir(), 'meshlet-k8s-'));
+  api.apply('services', 'default', { metadata: { name: 'web' }, spec: { selector: { app: 'web' } } });
+});
+
+afterEach(async () => {
+  await mesh?.close({ graceMs: 200 });
+  mesh = null;
+  await api.close();
+  await Promise.all(servers.map((s) => new Promise((r) => s.close(r))));
+  servers = [];
+  rmSync(dir, { recursive: true, force: true });
+});
+
+function meshFor(extra: Record<string, unknown> = {}): Mesh {
+  mesh = createMesh({
+    services: { web: { discovery: { type: 'kubernetes', service: 'web', namespace: 'default', port: 'http', apiServer: api.url, ...extra }, balancer: 'round-robin' } },
+  });
+  return mesh;
+}
+
+const urls = (m: Mesh): string[] => m.stats().services.web!.endpoints.filter((e) => e.state !== 'draining').map((e) => e.url).sort();
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+async function until(check: () => boolean, ms = 3000): Promise<number> {
+  const t = performance.now();
+  while (!check()) {
+    if (performance.now() - t > ms) throw new Error('condition not reached in time');
+    await sleep(2);
+  }
+  return performance.now() - t;
+}
+const at = async (m: Mesh): Promise<string> => ((await (await request('http://web/', { dispatcher: m.dispatcher })).body.json()) as { at: string }).at;
+
+describe('kubernetes discovery (EndpointSlices)', () => {
+  test('lists, then follows ADDED / MODIFIED / DELETED within milliseconds of the event', async () => {
+    api.apply('endpointslices', 'default', slice('web-a', 'web', [{ ip: '127.0.0.1' }, { ip: '127.0.0.2' }], port));
+    const m = meshFor();
+    expect(await at(m)).toMatch(/127\.0\.0\.[12]/);
+    expect(urls(m)).toEqual([`http://127.0.0.1:${port}`, `http://127.0.0.2:${port}`]);
+    api.apply('endpointslices', 'default', slice('web-a', 'web', [{ ip: '127.0.0.1' }, { ip: '127.0.0.2' }, { ip: '127.0.0.3' }], port));
+    const added = await until(() => urls(m).length === 3);
+    api.remove('endpointslices', 'default', 'web-a');
+    const removed = await until(() => urls(m).length === 0);
+    console.log(`convergence: added in ${added.toFixed(1)} ms, removed in ${removed.toFixed(1)} ms`);
+    expect(added).toBeLessThan(100);
+    expect(removed).toBeLessThan(100);
+  });
+
+  test('slices are merged and de-duplicated; conditions honoured (ready unset = ready, terminating out)', async () => {
+    api.apply('endpointslices', 'default', slice('web-a', 'web', [{ ip: '127.0.0.1' }, { ip: '127.0.0.2', ready: false }], port));
+    api.apply('endpointslices', 'default', slice('web-b', 'web', [{ ip: '127.0.0.1' }, { ip: '127.0.0.3', ready: null }, { ip: '127.0.0.4', ready: false, terminating: true }], port));
+    api.apply('endpointslices', 'default', slice('other', 'payments', [{ ip: '127.0.0.4' }], port));
+    const m = meshFor();
+    await at(m);
+    expect(urls(m)).toEqual([`http://127.0.0.1:${port}`, `http://127.0.0.3:${port}`]);
+  });
+
+  test('zone, node name and pod labels are carried onto endpoints (version subsets work)', async () => {
+    api.apply('pods', 'default', { metadata: { name: 'web-v2-abc', labels: { app: 'web', version: 'v2' } } });
+    api.apply('endpointslices', 'default', slice('web-a', 'web', [{ ip: '127.0.0.1', zone: 'us-east-1a', pod: 'web-v2-abc' }, { ip: '127.0.0.2', pod: 'web-v1-xyz' }], port));
+    const m = meshFor();
+    await at(m);
+    await until(() => m.stats().services.web!.endpoints.some((e) => e.labels.version === 'v2'));
+    const ep = m.stats().services.web!.endpoints.find((e) => e.url.includes('127.0.0.1'))!;
+    expect(ep).toMatchObject({ zone: 'us-east-1a', labels: { app: 'web', version: 'v2', 'kubernetes.io/hostname': 'node-1' } });
+    // The other pod arrives later: its endpoint gets its labels then.
+    api.apply('pods', 'default', { metadata: { name: 'web-v1-xyz', labels: { app: 'web', version: 'v1' } } });
+    await until(() => m.stats().services.web!.endpoints.some((e) => e.labels.version === 'v1'));
+  });
+
+  test('a dropped watch resumes from the last resourceVersion without relisting', async () => {
+    api.apply('endpointslices', 'default', slice('web-a', 'web', [{ ip: '127.0.0.1' }], port));
+    const m = meshFor();
+    await at(m);
+    await until(() => api.watchers >= 1);
+    const lists = () => api.requests.filter((r) => r.includes('/endpointslices?') && !r.includes('watch=1')).length;
+    expect(lists()).toBe(1);
+    api.dropWatches();
+    api.apply('endpointslices', 'default', slice('web-a', 'web', [{ ip: '127.0.0.1' }, { ip: '127.0.0.2' }], port));
+    await until(() => urls(m).length === 2, 5000);
+    expect(lists()).toBe(1);
+    expect(api.requests.filter((r) => r.includes('watch=1')).at(-1)).toMatch(/resourceVersion=\d+/);
+  });
+
+  test.each(['event', 'http'] as const)('410 Gone (%s) makes it relist and converge', async (mode) => {
+    api.goneMode = mode;
+    api.apply('endpointslices', 'default', slice('web-a', 'web', [{ ip: '127.0.0.1' }], port));
+    const m = meshFor();
+    await at(m);
+    await until(() => api.watchers >= 1);
+    api.dropWatches();
+    api.apply('endpointslices', 'default', slice('web-a', 'web', [{ ip: '127.0.0.3' }], port));
+    api.compact(); // the watch's resourceVersion is now too old
+    await until(() => urls(m).join() === `http://127.0.0.3:${port}`, 5000);
+    expect(api.requests.filter((r) => r.includes('/endpointslices?') && !r.includes('watch=1')).length).toBe(2);
+  });
+
+  test('while the API is down the last good set stays and requests keep flowing', async () => {
+    api.apply('endpointslices', 'default', slice('web-a', 'web', [{ ip: '127.0.0.1' }], port));
+    const m = meshFor();
+    await at(m);
+    api.failWith = 503;
+    api.dropWatches();
+    await sleep(1200);
+    expect(await at(m)).toBe('127.0.0.1');
+    expect(m.stats().services.web!.discoveryErrors).toBeGreaterThan(0);
+    api.failWith = null;
+  });
+
+  test('malformed watch lines and slices without the port are skipped and reported', async () => {
+    api.apply('endpointslices', 'default', slice('web-a', 'web', [{ ip: '127.0.0.1' }], port));
+    const m = meshFor();
+    await at(m);
+    await until(() => api.watchers >= 1);
+    api.sendRaw('{not json');
+    api.apply('endpointslices', 'default', { ...slice('web-b', 'web', [{ ip: '127.0.0.2' }], port), ports: [{ name: 'grpc', port: 9 }] });
+    await until(() => m.stats().services.web!.discoveryErrors >= 2);
+    expect(urls(m)).toEqual([`http://127.0.0.1:${port}`]);
+    expect(await at(m)).toBe('127.0.0.1');
+  });
+
+  test('bearer token from a file; a rotated token is re-read after a 401', async () => {
+    api.token = 'token-1';
+    const tokenFile = join(dir, 'token');
+    writeFileSync(tokenFile, 'token-1\n');
+    api.apply('endpointslices', 'default', slice('web-a', 'web', [{ ip: '127.0.0.1' }], port));
+    const m = meshFor({ tokenFile, podLabels: false });
+    expect(await at(m)).toBe('127.0.0.1');
+    api.token = 'token-2';
+    writeFileSync(tokenFile, 'token-2\n');
+    api.dropWatches();
+    api.apply('endpointslices', 'default', slice('web-a', 'web', [{ ip: '127.0.0.2' }], port));
+    await until(() => urls(m).join() === `http://127.0.0.2:${port}`, 5000);
+    expect(JSON.stringify(m.stats())).not.toContain('token-');
+  });
+
+  test('config errors name the field', () => {
+    expect(() => createMesh({ services: { web: { discovery: { type: 'kubernetes', port: 80 } } } })).toThrowError(/discovery\.service: required/);
+    expect(() => createMesh({ services: { web: { discovery: { type: 'kubernetes', service: 'web', port: 0 } } } })).toThrowError(/discovery\.port: expected a port name or number/);
+  });
+});
+
+describe('kubeconfig', () => {
+  test('context selection, token, inline client certificate and CA, insecure flag', () => {
+    const path = join(dir, 'config');
+    writeFileSync(
+      path,
+      `apiVersion: v1
+kind: Config
+current-context: dev
+clusters:
+- name: dev-cluster
+  cluster:
+    server: https://127.0.0.1:6443/
+    certificate-authority-data: ${Buffer.from('CA PEM').toString('base64')}
+- name: prod-cluster
+  cluster:
+    server: https://127.0.0.1:7443
+    insecure-skip-tls-verify: true
+contexts:
+- name: dev
+  context: { cluster: dev-cluster, user: dev-user, namespace: shop }
+- name: prod
+  context: { cluster: prod-cluster, user: prod-user }
+users:
+- name: dev-user
+  user: { token: abc }
+- name: prod-user
+  user:
+    client-certificate-data: ${Buffer.from('CERT PEM').toString('base64')}
+    client-key-data: ${Buffer.from('KEY PEM').toString('base64')}
+`,
+    );
+    expect(fromKubeconfig(path, undefined)).toMatchObject({ server: 'https://127.0.0.1:6443', namespace: 'shop', token: 'abc', ca: 'CA PEM', insecure: false });
+    expect(fromKubeconfig(path, 'prod')).toMatchObject({ server: 'https://127.0.0.1:7443', cert: 'CERT PEM', key: 'KEY PEM', insecure: true });
+    expect(() => fromKubeconfig(path, 'staging')).toThrowError(/no context "staging"/);
+  });
+});
+
+const kubectl = spawnSync('kubectl', ['version', '--client'], { encoding: 'utf8' }).status === 0;
+if (!kubectl) console.warn('skipping the kubectl shape check: kubectl is not installed');
+
+test.skipIf(!kubectl)('kubectl reads the test server as a real API server', async () => {
+  api.apply('endpointslices', 'default', slice('web-a', 'web', [{ ip: '127.0.0.1' }], port));
+  // Asynchronously: the test server runs in this process and must keep answering.
+  const { stdout: out } = await promisify(execFile)(
+    'kubectl',
+    ['--server', api.url, '-n', 'default', 'get', 'endpointslices', '-l', 'kubernetes.io/service-name=web', '-o', 'json', '--request-timeout=10s'],
+    { env: { ...process.env, KUBECONFIG: '/dev/null', HOME: dir }, encoding: 'utf8', timeout: 30_000 },
+  );
+  const list = JSON.parse(out) as { items: { metadata: { name: string }; endpoints: { addresses: string[] }[] }[] };
+  expect(list.items.map((i) => i.metadata.name)).toEqual(['web-a']);
+  expect(list.items[0]!.endpoints[0]!.addresses).toEqual(['127.0.0.1']);
+});

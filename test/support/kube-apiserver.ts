@@ -1,0 +1,213 @@
+/**
+ * A Kubernetes API server for tests, on 127.0.0.1 port 0, speaking the real wire format for what
+ * meshlet reads (shapes from the Kubernetes API reference; reference/kubernetes-dns.md §8.1):
+ * EndpointSlices (discovery.k8s.io/v1), Pods and Services (v1) with list (kind …List, metadata
+ * .resourceVersion, items without kind) and watch (chunked NDJSON `{type, object}` events ADDED /
+ * MODIFIED / DELETED / BOOKMARK / ERROR), one global resourceVersion counter, label selectors
+ * (`a=b,c=d`), bookmarks when asked, streams ended at timeoutSeconds, a bounded history — a
+ * watch from before it gets 410 Gone, as an ERROR event or as HTTP 410 (switchable) — and 401
+ * without the bearer token. Knobs: drop every watch, send a malformed line, refuse everything.
+ */
+import http from 'node:http';
+import type { AddressInfo } from 'node:net';
+
+type Kind = 'endpointslices' | 'pods' | 'services';
+const API: Record<Kind, { apiVersion: string; kind: string }> = {
+  endpointslices: { apiVersion: 'discovery.k8s.io/v1', kind: 'EndpointSlice' },
+  pods: { apiVersion: 'v1', kind: 'Pod' },
+  services: { apiVersion: 'v1', kind: 'Service' },
+};
+
+interface Obj {
+  metadata: { name: string; namespace: string; resourceVersion: string; uid: string; labels?: Record<string, string> };
+  [k: string]: unknown;
+}
+interface Event {
+  rv: number;
+  kind: Kind;
+  type: 'ADDED' | 'MODIFIED' | 'DELETED';
+  object: Obj;
+}
+
+export interface KubeApiServer {
+  readonly url: string;
+  /** Required bearer token (undefined: none required). */
+  token: string | undefined;
+  /** How a too-old resourceVersion is answered. */
+  goneMode: 'event' | 'http';
+  /** Refuse every request with this status (e.g. 503), or null. */
+  failWith: number | null;
+  /** Requests seen, as `METHOD path?query`. */
+  readonly requests: string[];
+  apply(kind: Kind, namespace: string, object: { metadata: { name: string; labels?: Record<string, string> } } & Record<string, unknown>): void;
+  remove(kind: Kind, namespace: string, name: string): void;
+  /** Forget history older than now: a watch from an older resourceVersion gets 410. */
+  compact(): void;
+  /** Close every open watch stream abruptly. */
+  dropWatches(): void;
+  /** Write a raw line to every open watch stream. */
+  sendRaw(line: string): void;
+  readonly watchers: number;
+  close(): Promise<void>;
+}
+
+function matches(selector: string | null, labels: Record<string, string> | undefined): boolean {
+  if (!selector) return true;
+  return selector.split(',').every((term) => {
+    const [k, v] = term.split(/==?/);
+    return (labels ?? {})[k!.trim()] === v?.trim();
+  });
+}
+
+export async function startKubeApi(): Promise<KubeApiServer> {
+  let rv = 1000;
+  let floor = rv;
+  const store = new Map<string, Obj>(); // `${kind}/${ns}/${name}`
+  const history: Event[] = [];
+  const watches = new Set<{ res: http.ServerResponse; kind: Kind; ns: string; selector: string | null }>();
+  const requests: string[] = [];
+  const sockets = new Set<import('node:net').Socket>();
+
+  const withKind = (kind: Kind, o: Obj): object => ({ ...API[kind], ...o });
+
+  function emit(e: Event): void {
+    history.push(e);
+    if (history.length > 1000) floor = history.shift()!.rv;
+    for (const w of watches) {
+      if (w.kind === e.kind && w.ns === e.object.metadata.namespace && matches(w.selector, e.object.metadata.labels)) {
+        w.res.write(JSON.stringify({ type: e.type, object: withKind(e.kind, e.object) }) + '\n');
+      }
+    }
+  }
+
+  const status = (res: http.ServerResponse, code: number, reason: string, message: string): void => {
+    res.writeHead(code, { 'content-type': 'application/json' });
+    res.end(JSON.stringify({ kind: 'Status', apiVersion: 'v1', metadata: {}, status: 'Failure', message, reason, code }));
+  };
+
+  const api: KubeApiServer = {
+    url: '',
+    token: undefined,
+    goneMode: 'event',
+    failWith: null,
+    requests,
+    apply(kind, ns, object) {
+      const key = `${kind}/${ns}/${object.metadata.name}`;
+      const existed = store.has(key);
+      const o = { ...object, metadata: { ...object.metadata, namespace: ns, uid: `uid-${object.metadata.name}`, resourceVersion: String(++rv) } } as Obj;
+      store.set(key, o);
+      emit({ rv, kind, type: existed ? 'MODIFIED' : 'ADDED', object: o });
+    },
+    remove(kind, ns, name) {
+      const key = `${kind}/${ns}/${name}`;
+      const o = store.get(key);
+      if (!o) return;
+      store.delete(key);
+      emit({ rv: ++rv, kind, type: 'DELETED', object: { ...o, metadata: { ...o.metadata, resourceVersion: String(rv) } } });
+    },
+    compact() {
+      floor = rv;
+      history.length = 0;
+    },
+    dropWatches() {
+      for (const w of watches) w.res.socket?.destroy();
+      watches.clear();
+    },
+    sendRaw(line) {
+      for (const w of watches) w.res.write(line + '\n');
+    },
+    get watchers() {
+      return watches.size;
+    },
+    close: () =>
+      new Promise((resolve) => {
+        for (const w of watches) w.res.end();
+        for (const s of sockets) s.destroy();
+        server.close(() => resolve());
+      }),
+  };
+
+  const server = http.createServer((req, res) => {
+    const url = new URL(req.url!, 'http://x');
+    requests.push(`${req.method} ${url.pathname}${url.search}`);
+    if (api.failWith !== null) return status(res, api.failWith, 'InternalError', 'refusing for the test');
+    if (api.token !== undefined && req.headers.authorization !== `Bearer ${api.token}`) return status(res, 401, 'Unauthorized', 'Unauthorized');
+    // Discovery documents, enough for kubectl.
+    if (url.pathname === '/api') return json(res, { kind: 'APIVersions', versions: ['v1'], serverAddressByClientCIDRs: [] });
+    if (url.pathname === '/apis')
+      return json(res, { kind: 'APIGroupList', apiVersion: 'v1', groups: [{ name: 'discovery.k8s.io', versions: [{ groupVersion: 'discovery.k8s.io/v1', version: 'v1' }], preferredVersion: { groupVersion: 'discovery.k8s.io/v1', version: 'v1' } }] });
+    if (url.pathname === '/apis/discovery.k8s.io/v1')
+      return json(res, { kind: 'APIResourceList', apiVersion: 'v1', groupVersion: 'discovery.k8s.io/v1', resources: [{ name: 'endpointslices', singularName: 'endpointslice', namespaced: true, kind: 'EndpointSlice', verbs: ['get', 'list', 'watch'] }] });
+    if (url.pathname === '/api/v1')
+      return json(res, { kind: 'APIResourceList', groupVersion: 'v1', resources: [{ name: 'pods', singularName: 'pod', namespaced: true, kind: 'Pod', verbs: ['get', 'list', 'watch'] }, { name: 'services', singularName: 'service', namespaced: true, kind: 'Service', verbs: ['get', 'list', 'watch'] }] });
+    const m = url.pathname.match(/^\/(?:api\/v1|apis\/discovery\.k8s\.io\/v1)\/namespaces\/([^/]+)\/(endpointslices|pods|services)(?:\/([^/]+))?$/);
+    if (!m) return status(res, 404, 'NotFound', `the server could not find the requested resource (${url.pathname})`);
+    const [, ns, kind, name] = m as unknown as [string, string, Kind, string | undefined];
+    if (name) {
+      const o = store.get(`${kind}/${ns}/${name}`);
+      return o ? json(res, withKind(kind, o)) : status(res, 404, 'NotFound', `${kind} "${name}" not found`);
+    }
+    const selector = url.searchParams.get('labelSelector');
+    const items = [...store.entries()].filter(([k, o]) => k.startsWith(`${kind}/${ns}/`) && matches(selector, o.metadata.labels)).map(([, o]) => o);
+    if (url.searchParams.get('watch') !== '1' && url.searchParams.get('watch') !== 'true') {
+      return json(res, { kind: `${API[kind].kind}List`, apiVersion: API[kind].apiVersion, metadata: { resourceVersion: String(rv) }, items });
+    }
+    // watch
+    const from = url.searchParams.get('resourceVersion');
+    if (from !== null && from !== '0' && Number(from) < floor) {
+      if (api.goneMode === 'http') return status(res, 410, 'Expired', `too old resource version: ${from} (${floor})`);
+      res.writeHead(200, { 'content-type': 'application/json', 'transfer-encoding': 'chunked' });
+      res.end(JSON.stringify({ type: 'ERROR', object: { kind: 'Status', apiVersion: 'v1', metadata: {}, status: 'Failure', message: `too old resource version: ${from} (${floor})`, reason: 'Expired', code: 410 } }) + '\n');
+      return;
+    }
+    res.writeHead(200, { 'content-type': 'application/json', 'transfer-encoding': 'chunked' });
+    res.flushHeaders();
+    const w = { res, kind, ns, selector };
+    if (from === null || from === '0') for (const o of items) res.write(JSON.stringify({ type: 'ADDED', object: withKind(kind, o) }) + '\n');
+    else for (const e of history) if (e.rv > Number(from) && e.kind === kind && e.object.metadata.namespace === ns && matches(selector, e.object.metadata.labels)) res.write(JSON.stringify({ type: e.type, object: withKind(kind, e.object) }) + '\n');
+    watches.add(w);
+    const bookmarks = url.searchParams.get('allowWatchBookmarks') === 'true' ? setInterval(() => res.write(JSON.stringify({ type: 'BOOKMARK', object: { ...API[kind], metadata: { resourceVersion: String(rv) } } }) + '\n'), 200) : null;
+    const timeout = setTimeout(() => res.end(), Number(url.searchParams.get('timeoutSeconds') ?? 1800) * 1000);
+    const done = (): void => {
+      watches.delete(w);
+      if (bookmarks) clearInterval(bookmarks);
+      clearTimeout(timeout);
+    };
+    res.on('close', done);
+    res.on('finish', done);
+  });
+  server.on('connection', (s) => {
+    sockets.add(s);
+    s.on('close', () => sockets.delete(s));
+  });
+  await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+  (api as { url: string }).url = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
+  return api;
+}
+
+function json(res: http.ServerResponse, body: unknown): void {
+  res.writeHead(200, { 'content-type': 'application/json' });
+  res.end(JSON.stringify(body));
+}
+
+/** An EndpointSlice of `service` with the given endpoints on the named port `http`. */
+export function slice(
+  name: string,
+  service: string,
+  endpoints: { ip: string; ready?: boolean | null; terminating?: boolean; zone?: string; pod?: string }[],
+  port: number,
+  addressType: 'IPv4' | 'IPv6' = 'IPv4',
+): { metadata: { name: string; labels: Record<string, string> } } & Record<string, unknown> {
+  return {
+    metadata: { name, labels: { 'kubernetes.io/service-name': service, 'endpointslice.kubernetes.io/managed-by': 'endpointslice-controller.k8s.io' } },
+    addressType,
+    ports: [{ name: 'http', port, protocol: 'TCP' }],
+    endpoints: endpoints.map((e) => ({
+      addresses: [e.ip],
+      conditions: { ...(e.ready === null ? {} : { ready: e.ready ?? true }), ...(e.terminating ? { terminating: true, serving: true } : {}) },
+      ...(e.zone ? { zone: e.zone } : {}),
+      nodeName: 'node-1',
+      ...(e.pod ? { targetRef: { kind: 'Pod', name: e.pod, namespace: 'default' } } : {}),
+    })),
+  };
+}
