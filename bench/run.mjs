@@ -19,7 +19,7 @@ const concurrency = process.env.BENCH_CONCURRENCY ? Number(process.env.BENCH_CON
 const env = { ...process.env, PATH: `${join(root, 'node_modules', '.bin')}:${process.env.PATH}`, NO_COLOR: '1' };
 
 console.log('1. in-process micro-benchmarks (vitest bench)');
-const micro = spawnSync(process.execPath, [join(root, 'node_modules', 'vitest', 'vitest.mjs'), 'bench', '--run', 'bench/balancers', 'bench/resilience'], {
+const micro = spawnSync(process.execPath, [join(root, 'node_modules', 'vitest', 'vitest.mjs'), 'bench', '--run', 'bench/balancers', 'bench/resilience', 'bench/discovery'], {
   cwd: root,
   env,
   encoding: 'utf8',
