@@ -25,7 +25,7 @@ const micro = spawnSync(process.execPath, [join(root, 'node_modules', 'vitest', 
   encoding: 'utf8',
 });
 const microOut = `${micro.stdout}\n${micro.stderr}`;
-for (const line of microOut.split('\n')) if (/^\||ns per pick|breaker cost/.test(line)) console.log(line);
+for (const line of microOut.split('\n')) if (/^\||ns per pick|breaker cost|discovery convergence/.test(line)) console.log(line);
 
 const results = { at: new Date().toISOString(), node: process.version, durationMs };
 results.overhead = await overhead({ durationMs, ...(concurrency ? { concurrency } : {}) });
@@ -36,7 +36,7 @@ results.resilience = await resilience({ durationMs, ...(concurrency ? { concurre
 const mem = spawnSync(process.execPath, ['--expose-gc', join(root, 'bench', 'memory.mjs')], { cwd: root, env, encoding: 'utf8' });
 console.log(mem.stdout.trimEnd());
 results.memory = mem.stdout;
-results.micro = microOut.split('\n').filter((l) => /^\||ns per pick|breaker cost/.test(l));
+results.micro = microOut.split('\n').filter((l) => /^\||ns per pick|breaker cost|discovery convergence/.test(l));
 
 mkdirSync(join(root, 'bench', 'results'), { recursive: true });
 writeFileSync(join(root, 'bench', 'results', 'latest.json'), JSON.stringify(results, null, 2));
