@@ -34,6 +34,8 @@ export type {
 } from './discovery/discovery.js';
 export type { Logger } from './observability/log.js';
 export type { MeshEventMap, MeshEventName, Disposable } from './observability/events.js';
+export { enableMetrics, type MetricsOptions } from './observability/metrics.js';
+export { liveView, type LiveViewOptions } from './observability/live-view.js';
 export type { RetryConfig, RetryOn } from './resilience/retry-policy.js';
 export type { BudgetConfig } from './resilience/retry-budget.js';
 export type { OutlierDetectionConfig, CircuitBreakerConfig, HealthCheckConfig, SlowStartConfig } from './resilience/health-config.js';

@@ -1,0 +1,107 @@
+/**
+ * Metrics through OpenTelemetry (`@opentelemetry/api`, an optional peer dependency: it is loaded
+ * only by {@link enableMetrics}). Instruments:
+ *  - `http.client.request.duration` (histogram, s) — the HTTP client semantic conventions:
+ *    `http.request.method`, `http.response.status_code`, `server.address`, `server.port`,
+ *    `error.type` when it failed; plus `meshlet.service` and `meshlet.subset`;
+ *  - counters `meshlet.retries`, `meshlet.retry_budget.exhausted`, `meshlet.ejections`,
+ *    `meshlet.rate_limited`, `meshlet.overloaded`, `meshlet.discovery.updates`,
+ *    `meshlet.discovery.errors`, `meshlet.circuit.transitions` (by `meshlet.circuit.state`);
+ *  - observed from `mesh.stats()`: `meshlet.endpoint.in_flight` (gauge),
+ *    `meshlet.endpoint.requests` (counter), `meshlet.endpoint.healthy` (gauge: 1 healthy,
+ *    0 ejected / half-open / unhealthy / draining).
+ * All are built on `mesh.on(...)` events; `dispose()` removes every listener and callback.
+ */
+import type { Mesh } from '../mesh.js';
+import type { Disposable } from './events.js';
+
+/** The parts of `@opentelemetry/api`'s Meter meshlet uses. */
+interface Meter {
+  createHistogram(name: string, options?: object): { record(value: number, attributes?: object): void };
+  createCounter(name: string, options?: object): { add(value: number, attributes?: object): void };
+  createObservableGauge(name: string, options?: object): object;
+  createObservableCounter(name: string, options?: object): object;
+  addBatchObservableCallback(cb: (result: { observe(instrument: object, value: number, attributes?: object): void }) => void, instruments: object[]): void;
+  removeBatchObservableCallback(cb: (result: { observe(instrument: object, value: number, attributes?: object): void }) => void, instruments: object[]): void;
+}
+
+export interface MetricsOptions {
+  /** A Meter to use; default: `metrics.getMeter('meshlet')` from `@opentelemetry/api`. */
+  meter?: Meter;
+}
+
+/**
+ * Start publishing a mesh's metrics.
+ * @throws Error naming the package when `@opentelemetry/api` is missing and no meter was given.
+ */
+export async function enableMetrics(mesh: Mesh, options: MetricsOptions = {}): Promise<Disposable> {
+  let meter = options.meter;
+  if (!meter) {
+    let api: { metrics: { getMeter(name: string, version?: string): Meter } };
+    try {
+      api = (await import('@opentelemetry/api')) as unknown as typeof api;
+    } catch (err) {
+      throw new Error('enableMetrics needs the optional package "@opentelemetry/api": npm install @opentelemetry/api', { cause: err });
+    }
+    meter = api.metrics.getMeter('meshlet');
+  }
+  const m = meter;
+  const duration = m.createHistogram('http.client.request.duration', {
+    unit: 's',
+    description: 'Duration of HTTP client requests.',
+    advice: { explicitBucketBoundaries: [0.005, 0.01, 0.025, 0.05, 0.075, 0.1, 0.25, 0.5, 0.75, 1, 2.5, 5, 7.5, 10] },
+  });
+  const counter = (name: string, description: string) => m.createCounter(name, { description });
+  const retries = counter('meshlet.retries', 'Retries sent.');
+  const exhausted = counter('meshlet.retry_budget.exhausted', 'Retries refused because the retry budget was spent.');
+  const ejections = counter('meshlet.ejections', 'Endpoints ejected (outlier detection or an open circuit).');
+  const rateLimited = counter('meshlet.rate_limited', 'Requests refused by a rate limit.');
+  const overloaded = counter('meshlet.overloaded', 'Requests refused by a concurrency limit.');
+  const updates = counter('meshlet.discovery.updates', 'Endpoint-set updates from discovery.');
+  const discoveryErrors = counter('meshlet.discovery.errors', 'Discovery failures (the last good set was kept).');
+  const circuits = counter('meshlet.circuit.transitions', 'Circuit state changes, by the state entered.');
+  const inFlight = m.createObservableGauge('meshlet.endpoint.in_flight', { description: 'Requests in flight per endpoint.' });
+  const requests = m.createObservableCounter('meshlet.endpoint.requests', { description: 'Requests completed per endpoint.' });
+  const healthy = m.createObservableGauge('meshlet.endpoint.healthy', { description: '1 when the endpoint takes traffic, else 0.' });
+
+  const subs: Disposable[] = [
+    mesh.on('request', (e) => {
+      const attrs: Record<string, string | number> = { 'http.request.method': e.method, 'meshlet.service': e.service };
+      if (e.status > 0) attrs['http.response.status_code'] = e.status;
+      if (e.error !== undefined) attrs['error.type'] = e.error;
+      else if (e.status >= 500) attrs['error.type'] = String(e.status);
+      if (e.subset !== undefined) attrs['meshlet.subset'] = e.subset;
+      if (e.endpoint !== undefined) {
+        const u = new URL(e.endpoint);
+        attrs['server.address'] = u.hostname.replace(/^\[|\]$/g, '');
+        attrs['server.port'] = Number(u.port || (u.protocol === 'https:' ? 443 : 80));
+      }
+      duration.record(e.durationMs / 1000, attrs);
+    }),
+    mesh.on('retry', (e) => retries.add(1, { 'meshlet.service': e.service, 'meshlet.reason': e.reason })),
+    mesh.on('retry-budget-exhausted', (e) => exhausted.add(1, { 'meshlet.service': e.service })),
+    mesh.on('ejection', (e) => ejections.add(1, { 'meshlet.service': e.service, 'meshlet.endpoint': e.endpoint })),
+    mesh.on('rate-limited', (e) => rateLimited.add(1, { 'meshlet.service': e.service, 'meshlet.scope': e.scope })),
+    mesh.on('overloaded', (e) => overloaded.add(1, { 'meshlet.service': e.service, 'meshlet.limit': e.limit })),
+    mesh.on('discovery-update', (e) => updates.add(1, { 'meshlet.service': e.service })),
+    mesh.on('discovery-error', (e) => discoveryErrors.add(1, { 'meshlet.service': e.service })),
+    mesh.on('circuit', (e) => circuits.add(1, { 'meshlet.service': e.service, 'meshlet.endpoint': e.endpoint, 'meshlet.circuit.state': e.to })),
+  ];
+  const observe = (result: { observe(instrument: object, value: number, attributes?: object): void }): void => {
+    for (const [service, s] of Object.entries(mesh.stats().services)) {
+      for (const ep of s.endpoints) {
+        const attrs = { 'meshlet.service': service, 'meshlet.endpoint': ep.url };
+        result.observe(inFlight, ep.inFlight, attrs);
+        result.observe(requests, ep.requests, attrs);
+        result.observe(healthy, ep.state === 'healthy' && ep.health === 'healthy' ? 1 : 0, attrs);
+      }
+    }
+  };
+  m.addBatchObservableCallback(observe, [inFlight, requests, healthy]);
+  return {
+    dispose() {
+      for (const s of subs) s.dispose();
+      m.removeBatchObservableCallback(observe, [inFlight, requests, healthy]);
+    },
+  };
+}

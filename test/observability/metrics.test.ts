@@ -1,0 +1,71 @@
+import { afterEach, beforeEach, expect, test } from 'vitest';
+import { request } from 'undici';
+import { MeterProvider, MetricReader, type ResourceMetrics } from '@opentelemetry/sdk-metrics';
+import { createMesh, enableMetrics, type Mesh } from '../../src/index.js';
+import { closeAll, startBackends, type Backend } from '../support/backend.js';
+
+class TestReader extends MetricReader {
+  protected async onForceFlush(): Promise<void> {}
+  protected async onShutdown(): Promise<void> {}
+}
+
+let backends: Backend[];
+let mesh: Mesh;
+let reader: TestReader;
+let provider: MeterProvider;
+
+beforeEach(async () => {
+  backends = await startBackends(2);
+  backends[0]!.fault = { kind: 'status', status: 503 };
+  mesh = createMesh({ services: { api: { endpoints: backends.map((b) => b.url), balancer: 'round-robin', outlierDetection: false, circuitBreaker: false } }, random: () => 0 });
+  reader = new TestReader();
+  provider = new MeterProvider({ readers: [reader] });
+});
+
+afterEach(async () => {
+  await mesh.close();
+  await provider.shutdown();
+  await closeAll(backends);
+});
+
+function find(rm: ResourceMetrics, name: string) {
+  for (const sm of rm.scopeMetrics) for (const m of sm.metrics) if (m.descriptor.name === name) return m;
+  return undefined;
+}
+
+test('request duration histogram (HTTP client conventions), retry counter and endpoint gauges', async () => {
+  const handle = await enableMetrics(mesh, { meter: provider.getMeter('meshlet') as never });
+  for (let i = 0; i < 4; i++) {
+    const r = await request('http://api/x', { dispatcher: mesh.dispatcher });
+    await r.body.dump();
+    expect(r.statusCode).toBe(200);
+  }
+  const { resourceMetrics } = await reader.collect();
+  const hist = find(resourceMetrics, 'http.client.request.duration')!;
+  expect(hist.descriptor.unit).toBe('s');
+  const points = hist.dataPoints as { attributes: Record<string, unknown>; value: { count: number } }[];
+  expect(points.reduce((n, p) => n + p.value.count, 0)).toBe(4);
+  expect(points[0]!.attributes).toMatchObject({ 'http.request.method': 'GET', 'http.response.status_code': 200, 'server.address': '127.0.0.1', 'meshlet.service': 'api' });
+  const retries = find(resourceMetrics, 'meshlet.retries')!;
+  const retryTotal = (retries.dataPoints as { value: number }[]).reduce((n, p) => n + p.value, 0);
+  expect(retryTotal).toBe(backends[0]!.received.length);
+  const reqs = find(resourceMetrics, 'meshlet.endpoint.requests')!;
+  expect((reqs.dataPoints as { value: number }[]).reduce((n, p) => n + p.value, 0)).toBe(4 + retryTotal);
+  const healthy = find(resourceMetrics, 'meshlet.endpoint.healthy')!;
+  expect((healthy.dataPoints as { value: number }[]).map((p) => p.value)).toEqual([1, 1]);
+  handle.dispose();
+  const r = await request('http://api/x', { dispatcher: mesh.dispatcher });
+  await r.body.dump();
+  const after = await reader.collect();
+  const afterPoints = find(after.resourceMetrics, 'http.client.request.duration')!.dataPoints as { value: { count: number } }[];
+  expect(afterPoints.reduce((n, p) => n + p.value.count, 0)).toBe(4); // no more recording after dispose
+});
+
+test('a traceparent set by the caller reaches the backend unchanged, on the first try and on the retry', async () => {
+  const traceparent = '00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01';
+  const r = await request('http://api/x', { dispatcher: mesh.dispatcher, headers: { traceparent } });
+  await r.body.dump();
+  expect(r.statusCode).toBe(200);
+  const seen = [...backends[0]!.received, ...backends[1]!.received].map((x) => x.headers.traceparent);
+  expect(seen).toEqual([traceparent, traceparent]);
+});
