@@ -2,6 +2,7 @@
 // with a message where either is missing.
 import http from 'node:http';
 import { existsSync } from 'node:fs';
+import { createRequire } from 'node:module';
 import type { AddressInfo } from 'node:net';
 import { afterAll, beforeAll, expect, test } from 'vitest';
 import { request } from 'undici';
@@ -9,9 +10,10 @@ import { createMesh, liveView, type Mesh } from '../../src/index.js';
 import { closeAll, startBackends, type Backend } from '../support/backend.js';
 
 const CHROMIUM = '/usr/bin/chromium';
+const require_ = createRequire(`${process.cwd()}/package.json`);
 let playwright: typeof import('playwright-core') | null = null;
 try {
-  playwright = await import('playwright-core');
+  playwright = require_('playwright-core') as typeof import('playwright-core');
 } catch {
   playwright = null;
 }
