@@ -194,3 +194,36 @@ describe('bad routes are rejected at createMesh with the path', () => {
     mesh = null;
   });
 });
+
+describe('consistent hashing within subsets', () => {
+  test("a user's key stays on the same v2 endpoint while the split holds; the split itself is sticky per key", async () => {
+    const extra = await startBackend('v2b');
+    try {
+      mesh = createMesh({
+        services: {
+          catalog: {
+            endpoints: [
+              ...v1.map((b) => ({ url: b.url, labels: { version: 'v1' } })),
+              { url: v2.url, labels: { version: 'v2' } },
+              { url: extra.url, labels: { version: 'v2' } },
+            ],
+            balancer: { type: 'ring-hash', hashOn: { header: 'x-user' } },
+            subsets: { v1: { labels: { version: 'v1' } }, v2: { labels: { version: 'v2' } } },
+            routes: [{ split: { v1: 50, v2: 50 } }],
+          },
+        },
+      });
+      for (let u = 0; u < 20; u++) {
+        const headers = { 'x-user': `user-${u}` };
+        const first = (await hit(mesh, '/', { headers })).backend;
+        for (let k = 0; k < 5; k++) expect((await hit(mesh, '/', { headers })).backend).toBe(first);
+      }
+      // Both sides of the split are used, by different users.
+      const sides = new Set<string>();
+      for (let u = 0; u < 40; u++) sides.add((await hit(mesh, '/', { headers: { 'x-user': `user-${u}` } })).backend.slice(0, 2));
+      expect([...sides].sort()).toEqual(['v1', 'v2']);
+    } finally {
+      await extra.close();
+    }
+  });
+});
