@@ -221,3 +221,38 @@ test.skipIf(!kubectl)('kubectl reads the test server as a real API server', asyn
   expect(list.items.map((i) => i.metadata.name)).toEqual(['web-a']);
   expect(list.items[0]!.endpoints[0]!.addresses).toEqual(['127.0.0.1']);
 });
+
+describe('in-cluster access over TLS', () => {
+  test('KUBERNETES_SERVICE_HOST/PORT, the service-account token, ca.crt and namespace file', async () => {
+    const { Pki, hasOpenssl } = await import('../support/pki.js');
+    if (!hasOpenssl) {
+      console.warn('skipping the in-cluster TLS test: the openssl CLI is not installed');
+      return;
+    }
+    const pki = new Pki();
+    const cert = pki.issue('apiserver', ['IP:127.0.0.1', 'DNS:kubernetes.default.svc']);
+    const secure = await startKubeApi({ tls: { cert: cert.cert, key: cert.key } });
+    const saDir = join(dir, 'sa');
+    const { mkdirSync } = await import('node:fs');
+    mkdirSync(saDir);
+    writeFileSync(join(saDir, 'token'), 'sa-token');
+    writeFileSync(join(saDir, 'ca.crt'), pki.ca.cert);
+    writeFileSync(join(saDir, 'namespace'), 'shop');
+    secure.token = 'sa-token';
+    secure.apply('endpointslices', 'shop', slice('web-a', 'web', [{ ip: '127.0.0.2' }], port));
+    const env = { ...process.env };
+    process.env.KUBERNETES_SERVICE_HOST = '127.0.0.1';
+    process.env.KUBERNETES_SERVICE_PORT = new URL(secure.url).port;
+    try {
+      mesh = createMesh({ services: { web: { discovery: { type: 'kubernetes', service: 'web', port: 'http', serviceAccountDir: saDir, podLabels: false } } } });
+      expect(await at(mesh)).toBe('127.0.0.2');
+      expect(secure.requests.some((r) => r.startsWith('GET /apis/discovery.k8s.io/v1/namespaces/shop/endpointslices'))).toBe(true);
+    } finally {
+      process.env = env;
+      await mesh?.close({ graceMs: 100 });
+      mesh = null;
+      await secure.close();
+      pki.dispose();
+    }
+  });
+});

@@ -9,6 +9,7 @@
  * without the bearer token. Knobs: drop every watch, send a malformed line, refuse everything.
  */
 import http from 'node:http';
+import https from 'node:https';
 import type { AddressInfo } from 'node:net';
 
 type Kind = 'endpointslices' | 'pods' | 'services';
@@ -59,7 +60,8 @@ function matches(selector: string | null, labels: Record<string, string> | undef
   });
 }
 
-export async function startKubeApi(): Promise<KubeApiServer> {
+/** Start the server; with `tls` it serves HTTPS with that certificate and key. */
+export async function startKubeApi(options: { tls?: { cert: string; key: string } } = {}): Promise<KubeApiServer> {
   let rv = 1000;
   let floor = rv;
   const store = new Map<string, Obj>(); // `${kind}/${ns}/${name}`
@@ -127,7 +129,7 @@ export async function startKubeApi(): Promise<KubeApiServer> {
       }),
   };
 
-  const server = http.createServer((req, res) => {
+  const handler = (req: http.IncomingMessage, res: http.ServerResponse): void => {
     const url = new URL(req.url!, 'http://x');
     requests.push(`${req.method} ${url.pathname}${url.search}`);
     if (api.failWith !== null) return status(res, api.failWith, 'InternalError', 'refusing for the test');
@@ -175,13 +177,14 @@ export async function startKubeApi(): Promise<KubeApiServer> {
     };
     res.on('close', done);
     res.on('finish', done);
-  });
+  };
+  const server = options.tls ? https.createServer({ cert: options.tls.cert, key: options.tls.key }, handler) : http.createServer(handler);
   server.on('connection', (s) => {
     sockets.add(s);
     s.on('close', () => sockets.delete(s));
   });
   await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
-  (api as { url: string }).url = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
+  (api as { url: string }).url = `${options.tls ? 'https' : 'http'}://127.0.0.1:${(server.address() as AddressInfo).port}`;
   return api;
 }
 
