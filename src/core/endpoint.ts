@@ -77,12 +77,16 @@ export class Endpoint {
   /** The owning service's shared numbers (total in-flight), for bounded-load hashing. */
   readonly serviceLoad: ServiceLoad;
 
-  /** The connection pool that carries this endpoint's requests. */
-  readonly dispatcher: Dispatcher;
+  #dispatcher: Dispatcher | null;
+  readonly #makeDispatcher: (() => Dispatcher) | null;
   /** Frozen pick result so a picker never allocates to return this endpoint. */
   readonly picked: PickedEndpoint;
 
-  constructor(spec: EndpointSpec, dispatcher: Dispatcher, options: EndpointLoadOptions, serviceLoad: ServiceLoad = { inFlight: 0 }) {
+  /**
+   * @param dispatcher the connection pool for this endpoint, or a function that makes it on first
+   *   use (an undici Pool is ~18 KiB: a large fleet pays only for the endpoints it talks to).
+   */
+  constructor(spec: EndpointSpec, dispatcher: Dispatcher | (() => Dispatcher), options: EndpointLoadOptions, serviceLoad: ServiceLoad = { inFlight: 0 }) {
     this.key = spec.origin;
     this.protocol = spec.protocol;
     this.hostname = spec.hostname;
@@ -93,7 +97,8 @@ export class Endpoint {
     this.region = spec.region;
     this.hashKey = spec.hashKey ?? spec.origin;
     this.priority = spec.priority;
-    this.dispatcher = dispatcher;
+    this.#dispatcher = typeof dispatcher === 'function' ? null : dispatcher;
+    this.#makeDispatcher = typeof dispatcher === 'function' ? dispatcher : null;
     this.serviceLoad = serviceLoad;
     this.#decayMs = options.decayMs;
     this.picked = Object.freeze({ type: 'pick' as const, endpoint: this });
@@ -116,6 +121,21 @@ export class Endpoint {
     this.hashKey = hashKey;
     this.priority = spec.priority;
     return changed;
+  }
+
+  /** The connection pool that carries this endpoint's requests (made on first use). */
+  get dispatcher(): Dispatcher {
+    return (this.#dispatcher ??= this.#makeDispatcher!());
+  }
+
+  /** Close the pool once its requests are done (nothing to do if it was never made). */
+  close(): Promise<void> {
+    return this.#dispatcher === null ? Promise.resolve() : this.#dispatcher.close();
+  }
+
+  /** Abort the pool's requests and close it. */
+  destroy(): Promise<void> {
+    return this.#dispatcher === null ? Promise.resolve() : this.#dispatcher.destroy();
   }
 
   /** Record the start of a request at `nowMs` (the clock of {@link observeLatency}). */

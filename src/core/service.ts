@@ -245,7 +245,7 @@ export class Service {
 
   #createEndpoint(spec: EndpointSpec): Endpoint {
     const p = this.config.pool;
-    const pool = new Pool(spec.origin, {
+    const makePool = (): Pool => new Pool(spec.origin, {
       connections: p.connections,
       pipelining: p.pipelining,
       keepAliveTimeout: p.keepAliveTimeoutMs,
@@ -255,14 +255,14 @@ export class Service {
       maxResponseSize: p.maxResponseSizeBytes,
       ...(this.#tls !== null ? { connect: this.#tls.connect } : { connectTimeout: p.connectTimeoutMs }),
     });
-    return new Endpoint(spec, pool, { decayMs: this.#decayMs }, this.#load);
+    return new Endpoint(spec, makePool, { decayMs: this.#decayMs }, this.#load);
   }
 
   /** A removed endpoint takes no new requests, finishes its in-flight ones, then its pool closes. */
   #drain(ep: Endpoint): void {
     ep.state = 'draining';
     this.#draining.add(ep);
-    ep.dispatcher.close().then(
+    ep.close().then(
       () => {
         ep.state = 'closed';
         this.#draining.delete(ep);
@@ -604,9 +604,9 @@ export class Service {
     const closing: Promise<void>[] = [];
     for (const ep of this.#endpoints.values()) {
       ep.state = 'closed';
-      closing.push(ep.dispatcher.close());
+      closing.push(ep.close());
     }
-    for (const ep of this.#draining) closing.push(ep.dispatcher.close().catch(() => {}));
+    for (const ep of this.#draining) closing.push(ep.close().catch(() => {}));
     await Promise.allSettled(closing);
   }
 
@@ -621,7 +621,7 @@ export class Service {
     this.#limit.drain((w) => (w as MeshRequest).fail(new MeshClosedError()));
     await Promise.allSettled([
       Promise.resolve(this.#source?.stop()),
-      ...[...this.#endpoints.values(), ...this.#draining].map((ep) => ep.dispatcher.destroy()),
+      ...[...this.#endpoints.values(), ...this.#draining].map((ep) => ep.destroy()),
     ]);
   }
 

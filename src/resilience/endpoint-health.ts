@@ -138,7 +138,7 @@ export class ServiceHealth {
       cLocal: 0,
       windowRequests: 0,
       windowFailures: 0,
-      errorRate: this.#config.breaker && this.#clock ? new ErrorRate(this.#config.breaker, this.#clock) : null,
+      errorRate: null, // made on the first outcome: endpoints never used cost no opossum window
       check: this.#checker?.add(endpoint) ?? null,
       addedAt: joined ? now : -Infinity,
     });
@@ -178,6 +178,7 @@ export class ServiceHealth {
   record(endpoint: Endpoint, outcome: AttemptOutcome): void {
     const s = this.#states.get(endpoint);
     if (s === undefined) return;
+    if (s.errorRate === null && this.#clock !== null) s.errorRate = new ErrorRate(this.#config.breaker!, this.#clock);
     const kind = outcome.kind;
     if (!isFailure(kind)) {
       if (kind !== 'success') {
