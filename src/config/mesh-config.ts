@@ -9,7 +9,7 @@ import type { DiscoveryDefinition, DiscoveryFactory, DiscoveryRegistry } from '.
 import type { EndpointInput } from '../core/endpoint-spec.js';
 import { describe } from '../core/endpoint-spec.js';
 import { InvalidConfigError } from '../core/errors.js';
-import { expectObject, join, optEnum, optNumber, rejectUnknown, type Raw } from './check.js';
+import { expectObject, join, optEnum, optNumber, optString, rejectUnknown, type Raw } from './check.js';
 import { HEALTH_CONFIG_KEYS, parseHealthConfig, type ParsedHealth } from '../resilience/endpoint-health.js';
 import type { CircuitBreakerConfig, HealthCheckConfig, OutlierDetectionConfig, SlowStartConfig } from '../resilience/health-config.js';
 import { parseRetryConfig, type ParsedRetry, type RetryConfig } from '../resilience/retry-policy.js';
@@ -22,7 +22,12 @@ import { parseTlsConfig, type ParsedTls, type TlsConfig } from '../security/tls.
 /** Where a hash balancer takes the request's key from. */
 export type HashOn =
   | { header: string }
-  | { cookie: string }
+  /**
+   * A cookie's value. With `ttlMs`, a request without the cookie gets a new random value, and the
+   * response sets it (`Path=path`, `Max-Age`, `HttpOnly`) so the client's next requests stick —
+   * Envoy's generated hash cookie.
+   */
+  | { cookie: string; ttlMs?: number; path?: string }
   | { query: string }
   /** Your own key function; return undefined to fall back to a random pick. */
   | ((request: HashRequest) => string | undefined);
@@ -372,6 +377,14 @@ export function parseBalancer(raw: unknown, path: string, balancers: BalancerReg
 function parseHashOn(raw: unknown, path: string): HashOn {
   if (typeof raw === 'function') return raw as HashOn;
   const o = expectObject(raw, path);
+  if (typeof o.cookie === 'string' && o.cookie !== '') {
+    rejectUnknown(o, ['cookie', 'ttlMs', 'path'], path);
+    if (!/^[!#$%&'*+\-.^_`|~0-9A-Za-z]+$/.test(o.cookie)) throw new InvalidConfigError(join(path, 'cookie'), `expected a cookie name, got ${describe(o.cookie)}`);
+    const ttlMs = o.ttlMs === undefined ? undefined : optNumber(o, 'ttlMs', path, 0, { min: 1000, max: 400 * 86_400_000 });
+    const cookiePath = optString(o, 'path', path);
+    if (cookiePath !== undefined && !cookiePath.startsWith('/')) throw new InvalidConfigError(join(path, 'path'), `expected a path starting with "/", got ${describe(cookiePath)}`);
+    return Object.freeze({ cookie: o.cookie, ...(ttlMs !== undefined ? { ttlMs } : {}), ...(cookiePath !== undefined ? { path: cookiePath } : {}) });
+  }
   const keys = Object.keys(o);
   if (keys.length !== 1 || !['header', 'cookie', 'query'].includes(keys[0]!)) {
     throw new InvalidConfigError(path, 'expected exactly one of { header }, { cookie }, { query }, or a function');

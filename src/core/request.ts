@@ -73,6 +73,8 @@ export class MeshRequest implements Controller, PickContext, Waiting {
   attempt = 0;
   /** Body to send (a guard around a streamed body when retries may need to know it is untouched). */
   body: unknown;
+  /** A `Set-Cookie` value to add to the response (a generated hash cookie), or null. */
+  setCookie: string | null = null;
 
   readonly #handler: Handler;
   readonly #service: Service;
@@ -130,7 +132,9 @@ export class MeshRequest implements Controller, PickContext, Waiting {
     return this.#reason;
   }
   get rawHeaders(): Controller['rawHeaders'] {
-    return this.#current?.controller?.rawHeaders;
+    const raw = this.#current?.controller?.rawHeaders;
+    if (this.setCookie === null || !Array.isArray(raw)) return raw;
+    return [...raw, Buffer.from('set-cookie'), Buffer.from(this.setCookie)] as Controller['rawHeaders'];
   }
   get rawTrailers(): Controller['rawTrailers'] {
     return this.#current?.controller?.rawTrailers;
@@ -402,6 +406,10 @@ export class MeshRequest implements Controller, PickContext, Waiting {
     if (attempt !== this.#current || this.#done) return;
     this.#settle?.resolve();
     this.#settle = null;
+    if (this.setCookie !== null && status >= 200) {
+      const existing = headers['set-cookie'];
+      headers = { ...headers, 'set-cookie': existing === undefined ? this.setCookie : [...(Array.isArray(existing) ? existing : [existing]), this.setCookie] };
+    }
     this.#handler.onResponseStart?.(this, status, headers, message);
   }
 

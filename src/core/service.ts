@@ -6,6 +6,7 @@
  * the list of endpoints that may take traffic. A request reads the current picker and the live
  * numbers on endpoints, nothing more.
  */
+import { randomUUID } from 'node:crypto';
 import { Pool, type Dispatcher } from 'undici';
 import type { BalancerDeps, PickFailed } from '../balancers/balancer.js';
 import type { ParsedService } from '../config/mesh-config.js';
@@ -287,6 +288,7 @@ export class Service {
   // ===== requests =====
 
   dispatch(opts: Dispatcher.DispatchOptions, handler: Dispatcher.DispatchHandler, host: string): void {
+    this.#generated = undefined;
     // Routing: the first matching route picks the target (a subset, or a weighted split).
     let target = this.#whole;
     let route: ParsedRoute | undefined;
@@ -305,6 +307,7 @@ export class Service {
     }
     if (!req.start(route?.timeoutMs ?? target.timeoutMs, this.#noRelease)) return;
     if (target.balancer.def.usesHash) req.hash = this.#hash(opts, target);
+    if (this.#generated !== undefined) req.setCookie = this.#generated;
     if (route !== undefined && (route.abort !== null || route.delay !== null || route.mirror !== null)) {
       if (this.#routeExtras(req, route, host)) return;
     }
@@ -573,13 +576,27 @@ export class Service {
     return requestHash(this.#hashKey(opts, target.balancer.hashOn), this.#deps.random);
   }
 
+  /** `Set-Cookie` for a hash cookie generated for the request being dispatched (dispatch is synchronous). */
+  #generated: string | undefined;
+  #generatedValue: string | undefined;
+
   #hashKey(opts: Dispatcher.DispatchOptions, hashOn: Target['balancer']['hashOn']): string | undefined {
+    let key: string | undefined;
     try {
-      return hashKeyOf(opts, hashOn);
+      key = hashKeyOf(opts, hashOn);
     } catch (err) {
       this.#deps.log.warn(`service ${this.name}: hashOn function threw, picking at random: ${(err as Error).message}`);
       return undefined;
     }
+    if (key === undefined && hashOn !== undefined && typeof hashOn !== 'function' && 'cookie' in hashOn && hashOn.ttlMs !== undefined) {
+      // No cookie yet: make one (once per request, shared by the split and the pick) and set it on the response.
+      if (this.#generated === undefined) {
+        this.#generatedValue = randomUUID();
+        this.#generated = `${hashOn.cookie}=${this.#generatedValue}; Path=${hashOn.path ?? '/'}; Max-Age=${Math.floor(hashOn.ttlMs / 1000)}; HttpOnly`;
+      }
+      key = this.#generatedValue;
+    }
+    return key;
   }
 
   // ===== lifecycle and stats =====

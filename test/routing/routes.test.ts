@@ -227,3 +227,41 @@ describe('consistent hashing within subsets', () => {
     }
   });
 });
+
+describe('hash cookie set on the response', () => {
+  test('a request without the cookie gets one; requests that carry it stick to one endpoint', async () => {
+    mesh = createMesh({
+      services: {
+        catalog: {
+          endpoints: [...v1.map((b) => b.url), v2.url],
+          balancer: { type: 'ring-hash', hashOn: { cookie: 'sid', ttlMs: 3_600_000, path: '/shop' } },
+        },
+      },
+    });
+    for (let user = 0; user < 5; user++) {
+      const first = await request('http://catalog/', { dispatcher: mesh.dispatcher });
+      const setCookie = String(first.headers['set-cookie']);
+      expect(setCookie).toMatch(/^sid=[0-9a-f-]{36}; Path=\/shop; Max-Age=3600; HttpOnly$/);
+      const home = ((await first.body.json()) as { backend: string }).backend;
+      const cookie = setCookie.split(';')[0]!;
+      for (let k = 0; k < 4; k++) {
+        const r = await request('http://catalog/', { dispatcher: mesh.dispatcher, headers: { cookie } });
+        expect(r.headers['set-cookie']).toBeUndefined();
+        expect(((await r.body.json()) as { backend: string }).backend).toBe(home);
+      }
+    }
+    // Node's global fetch (the legacy handler path) sees the header too.
+    const res = await fetch('http://catalog/', { dispatcher: mesh.dispatcher } as RequestInit);
+    expect(res.headers.get('set-cookie')).toMatch(/^sid=/);
+    await res.arrayBuffer();
+  });
+
+  test('hashOn cookie options are validated', () => {
+    expect(() =>
+      createMesh({ services: { catalog: { endpoints: [v2.url], balancer: { type: 'maglev', hashOn: { cookie: 'sid', ttlMs: 5 } } } } }),
+    ).toThrowError(/balancer\.hashOn\.ttlMs: expected a number ≥ 1000/);
+    expect(() =>
+      createMesh({ services: { catalog: { endpoints: [v2.url], balancer: { type: 'maglev', hashOn: { cookie: 'a b' } } } } }),
+    ).toThrowError(/hashOn\.cookie: expected a cookie name/);
+  });
+});
