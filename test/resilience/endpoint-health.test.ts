@@ -209,3 +209,18 @@ describe('lifecycle and config', () => {
     expect(() => createMesh({ services: { api: { endpoints: ['http://127.0.0.1:1'], ...(service as object) } } })).toThrowError(message);
   });
 });
+
+test('after mesh.close() no socket and no timer of the mesh is left (keep-alive connections included)', async () => {
+  const count = (kind: string) => process.getActiveResourcesInfo().filter((r) => r === kind).length;
+  const sockets0 = count('TCPSocketWrap');
+  const timers0 = count('Timeout');
+  const m = await setup(3, { retry: { attempts: 2 }, healthCheck: { path: '/', intervalMs: 25 }, outlierDetection: { intervalMs: 40 } });
+  backends[0]!.fault = { kind: 'status', status: 503 };
+  await Promise.all(Array.from({ length: 30 }, () => get(m)));
+  expect(count('TCPSocketWrap')).toBeGreaterThan(sockets0); // pooled keep-alive connections exist
+  await m.close();
+  mesh = null;
+  await sleep(50);
+  expect(count('TCPSocketWrap')).toBeLessThanOrEqual(sockets0);
+  expect(count('Timeout')).toBeLessThanOrEqual(timers0);
+});
