@@ -271,7 +271,7 @@ export class MeshRequest implements Controller, PickContext, Waiting {
     const f = this.#onFinish;
     this.#onFinish = null;
     f?.(this);
-    this.#service.requestEnded(this, this.#current?.endpoint.key, status, error, this.#service.now() - this.#startMs);
+    this.#service.requestEnded(this, this.#current?.endpoint.key, status, error, this.#startMs);
   }
 
   #clearTimer(): void {

@@ -530,9 +530,10 @@ export class Service {
   }
 
   /** A request ended: publish it when anyone listens (metrics, tracing). */
-  requestEnded(req: MeshRequest, endpoint: string | undefined, status: number, error: string | undefined, durationMs: number): void {
+  requestEnded(req: MeshRequest, endpoint: string | undefined, status: number, error: string | undefined, startMs: number): void {
     const events = this.#deps.events;
     if (!events.wants('request')) return;
+    const durationMs = this.now() - startMs;
     events.emit('request', {
       service: this.name,
       endpoint,

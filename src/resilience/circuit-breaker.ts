@@ -73,8 +73,10 @@ export class ErrorRate {
   /** Count one outcome at `nowMs`; true when the error rate now calls for opening the circuit. */
   record(failed: boolean, nowMs: number): boolean {
     const status = this.#status;
+    // Only fires and failures enter the rate; opossum's 'successes' would also push a latency
+    // sample into an array per request, so successes are left out of the window.
     status.increment('fires');
-    status.increment(failed ? 'failures' : 'successes', 0);
+    if (failed) status.increment('failures', 0);
     if (!failed) return false;
     // Judge after 8 failures or 10 ms, whichever comes first: a burst is seen at once, and the
     // sum over the buckets is paid for once per several failures, not on each one.
