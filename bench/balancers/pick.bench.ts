@@ -35,7 +35,7 @@ const deps = { service: 'bench', random: rnd, now: () => performance.now(), noEn
 function fleet(n: number): Endpoint[] {
   const load = { inFlight: 0 };
   return Array.from({ length: n }, (_, i) => {
-    const e = new Endpoint(parseEndpointSpec({ url: `http://10.${(i >> 8) & 255}.${i & 255}.1:8080`, weight: 1 + (i % 3) }, 'b'), {} as Dispatcher, { decayMs: 10_000 }, load);
+    const e = new Endpoint(parseEndpointSpec({ url: `http://127.${(i >> 8) & 255}.${i & 255}.1:8080`, weight: 1 + (i % 3) }, 'b'), {} as Dispatcher, { decayMs: 10_000 }, load);
     e.inFlight = i % 7;
     e.observeLatency(1 + (i % 5), 0);
     return e;

@@ -22,7 +22,7 @@ function health(raw: Record<string, unknown>): { h: ServiceHealth; e: Endpoint }
     log: { debug: () => {}, warn: () => {} },
     events: new MeshEvents(() => {}),
   });
-  const e = new Endpoint(parseEndpointSpec('http://10.0.0.1:80', 'b'), {} as Dispatcher, { decayMs: 300 });
+  const e = new Endpoint(parseEndpointSpec('http://127.0.0.1:80', 'b'), {} as Dispatcher, { decayMs: 300 });
   h.add(e, false);
   return { h, e };
 }

@@ -60,11 +60,15 @@ export const maglev: BalancerDefinition<MaglevOptions> = {
   usesHash: true,
   create(endpoints, options, deps) {
     const size = options.tableSize;
-    const table = buildMaglevTable(
-      endpoints.map((e) => e.hashKey),
-      endpoints.map((e) => e.weight),
+    // Fill in hash-key order, so the table does not depend on the order discovery listed endpoints in
+    // (endpoints take turns, and the earlier one wins a contested slot).
+    const order = endpoints.map((_, i) => i).sort((a, b) => (endpoints[a]!.hashKey < endpoints[b]!.hashKey ? -1 : endpoints[a]!.hashKey > endpoints[b]!.hashKey ? 1 : 0));
+    const sorted = buildMaglevTable(
+      order.map((i) => endpoints[i]!.hashKey),
+      order.map((i) => endpoints[i]!.weight),
       size,
     );
+    const table = sorted.map((k) => order[k]!);
     const bound = new BoundedLoad(options.balanceFactor, endpoints.map((e) => e.weight));
     const limit = Math.min(size, bound.bounded ? 64 : 16);
     return {

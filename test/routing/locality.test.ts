@@ -67,9 +67,9 @@ describe('tier loads (Envoy priority levels, overprovisioning 1.4)', () => {
 describe('locality-aware balancing', () => {
   const caller = { region: 'us-east', zone: 'a' };
   const endpoints = () => [
-    ...[1, 2, 3, 4].map((i) => ep(`http://10.0.1.${i}:80`, 'a')),
-    ...[1, 2, 3, 4].map((i) => ep(`http://10.0.2.${i}:80`, 'b')),
-    ...[1, 2, 3, 4].map((i) => ep(`http://10.0.3.${i}:80`, 'c', 'us-west')),
+    ...[1, 2, 3, 4].map((i) => ep(`http://127.0.1.${i}:80`, 'a')),
+    ...[1, 2, 3, 4].map((i) => ep(`http://127.0.2.${i}:80`, 'b')),
+    ...[1, 2, 3, 4].map((i) => ep(`http://127.0.3.${i}:80`, 'c', 'us-west')),
   ];
 
   test('ranks: own zone 0, own region 1, elsewhere 2; failover order after that', () => {

@@ -6,7 +6,7 @@ import { NoHealthyEndpointError } from '../../src/core/errors.js';
 import type { BalancerDefinition, BalancerDeps, PickContext, Picker } from '../../src/balancers/balancer.js';
 
 export function endpoints(weights: readonly number[], load: ServiceLoad = { inFlight: 0 }): Endpoint[] {
-  return weights.map((w, i) => new Endpoint(parseEndpointSpec({ url: `http://10.0.0.${i + 1}:80`, weight: w }, 't'), {} as Dispatcher, { decayMs: 10_000 }, load));
+  return weights.map((w, i) => new Endpoint(parseEndpointSpec({ url: `http://127.0.0.${i + 1}:80`, weight: w }, 't'), {} as Dispatcher, { decayMs: 10_000 }, load));
 }
 
 export function deps(random: () => number, now: () => number = () => 0): BalancerDeps {
