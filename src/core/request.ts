@@ -99,6 +99,7 @@ export class MeshRequest implements Controller, PickContext, Waiting {
   /** Released exactly once when the request ends. */
   #onFinish: ((req: MeshRequest) => void) | null = null;
   #startMs = 0;
+  #deadlineMs = Infinity;
 
   /** Where this request goes: the whole service or a subset. */
   readonly target: Target;
@@ -207,6 +208,7 @@ export class MeshRequest implements Controller, PickContext, Waiting {
     this.#handler.onRequestStart?.(this, null);
     if (this.#aborted) return false;
     if (timeoutMs > 0) {
+      this.#deadlineMs = this.#startMs + timeoutMs;
       this.#timer = setTimeout(() => {
         if (this.#done || this.#aborted) return;
         this.#timedOut = true;
@@ -325,7 +327,8 @@ export class MeshRequest implements Controller, PickContext, Waiting {
         floor = after;
       }
     }
-    if (this.#remainingMs() !== Infinity && floor >= this.#remainingMs()) return false;
+    // A Retry-After the deadline cannot wait for: hand the response to the caller now.
+    if (floor > 0 && floor >= this.#remainingMs()) return false;
     if (this.#takeRetry(attempt, `status ${status}`) !== 'ok') return false;
     attempt.retryFailure = new RetriableFailure(`status ${status}`, floor);
     return true;
@@ -337,8 +340,9 @@ export class MeshRequest implements Controller, PickContext, Waiting {
     this.#retryWith(attempt.retryFailure!);
   }
 
+  /** Time left before the request's deadline, ms (Infinity without one). */
   #remainingMs(): number {
-    return Infinity; // the overall deadline aborts a pending back-off itself
+    return this.#deadlineMs === Infinity ? Infinity : this.#deadlineMs - this.#service.now();
   }
 
   #retryWith(failure: RetriableFailure): void {

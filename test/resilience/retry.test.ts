@@ -200,3 +200,14 @@ describe('retry budget', () => {
     expect((err as Error & { cause: { code: string } }).cause.code).toBe('ECONNREFUSED');
   });
 });
+
+test('a Retry-After longer than what is left of the deadline is not waited for: the 503 comes back at once', async () => {
+  backends[0]!.handler = (_req, res) => {
+    res.writeHead(503, { 'retry-after': '1' });
+    res.end();
+  };
+  const m = meshOver([backends[0]!, backends[1]!], { timeout: 500, retry: { retryAfterMaxMs: 5_000 } });
+  const started = performance.now();
+  expect((await call(m)).status).toBe(503);
+  expect(performance.now() - started).toBeLessThan(400);
+});
