@@ -69,14 +69,12 @@ class SmoothPicker implements Picker {
   readonly #endpoints: readonly Endpoint[];
   readonly #weights: Float64Array;
   readonly #current: Float64Array;
-  readonly #total: number;
   readonly #fail: PickResult;
 
   constructor(endpoints: readonly Endpoint[], deps: BalancerDeps) {
     this.#endpoints = endpoints;
     this.#weights = Float64Array.from(endpoints, (e) => e.weight);
     this.#current = new Float64Array(endpoints.length);
-    this.#total = this.#weights.reduce((a, b) => a + b, 0);
     this.#fail = deps.noEndpoint;
     // Random phase: advance a random number of steps (bounded) so processes differ.
     const warm = Math.floor(deps.random() * Math.min(endpoints.length, 1024));

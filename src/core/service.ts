@@ -5,6 +5,11 @@
  * Everything that can be computed when endpoints change is computed then (`#rebuild`): the picker,
  * the list of endpoints that may take traffic. A request reads the current picker and the live
  * numbers on endpoints, nothing more.
+ *
+ * Why this file is longer than 400 lines: it is the one place where a request's steps meet —
+ * routing, admission (rate limits, concurrency), waiting for discovery, picking with health
+ * admission, retries' budget — each implemented in its own module (routing/, resilience/) and only
+ * sequenced here. Splitting the sequence would scatter the request path across files.
  */
 import { randomUUID } from 'node:crypto';
 import { Pool, type Dispatcher } from 'undici';
