@@ -51,4 +51,22 @@ describe('the built package', () => {
     );
     expect(out).toBe('true true INVALID_CONFIG true');
   });
+
+  test('the CJS build retries (p-retry is ESM-only: the CJS bundle must still call it)', () => {
+    const out = run(
+      `const http = require('node:http');
+       const { createMesh } = require('meshlet');
+       const { request } = require('undici');
+       const a = http.createServer((q, r) => { r.writeHead(503); r.end(); });
+       const b = http.createServer((q, r) => r.end('ok'));
+       a.listen(0, '127.0.0.1', () => b.listen(0, '127.0.0.1', async () => {
+         const mesh = createMesh({ services: { s: { endpoints: ['http://127.0.0.1:' + a.address().port, 'http://127.0.0.1:' + b.address().port], balancer: 'round-robin' } }, random: () => 0 });
+         const r = await request('http://s/', { dispatcher: mesh.dispatcher });
+         console.log(r.statusCode, await r.body.text(), mesh.stats().services.s.retries);
+         await mesh.close(); a.close(); b.close();
+       }));`,
+      'cjs',
+    );
+    expect(out).toBe('200 ok 1');
+  });
 });
