@@ -256,3 +256,23 @@ describe('in-cluster access over TLS', () => {
     }
   });
 });
+
+test.skipIf(!kubectl)('kubectl get endpointslices --watch follows the test server’s watch stream', async () => {
+  api.apply('endpointslices', 'default', slice('web-a', 'web', [{ ip: '127.0.0.1' }], port));
+  const { spawn } = await import('node:child_process');
+  const child = spawn('kubectl', ['--server', api.url, '-n', 'default', 'get', 'endpointslices', '-l', 'kubernetes.io/service-name=web', '--watch', '--output-watch-events', '-o', 'json'], {
+    env: { ...process.env, KUBECONFIG: '/dev/null', HOME: dir },
+  });
+  let out = '';
+  child.stdout.on('data', (d: Buffer) => (out += d));
+  try {
+    await until(() => out.includes('"ADDED"'), 20_000);
+    api.apply('endpointslices', 'default', slice('web-a', 'web', [{ ip: '127.0.0.1' }, { ip: '127.0.0.2' }], port));
+    await until(() => out.includes('"MODIFIED"'), 10_000);
+    api.remove('endpointslices', 'default', 'web-a');
+    await until(() => out.includes('"DELETED"'), 10_000);
+    expect(out).toContain('127.0.0.2');
+  } finally {
+    child.kill('SIGTERM');
+  }
+}, 45_000);

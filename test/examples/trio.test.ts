@@ -19,3 +19,28 @@ test.skipIf(!built)('npm run example -- --exit: balancing, split, canary, kill a
   expect(out).toContain('every replica stopped');
   expect(code).toBe(0);
 }, 60_000);
+
+test.skipIf(!built)('Ctrl-C (SIGINT) stops every replica: no orphaned process, no port left bound', async () => {
+  const child = spawn(process.execPath, ['examples/trio/run.mjs'], { stdio: ['ignore', 'pipe', 'pipe'] });
+  let out = '';
+  child.stdout.on('data', (d: Buffer) => (out += d));
+  child.stderr.on('data', (d: Buffer) => (out += d));
+  const deadline = Date.now() + 40_000;
+  while (!out.includes('serving — Ctrl-C stops everything') && Date.now() < deadline) await new Promise((r) => setTimeout(r, 100));
+  expect(out).toContain('serving — Ctrl-C stops everything');
+  const ports = [...out.matchAll(/http:\/\/127\.0\.0\.1:(\d+)/g)].map((m) => Number(m[1]));
+  expect(ports.length).toBeGreaterThanOrEqual(7);
+  child.kill('SIGINT');
+  const code = await new Promise<number | null>((resolve) => child.on('exit', resolve));
+  expect(code).toBe(0);
+  expect(out).toContain('no process left, no port bound');
+  // Every port is free again: binding each one succeeds.
+  const net = await import('node:net');
+  for (const port of new Set(ports)) {
+    await new Promise<void>((resolve, reject) => {
+      const s = net.createServer();
+      s.once('error', reject);
+      s.listen(port, '127.0.0.1', () => s.close(() => resolve()));
+    });
+  }
+}, 60_000);
