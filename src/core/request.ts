@@ -64,6 +64,10 @@ export class MeshRequest implements Controller, PickContext, Waiting {
   body: unknown;
   /** A `Set-Cookie` value to add to the response (a generated hash cookie), or null. */
   setCookie: string | null = null;
+  /** Queued for a slot of its subset's own concurrency limit. */
+  waitingForSubset = false;
+  /** Holds a slot of its subset's own concurrency limit. */
+  holdsSubsetSlot = false;
 
   readonly #handler: Handler;
   readonly #service: Service;

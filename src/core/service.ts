@@ -133,9 +133,10 @@ export class Service {
   readonly #tls: TlsMaterial | null;
   /** Time constant of each endpoint's latency EWMA: peak-ewma's `decayMs`, else its default. */
   readonly #decayMs: number;
+  /** Runs once when a request that holds a service slot ends: give back its slots. */
   readonly #finished = (req: MeshRequest): void => {
-    void req;
     this.#limit.release();
+    if (req.holdsSubsetSlot) req.target.limit!.release();
   };
 
   constructor(config: ParsedService, deps: ServiceDeps) {
@@ -160,7 +161,7 @@ export class Service {
     const decay = (config.balancer.options as { decayMs?: unknown } | null)?.decayMs;
     this.#decayMs = typeof decay === 'number' ? decay : DEFAULT_DECAY_MS;
     this.#whole = new Target(config, null);
-    for (const subset of config.subsets) this.#targets.set(subset.name, new Target(config, subset));
+    for (const subset of config.subsets) this.#targets.set(subset.name, new Target(config, subset, deps.now));
     this.#noEndpoint = Object.freeze({
       type: 'fail' as const,
       error: new NoHealthyEndpointError(config.name, 'every endpoint was excluded'),
@@ -427,11 +428,36 @@ export class Service {
 
   /** The request holds a slot: release it when it ends, then send it (or wait for discovery). */
   go(req: MeshRequest): void {
-    if (req.done) {
-      this.#limit.release();
-      return;
+    if (req.waitingForSubset) {
+      // A slot of the subset's own limit came free (see below).
+      req.waitingForSubset = false;
+      if (req.done) {
+        req.target.limit!.release();
+        return;
+      }
+      req.holdsSubsetSlot = true;
+    } else {
+      if (req.done) {
+        this.#limit.release();
+        return;
+      }
+      req.onFinish(this.#finished);
+      // A subset may have concurrency limits of its own (as a DestinationRule subset's connectionPool).
+      const subsetLimit = req.target.limit;
+      if (subsetLimit !== null) {
+        const verdict = subsetLimit.acquire(req);
+        if (verdict === 'overloaded') {
+          this.#deps.events.emit('overloaded', { service: this.name, limit: `subset ${req.target.subset}` });
+          req.fail(new OverloadedError(this.name, `subset "${req.target.subset}" is at its limits`));
+          return;
+        }
+        if (verdict === 'queued') {
+          req.waitingForSubset = true;
+          return;
+        }
+        req.holdsSubsetSlot = true;
+      }
     }
-    req.onFinish(this.#finished);
     this.#budget?.onRequest();
     if (this.#ready) this.sendAttempt(req);
     else if (this.#readyFailed) req.fail(new NoHealthyEndpointError(this.name, 'discovery has not answered yet'));
@@ -616,6 +642,7 @@ export class Service {
     this.#flushWaiters();
     this.#health.close();
     this.#limit.drain((w) => (w as MeshRequest).fail(new MeshClosedError()));
+    for (const t of this.#targets.values()) t.limit?.drain((w) => (w as MeshRequest).fail(new MeshClosedError()));
     for (const m of [...this.#mirrors]) m.cancel();
     this.#tls?.close();
     void this.#global?.then((g) => g?.close());
@@ -642,6 +669,7 @@ export class Service {
     this.#flushWaiters();
     this.#health.close();
     this.#limit.drain((w) => (w as MeshRequest).fail(new MeshClosedError()));
+    for (const t of this.#targets.values()) t.limit?.drain((w) => (w as MeshRequest).fail(new MeshClosedError()));
     await Promise.allSettled([
       Promise.resolve(this.#source?.stop()),
       ...[...this.#endpoints.values(), ...this.#draining].map((ep) => ep.destroy()),
@@ -690,7 +718,7 @@ export class Service {
       retries: this.#retries,
       retryBudgetExhausted: this.#budget?.exhausted ?? 0,
       rateLimited: this.#rateLimited,
-      overloaded: this.#limit.overloaded,
+      overloaded: this.#limit.overloaded + [...this.#targets.values()].reduce((n, t) => n + (t.limit?.overloaded ?? 0), 0),
       pending: this.#limit.pending,
       endpoints: eps,
     };

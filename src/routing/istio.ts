@@ -157,6 +157,18 @@ function trafficPolicy(tp: Obj, doc: Doc, path: string, svc: ServiceConfig, inSu
   const handlers: Record<string, (v: unknown, p: string) => void> = {
     loadBalancer: (v, p) => loadBalancer(doc.obj(v, p), doc, p, svc),
   };
+  if (inSubset) {
+    // A subset's connection pool: its request limits apply on top of the service's; connection
+    // settings belong to the endpoints, which subsets share.
+    handlers.connectionPool = (v, p) =>
+      doc.fields(doc.obj(v, p), p, {
+        http: (h, hp) =>
+          doc.fields(doc.obj(h, hp), hp, {
+            http1MaxPendingRequests: (n) => (svc.limits = { ...svc.limits, maxPendingRequests: Number(n) }),
+            http2MaxRequests: (n) => (svc.limits = { ...svc.limits, maxRequests: Number(n) }),
+          }),
+      });
+  }
   if (!inSubset) {
     Object.assign(handlers, {
       connectionPool: (v: unknown, p: string) => {
@@ -244,6 +256,7 @@ function destinationRule(spec: Obj, doc: Doc, services: Map<string, ServiceConfi
             const holder: ServiceConfig = {};
             trafficPolicy(doc.obj(t, tp), doc, tp, holder, true);
             if (holder.balancer !== undefined) subset.balancer = holder.balancer;
+            if (holder.limits !== undefined) subset.limits = holder.limits;
           },
         });
         if (typeof so.name !== 'string') doc.bad(`${sp}.name`, 'expected a subset name');

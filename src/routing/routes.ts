@@ -14,6 +14,7 @@ import { InvalidConfigError } from '../core/errors.js';
 import { describe } from '../core/endpoint-spec.js';
 import { expectObject, join, optNumber, optString, rejectUnknown, type Raw } from '../config/check.js';
 import { parseRetryConfig, type ParsedRetry, type RetryConfig } from '../resilience/retry-policy.js';
+import { parseLimitsConfig, type LimitsConfig, type ParsedLimits } from '../resilience/concurrency-limit.js';
 import { compileMatch, type Matcher, type RouteMatch } from './match.js';
 
 /** A named subset of a service's endpoints (Istio DestinationRule `subsets`). */
@@ -26,6 +27,8 @@ export interface SubsetConfig<B = unknown> {
   retry?: RetryConfig | false;
   /** Deadline for requests to this subset, ms; the service's when absent. */
   timeout?: number;
+  /** Concurrency limits of this subset, on top of the service's (Istio's subset connectionPool). */
+  limits?: LimitsConfig;
 }
 
 /** Fault injection of a route (Istio HTTPFaultInjection). */
@@ -62,6 +65,7 @@ export interface ParsedSubset<B> {
   /** undefined: inherit; null: retries off. */
   readonly retry: ParsedRetry | null | undefined;
   readonly timeoutMs: number | undefined;
+  readonly limits: ParsedLimits | undefined;
 }
 
 export interface ParsedRoute {
@@ -85,7 +89,7 @@ export function parseSubsets<B>(raw: unknown, path: string, parseBalancer: (raw:
     const p = join(path, name);
     if (!SUBSET_NAME.test(name)) throw new InvalidConfigError(p, 'a subset name is letters, digits, "-", "_" and "."');
     const s = expectObject(value, p);
-    rejectUnknown(s, ['labels', 'balancer', 'retry', 'timeout'], p);
+    rejectUnknown(s, ['labels', 'balancer', 'retry', 'timeout', 'limits'], p);
     const labels = expectObject(s.labels, join(p, 'labels'));
     if (Object.keys(labels).length === 0) throw new InvalidConfigError(join(p, 'labels'), 'expected at least one label');
     for (const [k, v] of Object.entries(labels)) {
@@ -97,6 +101,7 @@ export function parseSubsets<B>(raw: unknown, path: string, parseBalancer: (raw:
       balancer: s.balancer === undefined ? undefined : parseBalancer(s.balancer, join(p, 'balancer')),
       retry: s.retry === undefined ? undefined : parseRetryConfig(s.retry, join(p, 'retry')),
       timeoutMs: s.timeout === undefined ? undefined : optNumber(s, 'timeout', p, 0, { min: 0, max: 86_400_000 }),
+      limits: s.limits === undefined ? undefined : parseLimitsConfig(s.limits, join(p, 'limits')),
     });
   });
 }

@@ -14,6 +14,7 @@ import type { Endpoint } from '../core/endpoint.js';
 import type { ParsedRetry } from '../resilience/retry-policy.js';
 import { distributionFor, localityMatches, localityRank, type Locality } from './locality.js';
 import { TieredPicker, type Tier } from './tiers.js';
+import { ConcurrencyLimit } from '../resilience/concurrency-limit.js';
 
 export class Target {
   /** Subset name, or null for the whole service. */
@@ -22,17 +23,20 @@ export class Target {
   readonly balancer: ParsedBalancer;
   readonly retry: ParsedRetry | null;
   readonly timeoutMs: number;
+  /** The subset's own concurrency limit, or null (the service's applies in any case). */
+  readonly limit: ConcurrencyLimit | null;
   /** Current picker; null when the target has no endpoint. */
   picker: Picker | null = null;
   /** Endpoints in the target at the last rebuild. */
   size = 0;
 
-  constructor(service: ParsedService, subset: ParsedService['subsets'][number] | null) {
+  constructor(service: ParsedService, subset: ParsedService['subsets'][number] | null, now: () => number = () => performance.now()) {
     this.subset = subset?.name ?? null;
     this.labels = subset?.labels ?? null;
     this.balancer = subset?.balancer ?? service.balancer;
     this.retry = subset?.retry !== undefined ? subset.retry : service.retry;
     this.timeoutMs = subset?.timeoutMs ?? service.timeoutMs;
+    this.limit = subset?.limits ? new ConcurrencyLimit(subset.limits, now) : null;
   }
 
   /** True when `e` belongs to this target. */

@@ -353,3 +353,29 @@ spec:
     expect(() => createMesh({ services })).toThrowError(/services\.r\.routes\[0\]\.subset: unknown subset a string \("v9"\) \(defined: none\)/);
   });
 });
+
+test("a subset's connectionPool request limits become the subset's limits", async () => {
+  const { services, unsupported } = fromIstio(
+    `apiVersion: networking.istio.io/v1
+kind: DestinationRule
+metadata:
+  name: reviews
+spec:
+  host: reviews
+  subsets:
+  - name: v2
+    labels: { version: v2 }
+    trafficPolicy:
+      connectionPool:
+        tcp:
+          maxConnections: 10
+        http:
+          http2MaxRequests: 50
+          http1MaxPendingRequests: 5
+`,
+    withStatic,
+  );
+  expect(services.reviews!.subsets!.v2).toEqual({ labels: { version: 'v2' }, limits: { maxRequests: 50, maxPendingRequests: 5 } });
+  expect(unsupported.map((u) => u.path)).toEqual(['DestinationRule reviews: spec.subsets[0].trafficPolicy.connectionPool.tcp']);
+  await validates(services);
+});

@@ -265,3 +265,21 @@ describe('hash cookie set on the response', () => {
     ).toThrowError(/hashOn\.cookie: expected a cookie name/);
   });
 });
+
+describe('subset concurrency limits', () => {
+  test("a subset's own limits apply on top of the service's; other subsets are unaffected", async () => {
+    v2.fault = { kind: 'delay', ms: 150 };
+    const m = meshWith({
+      subsets: { v1: { labels: { version: 'v1' } }, v2: { labels: { version: 'v2' }, limits: { maxRequests: 1, maxPendingRequests: 1, maxQueueTimeMs: 1000 } } },
+      routes: [{ match: [{ headers: { 'x-canary': { exact: 'true' } } }], subset: 'v2' }, { subset: 'v1' }],
+    });
+    const canary = () => hit(m, '/', { headers: { 'x-canary': 'true' } }).then((r) => r.status, (e: { code: string }) => e.code);
+    const started = performance.now();
+    const results = await Promise.all([canary(), canary(), canary(), hit(m, '/').then((r) => r.status)]);
+    // v2: one in flight, one queued (served after), one refused; v1 untouched and fast.
+    expect(results.sort()).toEqual([200, 200, 200, 'OVERLOADED'].sort());
+    expect(performance.now() - started).toBeGreaterThanOrEqual(290);
+    expect(v2.received).toHaveLength(2);
+    expect(m.stats().services.catalog!.overloaded).toBe(1);
+  });
+});
