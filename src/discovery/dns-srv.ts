@@ -1,104 +1,174 @@
 /**
- * `dns-srv` discovery: the SRV records of a name (RFC 2782) — each target resolved to its A/AAAA
- * addresses, on the record's port, weighted by the record's weight (0 counts as 1: "a very small
- * chance"), in priority groups: the lowest SRV priority is group 0, the next group 1, and so on, so
- * the lowest group serves and the next takes over as it loses endpoints. A single record with
- * target "." means the service is decidedly unavailable (an empty set). Targets that do not
- * resolve are reported and skipped; the rest are published. Node returns no TTL for SRV records,
- * so the set is refreshed every `refresh` ms (default 30 s). Failures as for `dns`.
+ * `dns-srv` discovery: the SRV records of a name (RFC 2782), each target resolved to its A/AAAA
+ * addresses, one endpoint per address on the record's port.
+ *
+ * - Weight: the record's weight, on each address of its target. Weight 0 ("a very small chance",
+ *   RFC 2782) becomes 1, the smallest weight an endpoint can have, so such a target gets the same
+ *   share as a weight-1 one rather than almost none.
+ * - Priority: SRV priorities are ranked into endpoint priority groups — the lowest SRV priority is
+ *   group 0, the next group 1, …, capped at 128 — so the lowest group serves and the next takes
+ *   over when it has no available endpoint (RFC 2782 "MUST try the lowest priority it can reach").
+ *   An address listed under two priorities keeps the lower; under one priority twice, the
+ *   weights add up.
+ * - A lone record with target "." means the service is decidedly unavailable: an empty set.
+ * - A target that does not resolve (NXDOMAIN/NODATA) is skipped and reported with `ctx.error`;
+ *   the others are published. A target whose lookup fails (SERVFAIL, timeout) keeps its last
+ *   good addresses. When no target resolves at all, the NXDOMAIN policy of `dns` applies.
+ * - Node returns no TTL for SRV records, so the set is asked for every `refresh` ms (default
+ *   30 s). Failures of the SRV query itself are handled as for `dns` (dns.ts).
  */
-import { InvalidConfigError } from '../core/errors.js';
-import { parseEndpointSpec, type EndpointSpec } from '../core/endpoint-spec.js';
-import { expectObject, join, optNumber, optString, rejectUnknown } from '../config/check.js';
+import type { Resolver } from 'node:dns/promises';
+import type { SrvRecord } from 'node:dns';
+import { type EndpointSpec } from '../core/endpoint-spec.js';
+import { checkNumber, expectObject, join, rejectUnknown } from '../config/check.js';
 import type { DiscoveryContext, DiscoveryDefinition, DiscoverySource } from './discovery.js';
-import { COMMON_KEYS, isNoData, makeResolver, NxPolicy, parseCommon, urlOf, type DnsCommonOptions } from './dns.js';
-import { Refresher } from './refresh.js';
+import {
+  COMMON_KEYS,
+  DnsPublisher,
+  endpointFor,
+  isNoData,
+  makeResolver,
+  parseCommon,
+  parseDnsName,
+  resolveHost,
+  urlOf,
+  type Address,
+  type DnsCommonOptions,
+} from './dns.js';
+import { Backoff, Poller } from './refresh.js';
 
+/** Options of `{ type: 'dns-srv', name, … }`. */
 export interface DnsSrvOptions extends DnsCommonOptions {
-  name: string;
-  refreshMs: number;
+  /** The SRV name, e.g. `_http._tcp.orders.shop.svc.cluster.local`. */
+  readonly name: string;
+  /** Interval between refreshes, in ms, within [minRefresh, maxRefresh]. @default 30000 */
+  readonly refresh: number;
 }
 
+/** Highest endpoint priority group (endpoint-spec.ts). */
+const MAX_PRIORITY = 128;
+const MAX_WEIGHT = 1_000_000;
+const isRoot = (target: string): boolean => target === '' || target === '.';
+
 class DnsSrvSource implements DiscoverySource {
-  readonly #resolver;
-  readonly #refresher: Refresher;
-  readonly #nx: NxPolicy;
+  readonly #o: DnsSrvOptions;
+  readonly #ctx: DiscoveryContext;
+  readonly #resolver: Resolver;
+  readonly #pub: DnsPublisher;
+  readonly #backoff: Backoff;
+  readonly #poller: Poller;
+  readonly #onAbort = (): void => this.stop();
+  readonly #what: string;
+  /** Last good addresses of each current target (lower-case name). */
+  #targets = new Map<string, Address[]>();
 
-  constructor(
-    private readonly o: DnsSrvOptions,
-    private readonly ctx: DiscoveryContext,
-  ) {
+  constructor(o: DnsSrvOptions, ctx: DiscoveryContext) {
+    this.#o = o;
+    this.#ctx = ctx;
+    this.#what = `dns-srv discovery: ${o.name}`;
     this.#resolver = makeResolver(o);
-    this.#nx = new NxPolicy(o, ctx);
-    this.#refresher = new Refresher(() => this.#resolve(), { minMs: o.minRefreshMs, maxMs: o.maxRefreshMs, random: ctx.random });
-    ctx.signal.addEventListener('abort', () => this.stop(), { once: true });
-    this.#refresher.start();
+    this.#pub = new DnsPublisher(o, ctx, this.#what);
+    this.#backoff = new Backoff(o.minRefresh, o.maxRefresh, ctx.random);
+    this.#poller = new Poller(
+      () => this.#refresh(),
+      (err) => {
+        this.#pub.failed(`unexpected: ${(err as Error).message}`);
+        return this.#backoff.next();
+      },
+    );
+    if (ctx.signal.aborted) {
+      this.stop();
+      return;
+    }
+    ctx.signal.addEventListener('abort', this.#onAbort, { once: true });
+    this.#poller.start();
   }
 
-  async #addresses(target: string): Promise<string[]> {
-    const [v4, v6] = await Promise.allSettled([this.#resolver.resolve4(target), this.#resolver.resolve6(target)]);
-    return [...(v4.status === 'fulfilled' ? v4.value : []), ...(v6.status === 'fulfilled' ? v6.value : [])];
-  }
-
-  async #resolve(): Promise<void> {
-    let records;
+  /** One round: the SRV query, then every target's addresses; returns the delay before the next. */
+  async #refresh(): Promise<number> {
+    const o = this.#o;
+    let records: SrvRecord[];
     try {
-      records = await this.#resolver.resolveSrv(this.o.name);
+      records = await this.#resolver.resolveSrv(o.name);
     } catch (err) {
-      if (this.ctx.signal.aborted) return;
-      const code = (err as NodeJS.ErrnoException).code;
-      if (isNoData(code)) {
-        this.#nx.none(new Error(`dns-srv discovery: ${this.o.name} has no SRV records (${code})`));
-        this.#refresher.ok(this.o.refreshMs);
-      } else {
-        this.ctx.error(new Error(`dns-srv discovery: resolving ${this.o.name} failed (${code ?? (err as Error).message}); keeping the last good endpoints`));
-        this.#refresher.failed();
-      }
-      return;
+      if (this.#poller.stopped) return 0;
+      const code = (err as NodeJS.ErrnoException).code ?? (err as Error).message;
+      if (isNoData(code)) this.#pub.none(`has no SRV records (${code})`);
+      else this.#pub.failed(code);
+      return this.#backoff.next();
     }
-    if (this.ctx.signal.aborted) return;
-    if (records.length === 1 && (records[0]!.name === '.' || records[0]!.name === '')) {
-      this.#nx.good();
-      this.ctx.update([]);
-      this.#refresher.ok(this.o.refreshMs);
-      return;
+    if (this.#poller.stopped) return 0;
+    if (records.length === 1 && isRoot(records[0]!.name)) {
+      this.#targets.clear();
+      this.#pub.unavailable();
+      this.#backoff.reset();
+      return o.refresh;
     }
-    const priorities = [...new Set(records.map((r) => r.priority))].sort((a, b) => a - b);
-    const resolved = await Promise.all(records.map(async (r) => ({ r, addresses: await this.#addresses(r.name) })));
-    if (this.ctx.signal.aborted) return;
-    const specs: EndpointSpec[] = [];
-    const seen = new Set<string>();
-    for (const { r, addresses } of resolved) {
-      if (addresses.length === 0) {
-        this.ctx.error(new Error(`dns-srv discovery: SRV target ${r.name} of ${this.o.name} does not resolve; skipped`));
-        continue;
-      }
-      for (const address of addresses) {
-        const url = urlOf(this.o.protocol, address, r.port);
-        if (seen.has(url)) continue;
-        seen.add(url);
-        specs.push(
-          parseEndpointSpec(
-            { url, weight: Math.max(1, Math.min(1_000_000, r.weight)), priority: Math.min(128, priorities.indexOf(r.priority)), hashKey: `${r.name}:${r.port}` },
-            `dns-srv ${this.o.name}`,
-          ),
-        );
-      }
-    }
+    // "." is meaningful only alone (RFC 2782); among other records it is ignored.
+    const usable = records.filter((r) => !isRoot(r.name));
+    const names = [...new Set(usable.map((r) => r.name.toLowerCase()))];
+    const answers = await Promise.all(names.map((n) => resolveHost(this.#resolver, n, o.family, this.#targets.get(n) ?? [])));
+    if (this.#poller.stopped) return 0;
+
+    const addresses = new Map<string, Address[]>();
+    const unresolved: string[] = [];
+    const failing: string[] = [];
+    answers.forEach((a, i) => {
+      const n = names[i]!;
+      if (a.failure !== null) failing.push(`${n} (${a.failure})`);
+      if (a.addresses.length > 0) addresses.set(n, a.addresses);
+      else unresolved.push(`${n} (${a.failure ?? a.noData ?? 'no address'})`);
+    });
+    this.#targets = addresses;
+    const specs = this.#endpoints(usable, addresses);
+
     if (specs.length === 0) {
-      this.ctx.error(new Error(`dns-srv discovery: no SRV target of ${this.o.name} resolves; keeping the last good endpoints`));
-      this.#refresher.failed();
-      return;
+      if (failing.length > 0) this.#pub.failed(`no SRV target resolves: ${list(unresolved)}`);
+      else this.#pub.none(`has no SRV target that resolves (${list(unresolved)})`);
+      return this.#backoff.next();
     }
-    this.#nx.good();
-    this.ctx.update(specs);
-    this.#refresher.ok(this.o.refreshMs);
+    if (unresolved.length > 0) this.#pub.partial(`${unresolved.length} of ${names.length} SRV targets do not resolve and were skipped: ${list(unresolved)}`);
+    else if (failing.length > 0) this.#pub.partial(`resolving SRV targets failed, keeping their last good addresses: ${list(failing)}`);
+    this.#pub.good(specs);
+    if (failing.length > 0) return this.#backoff.next();
+    this.#backoff.reset();
+    return o.refresh;
+  }
+
+  /** Endpoints from the records: weight 0 → 1, SRV priorities ranked into groups 0…128. */
+  #endpoints(records: readonly SrvRecord[], addresses: ReadonlyMap<string, Address[]>): EndpointSpec[] {
+    const ranks = [...new Set(records.map((r) => r.priority))].sort((a, b) => a - b);
+    const merged = new Map<string, { address: string; port: number; weight: number; priority: number }>();
+    for (const r of records) {
+      const priority = Math.min(MAX_PRIORITY, ranks.indexOf(r.priority));
+      const weight = Math.max(1, r.weight);
+      for (const { address } of addresses.get(r.name.toLowerCase()) ?? []) {
+        const key = urlOf(this.#o.protocol, address, r.port);
+        const seen = merged.get(key);
+        if (seen === undefined || priority < seen.priority) merged.set(key, { address, port: r.port, weight, priority });
+        else if (priority === seen.priority) seen.weight = Math.min(MAX_WEIGHT, seen.weight + weight);
+      }
+    }
+    const specs: EndpointSpec[] = [];
+    for (const e of merged.values()) {
+      const spec = endpointFor(this.#ctx, this.#o.protocol, e.address, e.port, { weight: e.weight, priority: e.priority }, this.#what);
+      if (spec) specs.push(spec);
+    }
+    return specs;
   }
 
   stop(): void {
-    this.#refresher.stop();
+    if (this.#poller.stopped) return;
+    this.#poller.stop();
+    this.#pub.stop();
+    this.#ctx.signal.removeEventListener('abort', this.#onAbort);
     this.#resolver.cancel();
   }
+}
+
+/** At most five items, then "and N more". */
+function list(items: readonly string[]): string {
+  return items.length <= 5 ? items.join(', ') : `${items.slice(0, 5).join(', ')} and ${items.length - 5} more`;
 }
 
 export const dnsSrvDiscovery: DiscoveryDefinition<DnsSrvOptions> = {
@@ -106,9 +176,12 @@ export const dnsSrvDiscovery: DiscoveryDefinition<DnsSrvOptions> = {
   parseOptions(raw, path) {
     const o = expectObject(raw, path);
     rejectUnknown(o, ['name', 'refresh', ...COMMON_KEYS], path);
-    const name = optString(o, 'name', path);
-    if (!name) throw new InvalidConfigError(join(path, 'name'), 'required: the SRV name, e.g. _http._tcp.orders.shop.svc.cluster.local');
+    const name = parseDnsName(o, 'name', path, '_http._tcp.orders.shop.svc.cluster.local');
     const common = parseCommon(o, path);
-    return { name, refreshMs: optNumber(o, 'refresh', path, 30_000, { min: common.minRefreshMs, max: common.maxRefreshMs }), ...common };
+    const refresh =
+      o.refresh === undefined
+        ? Math.min(common.maxRefresh, Math.max(common.minRefresh, 30_000))
+        : checkNumber(o.refresh, join(path, 'refresh'), { min: common.minRefresh, max: common.maxRefresh });
+    return Object.freeze({ name, refresh, ...common });
   },
 };

@@ -1,76 +1,161 @@
 /**
- * A real DNS server on 127.0.0.1 (UDP, port 0) for discovery tests, built on dns2, whose answers
- * the test changes at run time: A / AAAA records with TTLs, SRV records, NXDOMAIN, SERVFAIL, or no
- * reply at all (a timeout).
+ * A real DNS server on 127.0.0.1 for discovery tests, built on dns2, whose answers the test
+ * changes at run time: A / AAAA records with TTLs, SRV records, NXDOMAIN, SERVFAIL, REFUSED, or
+ * no reply at all (a timeout). UDP and TCP listen on the same port, so an answer too big for UDP
+ * (TC bit) is fetched again over TCP, as c-ares does against a real server.
  *
- * Trap (dns2 3.1.1): SRV targets written with name compression come back from c-ares as
- * EBADRESP; answers are therefore encoded without compression (legal, just longer).
+ * Traps (dns2 3.1.1, reference/kubernetes-dns.md §6.5):
+ * - `server.listen({ tcp: { port: 0, address } })` ignores the address and binds `::`; this
+ *   helper binds UDP on port 0, then TCP on that same port at 127.0.0.1 (retrying on a clash).
+ * - SRV targets written with name compression come back from c-ares as EBADRESP; answers are
+ *   therefore encoded without compression (legal, just longer).
  */
+import type { AddressInfo, Socket } from 'node:net';
 import dns2 from 'dns2';
 
-const { Packet } = dns2 as unknown as {
-  Packet: {
-    TYPE: Record<string, number>;
-    CLASS: Record<string, number>;
-    RCODE?: Record<string, number>;
-    createResponseFromRequest(req: unknown): { answers: unknown[]; header: { rcode: number }; toBuffer(w?: unknown): Buffer };
-    prototype: { toBuffer(this: unknown, w?: unknown): Buffer };
-    Writer: new () => { names?: unknown };
-  };
-};
+const { Packet } = dns2;
 
 /** Encode without name compression: a writer whose name table is not a Map disables it. */
-function uncompressed(this: unknown): Buffer {
-  const writer = new Packet.Writer();
+function uncompressed(this: InstanceType<typeof Packet>): Buffer {
+  const writer = new (Packet as unknown as { Writer: new () => { names?: unknown } }).Writer();
   writer.names = {};
-  return Packet.prototype.toBuffer.call(this, writer);
+  return (Packet.prototype.toBuffer as (w: unknown) => Buffer).call(this, writer);
 }
 
+export interface AddressRecord {
+  address: string;
+  /** Seconds. @default 30 */
+  ttl?: number;
+}
+
+export interface SrvAnswer {
+  target: string;
+  port: number;
+  /** @default 10 */
+  priority?: number;
+  /** @default 10 */
+  weight?: number;
+  ttl?: number;
+}
+
+export type Rcode = 'NXDOMAIN' | 'SERVFAIL' | 'REFUSED';
+
+/** What the server says about one name. A name with records of other types only gets NODATA. */
 export type Answer =
-  | { a: { address: string; ttl?: number }[]; aaaa?: { address: string; ttl?: number }[] }
-  | { srv: { target: string; port: number; priority?: number; weight?: number; ttl?: number }[] }
-  | { rcode: 'NXDOMAIN' | 'SERVFAIL' | 'REFUSED' }
+  | {
+      a?: AddressRecord[];
+      aaaa?: AddressRecord[];
+      srv?: SrvAnswer[];
+      /** A sloppy server: answer A and AAAA questions with both kinds of records. */
+      mixFamilies?: boolean;
+      /** Fail questions of one type only, e.g. `{ AAAA: 'SERVFAIL' }`. */
+      fail?: Partial<Record<'A' | 'AAAA' | 'SRV', Rcode>>;
+    }
+  | { rcode: Rcode }
   | { noReply: true };
+
+export interface Query {
+  type: string;
+  name: string;
+  transport: 'udp' | 'tcp';
+  /** `performance.now()` when it arrived. */
+  at: number;
+}
 
 export interface TestDns {
   /** `127.0.0.1:port`, for `servers: [...]`. */
   readonly server: string;
-  /** Answers by lower-case name; unknown names get NXDOMAIN. */
+  readonly port: number;
+  /** Answers by lower-case name; unknown names get NXDOMAIN. Change at any time. */
   readonly zone: Map<string, Answer>;
-  /** Queries received, as `TYPE name`. */
-  readonly queries: string[];
+  /** Queries received, in order. */
+  readonly queries: Query[];
+  /** Stop both listeners and drop open TCP connections. Idempotent. */
   close(): Promise<void>;
 }
 
-const RCODE = { NXDOMAIN: 3, SERVFAIL: 2, REFUSED: 5 };
+type Resource = Record<string, unknown>;
 
+function answer(zone: Map<string, Answer>, q: { name: string; type: number }, type: string): { rcode?: number; answers: Resource[] } | null {
+  const found = zone.get(q.name.toLowerCase());
+  if (found === undefined) return { rcode: Packet.RCODE.NXDOMAIN, answers: [] };
+  if ('noReply' in found) return null;
+  if ('rcode' in found) return { rcode: Packet.RCODE[found.rcode], answers: [] };
+  const failed = found.fail?.[type as 'A' | 'AAAA' | 'SRV'];
+  if (failed !== undefined) return { rcode: Packet.RCODE[failed], answers: [] };
+  const base = { name: q.name, class: Packet.CLASS.IN };
+  const answers: Resource[] = [];
+  const wantA = q.type === Packet.TYPE.A || (found.mixFamilies === true && q.type === Packet.TYPE.AAAA);
+  const wantAAAA = q.type === Packet.TYPE.AAAA || (found.mixFamilies === true && q.type === Packet.TYPE.A);
+  if (wantA) for (const r of found.a ?? []) answers.push({ ...base, type: Packet.TYPE.A, ttl: r.ttl ?? 30, address: r.address });
+  if (wantAAAA) for (const r of found.aaaa ?? []) answers.push({ ...base, type: Packet.TYPE.AAAA, ttl: r.ttl ?? 30, address: r.address });
+  if (q.type === Packet.TYPE.SRV) {
+    for (const r of found.srv ?? []) {
+      answers.push({ ...base, type: Packet.TYPE.SRV, ttl: r.ttl ?? 30, priority: r.priority ?? 10, weight: r.weight ?? 10, port: r.port, target: r.target });
+    }
+  }
+  return { answers };
+}
+
+/** Start a server on 127.0.0.1 (UDP and TCP on one free port). */
 export async function startDns(): Promise<TestDns> {
   const zone = new Map<string, Answer>();
-  const queries: string[] = [];
-  const server = (dns2 as unknown as { createServer(o: object): { listen(o: object): Promise<{ udp: { port: number } }>; close(): Promise<void> } }).createServer({
-    udp: true,
-    handle(request: { questions: { name: string; type: number }[] }, send: (r: unknown) => void) {
-      const q = request.questions[0]!;
-      const name = q.name.toLowerCase();
-      const type = Object.entries(Packet.TYPE).find(([, v]) => v === q.type)?.[0] ?? String(q.type);
-      queries.push(`${type} ${name}`);
-      const res = Packet.createResponseFromRequest(request);
-      res.toBuffer = uncompressed;
-      const answer = zone.get(name);
-      if (answer && 'noReply' in answer) return;
-      if (!answer) res.header.rcode = RCODE.NXDOMAIN;
-      else if ('rcode' in answer) res.header.rcode = RCODE[answer.rcode];
-      else if ('srv' in answer && q.type === Packet.TYPE.SRV) {
-        for (const r of answer.srv) {
-          res.answers.push({ name: q.name, type: Packet.TYPE.SRV, class: Packet.CLASS.IN, ttl: r.ttl ?? 30, priority: r.priority ?? 10, weight: r.weight ?? 10, port: r.port, target: r.target });
-        }
-      } else if ('a' in answer) {
-        const list = q.type === Packet.TYPE.A ? answer.a : q.type === Packet.TYPE.AAAA ? (answer.aaaa ?? []) : [];
-        for (const r of list) res.answers.push({ name: q.name, type: q.type, class: Packet.CLASS.IN, ttl: r.ttl ?? 30, address: r.address });
-      }
-      send(res);
-    },
-  });
-  const addresses = await server.listen({ udp: { port: 0, address: '127.0.0.1' } });
-  return { server: `127.0.0.1:${addresses.udp.port}`, zone, queries, close: () => server.close() };
+  const queries: Query[] = [];
+  const sockets = new Set<Socket>();
+
+  const handle: dns2.DnsHandler = (request, send, client) => {
+    const q = request.questions[0];
+    if (!q) return;
+    const transport = 'remoteAddress' in client && 'setNoDelay' in client ? 'tcp' : 'udp';
+    const type = Object.entries(Packet.TYPE).find(([, v]) => v === q.type)?.[0] ?? String(q.type);
+    queries.push({ type, name: q.name.toLowerCase(), transport, at: performance.now() });
+    const result = answer(zone, q, type);
+    if (result === null) return;
+    const res = Packet.createResponseFromRequest(request);
+    res.toBuffer = uncompressed;
+    if (result.rcode !== undefined) res.header.rcode = result.rcode;
+    res.answers.push(...(result.answers as unknown as typeof res.answers));
+    void send(res);
+  };
+
+  // Bind UDP on port 0, then TCP on the same port; a clash on TCP (rare) means trying again.
+  for (let attempt = 1; ; attempt++) {
+    const udp = dns2.createUDPServer(handle);
+    await new Promise<void>((resolve, reject) => {
+      udp.once('error', reject);
+      udp.bind({ port: 0, address: '127.0.0.1' }, () => resolve());
+    });
+    const port = (udp.address() as AddressInfo).port;
+    const tcp = dns2.createTCPServer(handle);
+    tcp.on('connection', (s: Socket) => {
+      sockets.add(s);
+      s.on('close', () => sockets.delete(s));
+    });
+    const listening = await new Promise<boolean>((resolve) => {
+      tcp.once('error', () => resolve(false));
+      tcp.listen(port, '127.0.0.1', () => resolve(true));
+    });
+    if (!listening) {
+      await new Promise<void>((resolve) => udp.close(() => resolve()));
+      if (attempt >= 10) throw new Error('dns-server: no port free for both UDP and TCP on 127.0.0.1 after 10 tries');
+      continue;
+    }
+    let closed: Promise<void> | null = null;
+    return {
+      server: `127.0.0.1:${port}`,
+      port,
+      zone,
+      queries,
+      close() {
+        closed ??= Promise.all([
+          new Promise<void>((resolve) => udp.close(() => resolve())),
+          new Promise<void>((resolve) => {
+            for (const s of sockets) s.destroy();
+            tcp.close(() => resolve());
+          }),
+        ]).then(() => undefined);
+        return closed;
+      },
+    };
+  }
 }
