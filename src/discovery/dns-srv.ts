@@ -48,7 +48,23 @@ export interface DnsSrvOptions extends DnsCommonOptions {
 /** Highest endpoint priority group (endpoint-spec.ts). */
 const MAX_PRIORITY = 128;
 const MAX_WEIGHT = 1_000_000;
+/** Target lookups in flight at once: a headless Service with hundreds of pods is not a burst of hundreds of queries. */
+const TARGET_LOOKUPS_IN_FLIGHT = 32;
 const isRoot = (target: string): boolean => target === '' || target === '.';
+
+/** `items.map(fn)` with at most `limit` calls pending at a time; results in order. */
+async function mapLimit<T, R>(items: readonly T[], limit: number, fn: (item: T) => Promise<R>): Promise<R[]> {
+  const out = new Array<R>(items.length);
+  let next = 0;
+  const worker = async (): Promise<void> => {
+    while (next < items.length) {
+      const i = next++;
+      out[i] = await fn(items[i]!);
+    }
+  };
+  await Promise.all(Array.from({ length: Math.min(limit, items.length) }, worker));
+  return out;
+}
 
 class DnsSrvSource implements DiscoverySource {
   readonly #o: DnsSrvOptions;
@@ -93,8 +109,12 @@ class DnsSrvSource implements DiscoverySource {
     } catch (err) {
       if (this.#poller.stopped) return 0;
       const code = (err as NodeJS.ErrnoException).code ?? (err as Error).message;
-      if (isNoData(code)) this.#pub.none(`has no SRV records (${code})`);
-      else this.#pub.failed(code);
+      if (isNoData(code)) {
+        this.#targets.clear();
+        this.#pub.none(`has no SRV records (${code})`);
+      } else {
+        this.#pub.failed(code);
+      }
       return this.#backoff.next();
     }
     if (this.#poller.stopped) return 0;
@@ -107,7 +127,9 @@ class DnsSrvSource implements DiscoverySource {
     // "." is meaningful only alone (RFC 2782); among other records it is ignored.
     const usable = records.filter((r) => !isRoot(r.name));
     const names = [...new Set(usable.map((r) => r.name.toLowerCase()))];
-    const answers = await Promise.all(names.map((n) => resolveHost(this.#resolver, n, o.family, this.#targets.get(n) ?? [])));
+    const answers = await mapLimit(names, TARGET_LOOKUPS_IN_FLIGHT, (n) =>
+      this.#poller.stopped ? Promise.resolve(null) : resolveHost(this.#resolver, n, o.family, this.#targets.get(n) ?? []),
+    );
     if (this.#poller.stopped) return 0;
 
     const addresses = new Map<string, Address[]>();
@@ -115,6 +137,7 @@ class DnsSrvSource implements DiscoverySource {
     const failing: string[] = [];
     answers.forEach((a, i) => {
       const n = names[i]!;
+      if (a === null) return;
       if (a.failure !== null) failing.push(`${n} (${a.failure})`);
       if (a.addresses.length > 0) addresses.set(n, a.addresses);
       else unresolved.push(`${n} (${a.failure ?? a.noData ?? 'no address'})`);

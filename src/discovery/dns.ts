@@ -333,6 +333,7 @@ class DnsSource implements DiscoverySource {
     if (answer.skipped > 0) this.#ctx.log.warn(`dns discovery: ${o.host}: skipped ${answer.skipped} record(s) of the wrong address family`);
     if (answer.failure !== null) this.#pub.failed(answer.failure);
     if (!answer.fresh) {
+      if (answer.failure === null) this.#current = []; // gone: a later partial failure must not bring these back
       if (answer.failure === null) this.#pub.none(`has no ${o.family === 'both' ? 'A or AAAA' : o.family === 4 ? 'A' : 'AAAA'} records (${answer.noData})`);
       return this.#backoff.next();
     }

@@ -146,6 +146,21 @@ describe('dns-srv: records to endpoints', () => {
     }
   });
 
+  test('a hundred targets (an SRV answer too big for UDP) give a hundred endpoints', async () => {
+    const srv: SrvAnswer[] = Array.from({ length: 100 }, (_, i) => ({ target: `t${i}.internal`, port: 8080 }));
+    dns.zone.set(SRV, { srv });
+    for (let i = 0; i < 100; i++) dns.zone.set(`t${i}.internal`, { a: [{ address: `127.0.1.${i + 1}` }] });
+    const run = capture({ refresh: 30_000, family: 4 });
+    try {
+      await until(() => run.pushes.length === 1);
+      expect(run.pushes[0]!.map((s) => s.hostname).sort()).toEqual(Array.from({ length: 100 }, (_, i) => `127.0.1.${i + 1}`).sort());
+      expect(run.errors).toEqual([]);
+      expect(dns.queries.filter((q) => q.type === 'A')).toHaveLength(100);
+    } finally {
+      run.stop();
+    }
+  });
+
   test('targets that do not resolve are skipped and reported; the others are published', async () => {
     backends = await startBackends(1);
     dns.zone.set(SRV, {

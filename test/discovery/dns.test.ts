@@ -148,6 +148,17 @@ describe('dns: A and AAAA records', () => {
     expect(stats(mesh).lastDiscoveryError).toMatch(/ESERVFAIL.*keeping the last good endpoints/);
   });
 
+  test('after the name went away, a family that fails does not bring back its old addresses', async () => {
+    dns.zone.set('web.test', { a: [{ address: '127.0.0.1', ttl: 0 }], aaaa: [{ address: '::1', ttl: 0 }] });
+    mesh = dnsMesh({ port: 8080, family: 'both', onNxdomain: 'drop' });
+    await until(() => urls(mesh!).length === 2);
+    dns.zone.delete('web.test');
+    await until(() => urls(mesh!).length === 0);
+    dns.zone.set('web.test', { a: [{ address: '127.0.0.2', ttl: 0 }], fail: { AAAA: 'SERVFAIL' } });
+    await until(() => urls(mesh!).length > 0);
+    expect(urls(mesh)).toEqual(['http://127.0.0.2:8080']);
+  });
+
   test('records of the wrong address family in an answer are skipped', async () => {
     dns.zone.set('web.test', { a: [{ address: '127.0.0.1' }], aaaa: [{ address: '::1' }], mixFamilies: true });
     mesh = dnsMesh({ port: 8080, family: 4 });
