@@ -135,14 +135,17 @@ class DnsSrvSource implements DiscoverySource {
     const addresses = new Map<string, Address[]>();
     const unresolved: string[] = [];
     const failing: string[] = [];
+    let skipped = 0;
     answers.forEach((a, i) => {
       const n = names[i]!;
       if (a === null) return;
+      skipped += a.skipped;
       if (a.failure !== null) failing.push(`${n} (${a.failure})`);
       if (a.addresses.length > 0) addresses.set(n, a.addresses);
       else unresolved.push(`${n} (${a.failure ?? a.noData ?? 'no address'})`);
     });
     this.#targets = addresses;
+    if (skipped > 0) this.#ctx.log.warn(`${this.#what}: skipped ${skipped} target record(s) of the wrong address family`);
     const specs = this.#endpoints(usable, addresses);
 
     if (specs.length === 0) {

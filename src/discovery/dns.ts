@@ -60,6 +60,7 @@ export interface DnsOptions extends DnsCommonOptions {
 }
 
 const DAY_MS = 86_400_000;
+/** Option names `dns` and `dns-srv` share, for `rejectUnknown`. */
 export const COMMON_KEYS = ['servers', 'family', 'protocol', 'minRefresh', 'maxRefresh', 'timeout', 'tries', 'onNxdomain', 'keepFor'];
 
 /** Validate the shared options; every error names its field under `path`. */
@@ -119,6 +120,7 @@ export function parseDnsName(o: Raw, key: string, path: string, example: string)
   return v;
 }
 
+/** A resolver of its own per source (so `cancel()` on stop touches no one else's queries). */
 export function makeResolver(o: DnsCommonOptions): Resolver {
   const r = new Resolver({ timeout: o.timeout, tries: o.tries });
   if (o.servers) r.setServers(o.servers);
@@ -128,6 +130,7 @@ export function makeResolver(o: DnsCommonOptions): Resolver {
 /** NXDOMAIN (`ENOTFOUND`) or NOERROR without records (`ENODATA`): the name has nothing, authoritatively. */
 export const isNoData = (code: string | undefined): boolean => code === 'ENOTFOUND' || code === 'ENODATA';
 
+/** One resolved address and its family. */
 export interface Address {
   readonly address: string;
   readonly family: 4 | 6;
