@@ -1,10 +1,19 @@
 // Backends for HTTP benchmarks, in their own process (so the load generator and meshlet do not
-// share a core with them). argv[2]: JSON list of { delayMs, jitterMs }. Reports { ports } over IPC;
-// accepts { index, delayMs?, failRate?, hang?, stop?, start? } to change a backend while it runs.
+// share a core with them). argv[2]: JSON list of { delayMs, jitterMs, failRate, failStatus } — a
+// fixed delay, plus up to jitterMs of uniform jitter, and the share of requests (0–1) answered with
+// failStatus (default 503). Reports { ports } over IPC; accepts { index, delayMs?, jitterMs?,
+// failRate?, hang?, stop?, start? } to change a backend while it runs, and acks each with { ack }.
+// Exits when the parent goes away (the IPC channel closes), so it cannot outlive a killed bench.
 import http from 'node:http';
 
 const specs = JSON.parse(process.argv[2] ?? '[{}]');
-const state = specs.map((s) => ({ delayMs: s.delayMs ?? 0, jitterMs: s.jitterMs ?? 0, failRate: 0, hang: false }));
+const state = specs.map((s) => ({
+  delayMs: s.delayMs ?? 0,
+  jitterMs: s.jitterMs ?? 0,
+  failRate: s.failRate ?? (s.fail ? 1 : 0),
+  failStatus: s.failStatus ?? 503,
+  hang: false,
+}));
 const servers = [];
 const ports = [];
 const body = Buffer.from('{"ok":true}');
@@ -16,7 +25,7 @@ function handler(i) {
     if (s.hang) return; // never answers
     const reply = () => {
       if (s.failRate > 0 && Math.random() < s.failRate) {
-        res.writeHead(503, { 'content-length': '0' });
+        res.writeHead(s.failStatus, { 'content-length': '0' });
         res.end();
         return;
       }
@@ -43,6 +52,7 @@ process.on('message', async (m) => {
   const s = state[m.index];
   if (!s) return;
   if (m.delayMs !== undefined) s.delayMs = m.delayMs;
+  if (m.jitterMs !== undefined) s.jitterMs = m.jitterMs;
   if (m.failRate !== undefined) s.failRate = m.failRate;
   if (m.hang !== undefined) s.hang = m.hang;
   if (m.stop) {
@@ -51,5 +61,12 @@ process.on('message', async (m) => {
   }
   if (m.start) await listen(m.index, ports[m.index]);
   process.send({ ack: m.seq });
+});
+
+// SIGTERM from the parent: close every server (and its keep-alive connections), then exit.
+process.on('SIGTERM', () => {
+  for (const s of servers) s?.closeAllConnections();
+  Promise.all(servers.map((s) => new Promise((r) => (s?.listening ? s.close(r) : r())))).then(() => process.exit(0));
+  setTimeout(() => process.exit(0), 1000).unref();
 });
 process.on('disconnect', () => process.exit(0));

@@ -1,12 +1,17 @@
 // A closed-loop load generator: `concurrency` workers, each sending its next request when the
-// previous one ends, for a warm-up and then a measured window. Latency in a perf_hooks histogram.
+// previous one ends, for a warm-up and then a measured window (bounded: the run ends at most 2 s
+// after the window closes, requests still running then count as failures). Latency of each
+// successful request, in ns, in a perf_hooks histogram; printed in ms.
 import { createHistogram } from 'node:perf_hooks';
 
 /**
  * @param send () => Promise<number>  one request; resolves to its status (throws on failure)
- * @returns {{ rps, p50Ms, p99Ms, ok, failed, unfinished, successRate }}
+ * @returns {{ rps, p50Ms, p99Ms, ok, failed, errors, unfinished, successRate, cpuPercent, cpuUsPerReq }}
+ *   rps counts successful requests (status < 500) in the measured window; `errors` = failed +
+ *   unfinished; cpuPercent / cpuUsPerReq: this process's CPU (user + system) over the window — the
+ *   client's cost per request, which stays meaningful when the backends are the bottleneck
  */
-export async function runLoad(send, { concurrency = 64, warmupMs = 1000, durationMs = 3000 } = {}) {
+export async function runLoad(send, { concurrency = 64, warmupMs = 1000, durationMs = 4000 } = {}) {
   const hist = createHistogram();
   let ok = 0;
   let failed = 0;
@@ -35,8 +40,10 @@ export async function runLoad(send, { concurrency = 64, warmupMs = 1000, duratio
   await new Promise((r) => setTimeout(r, warmupMs));
   measuring = true;
   const started = performance.now();
+  const cpu0 = process.cpuUsage();
   await new Promise((r) => setTimeout(r, durationMs));
   measuring = false;
+  const cpu = process.cpuUsage(cpu0);
   const elapsed = (performance.now() - started) / 1000;
   running = false;
   // Requests still running when the window closes finish uncounted; those still running 2 s
@@ -50,8 +57,11 @@ export async function runLoad(send, { concurrency = 64, warmupMs = 1000, duratio
     p99Ms: hist.count ? hist.percentile(99) / 1e6 : NaN,
     ok,
     failed,
+    errors: failed + unfinished,
     unfinished,
     successRate: total ? ok / total : NaN,
+    cpuPercent: ((cpu.user + cpu.system) / 1e4) / elapsed,
+    cpuUsPerReq: ok + failed ? (cpu.user + cpu.system) / (ok + failed) : NaN,
   };
 }
 
