@@ -10,12 +10,12 @@ export type {
   PoolConfig,
   HashOn,
   HashRequest,
-} from './config/mesh-config.js';
+} from './service/config.js';
 export { MeshDispatcher } from './core/dispatcher.js';
 export type { Endpoint, EndpointState, PickedEndpoint } from './core/endpoint.js';
 export type { EndpointInput, EndpointSpec } from './core/endpoint-spec.js';
 export { parseEndpointSpec } from './core/endpoint-spec.js';
-export type { ServiceStats, EndpointStats } from './core/service.js';
+export type { ServiceStats, EndpointStats } from './service/service.js';
 export type {
   Picker,
   PickContext,
@@ -32,21 +32,21 @@ export type {
   DiscoveryFactory,
   DiscoveryDefinition,
 } from './discovery/discovery.js';
-export type { Logger } from './observability/log.js';
-export type { MeshEventMap, MeshEventName, Disposable } from './observability/events.js';
+export type { Logger } from './core/log.js';
+export type { MeshEventMap, MeshEventName, Disposable } from './core/events.js';
 export { enableMetrics, type MetricsOptions } from './observability/metrics.js';
 export { liveView, type LiveViewOptions } from './observability/live-view.js';
-export type { RetryConfig, RetryOn } from './resilience/retry-policy.js';
-export type { BudgetConfig } from './resilience/retry-budget.js';
-export type { OutlierDetectionConfig, CircuitBreakerConfig, HealthCheckConfig, SlowStartConfig } from './resilience/health-config.js';
-export type { LimitsConfig } from './resilience/concurrency-limit.js';
-export type { RateLimitConfig } from './resilience/rate-limit.js';
-export type { GlobalRateLimitConfig } from './resilience/global-rate-limit.js';
-export type { SubsetConfig, RouteConfig, FaultConfig } from './routing/routes.js';
+export type { RetryConfig, RetryOn } from './layers/retry-policy.js';
+export type { BudgetConfig } from './layers/retry-budget.js';
+export type { OutlierDetectionConfig, CircuitBreakerConfig, HealthCheckConfig, SlowStartConfig } from './health/health-config.js';
+export type { LimitsConfig } from './layers/concurrency-limit.js';
+export type { RateLimitConfig } from './layers/rate-limit.js';
+export type { GlobalRateLimitConfig } from './layers/global-rate-limit.js';
+export type { SubsetConfig, RouteConfig, FaultConfig } from './layers/route.js';
 export type { RouteMatch, StringMatch } from './routing/match.js';
 export type { Locality, LocalityLbConfig } from './routing/locality.js';
 export { TlsIdentityMismatchError, type TlsConfig } from './security/tls.js';
-export { fromIstio, type FromIstioOptions, type FromIstioResult } from './routing/istio.js';
+export { fromIstio, type FromIstioOptions, type FromIstioResult } from './istio/istio.js';
 export {
   MeshError,
   isMeshError,

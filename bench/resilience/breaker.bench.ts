@@ -6,8 +6,8 @@ import CircuitBreaker from 'opossum';
 import type { Dispatcher } from 'undici';
 import { Endpoint } from '../../src/core/endpoint.js';
 import { parseEndpointSpec } from '../../src/core/endpoint-spec.js';
-import { MeshEvents } from '../../src/observability/events.js';
-import { ServiceHealth, parseHealthConfig } from '../../src/resilience/endpoint-health.js';
+import { MeshEvents } from '../../src/core/events.js';
+import { ServiceHealth, parseHealthConfig } from '../../src/health/endpoint-health.js';
 
 const BATCH = 1000;
 const ok = { kind: 'success' as const, status: 200, latencyMs: 1 };

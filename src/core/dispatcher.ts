@@ -10,7 +10,7 @@
  */
 import { Agent, Dispatcher, Dispatcher1Wrapper, errors } from 'undici';
 import { LRUCache } from 'lru-cache';
-import type { Service } from './service.js';
+import type { Service } from '../service/service.js';
 import { MeshClosedError, UnknownServiceError } from './errors.js';
 
 const wrapHandler = (Dispatcher1Wrapper as unknown as { wrapHandler(h: object): Dispatcher.DispatchHandler }).wrapHandler;

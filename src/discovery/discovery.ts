@@ -8,7 +8,7 @@
  */
 import type { EndpointSpec } from '../core/endpoint-spec.js';
 import { Registry } from '../core/registry.js';
-import type { Logger } from '../observability/log.js';
+import type { Logger } from '../core/log.js';
 
 /** What a discovery source is given when it starts. */
 export interface DiscoveryContext {

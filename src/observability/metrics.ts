@@ -13,7 +13,7 @@
  * All are built on `mesh.on(...)` events; `dispose()` removes every listener and callback.
  */
 import type { Mesh } from '../mesh.js';
-import type { Disposable } from './events.js';
+import type { Disposable } from '../core/events.js';
 
 /** The parts of `@opentelemetry/api`'s Meter meshlet uses. */
 interface Meter {

@@ -9,12 +9,12 @@
  * picker over all of them.
  */
 import type { BalancerDeps, Picker } from '../balancers/balancer.js';
-import type { ParsedBalancer, ParsedService } from '../config/mesh-config.js';
+import type { ParsedBalancer, ParsedService } from '../service/config.js';
 import type { Endpoint } from '../core/endpoint.js';
-import type { ParsedRetry } from '../resilience/retry-policy.js';
+import type { ParsedRetry } from '../layers/retry-policy.js';
 import { distributionFor, localityMatches, localityRank, type Locality } from './locality.js';
 import { TieredPicker, type Tier } from './tiers.js';
-import { ConcurrencyLimit } from '../resilience/concurrency-limit.js';
+import { ConcurrencyLimit } from '../layers/concurrency-limit.js';
 
 export class Target {
   /** Subset name, or null for the whole service. */

@@ -20,7 +20,7 @@ import { buildConnector } from 'undici';
 import { InvalidConfigError, MeshError } from '../core/errors.js';
 import { describe } from '../core/endpoint-spec.js';
 import { expectObject, join, optBoolean, optEnum, optNumber, optString, rejectUnknown } from '../config/check.js';
-import type { Logger } from '../observability/log.js';
+import type { Logger } from '../core/log.js';
 
 /** TLS settings of a service. Strings that start with `-----BEGIN` are PEM; others are file paths. */
 export interface TlsConfig {

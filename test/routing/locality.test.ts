@@ -4,7 +4,7 @@ import { Endpoint } from '../../src/core/endpoint.js';
 import { parseEndpointSpec } from '../../src/core/endpoint-spec.js';
 import { NoHealthyEndpointError } from '../../src/core/errors.js';
 import { roundRobin } from '../../src/balancers/round-robin.js';
-import type { ParsedService } from '../../src/config/mesh-config.js';
+import type { ParsedService } from '../../src/service/config.js';
 import { parseLocalityLb, localityRank, processLocality } from '../../src/routing/locality.js';
 import { Target } from '../../src/routing/target.js';
 import { tierLoads } from '../../src/routing/tiers.js';

@@ -13,9 +13,9 @@ import type { Dispatcher } from 'undici';
 import { InvalidConfigError } from '../core/errors.js';
 import { describe } from '../core/endpoint-spec.js';
 import { expectObject, join, optNumber, optString, rejectUnknown, type Raw } from '../config/check.js';
-import { parseRetryConfig, type ParsedRetry, type RetryConfig } from '../resilience/retry-policy.js';
-import { parseLimitsConfig, type LimitsConfig, type ParsedLimits } from '../resilience/concurrency-limit.js';
-import { compileMatch, type Matcher, type RouteMatch } from './match.js';
+import { parseRetryConfig, type ParsedRetry, type RetryConfig } from './retry-policy.js';
+import { parseLimitsConfig, type LimitsConfig, type ParsedLimits } from './concurrency-limit.js';
+import { compileMatch, type Matcher, type RouteMatch } from '../routing/match.js';
 
 /** A named subset of a service's endpoints (Istio DestinationRule `subsets`). */
 export interface SubsetConfig<B = unknown> {

@@ -19,11 +19,11 @@
  * changes, so the service rebuilds its pickers.
  */
 import type { Endpoint } from '../core/endpoint.js';
-import type { MeshEvents } from '../observability/events.js';
-import type { Logger } from '../observability/log.js';
+import type { MeshEvents } from '../core/events.js';
+import type { Logger } from '../core/log.js';
 import { optNumber, type Raw } from '../config/check.js';
 import { isFailure, type AttemptOutcome } from './outcome.js';
-import { BucketClock, ErrorRate } from './circuit-breaker.js';
+import { BucketClock, ErrorRate } from './error-rate.js';
 import { HealthChecker, type CheckState } from './health-check.js';
 import {
   parseBreaker,

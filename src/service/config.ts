@@ -3,19 +3,19 @@
  * {@link parseMeshConfig} once; every error names the field's path, what was expected and what was
  * found. Balancer and discovery options are validated by their own registered parsers.
  */
-import type { Logger } from '../observability/log.js';
+import type { Logger } from '../core/log.js';
 import type { BalancerDefinition, BalancerFactory, BalancerRegistry } from '../balancers/balancer.js';
 import type { DiscoveryDefinition, DiscoveryFactory, DiscoveryRegistry } from '../discovery/discovery.js';
 import type { EndpointInput } from '../core/endpoint-spec.js';
 import { describe } from '../core/endpoint-spec.js';
 import { InvalidConfigError } from '../core/errors.js';
-import { expectObject, join, optEnum, optNumber, optString, rejectUnknown, type Raw } from './check.js';
-import { HEALTH_CONFIG_KEYS, parseHealthConfig, type ParsedHealth } from '../resilience/endpoint-health.js';
-import type { CircuitBreakerConfig, HealthCheckConfig, OutlierDetectionConfig, SlowStartConfig } from '../resilience/health-config.js';
-import { parseRetryConfig, type ParsedRetry, type RetryConfig } from '../resilience/retry-policy.js';
-import { parseLimitsConfig, type ParsedLimits, type LimitsConfig } from '../resilience/concurrency-limit.js';
-import { parseRateLimitConfig, type ParsedRateLimit, type RateLimitConfig } from '../resilience/rate-limit.js';
-import { parseRoutes, parseSubsets, type ParsedRoute, type ParsedSubset, type RouteConfig, type SubsetConfig } from '../routing/routes.js';
+import { expectObject, join, optEnum, optNumber, optString, rejectUnknown, type Raw } from '../config/check.js';
+import { HEALTH_CONFIG_KEYS, parseHealthConfig, type ParsedHealth } from '../health/endpoint-health.js';
+import type { CircuitBreakerConfig, HealthCheckConfig, OutlierDetectionConfig, SlowStartConfig } from '../health/health-config.js';
+import { parseRetryConfig, type ParsedRetry, type RetryConfig } from '../layers/retry-policy.js';
+import { parseLimitsConfig, type ParsedLimits, type LimitsConfig } from '../layers/concurrency-limit.js';
+import { parseRateLimitConfig, type ParsedRateLimit, type RateLimitConfig } from '../layers/rate-limit.js';
+import { parseRoutes, parseSubsets, type ParsedRoute, type ParsedSubset, type RouteConfig, type SubsetConfig } from '../layers/route.js';
 import { parseLocalityLb, type Locality, type LocalityLbConfig, type ParsedLocalityLb } from '../routing/locality.js';
 import { parseTlsConfig, type ParsedTls, type TlsConfig } from '../security/tls.js';
 

@@ -15,7 +15,7 @@
 import { InvalidConfigError } from '../core/errors.js';
 import { describe } from '../core/endpoint-spec.js';
 import { expectObject, join, optNumber, rejectUnknown } from '../config/check.js';
-import type { AttemptOutcomeKind } from './outcome.js';
+import type { AttemptOutcomeKind } from '../health/outcome.js';
 import { parseBudgetConfig, type BudgetConfig, type ParsedBudget } from './retry-budget.js';
 
 /** Outcome classes `retryOn` may name. */

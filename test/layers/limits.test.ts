@@ -1,7 +1,7 @@
 import { afterEach, beforeEach, describe, expect, test } from 'vitest';
 import { request } from 'undici';
 import { createMesh, type Mesh, type ServiceConfig } from '../../src/index.js';
-import { TokenBucket } from '../../src/resilience/rate-limit.js';
+import { TokenBucket } from '../../src/layers/rate-limit.js';
 import { closeAll, startBackends, type Backend } from '../support/backend.js';
 
 let backends: Backend[];

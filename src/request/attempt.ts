@@ -6,10 +6,10 @@
  */
 import type { Duplex } from 'node:stream';
 import type { Dispatcher } from 'undici';
-import type { Endpoint } from './endpoint.js';
-import type { MeshRequest } from './request.js';
-import { PerTryTimeoutError } from './errors.js';
-import { statusKind } from '../resilience/outcome.js';
+import type { Endpoint } from '../core/endpoint.js';
+import type { MeshRequest } from './call.js';
+import { PerTryTimeoutError } from '../core/errors.js';
+import { statusKind } from '../health/outcome.js';
 
 type Handler = Dispatcher.DispatchHandler;
 type Controller = Dispatcher.DispatchController;

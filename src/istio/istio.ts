@@ -13,12 +13,12 @@
  * reference in one pass.
  */
 import { parseAllDocuments } from 'yaml';
-import type { DiscoveryConfig, ServiceConfig, BalancerConfig } from '../config/mesh-config.js';
+import type { DiscoveryConfig, ServiceConfig, BalancerConfig } from '../service/config.js';
 import { InvalidConfigError } from '../core/errors.js';
 import { describe as describeValue } from '../core/endpoint-spec.js';
-import { durationMs } from './duration.js';
-import type { RouteConfig, SubsetConfig } from './routes.js';
-import type { RouteMatch, StringMatch } from './match.js';
+import { durationMs } from '../config/duration.js';
+import type { RouteConfig, SubsetConfig } from '../layers/route.js';
+import type { RouteMatch, StringMatch } from '../routing/match.js';
 
 export interface FromIstioOptions {
   /** Where each service's endpoints come from; without it, add `discovery` yourself. */

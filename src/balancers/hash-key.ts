@@ -4,9 +4,9 @@
  * (Envoy does the same when no hash policy yields a value).
  */
 import type { Dispatcher } from 'undici';
-import { hash32 } from '../balancers/hash.js';
-import type { HashOn, HashRequest } from '../config/mesh-config.js';
-import { getHeader } from './headers.js';
+import { hash32 } from './hash.js';
+import type { HashOn, HashRequest } from '../service/config.js';
+import { getHeader } from '../core/headers.js';
 
 /** The request's key under `hashOn`, or undefined. Throws what a key function throws. */
 export function hashKeyOf(opts: Dispatcher.DispatchOptions, hashOn: HashOn | undefined): string | undefined {

@@ -14,29 +14,29 @@
 import { randomUUID } from 'node:crypto';
 import { Pool, type Dispatcher } from 'undici';
 import type { BalancerDeps, PickFailed } from '../balancers/balancer.js';
-import type { ParsedService } from '../config/mesh-config.js';
+import type { ParsedService } from './config.js';
 import type { DiscoveryContext, DiscoverySource } from '../discovery/discovery.js';
-import type { Logger } from '../observability/log.js';
-import { Endpoint } from './endpoint.js';
-import { overTls, type EndpointSpec } from './endpoint-spec.js';
+import type { Logger } from '../core/log.js';
+import { Endpoint } from '../core/endpoint.js';
+import { overTls, type EndpointSpec } from '../core/endpoint-spec.js';
 import { TlsMaterial } from '../security/tls.js';
 import { DEFAULT_DECAY_MS } from '../balancers/peak-ewma.js';
-import { CircuitOpenError, MeshClosedError, MeshError, NoHealthyEndpointError, OverloadedError, RateLimitedError } from './errors.js';
-import { withHost } from './headers.js';
-import { hashKeyOf, requestHash } from './hash-key.js';
+import { CircuitOpenError, MeshClosedError, MeshError, NoHealthyEndpointError, OverloadedError, RateLimitedError } from '../core/errors.js';
+import { withHost } from '../core/headers.js';
+import { hashKeyOf, requestHash } from '../balancers/hash-key.js';
 import { Target } from '../routing/target.js';
-import { destinationOf, matchRoute, type ParsedRoute } from '../routing/routes.js';
-import { sendMirror, type MirrorSet } from '../routing/mirror.js';
+import { destinationOf, matchRoute, type ParsedRoute } from '../layers/route.js';
+import { sendMirror, type MirrorSet } from '../layers/mirror.js';
 import type { Locality } from '../routing/locality.js';
-import type { ParsedRetry } from '../resilience/retry-policy.js';
-import { MeshRequest } from './request.js';
-import type { MeshEvents } from '../observability/events.js';
-import { ServiceHealth } from '../resilience/endpoint-health.js';
-import { ConcurrencyLimit } from '../resilience/concurrency-limit.js';
-import { RetryBudget } from '../resilience/retry-budget.js';
-import { TokenBucket } from '../resilience/rate-limit.js';
-import { GlobalRateLimiter } from '../resilience/global-rate-limit.js';
-import type { AttemptOutcomeKind } from '../resilience/outcome.js';
+import type { ParsedRetry } from '../layers/retry-policy.js';
+import { MeshRequest } from '../request/call.js';
+import type { MeshEvents } from '../core/events.js';
+import { ServiceHealth } from '../health/endpoint-health.js';
+import { ConcurrencyLimit } from '../layers/concurrency-limit.js';
+import { RetryBudget } from '../layers/retry-budget.js';
+import { TokenBucket } from '../layers/rate-limit.js';
+import { GlobalRateLimiter } from '../layers/global-rate-limit.js';
+import type { AttemptOutcomeKind } from '../health/outcome.js';
 
 /** Injected dependencies of a service. */
 export interface ServiceDeps {
