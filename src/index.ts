@@ -12,6 +12,8 @@ export type {
   HashRequest,
 } from './service/config.js';
 export { MeshDispatcher } from './core/dispatcher.js';
+export type { MeshCall, EndListener } from './request/call.js';
+export type { Interceptor, InterceptorFactory, LayerContext } from './request/layer.js';
 export type { Endpoint, EndpointState, PickedEndpoint } from './core/endpoint.js';
 export type { EndpointInput, EndpointSpec } from './core/endpoint-spec.js';
 export { parseEndpointSpec } from './core/endpoint-spec.js';
@@ -60,6 +62,9 @@ export {
   CircuitOpenError,
   RetryBudgetExhaustedError,
   PerTryTimeoutError,
+  UpstreamError,
+  RequestBodyError,
+  InvalidRequestError,
   type MeshErrorCode,
   type MeshErrorDetails,
 } from './core/errors.js';

@@ -18,24 +18,36 @@ import { sectionLogger } from './core/log.js';
 import { expectObject } from './config/check.js';
 import { processLocality } from './routing/locality.js';
 import { MeshEvents, type Disposable, type MeshEventMap, type MeshEventName } from './core/events.js';
+import { fromInterceptor, type Layer } from './request/layer.js';
 
-let globalBalancers: BalancerRegistry | null = null;
-let globalDiscovery: DiscoveryRegistry | null = null;
-
-function balancerRegistry(): BalancerRegistry {
-  if (globalBalancers === null) {
-    globalBalancers = new BalancerRegistry();
-    registerBuiltinBalancers(globalBalancers);
-  }
-  return globalBalancers;
+/**
+ * Module-level registrations (`registerBalancer`, `registerDiscovery`) live on `globalThis` under
+ * a `Symbol.for` key, so the ESM and the CJS copy of meshlet loaded in one process share them;
+ * each copy keeps its own built-ins.
+ */
+const kShared = Symbol.for('meshlet.registrations');
+interface Shared {
+  readonly balancers: Map<string, BalancerFactory<any> | BalancerDefinition<any>>;
+  readonly discoveries: Map<string, DiscoveryFactory<any> | DiscoveryDefinition<any>>;
 }
+const shared: Shared = ((globalThis as Record<symbol, Shared | undefined>)[kShared] ??= { balancers: new Map(), discoveries: new Map() });
 
-function discoveryRegistry(): DiscoveryRegistry {
-  if (globalDiscovery === null) {
-    globalDiscovery = new DiscoveryRegistry();
-    registerBuiltinDiscovery(globalDiscovery);
+let builtins: { balancers: BalancerRegistry; discoveries: DiscoveryRegistry } | null = null;
+
+/** The built-ins of this copy, plus every module-level registration of either copy. */
+function registries(): { balancers: BalancerRegistry; discoveries: DiscoveryRegistry } {
+  if (builtins === null) {
+    const balancers = new BalancerRegistry();
+    registerBuiltinBalancers(balancers);
+    const discoveries = new DiscoveryRegistry();
+    registerBuiltinDiscovery(discoveries);
+    builtins = { balancers, discoveries };
   }
-  return globalDiscovery;
+  const balancers = new BalancerRegistry(builtins.balancers);
+  for (const [name, def] of shared.balancers) if (!balancers.has(name)) balancers.register(name, def);
+  const discoveries = new DiscoveryRegistry(builtins.discoveries);
+  for (const [type, def] of shared.discoveries) if (!discoveries.has(type)) discoveries.register(type, def);
+  return { balancers, discoveries };
 }
 
 /**
@@ -45,7 +57,8 @@ function discoveryRegistry(): DiscoveryRegistry {
  * @throws InvalidConfigError when the name is not kebab-case or is taken.
  */
 export function registerBalancer<O>(name: string, factory: BalancerFactory<O> | BalancerDefinition<O>): void {
-  balancerRegistry().register(name, factory);
+  registries().balancers.register(name, factory); // validates, and refuses a taken name
+  shared.balancers.set(name, factory);
 }
 
 /**
@@ -53,7 +66,8 @@ export function registerBalancer<O>(name: string, factory: BalancerFactory<O> | 
  * @throws InvalidConfigError when the type is not kebab-case or is taken.
  */
 export function registerDiscovery<O>(type: string, factory: DiscoveryFactory<O> | DiscoveryDefinition<O>): void {
-  discoveryRegistry().register(type, factory);
+  registries().discoveries.register(type, factory);
+  shared.discoveries.set(type, factory);
 }
 
 /** What `mesh.stats()` returns. */
@@ -68,13 +82,13 @@ export class Mesh {
   readonly #events: MeshEvents;
   readonly #redirects: RedirectPolicy;
   #closing: Promise<void> | null = null;
+  #graceMs = 30_000;
 
   /** @internal Use {@link createMesh}. */
   constructor(config: MeshConfig) {
     expectObject(config, '');
-    const balancers = new BalancerRegistry(balancerRegistry());
+    const { balancers, discoveries } = registries();
     for (const [name, def] of Object.entries(config?.balancers ?? {})) balancers.register(name, def);
-    const discoveries = new DiscoveryRegistry(discoveryRegistry());
     for (const [type, def] of Object.entries(config?.discoveries ?? {})) discoveries.register(type, def);
     const parsed = parseMeshConfig(config, balancers, discoveries);
 
@@ -85,14 +99,19 @@ export class Mesh {
     this.#events = new MeshEvents((err) => meshLog.warn(`an event listener threw: ${(err as Error)?.message ?? String(err)}`));
     const locality = processLocality(parsed.locality);
     const hosts = new Map<string, Service>();
-    for (const svc of parsed.services) {
-      const service = new Service(svc, {
-        random,
-        now,
-        log: sectionLogger(`meshlet:service:${svc.name}`, config.logger),
-        events: this.#events,
-        locality,
-      });
+    // Every user factory runs before anything starts: one that fails leaves nothing running.
+    const built = parsed.services.map((svc) => {
+      const log = sectionLogger(`meshlet:service:${svc.name}`, config.logger);
+      const ctx = { service: svc.name, events: this.#events, log, now, random };
+      const interceptors: Layer[] = [];
+      for (const make of [...parsed.interceptors, ...svc.interceptors]) {
+        const i = make(ctx);
+        if (i !== null) interceptors.push(fromInterceptor(i));
+      }
+      return { svc, log, interceptors };
+    });
+    for (const { svc, log, interceptors } of built) {
+      const service = new Service(svc, { random, now, log, events: this.#events, locality, interceptors });
       this.#services.set(svc.name, service);
       hosts.set(svc.name, service);
       for (const h of svc.hosts) hosts.set(h, service);
@@ -101,7 +120,7 @@ export class Mesh {
       { hosts, unknownHosts: parsed.unknownHosts },
       {
         close: async () => {
-          await Promise.allSettled([...this.#services.values()].map((s) => s.close()));
+          await Promise.allSettled([...this.#services.values()].map((s) => s.close(this.#graceMs)));
         },
         destroy: async () => {
           await Promise.allSettled([...this.#services.values()].map((s) => s.destroy()));
@@ -157,21 +176,18 @@ export class Mesh {
   }
 
   /**
-   * Stop discovery, let in-flight requests finish, close every connection. Requests still running
-   * after `graceMs` (default 30 000) are aborted. Idempotent: later calls return the same promise.
+   * Stop discovery and new requests, let in-flight ones finish — their retries included — for up
+   * to `graceMs` (default 30 000), then end whatever still runs with MESH_CLOSED and close every
+   * connection. Resolves once every request has settled; nothing is sent after that. Idempotent:
+   * later calls return the same promise.
    */
   close(options: { graceMs?: number } = {}): Promise<void> {
-    this.#closing ??= (async () => {
-      const graceMs = options.graceMs ?? 30_000;
-      let timer: NodeJS.Timeout | undefined;
-      const expired = new Promise<'expired'>((resolve) => {
-        timer = setTimeout(() => resolve('expired'), graceMs);
-        timer.unref?.();
-      });
-      const outcome = await Promise.race([this.dispatcher.close().then(() => 'closed' as const), expired]);
-      clearTimeout(timer);
-      if (outcome === 'expired') await this.dispatcher.destroy();
-    })();
+    if (this.#closing === null) {
+      const grace = options.graceMs ?? 30_000;
+      if (!(grace >= 0)) throw new InvalidConfigError('close.graceMs', `expected a number ≥ 0, got ${String(grace)}`);
+      this.#graceMs = grace;
+      this.#closing = this.dispatcher.close();
+    }
     return this.#closing;
   }
 }

@@ -3,6 +3,7 @@
 // Each measured function does BATCH picks so timer overhead does not dominate a ~20 ns operation.
 import { expect, test } from 'vitest';
 import type { Dispatcher } from 'undici';
+import { EndpointLoad } from '../../src/load/endpoint-load.js';
 import { Endpoint } from '../../src/core/endpoint.js';
 import { parseEndpointSpec } from '../../src/core/endpoint-spec.js';
 import { NoHealthyEndpointError } from '../../src/core/errors.js';
@@ -35,9 +36,9 @@ const deps = { service: 'bench', random: rnd, now: () => performance.now(), noEn
 function fleet(n: number): Endpoint[] {
   const load = { inFlight: 0 };
   return Array.from({ length: n }, (_, i) => {
-    const e = new Endpoint(parseEndpointSpec({ url: `http://127.${(i >> 8) & 255}.${i & 255}.1:8080`, weight: 1 + (i % 3) }, 'b'), {} as Dispatcher, { decayMs: 10_000 }, load);
-    e.inFlight = i % 7;
-    e.observeLatency(1 + (i % 5), 0);
+    const e = new Endpoint(parseEndpointSpec({ url: `http://127.${(i >> 8) & 255}.${i & 255}.1:8080`, weight: 1 + (i % 3) }, 'b'), {} as Dispatcher, new EndpointLoad(10_000, load));
+    e.load.inFlight = i % 7;
+    e.load.observeLatency(1 + (i % 5), 0);
     return e;
   });
 }

@@ -10,8 +10,8 @@ import { MeshEvents } from '../../src/core/events.js';
 import { ServiceHealth, parseHealthConfig } from '../../src/health/endpoint-health.js';
 
 const BATCH = 1000;
-const ok = { kind: 'success' as const, status: 200, latencyMs: 1 };
-const bad = { kind: 'http-5xx' as const, status: 500, latencyMs: 1 };
+const ok = { kind: 'success' as const, status: 200, latencyMs: 1, nowMs: 0 };
+const bad = { kind: 'http-5xx' as const, status: 500, latencyMs: 1, nowMs: 0 };
 
 function health(raw: Record<string, unknown>): { h: ServiceHealth; e: Endpoint } {
   const h = new ServiceHealth(parseHealthConfig(raw, 'b'), {
@@ -22,7 +22,7 @@ function health(raw: Record<string, unknown>): { h: ServiceHealth; e: Endpoint }
     log: { debug: () => {}, warn: () => {} },
     events: new MeshEvents(() => {}),
   });
-  const e = new Endpoint(parseEndpointSpec('http://127.0.0.1:80', 'b'), {} as Dispatcher, { decayMs: 300 });
+  const e = new Endpoint(parseEndpointSpec('http://127.0.0.1:80', 'b'), {} as Dispatcher);
   h.add(e, false);
   return { h, e };
 }

@@ -32,8 +32,8 @@ export class BoundedLoad {
   /** True when endpoint `i` may take one more request. */
   fits(e: Endpoint, i: number): boolean {
     if (this.#factor === undefined) return true;
-    const cap = Math.ceil((this.#factor / 100) * (e.serviceLoad.inFlight + 1) * this.#share[i]!);
-    return e.inFlight < cap;
+    const cap = Math.ceil((this.#factor / 100) * (e.load.service.inFlight + 1) * this.#share[i]!);
+    return e.load.inFlight < cap;
   }
 }
 

@@ -5,7 +5,7 @@
  */
 import type { Dispatcher } from 'undici';
 import { hash32 } from './hash.js';
-import type { HashOn, HashRequest } from '../service/config.js';
+import type { HashOn, HashRequest } from './config.js';
 import { getHeader } from '../core/headers.js';
 
 /** The request's key under `hashOn`, or undefined. Throws what a key function throws. */

@@ -9,7 +9,7 @@ import { TwoChoicesPicker, parseChoiceOptions, type ChoiceOptions } from './two-
 
 class LeastRequestPicker extends TwoChoicesPicker {
   protected load(e: Endpoint): number {
-    return e.inFlight;
+    return e.load.inFlight;
   }
   protected clock(): number {
     return 0;

@@ -17,7 +17,9 @@ import { TwoChoicesPicker, parseChoiceOptions, type ChoiceOptions } from './two-
 import { checkNumber } from '../config/check.js';
 
 /** Default time constant of the latency EWMA, ms. */
-export const DEFAULT_DECAY_MS = 300;
+import { DEFAULT_DECAY_MS } from '../load/endpoint-load.js';
+
+export { DEFAULT_DECAY_MS };
 
 export interface PeakEwmaOptions extends ChoiceOptions {
   /** Time constant of the latency estimate's decay, ms. @default 300 */
@@ -31,7 +33,7 @@ class PeakEwmaPicker extends TwoChoicesPicker {
     this.#now = deps.now;
   }
   protected load(e: Endpoint, now: number): number {
-    return e.peakEwmaLoad(now);
+    return e.load.peakEwma(now);
   }
   protected clock(): number {
     return this.#now();

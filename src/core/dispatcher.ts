@@ -10,10 +10,14 @@
  */
 import { Agent, Dispatcher, Dispatcher1Wrapper, errors } from 'undici';
 import { LRUCache } from 'lru-cache';
-import type { Service } from '../service/service.js';
 import { MeshClosedError, UnknownServiceError } from './errors.js';
 
 const wrapHandler = (Dispatcher1Wrapper as unknown as { wrapHandler(h: object): Dispatcher.DispatchHandler }).wrapHandler;
+
+/** What the dispatcher routes to: a service of the mesh (service/service.ts). */
+export interface Service {
+  dispatch(opts: Dispatcher.DispatchOptions, handler: Dispatcher.DispatchHandler, host: string): void;
+}
 
 /** Where a request's origin leads: a service (with the Host header to send) or elsewhere. */
 interface Route {

@@ -1,9 +1,12 @@
 /**
- * Every failure meshlet reports to a caller is a `MeshError` with a stable string `code`.
+ * Every failure meshlet reports to a caller is a `MeshError` with a stable string `code`; what
+ * undici raised underneath is kept as `cause`.
  *
- * Match on `code` (or use {@link isMeshError}), not on `instanceof` alone: when both the ESM and the
- * CJS build are loaded in one process there are two copies of each class. The brand below makes
- * `instanceof MeshError` work across both copies, as undici does for its own errors.
+ * When both the ESM and the CJS build are loaded in one process there are two copies of each
+ * class. A brand registered with `Symbol.for` (shared by both copies) makes `instanceof` work
+ * across them for the base and for every subclass: an error carries the names of the classes it
+ * was built from, and `X[Symbol.hasInstance]` looks for X's name there — as undici brands its own
+ * errors.
  */
 
 const kBrand = Symbol.for('meshlet.error');
@@ -20,7 +23,10 @@ export type MeshErrorCode =
   | 'OVERLOADED'
   | 'RETRY_BUDGET_EXHAUSTED'
   | 'DISCOVERY_FAILED'
-  | 'TLS_IDENTITY_MISMATCH';
+  | 'TLS_IDENTITY_MISMATCH'
+  | 'UPSTREAM_FAILED'
+  | 'REQUEST_BODY_FAILED'
+  | 'INVALID_REQUEST';
 
 /** Context attached to an error: which service, which endpoint, how many attempts were made. */
 export interface MeshErrorDetails {
@@ -50,19 +56,26 @@ export class MeshError extends Error {
     this.attempts = details.attempts;
   }
 
-  get [kBrand](): true {
-    return true;
+  /** The class names this error was built from, most derived first (the cross-copy brand). */
+  get [kBrand](): readonly string[] {
+    const names: string[] = [];
+    for (let p = Object.getPrototypeOf(this); p !== null && p !== Error.prototype; p = Object.getPrototypeOf(p)) {
+      names.push((p as { constructor: { name: string } }).constructor.name);
+    }
+    return names;
   }
 
   static override [Symbol.hasInstance](value: unknown): boolean {
-    if (this === MeshError) return isMeshError(value);
-    return Function.prototype[Symbol.hasInstance].call(this, value);
+    if (!isMeshError(value)) return false;
+    if (this === MeshError || Function.prototype[Symbol.hasInstance].call(this, value)) return true;
+    // The other build's copy of this class: match by name within meshlet's error classes.
+    return (value as unknown as Record<symbol, readonly string[]>)[kBrand]!.includes(this.name);
   }
 }
 
 /** True for any meshlet error, from either the ESM or the CJS copy of the library. */
 export function isMeshError(value: unknown): value is MeshError {
-  return typeof value === 'object' && value !== null && (value as Record<symbol, unknown>)[kBrand] === true;
+  return typeof value === 'object' && value !== null && Array.isArray((value as Record<symbol, unknown>)[kBrand]);
 }
 
 /** The host of a request is neither a configured service nor allowed to pass through. */
@@ -144,5 +157,50 @@ export class RetryBudgetExhaustedError extends MeshError {
 export class PerTryTimeoutError extends MeshError {
   constructor(service: string, timeoutMs: number, endpoint: string) {
     super('TIMEOUT', `service "${service}": no response from ${endpoint} within the per-try timeout of ${timeoutMs} ms`, { service, endpoint });
+  }
+}
+
+/**
+ * An attempt failed without a usable response: the connection was refused or reset, the response
+ * was malformed, undici's own timeouts fired, the pool was closed. `kind` is the outcome class
+ * (`connect-failure`, `reset`, `timeout`), `cause` undici's error.
+ */
+export class UpstreamError extends MeshError {
+  /** How the attempt failed, as outlier detection and retries classify it. */
+  readonly kind: string;
+  constructor(service: string, kind: string, cause: unknown, details: Omit<MeshErrorDetails, 'service' | 'cause'> = {}) {
+    const why = (cause as Error)?.message ?? String(cause);
+    const code = (cause as { code?: string })?.code;
+    super('UPSTREAM_FAILED', `service "${service}": ${kind} at ${details.endpoint ?? 'an endpoint'}: ${why}${code ? ` (${code})` : ''}`, {
+      ...details,
+      service,
+      cause,
+    });
+    this.kind = kind;
+  }
+}
+
+/**
+ * The caller's own request body failed (its stream or iterable threw, yielded something that is
+ * not bytes, or stalled past a deadline): the caller's error, counted against no endpoint.
+ */
+export class RequestBodyError extends MeshError {
+  constructor(service: string, cause: unknown, details: Omit<MeshErrorDetails, 'service' | 'cause'> = {}) {
+    super('REQUEST_BODY_FAILED', `service "${service}": the request body failed: ${(cause as Error)?.message ?? String(cause)}`, {
+      ...details,
+      service,
+      cause,
+    });
+  }
+}
+
+/**
+ * The request itself cannot be sent as given (a header value with CR/LF, an option undici
+ * refuses): the caller's error, never retried, never counted against an endpoint. `cause` is
+ * undici's error.
+ */
+export class InvalidRequestError extends MeshError {
+  constructor(service: string, cause: unknown, details: Omit<MeshErrorDetails, 'service' | 'cause'> = {}) {
+    super('INVALID_REQUEST', `service "${service}": the request is invalid: ${(cause as Error)?.message ?? String(cause)}`, { ...details, service, cause });
   }
 }

@@ -4,7 +4,7 @@
  * One state machine per endpoint, the circuit's: CLOSED (healthy) → OPEN (ejected) → HALF-OPEN
  * (probing) → CLOSED, or back to OPEN with a longer ejection. Two rules open it:
  *  - outlier detection (Envoy): N consecutive 5xx / gateway / local-origin failures;
- *  - the error rate over a rolling window (opossum, see circuit-breaker.ts), and optionally
+ *  - the error rate over a rolling window (error-rate.ts), and optionally
  *    Envoy's failure-percentage sweep.
  * An ejection lasts `baseEjectionTimeMs × times ejected`, capped by `maxEjectionTimeMs`; at most
  * `maxEjectionPercent` of endpoints are ejected at once (one always may be). When it ends the
@@ -23,7 +23,7 @@ import type { MeshEvents } from '../core/events.js';
 import type { Logger } from '../core/log.js';
 import { optNumber, type Raw } from '../config/check.js';
 import { isFailure, type AttemptOutcome } from './outcome.js';
-import { BucketClock, ErrorRate } from './error-rate.js';
+import { ErrorRate } from './error-rate.js';
 import { HealthChecker, type CheckState } from './health-check.js';
 import {
   parseBreaker,
@@ -103,7 +103,6 @@ export class ServiceHealth {
   readonly #config: ParsedHealth;
   readonly #hooks: HealthHooks;
   readonly #states = new Map<Endpoint, State>();
-  readonly #clock: BucketClock | null;
   readonly #checker: HealthChecker | null;
   #sweep: NodeJS.Timeout | null = null;
   #panic = false;
@@ -111,7 +110,6 @@ export class ServiceHealth {
   constructor(config: ParsedHealth, hooks: HealthHooks) {
     this.#config = config;
     this.#hooks = hooks;
-    this.#clock = config.breaker ? new BucketClock(config.breaker.rollingWindowMs) : null;
     this.#checker = config.healthCheck
       ? new HealthChecker(config.healthCheck, hooks.service, hooks.random, (ep, healthy, detail) => this.#checked(ep, healthy, detail))
       : null;
@@ -138,7 +136,7 @@ export class ServiceHealth {
       cLocal: 0,
       windowRequests: 0,
       windowFailures: 0,
-      errorRate: null, // made on the first outcome: endpoints never used cost no opossum window
+      errorRate: null, // made on the first outcome: endpoints never used cost no window
       check: this.#checker?.add(endpoint) ?? null,
       addedAt: joined ? now : -Infinity,
     });
@@ -148,7 +146,6 @@ export class ServiceHealth {
     const s = this.#states.get(endpoint);
     if (!s) return;
     if (s.timer) clearTimeout(s.timer);
-    s.errorRate?.close();
     this.#checker?.remove(endpoint);
     this.#states.delete(endpoint);
   }
@@ -178,7 +175,7 @@ export class ServiceHealth {
   record(endpoint: Endpoint, outcome: AttemptOutcome): void {
     const s = this.#states.get(endpoint);
     if (s === undefined) return;
-    if (s.errorRate === null && this.#clock !== null) s.errorRate = new ErrorRate(this.#config.breaker!, this.#clock);
+    if (s.errorRate === null && this.#config.breaker !== null) s.errorRate = new ErrorRate(this.#config.breaker, outcome.nowMs);
     const kind = outcome.kind;
     if (!isFailure(kind)) {
       if (kind !== 'success') {
@@ -188,7 +185,7 @@ export class ServiceHealth {
       }
       s.c5xx = s.cGateway = s.cLocal = 0;
       s.windowRequests++;
-      s.errorRate?.record(false, 0);
+      s.errorRate?.record(false, outcome.nowMs);
       if (s.circuit === 'half-open') this.#close(endpoint, s);
       return;
     }
@@ -210,7 +207,7 @@ export class ServiceHealth {
       if (o.consecutiveGateway > 0 && s.cGateway >= o.consecutiveGateway) return this.#eject(endpoint, s, `${s.cGateway} consecutive gateway errors`);
       if (o.split && o.consecutiveLocal > 0 && s.cLocal >= o.consecutiveLocal) return this.#eject(endpoint, s, `${s.cLocal} consecutive local-origin failures`);
     }
-    if (s.errorRate?.record(true, this.#hooks.now())) this.#eject(endpoint, s, 'error rate over the rolling window');
+    if (s.errorRate?.record(true, outcome.nowMs)) this.#eject(endpoint, s, 'error rate over the rolling window');
   }
 
   /** Endpoints that may take traffic; all of `candidates` when too few are available (panic). */
@@ -236,12 +233,8 @@ export class ServiceHealth {
 
   /** Stop every timer (ejection expiry, sweeps, health checks, window rotation). */
   close(): void {
-    for (const s of this.#states.values()) {
-      if (s.timer) clearTimeout(s.timer);
-      s.errorRate?.close();
-    }
+    for (const s of this.#states.values()) if (s.timer) clearTimeout(s.timer);
     if (this.#sweep) clearInterval(this.#sweep);
-    this.#clock?.close();
     this.#checker?.close();
   }
 

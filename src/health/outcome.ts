@@ -28,6 +28,8 @@ export interface AttemptOutcome {
   readonly status: number;
   /** Time from sending to the outcome, ms. */
   readonly latencyMs: number;
+  /** When the outcome was observed, on the mesh's clock (ms). */
+  readonly nowMs: number;
 }
 
 const CONNECT_CODES = new Set([

@@ -71,6 +71,15 @@ export class ConcurrencyLimit {
     return this.#queue.length - this.#head;
   }
 
+  /** Take a slot if one is free and nobody waits (the hot path: no waiter object needed). */
+  tryAcquire(): boolean {
+    if (this.active < this.#limits.maxRequests && this.pending === 0) {
+      this.active++;
+      return true;
+    }
+    return false;
+  }
+
   /**
    * Take a slot: 'admitted' (go on), 'queued' (the waiter is called back later), or 'overloaded'.
    */
@@ -148,7 +157,7 @@ export class ConcurrencyLimit {
       this.#compact();
       this.#arm();
     }, Math.max(1, first.deadline - this.#now()));
-    this.#timer.unref?.();
+    // Requests wait on this timer: it keeps the process alive while any does.
   }
 
   /** Fail every waiter (mesh closing). */

@@ -8,7 +8,13 @@
  * (rate-limiter-flexible's insurance limiter) at `fallbackRequestsPerSecond`, so an outage of the
  * limiter never becomes an outage of the service.
  */
+import { createRequire } from 'node:module';
+import { join as joinPath } from 'node:path';
+import { pathToFileURL } from 'node:url';
 import { InvalidConfigError } from '../core/errors.js';
+import type { Logger } from '../core/log.js';
+import type { Call } from '../request/call.js';
+import type { Layer, Next } from '../request/layer.js';
 import { describe } from '../core/endpoint-spec.js';
 import { expectObject, join, optNumber, optString, rejectUnknown } from '../config/check.js';
 
@@ -58,83 +64,145 @@ interface Limiter {
   consume(key: string, points?: number): Promise<unknown>;
 }
 
-/** The answer for one request: go, or wait `retryInMs` (then ask again), or refused. */
-export type GlobalVerdict = { ok: true } | { ok: false; retryInMs: number };
+interface RedisLike {
+  on(event: string, listener: (...args: unknown[]) => void): unknown;
+  status?: string;
+  disconnect?(): void;
+}
 
-export class GlobalRateLimiter {
-  readonly #limiter: Limiter;
-  readonly #key: string;
-  readonly #ownedClient: { disconnect(): void } | null;
+/**
+ * Where an optional package is installed, resolved as the application would resolve it (from
+ * the working directory); throws InvalidConfigError naming the package when it is missing, so a
+ * configured feature never switches itself off.
+ */
+export function resolveOptional(name: string, path: string, feature: string): string {
+  try {
+    return createRequire(joinPath(process.cwd(), 'noop.js')).resolve(name);
+  } catch {
+    throw new InvalidConfigError(path, `${feature} needs the optional package "${name}", which is not installed: npm install ${name}`);
+  }
+}
 
-  private constructor(limiter: Limiter, key: string, ownedClient: { disconnect(): void } | null) {
-    this.#limiter = limiter;
-    this.#key = key;
-    this.#ownedClient = ownedClient;
+/**
+ * The global rate-limit layer: one limit shared by every process, kept in Redis by
+ * rate-limiter-flexible (an optional peer, with ioredis when meshlet makes the client). While
+ * Redis is unreachable the per-process insurance limiter (`fallbackRequestsPerSecond`) decides,
+ * and the logger is told once when that starts and once when Redis is back. In `wait` mode a
+ * refused request waits for its turn within `maxWaitMs`. On only when `rateLimit.global` is set.
+ */
+export class GlobalRateLimitLayer implements Layer {
+  readonly name = 'global-rate-limit';
+  readonly #config: ParsedGlobalRateLimit;
+  readonly #mode: 'reject' | 'wait';
+  readonly #maxWaitMs: number;
+  readonly #service: string;
+  readonly #now: () => number;
+  readonly #log: Logger;
+  readonly #refuse: (call: Call, scope: string) => void;
+  readonly #modules: { limiter: string; redis: string | null };
+  #limiter: Promise<Limiter> | null = null;
+  #client: RedisLike | null = null;
+  #owned = false;
+  #degraded = false;
+  #closed = false;
+
+  constructor(
+    config: ParsedGlobalRateLimit,
+    rate: { mode: 'reject' | 'wait'; maxWaitMs: number },
+    deps: { service: string; now: () => number; log: Logger; refuse: (call: Call, scope: string) => void; path: string },
+  ) {
+    this.#config = config;
+    this.#mode = rate.mode;
+    this.#maxWaitMs = rate.maxWaitMs;
+    this.#service = deps.service;
+    this.#now = deps.now;
+    this.#log = deps.log;
+    this.#refuse = deps.refuse;
+    this.#modules = {
+      limiter: resolveOptional('rate-limiter-flexible', deps.path, 'rateLimit.global'),
+      redis: config.client === undefined ? resolveOptional('ioredis', deps.path, 'rateLimit.global with "redis"') : null,
+    };
   }
 
-  /**
-   * Load the optional packages and connect.
-   * @throws Error naming the missing package when rate-limiter-flexible or ioredis is not installed.
-   */
-  static async create(config: ParsedGlobalRateLimit, service: string): Promise<GlobalRateLimiter> {
-    const rlf = (await importOptional('rate-limiter-flexible')) as {
+  handle(call: Call, next: Next): void {
+    this.#limiter ??= this.#create();
+    void this.#admit(call, next, this.#now());
+  }
+
+  async #admit(call: Call, next: Next, startedMs: number): Promise<void> {
+    let limiter: Limiter;
+    try {
+      limiter = await this.#limiter!;
+    } catch (err) {
+      call.fail(new InvalidConfigError('rateLimit.global', `the shared limiter could not be created: ${(err as Error).message}`));
+      return;
+    }
+    if (call.done) return;
+    let verdict: number;
+    try {
+      await limiter.consume(this.#service, 1);
+      verdict = 0;
+    } catch (res) {
+      const ms = (res as { msBeforeNext?: number }).msBeforeNext;
+      // A plain Error means Redis and the insurance limiter both failed: let the request through.
+      verdict = typeof ms === 'number' ? Math.max(1, ms) : 0;
+      if (typeof ms !== 'number') this.#setDegraded(true, (res as Error)?.message);
+    }
+    if (call.done) return;
+    if (verdict === 0) return next(call);
+    const waited = this.#now() - startedMs;
+    if (this.#mode !== 'wait' || waited + verdict > this.#maxWaitMs) return this.#refuse(call, 'global');
+    call.wait(verdict, () => void this.#admit(call, next, startedMs));
+  }
+
+  async #create(): Promise<Limiter> {
+    const rlf = (await import(pathToFileURL(this.#modules.limiter).href)) as {
       RateLimiterRedis: new (o: object) => Limiter;
       RateLimiterMemory: new (o: object) => Limiter;
     };
-    let client = config.client;
-    let owned: { disconnect(): void } | null = null;
+    let client = this.#config.client as RedisLike | undefined;
     if (client === undefined) {
-      const mod = (await importOptional('ioredis')) as { default?: unknown; Redis?: unknown };
-      const Redis = (mod.Redis ?? mod.default) as new (...args: unknown[]) => { disconnect(): void };
-      const target = config.redis!;
+      const mod = (await import(pathToFileURL(this.#modules.redis!).href)) as { default?: unknown; Redis?: unknown };
+      const Redis = (mod.Redis ?? mod.default) as new (...args: unknown[]) => RedisLike;
+      const target = this.#config.redis!;
       const options = { enableOfflineQueue: false, maxRetriesPerRequest: 1, lazyConnect: false };
       client = target.startsWith('redis://') || target.startsWith('rediss://') ? new Redis(target, options) : new Redis({ path: target, ...options });
-      const c = client as { on(e: string, f: () => void): void; once(e: string, f: () => void): void; status: string };
-      c.on('error', () => {}); // errors surface through the limiter's fallback
-      owned = client as { disconnect(): void };
+      this.#owned = true;
       // Give the connection a moment, so the first requests use the shared limit, not the fallback.
-      if (c.status !== 'ready') {
+      if (client.status !== 'ready') {
         await new Promise<void>((resolve) => {
           const t = setTimeout(resolve, 1_000);
-          c.once('ready', () => {
+          client!.on('ready', () => {
             clearTimeout(t);
             resolve();
           });
         });
       }
     }
-    const limiter = new rlf.RateLimiterRedis({
+    this.#client = client;
+    // Redis going away and coming back is a change of state the operator hears about, once each.
+    client.on('error', (err) => this.#setDegraded(true, (err as Error)?.message));
+    client.on('ready', () => this.#setDegraded(false));
+    if (this.#closed) this.close();
+    return new rlf.RateLimiterRedis({
       storeClient: client,
-      points: config.requestsPerSecond,
+      points: this.#config.requestsPerSecond,
       duration: 1,
-      keyPrefix: config.keyPrefix,
+      keyPrefix: this.#config.keyPrefix,
       rejectIfRedisNotReady: true,
-      insuranceLimiter: new rlf.RateLimiterMemory({ points: config.fallbackRequestsPerSecond, duration: 1 }),
+      insuranceLimiter: new rlf.RateLimiterMemory({ points: this.#config.fallbackRequestsPerSecond, duration: 1 }),
     });
-    return new GlobalRateLimiter(limiter, service, owned);
   }
 
-  /** Take one request from the shared budget. */
-  async consume(): Promise<GlobalVerdict> {
-    try {
-      await this.#limiter.consume(this.#key, 1);
-      return { ok: true };
-    } catch (res) {
-      const ms = (res as { msBeforeNext?: number }).msBeforeNext;
-      // A plain Error means Redis and the fallback both failed: let the request through.
-      return typeof ms === 'number' ? { ok: false, retryInMs: ms } : { ok: true };
-    }
+  #setDegraded(degraded: boolean, why?: string): void {
+    if (degraded === this.#degraded || this.#closed) return;
+    this.#degraded = degraded;
+    if (degraded) this.#log.warn(`global rate limit: Redis unreachable (${why ?? 'unknown error'}); using the per-process limit of ${this.#config.fallbackRequestsPerSecond}/s until it is back`);
+    else this.#log.warn('global rate limit: Redis reachable again; the shared limit applies');
   }
 
   close(): void {
-    this.#ownedClient?.disconnect();
-  }
-}
-
-async function importOptional(name: string): Promise<unknown> {
-  try {
-    return await import(name);
-  } catch (err) {
-    throw new Error(`rateLimit.global needs the optional package "${name}": npm install ${name}`, { cause: err });
+    this.#closed = true;
+    if (this.#owned) this.#client?.disconnect?.();
   }
 }

@@ -1,27 +1,30 @@
 /**
- * Mirroring (Istio's `mirror`): a copy of a request sent to another subset, fire and forget. The
- * caller never waits for it and never sees its outcome; the copy's Host gets Envoy's `-shadow`
- * suffix so the receiver can tell. Only requests whose body can be sent twice (none, string,
- * bytes) are mirrored — a streamed body belongs to the real request.
+ * The mirror layer (Istio's `mirror`): a share of a route's requests is copied, fire-and-forget,
+ * to a subset (or the whole service), with the Host header `<host>-shadow` as Envoy sends it.
+ * A copy never slows or fails the caller: its response is dropped, its failure only counted on
+ * the endpoint's books, and copies still running when the mesh closes are aborted. A request
+ * with a streamed body is not mirrored (the body can be read once). On only when a route mirrors.
  */
 import type { Dispatcher } from 'undici';
 import type { Endpoint } from '../core/endpoint.js';
 import { withHost } from '../core/headers.js';
+import type { Logger } from '../core/log.js';
 import type { PickContext } from '../balancers/balancer.js';
+import type { Target } from '../routing/target.js';
+import type { Call } from '../request/call.js';
+import type { Layer, Next } from '../request/layer.js';
+import type { ParsedMirror } from './mirror-config.js';
 
 const NO_SKIP: PickContext = { hash: undefined, attempt: 0, skip: () => false };
 
-/** Mirror copies still in flight, so closing the service can abort them (shadow traffic never holds a close). */
-export type MirrorSet = Set<MirrorHandler>;
-
-/** Discards the mirrored response; closes the endpoint's books when it ends. */
-export class MirrorHandler implements Dispatcher.DispatchHandler {
+class MirrorHandler implements Dispatcher.DispatchHandler {
   #ended = false;
   #controller: Dispatcher.DispatchController | null = null;
   #cancelled = false;
+
   constructor(
     readonly endpoint: Endpoint,
-    readonly inFlight: MirrorSet,
+    readonly inFlight: Set<MirrorHandler>,
   ) {
     inFlight.add(this);
   }
@@ -29,7 +32,6 @@ export class MirrorHandler implements Dispatcher.DispatchHandler {
     this.#controller = controller;
     if (this.#cancelled) controller.abort(new Error('meshlet: mirror cancelled'));
   }
-  /** Abort the copy (service closing). */
   cancel(): void {
     this.#cancelled = true;
     this.#controller?.abort(new Error('meshlet: mirror cancelled'));
@@ -46,32 +48,64 @@ export class MirrorHandler implements Dispatcher.DispatchHandler {
     if (this.#ended) return;
     this.#ended = true;
     this.inFlight.delete(this);
-    this.endpoint.onEnd(failed);
+    this.endpoint.load.end(failed);
   }
 }
 
-/** Send a mirror copy of `opts` through `picker`; returns false when it could not be sent. */
-export function sendMirror(
-  picker: { pick(ctx: PickContext): { type: string; endpoint?: Endpoint } } | null,
-  opts: Dispatcher.DispatchOptions,
-  host: string,
-  inFlight: MirrorSet,
-): boolean {
-  const body = opts.body;
-  if (body != null && typeof body !== 'string' && !(body instanceof Uint8Array)) return false;
-  if (picker === null) return false;
-  const result = picker.pick(NO_SKIP);
-  if (result.type !== 'pick' || result.endpoint === undefined) return false;
-  const ep = result.endpoint;
-  ep.onStart(performance.now());
-  const handler = new MirrorHandler(ep, inFlight);
-  try {
-    ep.dispatcher.dispatch({ ...opts, origin: ep.key, headers: withHost(stripHost(opts.headers), `${host}-shadow`) }, handler);
-  } catch {
-    handler.onResponseError();
-    return false;
+export class MirrorLayer implements Layer {
+  readonly name = 'mirror';
+  readonly #byRoute: readonly (ParsedMirror | null)[];
+  readonly #whole: Target;
+  readonly #targets: ReadonlyMap<string, Target>;
+  readonly #random: () => number;
+  readonly #now: () => number;
+  readonly #log: Logger;
+  readonly #inFlight = new Set<MirrorHandler>();
+
+  constructor(byRoute: readonly (ParsedMirror | null)[], whole: Target, targets: ReadonlyMap<string, Target>, deps: { random: () => number; now: () => number; log: Logger }) {
+    this.#byRoute = byRoute;
+    this.#whole = whole;
+    this.#targets = targets;
+    this.#random = deps.random;
+    this.#now = deps.now;
+    this.#log = deps.log;
   }
-  return true;
+
+  static needed(byRoute: readonly (ParsedMirror | null)[]): boolean {
+    return byRoute.some((m) => m !== null);
+  }
+
+  handle(call: Call, next: Next): void {
+    const m = call.routeIndex >= 0 ? this.#byRoute[call.routeIndex] : null;
+    if (m != null && this.#random() * 100 < m.percent) {
+      const target = m.subset === null ? this.#whole : this.#targets.get(m.subset)!;
+      if (!this.#send(target, call.opts, call.host)) this.#log.debug(`request not mirrored (streamed body or no endpoint)`);
+    }
+    next(call);
+  }
+
+  #send(target: Target, opts: Dispatcher.DispatchOptions, host: string): boolean {
+    const body = opts.body;
+    if (body != null && typeof body !== 'string' && !(body instanceof Uint8Array)) return false;
+    const picker = target.picker;
+    if (picker === null) return false;
+    const result = picker.pick(NO_SKIP);
+    if (result.type !== 'pick') return false;
+    const ep = result.endpoint;
+    ep.load.start(this.#now());
+    const handler = new MirrorHandler(ep, this.#inFlight);
+    try {
+      ep.dispatcher.dispatch({ ...opts, origin: ep.key, headers: withHost(stripHost(opts.headers), `${host}-shadow`) }, handler);
+    } catch {
+      handler.onResponseError();
+      return false;
+    }
+    return true;
+  }
+
+  close(): void {
+    for (const m of [...this.#inFlight]) m.cancel();
+  }
 }
 
 function stripHost(headers: Dispatcher.DispatchOptions['headers']): Dispatcher.DispatchOptions['headers'] {

@@ -6,7 +6,10 @@
  * are served in arrival order and the long-run rate holds exactly.
  */
 import { expectObject, join, optEnum, optNumber, rejectUnknown } from '../config/check.js';
-import { InvalidConfigError } from '../core/errors.js';
+import { InvalidConfigError, RateLimitedError } from '../core/errors.js';
+import type { MeshEvents } from '../core/events.js';
+import type { Call } from '../request/call.js';
+import type { Layer, Next } from '../request/layer.js';
 import { parseGlobalRateLimit, type GlobalRateLimitConfig, type ParsedGlobalRateLimit } from './global-rate-limit.js';
 
 export interface RateLimitConfig {
@@ -114,4 +117,70 @@ export class TokenBucket {
     this.#tokens -= 1;
     return Math.ceil(wait);
   }
+}
+
+/**
+ * The rate-limit layer: the service's own bucket. An empty bucket refuses with RATE_LIMITED, or
+ * in `wait` mode reserves the token and lets the request go on when it is due. On only when the
+ * service sets a per-process rate.
+ */
+export class RateLimitLayer implements Layer {
+  readonly name = 'rate-limit';
+  readonly #bucket: TokenBucket;
+  readonly #config: ParsedRateLimit;
+  readonly #now: () => number;
+  readonly #refuse: (call: Call, scope: string) => void;
+
+  constructor(config: ParsedRateLimit, now: () => number, refuse: (call: Call, scope: string) => void) {
+    this.#config = config;
+    this.#bucket = new TokenBucket(config.service!, now());
+    this.#now = now;
+    this.#refuse = refuse;
+  }
+
+  handle(call: Call, next: Next): void {
+    const rl = this.#config;
+    const now = this.#now();
+    const wait = rl.mode === 'wait' ? this.#bucket.reserve(now, rl.maxWaitMs) : this.#bucket.tryTake(now) ? 0 : -1;
+    if (wait < 0) this.#refuse(call, 'service');
+    else if (wait > 0) call.wait(wait, () => next(call));
+    else next(call);
+  }
+}
+
+/** Refusals of every rate limit of one service: counted, announced, failed with RATE_LIMITED. */
+export class RateLimitRefusals {
+  count = 0;
+  readonly #service: string;
+  readonly #events: MeshEvents;
+
+  constructor(service: string, events: MeshEvents) {
+    this.#service = service;
+    this.#events = events;
+  }
+
+  readonly refuse = (call: Call, scope: string): void => {
+    this.count++;
+    this.#events.emit('rate-limited', { service: this.#service, scope });
+    call.fail(new RateLimitedError(this.#service, scope));
+  };
+}
+
+/** The per-endpoint buckets (`rateLimit.perEndpoint`), made on an endpoint's first pick. */
+export class EndpointRates {
+  readonly #bucket: ParsedBucket;
+  readonly #now: () => number;
+  readonly #buckets = new WeakMap<object, TokenBucket>();
+
+  constructor(bucket: ParsedBucket, now: () => number) {
+    this.#bucket = bucket;
+    this.#now = now;
+  }
+
+  /** Take a token of `endpoint`'s bucket, if it has one now. */
+  readonly take = (endpoint: object): boolean => {
+    let bucket = this.#buckets.get(endpoint);
+    if (!bucket) this.#buckets.set(endpoint, (bucket = new TokenBucket(this.#bucket, this.#now())));
+    return bucket.tryTake(this.#now());
+  };
 }

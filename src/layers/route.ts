@@ -16,6 +16,13 @@ import { expectObject, join, optNumber, optString, rejectUnknown, type Raw } fro
 import { parseRetryConfig, type ParsedRetry, type RetryConfig } from './retry-policy.js';
 import { parseLimitsConfig, type LimitsConfig, type ParsedLimits } from './concurrency-limit.js';
 import { compileMatch, type Matcher, type RouteMatch } from '../routing/match.js';
+import type { Target } from '../routing/target.js';
+import type { Call } from '../request/call.js';
+import type { Layer, Next } from '../request/layer.js';
+import { parseFault, type FaultConfig, type ParsedFault } from './fault.js';
+import { parseMirror, type MirrorConfig, type ParsedMirror } from './mirror-config.js';
+
+export type { FaultConfig } from './fault.js';
 
 /** A named subset of a service's endpoints (Istio DestinationRule `subsets`). */
 export interface SubsetConfig<B = unknown> {
@@ -31,13 +38,6 @@ export interface SubsetConfig<B = unknown> {
   limits?: LimitsConfig;
 }
 
-/** Fault injection of a route (Istio HTTPFaultInjection). */
-export interface FaultConfig {
-  /** Delay `percent` % of requests by `fixedDelayMs` before sending them. */
-  delay?: { fixedDelayMs: number; percent?: number };
-  /** Answer `percent` % of requests locally with `httpStatus`, without sending them. */
-  abort?: { httpStatus: number; percent?: number };
-}
 
 /** One HTTP route (Istio VirtualService `http` entry). */
 export interface RouteConfig {
@@ -55,7 +55,7 @@ export interface RouteConfig {
   retry?: RetryConfig | false;
   fault?: FaultConfig;
   /** Mirror a copy of `percent` % (default 100) of matched requests to `subset` (or the whole service). */
-  mirror?: { subset?: string; percent?: number };
+  mirror?: MirrorConfig;
 }
 
 export interface ParsedSubset<B> {
@@ -75,9 +75,9 @@ export interface ParsedRoute {
   readonly destinations: readonly { readonly subset: string | null; readonly upTo: number }[];
   readonly timeoutMs: number | undefined;
   readonly retry: ParsedRetry | null | undefined;
-  readonly delay: { readonly ms: number; readonly percent: number } | null;
-  readonly abort: { readonly status: number; readonly percent: number } | null;
-  readonly mirror: { readonly subset: string | null; readonly percent: number } | null;
+  readonly delay: ParsedFault['delay'];
+  readonly abort: ParsedFault['abort'];
+  readonly mirror: ParsedMirror | null;
 }
 
 const SUBSET_NAME = /^[A-Za-z0-9]([-A-Za-z0-9_.]*[A-Za-z0-9])?$/;
@@ -104,10 +104,6 @@ export function parseSubsets<B>(raw: unknown, path: string, parseBalancer: (raw:
       limits: s.limits === undefined ? undefined : parseLimitsConfig(s.limits, join(p, 'limits')),
     });
   });
-}
-
-function percentOf(o: Raw, path: string): number {
-  return optNumber(o, 'percent', path, 100, { min: 0, max: 100 });
 }
 
 export function parseRoutes(raw: unknown, path: string, subsets: ReadonlySet<string>): ParsedRoute[] {
@@ -144,34 +140,8 @@ export function parseRoutes(raw: unknown, path: string, subsets: ReadonlySet<str
       });
       if (acc !== 100) throw new InvalidConfigError(join(p, 'split'), `weights must add up to 100, got ${acc}`);
     }
-    let delay: ParsedRoute['delay'] = null;
-    let abort: ParsedRoute['abort'] = null;
-    if (r.fault !== undefined) {
-      const fp = join(p, 'fault');
-      const f = expectObject(r.fault, fp);
-      rejectUnknown(f, ['delay', 'abort'], fp);
-      if (f.delay !== undefined) {
-        const dp = join(fp, 'delay');
-        const d = expectObject(f.delay, dp);
-        rejectUnknown(d, ['fixedDelayMs', 'percent'], dp);
-        if (d.fixedDelayMs === undefined) throw new InvalidConfigError(join(dp, 'fixedDelayMs'), 'required');
-        delay = { ms: optNumber(d, 'fixedDelayMs', dp, 0, { min: 0, max: 3_600_000 }), percent: percentOf(d, dp) };
-      }
-      if (f.abort !== undefined) {
-        const ap = join(fp, 'abort');
-        const a = expectObject(f.abort, ap);
-        rejectUnknown(a, ['httpStatus', 'percent'], ap);
-        if (a.httpStatus === undefined) throw new InvalidConfigError(join(ap, 'httpStatus'), 'required');
-        abort = { status: optNumber(a, 'httpStatus', ap, 0, { integer: true, min: 200, max: 599 }), percent: percentOf(a, ap) };
-      }
-    }
-    let mirror: ParsedRoute['mirror'] = null;
-    if (r.mirror !== undefined) {
-      const mp = join(p, 'mirror');
-      const m = expectObject(r.mirror, mp);
-      rejectUnknown(m, ['subset', 'percent'], mp);
-      mirror = { subset: m.subset === undefined ? null : known(m.subset, join(mp, 'subset')), percent: percentOf(m, mp) };
-    }
+    const { delay, abort } = parseFault(r.fault, join(p, 'fault'));
+    const mirror = parseMirror(r.mirror, join(p, 'mirror'), known);
     return Object.freeze({
       name: optString(r, 'name', p) ?? `route-${i}`,
       matchers,
@@ -186,16 +156,52 @@ export function parseRoutes(raw: unknown, path: string, subsets: ReadonlySet<str
 }
 
 /** The first route whose match holds, or undefined. */
-export function matchRoute(routes: readonly ParsedRoute[], opts: Dispatcher.DispatchOptions): ParsedRoute | undefined {
-  for (const route of routes) {
-    if (route.matchers.length === 0) return route;
-    for (const m of route.matchers) if (m(opts)) return route;
+/** Index of the first route that matches, or -1. */
+export function matchRoute(routes: readonly ParsedRoute[], opts: Dispatcher.DispatchOptions): number {
+  for (let i = 0; i < routes.length; i++) {
+    const route = routes[i]!;
+    if (route.matchers.length === 0) return i;
+    for (const m of route.matchers) if (m(opts)) return i;
   }
-  return undefined;
+  return -1;
 }
 
 /** The destination of `route` for a draw `r` in [0, 100). */
 export function destinationOf(route: ParsedRoute, r: number): string | null {
   for (const d of route.destinations) if (r < d.upTo) return d.subset;
   return route.destinations[route.destinations.length - 1]!.subset;
+}
+
+/**
+ * The route layer: the first matching route picks where the request goes — a subset, or a
+ * weighted split over subsets (sticky per hash key when the service hashes requests) — and the
+ * route's index, by which the fault, mirror, deadline and retry layers find the route's settings.
+ * On only when the service has routes.
+ */
+export class RouteLayer implements Layer {
+  readonly name = 'route';
+  readonly #routes: readonly ParsedRoute[];
+  readonly #targets: ReadonlyMap<string, Target>;
+  readonly #draw: (call: Call) => number;
+
+  /**
+   * @param targets the subsets' targets by name
+   * @param draw a number in [0, 100) for a weighted split
+   */
+  constructor(routes: readonly ParsedRoute[], targets: ReadonlyMap<string, Target>, draw: (call: Call) => number) {
+    this.#routes = routes;
+    this.#targets = targets;
+    this.#draw = draw;
+  }
+
+  handle(call: Call, next: Next): void {
+    const i = matchRoute(this.#routes, call.opts);
+    if (i >= 0) {
+      call.routeIndex = i;
+      const route = this.#routes[i]!;
+      const subset = route.destinations.length === 1 ? route.destinations[0]!.subset : destinationOf(route, this.#draw(call));
+      if (subset !== null) call.target = this.#targets.get(subset)!;
+    }
+    next(call);
+  }
 }

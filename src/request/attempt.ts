@@ -1,62 +1,95 @@
 /**
- * One try of a request against one endpoint: the handler undici's pool calls. It records the
- * endpoint's books (in-flight, latency, outcome for the health model), holds a retriable response
- * back (draining its body) while the request decides, times the try out (`perTryTimeout`), and
- * passes everything else to its MeshRequest, which ignores callbacks from superseded attempts.
+ * One try of a request against one endpoint: the handler undici's pool calls. It keeps the
+ * endpoint's books (in-flight, latency), reports the outcome to the service's observers through
+ * `call.env.observe` (health: outlier detection, breaker, probes), times the try out
+ * (`perTryTimeout`), drains a response its sink holds back for a retry, and passes everything else
+ * to `call.sink`. Callbacks of an attempt that is no longer the call's current one only close
+ * the endpoint's books.
  */
 import type { Duplex } from 'node:stream';
 import type { Dispatcher } from 'undici';
 import type { Endpoint } from '../core/endpoint.js';
-import type { MeshRequest } from './call.js';
 import { PerTryTimeoutError } from '../core/errors.js';
-import { statusKind } from '../health/outcome.js';
+import { withHost } from '../core/headers.js';
+import { errorKind, statusKind, type AttemptOutcomeKind } from '../health/outcome.js';
+import type { Call } from './call.js';
 
-type Handler = Dispatcher.DispatchHandler;
 type Controller = Dispatcher.DispatchController;
 type Headers = Record<string, string | string[] | undefined>;
 
 /** Most bytes of a held-back (retriable) response body drained before the connection is dropped instead. */
 const MAX_DRAIN_BYTES = 64 * 1024;
 
-/** Why an attempt is being retried; rejected into p-retry. */
-export class RetriableFailure extends Error {
-  constructor(
-    readonly reason: string,
-    readonly delayFloorMs: number,
-  ) {
-    super(reason);
-  }
+/** Where an attempt reports: the call (forward to the caller), or a layer wrapping it (retry). */
+export interface AttemptSink {
+  attemptStarted(attempt: Attempt, controller: Controller): void;
+  /** Response headers (or a 1xx). Return false to hold the response back: its body is drained, then `heldResponseDone`. */
+  responseStart(attempt: Attempt, status: number, headers: Headers, message: string | undefined): boolean;
+  responseData(attempt: Attempt, chunk: Buffer): void;
+  responseEnd(attempt: Attempt, trailers: Headers): void;
+  /** The attempt failed: with no response when `headersSent` is false. */
+  responseError(attempt: Attempt, error: Error, kind: AttemptOutcomeKind, headersSent: boolean): void;
+  /** A held-back response was drained (or failed while draining). */
+  heldResponseDone(attempt: Attempt): void;
+  upgrade(attempt: Attempt, status: number, headers: Headers, socket: Duplex): void;
 }
 
-/** One try of a request against one endpoint: the handler undici's pool calls. */
-export class Attempt implements Handler {
-  readonly request: MeshRequest;
+export class Attempt implements Dispatcher.DispatchHandler {
+  readonly call: Call;
   readonly endpoint: Endpoint;
   readonly startMs: number;
   controller: Controller | null = null;
   /** Final status (≥ 200) once response headers arrived, else 0. */
   status = 0;
-  /** Set when this attempt's response is held back for a retry. */
-  retryFailure: RetriableFailure | null = null;
   perTryTimedOut = false;
-  /** Set when the request stopped waiting for this attempt (per-try timeout before it started). */
+  /** Set when the call stopped waiting for this attempt (per-try timeout before it started). */
   abandonedBy: Error | null = null;
+  #held = false;
   #drained = 0;
   #ended = false;
   #perTry: NodeJS.Timeout | null = null;
 
-  constructor(request: MeshRequest, endpoint: Endpoint, startMs: number) {
-    this.request = request;
+  constructor(call: Call, endpoint: Endpoint) {
+    this.call = call;
     this.endpoint = endpoint;
-    this.startMs = startMs;
+    this.startMs = call.env.now();
   }
 
-  armPerTryTimeout(ms: number, service: string): void {
+  /** True once the endpoint's books for this attempt are closed. */
+  get ended(): boolean {
+    return this.#ended;
+  }
+
+  /** Dispatch this attempt on the endpoint's pool. */
+  send(): void {
+    const call = this.call;
+    call.current = this;
+    call.exclude(this.endpoint);
+    this.endpoint.load.start(this.startMs);
+    if (call.perTryTimeoutMs > 0) this.#armPerTry(call.perTryTimeoutMs);
+    const opts = call.opts;
+    try {
+      this.endpoint.dispatcher.dispatch(
+        {
+          ...opts,
+          origin: this.endpoint.key,
+          body: call.body as Dispatcher.DispatchOptions['body'],
+          headers: call.env.hostHeader === 'service' ? withHost(opts.headers, call.host) : opts.headers,
+        },
+        this,
+      );
+    } catch (err) {
+      // Only bad arguments throw synchronously: report them like any other failure.
+      this.onResponseError(null, err as Error);
+    }
+  }
+
+  #armPerTry(ms: number): void {
     this.#perTry = setTimeout(() => {
       this.#perTry = null;
       if (this.status !== 0 || this.#ended) return;
       this.perTryTimedOut = true;
-      const err = new PerTryTimeoutError(service, ms, this.endpoint.key);
+      const err = new PerTryTimeoutError(this.call.env.service, ms, this.endpoint.key);
       if (this.controller) this.controller.abort(err);
       else {
         // Still queued for a connection: stop waiting for it; abort it if it ever starts.
@@ -74,97 +107,90 @@ export class Attempt implements Handler {
     }
   }
 
+  get #current(): boolean {
+    return this.call.current === this && this.abandonedBy === null;
+  }
+
   onRequestStart(controller: Controller): void {
     this.controller = controller;
-    this.request.attemptStarted(this, controller);
+    if (this.abandonedBy !== null) controller.abort(this.abandonedBy);
+    else this.call.sink.attemptStarted(this, controller);
   }
 
   onRequestUpgrade(_controller: Controller, status: number, headers: Headers, socket: Duplex): void {
     this.#clearPerTry();
     this.#end(false);
-    this.request.upgrade(this, status, headers, socket);
+    if (this.#current) this.call.sink.upgrade(this, status, headers, socket);
   }
 
   onResponseStarted(): void {
-    this.request.handler.onResponseStarted?.();
+    this.call.handler.onResponseStarted?.();
   }
 
   onBodySent(chunk: Buffer): void {
-    this.request.handler.onBodySent?.(chunk);
+    this.call.handler.onBodySent?.(chunk);
   }
 
   onRequestSent(): void {
-    this.request.handler.onRequestSent?.();
+    this.call.handler.onRequestSent?.();
   }
 
-  onResponseStart(controller: Controller, status: number, headers: Headers, message?: string): void {
+  onResponseStart(_controller: Controller, status: number, headers: Headers, message?: string): void {
     if (status >= 200 && this.status === 0) {
       this.#clearPerTry();
       this.status = status;
-      const service = this.request.service;
-      const now = service.now();
-      this.endpoint.observeLatency(now - this.startMs, now);
-      service.recordOutcome(this.endpoint, statusKind(status), status, now - this.startMs);
-      if (this.request.holdForRetry(this, status, headers)) return;
+      const now = this.call.env.now();
+      this.endpoint.load.observeLatency(now - this.startMs, now);
+      this.call.env.observe(this.endpoint, statusKind(status), status, now - this.startMs, now);
     }
-    if (this.retryFailure !== null) return;
-    this.request.responseStart(this, status, headers, message);
-    void controller;
+    if (this.#held || !this.#current) return;
+    if (!this.call.sink.responseStart(this, status, headers, message)) this.#held = true;
   }
 
   onResponseData(controller: Controller, chunk: Buffer): void {
-    if (this.retryFailure !== null) {
+    if (this.#held) {
       this.#drained += chunk.length;
-      if (this.#drained > MAX_DRAIN_BYTES) controller.abort(this.retryFailure);
+      if (this.#drained > MAX_DRAIN_BYTES) controller.abort(new Error('meshlet: held-back response too large to drain'));
       return;
     }
-    this.request.responseData(this, chunk);
+    if (this.#current) this.call.sink.responseData(this, chunk);
   }
 
   onResponseEnd(_controller: Controller, trailers: Headers): void {
     this.#end(this.status >= 500);
-    if (this.retryFailure !== null) {
-      this.request.heldResponseDone(this);
-      return;
-    }
-    this.request.responseEnd(this, trailers);
+    if (this.#held) this.call.sink.heldResponseDone(this);
+    else if (this.#current) this.call.sink.responseEnd(this, trailers);
   }
 
   onResponseError(_controller: Controller | null, error: Error): void {
     this.#clearPerTry();
-    if (this.abandonedBy !== null) {
-      // The request moved on already; only the endpoint's books need closing.
-      this.#end(true);
-      return;
-    }
-    this.#fail(error);
+    this.#fail(error); // a no-op for an attempt abandoned (and so already failed) before it started
   }
 
   #fail(error: Error): void {
     if (this.#ended) return;
-    if (this.retryFailure !== null) {
+    if (this.#held) {
       this.#end(true);
-      this.request.heldResponseDone(this);
+      this.call.sink.heldResponseDone(this);
       return;
     }
     const headersSent = this.status !== 0;
-    const kind = headersSent ? 'reset' : this.request.kindOf(this, error);
+    const kind = headersSent ? 'reset' : this.call.kindOf(this, errorKind(error));
+    const blameless = kind === 'cancelled' || kind === 'invalid';
     if (!headersSent) {
       // No response: count the time spent, with a floor, so a fast-failing endpoint never looks
       // fast to a latency-aware balancer.
-      const service = this.request.service;
-      const now = service.now();
-      const blameless = kind === 'cancelled' || kind === 'invalid';
-      if (!blameless) this.endpoint.observeFailure(now - this.startMs, now);
-      service.recordOutcome(this.endpoint, kind, 0, now - this.startMs);
+      const now = this.call.env.now();
+      if (!blameless) this.endpoint.load.observeFailure(now - this.startMs, now);
+      this.call.env.observe(this.endpoint, kind, 0, now - this.startMs, now);
     }
-    if (this.abandonedBy === null) this.#end(kind !== 'cancelled' && kind !== 'invalid');
-    this.request.responseError(this, error, kind, headersSent);
+    this.#end(!blameless);
+    if (this.call.current === this) this.call.sink.responseError(this, error, kind, headersSent);
   }
 
   #end(failed: boolean): void {
     if (this.#ended) return;
     this.#ended = true;
-    this.endpoint.onEnd(failed);
+    this.endpoint.load.end(failed);
   }
 }

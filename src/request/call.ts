@@ -1,117 +1,146 @@
 /**
- * One request through a service: the controller the caller's handler holds, its attempts, and
- * the retry loop.
+ * One request through a service: the controller the caller's handler holds from dispatch to the
+ * end, the pick context balancers read, and the little state the layers share (target, hash,
+ * deadline, attempt number). What a request *does* lives in the layers (layers/); this object only
+ * carries it and keeps the rules every layer relies on:
+ *  - the caller gets exactly one ending: a response end, an upgrade, or one error;
+ *  - abort and pause reach whichever attempt is current (the controller proxy undici's
+ *    RetryHandler keeps, so back-pressure survives a retry);
+ *  - a timer a request waits on (`wait`) keeps the process alive and is cleared when it ends;
+ *  - every failure handed to the caller is a MeshError with service, endpoint and attempts, the
+ *    underlying error as `cause` — except the caller's own abort reason, returned as given.
  *
- * The caller's handler gets *this* object as its controller as soon as the request is dispatched,
- * so it can abort or pause before an endpoint is chosen (while waiting for discovery, a rate-limit
- * token or a concurrency slot, or between attempts). Abort and pause are forwarded to whichever
- * attempt is current — the controller proxy undici's RetryHandler keeps so back-pressure survives
- * a retry. Each attempt is a small handler of its own; callbacks from a superseded attempt are
- * ignored.
- *
- * Retries are decided before anything reaches the caller: a retriable status is held back (its
- * body drained) and a retriable error is swallowed; once response headers are forwarded, nothing
- * is retried. The first attempt runs without any retry machinery; only after a retriable failure
- * does p-retry take over scheduling the rest (with our full-jitter or Retry-After delay).
+ * Attempts report to `sink`: the call itself (forward to the caller) unless a layer wrapped it —
+ * the retry layer does, to hold back what it will retry (undici's RetryHandler shape).
  */
 import { STATUS_CODES } from 'node:http';
-import { setTimeout as sleep } from 'node:timers/promises';
 import type { Duplex } from 'node:stream';
-import pRetry from 'p-retry';
 import type { Dispatcher } from 'undici';
 import type { Endpoint } from '../core/endpoint.js';
+import { InvalidRequestError, isMeshError, RequestBodyError, UpstreamError, type MeshError } from '../core/errors.js';
 import type { PickContext } from '../balancers/balancer.js';
-import type { Service } from '../service/service.js';
 import type { Target } from '../routing/target.js';
-import { Attempt, RetriableFailure } from './attempt.js';
-import type { Waiting } from '../layers/concurrency-limit.js';
-import { RetryBudgetExhaustedError, TimeoutError, isMeshError, type MeshError } from '../core/errors.js';
-import { errorKind, statusKind, type AttemptOutcomeKind } from '../health/outcome.js';
-import { backoffMs, isIdempotent, retriableError, retriableStatus, retryAfterMs, type ParsedRetry } from '../layers/retry-policy.js';
+import type { AttemptOutcomeKind } from '../health/outcome.js';
+import type { Attempt, AttemptSink } from './attempt.js';
+import { guardBody, type BodyGuard } from './body.js';
 
 type Handler = Dispatcher.DispatchHandler;
 type Controller = Dispatcher.DispatchController;
 type Headers = Record<string, string | string[] | undefined>;
 
-
-/** Wraps a streamed request body so we know whether a single chunk was read. */
-function guardStream(body: unknown): { body: AsyncIterable<unknown>; started: () => boolean } {
-  let started = false;
-  const source = body as AsyncIterable<unknown>;
-  return {
-    body: {
-      [Symbol.asyncIterator]() {
-        started = true;
-        return source[Symbol.asyncIterator]();
-      },
-    },
-    started: () => started,
-  };
+/** What a call needs from its service, fixed for the service's life. */
+export interface CallEnv {
+  readonly service: string;
+  readonly now: () => number;
+  readonly random: () => number;
+  /** Host header sent to endpoints: the name the caller used, or the endpoint's address. */
+  readonly hostHeader: 'service' | 'endpoint';
+  /** Feed one attempt's outcome, observed at `nowMs`, to the observers (endpoint health). */
+  observe(endpoint: Endpoint, kind: AttemptOutcomeKind, status: number, latencyMs: number, nowMs: number): void;
+  /** The call ended (exactly once). */
+  ended(call: Call): void;
 }
 
-function isReplayable(body: unknown): boolean {
-  return body == null || typeof body === 'string' || body instanceof Uint8Array;
-}
+/** Something a layer wants run once when the request ends (give back a slot, stop a timer). */
+export type EndListener = (call: Call) => void;
 
-export class MeshRequest implements Controller, PickContext, Waiting {
+/** The public view of a request, as user layers see it (see {@link Call}). */
+export interface MeshCall {
+  /** The service the request is addressed to. */
+  readonly service: string;
+  /** The request as dispatched (method, path, headers, body…). Do not mutate. */
   readonly opts: Dispatcher.DispatchOptions;
-  /** Host header value the caller addressed (`orders`, `orders:8080`). */
+  /** The host the caller addressed (`orders`, `orders:8080`). */
   readonly host: string;
+  /** The subset the route chose, or null for the whole service. */
+  readonly subset: string | null;
+  /** Index of the current attempt (0 = first try). */
+  readonly attempt: number;
+  /** True once the request ended or was aborted. */
+  readonly done: boolean;
+  /** End the request with `error` (a MeshError is best; it reaches the caller as given). */
+  fail(error: Error): void;
+  /** Answer locally with `status` and a short text body, sending nothing upstream. */
+  respond(status: number, body?: string): void;
+  /** Run `listener` once when the request ends; read `status` / `error` there. */
+  onEnd(listener: EndListener): void;
+  /** Final status (0 while running or after a failure with no response). */
+  readonly status: number;
+  /** The error the request ended with, if any. */
+  readonly error: Error | undefined;
+  /** The endpoint of the last attempt, if any was sent. */
+  readonly endpoint: string | undefined;
+}
+
+export class Call implements Controller, PickContext, AttemptSink, MeshCall {
+  readonly env: CallEnv;
+  readonly opts: Dispatcher.DispatchOptions;
+  readonly host: string;
+  readonly startMs: number;
+  /** Where the request goes: the whole service, or the subset its route chose. */
+  target: Target;
+  /** Index of the matched route in the service's routes, or -1. */
+  routeIndex = -1;
+  /** 32-bit hash of the request's hash key (hash balancers), else undefined. */
   hash: number | undefined = undefined;
   /** Index of the current attempt (0 = first try). */
   attempt = 0;
-  /** Body to send (a guard around a streamed body when retries may need to know it is untouched). */
-  body: unknown;
   /** A `Set-Cookie` value to add to the response (a generated hash cookie), or null. */
   setCookie: string | null = null;
-  /** Queued for a slot of its subset's own concurrency limit. */
-  waitingForSubset = false;
-  /** Holds a slot of its subset's own concurrency limit. */
-  holdsSubsetSlot = false;
+  /** Per-try timeout for each attempt (set by the retry layer), ms; 0 = none. */
+  perTryTimeoutMs = 0;
+  /** Where attempts report; a layer may wrap it. */
+  sink: AttemptSink = this;
+  /** The attempt whose callbacks count; older ones are ignored. */
+  current: Attempt | null = null;
+  status = 0;
+  error: Error | undefined = undefined;
+  /** Links of the service's list of live calls (no allocation per request). */
+  prevLive: Call | null = null;
+  nextLive: Call | null = null;
 
   readonly #handler: Handler;
-  readonly #service: Service;
-  readonly #policy: ParsedRetry | null;
-  readonly #replayable: boolean;
-  readonly #idempotent: boolean;
-  #bodyStarted: (() => boolean) | null = null;
-  /** Endpoints this request must not use again: the first in a field, more in an array (rare). */
-  #tried1: Endpoint | null = null;
-  #triedMore: Endpoint[] | null = null;
-  #current: Attempt | null = null;
+  readonly #body: BodyGuard | null;
   #done = false;
   #aborted = false;
   #timedOut = false;
   #reason: Error | null = null;
   #paused = false;
-  #timer: NodeJS.Timeout | null = null;
-  /** Set while p-retry drives the attempts. */
-  #settle: { resolve(): void; reject(f: RetriableFailure): void } | null = null;
-  #retryAbort: AbortController | null = null;
-  #holdsRetrySlot = false;
-  /** Released exactly once when the request ends. */
-  #onFinish: ((req: MeshRequest) => void) | null = null;
-  #startMs = 0;
   #deadlineMs = Infinity;
+  #deadline: NodeJS.Timeout | null = null;
+  #wait: NodeJS.Timeout | null = null;
+  #onEnd: EndListener | EndListener[] | null = null;
 
-  /** Where this request goes: the whole service or a subset. */
-  readonly target: Target;
-
-  constructor(service: Service, opts: Dispatcher.DispatchOptions, handler: Handler, host: string, target: Target, policy: ParsedRetry | null) {
-    this.#service = service;
+  constructor(env: CallEnv, opts: Dispatcher.DispatchOptions, handler: Handler, host: string, target: Target) {
+    this.env = env;
     this.opts = opts;
     this.#handler = handler;
     this.host = host;
     this.target = target;
-    this.#policy = policy !== null && policy.attempts > 0 && !opts.upgrade && opts.method !== 'CONNECT' ? policy : null;
-    this.#replayable = isReplayable(opts.body);
-    this.#idempotent = isIdempotent(opts.method);
-    this.body = opts.body;
-    if (this.#policy !== null && !this.#replayable) {
-      const guard = guardStream(opts.body);
-      this.body = guard.body;
-      this.#bodyStarted = guard.started;
-    }
+    this.startMs = env.now();
+    this.#body = guardBody(opts.body);
+  }
+
+  get service(): string {
+    return this.env.service;
+  }
+  get subset(): string | null {
+    return this.target.subset;
+  }
+  get endpoint(): string | undefined {
+    return this.current?.endpoint.key;
+  }
+  /** The body attempts send: the caller's, or a guard around a streamed one. */
+  get body(): unknown {
+    return this.#body === null ? this.opts.body : this.#body.body;
+  }
+  /** True when the body can be sent again (none, string or bytes). */
+  get replayable(): boolean {
+    return this.#body === null;
+  }
+  /** True once a byte of a streamed body was read. */
+  get bodyStarted(): boolean {
+    return this.#body !== null && this.#body.started;
   }
 
   // ===== DispatchController (held by the caller's handler) =====
@@ -126,35 +155,37 @@ export class MeshRequest implements Controller, PickContext, Waiting {
     return this.#reason;
   }
   get rawHeaders(): Controller['rawHeaders'] {
-    const raw = this.#current?.controller?.rawHeaders;
+    const raw = this.current?.controller?.rawHeaders;
     if (this.setCookie === null || !Array.isArray(raw)) return raw;
     return [...raw, Buffer.from('set-cookie'), Buffer.from(this.setCookie)] as Controller['rawHeaders'];
   }
   get rawTrailers(): Controller['rawTrailers'] {
-    return this.#current?.controller?.rawTrailers;
+    return this.current?.controller?.rawTrailers;
   }
 
   abort(reason: Error): void {
     if (this.#done || this.#aborted) return;
     this.#aborted = true;
     this.#reason = reason;
-    this.#retryAbort?.abort(reason);
-    const inner = this.#current?.controller;
-    if (inner) inner.abort(reason);
+    const inner = this.current?.controller;
+    if (inner && !this.current!.ended) inner.abort(reason);
     else this.fail(reason);
   }
 
   pause(): void {
     this.#paused = true;
-    this.#current?.controller?.pause();
+    this.current?.controller?.pause();
   }
 
   resume(): void {
     this.#paused = false;
-    this.#current?.controller?.resume();
+    this.current?.controller?.resume();
   }
 
   // ===== PickContext =====
+
+  #tried1: Endpoint | null = null;
+  #triedMore: Endpoint[] | null = null;
 
   skip(endpoint: Endpoint): boolean {
     if (this.#tried1 === endpoint) return true;
@@ -174,220 +205,119 @@ export class MeshRequest implements Controller, PickContext, Waiting {
     this.#triedMore = null;
   }
 
-  // ===== Waiting (a queued request, for the concurrency limit) =====
-
-  /** A concurrency slot is free for this request. */
-  admit(): void {
-    this.#service.go(this);
-  }
-
-  /** This request waited too long for a slot. */
-  expire(): void {
-    this.#service.queueExpired(this);
-  }
-
-  // ===== lifecycle, driven by the service =====
-
-  /** Run `fn` once when the request ends (releases its concurrency slot). */
-  onFinish(fn: (req: MeshRequest) => void): void {
-    if (this.#done) fn(this);
-    else this.#onFinish = fn;
-  }
-
-  /** Hand the caller its controller and arm the deadline. Returns false if the caller aborted at once. */
-  start(timeoutMs: number, onFinish: (req: MeshRequest) => void): boolean {
-    this.#onFinish = onFinish;
-    this.#startMs = this.#service.now();
-    this.#handler.onRequestStart?.(this, null);
-    if (this.#aborted) return false;
-    if (timeoutMs > 0) {
-      this.#deadlineMs = this.#startMs + timeoutMs;
-      this.#timer = setTimeout(() => {
-        if (this.#done || this.#aborted) return;
-        this.#timedOut = true;
-        this.abort(new TimeoutError(this.#service.name, timeoutMs, { attempts: this.attempt + 1, endpoint: this.#current?.endpoint.key }));
-      }, timeoutMs);
-      this.#timer.unref?.();
-    }
-    return true;
-  }
+  // ===== lifecycle =====
 
   get done(): boolean {
     return this.#done || this.#aborted;
   }
 
-  /** Send this request to `endpoint` as the current attempt. */
-  send(endpoint: Endpoint): void {
-    const now = this.#service.now();
-    const attempt = new Attempt(this, endpoint, now);
-    this.#current = attempt;
-    this.exclude(endpoint);
-    endpoint.onStart(now);
-    const perTry = this.#policy?.perTryTimeoutMs ?? 0;
-    if (perTry > 0) attempt.armPerTryTimeout(perTry, this.#service.name);
-    try {
-      endpoint.dispatcher.dispatch(this.#service.endpointOptions(this, endpoint), attempt);
-    } catch (err) {
-      // Only bad arguments throw synchronously: report them like any other failure.
-      attempt.onResponseError(null, err as Error);
-    }
+  /** Hand the caller its controller. Returns false if the caller aborted at once. */
+  start(): boolean {
+    this.#handler.onRequestStart?.(this, null);
+    return !this.#aborted;
   }
 
-  /** Answer locally (fault injection's abort) without sending anything. */
-  respondLocally(status: number): void {
+  onEnd(listener: EndListener): void {
+    if (this.#done) listener(this);
+    else if (this.#onEnd === null) this.#onEnd = listener;
+    else if (typeof this.#onEnd === 'function') this.#onEnd = [this.#onEnd, listener];
+    else this.#onEnd.push(listener);
+  }
+
+  /** Arm the request's deadline: after `ms`, abort with `error()`. */
+  setDeadline(ms: number, error: () => Error): void {
+    this.#deadlineMs = this.startMs + ms;
+    this.#deadline = setTimeout(() => {
+      this.#deadline = null;
+      if (this.done) return;
+      this.#timedOut = true;
+      this.abort(error());
+    }, ms);
+    // The request itself (a socket, a wait below) keeps the process alive, not its deadline.
+    this.#deadline.unref?.();
+  }
+
+  /** Time left before the deadline, ms (Infinity without one). */
+  remainingMs(): number {
+    return this.#deadlineMs === Infinity ? Infinity : this.#deadlineMs - this.env.now();
+  }
+
+  /**
+   * Go on with `fn` after `ms` (a back-off, a rate-limit wait, a fault delay). The timer keeps the
+   * process alive while the request waits on it, and is cleared if the request ends first.
+   */
+  wait(ms: number, fn: () => void): void {
+    if (this.#wait !== null) clearTimeout(this.#wait);
+    this.#wait = setTimeout(() => {
+      this.#wait = null;
+      if (!this.done) fn();
+    }, Math.max(0, ms));
+  }
+
+  /** Answer locally (fault injection's abort, a user layer) without sending anything. */
+  respond(status: number, text?: string): void {
     if (this.#done) return;
-    this.#done = true;
-    this.#clearTimer();
-    this.#finish(status, undefined);
-    const body = Buffer.from('fault filter abort');
+    const body = Buffer.from(text ?? STATUS_CODES[status] ?? '');
+    this.#settle(status, undefined);
     this.#handler.onResponseStart?.(this, status, { 'content-type': 'text/plain', 'content-length': String(body.length) }, STATUS_CODES[status] ?? '');
     this.#handler.onResponseData?.(this, body);
     this.#handler.onResponseEnd?.(this, {});
   }
 
-  /** End the request with `error`. */
+  /** End the request with `error` (annotated with the attempts made, when a MeshError). */
   fail(error: Error): void {
     if (this.#done) return;
-    this.#done = true;
-    this.#clearTimer();
-    if (isMeshError(error) && error.attempts === undefined) {
-      (error as { attempts: number | undefined }).attempts = this.attempt + 1;
+    if (isMeshError(error)) {
+      const e = error as MeshError & { endpoint: string | undefined; attempts: number | undefined };
+      if (e.attempts === undefined) e.attempts = this.attempt + 1;
+      if (e.endpoint === undefined && this.current !== null) e.endpoint = this.current.endpoint.key;
     }
-    this.#settle?.resolve();
-    this.#finish(0, (error as { code?: string }).code ?? error.name);
+    this.#settle(0, error);
     this.#handler.onResponseError?.(this, error);
   }
 
-  #finish(status: number, error: string | undefined): void {
-    if (this.#holdsRetrySlot) {
-      this.#holdsRetrySlot = false;
-      this.#service.retryEnded();
-    }
-    const f = this.#onFinish;
-    this.#onFinish = null;
-    f?.(this);
-    this.#service.requestEnded(this, this.#current?.endpoint.key, status, error, this.#startMs);
+  #settle(status: number, error: Error | undefined): void {
+    this.#done = true;
+    this.status = status;
+    this.error = error;
+    if (this.#deadline !== null) clearTimeout(this.#deadline);
+    if (this.#wait !== null) clearTimeout(this.#wait);
+    this.#deadline = this.#wait = null;
+    const l = this.#onEnd;
+    this.#onEnd = null;
+    if (typeof l === 'function') l(this);
+    else if (l !== null) for (const f of l) f(this);
+    this.env.ended(this);
   }
 
-  #clearTimer(): void {
-    if (this.#timer !== null) {
-      clearTimeout(this.#timer);
-      this.#timer = null;
-    }
-  }
-
-  // ===== retries =====
-
-  /** The outcome class of a failed attempt with no response. */
-  kindOf(attempt: Attempt, error: Error): AttemptOutcomeKind {
-    if (attempt.perTryTimedOut || this.#timedOut) return 'timeout';
-    if (this.#aborted) return 'cancelled';
-    return errorKind(error);
-  }
+  // ===== outcomes =====
 
   /**
-   * May this request be retried after an outcome of `kind`? Checks the policy, the safety rules,
-   * the attempts left and the deadline — not the budget (see {@link #takeRetry}).
+   * The outcome class of an attempt that failed with no response. The caller's abort, a deadline
+   * and the caller's own body failing say nothing about the endpoint.
    */
-  #mayRetry(kind: AttemptOutcomeKind): boolean {
-    const policy = this.#policy;
-    if (policy === null || this.#aborted || this.#done) return false;
-    if (this.attempt >= policy.attempts) return false;
-    // Safety: a non-idempotent request is retried only if it provably never reached the server.
-    if (!this.#idempotent && kind !== 'connect-failure') return false;
-    // A streamed body is never replayed: only retried when not a byte of it was read.
-    if (!this.#replayable && (kind !== 'connect-failure' || this.#bodyStarted === null || this.#bodyStarted())) return false;
-    return true;
+  kindOf(attempt: Attempt, kind: AttemptOutcomeKind): AttemptOutcomeKind {
+    const timedOut = attempt.perTryTimedOut || this.#timedOut;
+    if (this.#body !== null && this.#body.failed(timedOut || kind === 'timeout')) return 'invalid';
+    if (timedOut) return 'timeout';
+    if (this.#aborted) return 'cancelled';
+    return kind;
   }
 
-  /** Take a retry from the budget and the concurrency limit; emits and counts refusals. */
-  #takeRetry(attempt: Attempt, reason: string): 'ok' | 'budget' | 'limit' {
-    const verdict = this.#service.takeRetry(attempt.endpoint, reason);
-    if (verdict === 'ok' && !this.#holdsRetrySlot) this.#holdsRetrySlot = true;
-    else if (verdict === 'ok') this.#service.retryEnded(); // one slot per request is enough
-    return verdict;
+  /** The error the caller sees for an attempt that failed with `error`. */
+  errorFor(attempt: Attempt, error: Error, kind: AttemptOutcomeKind): Error {
+    if (this.#aborted && this.#reason !== null) return this.#reason;
+    const details = { endpoint: attempt.endpoint.key, attempts: this.attempt + 1 };
+    if (kind === 'invalid' && this.#body !== null && this.#body.failed(true)) return new RequestBodyError(this.env.service, this.#body.error ?? error, details);
+    if (isMeshError(error)) return error;
+    if (kind === 'invalid') return new InvalidRequestError(this.env.service, error, details);
+    return new UpstreamError(this.env.service, kind, error, details);
   }
 
-  /** Called with the response status of `attempt`: true when it is held back to retry. */
-  holdForRetry(attempt: Attempt, status: number, headers: Headers): boolean {
-    const policy = this.#policy;
-    if (policy === null || !retriableStatus(policy, status) || !this.#mayRetry(statusKind(status))) return false;
-    let floor = 0;
-    if (status === 429 || status === 503) {
-      const after = retryAfterMs(headers['retry-after'], Date.now());
-      if (after !== undefined) {
-        if (after > policy.retryAfterMaxMs) return false;
-        floor = after;
-      }
-    }
-    // A Retry-After the deadline cannot wait for: hand the response to the caller now.
-    if (floor > 0 && floor >= this.#remainingMs()) return false;
-    if (this.#takeRetry(attempt, `status ${status}`) !== 'ok') return false;
-    attempt.retryFailure = new RetriableFailure(`status ${status}`, floor);
-    return true;
-  }
+  // ===== AttemptSink: forward to the caller =====
 
-  /** A held-back response ended (or was dropped): go on with the retry. */
-  heldResponseDone(attempt: Attempt): void {
-    if (attempt !== this.#current || this.#done) return;
-    this.#retryWith(attempt.retryFailure!);
-  }
-
-  /** Time left before the request's deadline, ms (Infinity without one). */
-  #remainingMs(): number {
-    return this.#deadlineMs === Infinity ? Infinity : this.#deadlineMs - this.#service.now();
-  }
-
-  #retryWith(failure: RetriableFailure): void {
-    this.#current = null;
-    if (this.#settle !== null) {
-      const settle = this.#settle;
-      this.#settle = null;
-      settle.reject(failure);
-      return;
-    }
-    this.#startRetries(failure);
-  }
-
-  #startRetries(first: RetriableFailure): void {
-    const policy = this.#policy!;
-    const ac = (this.#retryAbort = new AbortController());
-    pRetry(
-      (n: number) => {
-        if (n === 1) throw first;
-        return new Promise<void>((resolve, reject) => {
-          this.#settle = { resolve, reject };
-          this.attempt++;
-          this.#service.sendAttempt(this);
-        });
-      },
-      {
-        retries: policy.attempts,
-        minTimeout: 0,
-        maxTimeout: 0,
-        signal: ac.signal,
-        onFailedAttempt: async ({ error, attemptNumber }) => {
-          const f = error as RetriableFailure;
-          const delayMs = Math.max(f.delayFloorMs, backoffMs(policy, attemptNumber, this.#service.random));
-          this.#service.emitRetry(this, attemptNumber, delayMs, f.reason);
-          if (delayMs > 0) await sleep(delayMs, undefined, { signal: ac.signal, ref: false });
-        },
-        shouldRetry: ({ error }) => error instanceof RetriableFailure && !this.done,
-      },
-    ).then(
-      () => {},
-      (err: unknown) => {
-        // Only an abort (caller, deadline) ends up here; `abort` already failed the request.
-        if (!this.#done) this.fail(err as Error);
-      },
-    );
-  }
-
-  // ===== callbacks from the current attempt =====
-
-  /** @internal */
   attemptStarted(attempt: Attempt, controller: Controller): void {
-    if (attempt !== this.#current || this.#done) {
+    if (attempt !== this.current || this.#done) {
       controller.abort(attempt.abandonedBy ?? this.#reason ?? new Error('meshlet: attempt superseded'));
       return;
     }
@@ -398,75 +328,42 @@ export class MeshRequest implements Controller, PickContext, Waiting {
     if (this.#paused) controller.pause();
   }
 
-  /** @internal */
-  responseStart(attempt: Attempt, status: number, headers: Headers, message: string | undefined): void {
-    if (attempt !== this.#current || this.#done) return;
-    this.#settle?.resolve();
-    this.#settle = null;
+  responseStart(_attempt: Attempt, status: number, headers: Headers, message: string | undefined): boolean {
+    if (this.#done) return true;
     if (this.setCookie !== null && status >= 200) {
       const existing = headers['set-cookie'];
       headers = { ...headers, 'set-cookie': existing === undefined ? this.setCookie : [...(Array.isArray(existing) ? existing : [existing]), this.setCookie] };
     }
     this.#handler.onResponseStart?.(this, status, headers, message);
+    return true;
   }
 
-  /** @internal */
-  responseData(attempt: Attempt, chunk: Buffer): void {
-    if (attempt !== this.#current || this.#done) return;
-    this.#handler.onResponseData?.(this, chunk);
+  responseData(_attempt: Attempt, chunk: Buffer): void {
+    if (!this.#done) this.#handler.onResponseData?.(this, chunk);
   }
 
-  /** @internal */
   responseEnd(attempt: Attempt, trailers: Headers): void {
-    if (attempt !== this.#current || this.#done) return;
-    this.#done = true;
-    this.#clearTimer();
-    this.#finish(attempt.status, undefined);
+    if (this.#done) return;
+    this.#settle(attempt.status, undefined);
     this.#handler.onResponseEnd?.(this, trailers);
   }
 
-  /** @internal A failure with no response headers forwarded (or a body failure after them). */
-  responseError(attempt: Attempt, error: Error, kind: AttemptOutcomeKind, headersSent: boolean): void {
-    if (attempt !== this.#current || this.#done) return;
-    if (!headersSent && this.#policy !== null && retriableError(this.#policy, kind) && this.#mayRetry(kind)) {
-      const verdict = this.#takeRetry(attempt, kind);
-      if (verdict === 'ok') {
-        this.#retryWith(new RetriableFailure(kind, 0));
-        return;
-      }
-      if (verdict === 'budget') {
-        this.fail(new RetryBudgetExhaustedError(this.#service.name, error, { endpoint: attempt.endpoint.key, attempts: this.attempt + 1 }));
-        return;
-      }
-    }
-    this.fail(this.#aborted && this.#reason ? this.#reason : annotate(error, this.#service.name, attempt.endpoint, this.attempt + 1));
+  responseError(attempt: Attempt, error: Error, kind: AttemptOutcomeKind, _headersSent?: boolean): void {
+    this.fail(this.errorFor(attempt, error, kind));
   }
 
-  /** @internal */
+  heldResponseDone(): void {
+    // The call never holds a response back; only a wrapping sink (retry) does.
+  }
+
   upgrade(attempt: Attempt, status: number, headers: Headers, socket: Duplex): void {
-    if (attempt !== this.#current || this.#done) return;
-    this.#done = true;
-    this.#clearTimer();
-    this.#finish(status, undefined);
+    if (this.#done) return;
+    this.#settle(attempt.status || status, undefined);
     this.#handler.onRequestUpgrade?.(this, status, headers, socket);
   }
 
-  /** @internal */
-  get service(): Service {
-    return this.#service;
-  }
-
-  /** @internal */
+  /** @internal Progress callbacks undici gives the current attempt's handler. */
   get handler(): Handler {
     return this.#handler;
   }
-}
-
-function annotate(error: Error, service: string, endpoint: Endpoint, attempts: number): Error {
-  if (isMeshError(error)) {
-    const e = error as MeshError & { endpoint: string | undefined; attempts: number | undefined };
-    if (e.endpoint === undefined) e.endpoint = endpoint.key;
-    if (e.attempts === undefined) e.attempts = attempts;
-  }
-  return error;
 }

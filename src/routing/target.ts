@@ -1,7 +1,7 @@
 /**
  * A Target is where a request can be sent: the whole service, or one of its subsets. Each has its
- * own balancer, effective retry policy and timeout, and its own picker, rebuilt whenever the
- * service's endpoints or their health change.
+ * own balancer and its own picker, rebuilt whenever the service's endpoints or their health
+ * change. Policies that differ per subset (retry, timeout, limits) are kept by their layers.
  *
  * The picker is built in tiers: endpoints grouped by (priority, locality rank), each tier a picker
  * of the target's balancer, traffic spread over tiers Envoy's way (tiers.ts); or, with a
@@ -9,34 +9,31 @@
  * picker over all of them.
  */
 import type { BalancerDeps, Picker } from '../balancers/balancer.js';
-import type { ParsedBalancer, ParsedService } from '../service/config.js';
+import type { ParsedBalancer } from '../balancers/config.js';
 import type { Endpoint } from '../core/endpoint.js';
-import type { ParsedRetry } from '../layers/retry-policy.js';
-import { distributionFor, localityMatches, localityRank, type Locality } from './locality.js';
+import { distributionFor, localityMatches, localityRank, type Locality, type ParsedLocalityLb } from './locality.js';
 import { TieredPicker, type Tier } from './tiers.js';
-import { ConcurrencyLimit } from '../layers/concurrency-limit.js';
 
 export class Target {
   /** Subset name, or null for the whole service. */
   readonly subset: string | null;
   readonly labels: Readonly<Record<string, string>> | null;
   readonly balancer: ParsedBalancer;
-  readonly retry: ParsedRetry | null;
-  readonly timeoutMs: number;
-  /** The subset's own concurrency limit, or null (the service's applies in any case). */
-  readonly limit: ConcurrencyLimit | null;
+  readonly #localityLb: ParsedLocalityLb;
   /** Current picker; null when the target has no endpoint. */
   picker: Picker | null = null;
   /** Endpoints in the target at the last rebuild. */
   size = 0;
 
-  constructor(service: ParsedService, subset: ParsedService['subsets'][number] | null, now: () => number = () => performance.now()) {
+  /**
+   * @param subset the subset's name and labels, or null for the whole service
+   * @param balancer the target's balancer
+   */
+  constructor(subset: { readonly name: string; readonly labels: Readonly<Record<string, string>> } | null, balancer: ParsedBalancer, localityLb: ParsedLocalityLb) {
     this.subset = subset?.name ?? null;
     this.labels = subset?.labels ?? null;
-    this.balancer = subset?.balancer ?? service.balancer;
-    this.retry = subset?.retry !== undefined ? subset.retry : service.retry;
-    this.timeoutMs = subset?.timeoutMs ?? service.timeoutMs;
-    this.limit = subset?.limits ? new ConcurrencyLimit(subset.limits, now) : null;
+    this.balancer = balancer;
+    this.#localityLb = localityLb;
   }
 
   /** True when `e` belongs to this target. */
@@ -53,7 +50,6 @@ export class Target {
    */
   rebuild(
     all: readonly Endpoint[],
-    service: ParsedService,
     caller: Locality,
     eligible: (candidates: readonly Endpoint[]) => readonly Endpoint[],
     deps: BalancerDeps,
@@ -70,7 +66,7 @@ export class Target {
     const panic = chosen.length === mine.length && mine.some((e) => !e.available);
     const usable = (group: readonly Endpoint[]): Endpoint[] => (panic ? [...group] : group.filter((e) => e.available));
 
-    const lb = service.localityLb;
+    const lb = this.#localityLb;
     const rule = distributionFor(lb, caller);
     let tiers: Tier[];
     if (rule !== undefined) {

@@ -5,6 +5,10 @@
  */
 import type { Logger } from '../core/log.js';
 import type { BalancerDefinition, BalancerFactory, BalancerRegistry } from '../balancers/balancer.js';
+import { defaultBalancer, parseBalancer, type HashOn, type ParsedBalancer } from '../balancers/config.js';
+
+export type { HashOn, HashRequest, ParsedBalancer } from '../balancers/config.js';
+export { DEFAULT_BALANCER } from '../balancers/config.js';
 import type { DiscoveryDefinition, DiscoveryFactory, DiscoveryRegistry } from '../discovery/discovery.js';
 import type { EndpointInput } from '../core/endpoint-spec.js';
 import { describe } from '../core/endpoint-spec.js';
@@ -18,27 +22,7 @@ import { parseRateLimitConfig, type ParsedRateLimit, type RateLimitConfig } from
 import { parseRoutes, parseSubsets, type ParsedRoute, type ParsedSubset, type RouteConfig, type SubsetConfig } from '../layers/route.js';
 import { parseLocalityLb, type Locality, type LocalityLbConfig, type ParsedLocalityLb } from '../routing/locality.js';
 import { parseTlsConfig, type ParsedTls, type TlsConfig } from '../security/tls.js';
-
-/** Where a hash balancer takes the request's key from. */
-export type HashOn =
-  | { header: string }
-  /**
-   * A cookie's value. With `ttlMs`, a request without the cookie gets a new random value, and the
-   * response sets it (`Path=path`, `Max-Age`, `HttpOnly`) so the client's next requests stick —
-   * Envoy's generated hash cookie.
-   */
-  | { cookie: string; ttlMs?: number; path?: string }
-  | { query: string }
-  /** Your own key function; return undefined to fall back to a random pick. */
-  | ((request: HashRequest) => string | undefined);
-
-/** What a hash key function sees of a request. */
-export interface HashRequest {
-  readonly method: string;
-  readonly path: string;
-  /** Header value by lower-case name (first value when repeated). */
-  header(name: string): string | undefined;
-}
+import type { Interceptor, InterceptorFactory, LayerContext } from '../request/layer.js';
 
 /** A balancer by name, or by name with options. */
 export type BalancerConfig = string | ({ type: string; hashOn?: HashOn } & Record<string, unknown>);
@@ -108,6 +92,8 @@ export interface ServiceConfig {
   localityLb?: LocalityLbConfig;
   /** TLS to the endpoints (https endpoints, or plain addresses from discovery upgraded to TLS). */
   tls?: TlsConfig;
+  /** Layers of your own for this service, after the mesh-wide ones (see `MeshConfig.interceptors`). */
+  interceptors?: (Interceptor | InterceptorFactory)[];
 }
 
 /** Configuration accepted by `createMesh`. */
@@ -120,7 +106,13 @@ export interface MeshConfig {
   balancers?: Record<string, BalancerFactory<any> | BalancerDefinition<any>>;
   /** Discovery types registered for this mesh only, by type. */
   discoveries?: Record<string, DiscoveryFactory<any> | DiscoveryDefinition<any>>;
-  /** Where warnings and debug lines go. @default util.debuglog sections `meshlet:*` */
+  /**
+   * Layers of your own, for every service: each is an {@link Interceptor} (or a factory that makes
+   * one per service, or returns null to skip a service) and runs after routing and the deadline,
+   * before the rate and concurrency limits — see service/pipeline.ts.
+   */
+  interceptors?: (Interceptor | InterceptorFactory)[];
+  /** Where warnings and debug lines go. @default warnings to stderr, debug lines to util.debuglog sections `meshlet:*` (NODE_DEBUG=meshlet*) */
   logger?: Partial<Logger>;
   /** Random source in [0, 1), for deterministic tests. @default Math.random */
   random?: () => number;
@@ -148,14 +140,6 @@ export interface ParsedPool {
   readonly maxResponseSizeBytes: number;
 }
 
-/** A balancer as configured: which one, its validated options, and where requests' hash keys come from. */
-export interface ParsedBalancer {
-  readonly name: string;
-  readonly def: BalancerDefinition<any>;
-  readonly options: unknown;
-  readonly hashOn: HashOn | undefined;
-}
-
 export interface ParsedService {
   readonly name: string;
   readonly hosts: readonly string[];
@@ -175,6 +159,7 @@ export interface ParsedService {
   readonly retry: ParsedRetry | null;
   readonly limits: ParsedLimits;
   readonly rateLimit: ParsedRateLimit | null;
+  readonly interceptors: readonly InterceptorFactory[];
 }
 
 export interface ParsedMeshConfig {
@@ -182,10 +167,8 @@ export interface ParsedMeshConfig {
   readonly unknownHosts: 'passthrough' | 'reject';
   readonly locality: Locality | undefined;
   readonly redirects: 'same-origin' | 'any';
+  readonly interceptors: readonly InterceptorFactory[];
 }
-
-/** The default balancer: peak-ewma won the tail-latency benchmark (bench/tail-latency.mjs). */
-export const DEFAULT_BALANCER = 'peak-ewma';
 
 const SERVICE_NAME = /^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$/;
 const SERVICE_KEYS = [
@@ -204,9 +187,10 @@ const SERVICE_KEYS = [
   'routes',
   'localityLb',
   'tls',
+  'interceptors',
   ...HEALTH_CONFIG_KEYS,
 ];
-const MESH_KEYS = ['services', 'unknownHosts', 'balancers', 'discoveries', 'logger', 'random', 'now', 'locality', 'redirects'];
+const MESH_KEYS = ['services', 'unknownHosts', 'balancers', 'discoveries', 'logger', 'random', 'now', 'locality', 'redirects', 'interceptors'];
 
 /** Validate the whole config; throws {@link InvalidConfigError} at the first bad field. */
 export function parseMeshConfig(
@@ -250,7 +234,8 @@ export function parseMeshConfig(
     locality = { region: l.region as string | undefined, zone: l.zone as string | undefined };
   }
   const redirects = optEnum(cfg, 'redirects', '', ['same-origin', 'any'], 'same-origin');
-  return Object.freeze({ services: Object.freeze(parsed), unknownHosts, locality, redirects });
+  const interceptors = parseInterceptors(cfg.interceptors, 'interceptors');
+  return Object.freeze({ services: Object.freeze(parsed), unknownHosts, locality, redirects, interceptors });
 }
 
 function parseService(
@@ -340,57 +325,33 @@ function parseService(
     retry: parseRetryConfig(s.retry, join(path, 'retry')),
     limits: parseLimitsConfig(s.limits, join(path, 'limits')),
     rateLimit: parseRateLimitConfig(s.rateLimit, join(path, 'rateLimit')),
+    interceptors: parseInterceptors(s.interceptors, join(path, 'interceptors')),
   });
 }
 
-function defaultBalancer(balancers: BalancerRegistry, path: string): ParsedBalancer {
-  const def = balancers.get(DEFAULT_BALANCER);
-  if (!def) throw new InvalidConfigError(path, `the default balancer "${DEFAULT_BALANCER}" is not registered`);
-  return Object.freeze({ name: DEFAULT_BALANCER, def, options: def.parseOptions ? def.parseOptions({}, path) : {}, hashOn: undefined });
+/** Interceptors as factories: an object with `name` and `handle`, or a function that makes one. */
+function parseInterceptors(raw: unknown, path: string): readonly InterceptorFactory[] {
+  if (raw === undefined) return [];
+  if (!Array.isArray(raw)) throw new InvalidConfigError(path, `expected a list of interceptors, got ${describe(raw)}`);
+  return Object.freeze(
+    Array.from(raw, (v, i) => {
+      const p = join(path, i);
+      if (typeof v === 'function') {
+        return (ctx: LayerContext) => {
+          const made = (v as InterceptorFactory)(ctx);
+          if (made !== null) checkInterceptor(made, p);
+          return made;
+        };
+      }
+      checkInterceptor(v, p);
+      return () => v as Interceptor;
+    }),
+  );
 }
 
-/** Parse a balancer config: a registered name, or `{ type, hashOn?, ...options }`. */
-export function parseBalancer(raw: unknown, path: string, balancers: BalancerRegistry): ParsedBalancer {
-  let name: string;
-  let rest: Raw = {};
-  let hashOn: HashOn | undefined;
-  if (typeof raw === 'string') name = raw;
-  else {
-    const b = expectObject(raw, path);
-    const { type, hashOn: rawHashOn, ...others } = b;
-    if (typeof type !== 'string') throw new InvalidConfigError(join(path, 'type'), `expected a balancer name, got ${describe(type)}`);
-    name = type;
-    rest = others;
-    if (rawHashOn !== undefined) hashOn = parseHashOn(rawHashOn, join(path, 'hashOn'));
+function checkInterceptor(v: unknown, path: string): void {
+  const o = v as Partial<Interceptor> | null;
+  if (typeof o !== 'object' || o === null || typeof o.handle !== 'function' || typeof o.name !== 'string' || o.name === '') {
+    throw new InvalidConfigError(path, `expected an interceptor { name, handle(call, next) } or a function returning one, got ${describe(v)}`);
   }
-  const def = balancers.get(name);
-  if (!def) {
-    throw new InvalidConfigError(typeof raw === 'string' ? path : join(path, 'type'), `unknown balancer "${name}" (registered: ${balancers.names().join(', ')})`);
-  }
-  if (hashOn !== undefined && !def.usesHash) {
-    throw new InvalidConfigError(join(path, 'hashOn'), `balancer "${name}" does not hash requests; use ring-hash or maglev`);
-  }
-  const options = def.parseOptions ? def.parseOptions(rest, path) : rest;
-  return Object.freeze({ name, def, options, hashOn });
-}
-
-function parseHashOn(raw: unknown, path: string): HashOn {
-  if (typeof raw === 'function') return raw as HashOn;
-  const o = expectObject(raw, path);
-  if (typeof o.cookie === 'string' && o.cookie !== '') {
-    rejectUnknown(o, ['cookie', 'ttlMs', 'path'], path);
-    if (!/^[!#$%&'*+\-.^_`|~0-9A-Za-z]+$/.test(o.cookie)) throw new InvalidConfigError(join(path, 'cookie'), `expected a cookie name, got ${describe(o.cookie)}`);
-    const ttlMs = o.ttlMs === undefined ? undefined : optNumber(o, 'ttlMs', path, 0, { min: 1000, max: 400 * 86_400_000 });
-    const cookiePath = optString(o, 'path', path);
-    if (cookiePath !== undefined && !cookiePath.startsWith('/')) throw new InvalidConfigError(join(path, 'path'), `expected a path starting with "/", got ${describe(cookiePath)}`);
-    return Object.freeze({ cookie: o.cookie, ...(ttlMs !== undefined ? { ttlMs } : {}), ...(cookiePath !== undefined ? { path: cookiePath } : {}) });
-  }
-  const keys = Object.keys(o);
-  if (keys.length !== 1 || !['header', 'cookie', 'query'].includes(keys[0]!)) {
-    throw new InvalidConfigError(path, 'expected exactly one of { header }, { cookie }, { query }, or a function');
-  }
-  const k = keys[0]!;
-  const v = o[k];
-  if (typeof v !== 'string' || v === '') throw new InvalidConfigError(join(path, k), `expected a non-empty name, got ${describe(v)}`);
-  return (k === 'header' ? { header: v.toLowerCase() } : { [k]: v }) as HashOn;
 }

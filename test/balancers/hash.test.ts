@@ -71,10 +71,10 @@ describe.each([
     const p = build(def, eps, deps(seeded(3)), { balanceFactor: 125 });
     const h = keys[0]!;
     const home = (p.pick(ctx({ hash: h })) as { endpoint: Endpoint }).endpoint;
-    home.inFlight = 10;
+    home.load.inFlight = 10;
     load.inFlight = 12; // cap = ceil(1.25 × 13 / 4) = 5 < 10
     expect((p.pick(ctx({ hash: h })) as { endpoint: Endpoint }).endpoint).not.toBe(home);
-    home.inFlight = 1;
+    home.load.inFlight = 1;
     expect((p.pick(ctx({ hash: h })) as { endpoint: Endpoint }).endpoint).toBe(home);
   });
 

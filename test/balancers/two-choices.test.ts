@@ -34,14 +34,14 @@ describe('random (weighted, alias table)', () => {
 describe('least-request (power of two choices)', () => {
   test('the endpoint with fewer requests in flight wins', () => {
     const eps = endpoints([1, 1]);
-    eps[0]!.inFlight = 5;
+    eps[0]!.load.inFlight = 5;
     const p = build(leastRequest, eps, deps(seeded(4)));
     for (let i = 0; i < 200; i++) expect((p.pick(ctx()) as { endpoint: unknown }).endpoint).toBe(eps[1]);
   });
 
   test('with many endpoints, the most loaded one is never picked with choiceCount = endpoints', () => {
     const eps = endpoints([1, 1, 1, 1]);
-    eps.forEach((e, i) => (e.inFlight = i));
+    eps.forEach((e, i) => (e.load.inFlight = i));
     const p = build(leastRequest, eps, deps(seeded(5)), { choiceCount: 4 });
     const c = counts(p, eps, 1000);
     expect(c[3]).toBe(0);
@@ -72,7 +72,7 @@ describe('peak-ewma', () => {
     const p = build(peakEwma, eps, deps(seeded(8), () => now));
     const serve = (ms: number[]) => {
       // One request to each endpoint, completing with its latency.
-      eps.forEach((e, i) => e.observeLatency(ms[i]!, now));
+      eps.forEach((e, i) => e.load.observeLatency(ms[i]!, now));
     };
     serve([10, 10, 100]); // endpoint 2 is 10× slower
     now += 10;
@@ -89,17 +89,17 @@ describe('peak-ewma', () => {
 
   test('in-flight requests raise the cost: a loaded fast endpoint yields to an idle one', () => {
     const eps = endpoints([1, 1]);
-    eps[0]!.observeLatency(5, 0);
-    eps[1]!.observeLatency(10, 0);
-    eps[0]!.inFlight = 4; // cost 5 × 5 = 25 > 10 × 1
+    eps[0]!.load.observeLatency(5, 0);
+    eps[1]!.load.observeLatency(10, 0);
+    eps[0]!.load.inFlight = 4; // cost 5 × 5 = 25 > 10 × 1
     const p = build(peakEwma, eps, deps(seeded(9)));
     for (let i = 0; i < 100; i++) expect((p.pick(ctx()) as { endpoint: unknown }).endpoint).toBe(eps[1]);
   });
 
   test('an unsampled endpoint with requests in flight is penalised (tried, not flooded)', () => {
     const eps = endpoints([1, 1]);
-    eps[0]!.observeLatency(50, 0);
-    eps[1]!.inFlight = 1; // no sample yet
+    eps[0]!.load.observeLatency(50, 0);
+    eps[1]!.load.inFlight = 1; // no sample yet
     const p = build(peakEwma, eps, deps(seeded(10)));
     for (let i = 0; i < 100; i++) expect((p.pick(ctx()) as { endpoint: unknown }).endpoint).toBe(eps[0]);
   });

@@ -197,7 +197,8 @@ describe('retry budget', () => {
     const m = meshOver([backends[0]!], { retry: { budget: { percent: 0, minRetriesPerSecond: 0 } } });
     const err = await call(m).catch((e: unknown) => e);
     expect(err).toMatchObject({ code: 'RETRY_BUDGET_EXHAUSTED', service: 'api' });
-    expect((err as Error & { cause: { code: string } }).cause.code).toBe('ECONNREFUSED');
+    // The original error: the refused connection, typed, with undici's error beneath it.
+    expect((err as Error & { cause: unknown }).cause).toMatchObject({ code: 'UPSTREAM_FAILED', kind: 'connect-failure', cause: { code: 'ECONNREFUSED' } });
   });
 });
 

@@ -4,7 +4,6 @@ import { Endpoint } from '../../src/core/endpoint.js';
 import { parseEndpointSpec } from '../../src/core/endpoint-spec.js';
 import { NoHealthyEndpointError } from '../../src/core/errors.js';
 import { roundRobin } from '../../src/balancers/round-robin.js';
-import type { ParsedService } from '../../src/service/config.js';
 import { parseLocalityLb, localityRank, processLocality } from '../../src/routing/locality.js';
 import { Target } from '../../src/routing/target.js';
 import { tierLoads } from '../../src/routing/tiers.js';
@@ -12,16 +11,11 @@ import { seeded, tolerance } from '../support/seeded.js';
 
 function ep(url: string, zone: string, region = 'us-east', priority = 0): Endpoint {
   const spec = parseEndpointSpec({ url, zone, region, priority }, 't');
-  return new Endpoint(spec, {} as Dispatcher, { decayMs: 10_000 });
+  return new Endpoint(spec, {} as Dispatcher);
 }
 
-function service(localityLb: unknown = undefined): ParsedService {
-  return {
-    balancer: { name: 'round-robin', def: roundRobin, options: {}, hashOn: undefined },
-    retry: null,
-    timeoutMs: 0,
-    localityLb: parseLocalityLb(localityLb, 'localityLb'),
-  } as unknown as ParsedService;
+function target(localityLb: unknown = undefined): Target {
+  return new Target(null, { name: 'round-robin', def: roundRobin, options: {}, hashOn: undefined }, parseLocalityLb(localityLb, 'localityLb'));
 }
 
 const deps = (random: () => number) => ({
@@ -83,17 +77,17 @@ describe('locality-aware balancing', () => {
   });
 
   test('all traffic stays in the local zone while it is healthy', () => {
-    const t = new Target(service(), null);
-    t.rebuild(endpoints(), service(), caller, byAvailability, deps(seeded(1)));
+    const t = target();
+    t.rebuild(endpoints(), caller, byAvailability, deps(seeded(1)));
     expect(shares(t, 400)).toEqual({ 'us-east/a': 400 });
   });
 
   test('traffic moves away gradually as local endpoints become unavailable, and returns when they recover', () => {
     const all = endpoints();
-    const t = new Target(service(), null);
+    const t = target();
     const n = 4000;
     const measure = () => {
-      t.rebuild(all, service(), caller, byAvailability, deps(seeded(2)));
+      t.rebuild(all, caller, byAvailability, deps(seeded(2)));
       return shares(t, n);
     };
     all[0]!.available = false; // 3 of 4 local: health min(100, 1.4 × 75) = 100 → all local
@@ -113,14 +107,14 @@ describe('locality-aware balancing', () => {
   test('distribute fixes locality shares, and a locality with nothing available gives its share away', () => {
     const lb = { distribute: [{ from: 'us-east/a', to: { 'us-east/a': 80, 'us-east/b': 20 } }] };
     const all = endpoints();
-    const t = new Target(service(lb), null);
+    const t = target(lb);
     const n = 4000;
-    t.rebuild(all, service(lb), caller, byAvailability, deps(seeded(3)));
+    t.rebuild(all, caller, byAvailability, deps(seeded(3)));
     const s = shares(t, n);
     expect(Math.abs(s['us-east/a']! - n * 0.8)).toBeLessThanOrEqual(tolerance(n, 0.8));
     expect(s['us-west/c']).toBeUndefined();
     for (const e of all.slice(4, 8)) e.available = false;
-    t.rebuild(all, service(lb), caller, byAvailability, deps(seeded(3)));
+    t.rebuild(all, caller, byAvailability, deps(seeded(3)));
     expect(shares(t, 400)).toEqual({ 'us-east/a': 400 });
   });
 

@@ -97,7 +97,8 @@ test('header values with CR/LF are refused with a clear error, never sent, never
   expect(orders.received).toHaveLength(0);
   const { request } = await import('undici');
   const err2 = await request('http://orders/x', { dispatcher: m.dispatcher, headers: { 'x-evil': 'a\r\nb' } }).catch((e: Error) => e);
-  expect(err2).toMatchObject({ code: 'UND_ERR_INVALID_ARG' });
+  // The caller's own mistake: typed, with undici's error as the cause.
+  expect(err2).toMatchObject({ code: 'INVALID_REQUEST', service: 'orders', cause: { code: 'UND_ERR_INVALID_ARG' } });
   expect(orders.received).toHaveLength(0);
   expect(m.stats().services.orders!.endpoints[0]!.failures).toBe(0);
 });
@@ -109,5 +110,5 @@ test('an oversized response header block fails the request with a clear error', 
   };
   const { request } = await import('undici');
   const err = await request('http://orders/x', { dispatcher: meshWith().dispatcher }).catch((e: Error) => e);
-  expect(err).toMatchObject({ code: 'UND_ERR_HEADERS_OVERFLOW' });
+  expect(err).toMatchObject({ code: 'UPSTREAM_FAILED', service: 'orders', cause: { code: 'UND_ERR_HEADERS_OVERFLOW' } });
 });

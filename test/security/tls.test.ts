@@ -95,8 +95,9 @@ describe.skipIf(!hasOpenssl)('TLS and mutual TLS to endpoints', () => {
     const s = await serve(server, pki.ca);
     servers.push(s);
     const m = meshFor(s.url, {});
-    const code = await get(m).catch((e: { code?: string }) => e.code);
-    expect(['UNABLE_TO_VERIFY_LEAF_SIGNATURE', 'SELF_SIGNED_CERT_IN_CHAIN']).toContain(code);
+    const err = await get(m).catch((e: { code?: string; cause?: { code?: string } }) => e);
+    expect(err).toMatchObject({ code: 'UPSTREAM_FAILED', kind: 'connect-failure' });
+    expect(['UNABLE_TO_VERIFY_LEAF_SIGNATURE', 'SELF_SIGNED_CERT_IN_CHAIN']).toContain((err as { cause: { code: string } }).cause.code);
   });
 
   test('plain addresses from discovery are upgraded to TLS when the service sets tls', async () => {
@@ -139,7 +140,7 @@ describe.skipIf(!hasOpenssl)('TLS and mutual TLS to endpoints', () => {
     const s = await serve(expired, pki.ca);
     servers.push(s);
     const m = meshFor(s.url, { tls: { ca: pki.ca.certPath } });
-    expect(await get(m).catch((e: { code?: string }) => e.code)).toBe('CERT_HAS_EXPIRED');
+    expect(await get(m).catch((e: { cause?: { code?: string } }) => e.cause?.code)).toBe('CERT_HAS_EXPIRED');
   });
 
   test('rotated client certificate files are picked up by new connections, with no failed request', async () => {

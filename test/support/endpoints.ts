@@ -1,12 +1,13 @@
 /** Endpoint fixtures and picker helpers for balancer tests (no network: pickers never dispatch). */
 import type { Dispatcher } from 'undici';
-import { Endpoint, type ServiceLoad } from '../../src/core/endpoint.js';
+import { Endpoint } from '../../src/core/endpoint.js';
+import { EndpointLoad, type ServiceLoad } from '../../src/load/endpoint-load.js';
 import { parseEndpointSpec } from '../../src/core/endpoint-spec.js';
 import { NoHealthyEndpointError } from '../../src/core/errors.js';
 import type { BalancerDefinition, BalancerDeps, PickContext, Picker } from '../../src/balancers/balancer.js';
 
 export function endpoints(weights: readonly number[], load: ServiceLoad = { inFlight: 0 }): Endpoint[] {
-  return weights.map((w, i) => new Endpoint(parseEndpointSpec({ url: `http://127.0.0.${i + 1}:80`, weight: w }, 't'), {} as Dispatcher, { decayMs: 10_000 }, load));
+  return weights.map((w, i) => new Endpoint(parseEndpointSpec({ url: `http://127.0.0.${i + 1}:80`, weight: w }, 't'), {} as Dispatcher, new EndpointLoad(10_000, load)));
 }
 
 export function deps(random: () => number, now: () => number = () => 0): BalancerDeps {

@@ -1,0 +1,93 @@
+/**
+ * A service's balancer as configured: a registered name, or `{ type, hashOn?, ...options }`, and
+ * where hash balancers take each request's key from. Parsed once, at createMesh; the balancer's
+ * own options are validated by its definition's `parseOptions`.
+ */
+import type { BalancerDefinition, BalancerRegistry } from './balancer.js';
+import { describe } from '../core/endpoint-spec.js';
+import { InvalidConfigError } from '../core/errors.js';
+import { expectObject, join, optNumber, optString, rejectUnknown, type Raw } from '../config/check.js';
+
+/** Where a hash balancer takes the request's key from. */
+export type HashOn =
+  | { header: string }
+  /**
+   * A cookie's value. With `ttlMs`, a request without the cookie gets a new random value, and the
+   * response sets it (`Path=path`, `Max-Age`, `HttpOnly`) so the client's next requests stick —
+   * Envoy's generated hash cookie.
+   */
+  | { cookie: string; ttlMs?: number; path?: string }
+  | { query: string }
+  /** Your own key function; return undefined to fall back to a random pick. */
+  | ((request: HashRequest) => string | undefined);
+
+/** What a hash key function sees of a request. */
+export interface HashRequest {
+  readonly method: string;
+  readonly path: string;
+  /** Header value by lower-case name (first value when repeated). */
+  header(name: string): string | undefined;
+}
+
+/** A balancer as configured: which one, its validated options, and where requests' hash keys come from. */
+export interface ParsedBalancer {
+  readonly name: string;
+  readonly def: BalancerDefinition<any>;
+  readonly options: unknown;
+  readonly hashOn: HashOn | undefined;
+}
+
+/** The default balancer: peak-ewma won the tail-latency benchmark (bench/tail-latency.mjs). */
+export const DEFAULT_BALANCER = 'peak-ewma';
+
+export function defaultBalancer(balancers: BalancerRegistry, path: string): ParsedBalancer {
+  const def = balancers.get(DEFAULT_BALANCER);
+  if (!def) throw new InvalidConfigError(path, `the default balancer "${DEFAULT_BALANCER}" is not registered`);
+  return Object.freeze({ name: DEFAULT_BALANCER, def, options: def.parseOptions ? def.parseOptions({}, path) : {}, hashOn: undefined });
+}
+
+/** Parse a balancer config: a registered name, or `{ type, hashOn?, ...options }`. */
+export function parseBalancer(raw: unknown, path: string, balancers: BalancerRegistry): ParsedBalancer {
+  let name: string;
+  let rest: Raw = {};
+  let hashOn: HashOn | undefined;
+  if (typeof raw === 'string') name = raw;
+  else {
+    const b = expectObject(raw, path);
+    const { type, hashOn: rawHashOn, ...others } = b;
+    if (typeof type !== 'string') throw new InvalidConfigError(join(path, 'type'), `expected a balancer name, got ${describe(type)}`);
+    name = type;
+    rest = others;
+    if (rawHashOn !== undefined) hashOn = parseHashOn(rawHashOn, join(path, 'hashOn'));
+  }
+  const def = balancers.get(name);
+  if (!def) {
+    throw new InvalidConfigError(typeof raw === 'string' ? path : join(path, 'type'), `unknown balancer "${name}" (registered: ${balancers.names().join(', ')})`);
+  }
+  if (hashOn !== undefined && !def.usesHash) {
+    throw new InvalidConfigError(join(path, 'hashOn'), `balancer "${name}" does not hash requests; use ring-hash or maglev`);
+  }
+  const options = def.parseOptions ? def.parseOptions(rest, path) : rest;
+  return Object.freeze({ name, def, options, hashOn });
+}
+
+function parseHashOn(raw: unknown, path: string): HashOn {
+  if (typeof raw === 'function') return raw as HashOn;
+  const o = expectObject(raw, path);
+  if (typeof o.cookie === 'string' && o.cookie !== '') {
+    rejectUnknown(o, ['cookie', 'ttlMs', 'path'], path);
+    if (!/^[!#$%&'*+\-.^_`|~0-9A-Za-z]+$/.test(o.cookie)) throw new InvalidConfigError(join(path, 'cookie'), `expected a cookie name, got ${describe(o.cookie)}`);
+    const ttlMs = o.ttlMs === undefined ? undefined : optNumber(o, 'ttlMs', path, 0, { min: 1000, max: 400 * 86_400_000 });
+    const cookiePath = optString(o, 'path', path);
+    if (cookiePath !== undefined && !cookiePath.startsWith('/')) throw new InvalidConfigError(join(path, 'path'), `expected a path starting with "/", got ${describe(cookiePath)}`);
+    return Object.freeze({ cookie: o.cookie, ...(ttlMs !== undefined ? { ttlMs } : {}), ...(cookiePath !== undefined ? { path: cookiePath } : {}) });
+  }
+  const keys = Object.keys(o);
+  if (keys.length !== 1 || !['header', 'cookie', 'query'].includes(keys[0]!)) {
+    throw new InvalidConfigError(path, 'expected exactly one of { header }, { cookie }, { query }, or a function');
+  }
+  const k = keys[0]!;
+  const v = o[k];
+  if (typeof v !== 'string' || v === '') throw new InvalidConfigError(join(path, k), `expected a non-empty name, got ${describe(v)}`);
+  return (k === 'header' ? { header: v.toLowerCase() } : { [k]: v }) as HashOn;
+}

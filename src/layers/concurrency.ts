@@ -1,0 +1,86 @@
+/**
+ * The concurrency layer: Envoy's circuit-breaker thresholds in-process (concurrency-limit.ts) —
+ * the service's `limits`, then a subset's own limits on top when it sets them (as a
+ * DestinationRule subset's connectionPool). A request holds its slots until it ends; a full
+ * limit queues it (FIFO, at most `maxQueueTimeMs`) or refuses it with OVERLOADED. Always on (the
+ * defaults are generous); the hot path is one comparison when a slot is free.
+ */
+import { OverloadedError } from '../core/errors.js';
+import type { MeshEvents } from '../core/events.js';
+import type { Target } from '../routing/target.js';
+import type { Call } from '../request/call.js';
+import type { Layer, LayerStats, Next } from '../request/layer.js';
+import type { ConcurrencyLimit, Waiting } from './concurrency-limit.js';
+
+/** A request waiting for a slot. */
+interface Queued extends Waiting {
+  readonly call: Call;
+}
+
+export class ConcurrencyLayer implements Layer {
+  readonly name = 'concurrency';
+  readonly #limit: ConcurrencyLimit;
+  readonly #bySubset: ReadonlyMap<Target, ConcurrencyLimit>;
+  readonly #service: string;
+  readonly #events: MeshEvents;
+  readonly #limits: { maxRequests: number; maxQueueTimeMs: number };
+  readonly #release = (): void => this.#limit.release();
+
+  constructor(limit: ConcurrencyLimit, bySubset: ReadonlyMap<Target, ConcurrencyLimit>, deps: { service: string; events: MeshEvents; limits: { maxRequests: number; maxQueueTimeMs: number } }) {
+    this.#limit = limit;
+    this.#bySubset = bySubset;
+    this.#service = deps.service;
+    this.#events = deps.events;
+    this.#limits = deps.limits;
+  }
+
+  handle(call: Call, next: Next): void {
+    if (this.#limit.tryAcquire()) return this.#admitted(call, next);
+    this.#queue(this.#limit, call, 'maxPendingRequests', () => this.#admitted(call, next), () => this.#limit.release());
+  }
+
+  #admitted(call: Call, next: Next): void {
+    call.onEnd(this.#release);
+    const subset = this.#bySubset.get(call.target);
+    if (subset === undefined) return next(call);
+    const release = (): void => subset.release();
+    if (subset.tryAcquire()) {
+      call.onEnd(release);
+      return next(call);
+    }
+    this.#queue(subset, call, `subset ${call.target.subset}`, () => (call.onEnd(release), next(call)), release);
+  }
+
+  /** Wait for a slot of `limit` (or be refused); `admitted` runs once one is held. */
+  #queue(limit: ConcurrencyLimit, call: Call, name: string, admitted: () => void, giveBack: () => void): void {
+    const queued: Queued = {
+      call,
+      get done() {
+        return call.done;
+      },
+      admit: () => {
+        if (call.done) giveBack();
+        else admitted();
+      },
+      expire: () => call.fail(new OverloadedError(this.#service, `waited ${this.#limits.maxQueueTimeMs} ms for one of ${this.#limits.maxRequests} request slots`)),
+    };
+    const verdict = limit.acquire(queued);
+    if (verdict === 'admitted') admitted();
+    else if (verdict === 'overloaded') {
+      this.#events.emit('overloaded', { service: this.#service, limit: name });
+      call.fail(new OverloadedError(this.#service, name === 'maxPendingRequests' ? `${this.#limits.maxRequests} requests in flight and ${limit.pending} waiting` : `subset "${call.target.subset}" is at its limits`));
+    }
+  }
+
+  close(error: () => Error): void {
+    const fail = (w: Waiting): void => (w as Queued).call.fail(error());
+    this.#limit.drain(fail);
+    for (const l of this.#bySubset.values()) l.drain(fail);
+  }
+
+  stats(): Partial<LayerStats> {
+    let overloaded = this.#limit.overloaded;
+    for (const l of this.#bySubset.values()) overloaded += l.overloaded;
+    return { overloaded, pending: this.#limit.pending };
+  }
+}

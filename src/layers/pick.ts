@@ -1,0 +1,71 @@
+/**
+ * The end of the pipeline: pick an endpoint for the call's current attempt and send it.
+ *
+ * The target's picker is an immutable snapshot built when endpoints or their health changed; the
+ * health filter (`admit`) then decides per pick — a half-open circuit lets exactly one probe
+ * through, slow start sheds a share of a new endpoint's picks — and so does the endpoint's own
+ * rate limit when one is set. A refused endpoint is excluded and the pick repeats, a bounded
+ * number of times; a retry with no untried endpoint left may go back to one already tried.
+ */
+import { CircuitOpenError, MeshClosedError, NoHealthyEndpointError, RateLimitedError } from '../core/errors.js';
+import type { Endpoint } from '../core/endpoint.js';
+import { Attempt } from '../request/attempt.js';
+import type { Call } from '../request/call.js';
+import type { Next } from '../request/layer.js';
+
+/** What picking needs from its service. */
+export interface PickDeps {
+  readonly service: string;
+  /** Endpoints of the service now (for the failure's reason and the loop's bound). */
+  readonly endpointCount: () => number;
+  /** The health filter: may `endpoint` take this request now? */
+  readonly admit: (endpoint: Endpoint) => boolean;
+  /** The endpoint's own rate limit, when one is configured. */
+  readonly endpointRate: ((endpoint: Endpoint) => boolean) | null;
+  /** A refusal by every endpoint's rate limit. */
+  readonly rateLimited: (call: Call, scope: string) => void;
+  /** True once the service was cut off (close's grace ran out): nothing may be sent. */
+  readonly cut: () => boolean;
+}
+
+export function pickAndSend(deps: PickDeps): Next {
+  const { admit, endpointRate } = deps;
+  return (call: Call): void => {
+    if (deps.cut()) return call.fail(new MeshClosedError());
+    const target = call.target;
+    const picker = target.picker;
+    const count = deps.endpointCount();
+    if (picker === null) {
+      // Endpoints exist but none may take traffic (ejected, unhealthy; panic off).
+      if (count > 0 && target.size > 0) return call.fail(new CircuitOpenError(deps.service));
+      const why = count === 0 ? 'discovery reports no endpoints' : `subset "${target.subset}" has no endpoint`;
+      return call.fail(new NoHealthyEndpointError(deps.service, why));
+    }
+    let refusedByHealth = 0;
+    let refusedByRate = 0;
+    for (let guard = 0; guard <= count + 1; guard++) {
+      const result = picker.pick(call);
+      if (result.type !== 'pick') {
+        if (call.attempt > 0 && refusedByHealth + refusedByRate === 0 && guard === 0) {
+          call.resetExcluded();
+          continue;
+        }
+        if (refusedByRate > 0 && refusedByHealth === 0) return deps.rateLimited(call, 'every endpoint');
+        return call.fail(refusedByHealth > 0 ? new CircuitOpenError(deps.service) : result.error);
+      }
+      const ep = result.endpoint;
+      if (!admit(ep)) {
+        refusedByHealth++;
+        call.exclude(ep);
+        continue;
+      }
+      if (endpointRate !== null && !endpointRate(ep)) {
+        refusedByRate++;
+        call.exclude(ep);
+        continue;
+      }
+      return new Attempt(call, ep).send();
+    }
+    call.fail(new NoHealthyEndpointError(deps.service, 'no endpoint could be picked'));
+  };
+}

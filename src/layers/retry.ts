@@ -1,0 +1,196 @@
+/**
+ * The retry layer: per request, a sink wrapped around the call (undici's RetryHandler shape) that
+ * sees each attempt's response before the caller does. A retriable status is held back (its body
+ * drained) and a retriable error swallowed; then, after a full-jitter back-off (or the response's
+ * `Retry-After`), the rest of the pipeline — pick and attempt — runs again, on another endpoint
+ * when there is one. Once response headers reach the caller nothing is retried.
+ *
+ * The safety rules (retry-policy.ts) are never traded for success: a non-idempotent request only
+ * after a proven connect failure; a streamed body only if not one byte of it was read. Every
+ * retry takes a token from the service's retry budget and, when `limits.maxRetries` is set, a
+ * slot of it. The back-off timer keeps the process alive while the request waits on it; a
+ * request aborted meanwhile (its caller, its deadline, the mesh closing) is not retried and
+ * spends nothing. On whenever the service, a subset or a route has a retry policy.
+ */
+import type { Duplex } from 'node:stream';
+import type { Dispatcher } from 'undici';
+import { RetryBudgetExhaustedError } from '../core/errors.js';
+import type { MeshEvents } from '../core/events.js';
+import { statusKind, type AttemptOutcomeKind } from '../health/outcome.js';
+import type { Target } from '../routing/target.js';
+import type { Attempt, AttemptSink } from '../request/attempt.js';
+import type { Call } from '../request/call.js';
+import type { Layer, LayerStats, Next } from '../request/layer.js';
+import type { ConcurrencyLimit } from './concurrency-limit.js';
+import type { RetryBudget } from './retry-budget.js';
+import { backoffMs, isIdempotent, retriableError, retriableStatus, retryAfterMs, type ParsedRetry } from './retry-policy.js';
+
+type Headers = Record<string, string | string[] | undefined>;
+
+/** Retry policies of one service: its own, its subsets' and its routes' (by route index). */
+export interface RetryPolicies {
+  readonly service: ParsedRetry | null;
+  readonly bySubset: ReadonlyMap<Target, ParsedRetry | null>;
+  readonly byRoute: readonly (ParsedRetry | null | undefined)[];
+}
+
+export class RetryLayer implements Layer {
+  readonly name = 'retry';
+  readonly policies: RetryPolicies;
+  readonly budget: RetryBudget | null;
+  readonly limit: ConcurrencyLimit;
+  readonly service: string;
+  readonly events: MeshEvents;
+  readonly random: () => number;
+  retries = 0;
+
+  constructor(policies: RetryPolicies, budget: RetryBudget | null, limit: ConcurrencyLimit, deps: { service: string; events: MeshEvents; random: () => number }) {
+    this.policies = policies;
+    this.budget = budget;
+    this.limit = limit;
+    this.service = deps.service;
+    this.events = deps.events;
+    this.random = deps.random;
+  }
+
+  static needed(p: RetryPolicies): boolean {
+    const on = (r: ParsedRetry | null | undefined): boolean => r != null && r.attempts > 0;
+    return on(p.service) || [...p.bySubset.values()].some(on) || p.byRoute.some(on);
+  }
+
+  handle(call: Call, next: Next): void {
+    const p = this.policies;
+    const byRoute = call.routeIndex >= 0 ? p.byRoute[call.routeIndex] : undefined;
+    const policy = byRoute !== undefined ? byRoute : p.bySubset.has(call.target) ? p.bySubset.get(call.target)! : p.service;
+    this.budget?.onRequest();
+    if (policy === null || policy.attempts === 0 || call.opts.upgrade || call.opts.method === 'CONNECT') return next(call);
+    call.perTryTimeoutMs = policy.perTryTimeoutMs;
+    call.sink = new RetryRun(this, call, policy, next);
+    next(call);
+  }
+
+  stats(): Partial<LayerStats> {
+    return { retries: this.retries, retryBudgetExhausted: this.budget?.exhausted ?? 0 };
+  }
+}
+
+/** One request's retries. */
+class RetryRun implements AttemptSink {
+  readonly #layer: RetryLayer;
+  readonly #call: Call;
+  readonly #policy: ParsedRetry;
+  readonly #next: Next;
+  #held: { reason: string; floorMs: number } | null = null;
+  #holdsSlot = false;
+
+  constructor(layer: RetryLayer, call: Call, policy: ParsedRetry, next: Next) {
+    this.#layer = layer;
+    this.#call = call;
+    this.#policy = policy;
+    this.#next = next;
+  }
+
+  /** May the request be retried after an outcome of `kind`? Policy, safety, attempts left. */
+  #may(kind: AttemptOutcomeKind): boolean {
+    const call = this.#call;
+    if (call.done || call.attempt >= this.#policy.attempts) return false;
+    // Safety: a non-idempotent request is retried only if it provably never reached the server.
+    if (!isIdempotent(call.opts.method) && kind !== 'connect-failure') return false;
+    // A streamed body is never replayed: only retried when not a byte of it was read.
+    if (!call.replayable && (kind !== 'connect-failure' || call.bodyStarted)) return false;
+    return true;
+  }
+
+  /** Take a retry from the concurrency limit and the budget; emits and counts refusals. */
+  #take(attempt: Attempt, reason: string): 'ok' | 'budget' | 'limit' {
+    const layer = this.#layer;
+    if (!this.#holdsSlot) {
+      if (!layer.limit.tryRetry()) {
+        layer.events.emit('overloaded', { service: layer.service, limit: 'maxRetries' });
+        return 'limit';
+      }
+    }
+    if (layer.budget !== null && !layer.budget.tryRetry()) {
+      if (!this.#holdsSlot) layer.limit.retryEnded();
+      layer.events.emit('retry-budget-exhausted', { service: layer.service, endpoint: attempt.endpoint.key, reason });
+      return 'budget';
+    }
+    if (!this.#holdsSlot) {
+      // One retry slot per request, held until it ends.
+      this.#holdsSlot = true;
+      this.#call.onEnd(() => layer.limit.retryEnded());
+    }
+    return 'ok';
+  }
+
+  #retry(attempt: Attempt, reason: string, floorMs: number): void {
+    const call = this.#call;
+    const layer = this.#layer;
+    const n = call.attempt + 1;
+    const delayMs = Math.max(floorMs, backoffMs(this.#policy, n, layer.random));
+    layer.retries++;
+    layer.events.emit('retry', { service: layer.service, endpoint: attempt.endpoint.key, attempt: n, delayMs, reason });
+    call.wait(delayMs, () => {
+      call.attempt = n;
+      this.#next(call);
+    });
+  }
+
+  // ===== AttemptSink =====
+
+  attemptStarted(attempt: Attempt, controller: Dispatcher.DispatchController): void {
+    this.#call.attemptStarted(attempt, controller);
+  }
+
+  responseStart(attempt: Attempt, status: number, headers: Headers, message: string | undefined): boolean {
+    const policy = this.#policy;
+    if (status >= 200 && retriableStatus(policy, status) && this.#may(statusKind(status))) {
+      let floorMs = 0;
+      if (status === 429 || status === 503) {
+        const after = retryAfterMs(headers['retry-after'], Date.now());
+        if (after !== undefined) floorMs = after;
+      }
+      // A Retry-After longer than the cap, or than the deadline can wait: the caller gets it now.
+      const waitable = floorMs <= policy.retryAfterMaxMs && (floorMs === 0 || floorMs < this.#call.remainingMs());
+      if (waitable && this.#take(attempt, `status ${status}`) === 'ok') {
+        this.#held = { reason: `status ${status}`, floorMs };
+        return false;
+      }
+    }
+    return this.#call.responseStart(attempt, status, headers, message);
+  }
+
+  responseData(attempt: Attempt, chunk: Buffer): void {
+    this.#call.responseData(attempt, chunk);
+  }
+
+  responseEnd(attempt: Attempt, trailers: Headers): void {
+    this.#call.responseEnd(attempt, trailers);
+  }
+
+  responseError(attempt: Attempt, error: Error, kind: AttemptOutcomeKind, headersSent: boolean): void {
+    if (!headersSent && retriableError(this.#policy, kind) && this.#may(kind)) {
+      const verdict = this.#take(attempt, kind);
+      if (verdict === 'ok') return this.#retry(attempt, kind, 0);
+      if (verdict === 'budget') {
+        const cause = this.#call.errorFor(attempt, error, kind);
+        return this.#call.fail(new RetryBudgetExhaustedError(this.#layer.service, cause, { endpoint: attempt.endpoint.key, attempts: this.#call.attempt + 1 }));
+      }
+    }
+    this.#call.responseError(attempt, error, kind, headersSent);
+  }
+
+  heldResponseDone(attempt: Attempt): void {
+    const held = this.#held;
+    this.#held = null;
+    const call = this.#call;
+    if (held === null || attempt !== call.current) return;
+    // Aborted while the held-back response drained: end with the abort's reason.
+    if (call.aborted) return call.fail(call.reason!);
+    if (!call.done) this.#retry(attempt, held.reason, held.floorMs);
+  }
+
+  upgrade(attempt: Attempt, status: number, headers: Headers, socket: Duplex): void {
+    this.#call.upgrade(attempt, status, headers, socket);
+  }
+}

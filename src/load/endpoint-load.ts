@@ -1,0 +1,101 @@
+/**
+ * The load estimates of one endpoint, kept apart from the endpoint's identity (core/endpoint.ts):
+ * requests in flight, counters, and the peak-EWMA latency estimate that latency-aware balancers
+ * read. Attempts feed it (`start`, `end`, `observeLatency`, `observeFailure`); pickers only read.
+ *
+ * Peak EWMA as Finagle and tower (`load/peak_ewma.rs`) define it: a sample above the estimate
+ * replaces it at once; a lower one is blended in with a weight that grows with the time since the
+ * last sample, time constant `decayMs`.
+ */
+
+/** Numbers shared by all endpoints of one service (bounded-load hashing reads the total). */
+export interface ServiceLoad {
+  /** Requests in flight over all the service's endpoints. */
+  inFlight: number;
+}
+
+/** Finagle's penalty for an endpoint with requests in flight but no latency sample yet. */
+const UNSAMPLED_PENALTY = 1e6;
+/** Least latency a failed request is counted as, in ms. */
+const FAILURE_FLOOR_MS = 100;
+/** Default time constant of the latency EWMA, ms (see balancers/peak-ewma.ts for why 300). */
+export const DEFAULT_DECAY_MS = 300;
+
+export class EndpointLoad {
+  /** Requests currently in flight to this endpoint. */
+  inFlight = 0;
+  /** Requests completed (any outcome). */
+  requests = 0;
+  /** Requests that ended in an error or a 5xx status. */
+  failures = 0;
+  /** The owning service's shared numbers. */
+  readonly service: ServiceLoad;
+
+  #ewmaMs = 0;
+  #stampMs = 0;
+  /** Since when requests have been outstanding with no response: the age of the oldest one, roughly. */
+  #busySinceMs = 0;
+  readonly #decayMs: number;
+
+  constructor(decayMs: number = DEFAULT_DECAY_MS, service: ServiceLoad = { inFlight: 0 }) {
+    this.#decayMs = decayMs;
+    this.service = service;
+  }
+
+  /** A request starts at `nowMs` (the clock of {@link observeLatency}). */
+  start(nowMs: number): void {
+    if (this.inFlight === 0) this.#busySinceMs = nowMs;
+    this.inFlight++;
+    this.service.inFlight++;
+  }
+
+  /** A request ended (response ended, or failed). */
+  end(failed: boolean): void {
+    this.inFlight--;
+    this.service.inFlight--;
+    this.requests++;
+    if (failed) this.failures++;
+  }
+
+  /** Feed a latency sample (time to response headers, ms) observed at `nowMs`. */
+  observeLatency(rttMs: number, nowMs: number): void {
+    this.#busySinceMs = nowMs;
+    const cost = this.latencyMs(nowMs);
+    this.#ewmaMs = rttMs > cost ? rttMs : cost + (rttMs - cost) * (1 - Math.exp(-(nowMs - this.#stampMs) / this.#decayMs));
+    this.#stampMs = nowMs;
+  }
+
+  /**
+   * Feed a failure with no response after `elapsedMs`. A refused connection fails in microseconds;
+   * counting that as latency would make a dead endpoint the fastest one. A failure therefore
+   * counts as at least twice the current estimate, and at least {@link FAILURE_FLOOR_MS}.
+   */
+  observeFailure(elapsedMs: number, nowMs: number): void {
+    this.observeLatency(Math.max(elapsedMs, 2 * this.latencyMs(nowMs), FAILURE_FLOOR_MS), nowMs);
+  }
+
+  /** The peak-EWMA latency estimate in ms at `nowMs`, decayed toward 0 while no sample arrives. */
+  latencyMs(nowMs: number): number {
+    const ewma = this.#ewmaMs;
+    if (ewma === 0) return 0;
+    const idle = nowMs - this.#stampMs;
+    // Under traffic the last sample is recent: skip exp() while the decay would be under 0.1 %.
+    return idle <= this.#decayMs * 0.001 ? ewma : ewma * Math.exp(-idle / this.#decayMs);
+  }
+
+  /**
+   * Peak-EWMA cost: estimated latency × (in-flight + 1). An endpoint with requests in flight but no
+   * sample yet scores a large penalty so a fresh endpoint is tried, but not flooded.
+   */
+  peakEwma(nowMs: number): number {
+    const inFlight = this.inFlight;
+    let cost = this.latencyMs(nowMs);
+    if (inFlight === 0) return cost;
+    if (cost === 0) return UNSAMPLED_PENALTY + inFlight;
+    // Requests outstanding longer than the estimate prove it low: an idle slow endpoint whose
+    // estimate has decayed gets one probe, not a burst, before its first answer comes back.
+    const waiting = nowMs - this.#busySinceMs;
+    if (waiting > cost) cost = waiting;
+    return cost * (inFlight + 1);
+  }
+}

@@ -1,0 +1,83 @@
+/**
+ * The layer contract: one step of a service's request path (layers/, and users' interceptors).
+ *
+ * A layer is built once per service — or not at all, when the service does not configure it, so
+ * the hot path pays only for what is on. Per request, `handle(call, next)` either passes the call
+ * on with `next(call)` (now, or later: after a wait, a queue, a back-off) or ends it
+ * (`call.fail`, `call.respond`). To see how a request ends, a layer registers `call.onEnd`; to see
+ * each attempt's response before the caller does, it wraps `call.sink` (as the retry layer does —
+ * undici's interceptors wrap handlers the same way). A layer never reaches back into the service:
+ * what it needs is given to it when it is built.
+ *
+ * Models: undici's `Dispatcher.compose` (an interceptor is a function from dispatch to dispatch)
+ * and tower's `Layer`/`Service`.
+ */
+import type { MeshEvents } from '../core/events.js';
+import type { Logger } from '../core/log.js';
+import type { Call, MeshCall } from './call.js';
+
+/** Passes a call to the rest of the pipeline. */
+export type Next = (call: Call) => void;
+
+/** Counters a layer adds to `mesh.stats()`'s service entry. */
+export interface LayerStats {
+  retries: number;
+  retryBudgetExhausted: number;
+  rateLimited: number;
+  overloaded: number;
+  pending: number;
+}
+
+/** A built-in layer. */
+export interface Layer {
+  readonly name: string;
+  handle(call: Call, next: Next): void;
+  /** The service is closing: end every call waiting here with `error()` and stop timers. */
+  close?(error: () => Error): void;
+  /** Counters merged into the service's stats. */
+  stats?(): Partial<LayerStats>;
+}
+
+/** What a user interceptor's factory is given for the service it is built for. */
+export interface LayerContext {
+  readonly service: string;
+  readonly events: MeshEvents;
+  readonly log: Logger;
+  readonly now: () => number;
+  readonly random: () => number;
+}
+
+/**
+ * A user-supplied layer, with the same contract as the built-ins (seen through the public
+ * {@link MeshCall}). It runs after routing and the deadline are set and before the rate and
+ * concurrency limits.
+ */
+export interface Interceptor {
+  readonly name: string;
+  handle(call: MeshCall, next: (call: MeshCall) => void): void;
+  /** The mesh is closing. */
+  close?(): void;
+}
+
+/** Builds an interceptor for one service; return null to leave that service alone. */
+export type InterceptorFactory = (ctx: LayerContext) => Interceptor | null;
+
+/** Chain `layers` in order, ending in `terminal`. Runs once per service, never per request. */
+export function compose(layers: readonly Layer[], terminal: Next): Next {
+  let next = terminal;
+  for (let i = layers.length - 1; i >= 0; i--) {
+    const layer = layers[i]!;
+    const inner = next;
+    next = (call) => layer.handle(call, inner);
+  }
+  return next;
+}
+
+/** A user interceptor as a layer. */
+export function fromInterceptor(i: Interceptor): Layer {
+  return {
+    name: i.name,
+    handle: (call, next) => i.handle(call, next as (call: MeshCall) => void),
+    ...(i.close ? { close: () => i.close!() } : {}),
+  };
+}

@@ -1,0 +1,133 @@
+/**
+ * The request path of a service, top to bottom. Each line builds one layer (layers/, one file
+ * each) — or leaves it out when the service does not configure it, so a request pays only for
+ * what is on. Read this file to know what happens to a request, and in which order:
+ *
+ *   route       the first matching route picks a subset or a weighted split       (routes)
+ *   fault       delay or answer locally a share of a route's requests             (route.fault)
+ *   mirror      copy a share of a route's requests to a subset, fire-and-forget   (route.mirror)
+ *   hash        the request's hash key for ring-hash / maglev                     (hashOn)
+ *   deadline    the whole request's time limit: route, subset or service          (timeoutMs)
+ *   …           the user's interceptors (mesh-wide first, then the service's)     (interceptors)
+ *   rate-limit  the service's token bucket: refuse, or wait for a token           (rateLimit)
+ *   global      the limit shared by every process, in Redis                       (rateLimit.global)
+ *   concurrency in-flight slots and a bounded queue, service then subset          (limits; always)
+ *   ready       wait for discovery's first answer                                 (always)
+ *   retry       hold back what will be retried, back off, go again from `pick`    (retry)
+ *   pick        the target's picker, filtered by endpoint health, then an attempt on the pool
+ *
+ * Outcomes flow back the other way: each attempt reports to the service's observers (endpoint
+ * health: outlier detection, error-rate breaker, probes, slow start) and to `call.sink` — the
+ * retry layer's, when it wraps the call — before the caller's handler sees anything.
+ */
+import type { Endpoint } from '../core/endpoint.js';
+import type { MeshEvents } from '../core/events.js';
+import type { Logger } from '../core/log.js';
+import { requestHash } from '../balancers/hash-key.js';
+import type { Target } from '../routing/target.js';
+import type { Call } from '../request/call.js';
+import { compose, type Layer, type Next } from '../request/layer.js';
+import { RouteLayer } from '../layers/route.js';
+import { FaultLayer } from '../layers/fault.js';
+import { MirrorLayer } from '../layers/mirror.js';
+import { HashLayer, RequestHasher } from '../layers/hash.js';
+import { DeadlineLayer } from '../layers/deadline.js';
+import { EndpointRates, RateLimitLayer, RateLimitRefusals } from '../layers/rate-limit.js';
+import { GlobalRateLimitLayer } from '../layers/global-rate-limit.js';
+import { ConcurrencyLimit } from '../layers/concurrency-limit.js';
+import { ConcurrencyLayer } from '../layers/concurrency.js';
+import { ReadyLayer } from '../layers/ready.js';
+import { RetryBudget } from '../layers/retry-budget.js';
+import { RetryLayer, type RetryPolicies } from '../layers/retry.js';
+import { pickAndSend } from '../layers/pick.js';
+import type { ParsedService } from './config.js';
+
+/** What a service hands its pipeline. */
+export interface PipelineParts {
+  readonly config: ParsedService;
+  readonly whole: Target;
+  /** Subset targets by name. */
+  readonly subsets: ReadonlyMap<string, Target>;
+  readonly random: () => number;
+  readonly now: () => number;
+  readonly log: Logger;
+  readonly events: MeshEvents;
+  /** The user's interceptors for this service, as layers, in order. */
+  readonly interceptors: readonly Layer[];
+  /** The health filter over picks. */
+  readonly admit: (endpoint: Endpoint) => boolean;
+  readonly endpointCount: () => number;
+  /** Discovery's last error, for requests that gave up waiting for it. */
+  readonly lastDiscoveryError: () => string | undefined;
+  /** True once the service was cut off at the end of close's grace. */
+  readonly cut: () => boolean;
+}
+
+export interface Pipeline {
+  /** Where a request enters. */
+  readonly entry: Next;
+  /** The layers, in order (for stats and close). */
+  readonly layers: readonly Layer[];
+  /** Told when discovery first answers. */
+  readonly ready: ReadyLayer;
+  /** Requests refused by any rate limit. */
+  readonly refusals: RateLimitRefusals;
+}
+
+export function buildPipeline(p: PipelineParts): Pipeline {
+  const c = p.config;
+  const name = c.name;
+  const subsetOf = <T>(pick: (s: ParsedService['subsets'][number]) => T | undefined): Map<Target, T> => {
+    const m = new Map<Target, T>();
+    for (const s of c.subsets) {
+      const v = pick(s);
+      if (v !== undefined) m.set(p.subsets.get(s.name)!, v);
+    }
+    return m;
+  };
+  const hasher = new RequestHasher(name, p.random, p.log);
+  const refusals = new RateLimitRefusals(name, p.events);
+  const limit = new ConcurrencyLimit(c.limits, p.now);
+  const ready = new ReadyLayer(name, c.readyTimeoutMs, p.lastDiscoveryError);
+  const faults = c.routes.map((r) => ({ delay: r.delay, abort: r.abort }));
+  const mirrors = c.routes.map((r) => r.mirror);
+  const timeouts = { bySubset: subsetOf((s) => s.timeoutMs), byRoute: c.routes.map((r) => r.timeoutMs) };
+  const retries: RetryPolicies = { service: c.retry, bySubset: subsetOf((s) => s.retry), byRoute: c.routes.map((r) => r.retry) };
+  const targets = [p.whole, ...p.subsets.values()];
+  const deps = { service: name, events: p.events, random: p.random, now: p.now, log: p.log };
+
+  const layers: (Layer | null)[] = [
+    c.routes.length > 0 ? new RouteLayer(c.routes, p.subsets, splitDraw(c, hasher, p.random)) : null,
+    FaultLayer.needed(faults) ? new FaultLayer(faults, p.random) : null,
+    MirrorLayer.needed(mirrors) ? new MirrorLayer(mirrors, p.whole, p.subsets, deps) : null,
+    targets.some((t) => t.balancer.def.usesHash) ? new HashLayer(hasher) : null,
+    DeadlineLayer.needed(c.timeoutMs, timeouts.bySubset, timeouts.byRoute) ? new DeadlineLayer(name, c.timeoutMs, timeouts.bySubset, timeouts.byRoute) : null,
+    ...p.interceptors,
+    c.rateLimit?.service ? new RateLimitLayer(c.rateLimit, p.now, refusals.refuse) : null,
+    c.rateLimit?.global ? new GlobalRateLimitLayer(c.rateLimit.global, c.rateLimit, { ...deps, refuse: refusals.refuse, path: `services.${name}.rateLimit.global` }) : null,
+    new ConcurrencyLayer(limit, subsetOf((s) => (s.limits ? new ConcurrencyLimit(s.limits, p.now) : undefined)), { ...deps, limits: c.limits }),
+    ready,
+    RetryLayer.needed(retries) ? new RetryLayer(retries, c.retry?.budget ? new RetryBudget(c.retry.budget, p.now) : null, limit, deps) : null,
+  ];
+  const on = layers.filter((l): l is Layer => l !== null);
+  const per = c.rateLimit?.perEndpoint;
+  const terminal = pickAndSend({
+    service: name,
+    endpointCount: p.endpointCount,
+    admit: p.admit,
+    endpointRate: per ? new EndpointRates(per, p.now).take : null,
+    rateLimited: refusals.refuse,
+    cut: p.cut,
+  });
+  return { entry: compose(on, terminal), layers: on, ready, refusals };
+}
+
+/** A draw in [0, 100) for a weighted split: from the request's hash when the service hashes (sticky), else random. */
+function splitDraw(c: ParsedService, hasher: RequestHasher, random: () => number): (call: Call) => number {
+  const b = c.balancer;
+  if (!b.def.usesHash || b.hashOn === undefined) return () => random() * 100;
+  return (call) => {
+    const key = hasher.key(call, b.hashOn);
+    return key === undefined ? random() * 100 : (requestHash(key, random) % 10_000) / 100;
+  };
+}

@@ -1,0 +1,114 @@
+/** What `mesh.stats()` reports for a service and its endpoints, and how it is gathered. */
+import type { Endpoint } from '../core/endpoint.js';
+import type { ServiceHealth } from '../health/endpoint-health.js';
+import type { Layer, LayerStats } from '../request/layer.js';
+import type { ParsedService } from './config.js';
+
+/** Snapshot of one endpoint for `mesh.stats()`. */
+export interface EndpointStats {
+  url: string;
+  weight: number;
+  zone: string | undefined;
+  region: string | undefined;
+  labels: Record<string, string>;
+  /** `healthy`, `unavailable` (ejected or failing checks), `draining` (removed, finishing in-flight requests). */
+  state: 'healthy' | 'unavailable' | 'draining';
+  inFlight: number;
+  requests: number;
+  failures: number;
+  /** Peak-EWMA latency estimate in ms (0 before the first response). */
+  latencyEwmaMs: number;
+  /** Health as outlier detection, circuit breaker and health checks see it. */
+  health: 'healthy' | 'ejected' | 'half-open' | 'unhealthy';
+  /** Times this endpoint was ejected. */
+  ejections: number;
+}
+
+/** Snapshot of one service for `mesh.stats()`. */
+export interface ServiceStats {
+  balancer: string;
+  discovery: string;
+  /** True once discovery has answered at least once. */
+  ready: boolean;
+  requests: number;
+  failures: number;
+  inFlight: number;
+  /** Endpoint-set updates applied. */
+  discoveryUpdates: number;
+  /** Discovery failures reported (the last good set was kept). */
+  discoveryErrors: number;
+  lastDiscoveryError: string | undefined;
+  /** Retries sent. */
+  retries: number;
+  /** Retries refused because the retry budget was spent. */
+  retryBudgetExhausted: number;
+  /** Requests refused by the rate limits. */
+  rateLimited: number;
+  /** Requests refused by the concurrency limits. */
+  overloaded: number;
+  /** Requests waiting for a concurrency slot now. */
+  pending: number;
+  /** The layers on this service's request path, in order (see service/pipeline.ts). */
+  pipeline: string[];
+  endpoints: EndpointStats[];
+}
+
+export interface StatsSources {
+  readonly config: ParsedService;
+  readonly now: number;
+  readonly ready: boolean;
+  readonly endpoints: readonly Endpoint[];
+  readonly health: ServiceHealth;
+  readonly layers: readonly Layer[];
+  readonly rateLimited: number;
+  readonly discovery: { readonly updates: number; readonly errors: number; readonly lastError: string | undefined };
+}
+
+export function serviceStats(s: StatsSources): ServiceStats {
+  const eps: EndpointStats[] = [];
+  let requests = 0;
+  let failures = 0;
+  let inFlight = 0;
+  for (const ep of s.endpoints) {
+    const load = ep.load;
+    requests += load.requests;
+    failures += load.failures;
+    inFlight += load.inFlight;
+    eps.push({
+      url: ep.key,
+      weight: ep.weight,
+      zone: ep.zone,
+      region: ep.region,
+      labels: { ...ep.labels },
+      state: ep.state === 'active' ? (ep.available ? 'healthy' : 'unavailable') : 'draining',
+      inFlight: load.inFlight,
+      requests: load.requests,
+      failures: load.failures,
+      latencyEwmaMs: load.latencyMs(s.now),
+      ...s.health.stats(ep),
+    });
+  }
+  const counters: LayerStats = { retries: 0, retryBudgetExhausted: 0, rateLimited: 0, overloaded: 0, pending: 0 };
+  for (const layer of s.layers) {
+    const st = layer.stats?.();
+    if (st) for (const k of Object.keys(st) as (keyof LayerStats)[]) counters[k] += st[k] ?? 0;
+  }
+  return {
+    balancer: s.config.balancer.name,
+    discovery: s.config.discoveryType,
+    ready: s.ready,
+    requests,
+    failures,
+    inFlight,
+    discoveryUpdates: s.discovery.updates,
+    discoveryErrors: s.discovery.errors,
+    lastDiscoveryError: s.discovery.lastError,
+    retries: counters.retries,
+    retryBudgetExhausted: counters.retryBudgetExhausted,
+    rateLimited: s.rateLimited,
+    overloaded: counters.overloaded,
+    pending: counters.pending,
+    pipeline: s.layers.map((l) => l.name),
+    endpoints: eps,
+  };
+}
