@@ -18,9 +18,9 @@ describe('the built package', () => {
     expect(built, 'dist/ is missing: run `npm test`, which builds before testing').toBe(true);
   });
 
-  test('require("meshlet") gives the public API (CJS build)', () => {
+  test('require("meshletjs") gives the public API (CJS build)', () => {
     const out = run(
-      `const m = require('meshlet');
+      `const m = require('meshletjs');
        const mesh = m.createMesh({ services: { a: { endpoints: ['http://127.0.0.1:9'] } } });
        console.log(typeof m.createMesh, typeof m.registerBalancer, typeof m.MeshError, typeof mesh.dispatcher.dispatch);
        mesh.close();`,
@@ -29,9 +29,9 @@ describe('the built package', () => {
     expect(out).toBe('function function function function');
   });
 
-  test('import "meshlet" gives the public API (ESM build)', () => {
+  test('import "meshletjs" gives the public API (ESM build)', () => {
     const out = run(
-      `import { createMesh, registerDiscovery, isMeshError } from 'meshlet';
+      `import { createMesh, registerDiscovery, isMeshError } from 'meshletjs';
        const mesh = createMesh({ services: { a: { endpoints: ['http://127.0.0.1:9'] } } });
        console.log(typeof createMesh, typeof registerDiscovery, typeof isMeshError, typeof mesh.fetch);
        await mesh.close();`,
@@ -43,8 +43,8 @@ describe('the built package', () => {
   test('an error from the CJS copy is a MeshError to the ESM copy', () => {
     const out = run(
       `import { createRequire } from 'node:module';
-       import { MeshError, isMeshError } from 'meshlet';
-       const cjs = createRequire(import.meta.url)('meshlet');
+       import { MeshError, isMeshError } from 'meshletjs';
+       const cjs = createRequire(import.meta.url)('meshletjs');
        let e; try { cjs.createMesh({ services: { a: {} } }); } catch (err) { e = err; }
        console.log(e instanceof MeshError, isMeshError(e), e.code, e instanceof cjs.InvalidConfigError);`,
       'mjs',
@@ -55,7 +55,7 @@ describe('the built package', () => {
   test('the CJS build retries (p-retry is ESM-only: the CJS bundle must still call it)', () => {
     const out = run(
       `const http = require('node:http');
-       const { createMesh } = require('meshlet');
+       const { createMesh } = require('meshletjs');
        const { request } = require('undici');
        const a = http.createServer((q, r) => { r.writeHead(503); r.end(); });
        const b = http.createServer((q, r) => r.end('ok'));

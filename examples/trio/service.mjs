@@ -1,8 +1,8 @@
 // One replica of the trio. ROLE says which: inventory, catalog (VERSION v1|v2) or gateway.
 // Every outgoing call goes through meshlet; endpoints come from the runner's endpoints file.
 import http from 'node:http';
-import { createMesh, registerDiscovery } from '../../dist/index.mjs';
-import * as meshlet from '../../dist/index.mjs';
+import { createMesh, registerDiscovery } from 'meshletjs';
+import * as meshlet from 'meshletjs';
 import { fileDiscovery } from './file-discovery.mjs';
 
 const { ROLE, REPLICA, VERSION = 'v1', ENDPOINTS_FILE, TRIO_BALANCER: BALANCER = 'peak-ewma' } = process.env;
