@@ -11,6 +11,7 @@ import { expect, test } from 'vitest';
  * A name ending in `.ts` is a file directly in src/, any other a folder of src/.
  */
 export const ORDER = [
+  'node-check.ts', // imports nothing: fails on an unsupported Node before anything else loads
   'load',
   'core',
   'config',

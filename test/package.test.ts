@@ -1,7 +1,7 @@
 // The built package (dist/, made by `npm test`'s pretest build) loads with both `import` and
 // `require`, and errors from one copy are recognised by the other.
-import { execFileSync } from 'node:child_process';
-import { existsSync } from 'node:fs';
+import { execFileSync, spawnSync } from 'node:child_process';
+import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, test } from 'vitest';
 
@@ -69,4 +69,35 @@ describe('the built package', () => {
     );
     expect(out).toBe('200 ok 1');
   });
+});
+
+// The machines' own Node (/usr/bin/node) is 20, which meshlet does not support: undici 8 crashes
+// there at load with "Cannot read properties of undefined (reading 'bind')". The package must fail
+// first, naming the supported lines. The check is dist/node-check.*, loaded before undici.
+const OLD_NODE = '/usr/bin/node';
+const oldMajor = existsSync(OLD_NODE) ? Number(spawnSync(OLD_NODE, ['-p', 'process.versions.node'], { encoding: 'utf8' }).stdout.split('.')[0]) : NaN;
+const hasOldNode = oldMajor < 22;
+if (!hasOldNode) console.warn(`skipping the unsupported-Node tests: ${OLD_NODE} is not a Node.js older than 22`);
+
+describe('on an unsupported Node.js (older than 22.19)', () => {
+  test('both bundles load the Node check before anything else (it must precede undici)', () => {
+    const esm = readFileSync(join(root, 'dist', 'index.mjs'), 'utf8');
+    const cjs = readFileSync(join(root, 'dist', 'index.js'), 'utf8');
+    expect(esm.match(/^import\b.*$/m)?.[0]).toBe('import "./node-check.mjs";');
+    expect(cjs.match(/require\("[^"]+"\)/)?.[0]).toBe('require("./node-check.js")');
+  });
+
+  for (const [how, code, flags] of [
+    ['import', `import('meshletjs').then(() => console.log('loaded'))`, ['--input-type=module']],
+    ['require', `require('meshletjs'); console.log('loaded')`, []],
+  ] as const) {
+    test.skipIf(!hasOldNode)(`${how}('meshletjs') on ${OLD_NODE} fails with a message naming Node 22 and 24`, () => {
+      const r = spawnSync(OLD_NODE, [...flags, '-e', code], { cwd: root, encoding: 'utf8' });
+      expect(r.status).not.toBe(0);
+      expect(r.stdout).not.toContain('loaded');
+      expect(r.stderr).toContain('meshlet (the meshletjs package) supports Node.js 22 (22.19 or later) and 24; this is Node.js v');
+      expect(r.stderr).toContain('ERR_MESHLET_UNSUPPORTED_NODE');
+      expect(r.stderr).not.toContain("reading 'bind'");
+    });
+  }
 });
