@@ -32,6 +32,15 @@ const mesh =
               { name: 'split', split: { v1: 90, v2: 10 } },
             ],
           },
+          // The same replicas behind a tight budget, for /export: a burst of 100, then one request
+          // every 10 s. The demo's 300 requests at once see exactly what a bucket does (100 pass, the
+          // rest get 429) however fast the machine is: refilling 200 tokens would take 2,000 s.
+          'catalog-export': {
+            discovery: discovery('catalog'),
+            balancer: BALANCER,
+            timeout: 3_000,
+            rateLimit: { requestsPerSecond: 0.1, burst: 100 },
+          },
         },
         unknownHosts: 'reject',
       })
@@ -64,7 +73,11 @@ const server = http.createServer(async (req, res) => {
       return json(res, inv.status, { id, name: `product ${id}`, version: VERSION, replica: REPLICA, inventory });
     }
     // gateway
-    if (!req.url.startsWith('/products/')) return json(res, 404, { error: 'try /products/42 or /_meshlet' });
+    if (req.url.startsWith('/export/')) {
+      const r = await mesh.fetch(`http://catalog-export/products/${id}`);
+      return json(res, r.status, { via: REPLICA, catalog: await r.json() });
+    }
+    if (!req.url.startsWith('/products/')) return json(res, 404, { error: 'try /products/42, /export/42 or /_meshlet' });
     const headers = req.headers['x-canary'] ? { 'x-canary': String(req.headers['x-canary']) } : {};
     const r = await mesh.fetch(`http://catalog/products/${id}`, { headers });
     return json(res, r.status, { via: REPLICA, catalog: await r.json() });
