@@ -1,13 +1,29 @@
 import { defineConfig } from 'tsup';
 
 // ESM (.mjs) and CJS (.js) with type declarations for both. p-retry is ESM-only: the CJS build
-// bundles it so `require('meshlet')` works without relying on require(esm) interop.
+// bundles it so `require('meshletjs')` works without relying on require(esm) interop.
+//
+// src/node-check.ts (fails the import on Node < 22.19 with a clear message) is a separate entry
+// and stays a separate file: a check inlined into the bundle would run after undici, which ESM
+// evaluates first and which crashes on Node 20. The plugin keeps src/index.ts's first import of it
+// external (pointing at the built file) instead of inlined; esbuild keeps import order, so that
+// import/require comes before undici's in both bundles (test/package.test.ts checks the output,
+// and runs it on Node 20).
 export default defineConfig({
-  entry: ['src/index.ts'],
+  entry: { index: 'src/index.ts', 'node-check': 'src/node-check.ts' },
   format: ['esm', 'cjs'],
   dts: true,
   sourcemap: true,
   clean: true,
   target: 'node22',
   platform: 'node',
+  esbuildPlugins: [
+    {
+      name: 'node-check-stays-external',
+      setup(build) {
+        const file = build.initialOptions.format === 'cjs' ? './node-check.js' : './node-check.mjs';
+        build.onResolve({ filter: /^\.\/node-check\.js$/ }, () => ({ path: file, external: true }));
+      },
+    },
+  ],
 });

@@ -1,3 +1,4 @@
+import './node-check.js'; // first: fails on an unsupported Node.js before undici loads
 /**
  * meshlet — an in-process service mesh for Node.js. Public API only.
  */

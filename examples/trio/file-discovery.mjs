@@ -2,7 +2,7 @@
 // ({ "<service>": [{ "url": ..., "labels": {...} }, ...] }) that the runner rewrites whenever a
 // replica starts, stops or moves. The file is polled, so atomic renames are seen too.
 import { readFile } from 'node:fs/promises';
-import { parseEndpointSpec } from '../../dist/index.mjs';
+import { parseEndpointSpec } from 'meshletjs';
 
 export const fileDiscovery = {
   create({ path, service }, ctx) {

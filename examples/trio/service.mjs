@@ -1,8 +1,8 @@
 // One replica of the trio. ROLE says which: inventory, catalog (VERSION v1|v2) or gateway.
 // Every outgoing call goes through meshlet; endpoints come from the runner's endpoints file.
 import http from 'node:http';
-import { createMesh, registerDiscovery } from '../../dist/index.mjs';
-import * as meshlet from '../../dist/index.mjs';
+import { createMesh, registerDiscovery } from 'meshletjs';
+import * as meshlet from 'meshletjs';
 import { fileDiscovery } from './file-discovery.mjs';
 
 const { ROLE, REPLICA, VERSION = 'v1', ENDPOINTS_FILE, TRIO_BALANCER: BALANCER = 'peak-ewma' } = process.env;
@@ -31,6 +31,15 @@ const mesh =
               { name: 'canary', match: [{ headers: { 'x-canary': { exact: 'true' } } }], subset: 'v2' },
               { name: 'split', split: { v1: 90, v2: 10 } },
             ],
+          },
+          // The same replicas behind a tight budget, for /export: a burst of 100, then one request
+          // every 10 s. The demo's 300 requests at once see exactly what a bucket does (100 pass, the
+          // rest get 429) however fast the machine is: refilling 200 tokens would take 2,000 s.
+          'catalog-export': {
+            discovery: discovery('catalog'),
+            balancer: BALANCER,
+            timeout: 3_000,
+            rateLimit: { requestsPerSecond: 0.1, burst: 100 },
           },
         },
         unknownHosts: 'reject',
@@ -64,7 +73,11 @@ const server = http.createServer(async (req, res) => {
       return json(res, inv.status, { id, name: `product ${id}`, version: VERSION, replica: REPLICA, inventory });
     }
     // gateway
-    if (!req.url.startsWith('/products/')) return json(res, 404, { error: 'try /products/42 or /_meshlet' });
+    if (req.url.startsWith('/export/')) {
+      const r = await mesh.fetch(`http://catalog-export/products/${id}`);
+      return json(res, r.status, { via: REPLICA, catalog: await r.json() });
+    }
+    if (!req.url.startsWith('/products/')) return json(res, 404, { error: 'try /products/42, /export/42 or /_meshlet' });
     const headers = req.headers['x-canary'] ? { 'x-canary': String(req.headers['x-canary']) } : {};
     const r = await mesh.fetch(`http://catalog/products/${id}`, { headers });
     return json(res, r.status, { via: REPLICA, catalog: await r.json() });
