@@ -23,6 +23,7 @@ export const ORDER = [
   'request',
   'layers',
   'service',
+  'istio', // Istio YAML → config: it knows the config types of service/
   'mesh.ts',
   'observability', // the live view and metrics may import mesh.ts
   'index.ts', // the public entry: it re-exports everything, liveView and enableMetrics included

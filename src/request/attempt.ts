@@ -12,7 +12,6 @@ import type { Endpoint } from '../core/endpoint.js';
 import { PerTryTimeoutError } from '../core/errors.js';
 import { withHost } from '../core/headers.js';
 import { errorKind, statusKind, type AttemptOutcomeKind } from '../health/outcome.js';
-import type { Call } from './call.js';
 
 type Controller = Dispatcher.DispatchController;
 type Headers = Record<string, string | string[] | undefined>;
@@ -34,8 +33,30 @@ export interface AttemptSink {
   upgrade(attempt: Attempt, status: number, headers: Headers, socket: Duplex): void;
 }
 
+/** What an attempt needs of its request (request/call.ts implements it). */
+export interface AttemptCall {
+  readonly env: {
+    readonly service: string;
+    readonly now: () => number;
+    readonly hostHeader: 'service' | 'endpoint';
+    observe(endpoint: Endpoint, kind: AttemptOutcomeKind, status: number, latencyMs: number, nowMs: number): void;
+  };
+  readonly opts: Dispatcher.DispatchOptions;
+  readonly host: string;
+  /** The body to send (a guard around a streamed one). */
+  readonly body: unknown;
+  readonly perTryTimeoutMs: number;
+  readonly sink: AttemptSink;
+  current: Attempt | null;
+  /** The caller's handler, for undici's progress callbacks. */
+  readonly handler: Dispatcher.DispatchHandler;
+  exclude(endpoint: Endpoint): void;
+  /** The outcome class of a failure with no response, knowing the request's own state. */
+  kindOf(attempt: Attempt, kind: AttemptOutcomeKind): AttemptOutcomeKind;
+}
+
 export class Attempt implements Dispatcher.DispatchHandler {
-  readonly call: Call;
+  readonly call: AttemptCall;
   readonly endpoint: Endpoint;
   readonly startMs: number;
   controller: Controller | null = null;
@@ -49,7 +70,7 @@ export class Attempt implements Dispatcher.DispatchHandler {
   #ended = false;
   #perTry: NodeJS.Timeout | null = null;
 
-  constructor(call: Call, endpoint: Endpoint) {
+  constructor(call: AttemptCall, endpoint: Endpoint) {
     this.call = call;
     this.endpoint = endpoint;
     this.startMs = call.env.now();
