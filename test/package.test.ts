@@ -52,6 +52,23 @@ describe('the built package', () => {
     expect(out).toBe('true true INVALID_CONFIG true');
   });
 
+  test('instanceof works for every error subclass across the ESM and CJS copies, and registrations are shared', () => {
+    const out = run(
+      `import { createRequire } from 'node:module';
+       import * as esm from 'meshletjs';
+       const cjs = createRequire(import.meta.url)('meshletjs');
+       let e; try { cjs.createMesh({ services: { a: {} } }); } catch (err) { e = err; }
+       const closed = new cjs.MeshClosedError();
+       cjs.registerBalancer('from-cjs', (eps) => ({ pick: () => eps[0].picked }));
+       const m = esm.createMesh({ services: { a: { endpoints: ['http://127.0.0.1:1'], balancer: 'from-cjs' } } });
+       console.log(e instanceof esm.InvalidConfigError, e instanceof esm.TimeoutError, closed instanceof esm.MeshClosedError,
+         closed instanceof esm.InvalidConfigError, m.stats().services.a.balancer);
+       await m.close();`,
+      'mjs',
+    );
+    expect(out).toBe('true false true false from-cjs');
+  });
+
   test('the CJS build retries (p-retry is ESM-only: the CJS bundle must still call it)', () => {
     const out = run(
       `const http = require('node:http');

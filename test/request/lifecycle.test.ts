@@ -1,0 +1,223 @@
+// The core never loses track of a request: pending requests keep the process alive, close() cuts
+// what runs past its grace with MESH_CLOSED and nothing after, the caller's own body failing is
+// the caller's error, and every failure a caller sees is a MeshError. Real servers on loopback.
+import { execFile } from 'node:child_process';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join, resolve } from 'node:path';
+import { afterEach, describe, expect, test } from 'vitest';
+import { request } from 'undici';
+import { createMesh, isMeshError, parseEndpointSpec, type Mesh, type MeshEventMap, type ServiceConfig } from '../../src/index.js';
+import { closeAll, startBackends, type Backend } from '../support/backend.js';
+
+let backends: Backend[] = [];
+let mesh: Mesh | null = null;
+
+afterEach(async () => {
+  await mesh?.close({ graceMs: 0 });
+  mesh = null;
+  await closeAll(backends);
+  backends = [];
+});
+
+function meshOver(urls: string[], service: Partial<ServiceConfig> = {}): Mesh {
+  mesh = createMesh({
+    services: { api: { endpoints: urls, balancer: 'round-robin', ...service } },
+    random: () => 0,
+    logger: { debug: () => {}, warn: () => {} },
+  });
+  return mesh;
+}
+
+const get = (m: Mesh, path = '/x') =>
+  request(`http://api${path}`, { dispatcher: m.dispatcher }).then(
+    async (r) => {
+      await r.body.dump();
+      return r.statusCode as number | Error;
+    },
+    (e: Error) => e,
+  );
+
+const dist = resolve(__dirname, '../../dist');
+
+/** Run a script with the Node this suite runs on (asynchronously: the backends live in this process). */
+function run(file: string, cwd: string): Promise<{ status: number | null; out: string }> {
+  return new Promise((done) => {
+    execFile(process.execPath, [file], { cwd, encoding: 'utf8', timeout: 15_000 }, (err, stdout, stderr) => {
+      done({ status: err ? ((err as { code?: number }).code ?? 1) : 0, out: `${stdout}${stderr}` });
+    });
+  });
+}
+
+describe('a pending request keeps the process alive', () => {
+  // The script has no server and nothing else to do: only the request (its back-off timer, then
+  // its socket) can keep it running until the response arrives.
+  for (const kind of ['mjs', 'cjs'] as const) {
+    test(`${kind}: a retry's back-off after a refused connection is waited for`, async () => {
+      backends = await startBackends(2);
+      await backends[0]!.stop(); // refuses connections
+      const dir = mkdtempSync(join(tmpdir(), 'meshlet-alive-'));
+      const load = kind === 'mjs' ? `import { createMesh } from ${JSON.stringify(join(dist, 'index.mjs'))};` : `const { createMesh } = require(${JSON.stringify(join(dist, 'index.js'))});`;
+      const body = `
+        const mesh = createMesh({ random: () => 0, logger: { debug() {}, warn() {} }, services: { api: {
+          endpoints: ${JSON.stringify(backends.map((b) => b.url))}, balancer: 'round-robin',
+          retry: { backoff: { baseMs: 300, maxMs: 300 } } } } });
+        mesh.fetch('http://api/x').then(async (r) => { console.log('status', r.status); await mesh.close(); },
+          (e) => { console.log('failed', e.cause?.code ?? e.code); });`;
+      const file = join(dir, `script.${kind}`);
+      writeFileSync(file, `${load}\n${body}\n`);
+      try {
+        const r = await run(file, dir);
+        expect(r.out).toContain('status 200');
+        expect(r.status).toBe(0);
+      } finally {
+        rmSync(dir, { recursive: true, force: true });
+      }
+      expect(backends[1]!.received).toHaveLength(1);
+    });
+  }
+});
+
+describe('close', () => {
+  test('requests still running when the grace ends fail with MESH_CLOSED, count against no endpoint and spend no retry budget; close resolves after all settled', async () => {
+    backends = await startBackends(2);
+    for (const b of backends) b.fault = { kind: 'hang' };
+    const m = meshOver(
+      backends.map((b) => b.url),
+      { outlierDetection: { consecutive5xxErrors: 1 } },
+    );
+    const ejections: MeshEventMap['ejection'][] = [];
+    m.on('ejection', (e) => ejections.push(e));
+    const pending = Array.from({ length: 64 }, () => get(m));
+    // Wait until every request reached a backend (event-driven: no timing assumption).
+    while (backends[0]!.received.length + backends[1]!.received.length < 64) await new Promise((r) => setImmediate(r));
+    let settled = 0;
+    for (const p of pending) void p.then(() => settled++);
+    await m.close({ graceMs: 20 });
+    expect(settled).toBe(64); // close resolved only once every request had settled
+    const results = await Promise.all(pending);
+    for (const r of results) expect(r).toMatchObject({ code: 'MESH_CLOSED' });
+    const s = m.stats().services.api!;
+    expect(s.retries).toBe(0);
+    expect(s.retryBudgetExhausted).toBe(0);
+    expect(ejections).toEqual([]);
+    for (const ep of s.endpoints) expect(ep.failures).toBe(0);
+    const received = backends[0]!.received.length + backends[1]!.received.length;
+    expect(await get(m)).toMatchObject({ code: 'MESH_CLOSED' });
+    expect(backends[0]!.received.length + backends[1]!.received.length).toBe(received); // nothing sent after close
+  });
+
+  test('a retry that falls due during the grace is sent, and its answer reaches the caller', async () => {
+    backends = await startBackends(2);
+    await backends[0]!.stop();
+    const m = meshOver(
+      backends.map((b) => b.url),
+      { retry: { backoff: { baseMs: 50, maxMs: 50 } } },
+    );
+    const r = get(m);
+    const closed = m.close({ graceMs: 5_000 });
+    expect(await r).toBe(200);
+    await closed;
+    expect(backends[1]!.received).toHaveLength(1);
+  });
+});
+
+describe("the caller's own body", () => {
+  async function* throwing(): AsyncGenerator<Buffer> {
+    yield Buffer.from('a');
+    throw new Error('the caller broke its body');
+  }
+  async function* numbers(): AsyncGenerator<unknown> {
+    yield 42;
+  }
+
+  for (const [name, make] of [
+    ['throws', throwing],
+    ['yields numbers', numbers],
+  ] as const) {
+    test(`a body that ${name} fails with REQUEST_BODY_FAILED and never ejects the endpoint`, async () => {
+      backends = await startBackends(1);
+      const m = meshOver([backends[0]!.url], { outlierDetection: { consecutive5xxErrors: 2 } });
+      const ejections: unknown[] = [];
+      m.on('ejection', (e) => ejections.push(e));
+      for (let i = 0; i < 5; i++) {
+        const err = await request('http://api/upload', { dispatcher: m.dispatcher, method: 'POST', body: make() as AsyncIterable<Buffer> }).then(
+          () => null,
+          (e: Error) => e,
+        );
+        expect(err).toMatchObject({ code: 'REQUEST_BODY_FAILED', service: 'api' });
+      }
+      expect(ejections).toEqual([]);
+      const ep = m.stats().services.api!.endpoints[0]!;
+      expect(ep).toMatchObject({ health: 'healthy', failures: 0 });
+      expect(await get(m)).toBe(200);
+    });
+  }
+});
+
+describe('every failure a caller sees is a MeshError', () => {
+  test('all endpoints refusing, a reset, and a hang past undici’s headers timeout', async () => {
+    backends = await startBackends(3);
+    await backends[0]!.stop();
+    backends[1]!.fault = { kind: 'reset' };
+    backends[2]!.fault = { kind: 'hang' };
+    const refused = await get(meshOver([backends[0]!.url]));
+    expect(refused).toMatchObject({ code: 'UPSTREAM_FAILED', kind: 'connect-failure', service: 'api', endpoint: backends[0]!.url, attempts: 3 });
+    expect((refused as Error).cause).toMatchObject({ code: 'ECONNREFUSED' });
+    await mesh!.close({ graceMs: 0 });
+    const reset = await get(meshOver([backends[1]!.url], { retry: false }));
+    expect(reset).toMatchObject({ code: 'UPSTREAM_FAILED', kind: 'reset', attempts: 1 });
+    await mesh!.close({ graceMs: 0 });
+    const hung = await get(meshOver([backends[2]!.url], { retry: false, pool: { headersTimeoutMs: 50 } }));
+    expect(hung).toMatchObject({ code: 'UPSTREAM_FAILED', kind: 'timeout' });
+    expect((hung as Error).cause).toMatchObject({ code: 'UND_ERR_HEADERS_TIMEOUT' });
+    for (const e of [refused, reset, hung]) expect(isMeshError(e)).toBe(true);
+  });
+
+  test('a request that waits for discovery and gives up names discovery’s last error', async () => {
+    mesh = createMesh({
+      logger: { debug: () => {}, warn: () => {} },
+      discoveries: { broken: (_o, ctx) => (ctx.error(new Error('the registry is down')), { stop() {} }) },
+      services: { api: { discovery: { type: 'broken' }, readyTimeout: 20 } },
+    });
+    const err = await get(mesh);
+    expect(err).toMatchObject({ code: 'NO_HEALTHY_ENDPOINT' });
+    expect((err as Error).message).toContain('the registry is down');
+  });
+});
+
+test('a configured feature whose optional package is missing fails at createMesh, naming the package', async () => {
+  const dir = mkdtempSync(join(tmpdir(), 'meshlet-optional-')); // no node_modules here
+  const file = join(dir, 'script.mjs');
+  writeFileSync(
+    file,
+    `import { createMesh } from ${JSON.stringify(join(dist, 'index.mjs'))};
+     try { createMesh({ services: { api: { endpoints: ['http://127.0.0.1:1'], rateLimit: { global: { redis: 'redis://127.0.0.1:1', requestsPerSecond: 5 } } } } }); console.log('created'); }
+     catch (e) { console.log(e.code, e.message); }`,
+  );
+  try {
+    const r = await run(file, dir);
+    expect(r.out).toContain('INVALID_CONFIG');
+    expect(r.out).toContain('rate-limiter-flexible');
+    expect(r.out).not.toContain('created');
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+});
+
+test('a logger that throws never breaks a request or discovery', async () => {
+  backends = await startBackends(1);
+  mesh = createMesh({
+    logger: {
+      debug: () => {
+        throw new Error('debug broke');
+      },
+      warn: () => {
+        throw new Error('warn broke');
+      },
+    },
+    discoveries: { flaky: (_o, ctx) => (ctx.error(new Error('once')), ctx.update([parseEndpointSpec(backends[0]!.url, 'api')]), { stop() {} }) },
+    services: { api: { discovery: { type: 'flaky' } } },
+  });
+  expect(await get(mesh)).toBe(200);
+});
