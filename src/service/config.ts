@@ -40,9 +40,9 @@ export interface PoolConfig {
   keepAliveTimeoutMs?: number;
   /** TCP connect timeout in ms. @default 2000 */
   connectTimeoutMs?: number;
-  /** Max wait for response headers in ms. @default 300000 */
+  /** Max wait for response headers per attempt, ms; 0 = none (undici's own limit is off too). @default 30000 */
   headersTimeoutMs?: number;
-  /** Max idle time between body chunks in ms. @default 300000 */
+  /** Max idle time between response body chunks per attempt, ms; 0 = none. @default 300000 */
   bodyTimeoutMs?: number;
   /** Largest response header block accepted, bytes; larger fails the request. @default 16384 */
   maxHeaderSizeBytes?: number;
@@ -300,7 +300,7 @@ function parseService(
     pipelining: optNumber(poolRaw, 'pipelining', poolPath, 1, { integer: true, min: 0, max: 1024 }),
     keepAliveTimeoutMs: optNumber(poolRaw, 'keepAliveTimeoutMs', poolPath, 4_000, { min: 1, max: 3_600_000 }),
     connectTimeoutMs: optNumber(poolRaw, 'connectTimeoutMs', poolPath, 2_000, { min: 1, max: 600_000 }),
-    headersTimeoutMs: optNumber(poolRaw, 'headersTimeoutMs', poolPath, 300_000, { min: 0, max: 86_400_000 }),
+    headersTimeoutMs: optNumber(poolRaw, 'headersTimeoutMs', poolPath, 30_000, { min: 0, max: 86_400_000 }),
     bodyTimeoutMs: optNumber(poolRaw, 'bodyTimeoutMs', poolPath, 300_000, { min: 0, max: 86_400_000 }),
     maxHeaderSizeBytes: optNumber(poolRaw, 'maxHeaderSizeBytes', poolPath, 16_384, { integer: true, min: 1024, max: 16_777_216 }),
     maxResponseSizeBytes: optNumber(poolRaw, 'maxResponseSizeBytes', poolPath, -1, { integer: true, min: -1 }),
