@@ -50,7 +50,7 @@ async function until(check: () => boolean | Promise<boolean>, ms = 3000): Promis
 function srvMesh(discovery: Record<string, unknown> = {}, extra: Record<string, unknown> = {}): Mesh {
   return createMesh({
     services: {
-      web: { discovery: { type: 'dns-srv', name: SRV, servers: [dns.server], minRefresh: 20, refresh: 100, ...discovery }, balancer: 'round-robin', ...extra },
+      web: { discovery: { type: 'dns-srv', name: SRV, servers: [dns.server], minRefreshMs: 20, refreshMs: 100, ...discovery }, balancer: 'round-robin', ...extra },
     },
   });
 }
@@ -88,7 +88,7 @@ describe('dns-srv: records to endpoints', () => {
     });
     dns.zone.set('a.internal', { a: [{ address: '127.0.0.1' }] });
     dns.zone.set('b.internal', { a: [{ address: '127.0.0.1' }] });
-    mesh = srvMesh({ refresh: 30_000 });
+    mesh = srvMesh({ refreshMs: 30_000 });
     const counts: Record<string, number> = {};
     for (let i = 0; i < 40; i++) {
       const name = await hit(mesh);
@@ -114,7 +114,7 @@ describe('dns-srv: records to endpoints', () => {
     dns.zone.set('b.internal', { a: [{ address: '127.0.0.2' }], aaaa: [{ address: '::2' }] });
     dns.zone.set('b-alias.internal', { a: [{ address: '127.0.0.2' }] });
     dns.zone.set('c.internal', { aaaa: [{ address: '::3' }] });
-    const run = capture({ refresh: 30_000 });
+    const run = capture({ refreshMs: 30_000 });
     try {
       await until(() => run.pushes.length === 1);
       expect(summary(run.pushes[0]!)).toEqual([
@@ -134,7 +134,7 @@ describe('dns-srv: records to endpoints', () => {
     const srv: SrvAnswer[] = Array.from({ length: 131 }, (_, i) => ({ target: 'a.internal', port: 9000 + i, priority: i * 3, weight: 1 }));
     dns.zone.set(SRV, { srv });
     dns.zone.set('a.internal', { a: [{ address: '127.0.0.1' }] });
-    const run = capture({ refresh: 30_000, family: 4 });
+    const run = capture({ refreshMs: 30_000, family: 4 });
     try {
       await until(() => run.pushes.length === 1);
       const byPort = new Map(run.pushes[0]!.map((s) => [s.port, s.priority]));
@@ -150,7 +150,7 @@ describe('dns-srv: records to endpoints', () => {
     const srv: SrvAnswer[] = Array.from({ length: 100 }, (_, i) => ({ target: `t${i}.internal`, port: 8080 }));
     dns.zone.set(SRV, { srv });
     for (let i = 0; i < 100; i++) dns.zone.set(`t${i}.internal`, { a: [{ address: `127.0.1.${i + 1}` }] });
-    const run = capture({ refresh: 30_000, family: 4 });
+    const run = capture({ refreshMs: 30_000, family: 4 });
     try {
       await until(() => run.pushes.length === 1);
       expect(run.pushes[0]!.map((s) => s.hostname).sort()).toEqual(Array.from({ length: 100 }, (_, i) => `127.0.1.${i + 1}`).sort());
@@ -172,7 +172,7 @@ describe('dns-srv: records to endpoints', () => {
     });
     dns.zone.set('a.internal', { a: [{ address: '127.0.0.1' }] });
     dns.zone.set('empty.internal', { srv: [] }); // exists, no A/AAAA: NODATA
-    mesh = srvMesh({ refresh: 30_000 });
+    mesh = srvMesh({ refreshMs: 30_000 });
     for (let i = 0; i < 4; i++) expect(await hit(mesh)).toBe('b0');
     expect(stats(mesh).endpoints.map((e) => e.url)).toEqual([backends[0]!.url]);
     expect(stats(mesh).discoveryErrors).toBe(1);
@@ -204,7 +204,7 @@ describe('dns-srv: priority failover', () => {
     const [b0, b1] = backends as [Backend, Backend];
     dns.zone.set(SRV, { srv: [{ target: 'a.internal', port: b0.port, priority: 1 }, { target: 'a.internal', port: b1.port, priority: 2 }] });
     dns.zone.set('a.internal', { a: [{ address: '127.0.0.1' }] });
-    mesh = srvMesh({ refresh: 30_000 });
+    mesh = srvMesh({ refreshMs: 30_000 });
     expect(await hit(mesh)).toBe('b0');
     await b0.stop(); // connections refused: retried elsewhere, and b0 ejected by outlier detection
     const seen: string[] = [];
@@ -223,7 +223,7 @@ describe('dns-srv: failures', () => {
     backends = await startBackends(1);
     dns.zone.set(SRV, { srv: [{ target: 'a.internal', port: backends[0]!.port }] });
     dns.zone.set('a.internal', { a: [{ address: '127.0.0.1' }] });
-    mesh = srvMesh({ keepFor: 60_000 });
+    mesh = srvMesh({ keepForMs: 60_000 });
     expect(await hit(mesh)).toBe('b0');
     dns.zone.set(SRV, { srv: [{ target: '.', port: 0 }] });
     await until(() => stats(mesh!).endpoints.length === 0);
@@ -236,7 +236,7 @@ describe('dns-srv: failures', () => {
     dns.zone.set(SRV, { srv: [{ target: 'a.internal', port: b0.port }, { target: 'b.internal', port: b1.port }] });
     dns.zone.set('a.internal', { a: [{ address: '127.0.0.1' }] });
     dns.zone.set('b.internal', { a: [{ address: '127.0.0.1' }] });
-    mesh = srvMesh({ family: 4, timeout: 50, tries: 1 });
+    mesh = srvMesh({ family: 4, timeoutMs: 50, tries: 1 });
     await until(() => stats(mesh!).endpoints.length === 2);
     dns.zone.set(SRV, { rcode: 'SERVFAIL' });
     await until(() => stats(mesh!).discoveryErrors >= 2);
@@ -251,11 +251,11 @@ describe('dns-srv: failures', () => {
     expect(stats(mesh).endpoints).toHaveLength(2);
   });
 
-  test('NXDOMAIN on the SRV name after a good answer: kept for keepFor, then dropped', async () => {
+  test('NXDOMAIN on the SRV name after a good answer: kept for keepForMs, then dropped', async () => {
     backends = await startBackends(1);
     dns.zone.set(SRV, { srv: [{ target: 'a.internal', port: backends[0]!.port }] });
     dns.zone.set('a.internal', { a: [{ address: '127.0.0.1' }] });
-    mesh = srvMesh({ keepFor: 300 });
+    mesh = srvMesh({ keepForMs: 300 });
     expect(await hit(mesh)).toBe('b0');
     dns.zone.delete(SRV);
     await until(() => stats(mesh!).discoveryErrors >= 1);
@@ -267,7 +267,7 @@ describe('dns-srv: failures', () => {
   test('stop while targets are being resolved: nothing is pushed or reported afterwards, no query follows', async () => {
     dns.zone.set(SRV, { srv: [{ target: 'slow.internal', port: 8080 }] });
     dns.zone.set('slow.internal', { noReply: true });
-    const run = capture({ timeout: 5000, minRefresh: 20, refresh: 20 });
+    const run = capture({ timeoutMs: 5000, minRefreshMs: 20, refreshMs: 20 });
     await until(() => dns.queries.some((q) => q.name === 'slow.internal'));
     run.stop();
     const n = dns.queries.length;
@@ -281,8 +281,8 @@ describe('dns-srv: failures', () => {
 describe('dns-srv: config', () => {
   test.each([
     [{ type: 'dns-srv' }, 'name', /required/],
-    [{ type: 'dns-srv', name: '_http._tcp.web.test', refresh: 100 }, 'refresh', /≥ 1000/],
-    [{ type: 'dns-srv', name: '_http._tcp.web.test', refresh: 400_000 }, 'refresh', /≤ 300000/],
+    [{ type: 'dns-srv', name: '_http._tcp.web.test', refreshMs: 100 }, 'refreshMs', /≥ 1000/],
+    [{ type: 'dns-srv', name: '_http._tcp.web.test', refreshMs: 400_000 }, 'refreshMs', /≤ 300000/],
     [{ type: 'dns-srv', name: '_http._tcp.web.test', servers: ['x'] }, 'servers[0]', /expected an IP address/],
     [{ type: 'dns-srv', name: '_http._tcp.web.test', host: 'web.test' }, 'host', /unknown field/],
     [{ type: 'dns-srv', name: '_http._tcp.web.test', port: 80 }, 'port', /unknown field/],
@@ -298,12 +298,12 @@ describe('dns-srv: config', () => {
     expect(err.message).toMatch(message);
   });
 
-  test('refresh defaults to 30 s, kept within [minRefresh, maxRefresh]; parsed options round-trip', () => {
+  test('refresh defaults to 30 s, kept within [minRefreshMs, maxRefreshMs]; parsed options round-trip', () => {
     const parse = (o: Record<string, unknown>) => dnsSrvDiscovery.parseOptions!({ name: SRV, ...o }, 'd');
-    expect(parse({}).refresh).toBe(30_000);
-    expect(parse({ minRefresh: 60_000 }).refresh).toBe(60_000);
-    expect(parse({ maxRefresh: 5_000 }).refresh).toBe(5_000);
-    const full = parse({ servers: ['127.0.0.1:53'], refresh: 10_000, family: 4, onNxdomain: 'drop' });
+    expect(parse({}).refreshMs).toBe(30_000);
+    expect(parse({ minRefreshMs: 60_000 }).refreshMs).toBe(60_000);
+    expect(parse({ maxRefreshMs: 5_000 }).refreshMs).toBe(5_000);
+    const full = parse({ servers: ['127.0.0.1:53'], refreshMs: 10_000, family: 4, onNxdomain: 'drop' });
     expect(parse(JSON.parse(JSON.stringify(full)) as Record<string, unknown>)).toEqual(full);
   });
 });
