@@ -10,23 +10,60 @@
  * each endpoint carries its pod's labels — `version: v2` for subsets — joined by targetRef; an
  * endpoint whose pod is not known yet is published without them and updated when it arrives.
  * Malformed slices and events are reported and skipped; the last good set stays while the API is
- * unreachable. See kubernetes-watch.ts for list/watch/relist/back-off.
+ * unreachable. See kubernetes-watch.ts for list/watch/relist/back-off. Every message reported
+ * passes through the access's `redact` (no token, no response body verbatim).
  */
 import { isIP } from 'node:net';
 import { request } from 'undici';
 import { InvalidConfigError } from '../core/errors.js';
 import { describe, parseEndpointSpec, type EndpointSpec } from '../core/endpoint-spec.js';
-import { expectObject, join, optBoolean, optEnum, optNumber, optString, rejectUnknown } from '../config/check.js';
+import { expectObject, join, optBoolean, optEnum, optString, rejectUnknown } from '../config/check.js';
+import { KUBERNETES_BACKOFF, retryWithBackoff } from './backoff.js';
 import type { DiscoveryContext, DiscoveryDefinition, DiscoverySource } from './discovery.js';
-import { resolveAccess, type KubeAccess, type KubeAccessOptions } from './kubernetes-client.js';
-import { ListWatch, type KubeObject } from './kubernetes-watch.js';
+import { optDurationMs, type Duration } from './duration.js';
+import { locateApiServer, resolveAccess, type KubeAccess, type KubeAccessOptions } from './kubernetes-client.js';
+import { ListWatch, type KubeObject, type WatchHandlers } from './kubernetes-watch.js';
+import { describeBody } from './redact.js';
 
+/** `{ type: 'kubernetes', service, port, … }` as written in the config. */
+export interface KubernetesDiscoveryConfig {
+  type: 'kubernetes';
+  /** The Kubernetes Service whose EndpointSlices are watched. */
+  service: string;
+  /** The Service port, by name (`'http'`) or target port number. */
+  port: string | number;
+  /** @default the kubeconfig context's namespace, the service account's, or 'default' */
+  namespace?: string;
+  /** Scheme of the endpoints. @default 'http' */
+  protocol?: 'http' | 'https';
+  /** Watch the Service's pods too and put their labels on the endpoints (for subsets). @default true */
+  podLabels?: boolean;
+  /** Server-side timeout of each watch, 1 s – 1 h. @default a random 300–600 s per watch (client-go's) */
+  watchTimeoutMs?: Duration;
+  /** @deprecated use `watchTimeoutMs` (seconds here, ms there) */
+  watchTimeoutSeconds?: number;
+  /** API server URL, e.g. `https://10.0.0.1:6443`. @default in-cluster, else the kubeconfig */
+  apiServer?: string;
+  /** Path of a kubeconfig file. @default $KUBECONFIG, else ~/.kube/config (outside a cluster) */
+  kubeconfig?: string;
+  /** The kubeconfig context to use. @default its current-context */
+  context?: string;
+  /** Bearer token. @default the service account's token (in-cluster) or the kubeconfig user's */
+  token?: string;
+  /** File holding the bearer token, re-read every 60 s and after a 401. */
+  tokenFile?: string;
+  /** Directory of the service-account files. @default /var/run/secrets/kubernetes.io/serviceaccount */
+  serviceAccountDir?: string;
+}
+
+/** `kubernetes` options, parsed (durations in ms). */
 export interface KubernetesOptions extends KubeAccessOptions {
   service: string;
   port: string | number;
   protocol: 'http' | 'https';
   podLabels: boolean;
-  watchTimeoutSeconds: number;
+  /** undefined: a random 300–600 s per watch. */
+  watchTimeoutMs: number | undefined;
 }
 
 interface Slice {
@@ -51,11 +88,13 @@ class KubernetesSource implements DiscoverySource {
   #synced = false;
   #stopped = false;
 
+  readonly #stop = new AbortController();
+
   constructor(
     private readonly o: KubernetesOptions,
     private readonly ctx: DiscoveryContext,
   ) {
-    this.#access = resolveAccess(o);
+    this.#access = resolveAccess(o, `services.${ctx.service}.discovery`);
     const ns = encodeURIComponent(this.#access.namespace);
     const slices = new ListWatch(
       this.#access,
@@ -76,9 +115,9 @@ class KubernetesSource implements DiscoverySource {
           this.#slices.delete(obj.metadata.name);
           this.#publish();
         },
-        error: (err) => ctx.error(err),
+        ...this.#report,
       },
-      { timeoutSeconds: o.watchTimeoutSeconds, random: ctx.random },
+      this.#watchOptions,
     );
     this.#watches.push(slices);
     slices.start();
@@ -86,29 +125,56 @@ class KubernetesSource implements DiscoverySource {
     ctx.signal.addEventListener('abort', () => void this.stop(), { once: true });
   }
 
-  /** Watch the Service's pods, selected by the Service's own selector. */
-  async #watchPods(ns: string): Promise<void> {
-    let selector: string | undefined;
-    for (let attempt = 0; selector === undefined && !this.#stopped; attempt++) {
-      try {
+  /** Errors and debug news of the watches, redacted. */
+  readonly #report: Pick<WatchHandlers, 'error' | 'debug'> = {
+    error: (err) => this.ctx.error(new Error(this.#access.redact(err.message))),
+    debug: (message) => this.ctx.log.debug(`kubernetes discovery: ${this.#access.redact(message)}`),
+  };
+
+  get #watchOptions() {
+    return { watchTimeoutMs: this.o.watchTimeoutMs, random: this.ctx.random, now: this.ctx.now };
+  }
+
+  /** The Service's selector (`a=b,c=d`), or null when it has none; retried with the shared back-off. */
+  async #readSelector(ns: string): Promise<string | null> {
+    const url = `${this.#access.server}/api/v1/namespaces/${ns}/services/${encodeURIComponent(this.o.service)}`;
+    return retryWithBackoff(
+      async () => {
         const headers: Record<string, string> = { accept: 'application/json' };
         const auth = this.#access.authorization();
         if (auth) headers.authorization = auth;
-        const res = await request(`${this.#access.server}/api/v1/namespaces/${ns}/services/${encodeURIComponent(this.o.service)}`, { dispatcher: this.#access.dispatcher, headers });
-        const svc = (await res.body.json()) as { spec?: { selector?: Record<string, string> } };
-        if (res.statusCode !== 200) throw new Error(`reading service ${this.o.service}: HTTP ${res.statusCode}`);
-        const sel = svc.spec?.selector;
-        if (!sel || Object.keys(sel).length === 0) {
-          this.ctx.log.warn(`kubernetes discovery: service ${this.o.service} has no selector; endpoints carry no pod labels`);
-          return;
-        }
-        selector = Object.entries(sel).map(([k, v]) => `${k}=${v}`).join(',');
-      } catch (err) {
-        this.ctx.error(new Error(`kubernetes discovery: pod labels unavailable for now: ${(err as Error).message}`));
-        await new Promise((r) => setTimeout(r, Math.min(30_000, 800 * 2 ** attempt)).unref?.());
-      }
+        const res = await request(url, { dispatcher: this.#access.dispatcher, headers, signal: this.#stop.signal });
+        const text = await res.body.text();
+        if (res.statusCode === 401) this.#access.refreshToken();
+        if (res.statusCode !== 200) throw new Error(`reading service ${this.o.service} answered ${res.statusCode}: ${describeBody(text, String(res.headers['content-type'] ?? ''))}`);
+        const svc = JSON.parse(text) as { spec?: { selector?: unknown } } | null;
+        const sel = svc?.spec?.selector;
+        if (typeof sel !== 'object' || sel === null || Object.keys(sel).length === 0) return null;
+        return Object.entries(sel).map(([k, v]) => `${k}=${String(v)}`).join(',');
+      },
+      {
+        ...KUBERNETES_BACKOFF,
+        signal: this.#stop.signal,
+        onFailure: (err, _attempt, delayMs) => {
+          if (!this.#stopped) this.#report.error(new Error(`kubernetes discovery: pod labels unavailable for now (${err.message}); next try in ${(delayMs / 1000).toFixed(1)} s`));
+        },
+      },
+    );
+  }
+
+  /** Watch the Service's pods, selected by the Service's own selector. */
+  async #watchPods(ns: string): Promise<void> {
+    let selector: string | null;
+    try {
+      selector = await this.#readSelector(ns);
+    } catch {
+      return; // stopped
     }
-    if (this.#stopped || selector === undefined) return;
+    if (this.#stopped) return;
+    if (selector === null) {
+      this.ctx.log.warn(`kubernetes discovery: service ${this.o.service} has no selector; endpoints carry no pod labels`);
+      return;
+    }
     const pods = new ListWatch(
       this.#access,
       `/api/v1/namespaces/${ns}/pods`,
@@ -127,9 +193,9 @@ class KubernetesSource implements DiscoverySource {
         remove: (p) => {
           this.#pods.delete(p.metadata.name);
         },
-        error: (err) => this.ctx.error(err),
+        ...this.#report,
       },
-      { timeoutSeconds: this.o.watchTimeoutSeconds, random: this.ctx.random },
+      this.#watchOptions,
     );
     this.#watches.push(pods);
     pods.start();
@@ -182,6 +248,7 @@ class KubernetesSource implements DiscoverySource {
   async stop(): Promise<void> {
     if (this.#stopped) return;
     this.#stopped = true;
+    this.#stop.abort();
     for (const w of this.#watches) w.stop();
     await this.#access.close().catch(() => {});
   }
@@ -193,7 +260,7 @@ export const kubernetesDiscovery: DiscoveryDefinition<KubernetesOptions> = {
     const o = expectObject(raw, path);
     rejectUnknown(
       o,
-      ['service', 'namespace', 'port', 'protocol', 'podLabels', 'watchTimeoutSeconds', 'apiServer', 'kubeconfig', 'context', 'token', 'tokenFile', 'serviceAccountDir'],
+      ['service', 'namespace', 'port', 'protocol', 'podLabels', 'watchTimeoutMs', 'watchTimeoutSeconds', 'apiServer', 'kubeconfig', 'context', 'token', 'tokenFile', 'serviceAccountDir'],
       path,
     );
     const service = optString(o, 'service', path);
@@ -202,19 +269,25 @@ export const kubernetesDiscovery: DiscoveryDefinition<KubernetesOptions> = {
     if (!(typeof port === 'string' && port !== '') && !(typeof port === 'number' && Number.isInteger(port) && port > 0 && port < 65536)) {
       throw new InvalidConfigError(join(path, 'port'), `expected a port name or number, got ${describe(port)}`);
     }
-    return {
+    const apiServer = optString(o, 'apiServer', path);
+    if (apiServer !== undefined && !/^https?:\/\/[^/?#\s]+\/?$/.test(apiServer)) {
+      throw new InvalidConfigError(join(path, 'apiServer'), `expected an http(s) URL such as "https://10.0.0.1:6443", got ${describe(apiServer)}`);
+    }
+    const parsed: KubernetesOptions = {
       service,
       port,
       protocol: optEnum(o, 'protocol', path, ['http', 'https'], 'http'),
       podLabels: optBoolean(o, 'podLabels', path, true),
-      watchTimeoutSeconds: optNumber(o, 'watchTimeoutSeconds', path, 300 + Math.floor(Math.random() * 300), { integer: true, min: 1, max: 3600 }),
+      watchTimeoutMs: optDurationMs(o, 'watchTimeoutMs', path, undefined, { integer: true, min: 1_000, max: 3_600_000 }, { key: 'watchTimeoutSeconds', unitMs: 1_000 }),
       namespace: optString(o, 'namespace', path),
-      apiServer: optString(o, 'apiServer', path),
+      apiServer,
       kubeconfig: optString(o, 'kubeconfig', path),
       context: optString(o, 'context', path),
       token: optString(o, 'token', path),
       tokenFile: optString(o, 'tokenFile', path),
       serviceAccountDir: optString(o, 'serviceAccountDir', path),
     };
+    locateApiServer(parsed, path); // outside a cluster with nothing configured: InvalidConfigError now, not at start
+    return parsed;
   },
 };

@@ -5,7 +5,7 @@ import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { afterEach, beforeEach, describe, expect, test } from 'vitest';
+import { afterEach, beforeEach, describe, expect, test, vi } from 'vitest';
 import { request } from 'undici';
 import { createMesh, type Mesh } from '../../src/index.js';
 import { fromKubeconfig } from '../../src/discovery/kubernetes-client.js';
@@ -166,6 +166,56 @@ describe('kubernetes discovery (EndpointSlices)', () => {
   test('config errors name the field', () => {
     expect(() => createMesh({ services: { web: { discovery: { type: 'kubernetes', port: 80 } } } })).toThrowError(/discovery\.service: required/);
     expect(() => createMesh({ services: { web: { discovery: { type: 'kubernetes', service: 'web', port: 0 } } } })).toThrowError(/discovery\.port: expected a port name or number/);
+    expect(() => createMesh({ services: { web: { discovery: { type: 'kubernetes', service: 'web', port: 80, apiServer: 'localhost:6443' } } } })).toThrowError(/discovery\.apiServer: expected an http\(s\) URL/);
+    expect(() => createMesh({ services: { web: { discovery: { type: 'kubernetes', service: 'web', port: 80, apiServer: api.url, watchTimeoutMs: '2h' } } } })).toThrowError(/discovery\.watchTimeoutMs: expected an integer ≥ 1000 and ≤ 3600000/);
+  });
+
+  test('outside a cluster with no kubeconfig and no apiServer: InvalidConfigError at createMesh, naming the field', () => {
+    const env = { ...process.env };
+    delete process.env.KUBERNETES_SERVICE_HOST;
+    process.env.KUBECONFIG = join(dir, 'absent-kubeconfig');
+    process.env.HOME = dir; // no ~/.kube/config
+    try {
+      let err: { code?: string; path?: string; message?: string } = {};
+      try {
+        createMesh({ services: { web: { discovery: { type: 'kubernetes', service: 'web', port: 'http' } } } });
+      } catch (e) {
+        err = e as typeof err;
+      }
+      expect(err).toMatchObject({ code: 'INVALID_CONFIG', path: 'services.web.discovery.kubeconfig' });
+      expect(err.message).toMatch(/cannot read kubeconfig/);
+      delete process.env.KUBECONFIG;
+      err = {};
+      try {
+        createMesh({ services: { web: { discovery: { type: 'kubernetes', service: 'web', port: 'http' } } } });
+      } catch (e) {
+        err = e as typeof err;
+      }
+      expect(err).toMatchObject({ code: 'INVALID_CONFIG', path: 'services.web.discovery.apiServer' });
+      expect(err.message).toMatch(/no API server to ask — not in a cluster \(KUBERNETES_SERVICE_HOST is not set\), no kubeconfig/);
+      expect(() => createMesh({ services: { web: { discovery: { type: 'kubernetes', service: 'web', port: 'http', kubeconfig: join(dir, 'nope') } } } })).toThrowError(
+        /services\.web\.discovery\.kubeconfig: kubernetes discovery: cannot read kubeconfig/,
+      );
+    } finally {
+      process.env = env;
+    }
+  });
+
+  test('watchTimeoutMs (ms or "5m") is sent as timeoutSeconds; the old watchTimeoutSeconds still works, with a DeprecationWarning', async () => {
+    const emit = vi.spyOn(process, 'emitWarning').mockImplementation(() => {});
+    try {
+      api.apply('endpointslices', 'default', slice('web-a', 'web', [{ ip: '127.0.0.1' }], port));
+      const m = meshFor({ watchTimeoutMs: '5m', podLabels: false });
+      await at(m);
+      await until(() => api.requests.some((r) => r.includes('watch=1')));
+      expect(api.requests.find((r) => r.includes('watch=1'))).toMatch(/timeoutSeconds=300\b/);
+      expect(() => createMesh({ services: { web: { discovery: { type: 'kubernetes', service: 'web', port: 'http', apiServer: api.url, watchTimeoutSeconds: 60, watchTimeoutMs: 60_000 } } } })).toThrowError(/give either/);
+      const { kubernetesDiscovery } = await import('../../src/discovery/kubernetes.js');
+      expect(kubernetesDiscovery.parseOptions!({ service: 'web', port: 'http', apiServer: api.url, watchTimeoutSeconds: 60 }, 'd').watchTimeoutMs).toBe(60_000);
+      expect(emit.mock.calls.map((c) => c[1])).toEqual([{ type: 'DeprecationWarning', code: 'MESHLET_DEP_WATCHTIMEOUTSECONDS' }]);
+    } finally {
+      emit.mockRestore();
+    }
   });
 });
 
