@@ -112,7 +112,16 @@ export class ListWatch {
   async #round(signal: AbortSignal): Promise<void> {
     if (this.#rv === undefined) await this.#list(signal);
     const started = this.#opts.now();
-    const events = await this.#watch(signal);
+    let events: number;
+    try {
+      events = await this.#watch(signal);
+    } catch (err) {
+      // A long healthy watch that then broke (a dropped connection) re-watches at once, back-off reset.
+      const healthy = this.#opts.now() - started >= HEALTHY_WATCH_MS;
+      if (!healthy || err instanceof Gone || err instanceof HttpError || signal.aborted) throw err;
+      this.#handlers.error(new Error(`${(err as Error).message}; re-watching`));
+      return;
+    }
     const lasted = this.#opts.now() - started;
     if (!(lasted >= HEALTHY_WATCH_MS)) {
       throw new Error(`kubernetes discovery: ${this.#path}: the watch ended after ${Math.round(lasted)} ms (${events} events)`);
@@ -243,9 +252,15 @@ export class ListWatch {
     }
     if (typeof rv === 'string' && rv !== '') this.#rv = rv;
     const object = obj as KubeObject;
-    if (ev.type === 'ADDED' || ev.type === 'MODIFIED') this.#handlers.upsert(object);
-    else if (ev.type === 'DELETED') this.#handlers.remove(object);
-    else this.#handlers.error(new Error(`kubernetes discovery: ${this.#path}: skipped an event of unknown type ${JSON.stringify(ev.type).slice(0, 40)}`));
+    try {
+      if (ev.type === 'ADDED' || ev.type === 'MODIFIED') return this.#handlers.upsert(object);
+      if (ev.type === 'DELETED') return this.#handlers.remove(object);
+    } catch (err) {
+      // A handler's bug must not end the watch for every later event.
+      this.#handlers.error(new Error(`kubernetes discovery: ${this.#path}: handling a ${ev.type} event failed: ${(err as Error).message}`));
+      return;
+    }
+ this.#handlers.error(new Error(`kubernetes discovery: ${this.#path}: skipped an event of unknown type ${JSON.stringify(ev.type).slice(0, 40)}`));
   }
 }
 

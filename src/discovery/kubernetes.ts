@@ -13,7 +13,6 @@
  * unreachable. See kubernetes-watch.ts for list/watch/relist/back-off. Every message reported
  * passes through the access's `redact` (no token, no response body verbatim).
  */
-import { isIP } from 'node:net';
 import { request } from 'undici';
 import { InvalidConfigError } from '../core/errors.js';
 import { describe, parseEndpointSpec, type EndpointSpec } from '../core/endpoint-spec.js';
@@ -22,6 +21,7 @@ import { KUBERNETES_BACKOFF, retryWithBackoff } from './backoff.js';
 import type { DiscoveryContext, DiscoveryDefinition, DiscoverySource } from './discovery.js';
 import { optDurationMs, type Duration } from './duration.js';
 import { locateApiServer, resolveAccess, type KubeAccess, type KubeAccessOptions } from './kubernetes-client.js';
+import { parseSlice, slicePort, type Slice } from './kubernetes-slices.js';
 import { ListWatch, type KubeObject, type WatchHandlers } from './kubernetes-watch.js';
 import { describeBody } from './redact.js';
 
@@ -66,24 +66,13 @@ export interface KubernetesOptions extends KubeAccessOptions {
   watchTimeoutMs: number | undefined;
 }
 
-interface Slice {
-  addressType?: string;
-  ports?: { name?: string; port?: number; protocol?: string }[] | null;
-  endpoints?:
-    | {
-        addresses?: string[];
-        conditions?: { ready?: boolean | null; serving?: boolean | null; terminating?: boolean | null };
-        zone?: string;
-        nodeName?: string;
-        targetRef?: { kind?: string; name?: string };
-      }[]
-    | null;
-}
-
 class KubernetesSource implements DiscoverySource {
   readonly #access: KubeAccess;
-  readonly #slices = new Map<string, Slice & KubeObject>();
+  readonly #slices = new Map<string, Slice>();
   readonly #pods = new Map<string, Record<string, string>>();
+  /** `name@resourceVersion` of slice versions whose problems were reported (each version once). */
+  readonly #reported = new Set<string>();
+  #lastKey: string | null = null;
   readonly #watches: ListWatch[] = [];
   #synced = false;
   #stopped = false;
@@ -102,13 +91,14 @@ class KubernetesSource implements DiscoverySource {
       `kubernetes.io/service-name=${o.service}`,
       {
         reset: (items) => {
+          const before = new Map(this.#slices);
           this.#slices.clear();
-          for (const i of items) this.#slices.set(i.metadata.name, i as Slice & KubeObject);
+          for (const i of items) this.#accept(i, before.get(i.metadata.name));
           this.#synced = true;
           this.#publish();
         },
         upsert: (obj) => {
-          this.#slices.set(obj.metadata.name, obj as Slice & KubeObject);
+          this.#accept(obj, this.#slices.get(obj.metadata.name));
           this.#publish();
         },
         remove: (obj) => {
@@ -182,13 +172,14 @@ class KubernetesSource implements DiscoverySource {
       {
         reset: (items) => {
           this.#pods.clear();
-          for (const p of items) this.#pods.set(p.metadata.name, p.metadata.labels ?? {});
+          for (const p of items) this.#pods.set(p.metadata.name, labelsOf(p));
           this.#publish();
         },
         upsert: (p) => {
           const before = JSON.stringify(this.#pods.get(p.metadata.name));
-          this.#pods.set(p.metadata.name, p.metadata.labels ?? {});
-          if (before !== JSON.stringify(p.metadata.labels ?? {})) this.#publish();
+          const labels = labelsOf(p);
+          this.#pods.set(p.metadata.name, labels);
+          if (before !== JSON.stringify(labels)) this.#publish();
         },
         remove: (p) => {
           this.#pods.delete(p.metadata.name);
@@ -201,48 +192,65 @@ class KubernetesSource implements DiscoverySource {
     pods.start();
   }
 
-  #portOf(slice: Slice): number | undefined {
-    const ports = slice.ports ?? [];
-    const want = this.o.port;
-    const p = typeof want === 'number' ? ports.find((x) => x.port === want) : ports.find((x) => x.name === want);
-    return typeof p?.port === 'number' ? p.port : undefined;
+  /**
+   * Check a slice as it arrives (kubernetes-slices.ts): a malformed one is reported and skipped,
+   * keeping `previous` (its last good version) if any; problems are reported once per version.
+   */
+  #accept(obj: KubeObject, previous: Slice | undefined): void {
+    const name = obj.metadata.name;
+    const version = `${name}@${String(obj.metadata.resourceVersion ?? '')}`;
+    const once = (message: string): void => {
+      if (this.#reported.has(version)) return;
+      this.#reported.add(version);
+      if (this.#reported.size > 10_000) this.#reported.clear();
+      this.#report.error(new Error(`kubernetes discovery: slice ${name} ${message}`));
+    };
+    const slice = parseSlice(obj);
+    if (typeof slice === 'string') {
+      if (previous) this.#slices.set(name, previous);
+      once(`is malformed (${slice}); skipped${previous ? ', its previous version stays' : ''}`);
+      return;
+    }
+    this.#slices.set(name, slice);
+    if (slice.endpoints.length === 0) return;
+    const problems: string[] = [];
+    if (slice.addressType === 'FQDN') problems.push(`has addressType FQDN (deprecated; not used by meshlet): its ${slice.endpoints.length} endpoint(s) are skipped`);
+    else {
+      const port = slicePort(slice, this.o.port);
+      if (typeof port === 'string') problems.push(`${port}: its ${slice.endpoints.length} endpoint(s) are skipped`);
+    }
+    if (slice.problems.length > 0) problems.push(`skipped ${slice.problems.length} endpoint(s): ${slice.problems.slice(0, 3).join('; ')}${slice.problems.length > 3 ? '; …' : ''}`);
+    if (problems.length > 0) once(problems.join('; '));
   }
 
+  /** Merge every usable slice into one snapshot; pushed only when it changed. */
   #publish(): void {
     if (!this.#synced || this.#stopped) return;
     const byUrl = new Map<string, EndpointSpec>();
-    for (const [name, slice] of this.#slices) {
-      const port = this.#portOf(slice);
-      if (port === undefined) {
-        this.ctx.error(new Error(`kubernetes discovery: slice ${name} has no port ${JSON.stringify(this.o.port)}; skipped`));
-        continue;
-      }
-      if (!Array.isArray(slice.endpoints)) continue; // null: no endpoints yet
+    for (const slice of this.#slices.values()) {
+      if (slice.addressType === 'FQDN') continue;
+      const port = slicePort(slice, this.o.port);
+      if (typeof port === 'string') continue;
       for (const ep of slice.endpoints) {
-        const address = ep?.addresses?.[0];
-        if (typeof address !== 'string') continue;
-        const c = ep.conditions ?? {};
-        const ready = c.ready ?? true;
-        if (!ready || c.terminating === true) continue;
-        const family = isIP(address);
-        if ((slice.addressType === 'IPv4' && family !== 4) || (slice.addressType === 'IPv6' && family !== 6)) {
-          this.ctx.error(new Error(`kubernetes discovery: slice ${name}: address ${address} is not ${slice.addressType}; skipped`));
-          continue;
-        }
-        const host = family === 6 ? `[${address}]` : address;
+        if (!ep.usable) continue;
+        const host = slice.addressType === 'IPv6' ? `[${ep.address}]` : ep.address;
         const url = `${this.o.protocol}://${host}:${port}`;
         if (byUrl.has(url)) continue;
-        const podLabels = ep.targetRef?.kind === 'Pod' && ep.targetRef.name ? this.#pods.get(ep.targetRef.name) : undefined;
+        const podLabels = ep.pod !== undefined ? this.#pods.get(ep.pod) : undefined;
         const labels: Record<string, string> = { ...(podLabels ?? {}) };
         if (ep.nodeName) labels['kubernetes.io/hostname'] = ep.nodeName;
         try {
-          byUrl.set(url, parseEndpointSpec({ url, labels, ...(ep.zone ? { zone: ep.zone } : {}) }, `slice ${name}`));
+          byUrl.set(url, parseEndpointSpec({ url, labels, ...(ep.zone ? { zone: ep.zone } : {}) }, `slice ${slice.name}`));
         } catch (err) {
-          this.ctx.error(new Error(`kubernetes discovery: slice ${name}: ${(err as Error).message}; skipped`));
+          this.#report.error(new Error(`kubernetes discovery: slice ${slice.name}: ${(err as Error).message}; skipped`));
         }
       }
     }
-    this.ctx.update([...byUrl.values()]);
+    const specs = [...byUrl.values()];
+    const key = specs.map((e) => `${e.origin} ${e.zone ?? ''} ${JSON.stringify(e.labels)}`).sort().join('\n');
+    if (key === this.#lastKey) return;
+    this.#lastKey = key;
+    this.ctx.update(specs);
   }
 
   async stop(): Promise<void> {
@@ -252,6 +260,14 @@ class KubernetesSource implements DiscoverySource {
     for (const w of this.#watches) w.stop();
     await this.#access.close().catch(() => {});
   }
+}
+
+/** A pod's labels, string values only (anything else in a malformed object is dropped). */
+function labelsOf(p: KubeObject): Record<string, string> {
+  const raw: unknown = p.metadata.labels;
+  const out: Record<string, string> = {};
+  if (typeof raw === 'object' && raw !== null) for (const [k, v] of Object.entries(raw)) if (typeof v === 'string') out[k] = v;
+  return out;
 }
 
 export const kubernetesDiscovery: DiscoveryDefinition<KubernetesOptions> = {
