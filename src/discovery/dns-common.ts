@@ -140,13 +140,17 @@ export function makeResolver(o: DnsCommonOptions): Resolver {
 export const isNoData = (code: string | undefined): boolean => code === 'ENOTFOUND' || code === 'ENODATA';
 
 /**
- * The error code of a failed node:dns query, never empty or "(null)": c-ares reports a CNAME
- * chain that loops or runs too long with no code and a message ending in "(null)".
+ * What an answer without a usable record is called in messages. c-ares answers a CNAME chain
+ * that loops (or leads to a name with no record of the type) with an empty list, not an error:
+ * without this, the message read "(null)".
  */
+export const EMPTY_ANSWER = 'an empty answer: no record at the end of the CNAME chain, or a CNAME loop';
+
+/** The error code of a failed node:dns query, never empty: the code, else the message. */
 export function dnsErrorCode(err: unknown): string {
   const e = err as NodeJS.ErrnoException;
   if (typeof e?.code === 'string' && e.code !== '') return e.code;
-  const message = typeof e?.message === 'string' ? e.message.replace(/\s*\(null\)\s*$/, '').trim() : '';
+  const message = typeof e?.message === 'string' ? e.message.trim() : '';
   return message === '' ? 'unknown DNS error' : message;
 }
 
@@ -166,7 +170,7 @@ export interface HostAnswer {
   readonly ttl: number;
   /** Error code of the first family that failed other than NXDOMAIN/NODATA, or null. */
   readonly failure: string | null;
-  /** Error code of an NXDOMAIN/NODATA answer, when no family had records. */
+  /** Why no family had records (NXDOMAIN/NODATA code, or {@link EMPTY_ANSWER}); null when some had. */
   readonly noData: string | null;
   /** Records dropped because their address is not of the asked family. */
   readonly skipped: number;
@@ -197,6 +201,7 @@ export async function resolveHost(resolver: Resolver, host: string, family: 4 | 
   const seen = new Set<string>();
   for (const a of answers) {
     if (a.records !== null) {
+      if (!a.records.some((r) => isIP(r.address) === a.f)) noData ??= a.records.length === 0 ? EMPTY_ANSWER : 'only records of the other address family';
       for (const r of a.records) {
         if (isIP(r.address) !== a.f) {
           skipped++;

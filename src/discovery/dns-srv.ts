@@ -14,6 +14,9 @@
  * - A target that does not resolve (NXDOMAIN/NODATA) is skipped and reported with `ctx.error`;
  *   the others are published. A target whose lookup fails (SERVFAIL, timeout) keeps its last
  *   good addresses. When no target resolves at all, the NXDOMAIN policy of `dns` applies.
+ * - A record with port 0 is skipped and reported (nothing listens there); when every record has
+ *   port 0 the answer counts as resolver trouble and the last good set stays.
+ * - At most 256 distinct targets are resolved per refresh ({@link MAX_TARGETS_PER_REFRESH}).
  * - Node returns no TTL for SRV records, so the set is asked for every `refreshMs` (default
  *   30 s). Failures of the SRV query itself are handled as for `dns` (dns.ts); the life of the
  *   source (refresh, back-off, stop) is polling.ts's.
@@ -27,6 +30,7 @@ import {
   COMMON_KEYS,
   dnsBackoff,
   dnsErrorCode,
+  EMPTY_ANSWER,
   endpointFor,
   isNoData,
   makeResolver,
@@ -64,6 +68,12 @@ const MAX_PRIORITY = 128;
 const MAX_WEIGHT = 1_000_000;
 /** Target lookups in flight at once: a headless Service with hundreds of pods is not a burst of hundreds of queries. */
 const TARGET_LOOKUPS_IN_FLIGHT = 32;
+/**
+ * Distinct targets resolved per refresh (each costs one query per family). Past the cap, the
+ * targets of the lowest priorities and highest weights are resolved and the rest get no
+ * endpoints this refresh (reported): 2,000 targets cost 512 queries with `family: 'both'`, not 4,000.
+ */
+export const MAX_TARGETS_PER_REFRESH = 256;
 const isRoot = (target: string): boolean => target === '' || target === '.';
 
 /** `items.map(fn)` with at most `limit` calls pending at a time; results in order. */
@@ -133,9 +143,30 @@ class DnsSrvSource {
       this.#pub.unavailable();
       return o.refreshMs;
     }
-    // "." is meaningful only alone (RFC 2782); among other records it is ignored.
-    const usable = records.filter((r) => !isRoot(r.name));
-    const names = [...new Set(usable.map((r) => r.name.toLowerCase()))];
+    if (records.length === 0) {
+      this.#targets.clear();
+      this.#pub.none(`has no SRV records (${EMPTY_ANSWER})`);
+      throw new RetrySoon();
+    }
+    // "." is meaningful only alone (RFC 2782); among other records it is ignored. Port 0 cannot be
+    // connected to: such records are skipped and reported.
+    const portZero = records.filter((r) => !isRoot(r.name) && r.port === 0);
+    const usable = records.filter((r) => !isRoot(r.name) && r.port !== 0);
+    if (portZero.length > 0) {
+      const what = `${portZero.length} SRV record(s) with port 0 skipped: ${list(portZero.map((r) => `${r.name}:0`))}`;
+      if (usable.length === 0) {
+        this.#pub.failed(`every SRV record has port 0 (${what})`);
+        throw new RetrySoon();
+      }
+      this.#pub.partial(what);
+    }
+    // Lowest priority, then highest weight first: past the cap, what would take the traffic is kept.
+    const ranked = [...usable].sort((a, b) => a.priority - b.priority || b.weight - a.weight);
+    const all = [...new Set(ranked.map((r) => r.name.toLowerCase()))];
+    const names = all.slice(0, MAX_TARGETS_PER_REFRESH);
+    if (all.length > names.length) {
+      this.#pub.partial(`${all.length} SRV targets, more than the ${MAX_TARGETS_PER_REFRESH} resolved per refresh: the ${all.length - names.length} of the highest priorities and lowest weights were not resolved and get no endpoints`);
+    }
     const answers = await mapLimit(names, TARGET_LOOKUPS_IN_FLIGHT, (n) =>
       signal.aborted ? Promise.resolve(null) : resolveHost(this.#resolver, n, o.family, this.#targets.get(n) ?? []),
     );

@@ -8,7 +8,7 @@ import { request } from 'undici';
 import { createMesh, type Mesh } from '../../src/index.js';
 import type { EndpointSpec } from '../../src/core/endpoint-spec.js';
 import type { DiscoveryContext } from '../../src/discovery/discovery.js';
-import { dnsSrvDiscovery, type DnsSrvOptions } from '../../src/discovery/dns-srv.js';
+import { dnsSrvDiscovery, MAX_TARGETS_PER_REFRESH, type DnsSrvOptions } from '../../src/discovery/dns-srv.js';
 import { startBackends, closeAll, type Backend } from '../support/backend.js';
 import { startDns, type SrvAnswer, type TestDns } from '../support/dns-server.js';
 
@@ -179,6 +179,80 @@ describe('dns-srv: records to endpoints', () => {
     expect(stats(mesh).lastDiscoveryError).toBe(
       'dns-srv discovery: _http._tcp.web.test: 2 of 3 SRV targets do not resolve and were skipped: missing.internal (ENOTFOUND), empty.internal (ENODATA)',
     );
+  });
+});
+
+describe('dns-srv: answers that would hurt', () => {
+  test('a record with port 0 is skipped and reported; the others are published', async () => {
+    dns.zone.set(SRV, { srv: [{ target: 'a.internal', port: 8080 }, { target: 'b.internal', port: 0 }] });
+    dns.zone.set('a.internal', { a: [{ address: '127.0.0.1' }] });
+    dns.zone.set('b.internal', { a: [{ address: '127.0.0.2' }] });
+    const run = capture({ refreshMs: 30_000, family: 4 });
+    try {
+      await until(() => run.pushes.length === 1);
+      expect(summary(run.pushes[0]!)).toEqual(['http://127.0.0.1:8080 w10 p0']);
+      expect(run.errors).toEqual(['dns-srv discovery: _http._tcp.web.test: 1 SRV record(s) with port 0 skipped: b.internal:0']);
+      expect(dns.queries.some((q) => q.name === 'b.internal')).toBe(false);
+    } finally {
+      run.stop();
+    }
+  });
+
+  test('when every record has port 0 the last good set stays (never http://host:0)', async () => {
+    dns.zone.set(SRV, { srv: [{ target: 'a.internal', port: 8080 }] });
+    dns.zone.set('a.internal', { a: [{ address: '127.0.0.1' }] });
+    const run = capture({ minRefreshMs: 20, refreshMs: 20, family: 4 });
+    try {
+      await until(() => run.pushes.length === 1);
+      dns.zone.set(SRV, { srv: [{ target: 'a.internal', port: 0 }] });
+      await until(() => run.errors.length >= 1);
+      expect(run.errors[0]).toBe('dns-srv discovery: _http._tcp.web.test failed (every SRV record has port 0 (1 SRV record(s) with port 0 skipped: a.internal:0)); keeping the last good endpoints');
+      expect(run.pushes).toHaveLength(1);
+    } finally {
+      run.stop();
+    }
+  });
+
+  test(`at most ${MAX_TARGETS_PER_REFRESH} targets are resolved per refresh: the lowest priorities and highest weights; the rest is reported`, async () => {
+    const srv: SrvAnswer[] = Array.from({ length: 300 }, (_, i) => ({ target: `t${i}.internal`, port: 8080, priority: i < 200 ? 1 : 2, weight: 300 - i }));
+    dns.zone.set(SRV, { srv });
+    for (let i = 0; i < 300; i++) dns.zone.set(`t${i}.internal`, { a: [{ address: `127.${1 + (i >> 7)}.0.${1 + (i & 127)}` }] });
+    const run = capture({ refreshMs: 30_000, family: 4 });
+    try {
+      await until(() => run.pushes.length === 1, 10_000);
+      expect(run.pushes[0]).toHaveLength(MAX_TARGETS_PER_REFRESH);
+      expect(dns.queries.filter((q) => q.type === 'A')).toHaveLength(MAX_TARGETS_PER_REFRESH);
+      const asked = new Set(dns.queries.filter((q) => q.type === 'A').map((q) => Number(q.name.slice(1).split('.')[0])));
+      expect([...asked].sort((a, b) => a - b)).toEqual(Array.from({ length: MAX_TARGETS_PER_REFRESH }, (_, i) => i));
+      expect(run.errors).toEqual([
+        `dns-srv discovery: _http._tcp.web.test: 300 SRV targets, more than the ${MAX_TARGETS_PER_REFRESH} resolved per refresh: the 44 of the highest priorities and lowest weights were not resolved and get no endpoints`,
+      ]);
+    } finally {
+      run.stop();
+    }
+  });
+
+  test('an SRV name behind a CNAME loop: reported as an empty answer, never "(null)"', async () => {
+    dns.zone.set(SRV, { cname: 'loop.internal' });
+    dns.zone.set('loop.internal', { cname: SRV });
+    const run = capture({ refreshMs: 30_000 });
+    try {
+      await until(() => run.pushes.length === 1);
+      expect(run.pushes[0]).toEqual([]);
+      dns.zone.set(SRV, { srv: [{ target: 'a.internal', port: 8080 }] });
+      dns.zone.set('a.internal', { cname: 'b.internal' });
+      dns.zone.set('b.internal', { cname: 'a.internal' });
+    } finally {
+      run.stop();
+    }
+    const second = capture({ refreshMs: 30_000, family: 4 });
+    try {
+      await until(() => second.pushes.length === 1);
+      expect(second.pushes[0]).toEqual([]);
+      expect(second.errors).toEqual([]);
+    } finally {
+      second.stop();
+    }
   });
 });
 

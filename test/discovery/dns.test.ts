@@ -213,6 +213,19 @@ describe('dns: failures', () => {
     await until(async () => (await codeOf(at(mesh!))) === 'ok', 2000);
   });
 
+  test('a CNAME loop after a good answer is kept like NXDOMAIN, and the message says what happened, never "(null)"', async () => {
+    dns.zone.set('web.test', { a: [{ address: '127.0.0.1', ttl: 0 }] });
+    mesh = dnsMesh({ port: 8080, keepForMs: 60_000 });
+    await until(() => urls(mesh!).length === 1);
+    dns.zone.set('web.test', { cname: 'loop.test' });
+    dns.zone.set('loop.test', { cname: 'web.test' });
+    await until(() => stats(mesh!).discoveryErrors >= 1);
+    expect(stats(mesh).lastDiscoveryError).toBe(
+      'dns discovery: web.test has no A records (an empty answer: no record at the end of the CNAME chain, or a CNAME loop); keeping the last good endpoints for up to 60000 ms',
+    );
+    expect(urls(mesh)).toEqual(['http://127.0.0.1:8080']);
+  });
+
   test('onNxdomain "drop" empties the service at the first NXDOMAIN', async () => {
     dns.zone.set('web.test', { a: [{ address: '127.0.0.1', ttl: 0 }] });
     mesh = dnsMesh({ port: 8080, onNxdomain: 'drop' });
