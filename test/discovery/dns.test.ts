@@ -98,16 +98,14 @@ describe('dns: A and AAAA records', () => {
   });
 
   test('a TTL longer than maxRefreshMs is cut to maxRefreshMs; a TTL of 0 waits minRefreshMs', async () => {
+    const next: number[] = [];
+    const logger = { debug: (m: string) => void (/web\.test: next refresh in (\d+) ms$/.exec(m) && next.push(Number(/in (\d+) ms$/.exec(m)![1]))), warn: () => {} };
     dns.zone.set('web.test', { a: [{ address: '127.0.0.1', ttl: 3600 }] });
-    mesh = dnsMesh({ port: 8080, maxRefreshMs: 150 });
-    await until(() => stats(mesh!).ready);
+    mesh = createMesh({ logger, services: { web: { discovery: { type: 'dns', host: 'web.test', servers: [dns.server], family: 4, minRefreshMs: 50, maxRefreshMs: 150, port: 8080 } } } });
+    await until(() => next.length >= 1);
     dns.zone.set('web.test', { a: [{ address: '127.0.0.2', ttl: 0 }] });
-    await until(() => urls(mesh!).join() === 'http://127.0.0.2:8080', 1000);
-    const before = dns.queries.length;
-    await sleep(500);
-    // TTL 0 → every minRefreshMs (50 ms): about 10 queries, at least 5 and at most 12.
-    expect(dns.queries.length - before).toBeGreaterThanOrEqual(5);
-    expect(dns.queries.length - before).toBeLessThanOrEqual(12);
+    await until(() => urls(mesh!).join() === 'http://127.0.0.2:8080' && next.length >= 3, 2000);
+    expect(next.slice(0, 3)).toEqual([150, 50, 50]); // 3600 s cut to 150 ms; then TTL 0 → minRefreshMs
   });
 
   test('an unchanged answer is not pushed again (one discovery update for many queries)', async () => {
