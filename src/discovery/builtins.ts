@@ -1,9 +1,19 @@
 /** Registers the built-in discovery types; called once, lazily, for the module-level registry. */
 import type { DiscoveryRegistry } from './discovery.js';
-import { staticDiscovery } from './static.js';
-import { dnsDiscovery } from './dns.js';
-import { dnsSrvDiscovery } from './dns-srv.js';
-import { kubernetesDiscovery } from './kubernetes.js';
+import { staticDiscovery, type StaticDiscoveryConfig } from './static.js';
+import { dnsDiscovery, type DnsDiscoveryConfig } from './dns.js';
+import { dnsSrvDiscovery, type DnsSrvDiscoveryConfig } from './dns-srv.js';
+import { kubernetesDiscovery, type KubernetesDiscoveryConfig } from './kubernetes.js';
+
+export type { StaticDiscoveryConfig, DnsDiscoveryConfig, DnsSrvDiscoveryConfig, KubernetesDiscoveryConfig };
+export type { DnsCommonConfig } from './dns-common.js';
+export type { Duration } from './duration.js';
+
+/**
+ * The config of a built-in discovery source, discriminated by `type`: a misspelled option or a
+ * wrong type fails `tsc` where the mesh config uses this union.
+ */
+export type BuiltinDiscoveryConfig = StaticDiscoveryConfig | DnsDiscoveryConfig | DnsSrvDiscoveryConfig | KubernetesDiscoveryConfig;
 
 export function registerBuiltinDiscovery(registry: DiscoveryRegistry): void {
   registry.register('static', staticDiscovery);

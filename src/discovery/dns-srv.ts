@@ -14,17 +14,23 @@
  * - A target that does not resolve (NXDOMAIN/NODATA) is skipped and reported with `ctx.error`;
  *   the others are published. A target whose lookup fails (SERVFAIL, timeout) keeps its last
  *   good addresses. When no target resolves at all, the NXDOMAIN policy of `dns` applies.
- * - Node returns no TTL for SRV records, so the set is asked for every `refresh` ms (default
- *   30 s). Failures of the SRV query itself are handled as for `dns` (dns.ts).
+ * - A record with port 0 is skipped and reported (nothing listens there); when every record has
+ *   port 0 the answer counts as resolver trouble and the last good set stays.
+ * - At most 256 distinct targets are resolved per refresh ({@link MAX_TARGETS_PER_REFRESH}).
+ * - Node returns no TTL for SRV records, so the set is asked for every `refreshMs` (default
+ *   30 s). Failures of the SRV query itself are handled as for `dns` (dns.ts); the life of the
+ *   source (refresh, back-off, stop) is polling.ts's.
  */
-import type { Resolver } from 'node:dns/promises';
 import type { SrvRecord } from 'node:dns';
-import { type EndpointSpec } from '../core/endpoint-spec.js';
-import { checkNumber, expectObject, join, rejectUnknown } from '../config/check.js';
-import type { DiscoveryContext, DiscoveryDefinition, DiscoverySource } from './discovery.js';
+import type { Resolver } from 'node:dns/promises';
+import type { EndpointSpec } from '../core/endpoint-spec.js';
+import { expectObject, rejectUnknown } from '../config/check.js';
+import type { DiscoveryContext, DiscoveryDefinition } from './discovery.js';
 import {
   COMMON_KEYS,
-  DnsPublisher,
+  dnsBackoff,
+  dnsErrorCode,
+  EMPTY_ANSWER,
   endpointFor,
   isNoData,
   makeResolver,
@@ -33,16 +39,28 @@ import {
   resolveHost,
   urlOf,
   type Address,
+  type DnsCommonConfig,
   type DnsCommonOptions,
-} from './dns.js';
-import { Backoff, Poller } from './refresh.js';
+} from './dns-common.js';
+import { DnsPublisher } from './dns-publisher.js';
+import { optDurationMs, type Duration } from './duration.js';
+import { PollingSource, RetrySoon } from './polling.js';
 
-/** Options of `{ type: 'dns-srv', name, … }`. */
-export interface DnsSrvOptions extends DnsCommonOptions {
+/** `{ type: 'dns-srv', name, … }` as written in the config. */
+export interface DnsSrvDiscoveryConfig extends DnsCommonConfig {
+  type: 'dns-srv';
   /** The SRV name, e.g. `_http._tcp.orders.shop.svc.cluster.local`. */
+  name: string;
+  /** Interval between refreshes, within [minRefreshMs, maxRefreshMs]. @default 30000 (clamped into that range) */
+  refreshMs?: Duration;
+  /** @deprecated use `refreshMs` (same unit: ms) */
+  refresh?: number;
+}
+
+/** `dns-srv` options, parsed. */
+export interface DnsSrvOptions extends DnsCommonOptions {
   readonly name: string;
-  /** Interval between refreshes, in ms, within [minRefresh, maxRefresh]. @default 30000 */
-  readonly refresh: number;
+  readonly refreshMs: number;
 }
 
 /** Highest endpoint priority group (endpoint-spec.ts). */
@@ -50,6 +68,12 @@ const MAX_PRIORITY = 128;
 const MAX_WEIGHT = 1_000_000;
 /** Target lookups in flight at once: a headless Service with hundreds of pods is not a burst of hundreds of queries. */
 const TARGET_LOOKUPS_IN_FLIGHT = 32;
+/**
+ * Distinct targets resolved per refresh (each costs one query per family). Past the cap, the
+ * targets of the lowest priorities and highest weights are resolved and the rest get no
+ * endpoints this refresh (reported): 2,000 targets cost 512 queries with `family: 'both'`, not 4,000.
+ */
+export const MAX_TARGETS_PER_REFRESH = 256;
 const isRoot = (target: string): boolean => target === '' || target === '.';
 
 /** `items.map(fn)` with at most `limit` calls pending at a time; results in order. */
@@ -66,14 +90,11 @@ async function mapLimit<T, R>(items: readonly T[], limit: number, fn: (item: T) 
   return out;
 }
 
-class DnsSrvSource implements DiscoverySource {
+class DnsSrvSource {
   readonly #o: DnsSrvOptions;
   readonly #ctx: DiscoveryContext;
   readonly #resolver: Resolver;
   readonly #pub: DnsPublisher;
-  readonly #backoff: Backoff;
-  readonly #poller: Poller;
-  readonly #onAbort = (): void => this.stop();
   readonly #what: string;
   /** Last good addresses of each current target (lower-case name). */
   #targets = new Map<string, Address[]>();
@@ -84,53 +105,72 @@ class DnsSrvSource implements DiscoverySource {
     this.#what = `dns-srv discovery: ${o.name}`;
     this.#resolver = makeResolver(o);
     this.#pub = new DnsPublisher(o, ctx, this.#what);
-    this.#backoff = new Backoff(o.minRefresh, o.maxRefresh, ctx.random);
-    this.#poller = new Poller(
-      () => this.#refresh(),
-      (err) => {
-        this.#pub.failed(`unexpected: ${(err as Error).message}`);
-        return this.#backoff.next();
-      },
-    );
-    if (ctx.signal.aborted) {
-      this.stop();
-      return;
-    }
-    ctx.signal.addEventListener('abort', this.#onAbort, { once: true });
-    this.#poller.start();
   }
 
-  /** One round: the SRV query, then every target's addresses; returns the delay before the next. */
-  async #refresh(): Promise<number> {
+  start(): PollingSource {
+    return new PollingSource(this.#ctx, {
+      what: this.#what,
+      backoff: dnsBackoff(this.#o),
+      refreshCapMs: this.#o.maxRefreshMs,
+      refresh: (signal) => this.#refresh(signal),
+      release: () => {
+        this.#pub.stop();
+        this.#resolver.cancel();
+      },
+    });
+  }
+
+  /** One round: the SRV query, then every target's addresses; resolves with the delay before the next. */
+  async #refresh(signal: AbortSignal): Promise<number> {
     const o = this.#o;
     let records: SrvRecord[];
     try {
       records = await this.#resolver.resolveSrv(o.name);
     } catch (err) {
-      if (this.#poller.stopped) return 0;
-      const code = (err as NodeJS.ErrnoException).code ?? (err as Error).message;
+      if (signal.aborted) return 0;
+      const code = dnsErrorCode(err);
       if (isNoData(code)) {
         this.#targets.clear();
         this.#pub.none(`has no SRV records (${code})`);
       } else {
         this.#pub.failed(code);
       }
-      return this.#backoff.next();
+      throw new RetrySoon();
     }
-    if (this.#poller.stopped) return 0;
+    if (signal.aborted) return 0;
     if (records.length === 1 && isRoot(records[0]!.name)) {
       this.#targets.clear();
       this.#pub.unavailable();
-      this.#backoff.reset();
-      return o.refresh;
+      return o.refreshMs;
     }
-    // "." is meaningful only alone (RFC 2782); among other records it is ignored.
-    const usable = records.filter((r) => !isRoot(r.name));
-    const names = [...new Set(usable.map((r) => r.name.toLowerCase()))];
+    if (records.length === 0) {
+      this.#targets.clear();
+      this.#pub.none(`has no SRV records (${EMPTY_ANSWER})`);
+      throw new RetrySoon();
+    }
+    // "." is meaningful only alone (RFC 2782); among other records it is ignored. Port 0 cannot be
+    // connected to: such records are skipped and reported.
+    const portZero = records.filter((r) => !isRoot(r.name) && r.port === 0);
+    const usable = records.filter((r) => !isRoot(r.name) && r.port !== 0);
+    if (portZero.length > 0) {
+      const what = `${portZero.length} SRV record(s) with port 0 skipped: ${list(portZero.map((r) => `${r.name}:0`))}`;
+      if (usable.length === 0) {
+        this.#pub.failed(`every SRV record has port 0 (${what})`);
+        throw new RetrySoon();
+      }
+      this.#pub.partial(what);
+    }
+    // Lowest priority, then highest weight first: past the cap, what would take the traffic is kept.
+    const ranked = [...usable].sort((a, b) => a.priority - b.priority || b.weight - a.weight);
+    const all = [...new Set(ranked.map((r) => r.name.toLowerCase()))];
+    const names = all.slice(0, MAX_TARGETS_PER_REFRESH);
+    if (all.length > names.length) {
+      this.#pub.partial(`${all.length} SRV targets, more than the ${MAX_TARGETS_PER_REFRESH} resolved per refresh: the ${all.length - names.length} of the highest priorities and lowest weights were not resolved and get no endpoints`);
+    }
     const answers = await mapLimit(names, TARGET_LOOKUPS_IN_FLIGHT, (n) =>
-      this.#poller.stopped ? Promise.resolve(null) : resolveHost(this.#resolver, n, o.family, this.#targets.get(n) ?? []),
+      signal.aborted ? Promise.resolve(null) : resolveHost(this.#resolver, n, o.family, this.#targets.get(n) ?? []),
     );
-    if (this.#poller.stopped) return 0;
+    if (signal.aborted) return 0;
 
     const addresses = new Map<string, Address[]>();
     const unresolved: string[] = [];
@@ -151,17 +191,16 @@ class DnsSrvSource implements DiscoverySource {
     if (specs.length === 0) {
       if (failing.length > 0) this.#pub.failed(`no SRV target resolves: ${list(unresolved)}`);
       else this.#pub.none(`has no SRV target that resolves (${list(unresolved)})`);
-      return this.#backoff.next();
+      throw new RetrySoon();
     }
     if (unresolved.length > 0) this.#pub.partial(`${unresolved.length} of ${names.length} SRV targets do not resolve and were skipped: ${list(unresolved)}`);
     else if (failing.length > 0) this.#pub.partial(`resolving SRV targets failed, keeping their last good addresses: ${list(failing)}`);
     this.#pub.good(specs);
-    if (failing.length > 0) return this.#backoff.next();
-    this.#backoff.reset();
-    return o.refresh;
+    if (failing.length > 0) throw new RetrySoon();
+    return o.refreshMs;
   }
 
-  /** Endpoints from the records: weight 0 → 1, SRV priorities ranked into groups 0…128. */
+/** Endpoints from the records: weight 0 → 1, SRV priorities ranked into groups 0…128. */
   #endpoints(records: readonly SrvRecord[], addresses: ReadonlyMap<string, Address[]>): EndpointSpec[] {
     const ranks = [...new Set(records.map((r) => r.priority))].sort((a, b) => a - b);
     const merged = new Map<string, { address: string; port: number; weight: number; priority: number }>();
@@ -183,13 +222,6 @@ class DnsSrvSource implements DiscoverySource {
     return specs;
   }
 
-  stop(): void {
-    if (this.#poller.stopped) return;
-    this.#poller.stop();
-    this.#pub.stop();
-    this.#ctx.signal.removeEventListener('abort', this.#onAbort);
-    this.#resolver.cancel();
-  }
 }
 
 /** At most five items, then "and N more". */
@@ -198,16 +230,14 @@ function list(items: readonly string[]): string {
 }
 
 export const dnsSrvDiscovery: DiscoveryDefinition<DnsSrvOptions> = {
-  create: (options, ctx) => new DnsSrvSource(options, ctx),
+  create: (options, ctx) => new DnsSrvSource(options, ctx).start(),
   parseOptions(raw, path) {
     const o = expectObject(raw, path);
-    rejectUnknown(o, ['name', 'refresh', ...COMMON_KEYS], path);
+    rejectUnknown(o, ['name', 'refreshMs', 'refresh', ...COMMON_KEYS], path);
     const name = parseDnsName(o, 'name', path, '_http._tcp.orders.shop.svc.cluster.local');
     const common = parseCommon(o, path);
-    const refresh =
-      o.refresh === undefined
-        ? Math.min(common.maxRefresh, Math.max(common.minRefresh, 30_000))
-        : checkNumber(o.refresh, join(path, 'refresh'), { min: common.minRefresh, max: common.maxRefresh });
-    return Object.freeze({ name, refresh, ...common });
+    const fallback = Math.min(common.maxRefreshMs, Math.max(common.minRefreshMs, 30_000));
+    const refreshMs = optDurationMs(o, 'refreshMs', path, fallback, { min: common.minRefreshMs, max: common.maxRefreshMs }, { key: 'refresh', unitMs: 1 });
+    return Object.freeze({ name, refreshMs, ...common });
   },
 };

@@ -3,13 +3,19 @@
  * service-account token, CA and namespace files), a kubeconfig (token, client certificate and
  * key, CA, insecure-skip-tls-verify, context selection), or an explicit `apiServer`. The bearer
  * token is re-read from its file every 60 s and after a 401, as projected tokens rotate. Nothing
- * here logs a token or a key.
+ * here logs a token or a key; `redact` removes the current token from any text.
+ *
+ * Where the API server is comes from the config and the environment; when none of the above is
+ * there, {@link locateApiServer} throws InvalidConfigError at createMesh (kubernetes.ts calls it
+ * from parseOptions), not later.
  */
 import { readFileSync } from 'node:fs';
 import { homedir } from 'node:os';
 import { join } from 'node:path';
 import { Agent, type Dispatcher } from 'undici';
 import { parse as parseYaml } from 'yaml';
+import { InvalidConfigError } from '../core/errors.js';
+import { redact } from './redact.js';
 
 export interface KubeAccess {
   readonly server: string;
@@ -19,6 +25,8 @@ export interface KubeAccess {
   authorization(): string | undefined;
   /** The API said 401: re-read the token now. */
   refreshToken(): void;
+  /** `text` with the current token and anything credential-like redacted. */
+  redact(text: string): string;
   close(): Promise<void>;
 }
 
@@ -57,17 +65,30 @@ interface Resolved {
   insecure?: boolean;
 }
 
-/** Read a kubeconfig and pick its context (or the current one). */
-export function fromKubeconfig(path: string, context: string | undefined): Resolved {
+const at = (path: string, key: string): string => (path ? `${path}.${key}` : key);
+
+/**
+ * Read a kubeconfig and pick its context (or the current one).
+ * @param configPath where the kubeconfig was named in the config, for error paths
+ * @throws InvalidConfigError when the file cannot be read or parsed, or lacks the context or its server
+ */
+export function fromKubeconfig(path: string, context: string | undefined, configPath = ''): Resolved {
   const text = read(path);
-  if (text === undefined) throw new Error(`kubernetes discovery: cannot read kubeconfig ${path}`);
-  const cfg = parseYaml(text) as Record<string, any>;
+  const bad = (key: string, problem: string): InvalidConfigError => new InvalidConfigError(at(configPath, key), `kubernetes discovery: ${problem}`);
+  if (text === undefined) throw bad('kubeconfig', `cannot read kubeconfig ${path}`);
+  let cfg: Record<string, any>;
+  try {
+    cfg = (parseYaml(text) ?? {}) as Record<string, any>;
+  } catch (err) {
+    throw bad('kubeconfig', `kubeconfig ${path} is not YAML: ${(err as Error).message.split('\n')[0]}`);
+  }
+  const list = (v: unknown): any[] => (Array.isArray(v) ? v : []);
   const ctxName = context ?? cfg['current-context'];
-  const ctx = (cfg.contexts ?? []).find((c: any) => c.name === ctxName)?.context;
-  if (!ctx) throw new Error(`kubernetes discovery: kubeconfig ${path} has no context ${JSON.stringify(ctxName)}`);
-  const cluster = (cfg.clusters ?? []).find((c: any) => c.name === ctx.cluster)?.cluster;
-  const user = (cfg.users ?? []).find((u: any) => u.name === ctx.user)?.user ?? {};
-  if (!cluster?.server) throw new Error(`kubernetes discovery: kubeconfig cluster ${JSON.stringify(ctx.cluster)} has no server`);
+  const ctx = list(cfg.contexts).find((c: any) => c?.name === ctxName)?.context;
+  if (!ctx) throw bad(context === undefined ? 'kubeconfig' : 'context', `kubeconfig ${path} has no context ${JSON.stringify(ctxName)}`);
+  const cluster = list(cfg.clusters).find((c: any) => c?.name === ctx.cluster)?.cluster;
+  const user = list(cfg.users).find((u: any) => u?.name === ctx.user)?.user ?? {};
+  if (!cluster?.server) throw bad('kubeconfig', `kubeconfig cluster ${JSON.stringify(ctx.cluster)} has no server`);
   const base = (p: string): string => (p.startsWith('/') ? p : join(path, '..', p));
   return {
     server: String(cluster.server).replace(/\/$/, ''),
@@ -81,20 +102,35 @@ export function fromKubeconfig(path: string, context: string | undefined): Resol
   };
 }
 
-export function resolveAccess(o: KubeAccessOptions): KubeAccess {
+/**
+ * Where the API server is and how to authenticate, from the options and the environment, in this
+ * order: `kubeconfig`, `apiServer`, in-cluster (KUBERNETES_SERVICE_HOST), `$KUBECONFIG`,
+ * `~/.kube/config`.
+ * @param path the discovery config's path, for error paths
+ * @throws InvalidConfigError naming `path.apiServer` when none of them is there, or naming the
+ *   field whose kubeconfig cannot be used
+ */
+export function locateApiServer(o: KubeAccessOptions, path = ''): Resolved {
   const env = o.env ?? process.env;
   const saDir = o.serviceAccountDir ?? SA_DIR;
-  let r: Resolved;
-  if (o.kubeconfig) r = fromKubeconfig(o.kubeconfig, o.context);
-  else if (o.apiServer) r = { server: o.apiServer.replace(/\/$/, ''), namespace: undefined };
-  else if (env.KUBERNETES_SERVICE_HOST) {
+  if (o.kubeconfig) return fromKubeconfig(o.kubeconfig, o.context, path);
+  if (o.apiServer) return { server: o.apiServer.replace(/\/$/, ''), namespace: undefined };
+  if (env.KUBERNETES_SERVICE_HOST) {
     const host = env.KUBERNETES_SERVICE_HOST.includes(':') ? `[${env.KUBERNETES_SERVICE_HOST}]` : env.KUBERNETES_SERVICE_HOST;
-    r = { server: `https://${host}:${env.KUBERNETES_SERVICE_PORT ?? '443'}`, namespace: read(join(saDir, 'namespace'))?.trim(), tokenFile: join(saDir, 'token'), ca: read(join(saDir, 'ca.crt')) };
-  } else if (env.KUBECONFIG || read(join(homedir(), '.kube', 'config')) !== undefined) {
-    r = fromKubeconfig(env.KUBECONFIG?.split(':')[0] ?? join(homedir(), '.kube', 'config'), o.context);
-  } else {
-    throw new Error('kubernetes discovery: no API server: not in a cluster (KUBERNETES_SERVICE_HOST), no kubeconfig, no apiServer');
+    return { server: `https://${host}:${env.KUBERNETES_SERVICE_PORT ?? '443'}`, namespace: read(join(saDir, 'namespace'))?.trim(), tokenFile: join(saDir, 'token'), ca: read(join(saDir, 'ca.crt')) };
   }
+  const home = join(homedir(), '.kube', 'config');
+  if (env.KUBECONFIG) return fromKubeconfig(env.KUBECONFIG.split(':')[0]!, o.context, path);
+  if (read(home) !== undefined) return fromKubeconfig(home, o.context, path);
+  throw new InvalidConfigError(
+    at(path, 'apiServer'),
+    'kubernetes discovery: no API server to ask — not in a cluster (KUBERNETES_SERVICE_HOST is not set), no kubeconfig ($KUBECONFIG, ~/.kube/config or the "kubeconfig" option); give "apiServer" (with "token" or "tokenFile") or "kubeconfig"',
+  );
+}
+
+/** Connect to the API server {@link locateApiServer} finds. @throws InvalidConfigError as it does */
+export function resolveAccess(o: KubeAccessOptions, path = ''): KubeAccess {
+  const r = locateApiServer(o, path);
   if (o.token) r.token = o.token;
   if (o.tokenFile) r.tokenFile = o.tokenFile;
   const tokenFile = r.tokenFile;
@@ -112,6 +148,7 @@ export function resolveAccess(o: KubeAccessOptions): KubeAccess {
       if (tokenFile && Date.now() - readAt > TOKEN_REREAD_MS) this.refreshToken();
       return token ? `Bearer ${token}` : undefined;
     },
+    redact: (text) => redact(text, [token, r.token, o.token]),
     refreshToken() {
       if (!tokenFile) return;
       token = read(tokenFile)?.trim() ?? token;

@@ -1,12 +1,27 @@
 /**
  * List-then-watch of one Kubernetes collection, robust the way reference/kubernetes-dns.md §8.2
- * says a watcher must be: list, then watch from the list's resourceVersion with bookmarks and a
- * server timeout; follow the resourceVersion of every event (bookmarks too) and re-watch from it
- * when a watch ends; relist on 410 Gone (HTTP or an ERROR event); back off 0.8 s → 30 s with
- * jitter on other failures; a client-side deadline catches a silently stalled stream.
+ * says a watcher must be, and never a storm for its API server (client-go's reflector):
+ *
+ * - A round is: list (when there is no resourceVersion to watch from), then one watch from the
+ *   last resourceVersion, with bookmarks and a server timeout (`watchTimeoutMs`, else a random
+ *   300–600 s per watch, as client-go) and a client-side deadline 30 s past it for a stalled
+ *   stream.
+ * - Every event's resourceVersion is kept, a bookmark's too (a bookmark is handled before any
+ *   check of the object: it has a resourceVersion and no name).
+ * - A watch that stayed open at least 1 s and ended cleanly (server timeout, EOF) is healthy: the
+ *   next watch starts at once from the last resourceVersion, and the back-off starts over.
+ * - Anything else backs off with jitter before the next round (backoff.ts; 0.8 s doubling to
+ *   30 s): a failed list, a watch refused (4xx/5xx), a broken or stalled stream, an ERROR event,
+ *   a watch that ended in under 1 s (a server that closes watches at once), and 410 Gone (HTTP or
+ *   ERROR event), which also forgets the resourceVersion so the next round relists.
+ * - Failures are reported through `handlers.error`, never with a response body verbatim (at most
+ *   a Status message, redacted: redact.ts). A first 410 is routine (history compacted) and only
+ *   logged; 410s in a row are reported.
  */
 import { request } from 'undici';
+import { KUBERNETES_BACKOFF, retryWithBackoff } from './backoff.js';
 import type { KubeAccess } from './kubernetes-client.js';
+import { describeBody } from './redact.js';
 
 export interface KubeObject {
   metadata: { name: string; namespace?: string; resourceVersion?: string; uid?: string; labels?: Record<string, string> };
@@ -20,6 +35,16 @@ export interface WatchHandlers {
   remove(obj: KubeObject): void;
   /** A failure (kept going); `fatal` hints at a configuration problem (403). */
   error(err: Error, fatal?: boolean): void;
+  /** Routine news (a first 410), for the debug log. */
+  debug(message: string): void;
+}
+
+export interface WatchOptions {
+  /** Server-side watch timeout; undefined: a random 300–600 s per watch. */
+  readonly watchTimeoutMs: number | undefined;
+  readonly random: () => number;
+  /** Monotonic clock in ms (the mesh's). */
+  readonly now: () => number;
 }
 
 class Gone extends Error {}
@@ -32,114 +57,137 @@ class HttpError extends Error {
   }
 }
 
-const MIN_BACKOFF = 800;
-const MAX_BACKOFF = 30_000;
+/** A watch open at least this long, ended cleanly, is healthy (client-go's "very short watch" is < 1 s). */
+export const HEALTHY_WATCH_MS = 1_000;
+const LIST_TIMEOUT_MS = 30_000;
+const STALL_GRACE_MS = 30_000;
 
 export class ListWatch {
+  readonly #access: KubeAccess;
+  readonly #path: string;
+  readonly #labelSelector: string | undefined;
+  readonly #handlers: WatchHandlers;
+  readonly #opts: WatchOptions;
+  readonly #stop = new AbortController();
   #rv: string | undefined;
-  #backoff = MIN_BACKOFF;
-  #current: AbortController | null = null;
-  #stopped = false;
 
-  constructor(
-    private readonly access: KubeAccess,
-    private readonly path: string,
-    private readonly labelSelector: string | undefined,
-    private readonly handlers: WatchHandlers,
-    private readonly opts: { timeoutSeconds: number; random: () => number },
-  ) {}
+  constructor(access: KubeAccess, path: string, labelSelector: string | undefined, handlers: WatchHandlers, opts: WatchOptions) {
+    this.#access = access;
+    this.#path = path;
+    this.#labelSelector = labelSelector;
+    this.#handlers = handlers;
+    this.#opts = opts;
+  }
 
   start(): void {
-    void this.#run();
+    void this.#loop();
   }
 
+  /** Ends the loop: the request in flight is aborted, the back-off timer cleared. */
   stop(): void {
-    this.#stopped = true;
-    this.#current?.abort();
+    this.#stop.abort();
   }
 
-  async #run(): Promise<void> {
-    while (!this.#stopped) {
-      try {
-        if (this.#rv === undefined) await this.#list();
-        await this.#watch();
-      } catch (err) {
-        if (this.#stopped) return;
-        if (err instanceof Gone) {
-          this.#rv = undefined; // relist
-          continue;
-        }
-        const e = err as Error & { status?: number };
-        this.handlers.error(e, e instanceof HttpError && e.status === 403);
-        await this.#sleep();
+  async #loop(): Promise<void> {
+    const signal = this.#stop.signal;
+    try {
+      for (;;) {
+        await retryWithBackoff(() => this.#round(signal), {
+          ...KUBERNETES_BACKOFF,
+          signal,
+          onFailure: (err, attempt, delayMs) => {
+            if (signal.aborted) return;
+            const next = `; next try in ${(delayMs / 1000).toFixed(1)} s`;
+            if (err instanceof Gone && attempt === 1) this.#handlers.debug(`${this.#path}: ${err.message}; relisting${next}`);
+            else this.#handlers.error(new Error(`${err.message}${next}`), err instanceof HttpError && err.status === 403);
+          },
+        });
       }
+    } catch {
+      // stopped
     }
   }
 
-  async #sleep(): Promise<void> {
-    const ms = MIN_BACKOFF / 2 + this.opts.random() * this.#backoff;
-    this.#backoff = Math.min(MAX_BACKOFF, this.#backoff * 2);
-    await new Promise<void>((resolve) => {
-      const t = setTimeout(resolve, ms);
-      t.unref?.();
-      this.#current = new AbortController();
-      this.#current.signal.addEventListener('abort', () => {
-        clearTimeout(t);
-        resolve();
-      });
-    });
+  /** One round; resolves after a healthy watch, throws to back off. */
+  async #round(signal: AbortSignal): Promise<void> {
+    if (this.#rv === undefined) await this.#list(signal);
+    const started = this.#opts.now();
+    let events: number;
+    try {
+      events = await this.#watch(signal);
+    } catch (err) {
+      // A long healthy watch that then broke (a dropped connection) re-watches at once, back-off reset.
+      const healthy = this.#opts.now() - started >= HEALTHY_WATCH_MS;
+      if (!healthy || err instanceof Gone || err instanceof HttpError || signal.aborted) throw err;
+      this.#handlers.error(new Error(`${(err as Error).message}; re-watching`));
+      return;
+    }
+    const lasted = this.#opts.now() - started;
+    if (!(lasted >= HEALTHY_WATCH_MS)) {
+      throw new Error(`kubernetes discovery: ${this.#path}: the watch ended after ${Math.round(lasted)} ms (${events} events)`);
+    }
   }
 
   #url(extra: Record<string, string>): string {
     const q = new URLSearchParams(extra);
-    if (this.labelSelector) q.set('labelSelector', this.labelSelector);
-    return `${this.access.server}${this.path}?${q}`;
+    if (this.#labelSelector) q.set('labelSelector', this.#labelSelector);
+    return `${this.#access.server}${this.#path}?${q}`;
   }
 
   async #get(url: string, signal: AbortSignal): Promise<Awaited<ReturnType<typeof request>>> {
     const headers: Record<string, string> = { accept: 'application/json' };
-    const auth = this.access.authorization();
+    const auth = this.#access.authorization();
     if (auth) headers.authorization = auth;
-    const res = await request(url, { dispatcher: this.access.dispatcher, headers, signal });
+    const res = await request(url, { dispatcher: this.#access.dispatcher, headers, signal });
     if (res.statusCode === 200) return res;
     const text = await res.body.text().catch(() => '');
-    if (res.statusCode === 410) throw new Gone('410 Gone');
-    if (res.statusCode === 401) this.access.refreshToken();
-    let message = text.slice(0, 300);
-    try {
-      message = (JSON.parse(text) as { message?: string }).message ?? message;
-    } catch {
-      // not a Status object
+    if (res.statusCode === 410) {
+      this.#rv = undefined;
+      throw new Gone(`kubernetes discovery: ${this.#path}: 410 Gone (too old resourceVersion)`);
     }
+    if (res.statusCode === 401) this.#access.refreshToken();
+    const said = this.#access.redact(describeBody(text, String(res.headers['content-type'] ?? '')));
     const hint = res.statusCode === 403 ? ' (RBAC: the service account needs get/list/watch on this resource)' : '';
-    throw new HttpError(res.statusCode, `kubernetes discovery: ${this.path} answered ${res.statusCode}: ${message}${hint}`);
+    throw new HttpError(res.statusCode, `kubernetes discovery: ${this.#path} answered ${res.statusCode}: ${said}${hint}`);
   }
 
-  async #list(): Promise<void> {
-    const ac = (this.#current = new AbortController());
-    const t = setTimeout(() => ac.abort(new Error('list timed out')), 30_000);
-    t.unref?.();
+  async #list(signal: AbortSignal): Promise<void> {
+    const ac = new AbortController();
+    const abort = (): void => ac.abort(signal.reason);
+    signal.addEventListener('abort', abort, { once: true });
+    const t = setTimeout(() => ac.abort(new Error(`kubernetes discovery: ${this.#path}: the list timed out after ${LIST_TIMEOUT_MS / 1000} s`)), LIST_TIMEOUT_MS);
+    t.unref();
     try {
       const res = await this.#get(this.#url({}), ac.signal);
-      const list = (await res.body.json()) as { metadata?: { resourceVersion?: string }; items?: KubeObject[] };
-      if (!Array.isArray(list.items)) throw new Error(`kubernetes discovery: ${this.path}: a list without items`);
-      this.#rv = list.metadata?.resourceVersion;
-      this.handlers.reset(list.items.filter((i) => typeof i?.metadata?.name === 'string'));
-      this.#backoff = MIN_BACKOFF;
+      const list = (await res.body.json()) as { metadata?: { resourceVersion?: unknown }; items?: unknown };
+      if (typeof list !== 'object' || list === null || !Array.isArray(list.items)) throw new Error(`kubernetes discovery: ${this.#path}: the list answer has no items`);
+      const items = list.items.filter((i): i is KubeObject => typeof (i as KubeObject | null)?.metadata?.name === 'string');
+      if (items.length < list.items.length) this.#handlers.error(new Error(`kubernetes discovery: ${this.#path}: skipped ${list.items.length - items.length} listed object(s) without metadata.name`));
+      const rv = list.metadata?.resourceVersion;
+      this.#rv = typeof rv === 'string' && rv !== '' ? rv : undefined;
+      this.#handlers.reset(items);
+    } catch (err) {
+      throw ac.signal.aborted && !signal.aborted ? (ac.signal.reason as Error) : err;
     } finally {
       clearTimeout(t);
+      signal.removeEventListener('abort', abort);
     }
   }
 
-  async #watch(): Promise<void> {
-    const ac = (this.#current = new AbortController());
-    // Client-side deadline: the server ends the watch at timeoutSeconds; a stream that stays open
-    // well past it has stalled.
-    const t = setTimeout(() => ac.abort(new Error('watch stalled')), (this.opts.timeoutSeconds + 30) * 1000);
-    t.unref?.();
+  /** One watch; resolves with the number of events when the stream ends cleanly. */
+  async #watch(signal: AbortSignal): Promise<number> {
+    const timeoutS = Math.max(1, Math.round((this.#opts.watchTimeoutMs ?? (300 + Math.floor(clamp01(this.#opts.random()) * 300)) * 1000) / 1000));
+    const ac = new AbortController();
+    const abort = (): void => ac.abort(signal.reason);
+    signal.addEventListener('abort', abort, { once: true });
+    // Client-side deadline: the server ends the watch at timeoutSeconds; a stream still open well past it has stalled.
+    const stalled = new Error(`kubernetes discovery: ${this.#path}: the watch stalled (open ${timeoutS + STALL_GRACE_MS / 1000} s, past its timeout)`);
+    const t = setTimeout(() => ac.abort(stalled), timeoutS * 1000 + STALL_GRACE_MS);
+    t.unref();
+    let events = 0;
     try {
       const res = await this.#get(
-        this.#url({ watch: '1', allowWatchBookmarks: 'true', timeoutSeconds: String(this.opts.timeoutSeconds), ...(this.#rv ? { resourceVersion: this.#rv } : {}) }),
+        this.#url({ watch: '1', allowWatchBookmarks: 'true', timeoutSeconds: String(timeoutS), ...(this.#rv ? { resourceVersion: this.#rv } : {}) }),
         ac.signal,
       );
       let buffered = '';
@@ -149,38 +197,71 @@ export class ListWatch {
         while ((nl = buffered.indexOf('\n')) >= 0) {
           const line = buffered.slice(0, nl).trim();
           buffered = buffered.slice(nl + 1);
-          if (line) this.#event(line);
+          if (line) {
+            events++;
+            this.#event(line);
+          }
         }
       }
+      return events;
     } catch (err) {
-      if (ac.signal.aborted && !this.#stopped && (ac.signal.reason as Error)?.message === 'watch stalled') throw new Error('kubernetes discovery: watch stalled; re-watching');
-      throw err;
+      if (ac.signal.aborted && ac.signal.reason === stalled) throw stalled;
+      if (err instanceof Gone || err instanceof HttpError || signal.aborted) throw err;
+      throw new Error(`kubernetes discovery: ${this.#path}: the watch broke after ${events} events (${(err as Error).message})`);
     } finally {
       clearTimeout(t);
+      signal.removeEventListener('abort', abort);
     }
   }
 
   #event(line: string): void {
-    let ev: { type?: string; object?: KubeObject & { code?: number; message?: string } };
+    let ev: { type?: unknown; object?: unknown };
     try {
       ev = JSON.parse(line);
     } catch {
-      this.handlers.error(new Error(`kubernetes discovery: skipped a malformed watch event: ${line.slice(0, 80)}`));
+      this.#handlers.error(new Error(`kubernetes discovery: ${this.#path}: skipped a watch event that is not JSON (${line.length} bytes)`));
       return;
     }
-    const obj = ev.object;
+    if (typeof ev !== 'object' || ev === null) {
+      this.#handlers.error(new Error(`kubernetes discovery: ${this.#path}: skipped a watch event that is not an object`));
+      return;
+    }
+    const obj = (typeof ev.object === 'object' && ev.object !== null ? ev.object : {}) as {
+      metadata?: { name?: unknown; resourceVersion?: unknown };
+      code?: unknown;
+      message?: unknown;
+      reason?: unknown;
+    };
+    const rv = obj.metadata?.resourceVersion;
+    // A bookmark is only a resourceVersion (no name); record it before any object check.
+    if (ev.type === 'BOOKMARK') {
+      if (typeof rv === 'string' && rv !== '') this.#rv = rv;
+      return;
+    }
     if (ev.type === 'ERROR') {
-      if (obj?.code === 410) throw new Gone(obj.message ?? 'too old resource version');
-      throw new Error(`kubernetes discovery: watch error ${obj?.code ?? ''}: ${obj?.message ?? 'unknown'}`);
+      if (obj.code === 410) {
+        this.#rv = undefined;
+        throw new Gone(`kubernetes discovery: ${this.#path}: the watch answered 410 Gone (too old resourceVersion)`);
+      }
+      const code = typeof obj.code === 'number' ? obj.code : 'without a code';
+      throw new Error(`kubernetes discovery: ${this.#path}: watch ERROR event ${code}: ${this.#access.redact(describeBody(JSON.stringify({ kind: 'Status', ...obj }), undefined))}`);
     }
-    if (!obj || typeof obj.metadata?.name !== 'string') {
-      this.handlers.error(new Error(`kubernetes discovery: skipped a watch event without an object (${ev.type})`));
+    if (typeof obj.metadata?.name !== 'string') {
+      this.#handlers.error(new Error(`kubernetes discovery: ${this.#path}: skipped a ${String(ev.type).slice(0, 20)} event without an object name`));
       return;
     }
-    if (obj.metadata.resourceVersion) this.#rv = obj.metadata.resourceVersion;
-    this.#backoff = MIN_BACKOFF;
-    if (ev.type === 'ADDED' || ev.type === 'MODIFIED') this.handlers.upsert(obj);
-    else if (ev.type === 'DELETED') this.handlers.remove(obj);
-    else if (ev.type !== 'BOOKMARK') this.handlers.error(new Error(`kubernetes discovery: skipped an event of unknown type ${JSON.stringify(ev.type)}`));
+    if (typeof rv === 'string' && rv !== '') this.#rv = rv;
+    const object = obj as KubeObject;
+    try {
+      if (ev.type === 'ADDED' || ev.type === 'MODIFIED') return this.#handlers.upsert(object);
+      if (ev.type === 'DELETED') return this.#handlers.remove(object);
+    } catch (err) {
+      // A handler's bug must not end the watch for every later event.
+      this.#handlers.error(new Error(`kubernetes discovery: ${this.#path}: handling a ${ev.type} event failed: ${(err as Error).message}`));
+      return;
+    }
+ this.#handlers.error(new Error(`kubernetes discovery: ${this.#path}: skipped an event of unknown type ${JSON.stringify(ev.type).slice(0, 40)}`));
   }
 }
+
+const clamp01 = (x: number): number => (x >= 0 && x < 1 ? x : 0.5);

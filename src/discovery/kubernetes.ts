@@ -10,52 +10,80 @@
  * each endpoint carries its pod's labels — `version: v2` for subsets — joined by targetRef; an
  * endpoint whose pod is not known yet is published without them and updated when it arrives.
  * Malformed slices and events are reported and skipped; the last good set stays while the API is
- * unreachable. See kubernetes-watch.ts for list/watch/relist/back-off.
+ * unreachable. See kubernetes-watch.ts for list/watch/relist/back-off. Every message reported
+ * passes through the access's `redact` (no token, no response body verbatim).
  */
-import { isIP } from 'node:net';
 import { request } from 'undici';
 import { InvalidConfigError } from '../core/errors.js';
 import { describe, parseEndpointSpec, type EndpointSpec } from '../core/endpoint-spec.js';
-import { expectObject, join, optBoolean, optEnum, optNumber, optString, rejectUnknown } from '../config/check.js';
+import { expectObject, join, optBoolean, optEnum, optString, rejectUnknown } from '../config/check.js';
+import { KUBERNETES_BACKOFF, retryWithBackoff } from './backoff.js';
 import type { DiscoveryContext, DiscoveryDefinition, DiscoverySource } from './discovery.js';
-import { resolveAccess, type KubeAccess, type KubeAccessOptions } from './kubernetes-client.js';
-import { ListWatch, type KubeObject } from './kubernetes-watch.js';
+import { optDurationMs, type Duration } from './duration.js';
+import { locateApiServer, resolveAccess, type KubeAccess, type KubeAccessOptions } from './kubernetes-client.js';
+import { parseSlice, slicePort, type Slice } from './kubernetes-slices.js';
+import { ListWatch, type KubeObject, type WatchHandlers } from './kubernetes-watch.js';
+import { describeBody } from './redact.js';
 
+/** `{ type: 'kubernetes', service, port, … }` as written in the config. */
+export interface KubernetesDiscoveryConfig {
+  type: 'kubernetes';
+  /** The Kubernetes Service whose EndpointSlices are watched. */
+  service: string;
+  /** The Service port, by name (`'http'`) or target port number. */
+  port: string | number;
+  /** @default the kubeconfig context's namespace, the service account's, or 'default' */
+  namespace?: string;
+  /** Scheme of the endpoints. @default 'http' */
+  protocol?: 'http' | 'https';
+  /** Watch the Service's pods too and put their labels on the endpoints (for subsets). @default true */
+  podLabels?: boolean;
+  /** Server-side timeout of each watch, 1 s – 1 h. @default a random 300–600 s per watch (client-go's) */
+  watchTimeoutMs?: Duration;
+  /** @deprecated use `watchTimeoutMs` (seconds here, ms there) */
+  watchTimeoutSeconds?: number;
+  /** API server URL, e.g. `https://10.0.0.1:6443`. @default in-cluster, else the kubeconfig */
+  apiServer?: string;
+  /** Path of a kubeconfig file. @default $KUBECONFIG, else ~/.kube/config (outside a cluster) */
+  kubeconfig?: string;
+  /** The kubeconfig context to use. @default its current-context */
+  context?: string;
+  /** Bearer token. @default the service account's token (in-cluster) or the kubeconfig user's */
+  token?: string;
+  /** File holding the bearer token, re-read every 60 s and after a 401. */
+  tokenFile?: string;
+  /** Directory of the service-account files. @default /var/run/secrets/kubernetes.io/serviceaccount */
+  serviceAccountDir?: string;
+}
+
+/** `kubernetes` options, parsed (durations in ms). */
 export interface KubernetesOptions extends KubeAccessOptions {
   service: string;
   port: string | number;
   protocol: 'http' | 'https';
   podLabels: boolean;
-  watchTimeoutSeconds: number;
-}
-
-interface Slice {
-  addressType?: string;
-  ports?: { name?: string; port?: number; protocol?: string }[] | null;
-  endpoints?:
-    | {
-        addresses?: string[];
-        conditions?: { ready?: boolean | null; serving?: boolean | null; terminating?: boolean | null };
-        zone?: string;
-        nodeName?: string;
-        targetRef?: { kind?: string; name?: string };
-      }[]
-    | null;
+  /** undefined: a random 300–600 s per watch. */
+  watchTimeoutMs: number | undefined;
 }
 
 class KubernetesSource implements DiscoverySource {
   readonly #access: KubeAccess;
-  readonly #slices = new Map<string, Slice & KubeObject>();
+  readonly #slices = new Map<string, Slice>();
   readonly #pods = new Map<string, Record<string, string>>();
+  /** `name@resourceVersion` of slice versions whose problems were reported (each version once). */
+  readonly #reported = new Set<string>();
+  #lastKey: string | null = null;
   readonly #watches: ListWatch[] = [];
   #synced = false;
   #stopped = false;
+
+  readonly #stop = new AbortController();
 
   constructor(
     private readonly o: KubernetesOptions,
     private readonly ctx: DiscoveryContext,
   ) {
-    this.#access = resolveAccess(o);
+    this.#access = resolveAccess(o, `services.${ctx.service}.discovery`);
     const ns = encodeURIComponent(this.#access.namespace);
     const slices = new ListWatch(
       this.#access,
@@ -63,22 +91,23 @@ class KubernetesSource implements DiscoverySource {
       `kubernetes.io/service-name=${o.service}`,
       {
         reset: (items) => {
+          const before = new Map(this.#slices);
           this.#slices.clear();
-          for (const i of items) this.#slices.set(i.metadata.name, i as Slice & KubeObject);
+          for (const i of items) this.#accept(i, before.get(i.metadata.name));
           this.#synced = true;
           this.#publish();
         },
         upsert: (obj) => {
-          this.#slices.set(obj.metadata.name, obj as Slice & KubeObject);
+          this.#accept(obj, this.#slices.get(obj.metadata.name));
           this.#publish();
         },
         remove: (obj) => {
           this.#slices.delete(obj.metadata.name);
           this.#publish();
         },
-        error: (err) => ctx.error(err),
+        ...this.#report,
       },
-      { timeoutSeconds: o.watchTimeoutSeconds, random: ctx.random },
+      this.#watchOptions,
     );
     this.#watches.push(slices);
     slices.start();
@@ -86,29 +115,56 @@ class KubernetesSource implements DiscoverySource {
     ctx.signal.addEventListener('abort', () => void this.stop(), { once: true });
   }
 
-  /** Watch the Service's pods, selected by the Service's own selector. */
-  async #watchPods(ns: string): Promise<void> {
-    let selector: string | undefined;
-    for (let attempt = 0; selector === undefined && !this.#stopped; attempt++) {
-      try {
+  /** Errors and debug news of the watches, redacted. */
+  readonly #report: Pick<WatchHandlers, 'error' | 'debug'> = {
+    error: (err) => this.ctx.error(new Error(this.#access.redact(err.message))),
+    debug: (message) => this.ctx.log.debug(`kubernetes discovery: ${this.#access.redact(message)}`),
+  };
+
+  get #watchOptions() {
+    return { watchTimeoutMs: this.o.watchTimeoutMs, random: this.ctx.random, now: this.ctx.now };
+  }
+
+  /** The Service's selector (`a=b,c=d`), or null when it has none; retried with the shared back-off. */
+  async #readSelector(ns: string): Promise<string | null> {
+    const url = `${this.#access.server}/api/v1/namespaces/${ns}/services/${encodeURIComponent(this.o.service)}`;
+    return retryWithBackoff(
+      async () => {
         const headers: Record<string, string> = { accept: 'application/json' };
         const auth = this.#access.authorization();
         if (auth) headers.authorization = auth;
-        const res = await request(`${this.#access.server}/api/v1/namespaces/${ns}/services/${encodeURIComponent(this.o.service)}`, { dispatcher: this.#access.dispatcher, headers });
-        const svc = (await res.body.json()) as { spec?: { selector?: Record<string, string> } };
-        if (res.statusCode !== 200) throw new Error(`reading service ${this.o.service}: HTTP ${res.statusCode}`);
-        const sel = svc.spec?.selector;
-        if (!sel || Object.keys(sel).length === 0) {
-          this.ctx.log.warn(`kubernetes discovery: service ${this.o.service} has no selector; endpoints carry no pod labels`);
-          return;
-        }
-        selector = Object.entries(sel).map(([k, v]) => `${k}=${v}`).join(',');
-      } catch (err) {
-        this.ctx.error(new Error(`kubernetes discovery: pod labels unavailable for now: ${(err as Error).message}`));
-        await new Promise((r) => setTimeout(r, Math.min(30_000, 800 * 2 ** attempt)).unref?.());
-      }
+        const res = await request(url, { dispatcher: this.#access.dispatcher, headers, signal: this.#stop.signal });
+        const text = await res.body.text();
+        if (res.statusCode === 401) this.#access.refreshToken();
+        if (res.statusCode !== 200) throw new Error(`reading service ${this.o.service} answered ${res.statusCode}: ${describeBody(text, String(res.headers['content-type'] ?? ''))}`);
+        const svc = JSON.parse(text) as { spec?: { selector?: unknown } } | null;
+        const sel = svc?.spec?.selector;
+        if (typeof sel !== 'object' || sel === null || Object.keys(sel).length === 0) return null;
+        return Object.entries(sel).map(([k, v]) => `${k}=${String(v)}`).join(',');
+      },
+      {
+        ...KUBERNETES_BACKOFF,
+        signal: this.#stop.signal,
+        onFailure: (err, _attempt, delayMs) => {
+          if (!this.#stopped) this.#report.error(new Error(`kubernetes discovery: pod labels unavailable for now (${err.message}); next try in ${(delayMs / 1000).toFixed(1)} s`));
+        },
+      },
+    );
+  }
+
+  /** Watch the Service's pods, selected by the Service's own selector. */
+  async #watchPods(ns: string): Promise<void> {
+    let selector: string | null;
+    try {
+      selector = await this.#readSelector(ns);
+    } catch {
+      return; // stopped
     }
-    if (this.#stopped || selector === undefined) return;
+    if (this.#stopped) return;
+    if (selector === null) {
+      this.ctx.log.warn(`kubernetes discovery: service ${this.o.service} has no selector; endpoints carry no pod labels`);
+      return;
+    }
     const pods = new ListWatch(
       this.#access,
       `/api/v1/namespaces/${ns}/pods`,
@@ -116,75 +172,102 @@ class KubernetesSource implements DiscoverySource {
       {
         reset: (items) => {
           this.#pods.clear();
-          for (const p of items) this.#pods.set(p.metadata.name, p.metadata.labels ?? {});
+          for (const p of items) this.#pods.set(p.metadata.name, labelsOf(p));
           this.#publish();
         },
         upsert: (p) => {
           const before = JSON.stringify(this.#pods.get(p.metadata.name));
-          this.#pods.set(p.metadata.name, p.metadata.labels ?? {});
-          if (before !== JSON.stringify(p.metadata.labels ?? {})) this.#publish();
+          const labels = labelsOf(p);
+          this.#pods.set(p.metadata.name, labels);
+          if (before !== JSON.stringify(labels)) this.#publish();
         },
         remove: (p) => {
           this.#pods.delete(p.metadata.name);
         },
-        error: (err) => this.ctx.error(err),
+        ...this.#report,
       },
-      { timeoutSeconds: this.o.watchTimeoutSeconds, random: this.ctx.random },
+      this.#watchOptions,
     );
     this.#watches.push(pods);
     pods.start();
   }
 
-  #portOf(slice: Slice): number | undefined {
-    const ports = slice.ports ?? [];
-    const want = this.o.port;
-    const p = typeof want === 'number' ? ports.find((x) => x.port === want) : ports.find((x) => x.name === want);
-    return typeof p?.port === 'number' ? p.port : undefined;
+  /**
+   * Check a slice as it arrives (kubernetes-slices.ts): a malformed one is reported and skipped,
+   * keeping `previous` (its last good version) if any; problems are reported once per version.
+   */
+  #accept(obj: KubeObject, previous: Slice | undefined): void {
+    const name = obj.metadata.name;
+    const version = `${name}@${String(obj.metadata.resourceVersion ?? '')}`;
+    const once = (message: string): void => {
+      if (this.#reported.has(version)) return;
+      this.#reported.add(version);
+      if (this.#reported.size > 10_000) this.#reported.clear();
+      this.#report.error(new Error(`kubernetes discovery: slice ${name} ${message}`));
+    };
+    const slice = parseSlice(obj);
+    if (typeof slice === 'string') {
+      if (previous) this.#slices.set(name, previous);
+      once(`is malformed (${slice}); skipped${previous ? ', its previous version stays' : ''}`);
+      return;
+    }
+    this.#slices.set(name, slice);
+    if (slice.endpoints.length === 0) return;
+    const problems: string[] = [];
+    if (slice.addressType === 'FQDN') problems.push(`has addressType FQDN (deprecated; not used by meshlet): its ${slice.endpoints.length} endpoint(s) are skipped`);
+    else {
+      const port = slicePort(slice, this.o.port);
+      if (typeof port === 'string') problems.push(`${port}: its ${slice.endpoints.length} endpoint(s) are skipped`);
+    }
+    if (slice.problems.length > 0) problems.push(`skipped ${slice.problems.length} endpoint(s): ${slice.problems.slice(0, 3).join('; ')}${slice.problems.length > 3 ? '; …' : ''}`);
+    if (problems.length > 0) once(problems.join('; '));
   }
 
+  /** Merge every usable slice into one snapshot; pushed only when it changed. */
   #publish(): void {
     if (!this.#synced || this.#stopped) return;
     const byUrl = new Map<string, EndpointSpec>();
-    for (const [name, slice] of this.#slices) {
-      const port = this.#portOf(slice);
-      if (port === undefined) {
-        this.ctx.error(new Error(`kubernetes discovery: slice ${name} has no port ${JSON.stringify(this.o.port)}; skipped`));
-        continue;
-      }
-      if (!Array.isArray(slice.endpoints)) continue; // null: no endpoints yet
+    for (const slice of this.#slices.values()) {
+      if (slice.addressType === 'FQDN') continue;
+      const port = slicePort(slice, this.o.port);
+      if (typeof port === 'string') continue;
       for (const ep of slice.endpoints) {
-        const address = ep?.addresses?.[0];
-        if (typeof address !== 'string') continue;
-        const c = ep.conditions ?? {};
-        const ready = c.ready ?? true;
-        if (!ready || c.terminating === true) continue;
-        const family = isIP(address);
-        if ((slice.addressType === 'IPv4' && family !== 4) || (slice.addressType === 'IPv6' && family !== 6)) {
-          this.ctx.error(new Error(`kubernetes discovery: slice ${name}: address ${address} is not ${slice.addressType}; skipped`));
-          continue;
-        }
-        const host = family === 6 ? `[${address}]` : address;
+        if (!ep.usable) continue;
+        const host = slice.addressType === 'IPv6' ? `[${ep.address}]` : ep.address;
         const url = `${this.o.protocol}://${host}:${port}`;
         if (byUrl.has(url)) continue;
-        const podLabels = ep.targetRef?.kind === 'Pod' && ep.targetRef.name ? this.#pods.get(ep.targetRef.name) : undefined;
+        const podLabels = ep.pod !== undefined ? this.#pods.get(ep.pod) : undefined;
         const labels: Record<string, string> = { ...(podLabels ?? {}) };
         if (ep.nodeName) labels['kubernetes.io/hostname'] = ep.nodeName;
         try {
-          byUrl.set(url, parseEndpointSpec({ url, labels, ...(ep.zone ? { zone: ep.zone } : {}) }, `slice ${name}`));
+          byUrl.set(url, parseEndpointSpec({ url, labels, ...(ep.zone ? { zone: ep.zone } : {}) }, `slice ${slice.name}`));
         } catch (err) {
-          this.ctx.error(new Error(`kubernetes discovery: slice ${name}: ${(err as Error).message}; skipped`));
+          this.#report.error(new Error(`kubernetes discovery: slice ${slice.name}: ${(err as Error).message}; skipped`));
         }
       }
     }
-    this.ctx.update([...byUrl.values()]);
+    const specs = [...byUrl.values()];
+    const key = specs.map((e) => `${e.origin} ${e.zone ?? ''} ${JSON.stringify(e.labels)}`).sort().join('\n');
+    if (key === this.#lastKey) return;
+    this.#lastKey = key;
+    this.ctx.update(specs);
   }
 
   async stop(): Promise<void> {
     if (this.#stopped) return;
     this.#stopped = true;
+    this.#stop.abort();
     for (const w of this.#watches) w.stop();
     await this.#access.close().catch(() => {});
   }
+}
+
+/** A pod's labels, string values only (anything else in a malformed object is dropped). */
+function labelsOf(p: KubeObject): Record<string, string> {
+  const raw: unknown = p.metadata.labels;
+  const out: Record<string, string> = {};
+  if (typeof raw === 'object' && raw !== null) for (const [k, v] of Object.entries(raw)) if (typeof v === 'string') out[k] = v;
+  return out;
 }
 
 export const kubernetesDiscovery: DiscoveryDefinition<KubernetesOptions> = {
@@ -193,7 +276,7 @@ export const kubernetesDiscovery: DiscoveryDefinition<KubernetesOptions> = {
     const o = expectObject(raw, path);
     rejectUnknown(
       o,
-      ['service', 'namespace', 'port', 'protocol', 'podLabels', 'watchTimeoutSeconds', 'apiServer', 'kubeconfig', 'context', 'token', 'tokenFile', 'serviceAccountDir'],
+      ['service', 'namespace', 'port', 'protocol', 'podLabels', 'watchTimeoutMs', 'watchTimeoutSeconds', 'apiServer', 'kubeconfig', 'context', 'token', 'tokenFile', 'serviceAccountDir'],
       path,
     );
     const service = optString(o, 'service', path);
@@ -202,19 +285,25 @@ export const kubernetesDiscovery: DiscoveryDefinition<KubernetesOptions> = {
     if (!(typeof port === 'string' && port !== '') && !(typeof port === 'number' && Number.isInteger(port) && port > 0 && port < 65536)) {
       throw new InvalidConfigError(join(path, 'port'), `expected a port name or number, got ${describe(port)}`);
     }
-    return {
+    const apiServer = optString(o, 'apiServer', path);
+    if (apiServer !== undefined && !/^https?:\/\/[^/?#\s]+\/?$/.test(apiServer)) {
+      throw new InvalidConfigError(join(path, 'apiServer'), `expected an http(s) URL such as "https://10.0.0.1:6443", got ${describe(apiServer)}`);
+    }
+    const parsed: KubernetesOptions = {
       service,
       port,
       protocol: optEnum(o, 'protocol', path, ['http', 'https'], 'http'),
       podLabels: optBoolean(o, 'podLabels', path, true),
-      watchTimeoutSeconds: optNumber(o, 'watchTimeoutSeconds', path, 300 + Math.floor(Math.random() * 300), { integer: true, min: 1, max: 3600 }),
+      watchTimeoutMs: optDurationMs(o, 'watchTimeoutMs', path, undefined, { integer: true, min: 1_000, max: 3_600_000 }, { key: 'watchTimeoutSeconds', unitMs: 1_000 }),
       namespace: optString(o, 'namespace', path),
-      apiServer: optString(o, 'apiServer', path),
+      apiServer,
       kubeconfig: optString(o, 'kubeconfig', path),
       context: optString(o, 'context', path),
       token: optString(o, 'token', path),
       tokenFile: optString(o, 'tokenFile', path),
       serviceAccountDir: optString(o, 'serviceAccountDir', path),
     };
+    locateApiServer(parsed, path); // outside a cluster with nothing configured: InvalidConfigError now, not at start
+    return parsed;
   },
 };

@@ -8,7 +8,14 @@ import { expectObject, join, rejectUnknown } from '../config/check.js';
 import { InvalidConfigError } from '../core/errors.js';
 import type { DiscoveryContext, DiscoveryDefinition, DiscoverySource } from './discovery.js';
 
-/** Options of `{ type: 'static', endpoints: [...] }`. */
+/** `{ type: 'static', endpoints: [...] }` as written in the config. */
+export interface StaticDiscoveryConfig {
+  type: 'static';
+  /** The endpoints: URLs (`'http://10.0.0.1:8080'`) or objects with `url`, `weight`, `zone`, `labels`, … */
+  endpoints: readonly EndpointInput[];
+}
+
+/** `static` options, parsed. */
 export interface StaticDiscoveryOptions {
   endpoints: readonly EndpointSpec[];
 }

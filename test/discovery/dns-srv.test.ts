@@ -8,7 +8,7 @@ import { request } from 'undici';
 import { createMesh, type Mesh } from '../../src/index.js';
 import type { EndpointSpec } from '../../src/core/endpoint-spec.js';
 import type { DiscoveryContext } from '../../src/discovery/discovery.js';
-import { dnsSrvDiscovery, type DnsSrvOptions } from '../../src/discovery/dns-srv.js';
+import { dnsSrvDiscovery, MAX_TARGETS_PER_REFRESH, type DnsSrvOptions } from '../../src/discovery/dns-srv.js';
 import { startBackends, closeAll, type Backend } from '../support/backend.js';
 import { startDns, type SrvAnswer, type TestDns } from '../support/dns-server.js';
 
@@ -50,7 +50,7 @@ async function until(check: () => boolean | Promise<boolean>, ms = 3000): Promis
 function srvMesh(discovery: Record<string, unknown> = {}, extra: Record<string, unknown> = {}): Mesh {
   return createMesh({
     services: {
-      web: { discovery: { type: 'dns-srv', name: SRV, servers: [dns.server], minRefresh: 20, refresh: 100, ...discovery }, balancer: 'round-robin', ...extra },
+      web: { discovery: { type: 'dns-srv', name: SRV, servers: [dns.server], minRefreshMs: 20, refreshMs: 100, ...discovery }, balancer: 'round-robin', ...extra },
     },
   });
 }
@@ -88,7 +88,7 @@ describe('dns-srv: records to endpoints', () => {
     });
     dns.zone.set('a.internal', { a: [{ address: '127.0.0.1' }] });
     dns.zone.set('b.internal', { a: [{ address: '127.0.0.1' }] });
-    mesh = srvMesh({ refresh: 30_000 });
+    mesh = srvMesh({ refreshMs: 30_000 });
     const counts: Record<string, number> = {};
     for (let i = 0; i < 40; i++) {
       const name = await hit(mesh);
@@ -114,7 +114,7 @@ describe('dns-srv: records to endpoints', () => {
     dns.zone.set('b.internal', { a: [{ address: '127.0.0.2' }], aaaa: [{ address: '::2' }] });
     dns.zone.set('b-alias.internal', { a: [{ address: '127.0.0.2' }] });
     dns.zone.set('c.internal', { aaaa: [{ address: '::3' }] });
-    const run = capture({ refresh: 30_000 });
+    const run = capture({ refreshMs: 30_000 });
     try {
       await until(() => run.pushes.length === 1);
       expect(summary(run.pushes[0]!)).toEqual([
@@ -134,7 +134,7 @@ describe('dns-srv: records to endpoints', () => {
     const srv: SrvAnswer[] = Array.from({ length: 131 }, (_, i) => ({ target: 'a.internal', port: 9000 + i, priority: i * 3, weight: 1 }));
     dns.zone.set(SRV, { srv });
     dns.zone.set('a.internal', { a: [{ address: '127.0.0.1' }] });
-    const run = capture({ refresh: 30_000, family: 4 });
+    const run = capture({ refreshMs: 30_000, family: 4 });
     try {
       await until(() => run.pushes.length === 1);
       const byPort = new Map(run.pushes[0]!.map((s) => [s.port, s.priority]));
@@ -150,7 +150,7 @@ describe('dns-srv: records to endpoints', () => {
     const srv: SrvAnswer[] = Array.from({ length: 100 }, (_, i) => ({ target: `t${i}.internal`, port: 8080 }));
     dns.zone.set(SRV, { srv });
     for (let i = 0; i < 100; i++) dns.zone.set(`t${i}.internal`, { a: [{ address: `127.0.1.${i + 1}` }] });
-    const run = capture({ refresh: 30_000, family: 4 });
+    const run = capture({ refreshMs: 30_000, family: 4 });
     try {
       await until(() => run.pushes.length === 1);
       expect(run.pushes[0]!.map((s) => s.hostname).sort()).toEqual(Array.from({ length: 100 }, (_, i) => `127.0.1.${i + 1}`).sort());
@@ -172,13 +172,87 @@ describe('dns-srv: records to endpoints', () => {
     });
     dns.zone.set('a.internal', { a: [{ address: '127.0.0.1' }] });
     dns.zone.set('empty.internal', { srv: [] }); // exists, no A/AAAA: NODATA
-    mesh = srvMesh({ refresh: 30_000 });
+    mesh = srvMesh({ refreshMs: 30_000 });
     for (let i = 0; i < 4; i++) expect(await hit(mesh)).toBe('b0');
     expect(stats(mesh).endpoints.map((e) => e.url)).toEqual([backends[0]!.url]);
     expect(stats(mesh).discoveryErrors).toBe(1);
     expect(stats(mesh).lastDiscoveryError).toBe(
       'dns-srv discovery: _http._tcp.web.test: 2 of 3 SRV targets do not resolve and were skipped: missing.internal (ENOTFOUND), empty.internal (ENODATA)',
     );
+  });
+});
+
+describe('dns-srv: answers that would hurt', () => {
+  test('a record with port 0 is skipped and reported; the others are published', async () => {
+    dns.zone.set(SRV, { srv: [{ target: 'a.internal', port: 8080 }, { target: 'b.internal', port: 0 }] });
+    dns.zone.set('a.internal', { a: [{ address: '127.0.0.1' }] });
+    dns.zone.set('b.internal', { a: [{ address: '127.0.0.2' }] });
+    const run = capture({ refreshMs: 30_000, family: 4 });
+    try {
+      await until(() => run.pushes.length === 1);
+      expect(summary(run.pushes[0]!)).toEqual(['http://127.0.0.1:8080 w10 p0']);
+      expect(run.errors).toEqual(['dns-srv discovery: _http._tcp.web.test: 1 SRV record(s) with port 0 skipped: b.internal:0']);
+      expect(dns.queries.some((q) => q.name === 'b.internal')).toBe(false);
+    } finally {
+      run.stop();
+    }
+  });
+
+  test('when every record has port 0 the last good set stays (never http://host:0)', async () => {
+    dns.zone.set(SRV, { srv: [{ target: 'a.internal', port: 8080 }] });
+    dns.zone.set('a.internal', { a: [{ address: '127.0.0.1' }] });
+    const run = capture({ minRefreshMs: 20, refreshMs: 20, family: 4 });
+    try {
+      await until(() => run.pushes.length === 1);
+      dns.zone.set(SRV, { srv: [{ target: 'a.internal', port: 0 }] });
+      await until(() => run.errors.length >= 1);
+      expect(run.errors[0]).toBe('dns-srv discovery: _http._tcp.web.test failed (every SRV record has port 0 (1 SRV record(s) with port 0 skipped: a.internal:0)); keeping the last good endpoints');
+      expect(run.pushes).toHaveLength(1);
+    } finally {
+      run.stop();
+    }
+  });
+
+  test(`at most ${MAX_TARGETS_PER_REFRESH} targets are resolved per refresh: the lowest priorities and highest weights; the rest is reported`, async () => {
+    const srv: SrvAnswer[] = Array.from({ length: 300 }, (_, i) => ({ target: `t${i}.internal`, port: 8080, priority: i < 200 ? 1 : 2, weight: 300 - i }));
+    dns.zone.set(SRV, { srv });
+    for (let i = 0; i < 300; i++) dns.zone.set(`t${i}.internal`, { a: [{ address: `127.${1 + (i >> 7)}.0.${1 + (i & 127)}` }] });
+    const run = capture({ refreshMs: 30_000, family: 4 });
+    try {
+      await until(() => run.pushes.length === 1, 10_000);
+      expect(run.pushes[0]).toHaveLength(MAX_TARGETS_PER_REFRESH);
+      expect(dns.queries.filter((q) => q.type === 'A')).toHaveLength(MAX_TARGETS_PER_REFRESH);
+      const asked = new Set(dns.queries.filter((q) => q.type === 'A').map((q) => Number(q.name.slice(1).split('.')[0])));
+      expect([...asked].sort((a, b) => a - b)).toEqual(Array.from({ length: MAX_TARGETS_PER_REFRESH }, (_, i) => i));
+      expect(run.errors).toEqual([
+        `dns-srv discovery: _http._tcp.web.test: 300 SRV targets, more than the ${MAX_TARGETS_PER_REFRESH} resolved per refresh: the 44 of the highest priorities and lowest weights were not resolved and get no endpoints`,
+      ]);
+    } finally {
+      run.stop();
+    }
+  });
+
+  test('an SRV name behind a CNAME loop: reported as an empty answer, never "(null)"', async () => {
+    dns.zone.set(SRV, { cname: 'loop.internal' });
+    dns.zone.set('loop.internal', { cname: SRV });
+    const run = capture({ refreshMs: 30_000 });
+    try {
+      await until(() => run.pushes.length === 1);
+      expect(run.pushes[0]).toEqual([]);
+      dns.zone.set(SRV, { srv: [{ target: 'a.internal', port: 8080 }] });
+      dns.zone.set('a.internal', { cname: 'b.internal' });
+      dns.zone.set('b.internal', { cname: 'a.internal' });
+    } finally {
+      run.stop();
+    }
+    const second = capture({ refreshMs: 30_000, family: 4 });
+    try {
+      await until(() => second.pushes.length === 1);
+      expect(second.pushes[0]).toEqual([]);
+      expect(second.errors).toEqual([]);
+    } finally {
+      second.stop();
+    }
   });
 });
 
@@ -204,7 +278,7 @@ describe('dns-srv: priority failover', () => {
     const [b0, b1] = backends as [Backend, Backend];
     dns.zone.set(SRV, { srv: [{ target: 'a.internal', port: b0.port, priority: 1 }, { target: 'a.internal', port: b1.port, priority: 2 }] });
     dns.zone.set('a.internal', { a: [{ address: '127.0.0.1' }] });
-    mesh = srvMesh({ refresh: 30_000 });
+    mesh = srvMesh({ refreshMs: 30_000 });
     expect(await hit(mesh)).toBe('b0');
     await b0.stop(); // connections refused: retried elsewhere, and b0 ejected by outlier detection
     const seen: string[] = [];
@@ -223,7 +297,7 @@ describe('dns-srv: failures', () => {
     backends = await startBackends(1);
     dns.zone.set(SRV, { srv: [{ target: 'a.internal', port: backends[0]!.port }] });
     dns.zone.set('a.internal', { a: [{ address: '127.0.0.1' }] });
-    mesh = srvMesh({ keepFor: 60_000 });
+    mesh = srvMesh({ keepForMs: 60_000 });
     expect(await hit(mesh)).toBe('b0');
     dns.zone.set(SRV, { srv: [{ target: '.', port: 0 }] });
     await until(() => stats(mesh!).endpoints.length === 0);
@@ -236,7 +310,7 @@ describe('dns-srv: failures', () => {
     dns.zone.set(SRV, { srv: [{ target: 'a.internal', port: b0.port }, { target: 'b.internal', port: b1.port }] });
     dns.zone.set('a.internal', { a: [{ address: '127.0.0.1' }] });
     dns.zone.set('b.internal', { a: [{ address: '127.0.0.1' }] });
-    mesh = srvMesh({ family: 4, timeout: 50, tries: 1 });
+    mesh = srvMesh({ family: 4, timeoutMs: 50, tries: 1 });
     await until(() => stats(mesh!).endpoints.length === 2);
     dns.zone.set(SRV, { rcode: 'SERVFAIL' });
     await until(() => stats(mesh!).discoveryErrors >= 2);
@@ -251,11 +325,11 @@ describe('dns-srv: failures', () => {
     expect(stats(mesh).endpoints).toHaveLength(2);
   });
 
-  test('NXDOMAIN on the SRV name after a good answer: kept for keepFor, then dropped', async () => {
+  test('NXDOMAIN on the SRV name after a good answer: kept for keepForMs, then dropped', async () => {
     backends = await startBackends(1);
     dns.zone.set(SRV, { srv: [{ target: 'a.internal', port: backends[0]!.port }] });
     dns.zone.set('a.internal', { a: [{ address: '127.0.0.1' }] });
-    mesh = srvMesh({ keepFor: 300 });
+    mesh = srvMesh({ keepForMs: 300 });
     expect(await hit(mesh)).toBe('b0');
     dns.zone.delete(SRV);
     await until(() => stats(mesh!).discoveryErrors >= 1);
@@ -267,7 +341,7 @@ describe('dns-srv: failures', () => {
   test('stop while targets are being resolved: nothing is pushed or reported afterwards, no query follows', async () => {
     dns.zone.set(SRV, { srv: [{ target: 'slow.internal', port: 8080 }] });
     dns.zone.set('slow.internal', { noReply: true });
-    const run = capture({ timeout: 5000, minRefresh: 20, refresh: 20 });
+    const run = capture({ timeoutMs: 5000, minRefreshMs: 20, refreshMs: 20 });
     await until(() => dns.queries.some((q) => q.name === 'slow.internal'));
     run.stop();
     const n = dns.queries.length;
@@ -281,8 +355,8 @@ describe('dns-srv: failures', () => {
 describe('dns-srv: config', () => {
   test.each([
     [{ type: 'dns-srv' }, 'name', /required/],
-    [{ type: 'dns-srv', name: '_http._tcp.web.test', refresh: 100 }, 'refresh', /≥ 1000/],
-    [{ type: 'dns-srv', name: '_http._tcp.web.test', refresh: 400_000 }, 'refresh', /≤ 300000/],
+    [{ type: 'dns-srv', name: '_http._tcp.web.test', refreshMs: 100 }, 'refreshMs', /≥ 1000/],
+    [{ type: 'dns-srv', name: '_http._tcp.web.test', refreshMs: 400_000 }, 'refreshMs', /≤ 300000/],
     [{ type: 'dns-srv', name: '_http._tcp.web.test', servers: ['x'] }, 'servers[0]', /expected an IP address/],
     [{ type: 'dns-srv', name: '_http._tcp.web.test', host: 'web.test' }, 'host', /unknown field/],
     [{ type: 'dns-srv', name: '_http._tcp.web.test', port: 80 }, 'port', /unknown field/],
@@ -298,12 +372,12 @@ describe('dns-srv: config', () => {
     expect(err.message).toMatch(message);
   });
 
-  test('refresh defaults to 30 s, kept within [minRefresh, maxRefresh]; parsed options round-trip', () => {
+  test('refresh defaults to 30 s, kept within [minRefreshMs, maxRefreshMs]; parsed options round-trip', () => {
     const parse = (o: Record<string, unknown>) => dnsSrvDiscovery.parseOptions!({ name: SRV, ...o }, 'd');
-    expect(parse({}).refresh).toBe(30_000);
-    expect(parse({ minRefresh: 60_000 }).refresh).toBe(60_000);
-    expect(parse({ maxRefresh: 5_000 }).refresh).toBe(5_000);
-    const full = parse({ servers: ['127.0.0.1:53'], refresh: 10_000, family: 4, onNxdomain: 'drop' });
+    expect(parse({}).refreshMs).toBe(30_000);
+    expect(parse({ minRefreshMs: 60_000 }).refreshMs).toBe(60_000);
+    expect(parse({ maxRefreshMs: 5_000 }).refreshMs).toBe(5_000);
+    const full = parse({ servers: ['127.0.0.1:53'], refreshMs: 10_000, family: 4, onNxdomain: 'drop' });
     expect(parse(JSON.parse(JSON.stringify(full)) as Record<string, unknown>)).toEqual(full);
   });
 });

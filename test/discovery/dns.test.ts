@@ -1,15 +1,15 @@
 /**
  * `dns` discovery against a real DNS server on 127.0.0.1 (test/support/dns-server.ts) and real
  * HTTP backends on 127.0.0.x (Linux routes all of 127/8 to lo). Short TTLs (0–1 s) and small
- * minRefresh keep the file within a few seconds. node:dns is never stubbed.
+ * minRefreshMs keep the file within a few seconds. node:dns is never stubbed.
  */
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { afterEach, beforeEach, describe, expect, test } from 'vitest';
+import { afterEach, beforeEach, describe, expect, test, vi } from 'vitest';
 import { request } from 'undici';
 import { createMesh, type Mesh } from '../../src/index.js';
 import { dnsDiscovery } from '../../src/discovery/dns.js';
-import { Backoff } from '../../src/discovery/refresh.js';
+import type { DiscoveryContext } from '../../src/discovery/discovery.js';
 import { startBackend, type Backend } from '../support/backend.js';
 import { startDns, type TestDns } from '../support/dns-server.js';
 
@@ -64,7 +64,7 @@ async function until(check: () => boolean | Promise<boolean>, ms = 3000): Promis
 
 function dnsMesh(discovery: Record<string, unknown>, extra: Record<string, unknown> = {}): Mesh {
   return createMesh({
-    services: { web: { discovery: { type: 'dns', host: 'web.test', servers: [dns.server], family: 4, minRefresh: 50, ...discovery }, balancer: 'round-robin', ...extra } },
+    services: { web: { discovery: { type: 'dns', host: 'web.test', servers: [dns.server], family: 4, minRefreshMs: 50, ...discovery }, balancer: 'round-robin', ...extra } },
   });
 }
 
@@ -97,17 +97,15 @@ describe('dns: A and AAAA records', () => {
     expect(dns.queries.filter((q) => q.type === 'A')).toHaveLength(2);
   });
 
-  test('a TTL longer than maxRefresh is cut to maxRefresh; a TTL of 0 waits minRefresh', async () => {
+  test('a TTL longer than maxRefreshMs is cut to maxRefreshMs; a TTL of 0 waits minRefreshMs', async () => {
+    const next: number[] = [];
+    const logger = { debug: (m: string) => void (/web\.test: next refresh in (\d+) ms$/.exec(m) && next.push(Number(/in (\d+) ms$/.exec(m)![1]))), warn: () => {} };
     dns.zone.set('web.test', { a: [{ address: '127.0.0.1', ttl: 3600 }] });
-    mesh = dnsMesh({ port: 8080, maxRefresh: 150 });
-    await until(() => stats(mesh!).ready);
+    mesh = createMesh({ logger, services: { web: { discovery: { type: 'dns', host: 'web.test', servers: [dns.server], family: 4, minRefreshMs: 50, maxRefreshMs: 150, port: 8080 } } } });
+    await until(() => next.length >= 1);
     dns.zone.set('web.test', { a: [{ address: '127.0.0.2', ttl: 0 }] });
-    await until(() => urls(mesh!).join() === 'http://127.0.0.2:8080', 1000);
-    const before = dns.queries.length;
-    await sleep(500);
-    // TTL 0 → every minRefresh (50 ms): about 10 queries, at least 5 and at most 12.
-    expect(dns.queries.length - before).toBeGreaterThanOrEqual(5);
-    expect(dns.queries.length - before).toBeLessThanOrEqual(12);
+    await until(() => urls(mesh!).join() === 'http://127.0.0.2:8080' && next.length >= 3, 2000);
+    expect(next.slice(0, 3)).toEqual([150, 50, 50]); // 3600 s cut to 150 ms; then TTL 0 → minRefreshMs
   });
 
   test('an unchanged answer is not pushed again (one discovery update for many queries)', async () => {
@@ -189,7 +187,7 @@ describe('dns: failures', () => {
   ])('%s keeps the last good set, counted in stats', async (_, fail, code) => {
     const port = await serveOn('127.0.0.1');
     dns.zone.set('web.test', { a: [{ address: '127.0.0.1', ttl: 0 }] });
-    mesh = dnsMesh({ port, timeout: 50, tries: 1 });
+    mesh = dnsMesh({ port, timeoutMs: 50, tries: 1 });
     expect(await at(mesh)).toBe('127.0.0.1');
     fail();
     await until(() => stats(mesh!).discoveryErrors >= 2);
@@ -199,28 +197,10 @@ describe('dns: failures', () => {
     expect(stats(mesh).lastDiscoveryError).toMatch(/^dns discovery: web\.test failed \(E[A-Z]+\); keeping the last good endpoints$/);
   });
 
-  test('failures back off: the gaps between queries never shrink, and recovery resets them', async () => {
-    dns.zone.set('web.test', { a: [{ address: '127.0.0.1', ttl: 0 }] });
-    mesh = dnsMesh({ port: 8080, minRefresh: 20 });
-    await until(() => stats(mesh!).ready);
-    dns.zone.set('web.test', { rcode: 'SERVFAIL' });
-    const from = dns.queries.length;
-    await until(() => dns.queries.length >= from + 6);
-    const times = dns.queries.slice(from).map((q) => q.at);
-    const gaps = times.slice(1).map((t, i) => t - times[i]!);
-    // gap n is in [base/2, base] with base doubling from 20 ms: each gap ≥ the one before (−5 ms timer slack).
-    for (let i = 1; i < gaps.length; i++) expect(gaps[i]!).toBeGreaterThanOrEqual(gaps[i - 1]! - 5);
-    expect(gaps.at(-1)!).toBeGreaterThanOrEqual(150); // the 5th gap's base is 320 ms
-    dns.zone.set('web.test', { a: [{ address: '127.0.0.1', ttl: 0 }] });
-    const errors = stats(mesh).discoveryErrors;
-    await until(() => dns.queries.length >= from + 12, 5000);
-    expect(stats(mesh).discoveryErrors).toBeLessThanOrEqual(errors + 1);
-  });
-
-  test('NXDOMAIN after a good answer: kept for keepFor, then dropped; the name coming back restores it', async () => {
+  test('NXDOMAIN after a good answer: kept for keepForMs, then dropped; the name coming back restores it', async () => {
     const port = await serveOn('127.0.0.1');
     dns.zone.set('web.test', { a: [{ address: '127.0.0.1', ttl: 0 }] });
-    mesh = dnsMesh({ port, keepFor: 400 });
+    mesh = dnsMesh({ port, keepForMs: 400 });
     expect(await at(mesh)).toBe('127.0.0.1');
     dns.zone.delete('web.test');
     await until(() => stats(mesh!).discoveryErrors >= 1);
@@ -229,6 +209,19 @@ describe('dns: failures', () => {
     await until(async () => (await codeOf(at(mesh!))) === 'NO_HEALTHY_ENDPOINT', 2000);
     dns.zone.set('web.test', { a: [{ address: '127.0.0.1', ttl: 0 }] });
     await until(async () => (await codeOf(at(mesh!))) === 'ok', 2000);
+  });
+
+  test('a CNAME loop after a good answer is kept like NXDOMAIN, and the message says what happened, never "(null)"', async () => {
+    dns.zone.set('web.test', { a: [{ address: '127.0.0.1', ttl: 0 }] });
+    mesh = dnsMesh({ port: 8080, keepForMs: 60_000 });
+    await until(() => urls(mesh!).length === 1);
+    dns.zone.set('web.test', { cname: 'loop.test' });
+    dns.zone.set('loop.test', { cname: 'web.test' });
+    await until(() => stats(mesh!).discoveryErrors >= 1);
+    expect(stats(mesh).lastDiscoveryError).toBe(
+      'dns discovery: web.test has no A records (an empty answer: no record at the end of the CNAME chain, or a CNAME loop); keeping the last good endpoints for up to 60000 ms',
+    );
+    expect(urls(mesh)).toEqual(['http://127.0.0.1:8080']);
   });
 
   test('onNxdomain "drop" empties the service at the first NXDOMAIN', async () => {
@@ -258,7 +251,7 @@ describe('dns: stopping', () => {
     const timers = () => process.getActiveResourcesInfo().filter((r) => r === 'Timeout').length;
     const timers0 = timers();
     dns.zone.set('web.test', { a: [{ address: '127.0.0.1', ttl: 0 }] });
-    mesh = dnsMesh({ port: 8080, timeout: 5000 });
+    mesh = dnsMesh({ port: 8080, timeoutMs: 5000 });
     await until(() => stats(mesh!).ready);
     dns.zone.set('web.test', { noReply: true });
     const n = dns.queries.length;
@@ -277,16 +270,107 @@ describe('dns: stopping', () => {
   });
 });
 
-describe('dns: back-off schedule', () => {
-  test('from minRefresh, doubling with jitter in [base/2, base], never below minRefresh, capped at 30 s', () => {
-    const mid = new Backoff(100, 300_000, () => 0.5);
-    expect(Array.from({ length: 11 }, () => mid.next())).toEqual([100, 150, 300, 600, 1200, 2400, 4800, 9600, 19_200, 22_500, 22_500]);
-    const high = new Backoff(100, 300_000, () => 0.999_999);
-    expect(Math.round(Array.from({ length: 20 }, () => high.next()).at(-1)!)).toBe(30_000);
-    const low = new Backoff(100, 1_000, () => 0);
-    expect(Array.from({ length: 6 }, () => low.next())).toEqual([100, 100, 200, 400, 500, 500]);
-    low.reset();
-    expect(low.next()).toBe(100);
+describe('dns: back-off schedule (fake timers, the real DNS server)', () => {
+  /** Run a source directly; its timers are fake, its queries real. Debug lines carry the delays. */
+  function run(options: Record<string, unknown>) {
+    const pushes: string[][] = [];
+    const errors: string[] = [];
+    const delays: number[] = [];
+    const abort = new AbortController();
+    const ctx: DiscoveryContext = {
+      service: 'web',
+      update: (specs) => pushes.push(specs.map((s) => s.origin)),
+      error: (err) => errors.push(err.message),
+      signal: abort.signal,
+      log: { debug: (m) => void (/miss \d+, next refresh in (\d+) ms/.exec(m) && delays.push(Number(/in (\d+) ms/.exec(m)![1]))), warn: () => {} },
+      now: () => Date.now(),
+      random: () => 0.5,
+    };
+    const source = dnsDiscovery.create(dnsDiscovery.parseOptions!({ host: 'web.test', port: 8080, servers: [dns.server], family: 4, ...options }, 'd'), ctx);
+    return { pushes, errors, delays, stop: () => void source.stop() };
+  }
+
+  /** Wait for real I/O while timers are fake: setImmediate turns, bounded by the real clock. */
+  async function until(check: () => boolean, ms = 5000): Promise<void> {
+    const end = performance.now() + ms;
+    while (!check()) {
+      if (performance.now() > end) throw new Error(`condition not met within ${ms} ms`);
+      await new Promise((r) => setImmediate(r));
+    }
+  }
+
+  afterEach(() => {
+    vi.useRealTimers();
+    vi.restoreAllMocks();
+  });
+
+  test.each([
+    ['lowest draw', 0, [100, 200, 400, 800, 1600, 3200, 6400, 12_800, 25_600, 30_000, 30_000]],
+    ['highest draw', 0.999_999, [200, 400, 800, 1600, 3200, 6400, 12_800, 25_600, 30_000, 30_000, 30_000]],
+  ])('failures wait minRefreshMs × 2^(n−1) × [1, 2) (%s), capped at 30 s; a good answer starts over', async (_, draw, expected) => {
+    vi.spyOn(Math, 'random').mockReturnValue(draw);
+    vi.useFakeTimers({ toFake: ['setTimeout', 'clearTimeout', 'Date'] });
+    dns.zone.set('web.test', { rcode: 'SERVFAIL' });
+    const r = run({ minRefreshMs: 100, timeoutMs: 200, tries: 1 });
+    try {
+      for (let n = 1; n <= expected.length; n++) {
+        await until(() => r.delays.length === n && vi.getTimerCount() === 1); // the n-th failure came back and set its timer
+        // Recovery: after the last failure the next refresh succeeds and resets the back-off.
+        if (n === expected.length) dns.zone.set('web.test', { a: [{ address: '127.0.0.1', ttl: 0 }] });
+        const t = Date.now();
+        await vi.advanceTimersToNextTimerAsync();
+        expect(Date.now() - t).toBe(r.delays[n - 1]);
+      }
+      expect(r.delays).toEqual(expected);
+      await until(() => r.pushes.length === 1);
+      expect(dns.queries).toHaveLength(expected.length + 1);
+      // The next failure waits minRefreshMs × draw again.
+      dns.zone.set('web.test', { rcode: 'SERVFAIL' });
+      await until(() => vi.getTimerCount() === 1);
+      await vi.advanceTimersToNextTimerAsync(); // TTL 0: minRefreshMs later
+      await until(() => r.delays.length === expected.length + 1);
+      expect(r.delays.at(-1)).toBe(expected[0]);
+    } finally {
+      r.stop();
+    }
+  });
+
+  test('a pending back-off never keeps the process alive, and stop() clears it', async () => {
+    vi.useFakeTimers({ toFake: ['setTimeout', 'clearTimeout'] });
+    dns.zone.set('web.test', { rcode: 'SERVFAIL' });
+    const r = run({ timeoutMs: 200, tries: 1 });
+    await until(() => r.delays.length === 1);
+    expect(vi.getTimerCount()).toBe(1);
+    r.stop();
+    expect(vi.getTimerCount()).toBe(0);
+    await vi.runAllTimersAsync();
+    expect(dns.queries).toHaveLength(1);
+  });
+});
+
+describe('dns: durations and renamed options', () => {
+  const parse = (o: Record<string, unknown>) => dnsDiscovery.parseOptions!({ host: 'web.test', port: 80, ...o }, 'd');
+
+  test('every duration takes ms or an Istio-style string', () => {
+    expect(parse({ minRefreshMs: '250ms', maxRefreshMs: '2m', timeoutMs: '1.5s', keepForMs: '1m30s' })).toMatchObject({
+      minRefreshMs: 250,
+      maxRefreshMs: 120_000,
+      timeoutMs: 1_500,
+      keepForMs: 90_000,
+    });
+    expect(() => parse({ keepForMs: '10 minutes' })).toThrowError(/d\.keepForMs: expected a duration in ms or a string such as "250ms"/);
+    expect(() => parse({ timeoutMs: '1.5ms' })).toThrowError(/d\.timeoutMs: expected an integer/);
+  });
+
+  test('the old names still work, with one DeprecationWarning each (code MESHLET_DEP_<FIELD>)', () => {
+    const emit = vi.spyOn(process, 'emitWarning').mockImplementation(() => {});
+    expect(parse({ keepFor: 5_000, minRefresh: 20, maxRefresh: 40_000, timeout: 300 })).toMatchObject({ keepForMs: 5_000, minRefreshMs: 20, maxRefreshMs: 40_000, timeoutMs: 300 });
+    parse({ keepFor: 6_000, timeout: 400 }); // no second warning
+    expect(emit.mock.calls.map((c) => c[1])).toEqual(
+      ['MINREFRESH', 'MAXREFRESH', 'TIMEOUT', 'KEEPFOR'].map((f) => ({ type: 'DeprecationWarning', code: `MESHLET_DEP_${f}` })),
+    );
+    expect(emit.mock.calls[3]![0]).toMatch(/"keepFor" \(ms\) is deprecated; use "keepForMs"/);
+    expect(() => parse({ keepFor: 1, keepForMs: 1 })).toThrowError(/d\.keepFor: give either "keepForMs" or the deprecated "keepFor", not both/);
   });
 });
 
@@ -309,12 +393,12 @@ describe('dns: config', () => {
     [{ ...base, servers: ['127.0.0.1:53', '[::1]:99999'] }, 'servers[1]', /≤ 65535/],
     [{ ...base, servers: ['[127.0.0.1]:53'] }, 'servers[0]', /expected an IP address/],
     [{ ...base, protocol: 'ftp' }, 'protocol', /"http", "https"/],
-    [{ ...base, minRefresh: 0 }, 'minRefresh', /≥ 10/],
-    [{ ...base, minRefresh: 5_000, maxRefresh: 1_000 }, 'maxRefresh', /≥ 5000/],
-    [{ ...base, timeout: -1 }, 'timeout', /≥ 10/],
+    [{ ...base, minRefreshMs: 0 }, 'minRefreshMs', /≥ 10/],
+    [{ ...base, minRefreshMs: 5_000, maxRefreshMs: 1_000 }, 'maxRefreshMs', /≥ 5000/],
+    [{ ...base, timeoutMs: -1 }, 'timeoutMs', /≥ 10/],
     [{ ...base, tries: 1.5 }, 'tries', /integer/],
     [{ ...base, onNxdomain: 'forget' }, 'onNxdomain', /"keep", "drop"/],
-    [{ ...base, keepFor: -1 }, 'keepFor', /≥ 0/],
+    [{ ...base, keepForMs: -1 }, 'keepForMs', /≥ 0/],
     [{ ...base, ttl: 5 }, 'ttl', /unknown field/],
     [{ ...base, keepOnNxdomainMs: 5 }, 'keepOnNxdomainMs', /unknown field/],
   ])('rejects %j at discovery.%s', (discovery, field, message) => {
@@ -337,15 +421,15 @@ describe('dns: config', () => {
       servers: undefined,
       family: 'both',
       protocol: 'http',
-      minRefresh: 1_000,
-      maxRefresh: 300_000,
-      timeout: 2_000,
+      minRefreshMs: 1_000,
+      maxRefreshMs: 300_000,
+      timeoutMs: 2_000,
       tries: 2,
       onNxdomain: 'keep',
-      keepFor: 60_000,
+      keepForMs: 60_000,
     });
-    const full = dnsDiscovery.parseOptions!({ host: 'web.test.', port: 8443, servers: ['127.0.0.1:5353', '[::1]:53', '::1', '10.0.0.1'], family: 6, protocol: 'https', minRefresh: 500, maxRefresh: 600_000, timeout: 300, tries: 3, onNxdomain: 'drop', keepFor: 0 }, 'd');
+    const full = dnsDiscovery.parseOptions!({ host: 'web.test.', port: 8443, servers: ['127.0.0.1:5353', '[::1]:53', '::1', '10.0.0.1'], family: 6, protocol: 'https', minRefreshMs: 500, maxRefreshMs: 600_000, timeoutMs: 300, tries: 3, onNxdomain: 'drop', keepForMs: 0 }, 'd');
     expect(dnsDiscovery.parseOptions!(JSON.parse(JSON.stringify(full)) as Record<string, unknown>, 'd')).toEqual(full);
-    expect(dnsDiscovery.parseOptions!({ host: 'web.test', port: 80, minRefresh: 600_000 }, 'd').maxRefresh).toBe(600_000);
+    expect(dnsDiscovery.parseOptions!({ host: 'web.test', port: 80, minRefreshMs: 600_000 }, 'd').maxRefreshMs).toBe(600_000);
   });
 });

@@ -1,4 +1,4 @@
-import { afterEach, describe, expect, test } from 'vitest';
+import { afterEach, describe, expect, test, vi } from 'vitest';
 import { request } from 'undici';
 import { createMesh, type Mesh, type ServiceConfig, type MeshEventMap } from '../../src/index.js';
 import { closeAll, startBackends, type Backend } from '../support/backend.js';
@@ -8,6 +8,7 @@ let backends: Backend[] = [];
 let mesh: Mesh | null = null;
 
 afterEach(async () => {
+  vi.useRealTimers();
   await mesh?.close({ graceMs: 500 });
   mesh = null;
   await closeAll(backends);
@@ -34,6 +35,11 @@ const get = (m: Mesh) =>
 
 const health = (m: Mesh, b: Backend) => m.stats().services.api!.endpoints.find((e) => e.url === b.url)!.health;
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+/**
+ * Ejection times run on fake timers (setTimeout only: requests still flow over real sockets, and
+ * these tests turn retries off), so how fast the machine sends requests cannot change what they see.
+ */
+const fakeEjectionClock = () => vi.useFakeTimers({ toFake: ['setTimeout', 'clearTimeout'] });
 
 function record<K extends keyof MeshEventMap>(m: Mesh, name: K): MeshEventMap[K][] {
   const out: MeshEventMap[K][] = [];
@@ -44,6 +50,7 @@ function record<K extends keyof MeshEventMap>(m: Mesh, name: K): MeshEventMap[K]
 describe('outlier detection', () => {
   test('5 consecutive 5xx eject an endpoint; it returns after the ejection time, through one probe', async () => {
     const m = await setup(3, { outlierDetection: { baseEjectionTimeMs: 200, maxEjectionPercent: 100 } });
+    fakeEjectionClock();
     const ejections = record(m, 'ejection');
     const circuits = record(m, 'circuit');
     backends[0]!.fault = { kind: 'status', status: 503 };
@@ -55,7 +62,8 @@ describe('outlier detection', () => {
     for (let i = 0; i < 9; i++) expect(await get(m)).toBe(200);
     expect(backends[0]!.received).toHaveLength(before);
     backends[0]!.fault = { kind: 'none' };
-    await sleep(250);
+    expect(health(m, backends[0]!)).toBe('ejected');
+    vi.advanceTimersByTime(200);
     expect(health(m, backends[0]!)).toBe('half-open');
     for (let i = 0; i < 6; i++) expect(await get(m)).toBe(200);
     expect(health(m, backends[0]!)).toBe('healthy');
@@ -65,11 +73,12 @@ describe('outlier detection', () => {
 
   test('a failed probe re-ejects for longer (base × times ejected)', async () => {
     const m = await setup(2, { outlierDetection: { baseEjectionTimeMs: 100, maxEjectionPercent: 100, consecutive5xxErrors: 2 } });
+    fakeEjectionClock();
     const ejections = record(m, 'ejection');
     backends[0]!.fault = { kind: 'status', status: 500 };
     for (let i = 0; i < 4; i++) await get(m);
     expect(ejections.map((e) => e.durationMs)).toEqual([100]);
-    await sleep(130);
+    vi.advanceTimersByTime(100);
     for (let i = 0; i < 4; i++) await get(m); // the probe fails
     expect(ejections.map((e) => e.durationMs)).toEqual([100, 200]);
   });
@@ -103,7 +112,7 @@ describe('outlier detection', () => {
     expect(backends[0]!.received.length - before).toBe(1);
   });
 
-  test('the error-rate rule (opossum) opens a circuit that consecutive counts miss', async () => {
+  test('the error-rate rule opens a circuit that consecutive counts miss', async () => {
     const m = await setup(2, {
       outlierDetection: { consecutive5xxErrors: 0, maxEjectionPercent: 100 },
       circuitBreaker: { errorThresholdPercentage: 40, volumeThreshold: 10 },

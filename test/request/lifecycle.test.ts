@@ -141,7 +141,7 @@ describe("the caller's own body", () => {
       const ejections: unknown[] = [];
       m.on('ejection', (e) => ejections.push(e));
       for (let i = 0; i < 5; i++) {
-        const err = await request('http://api/upload', { dispatcher: m.dispatcher, method: 'POST', body: make() as AsyncIterable<Buffer> }).then(
+        const err = await request('http://api/upload', { dispatcher: m.dispatcher, method: 'POST', body: make() as unknown as import('node:stream').Readable }).then(
           () => null,
           (e: Error) => e,
         );

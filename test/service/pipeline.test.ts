@@ -52,7 +52,7 @@ test('interceptors: mesh-wide then per service, after routing and before the lim
     handle(call, next) {
       seen.push(`gate:${call.subset ?? 'all'}`);
       if (call.opts.path.startsWith('/admin')) return call.fail(new RateLimitedError(call.service, 'admin paths'));
-      call.onEnd((c) => ended.push(c.error ? (c.error as { code: string }).code : c.status));
+      call.onEnd((c) => ended.push(c.error ? (c.error as unknown as { code: string }).code : c.status));
       next(call);
     },
   };

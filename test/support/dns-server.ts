@@ -52,7 +52,9 @@ export type Answer =
       fail?: Partial<Record<'A' | 'AAAA' | 'SRV', Rcode>>;
     }
   | { rcode: Rcode }
-  | { noReply: true };
+  | { noReply: true }
+  /** An alias: the answer carries the CNAME chain as a recursive server would, followed through the zone (a loop stops at the first repeat). */
+  | { cname: string };
 
 export interface Query {
   type: string;
@@ -76,10 +78,17 @@ export interface TestDns {
 
 type Resource = Record<string, unknown>;
 
-function answer(zone: Map<string, Answer>, q: { name: string; type: number }, type: string): { rcode?: number; answers: Resource[] } | null {
+function answer(zone: Map<string, Answer>, q: { name: string; type: number }, type: string, seen = new Set<string>()): { rcode?: number; answers: Resource[] } | null {
   const found = zone.get(q.name.toLowerCase());
   if (found === undefined) return { rcode: Packet.RCODE.NXDOMAIN, answers: [] };
   if ('noReply' in found) return null;
+  if ('cname' in found) {
+    const alias: Resource = { name: q.name, class: Packet.CLASS.IN, type: Packet.TYPE.CNAME, ttl: 30, domain: found.cname };
+    seen.add(q.name.toLowerCase());
+    if (seen.has(found.cname.toLowerCase())) return { answers: [alias] };
+    const rest = answer(zone, { name: found.cname, type: q.type }, type, seen);
+    return rest === null ? null : { ...(rest.rcode === undefined ? {} : { rcode: rest.rcode }), answers: [alias, ...rest.answers] };
+  }
   if ('rcode' in found) return { rcode: Packet.RCODE[found.rcode], answers: [] };
   const failed = found.fail?.[type as 'A' | 'AAAA' | 'SRV'];
   if (failed !== undefined) return { rcode: Packet.RCODE[failed], answers: [] };

@@ -7,6 +7,12 @@
  * (`a=b,c=d`), bookmarks when asked, streams ended at timeoutSeconds, a bounded history — a
  * watch from before it gets 410 Gone, as an ERROR event or as HTTP 410 (switchable) — and 401
  * without the bearer token. Knobs: drop every watch, send a malformed line, refuse everything.
+ *
+ * Misbehaviour on purpose (issue 11): end every watch at once after its headers (`watchMode:
+ * 'end-at-once'`), answer every watch with 410 (`goneAlways`, as an ERROR event or HTTP 410 per
+ * `goneMode`), refuse everything with a body that echoes the request's headers, Authorization
+ * included (`echoHeaders`, as a Status or as plain text) — objects of any shape can be stored
+ * with `apply`, malformed ones included.
  */
 import http from 'node:http';
 import https from 'node:https';
@@ -38,6 +44,15 @@ export interface KubeApiServer {
   goneMode: 'event' | 'http';
   /** Refuse every request with this status (e.g. 503), or null. */
   failWith: number | null;
+  /** `'end-at-once'`: every watch answers 200, flushes its headers and ends with no event. */
+  watchMode: 'normal' | 'end-at-once';
+  /** Answer every watch with 410 Gone (the way `goneMode` says), whatever its resourceVersion. */
+  goneAlways: boolean;
+  /**
+   * Refuse every request with this status and a body that echoes the request headers (a proxy
+   * that shows what it got): as a Kubernetes Status whose message holds them, or as plain text.
+   */
+  echoHeaders: { status: number; as: 'status' | 'text' } | null;
   /** Requests seen, as `METHOD path?query`. */
   readonly requests: string[];
   apply(kind: Kind, namespace: string, object: { metadata: { name: string; labels?: Record<string, string> } } & Record<string, unknown>): void;
@@ -49,6 +64,10 @@ export interface KubeApiServer {
   /** Write a raw line to every open watch stream. */
   sendRaw(line: string): void;
   readonly watchers: number;
+  /** Bookmarks written so far (real wire format: only metadata.resourceVersion). */
+  readonly bookmarksSent: number;
+  /** The current resourceVersion. */
+  readonly resourceVersion: string;
   close(): Promise<void>;
 }
 
@@ -69,6 +88,7 @@ export async function startKubeApi(options: { tls?: { cert: string; key: string 
   const watches = new Set<{ res: http.ServerResponse; kind: Kind; ns: string; selector: string | null }>();
   const requests: string[] = [];
   const sockets = new Set<import('node:net').Socket>();
+  let bookmarksSent = 0;
 
   const withKind = (kind: Kind, o: Obj): object => ({ ...API[kind], ...o });
 
@@ -92,6 +112,9 @@ export async function startKubeApi(options: { tls?: { cert: string; key: string 
     token: undefined,
     goneMode: 'event',
     failWith: null,
+    watchMode: 'normal',
+    goneAlways: false,
+    echoHeaders: null,
     requests,
     apply(kind, ns, object) {
       const key = `${kind}/${ns}/${object.metadata.name}`;
@@ -121,6 +144,12 @@ export async function startKubeApi(options: { tls?: { cert: string; key: string 
     get watchers() {
       return watches.size;
     },
+    get bookmarksSent() {
+      return bookmarksSent;
+    },
+    get resourceVersion() {
+      return String(rv);
+    },
     close: () =>
       new Promise((resolve) => {
         for (const w of watches) w.res.end();
@@ -133,6 +162,13 @@ export async function startKubeApi(options: { tls?: { cert: string; key: string 
     const url = new URL(req.url!, 'http://x');
     requests.push(`${req.method} ${url.pathname}${url.search}`);
     if (api.failWith !== null) return status(res, api.failWith, 'InternalError', 'refusing for the test');
+    if (api.echoHeaders !== null) {
+      const seen = Object.entries(req.headers).map(([k, v]) => `${k}: ${String(v)}`).join('\n');
+      if (api.echoHeaders.as === 'status') return status(res, api.echoHeaders.status, 'InternalError', `proxy error; request headers were:\n${seen}`);
+      res.writeHead(api.echoHeaders.status, { 'content-type': 'text/plain' });
+      res.end(`upstream said no. You sent:\n${seen}\n`);
+      return;
+    }
     if (api.token !== undefined && req.headers.authorization !== `Bearer ${api.token}`) return status(res, 401, 'Unauthorized', 'Unauthorized');
     // Discovery documents, enough for kubectl.
     if (url.pathname === '/api') return json(res, { kind: 'APIVersions', versions: ['v1'], serverAddressByClientCIDRs: [] });
@@ -156,7 +192,7 @@ export async function startKubeApi(options: { tls?: { cert: string; key: string 
     }
     // watch
     const from = url.searchParams.get('resourceVersion');
-    if (from !== null && from !== '0' && Number(from) < floor) {
+    if (api.goneAlways || (from !== null && from !== '0' && Number(from) < floor)) {
       if (api.goneMode === 'http') return status(res, 410, 'Expired', `too old resource version: ${from} (${floor})`);
       res.writeHead(200, { 'content-type': 'application/json', 'transfer-encoding': 'chunked' });
       res.end(JSON.stringify({ type: 'ERROR', object: { kind: 'Status', apiVersion: 'v1', metadata: {}, status: 'Failure', message: `too old resource version: ${from} (${floor})`, reason: 'Expired', code: 410 } }) + '\n');
@@ -164,11 +200,18 @@ export async function startKubeApi(options: { tls?: { cert: string; key: string 
     }
     res.writeHead(200, { 'content-type': 'application/json', 'transfer-encoding': 'chunked' });
     res.flushHeaders();
+    if (api.watchMode === 'end-at-once') {
+      res.end();
+      return;
+    }
     const w = { res, kind, ns, selector };
     if (from === null || from === '0') for (const o of items) res.write(JSON.stringify({ type: 'ADDED', object: withKind(kind, o) }) + '\n');
     else for (const e of history) if (e.rv > Number(from) && e.kind === kind && e.object.metadata.namespace === ns && matches(selector, e.object.metadata.labels)) res.write(JSON.stringify({ type: e.type, object: withKind(kind, e.object) }) + '\n');
     watches.add(w);
-    const bookmarks = url.searchParams.get('allowWatchBookmarks') === 'true' ? setInterval(() => res.write(JSON.stringify({ type: 'BOOKMARK', object: { ...API[kind], metadata: { resourceVersion: String(rv) } } }) + '\n'), 200) : null;
+    const bookmarks = url.searchParams.get('allowWatchBookmarks') === 'true' ? setInterval(() => {
+          bookmarksSent++;
+          res.write(JSON.stringify({ type: 'BOOKMARK', object: { ...API[kind], metadata: { resourceVersion: String(rv) } } }) + '\n');
+        }, 200) : null;
     const timeout = setTimeout(() => res.end(), Number(url.searchParams.get('timeoutSeconds') ?? 1800) * 1000);
     const done = (): void => {
       watches.delete(w);

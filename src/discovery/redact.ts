@@ -1,0 +1,52 @@
+/**
+ * Keeping credentials out of what discovery reports. Every message a source hands to
+ * `ctx.error` (and so to `discovery-error` events, the diagnostics channel, the logger and
+ * `stats().lastDiscoveryError`) passes through {@link redact}; a response body is never quoted
+ * verbatim — at most a Kubernetes Status `message`, redacted and cut short ({@link describeBody}).
+ */
+
+const PATTERNS: readonly [RegExp, string][] = [
+  // Authorization schemes with their credentials: "Bearer abc", "Basic dXNlcjpw…".
+  [/\b(Bearer|Basic|Digest|Negotiate)\s+[^\s,;"']+/gi, '$1 [redacted]'],
+  // JSON Web Tokens (service-account tokens are JWTs), wherever they appear.
+  [/\beyJ[\w-]{4,}\.[\w-]{4,}\.[\w-]*/g, '[redacted]'],
+  // "authorization: …", "cookie=…", "x-api-key: …", "password=…" up to the end of the value.
+  [/\b(authorization|proxy-authorization|cookie|set-cookie|x-api-key|api[-_]?key|access[-_]?token|password|passwd|secret|token)(["']?\s*[:=]\s*["']?)[^\s,;"'&]+/gi, '$1$2[redacted]'],
+];
+
+/** `text` with anything that looks like a credential replaced by "[redacted]"; `secrets` are removed literally. */
+export function redact(text: string, secrets: readonly (string | undefined)[] = []): string {
+  let out = text;
+  for (const s of secrets) if (s && s.length >= 4) out = out.split(s).join('[redacted]');
+  for (const [re, to] of PATTERNS) out = out.replace(re, to);
+  return out;
+}
+
+const MAX_MESSAGE = 200;
+
+/**
+ * What an error response said, fit for an error message: a Kubernetes Status's `reason` and
+ * (redacted, at most 200 characters, one line) `message`; for any other body only its size and
+ * type — never its text.
+ */
+export function describeBody(text: string, contentType: string | undefined, secrets: readonly (string | undefined)[] = []): string {
+  interface Status {
+    kind?: unknown;
+    reason?: unknown;
+    message?: unknown;
+  }
+  let status: Status | null = null;
+  try {
+    const parsed: unknown = JSON.parse(text);
+    if (typeof parsed === 'object' && parsed !== null) status = parsed as Status;
+  } catch {
+    // not JSON
+  }
+  if (status?.kind === 'Status' && typeof status.message === 'string') {
+    const reason = typeof status.reason === 'string' && /^[A-Za-z]{1,40}$/.test(status.reason) ? `${status.reason}: ` : '';
+    const message = redact(status.message, secrets).replace(/\s+/g, ' ').trim();
+    return reason + (message.length > MAX_MESSAGE ? `${message.slice(0, MAX_MESSAGE)}…` : message);
+  }
+  const type = (contentType ?? 'unknown type').split(';')[0]!.trim().slice(0, 60);
+  return `a ${Buffer.byteLength(text)}-byte ${type} body, not shown`;
+}

@@ -1,0 +1,240 @@
+/**
+ * `kubernetes` discovery against an API server that misbehaves on purpose (issue 11 §1):
+ * watches that end at once, 410 on every watch, bookmarks, malformed objects, error bodies that
+ * echo the Authorization header, FQDN slices and slices without ports. The API server is the real
+ * test server on 127.0.0.1 (test/support/kube-apiserver.ts). Counting tests run on fake timers
+ * (the server's and the client's), so a count never depends on how fast the machine is: the
+ * bounds come from the back-off (round n+1 starts 0.8 s × 2^(n−1) × [1, 2) after round n).
+ */
+import diagnostics from 'node:diagnostics_channel';
+import { afterEach, beforeEach, describe, expect, test, vi } from 'vitest';
+import { request } from 'undici';
+import { createMesh, type Mesh } from '../../src/index.js';
+import type { DiscoveryContext } from '../../src/discovery/discovery.js';
+import { kubernetesDiscovery } from '../../src/discovery/kubernetes.js';
+import { startBackend, type Backend } from '../support/backend.js';
+import { slice, startKubeApi, type KubeApiServer } from '../support/kube-apiserver.js';
+
+let api: KubeApiServer;
+let backend: Backend;
+let mesh: Mesh | null = null;
+
+beforeEach(async () => {
+  api = await startKubeApi();
+  backend = await startBackend('b0');
+});
+
+afterEach(async () => {
+  vi.useRealTimers();
+  await mesh?.close({ graceMs: 100 });
+  mesh = null;
+  await api.close();
+  await backend.close();
+});
+
+/** Wait for real I/O (also while timers are fake): setImmediate turns, bounded by the real clock. */
+async function until(check: () => boolean, ms = 5000): Promise<void> {
+  const end = performance.now() + ms;
+  while (!check()) {
+    if (performance.now() > end) throw new Error(`condition not met within ${ms} ms`);
+    await new Promise((r) => setImmediate(r));
+  }
+}
+
+const isWatch = (r: string): boolean => /[?&]watch=(1|true)/.test(r);
+const lists = (): number => api.requests.filter((r) => r.includes('/endpointslices?') && !isWatch(r)).length;
+const watches = (): number => api.requests.filter((r) => r.includes('/endpointslices?') && isWatch(r)).length;
+
+/** Run the source directly with a context that records what it pushes and reports. */
+function run(extra: Record<string, unknown> = {}) {
+  const updates: string[][] = [];
+  const errors: string[] = [];
+  const debug: string[] = [];
+  const abort = new AbortController();
+  const ctx: DiscoveryContext = {
+    service: 'web',
+    update: (specs) => updates.push(specs.map((s) => s.origin).sort()),
+    error: (err) => errors.push(err.message),
+    signal: abort.signal,
+    log: { debug: (m) => debug.push(m), warn: () => {} },
+    now: () => Date.now(),
+    random: () => 0.5,
+  };
+  const options = kubernetesDiscovery.parseOptions!({ service: 'web', namespace: 'default', port: 'http', apiServer: api.url, podLabels: false, ...extra }, 'discovery');
+  const source = kubernetesDiscovery.create(options, ctx);
+  return { updates, errors, debug, reports: () => errors.length + debug.filter((m) => m.includes('relisting')).length, stop: () => source.stop() };
+}
+
+/**
+ * Let fake time run for `ms`, 10 ms at a time; after each step wait until every watch request
+ * sent so far has come back and been reported (one report per failed round).
+ */
+async function runFor(r: ReturnType<typeof run>, ms: number): Promise<void> {
+  const t0 = Date.now();
+  await until(() => watches() >= 1 && r.reports() >= watches());
+  while (Date.now() - t0 < ms) {
+    await vi.advanceTimersByTimeAsync(10);
+    await until(() => r.reports() >= watches());
+  }
+}
+
+describe('kubernetes: never a storm', () => {
+  beforeEach(() => {
+    vi.useFakeTimers({ toFake: ['setTimeout', 'clearTimeout', 'setInterval', 'clearInterval', 'Date'] });
+    api.apply('endpointslices', 'default', slice('web-a', 'web', [{ ip: '127.0.0.1' }], backend.port));
+  });
+
+  test('a watch that answers 200 and ends at once: 1 list and 2 watches in 2 s (was 3,848 watches)', async () => {
+    api.watchMode = 'end-at-once';
+    const r = run();
+    await runFor(r, 2000);
+    console.log(`end-at-once: ${lists()} lists, ${watches()} watches in 2 s (fake time)`);
+    expect([lists(), watches()]).toEqual([1, 2]);
+    expect(r.updates).toHaveLength(1);
+    expect(r.errors[0]).toMatch(/^kubernetes discovery: \/apis\/discovery\.k8s\.io\/v1\/namespaces\/default\/endpointslices: the watch ended after 0 ms \(0 events\); next try in (0\.[89]|1\.[0-6]) s$/);
+    await r.stop();
+  });
+
+  test.each(['event', 'http'] as const)('410 Gone (%s) on every watch: 2 lists and 2 watches in 2 s, one discovery update (was ~1,500–2,100 each)', async (mode) => {
+    api.goneAlways = true;
+    api.goneMode = mode;
+    const r = run();
+    await runFor(r, 2000);
+    console.log(`410 every time (${mode}): ${lists()} lists, ${watches()} watches, ${r.updates.length} updates in 2 s (fake time)`);
+    expect([lists(), watches()]).toEqual([2, 2]);
+    expect(r.updates).toHaveLength(1); // the relist found nothing new: nothing pushed again
+    expect(r.debug.some((m) => /410 Gone.*relisting/.test(m))).toBe(true); // the first 410 is routine
+    expect(r.errors).toHaveLength(1); // the second in a row is reported
+    await r.stop();
+  });
+
+  test('the back-off grows while watches keep ending at once, and a healthy watch resets it', async () => {
+    api.watchMode = 'end-at-once';
+    const r = run({ watchTimeoutMs: 2000 });
+    const delays = (): number[] => r.errors.map((m) => Number(/next try in ([\d.]+) s/.exec(m)?.[1]) * 1000);
+    await runFor(r, 6000); // rounds at 0, [0.8, 1.6), then ≥ 1.6 s and ≥ 3.2 s later
+    expect(delays().length).toBeGreaterThanOrEqual(3);
+    for (const [n, d] of delays().entries()) {
+      expect(d).toBeGreaterThanOrEqual(Math.min(30_000, 800 * 2 ** n) - 50);
+      expect(d).toBeLessThanOrEqual(Math.min(30_000, 1600 * 2 ** n) + 50);
+    }
+    // Healthy: the server keeps the next watch open until its 2 s timeout, then ends it cleanly.
+    api.watchMode = 'normal';
+    const before = watches();
+    await vi.advanceTimersByTimeAsync(30_000); // past the pending back-off, whatever it is
+    await until(() => watches() === before + 1 && api.watchers === 1);
+    await vi.advanceTimersByTimeAsync(2000); // the server's timeoutSeconds=2
+    await until(() => watches() === before + 2); // re-watched at once, no back-off
+    api.watchMode = 'end-at-once';
+    api.dropWatches();
+    const n = r.errors.length;
+    await until(() => r.errors.length > n);
+    expect(delays().at(-1)).toBeLessThanOrEqual(1600); // the back-off started over at 0.8–1.6 s
+    await r.stop();
+  });
+
+  test('stop() ends every loop: no request and no timer afterwards', async () => {
+    api.watchMode = 'end-at-once';
+    const r = run();
+    await runFor(r, 100);
+    await r.stop();
+    const n = api.requests.length;
+    await vi.advanceTimersByTimeAsync(120_000);
+    expect(api.requests.length).toBe(n);
+  });
+});
+
+describe('kubernetes: bookmarks, malformed objects, odd slices', () => {
+  test('bookmarks (resourceVersion, no name) are no errors, and the next watch starts from theirs', async () => {
+    api.apply('endpointslices', 'default', slice('web-a', 'web', [{ ip: '127.0.0.1' }], backend.port));
+    const r = run();
+    await until(() => api.watchers === 1 && r.updates.length === 1);
+    const listRv = api.resourceVersion;
+    api.apply('endpointslices', 'default', slice('other-a', 'payments', [{ ip: '127.0.0.9' }], 80)); // moves the RV; not our service
+    const bookmarkRv = api.resourceVersion;
+    expect(bookmarkRv).not.toBe(listRv);
+    const sent = api.bookmarksSent;
+    await until(() => api.bookmarksSent >= sent + 2);
+    expect(r.errors).toEqual([]);
+    api.dropWatches();
+    const n = watches();
+    await until(() => watches() > n);
+    expect(api.requests.filter(isWatch).at(-1)).toContain(`resourceVersion=${bookmarkRv}`);
+    await r.stop();
+  });
+
+  test('a malformed slice is skipped and reported; the other slices and later events still apply', async () => {
+    api.apply('endpointslices', 'default', slice('web-a', 'web', [{ ip: '127.0.0.1' }], backend.port));
+    api.apply('endpointslices', 'default', { ...slice('web-bad1', 'web', [{ ip: '127.0.0.2' }], 80), ports: 'http' });
+    const r = run();
+    await until(() => r.updates.length === 1);
+    expect(r.updates[0]).toEqual([`http://127.0.0.1:${backend.port}`]);
+    expect(r.errors).toEqual(['kubernetes discovery: slice web-bad1 is malformed (ports is "http", expected a list); skipped']);
+    api.apply('endpointslices', 'default', { ...slice('web-bad2', 'web', [{ ip: '127.0.0.3' }], 80), ports: [null] });
+    api.apply('endpointslices', 'default', { ...slice('web-c', 'web', [{ ip: '127.0.0.4' }], 80), endpoints: [null, { addresses: ['127.0.0.5'] }, { addresses: ['::1'] }], ports: [{ name: 'http', port: 8080 }] });
+    await until(() => r.updates.length === 2);
+    expect(r.updates[1]).toEqual([`http://127.0.0.1:${backend.port}`, 'http://127.0.0.5:8080']);
+    // A later malformed version of a good slice: reported, and its previous version stays.
+    api.apply('endpointslices', 'default', { ...slice('web-a', 'web', [], 0), addressType: 'IPv5' });
+    api.apply('endpointslices', 'default', slice('web-d', 'web', [{ ip: '127.0.0.6' }], 8080));
+    await until(() => r.updates.length === 3);
+    expect(r.updates[2]).toEqual([`http://127.0.0.1:${backend.port}`, 'http://127.0.0.5:8080', 'http://127.0.0.6:8080']);
+    expect(r.errors.slice(1)).toEqual([
+      'kubernetes discovery: slice web-bad2 is malformed (ports[0] is null, expected an object); skipped',
+      'kubernetes discovery: slice web-c skipped 2 endpoint(s): endpoints[0] is null; endpoints[2]: address "::1" is not IPv4',
+      'kubernetes discovery: slice web-a is malformed (addressType is "IPv5", expected "IPv4", "IPv6" or "FQDN"); skipped, its previous version stays',
+    ]);
+    await r.stop();
+  });
+
+  test('FQDN slices are skipped and reported; a slice without ports uses a numeric port and is reported for a named one', async () => {
+    api.apply('endpointslices', 'default', { ...slice('web-fqdn', 'web', [], 80), addressType: 'FQDN', endpoints: [{ addresses: ['pod-1.example.test'] }] });
+    api.apply('endpointslices', 'default', { ...slice('web-noports', 'web', [{ ip: '127.0.0.1' }], 0), ports: null });
+    api.apply('endpointslices', 'default', { ...slice('web-empty', 'web', [], 0), ports: null, endpoints: null }); // a Service with no pods: nothing to say
+    const named = run();
+    await until(() => named.updates.length === 1 && named.errors.length === 2);
+    expect(named.updates[0]).toEqual([]);
+    expect(named.errors.sort()).toEqual([
+      'kubernetes discovery: slice web-fqdn has addressType FQDN (deprecated; not used by meshlet): its 1 endpoint(s) are skipped',
+      'kubernetes discovery: slice web-noports has no ports, so no port named "http": its 1 endpoint(s) are skipped',
+    ]);
+    await named.stop();
+    const numbered = run({ port: backend.port });
+    await until(() => numbered.updates.length === 1 && numbered.errors.length === 1);
+    expect(numbered.updates[0]).toEqual([`http://127.0.0.1:${backend.port}`]);
+    await numbered.stop();
+  });
+});
+
+describe('kubernetes: credentials never leak', () => {
+  const TOKEN = 'eyJhbGciOiJSUzI1NiJ9.eyJzdWIiOiJzeXN0ZW06c2VydmljZWFjY291bnQifQ.c2lnbmF0dXJl';
+
+  test.each(['status', 'text'] as const)('an error body echoing the Authorization header (%s) reaches no event, log, channel or stats', async (as) => {
+    api.token = TOKEN;
+    api.apply('endpointslices', 'default', slice('web-a', 'web', [{ ip: '127.0.0.1' }], backend.port));
+    const seen: string[] = [];
+    const onChannel = (m: unknown): void => void seen.push(JSON.stringify(m));
+    diagnostics.subscribe('meshlet:discovery-error', onChannel);
+    try {
+      mesh = createMesh({
+        logger: { warn: (m: string) => seen.push(m), debug: (m: string) => seen.push(m) },
+        services: { web: { discovery: { type: 'kubernetes', service: 'web', namespace: 'default', port: 'http', apiServer: api.url, token: TOKEN, podLabels: false } } },
+      });
+      mesh.on('discovery-error', (e) => seen.push(e.message));
+      await request('http://web/', { dispatcher: mesh.dispatcher }).then((res) => res.body.dump());
+      api.echoHeaders = { status: 500, as };
+      api.dropWatches();
+      await until(() => mesh!.stats().services.web!.discoveryErrors >= 1);
+      await until(() => seen.some((m) => m.includes('answered 500')), 5000);
+      const all = [...seen, JSON.stringify(mesh.stats())].join('\n');
+      expect(all).not.toContain(TOKEN);
+      expect(all).not.toContain(TOKEN.split('.')[0]);
+      expect(mesh.stats().services.web!.lastDiscoveryError).toMatch(
+        as === 'status' ? /answered 500: InternalError: proxy error; request headers were: .*authorization: \[redacted\]/ : /answered 500: a \d+-byte text\/plain body, not shown/,
+      );
+    } finally {
+      diagnostics.unsubscribe('meshlet:discovery-error', onChannel);
+      api.echoHeaders = null;
+    }
+  });
+});
