@@ -1,0 +1,91 @@
+/**
+ * The `kubernetes` discovery options: as written in the config ({@link KubernetesDiscoveryConfig},
+ * typed, with defaults) and parsed ({@link KubernetesOptions}). Parsing also finds the API
+ * server (kubernetes-client.ts), so a mesh set up outside a cluster with nothing configured
+ * fails at createMesh with InvalidConfigError, not later.
+ */
+import { InvalidConfigError } from '../core/errors.js';
+import { describe } from '../core/endpoint-spec.js';
+import { expectObject, join, optBoolean, optEnum, optString, rejectUnknown } from '../config/check.js';
+import { optDurationMs, type Duration } from './duration.js';
+import { locateApiServer, type KubeAccessOptions } from './kubernetes-client.js';
+
+/** `{ type: 'kubernetes', service, port, … }` as written in the config. */
+export interface KubernetesDiscoveryConfig {
+  type: 'kubernetes';
+  /** The Kubernetes Service whose EndpointSlices are watched. */
+  service: string;
+  /** The Service port, by name (`'http'`) or target port number. */
+  port: string | number;
+  /** @default the kubeconfig context's namespace, the service account's, or 'default' */
+  namespace?: string;
+  /** Scheme of the endpoints. @default 'http' */
+  protocol?: 'http' | 'https';
+  /** Watch the Service's pods too and put their labels on the endpoints (for subsets). @default true */
+  podLabels?: boolean;
+  /** Server-side timeout of each watch, 1 s – 1 h. @default a random 300–600 s per watch (client-go's) */
+  watchTimeoutMs?: Duration;
+  /** @deprecated use `watchTimeoutMs` (seconds here, ms there) */
+  watchTimeoutSeconds?: number;
+  /** API server URL, e.g. `https://10.0.0.1:6443`. @default in-cluster, else the kubeconfig */
+  apiServer?: string;
+  /** Path of a kubeconfig file. @default $KUBECONFIG, else ~/.kube/config (outside a cluster) */
+  kubeconfig?: string;
+  /** The kubeconfig context to use. @default its current-context */
+  context?: string;
+  /** Bearer token. @default the service account's token (in-cluster) or the kubeconfig user's */
+  token?: string;
+  /** File holding the bearer token, re-read every 60 s and after a 401. */
+  tokenFile?: string;
+  /** Directory of the service-account files. @default /var/run/secrets/kubernetes.io/serviceaccount */
+  serviceAccountDir?: string;
+}
+
+/** `kubernetes` options, parsed (durations in ms). */
+export interface KubernetesOptions extends KubeAccessOptions {
+  service: string;
+  port: string | number;
+  protocol: 'http' | 'https';
+  podLabels: boolean;
+  /** undefined: a random 300–600 s per watch. */
+  watchTimeoutMs: number | undefined;
+}
+
+/**
+ * Validate the options (the config minus `type`); errors name a field under `path`.
+ * @throws InvalidConfigError also when no API server can be found (field `apiServer`)
+ */
+export function parseKubernetesOptions(raw: Record<string, unknown>, path: string): KubernetesOptions {
+  const o = expectObject(raw, path);
+  rejectUnknown(
+    o,
+    ['service', 'namespace', 'port', 'protocol', 'podLabels', 'watchTimeoutMs', 'watchTimeoutSeconds', 'apiServer', 'kubeconfig', 'context', 'token', 'tokenFile', 'serviceAccountDir'],
+    path,
+  );
+  const service = optString(o, 'service', path);
+  if (!service) throw new InvalidConfigError(join(path, 'service'), 'required: the Kubernetes Service name');
+  const port = o.port;
+  if (!(typeof port === 'string' && port !== '') && !(typeof port === 'number' && Number.isInteger(port) && port > 0 && port < 65536)) {
+    throw new InvalidConfigError(join(path, 'port'), `expected a port name or number, got ${describe(port)}`);
+  }
+  const apiServer = optString(o, 'apiServer', path);
+  if (apiServer !== undefined && !/^https?:\/\/[^/?#\s]+\/?$/.test(apiServer)) {
+    throw new InvalidConfigError(join(path, 'apiServer'), `expected an http(s) URL such as "https://10.0.0.1:6443", got ${describe(apiServer)}`);
+  }
+  const parsed: KubernetesOptions = {
+    service,
+    port,
+    protocol: optEnum(o, 'protocol', path, ['http', 'https'], 'http'),
+    podLabels: optBoolean(o, 'podLabels', path, true),
+    watchTimeoutMs: optDurationMs(o, 'watchTimeoutMs', path, undefined, { integer: true, min: 1_000, max: 3_600_000 }, { key: 'watchTimeoutSeconds', unitMs: 1_000 }),
+    namespace: optString(o, 'namespace', path),
+    apiServer,
+    kubeconfig: optString(o, 'kubeconfig', path),
+    context: optString(o, 'context', path),
+    token: optString(o, 'token', path),
+    tokenFile: optString(o, 'tokenFile', path),
+    serviceAccountDir: optString(o, 'serviceAccountDir', path),
+  };
+  locateApiServer(parsed, path); // outside a cluster with nothing configured: InvalidConfigError now, not at start
+  return parsed;
+}
