@@ -3,15 +3,18 @@
 // after the window closes, requests still running then count as failures). Latency of each
 // successful request, in ns, in a perf_hooks histogram; printed in ms.
 import { createHistogram } from 'node:perf_hooks';
+import { request } from 'undici';
 
 /**
  * @param send () => Promise<number>  one request; resolves to its status (throws on failure)
+ * @param onWindowStart / onWindowEnd  called right beside the CPU readings that open and close the
+ *   measured window (e.g. to read another process's CPU over the same window)
  * @returns {{ rps, p50Ms, p99Ms, ok, failed, errors, unfinished, successRate, cpuPercent, cpuUsPerReq }}
  *   rps counts successful requests (status < 500) in the measured window; `errors` = failed +
  *   unfinished; cpuPercent / cpuUsPerReq: this process's CPU (user + system) over the window — the
  *   client's cost per request, which stays meaningful when the backends are the bottleneck
  */
-export async function runLoad(send, { concurrency = 64, warmupMs = 1000, durationMs = 4000 } = {}) {
+export async function runLoad(send, { concurrency = 64, warmupMs = 1000, durationMs = 4000, onWindowStart, onWindowEnd } = {}) {
   const hist = createHistogram();
   let ok = 0;
   let failed = 0;
@@ -41,9 +44,11 @@ export async function runLoad(send, { concurrency = 64, warmupMs = 1000, duratio
   measuring = true;
   const started = performance.now();
   const cpu0 = process.cpuUsage();
+  onWindowStart?.();
   await new Promise((r) => setTimeout(r, durationMs));
   measuring = false;
   const cpu = process.cpuUsage(cpu0);
+  onWindowEnd?.();
   const elapsed = (performance.now() - started) / 1000;
   running = false;
   // Requests still running when the window closes finish uncounted; those still running 2 s
@@ -57,6 +62,9 @@ export async function runLoad(send, { concurrency = 64, warmupMs = 1000, duratio
     p99Ms: hist.count ? hist.percentile(99) / 1e6 : NaN,
     ok,
     failed,
+    requests: ok + failed,
+    cpuUs: cpu.user + cpu.system,
+    elapsedS: elapsed,
     errors: failed + unfinished,
     unfinished,
     successRate: total ? ok / total : NaN,
@@ -70,6 +78,16 @@ export function sender(dispatcher, origin, path = '/') {
   const opts = { origin, path, method: 'GET' };
   return async () => {
     const res = await dispatcher.request(opts);
+    await res.body.dump();
+    return res.statusCode;
+  };
+}
+
+/** A `send` through undici's top-level `request(url, { dispatcher })`, as an application calls it. */
+export function requestSender(dispatcher, url) {
+  const opts = { dispatcher, method: 'GET' };
+  return async () => {
+    const res = await request(url, opts);
     await res.body.dump();
     return res.statusCode;
   };
