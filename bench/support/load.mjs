@@ -7,8 +7,8 @@ import { request } from 'undici';
 
 /**
  * @param send () => Promise<number>  one request; resolves to its status (throws on failure)
- * @param onWindowStart / onWindowEnd  called right beside the CPU readings that open and close the
- *   measured window (e.g. to read another process's CPU over the same window)
+ * @param onWindowStart / onWindowEnd  called just before the CPU reading that opens the measured
+ *   window and just after the one that closes it (e.g. to read other processes' CPU over it)
  * @returns {{ rps, p50Ms, p99Ms, ok, failed, errors, unfinished, successRate, cpuPercent, cpuUsPerReq }}
  *   rps counts successful requests (status < 500) in the measured window; `errors` = failed +
  *   unfinished; cpuPercent / cpuUsPerReq: this process's CPU (user + system) over the window — the
@@ -41,15 +41,15 @@ export async function runLoad(send, { concurrency = 64, warmupMs = 1000, duratio
   };
   const workers = Array.from({ length: concurrency }, worker);
   await new Promise((r) => setTimeout(r, warmupMs));
+  onWindowStart?.(); // before the CPU reading: what the hook costs is not the client's
+  const cpu0 = process.cpuUsage();
   measuring = true;
   const started = performance.now();
-  const cpu0 = process.cpuUsage();
-  onWindowStart?.();
   await new Promise((r) => setTimeout(r, durationMs));
   measuring = false;
   const cpu = process.cpuUsage(cpu0);
-  onWindowEnd?.();
   const elapsed = (performance.now() - started) / 1000;
+  onWindowEnd?.();
   running = false;
   // Requests still running when the window closes finish uncounted; those still running 2 s
   // later are hung, and count as failures.

@@ -5,10 +5,9 @@
 // Each proxy is started in its own process group (nginx = master + worker) and the whole group is
 // killed on `stop()`, and also when this process exits (normally, on an uncaught error, or on
 // Ctrl-C / SIGTERM via support/backends.mjs's handlers, which call process.exit).
-// CPU: `processCpuUs(pid)` sums utime + stime from /proc/<pid>/stat over the process and its
-// descendants (nginx's worker is a child of its master), in µs (clock ticks, usually 10 ms each).
+// A proxy's CPU: `processCpuUs(pid)` from support/cpu.mjs (nginx's worker is a child of its master).
 import { spawn, spawnSync } from 'node:child_process';
-import { mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import net from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -148,36 +147,4 @@ async function waitFor(port, gone) {
     await new Promise((r) => setTimeout(r, 50));
   }
   throw new Error(`nothing listens on ${port} after 5 s`);
-}
-
-const TICK_US = 1e6 / (Number(spawnSync('getconf', ['CLK_TCK'], { encoding: 'utf8' }).stdout) || 100);
-
-/** utime + stime of `pid` and every descendant, in µs, from /proc (Linux only; NaN elsewhere). */
-export function processCpuUs(pid) {
-  let procs;
-  try {
-    procs = readdirSync('/proc').filter((d) => /^\d+$/.test(d));
-  } catch {
-    return NaN;
-  }
-  const stat = new Map(); // pid → { ppid, ticks }
-  for (const d of procs) {
-    try {
-      const s = readFileSync(`/proc/${d}/stat`, 'utf8');
-      const f = s.slice(s.lastIndexOf(')') + 2).split(' '); // f[0] is field 3 (state)
-      stat.set(Number(d), { ppid: Number(f[1]), ticks: Number(f[11]) + Number(f[12]) });
-    } catch {
-      // exited meanwhile
-    }
-  }
-  if (!stat.has(pid)) return NaN;
-  let ticks = 0;
-  const tree = new Set([pid]);
-  // Parents have lower pids almost always, but not surely: iterate to a fixed point.
-  for (let changed = true; changed; ) {
-    changed = false;
-    for (const [p, s] of stat) if (!tree.has(p) && tree.has(s.ppid)) (tree.add(p), (changed = true));
-  }
-  for (const p of tree) ticks += stat.get(p).ticks;
-  return ticks * TICK_US;
 }
