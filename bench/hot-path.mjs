@@ -2,68 +2,44 @@
 // (a) Overhead, 1 endpoint, c=64: undici `request(url, { dispatcher })` through meshlet's dispatcher
 //     — default policies, and every policy off (retry, outlierDetection, circuitBreaker false) —
 //     vs undici `Pool` straight to the backend (the backend in another process). Client CPU per
-//     request (process.cpuUsage over the window ÷ requests) and req/s, each as a ratio to the Pool
-//     run of the same round. Targets: CPU ≤ 1.03× Pool, req/s ≥ 0.97× Pool.
+//     request (process.cpuUsage ÷ requests) and req/s, each as a ratio to Pool's. Targets: CPU ≤
+//     1.03× Pool, req/s ≥ 0.97× Pool.
 // (b) Against a sidecar hop: the same three backends behind HAProxy and behind nginx (one worker
 //     each; support/proxies.mjs), reached with an undici Pool, vs meshlet's defaults balancing over
 //     the three in-process. req/s ratio meshlet ÷ proxy path, and CPU per request of meshlet's client
 //     vs client + proxy (the proxy's from /proc/<pid>/stat over the same window). Targets: ≥ 1.7×
 //     req/s, ≤ 0.5× CPU. Skipped with a message when the proxies cannot be installed.
-// This 2-core machine is noisy, so each part runs in many short interleaved rounds (the order
-// rotates each round, a short warm-up per run, a fresh dispatcher per run: short runs keep the
-// runs compared within a round close in time) and the median of the per-round ratios is reported,
-// with every round's ratio beside it. Each run also reads, over its window, the backend's CPU and
-// what processes outside this bench used (/proc/stat minus this bench's processes) and the
-// hypervisor's steal: a part where that noise reaches BUSY_CORES has its verdicts marked "busy".
-// Run alone: node bench/hot-path.mjs [a|b]   (knobs: BENCH_HOT_ROUNDS, BENCH_HOT_DURATION_MS)
+// Noise: this 2-core machine is shared, and other work there comes and goes over seconds, so runs
+// taken seconds apart disagree by up to 2× (measured). The contenders therefore alternate in short
+// epochs within one load run (support/load.mjs runAlternating: all dispatchers open and warm, the
+// order rotating every cycle), a ratio is taken per cycle between neighbouring epochs, and the
+// median over the cycles is reported with its interquartile range. Each epoch also reads what
+// processes outside this bench used (/proc/stat minus this bench's processes) and the hypervisor's
+// steal; a part where that reaches BUSY_CORES has its verdicts marked "busy" — not a baseline.
+// Run alone: node bench/hot-path.mjs [a|b]   (knobs: BENCH_HOT_CYCLES, BENCH_HOT_EPOCH_MS)
 // For a CPU profile of one contender of (a) alone: bench/profile.mjs.
-import { availableParallelism, loadavg } from 'node:os';
 import { Pool } from 'undici';
 import { createMesh } from '../dist/index.mjs';
 import { startBackends } from './support/backends.mjs';
-import { runLoad, requestSender, fmt } from './support/load.mjs';
+import { runAlternating, requestSender, fmt } from './support/load.mjs';
 import { ensureProxy, startProxy } from './support/proxies.mjs';
-import { processCpuUs, systemCpuUs } from './support/cpu.mjs';
+import { pidsCpuUs, processTree, systemCpuUs } from './support/cpu.mjs';
 
 export const TARGETS = { cpu: 1.03, rps: 0.97, sidecarRps: 1.7, sidecarCpu: 0.5 };
 const POLICIES_OFF = { retry: false, outlierDetection: false, circuitBreaker: false };
+// A part whose epochs saw other processes (plus steal) use this much CPU, median, is marked busy.
+const BUSY_CORES = 0.15;
 
-export const median = (xs) => {
+export const quantile = (xs, q) => {
   const s = xs.filter(Number.isFinite).sort((a, b) => a - b);
   if (s.length === 0) return NaN;
-  const m = s.length >> 1;
-  return s.length % 2 ? s[m] : (s[m - 1] + s[m]) / 2;
+  const at = (s.length - 1) * q;
+  const lo = Math.floor(at);
+  return s[lo] + (s[Math.min(lo + 1, s.length - 1)] - s[lo]) * (at - lo);
 };
-// A part whose runs saw other processes use this much CPU (median, in cores) is marked busy.
-const BUSY_CORES = 0.15;
-const noisy = (rows) => rows.some((r) => r.otherCores + r.stealCores >= BUSY_CORES);
+export const median = (xs) => quantile(xs, 0.5);
+const spread = (xs, d) => `${fmt(quantile(xs, 0.25), d)}–${fmt(quantile(xs, 0.75), d)}`;
 const verdict = (ok, text, busy) => `${ok ? 'met' : 'MISSED'} (${text}${busy ? ', busy' : ''})`;
-const cores = (r) => `${fmt(r.backendCores, 2)}, ${fmt(r.otherCores, 2)}, ${fmt(r.stealCores, 2)}`;
-const list = (xs, d = 2) => xs.map((x) => fmt(x, d)).join(' ');
-
-/**
- * runLoad, plus CPU readings over the same window: each of `pids` (the backend, the proxy) and
- * the machine's; `otherCores` is what processes outside this bench used (in cores), `stealCores`
- * the time the hypervisor took. Both say how far a run can be trusted on a shared machine.
- */
-async function measuredLoad(send, opts, pids) {
-  let p0, p1, s0, s1;
-  const r = await runLoad(send, {
-    ...opts,
-    onWindowStart: () => {
-      p0 = pids.map(processCpuUs);
-      s0 = systemCpuUs();
-    },
-    onWindowEnd: () => {
-      s1 = systemCpuUs();
-      p1 = pids.map(processCpuUs);
-    },
-  });
-  const pidUs = pids.map((_, i) => p1[i] - p0[i]);
-  const windowUs = r.elapsedS * 1e6;
-  const otherUs = s1.busyUs - s0.busyUs - (s1.stealUs - s0.stealUs) - r.cpuUs - pidUs.reduce((a, b) => a + b, 0);
-  return { ...r, pidUs, otherCores: Math.max(0, otherUs) / windowUs, stealCores: (s1.stealUs - s0.stealUs) / windowUs };
-}
 
 /** The contenders of (a), by name; each `make()` gives a fresh `{ send, close }`. */
 export function overheadContenders(url, concurrency) {
@@ -81,79 +57,102 @@ export function overheadContenders(url, concurrency) {
   };
 }
 
-/** Runs `contenders` (name → async () => result) in `rounds` rounds, the order rotated each round. */
-async function interleaved(contenders, rounds) {
-  const names = Object.keys(contenders);
-  const runs = Object.fromEntries(names.map((n) => [n, []]));
-  for (let round = 0; round < rounds; round++) {
-    for (let i = 0; i < names.length; i++) {
-      const name = names[(i + round) % names.length];
-      runs[name][round] = await contenders[name]();
+/**
+ * runAlternating over `contenders` ({ name, send, pids }: pids = processes whose CPU counts for
+ * that contender beside the client, e.g. its proxy), reading per epoch the backend's and those
+ * processes' CPU and what the rest of the machine used.
+ */
+async function alternate(contenders, backendPids, opts) {
+  const allPids = [...new Set([...backendPids, ...contenders.flatMap((c) => c.pids ?? [])])];
+  let s0;
+  let p0;
+  const read = () => ({ sys: systemCpuUs(), pids: allPids.map((p) => pidsCpuUs([p])) });
+  const run = await runAlternating(
+    contenders.map((c) => c.send),
+    {
+      ...opts,
+      onEpochStart: () => ({ sys: s0, pids: p0 } = read()),
+      onEpochEnd: (i) => {
+        const { sys, pids } = read();
+        const d = pids.map((v, k) => v - p0[k]);
+        const of = (list) => list.reduce((a, p) => a + d[allPids.indexOf(p)], 0);
+        return { backendUs: of(backendPids), ownUs: of(contenders[i].pids ?? []), benchPidsUs: d.reduce((a, b) => a + b, 0), sysProcUs: sys.procUs - s0.procUs, stealUs: sys.stealUs - s0.stealUs, irqUs: sys.irqUs - s0.irqUs };
+      },
+    },
+  );
+  // Processes outside this bench = processes' time on the machine − client − backend − proxies.
+  for (const list of run.epochs)
+    for (const e of list) {
+      const x = e.extra;
+      const windowUs = e.elapsedS * 1e6;
+      e.backendCores = x.backendUs / windowUs;
+      e.otherCores = Math.max(0, x.sysProcUs - e.cpuUs - x.benchPidsUs) / windowUs;
+      e.stealCores = x.stealUs / windowUs;
+      e.ownUsPerReq = x.ownUs / e.requests;
+      e.totalUsPerReq = (e.cpuUs + x.ownUs) / e.requests;
     }
-  }
-  return runs;
+  return run;
 }
 
-async function partA({ concurrency, durationMs, warmupMs, rounds }) {
+function summary(name, list, p99Ms) {
+  const m = (k) => median(list.map((e) => e[k]));
+  return {
+    name,
+    epochs: list.length,
+    rps: m('rps'),
+    cpuUsPerReq: m('cpuUsPerReq'),
+    cpuPercent: median(list.map((e) => e.cpuUs / 1e4 / e.elapsedS)),
+    ownUsPerReq: m('ownUsPerReq'),
+    totalUsPerReq: m('totalUsPerReq'),
+    errors: list.reduce((a, e) => a + e.failed, 0),
+    p99Ms,
+    backendCores: m('backendCores'),
+    otherCores: m('otherCores'),
+    stealCores: m('stealCores'),
+  };
+}
+
+const noise = (r) => `${fmt(r.backendCores, 2)}, ${fmt(r.otherCores, 2)}, ${fmt(r.stealCores, 2)}`;
+const NOISE_NOTE = '    backend, other, steal: cores used by the backend process, by processes outside this bench, and taken by the hypervisor (/proc), medians per epoch.';
+
+async function partA({ concurrency, epochMs, cycles }) {
   const backends = await startBackends([{}]);
-  let runs;
+  const made = [];
+  let run;
+  const names = Object.keys(overheadContenders(backends.urls[0], concurrency));
   try {
-    const makers = overheadContenders(backends.urls[0], concurrency);
-    const contenders = {};
-    for (const [name, make] of Object.entries(makers)) {
-      contenders[name] = async () => {
-        const c = make();
-        try {
-          return await measuredLoad(c.send, { concurrency, durationMs, warmupMs }, [backends.pid]);
-        } finally {
-          await c.close();
-        }
-      };
-    }
-    runs = await interleaved(contenders, rounds);
+    for (const make of Object.values(overheadContenders(backends.urls[0], concurrency))) made.push(make());
+    run = await alternate(made.map((c) => ({ send: c.send })), [backends.pid], { concurrency, epochMs, cycles });
   } finally {
+    for (const c of made) await c.close().catch(() => {});
     await backends.close();
   }
-  const pool = runs['undici Pool'];
-  const rows = Object.entries(runs).map(([name, rs]) => {
-    const cpuRatios = rs.map((r, i) => r.cpuUsPerReq / pool[i].cpuUsPerReq);
-    const rpsRatios = rs.map((r, i) => r.rps / pool[i].rps);
-    return {
-      name,
-      rps: median(rs.map((r) => r.rps)),
-      cpuUsPerReq: median(rs.map((r) => r.cpuUsPerReq)),
-      cpuPercent: median(rs.map((r) => r.cpuPercent)),
-      p99Ms: median(rs.map((r) => r.p99Ms)),
-      errors: rs.reduce((a, r) => a + r.errors, 0),
-      backendCores: median(rs.map((r) => r.pidUs[0] / (r.elapsedS * 1e6))),
-      otherCores: median(rs.map((r) => r.otherCores)),
-      stealCores: median(rs.map((r) => r.stealCores)),
-      cpuRatios,
-      rpsRatios,
-      cpuRatio: median(cpuRatios),
-      rpsRatio: median(rpsRatios),
-    };
+  const [pool] = run.epochs;
+  const rows = run.epochs.map((list, i) => {
+    const cpuRatios = list.map((e, k) => e.cpuUsPerReq / pool[k].cpuUsPerReq);
+    const rpsRatios = list.map((e, k) => e.rps / pool[k].rps);
+    return { ...summary(names[i], list, run.p99Ms[i]), cpuRatios, rpsRatios, cpuRatio: median(cpuRatios), rpsRatio: median(rpsRatios) };
   });
+  const busy = median(run.epochs.flat().map((e) => e.otherCores + e.stealCores)) >= BUSY_CORES;
   console.log(`\n(a) hot-path overhead — 1 endpoint (backend in another process), c=${concurrency}, undici request(url, { dispatcher });`);
-  console.log(`    ${rounds} interleaved rounds (order rotates), ${warmupMs} ms warm-up + ${durationMs} ms per run; ratios against the same round's Pool run, median of rounds`);
-  const busy = noisy(rows);
-  console.log(`| contender | req/s | client CPU µs/req | p99 ms | errors | backend, other, steal (cores) | CPU × Pool (rounds) | req/s × Pool (rounds) | CPU ≤ ${TARGETS.cpu}× | req/s ≥ ${TARGETS.rps}× |`);
+  console.log(`    the contenders alternate in ${epochMs} ms epochs, ${cycles} cycles (order rotates); ratio per cycle against the neighbouring Pool epoch: median [interquartile range]`);
+  console.log(`| contender | req/s | client CPU µs/req | p99 ms | errors | backend, other, steal (cores) | CPU × Pool | req/s × Pool | CPU ≤ ${TARGETS.cpu}× | req/s ≥ ${TARGETS.rps}× |`);
   console.log('|---|---:|---:|---:|---:|---:|---:|---:|---|---|');
   for (const r of rows) {
-    const isPool = r.name === 'undici Pool';
+    const base = r.name === 'undici Pool';
     console.log(
-      `| ${r.name} | ${fmt(r.rps, 0)} | ${fmt(r.cpuUsPerReq, 1)} (${fmt(r.cpuPercent, 0)} %) | ${fmt(r.p99Ms, 2)} | ${r.errors} | ${cores(r)} | ` +
-        `${isPool ? '1' : `**${fmt(r.cpuRatio, 3)}** (${list(r.cpuRatios, 3)})`} | ${isPool ? '1' : `**${fmt(r.rpsRatio, 3)}** (${list(r.rpsRatios, 3)})`} | ` +
-        `${isPool ? '' : verdict(r.cpuRatio <= TARGETS.cpu, fmt(r.cpuRatio, 3), busy)} | ${isPool ? '' : verdict(r.rpsRatio >= TARGETS.rps, fmt(r.rpsRatio, 3), busy)} |`,
+      `| ${r.name} | ${fmt(r.rps, 0)} | ${fmt(r.cpuUsPerReq, 1)} (${fmt(r.cpuPercent, 0)} %) | ${fmt(r.p99Ms, 2)} | ${r.errors} | ${noise(r)} | ` +
+        `${base ? '1' : `**${fmt(r.cpuRatio, 3)}** [${spread(r.cpuRatios, 3)}]`} | ${base ? '1' : `**${fmt(r.rpsRatio, 3)}** [${spread(r.rpsRatios, 3)}]`} | ` +
+        `${base ? '' : verdict(r.cpuRatio <= TARGETS.cpu, fmt(r.cpuRatio, 3), busy)} | ${base ? '' : verdict(r.rpsRatio >= TARGETS.rps, fmt(r.rpsRatio, 3), busy)} |`,
     );
   }
-  console.log('    values are medians over the rounds; client CPU: user + system of this process per request (its share of one core);');
-  console.log('    other: CPU used by processes outside this bench during the window, steal: taken by the hypervisor (/proc/stat).');
-  if (busy) console.log(`    (busy) other processes used ≥ ${BUSY_CORES} cores during the runs: these ratios are not a baseline; rerun on a quiet machine.`);
-  return { concurrency, durationMs, warmupMs, rounds, busy, rows };
+  console.log('    req/s, CPU: medians per epoch; client CPU: user + system of this process per request (its share of one core);');
+  console.log(NOISE_NOTE);
+  if (busy) console.log(`    (busy) other processes used ≥ ${BUSY_CORES} cores during the epochs: not a baseline; rerun on a quiet machine.`);
+  return { concurrency, epochMs, cycles, busy, rows };
 }
 
-async function partB({ concurrency, durationMs, warmupMs, rounds }) {
+async function partB({ concurrency, epochMs, cycles }) {
   const usable = [];
   for (const name of ['haproxy', 'nginx']) {
     const e = ensureProxy(name);
@@ -166,7 +165,9 @@ async function partB({ concurrency, durationMs, warmupMs, rounds }) {
   }
   const backends = await startBackends([{}, {}, {}]);
   const proxies = {};
-  let runs;
+  const closers = [];
+  let run;
+  const contenders = [];
   try {
     for (const name of usable) {
       try {
@@ -175,104 +176,65 @@ async function partB({ concurrency, durationMs, warmupMs, rounds }) {
         console.log(`   (b) ${name}: could not start (${err.message}); skipped`);
       }
     }
-    const contenders = {
-      'meshlet defaults (in-process, 3 backends)': async () => {
-        const m = createMesh({ services: { api: { endpoints: backends.urls } } });
-        try {
-          const r = await measuredLoad(requestSender(m.dispatcher, 'http://api/'), { concurrency, durationMs, warmupMs }, [backends.pid]);
-          return { ...r, proxyUsPerReq: 0, totalUsPerReq: r.cpuUsPerReq };
-        } finally {
-          await m.close();
-        }
-      },
-    };
-    for (const [name, proxy] of Object.entries(proxies)) {
-      contenders[`undici Pool → ${name} → 3 backends`] = async () => {
-        const pool = new Pool(proxy.origin, { connections: concurrency });
-        try {
-          const r = await measuredLoad(requestSender(pool, `${proxy.origin}/`), { concurrency, durationMs, warmupMs }, [backends.pid, proxy.pid]);
-          const proxyUs = r.pidUs[1];
-          const proxyUsPerReq = proxyUs / r.requests;
-          return { ...r, proxyUsPerReq, proxyPercent: proxyUs / 1e4 / r.elapsedS, totalUsPerReq: r.cpuUsPerReq + proxyUsPerReq };
-        } finally {
-          await pool.close();
-        }
-      };
-    }
-    if (Object.keys(contenders).length === 1) {
+    if (Object.keys(proxies).length === 0) {
       console.log('\n(b) vs a sidecar hop: SKIPPED — no proxy could be started (see above)');
       return { skipped: true };
     }
-    runs = await interleaved(contenders, rounds);
+    const mesh = createMesh({ services: { api: { endpoints: backends.urls } } });
+    closers.push(() => mesh.close());
+    contenders.push({ name: 'meshlet defaults (in-process, 3 backends)', send: requestSender(mesh.dispatcher, 'http://api/') });
+    for (const [name, proxy] of Object.entries(proxies)) {
+      const pool = new Pool(proxy.origin, { connections: concurrency });
+      closers.push(() => pool.close());
+      contenders.push({ name: `undici Pool → ${name} → 3 backends`, send: requestSender(pool, `${proxy.origin}/`), pids: processTree(proxy.pid) });
+    }
+    run = await alternate(contenders, [backends.pid], { concurrency, epochMs, cycles });
   } finally {
+    for (const close of closers) await close().catch(() => {});
     for (const p of Object.values(proxies)) await p.stop();
     await backends.close();
   }
-  const [meshName, ...proxyNames] = Object.keys(runs);
-  const mesh = runs[meshName];
-  const summary = (name, rs) => ({
-    name,
-    rps: median(rs.map((r) => r.rps)),
-    clientUsPerReq: median(rs.map((r) => r.cpuUsPerReq)),
-    proxyUsPerReq: median(rs.map((r) => r.proxyUsPerReq)),
-    proxyPercent: median(rs.map((r) => r.proxyPercent ?? 0)),
-    totalUsPerReq: median(rs.map((r) => r.totalUsPerReq)),
-    p99Ms: median(rs.map((r) => r.p99Ms)),
-    errors: rs.reduce((a, r) => a + r.errors, 0),
-    backendCores: median(rs.map((r) => r.pidUs[0] / (r.elapsedS * 1e6))),
-    otherCores: median(rs.map((r) => r.otherCores)),
-    stealCores: median(rs.map((r) => r.stealCores)),
+  const [mesh] = run.epochs;
+  const rows = run.epochs.map((list, i) => {
+    const row = summary(contenders[i].name, list, run.p99Ms[i]);
+    if (i === 0) return row;
+    const rpsRatios = list.map((e, k) => mesh[k].rps / e.rps);
+    const cpuRatios = list.map((e, k) => mesh[k].totalUsPerReq / e.totalUsPerReq);
+    return { ...row, rpsRatios, cpuRatios, rpsRatio: median(rpsRatios), cpuRatio: median(cpuRatios) };
   });
-  const rows = [summary(meshName, mesh)];
-  for (const name of proxyNames) {
-    const rs = runs[name];
-    const rpsRatios = rs.map((r, i) => mesh[i].rps / r.rps);
-    const cpuRatios = rs.map((r, i) => mesh[i].totalUsPerReq / r.totalUsPerReq);
-    rows.push({ ...summary(name, rs), rpsRatios, cpuRatios, rpsRatio: median(rpsRatios), cpuRatio: median(cpuRatios) });
-  }
+  const busy = median(run.epochs.flat().map((e) => e.otherCores + e.stealCores)) >= BUSY_CORES;
   console.log(`\n(b) vs a sidecar hop — the same 3 backends, c=${concurrency}; HAProxy and nginx with one worker each;`);
-  console.log(`    ${rounds} interleaved rounds (order rotates), ${warmupMs} ms warm-up + ${durationMs} ms per run; ratios per round, median of rounds`);
-  const busy = noisy(rows);
-  console.log(`| path | req/s | client CPU µs/req | proxy CPU µs/req | client + proxy µs/req | p99 ms | errors | backend, other, steal (cores) | meshlet req/s ÷ this (rounds) | meshlet CPU ÷ this (rounds) | req/s ≥ ${TARGETS.sidecarRps}× | CPU ≤ ${TARGETS.sidecarCpu}× |`);
+  console.log(`    the paths alternate in ${epochMs} ms epochs, ${cycles} cycles (order rotates); ratio per cycle between neighbouring epochs: median [interquartile range]`);
+  console.log(`| path | req/s | client CPU µs/req | proxy CPU µs/req | client + proxy µs/req | p99 ms | errors | backend, other, steal (cores) | meshlet req/s ÷ this | meshlet CPU ÷ this | req/s ≥ ${TARGETS.sidecarRps}× | CPU ≤ ${TARGETS.sidecarCpu}× |`);
   console.log('|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|---|');
-  for (const r of rows) {
-    const isMesh = r.name === meshName;
+  for (const [i, r] of rows.entries()) {
+    const base = i === 0;
     console.log(
-      `| ${r.name} | ${fmt(r.rps, 0)} | ${fmt(r.clientUsPerReq, 1)} | ${isMesh ? '—' : `${fmt(r.proxyUsPerReq, 1)} (${fmt(r.proxyPercent, 0)} %)`} | ${fmt(r.totalUsPerReq, 1)} | ${fmt(r.p99Ms, 2)} | ${r.errors} | ${cores(r)} | ` +
-        `${isMesh ? '' : `**${fmt(r.rpsRatio, 2)}×** (${list(r.rpsRatios)})`} | ${isMesh ? '' : `**${fmt(r.cpuRatio, 2)}×** (${list(r.cpuRatios)})`} | ` +
-        `${isMesh ? '' : verdict(r.rpsRatio >= TARGETS.sidecarRps, fmt(r.rpsRatio, 2), busy)} | ${isMesh ? '' : verdict(r.cpuRatio <= TARGETS.sidecarCpu, fmt(r.cpuRatio, 2), busy)} |`,
+      `| ${r.name} | ${fmt(r.rps, 0)} | ${fmt(r.cpuUsPerReq, 1)} | ${base ? '—' : fmt(r.ownUsPerReq, 1)} | ${fmt(r.totalUsPerReq, 1)} | ${fmt(r.p99Ms, 2)} | ${r.errors} | ${noise(r)} | ` +
+        `${base ? '' : `**${fmt(r.rpsRatio, 2)}×** [${spread(r.rpsRatios, 2)}]`} | ${base ? '' : `**${fmt(r.cpuRatio, 2)}×** [${spread(r.cpuRatios, 2)}]`} | ` +
+        `${base ? '' : verdict(r.rpsRatio >= TARGETS.sidecarRps, fmt(r.rpsRatio, 2), busy)} | ${base ? '' : verdict(r.cpuRatio <= TARGETS.sidecarCpu, fmt(r.cpuRatio, 2), busy)} |`,
     );
   }
-  console.log('    values are medians over the rounds; proxy CPU: utime + stime of the proxy\'s processes over the same window (share of one core);');
-  console.log('    other / steal: CPU used outside this bench / taken by the hypervisor during the window (/proc/stat).');
-  if (busy) console.log(`    (busy) other processes used ≥ ${BUSY_CORES} cores during the runs: these ratios are not a baseline; rerun on a quiet machine.`);
-  return { concurrency, durationMs, warmupMs, rounds, busy, rows };
-}
-
-/** Prints and returns the 1-minute load average (this bench's own runs count in it too). */
-function machineLoad() {
-  const load = loadavg()[0];
-  const cores = availableParallelism();
-  console.log(`   load average (1 min) ${load.toFixed(2)} on ${cores} cores`);
-  return { load, cores };
+  console.log("    medians per epoch; proxy CPU: utime + stime of the proxy's processes over the same epoch (10 ms ticks).");
+  console.log(NOISE_NOTE);
+  if (busy) console.log(`    (busy) other processes used ≥ ${BUSY_CORES} cores during the epochs: not a baseline; rerun on a quiet machine.`);
+  return { concurrency, epochMs, cycles, busy, rows };
 }
 
 /** Both parts; `parts` picks a subset ('a', 'b'). */
-export async function hotPath({ concurrency = 64, durationMs = 1500, warmupMs = 300, rounds = 7, sidecarRounds = 5, parts = ['a', 'b'] } = {}) {
-  const out = { loadBefore: machineLoad() };
-  if (parts.includes('a')) out.overhead = await partA({ concurrency, durationMs, warmupMs, rounds });
-  if (parts.includes('b')) out.sidecar = await partB({ concurrency, durationMs, warmupMs, rounds: sidecarRounds });
-  out.loadAfter = machineLoad();
+export async function hotPath({ concurrency = 64, parts = ['a', 'b'], epochMs, cycles } = {}) {
+  const out = {};
+  if (parts.includes('a')) out.overhead = await partA({ concurrency, epochMs: epochMs ?? 250, cycles: cycles ?? 40 });
+  if (parts.includes('b')) out.sidecar = await partB({ concurrency, epochMs: epochMs ?? 500, cycles: cycles ?? 20 });
   return out;
 }
 
 if (import.meta.url === `file://${process.argv[1]}`) {
   const parts = process.argv.slice(2).filter((a) => a === 'a' || a === 'b');
-  const rounds = process.env.BENCH_HOT_ROUNDS ? Number(process.env.BENCH_HOT_ROUNDS) : undefined;
   await hotPath({
     ...(parts.length ? { parts } : {}),
-    ...(process.env.BENCH_HOT_DURATION_MS ? { durationMs: Number(process.env.BENCH_HOT_DURATION_MS) } : {}),
-    ...(rounds ? { rounds, sidecarRounds: rounds } : {}),
+    ...(process.env.BENCH_HOT_EPOCH_MS ? { epochMs: Number(process.env.BENCH_HOT_EPOCH_MS) } : {}),
+    ...(process.env.BENCH_HOT_CYCLES ? { cycles: Number(process.env.BENCH_HOT_CYCLES) } : {}),
     ...(process.env.BENCH_CONCURRENCY ? { concurrency: Number(process.env.BENCH_CONCURRENCY) } : {}),
   });
 }

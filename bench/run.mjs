@@ -2,8 +2,8 @@
 //   1. pick cost per balancer, breaker cost, discovery convergence (vitest bench, in-process;
 //      a folder not there yet is skipped with a message)
 //   2. the hot-path targets of issue 10 §7 (hot-path.mjs): (a) 1 endpoint, meshlet (defaults, and every
-//      policy off) vs undici Pool, client CPU per request and req/s as ratios, median of 5 interleaved
-//      rounds; (b) vs a sidecar hop through HAProxy and nginx (installed with apt-get as root when
+//      policy off) vs undici Pool, client CPU per request and req/s as ratios, the contenders
+//      alternating in short epochs within one load run, median of the per-cycle ratios; (b) vs a sidecar hop through HAProxy and nginx (installed with apt-get as root when
 //      missing, skipped with a message otherwise): req/s and client + proxy CPU per request
 //   3. overhead over 3 backends vs undici Pool / BalancedPool, per balancer
 //   4. (c) tail latency with one slow replica: the scenario (4 × 1 ms + 1 × 10 ms) at c=8 and c=32,

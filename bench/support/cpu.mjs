@@ -1,5 +1,6 @@
 // CPU readings from /proc (Linux; NaN elsewhere), in µs, in clock ticks (usually 10 ms each).
-// processCpuUs(pid): utime + stime of a process and all its descendants (/proc/<pid>/stat).
+// processCpuUs(pid): utime + stime of a process and all its descendants (/proc/<pid>/stat);
+// processTree + pidsCpuUs do the same in two steps, for readings every few hundred ms.
 // systemCpuUs(): the whole machine's busy and steal time (/proc/stat), so a bench can tell how much
 // CPU processes other than its own used during a window — the noise on a shared 2-core machine.
 import { spawnSync } from 'node:child_process';
@@ -7,45 +8,60 @@ import { readdirSync, readFileSync } from 'node:fs';
 
 const TICK_US = 1e6 / (Number(spawnSync('getconf', ['CLK_TCK'], { encoding: 'utf8' }).stdout) || 100);
 
-export { TICK_US };
-
-/** utime + stime of `pid` and every descendant, in µs, from /proc (Linux only; NaN elsewhere). */
+/** utime + stime of `pid` and every descendant, in µs. */
 export function processCpuUs(pid) {
-  let procs;
   try {
-    procs = readdirSync('/proc').filter((d) => /^\d+$/.test(d));
+    return pidsCpuUs(processTree(pid));
   } catch {
     return NaN;
   }
-  const stat = new Map(); // pid → { ppid, ticks }
-  for (const d of procs) {
-    try {
-      const s = readFileSync(`/proc/${d}/stat`, 'utf8');
-      const f = s.slice(s.lastIndexOf(')') + 2).split(' '); // f[0] is field 3 (state)
-      stat.set(Number(d), { ppid: Number(f[1]), ticks: Number(f[11]) + Number(f[12]) });
-    } catch {
-      // exited meanwhile
-    }
-  }
-  if (!stat.has(pid)) return NaN;
-  let ticks = 0;
-  const tree = new Set([pid]);
-  // Parents have lower pids almost always, but not surely: iterate to a fixed point.
-  for (let changed = true; changed; ) {
-    changed = false;
-    for (const [p, s] of stat) if (!tree.has(p) && tree.has(s.ppid)) (tree.add(p), (changed = true));
-  }
-  for (const p of tree) ticks += stat.get(p).ticks;
-  return ticks * TICK_US;
 }
 
-/** Whole-machine CPU since boot: busy (user+nice+system+irq+softirq+steal), steal, in µs. */
+/**
+ * Whole-machine CPU since boot, in µs: `procUs` = user + nice + system (time charged to processes),
+ * `irqUs` = irq + softirq (loopback traffic's kernel work lands here, charged to no process),
+ * `stealUs` = time the hypervisor gave to other guests.
+ */
 export function systemCpuUs() {
   try {
     const f = readFileSync('/proc/stat', 'utf8').split('\n', 1)[0].trim().split(/\s+/).slice(1).map(Number);
     const [user, nice, system, , , irq, softirq, steal] = f;
-    return { busyUs: (user + nice + system + irq + softirq + steal) * TICK_US, stealUs: steal * TICK_US };
+    return { procUs: (user + nice + system) * TICK_US, irqUs: (irq + softirq) * TICK_US, stealUs: steal * TICK_US };
   } catch {
-    return { busyUs: NaN, stealUs: NaN };
+    return { procUs: NaN, irqUs: NaN, stealUs: NaN };
   }
+}
+
+/** `pid` and its descendants now (e.g. nginx's master and worker), to read with pidsCpuUs. */
+export function processTree(pid) {
+  const parent = new Map();
+  for (const d of readdirSync('/proc').filter((x) => /^\d+$/.test(x))) {
+    try {
+      const s = readFileSync(`/proc/${d}/stat`, 'utf8');
+      parent.set(Number(d), Number(s.slice(s.lastIndexOf(')') + 2).split(' ')[1]));
+    } catch {
+      // exited meanwhile
+    }
+  }
+  const tree = new Set([pid]);
+  for (let changed = true; changed; ) {
+    changed = false;
+    for (const [p, pp] of parent) if (!tree.has(p) && tree.has(pp)) (tree.add(p), (changed = true));
+  }
+  return [...tree];
+}
+
+/** utime + stime summed over `pids` (a fixed list: cheap enough to read every 250 ms), in µs. */
+export function pidsCpuUs(pids) {
+  let ticks = 0;
+  for (const p of pids) {
+    try {
+      const s = readFileSync(`/proc/${p}/stat`, 'utf8');
+      const f = s.slice(s.lastIndexOf(')') + 2).split(' ');
+      ticks += Number(f[11]) + Number(f[12]);
+    } catch {
+      return NaN;
+    }
+  }
+  return ticks * TICK_US;
 }

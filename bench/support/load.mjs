@@ -94,3 +94,95 @@ export function requestSender(dispatcher, url) {
 }
 
 export const fmt = (n, d = 1) => (Number.isFinite(n) ? n.toFixed(d) : '—');
+
+/**
+ * Closed-loop load that alternates between contenders in short epochs, so that every contender
+ * meets the same machine: on a shared machine other work comes and goes over seconds, and runs
+ * taken seconds apart compare that noise, not the contenders. All `senders` stay open (warm)
+ * throughout; `concurrency` workers send through the current one. Each epoch: switch, `rampMs`
+ * unmeasured, `epochMs` measured (requests, CPU of this process, latency), then the workers pause
+ * and the epoch drains (bounded: 2 s) before the next contender's. The order rotates every cycle.
+ * `warmupCycles` cycles are run first and not recorded.
+ * @param senders Array<() => Promise<number>>
+ * @param onEpochStart / onEpochEnd (i) => any  called just outside the CPU readings of an epoch;
+ *   onEpochEnd's result is kept as that epoch's `extra` (e.g. other processes' CPU)
+ * @returns {{ epochs: Array<Array<{ cycle, rps, requests, ok, failed, cpuUs, cpuUsPerReq, elapsedS, extra }>>, p99Ms: number[], unfinished: number }}
+ *   epochs[i][cycle] for contender i
+ */
+export async function runAlternating(senders, { concurrency = 64, epochMs = 250, rampMs = 50, cycles = 30, warmupCycles = 2, onEpochStart, onEpochEnd } = {}) {
+  const hists = senders.map(() => createHistogram());
+  const epochs = senders.map(() => []);
+  let current = 0;
+  let running = true;
+  let paused = true;
+  let counting = false;
+  let inFlight = 0;
+  let ok = 0;
+  let failed = 0;
+  let wake;
+  let gate = new Promise((r) => (wake = r));
+  const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
+  const worker = async () => {
+    while (running) {
+      if (paused) {
+        await gate;
+        continue;
+      }
+      const i = current;
+      const t = process.hrtime.bigint();
+      inFlight++;
+      let good = false;
+      try {
+        good = (await senders[i]()) < 500;
+      } catch {
+        good = false;
+      }
+      inFlight--;
+      if (!counting || i !== current) continue;
+      if (good) {
+        ok++;
+        hists[i].record(Math.max(1, Number(process.hrtime.bigint() - t)));
+      } else failed++;
+    }
+  };
+  const workers = Array.from({ length: concurrency }, worker);
+  let unfinished = 0;
+  try {
+    for (let cycle = 0; cycle < warmupCycles + cycles; cycle++) {
+      for (let k = 0; k < senders.length; k++) {
+        const i = (k + cycle) % senders.length;
+        current = i;
+        paused = false;
+        wake();
+        await sleep(rampMs);
+        const record = cycle >= warmupCycles;
+        if (record) onEpochStart?.(i);
+        const cpu0 = process.cpuUsage();
+        const t0 = performance.now();
+        ok = 0;
+        failed = 0;
+        counting = record;
+        await sleep(epochMs);
+        counting = false;
+        const cpu = process.cpuUsage(cpu0);
+        const elapsedS = (performance.now() - t0) / 1000;
+        const n = { ok, failed };
+        const extra = record ? onEpochEnd?.(i) : undefined;
+        gate = new Promise((r) => (wake = r));
+        paused = true;
+        for (let w = 0; inFlight > 0 && w < 400; w++) await sleep(5); // drain, at most 2 s
+        unfinished = Math.max(unfinished, inFlight);
+        if (!record) continue;
+        const cpuUs = cpu.user + cpu.system;
+        const requests = n.ok + n.failed;
+        epochs[i].push({ cycle: cycle - warmupCycles, rps: n.ok / elapsedS, requests, ok: n.ok, failed: n.failed, cpuUs, cpuUsPerReq: requests ? cpuUs / requests : NaN, elapsedS, extra });
+      }
+    }
+  } finally {
+    running = false;
+    paused = false;
+    wake();
+    await Promise.race([Promise.all(workers), sleep(2000)]);
+  }
+  return { epochs, p99Ms: hists.map((h) => (h.count ? h.percentile(99) / 1e6 : NaN)), unfinished };
+}
