@@ -1,14 +1,16 @@
-// Where the client's CPU goes per request in hot-path (a): runs one contender at a time (undici
-// Pool, then meshlet with default policies; `node bench/profile.mjs [pool|mesh|off]…` picks) in a
-// child process under Node's `--cpu-prof`, the backend in its own, unprofiled process. Only the
-// samples inside the measured window count (warm-up and start-up are cut). For each contender:
-// sampled CPU per request by owner (meshlet's dist code, mapped back to src/ with dist's source map;
-// undici; other packages; Node's internals; V8 builtins and GC; this harness), then the top self-time
-// functions of meshlet and of undici, in µs per request, and, last, meshlet − Pool per owner.
-// Run: node bench/profile.mjs (Node 24 first on PATH, after `npx tsup`); the numbers are per request
-// in the measured window, so the contenders compare even when their req/s differ.
-// Knobs: BENCH_PROFILE_MS (window, default 5000), BENCH_PROFILE_TOP (rows per list, default 15).
-// Profiles are kept in bench/results/profiles/ (git-ignored: bench/.gitignore).
+// Where the client's CPU goes per request in hot-path (a). One child process under Node's
+// `--cpu-prof` runs the contenders (undici Pool and meshlet with default policies by default;
+// `node bench/profile.mjs pool mesh off` picks) alternating in 250 ms epochs, as hot-path.mjs does,
+// the backend in its own, unprofiled process; each sample is credited to the contender whose
+// measured epoch it falls in (ramp, drain, warm-up and start-up are cut). So the contenders are
+// profiled side by side on the same machine state, which on this shared machine matters more than
+// anything. For each contender: sampled time per request by owner (meshlet's dist code, mapped back
+// to src/ with dist's source map; undici incl. its llhttp wasm; other packages; Node's internals; V8
+// builtins and GC; this harness), the top self-time functions of meshlet and of undici, in µs per
+// request; then meshlet − Pool per owner and the functions outside meshlet that grew most.
+// Run: node bench/profile.mjs (Node 24 first on PATH, after `npx tsup`).
+// Knobs: BENCH_PROFILE_CYCLES (default 24), BENCH_PROFILE_TOP (rows per list, default 15).
+// The profile is kept in bench/results/profiles/ (git-ignored: bench/.gitignore).
 import { spawnSync } from 'node:child_process';
 import { mkdirSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { SourceMap } from 'node:module';
@@ -17,25 +19,42 @@ import { fileURLToPath } from 'node:url';
 
 const root = fileURLToPath(new URL('..', import.meta.url));
 const outDir = join(root, 'bench', 'results', 'profiles');
-const windowMs = Number(process.env.BENCH_PROFILE_MS ?? 5000);
+const cycles = Number(process.env.BENCH_PROFILE_CYCLES ?? 24);
+const EPOCH_MS = 250;
 const TOP = Number(process.env.BENCH_PROFILE_TOP ?? 15);
 const CONTENDERS = { pool: 'undici Pool', mesh: 'meshlet, default policies', off: 'meshlet, every policy off' };
 
 if (process.argv[2] === '--child') {
-  // In the profiled process: one contender of hot-path (a), 500 ms warm-up + the window.
+  // In the profiled process: the picked contenders of hot-path (a), alternating; writes, per
+  // contender, its measured epochs ([start, end] in µs of the profiler's clock) and their totals.
   const { overheadContenders } = await import('./hot-path.mjs');
   const { startBackends } = await import('./support/backends.mjs');
-  const { runLoad } = await import('./support/load.mjs');
+  const { runAlternating } = await import('./support/load.mjs');
+  const picked = JSON.parse(process.argv[3]);
   const backends = await startBackends([{}]);
+  const made = [];
   try {
-    const c = overheadContenders(backends.urls[0], 64)[CONTENDERS[process.argv[3]]]();
-    let t0 = 0;
-    let t1 = 0;
+    const all = overheadContenders(backends.urls[0], 64);
+    for (const k of picked) made.push(all[CONTENDERS[k]]());
     const nowUs = () => Number(process.hrtime.bigint() / 1000n);
-    const r = await runLoad(c.send, { concurrency: 64, warmupMs: 500, durationMs: windowMs, onWindowStart: () => (t0 = nowUs()), onWindowEnd: () => (t1 = nowUs()) });
-    await c.close();
-    writeFileSync(process.argv[4], JSON.stringify({ requests: r.requests, rps: r.rps, cpuUsPerReq: r.cpuUsPerReq, errors: r.errors, t0, t1 }));
+    const windows = picked.map(() => []);
+    let t0 = 0;
+    const r = await runAlternating(made.map((c) => c.send), {
+      concurrency: 64,
+      epochMs: EPOCH_MS,
+      cycles,
+      onEpochStart: () => (t0 = nowUs()),
+      onEpochEnd: (i) => windows[i].push([t0, nowUs()]),
+    });
+    const out = picked.map((k, i) => {
+      const es = r.epochs[i];
+      const sum = (f) => es.reduce((a, e) => a + f(e), 0);
+      const requests = sum((e) => e.requests);
+      return { name: k, windows: windows[i], requests, rps: sum((e) => e.ok) / sum((e) => e.elapsedS), cpuUsPerReq: sum((e) => e.cpuUs) / requests, errors: sum((e) => e.failed) };
+    });
+    writeFileSync(process.argv[4], JSON.stringify(out));
   } finally {
+    for (const c of made) await c.close().catch(() => {});
     await backends.close();
   }
   process.exit(0);
@@ -71,16 +90,18 @@ function where(cf) {
   return cf.url ? `${cf.url.replace(/^file:\/\/.*?\/bench\//, 'bench/')}:${line}` : '';
 }
 
-/** Self time (µs) per function and per owner, from the samples inside [t0, t1]. */
-function summarise(profile, t0, t1) {
+/** Self time (µs) per function and per owner, from the samples inside `windows` (sorted [t0, t1]). */
+function summarise(profile, windows) {
   const byId = new Map(profile.nodes.map((n) => [n.id, n]));
   let t = profile.startTime;
-  const inWindow = t0 >= profile.startTime && t1 <= profile.endTime && t1 > t0;
+  let w = 0;
   const fns = new Map();
   const owners = new Map();
   for (let i = 0; i < profile.samples.length; i++) {
     t += profile.timeDeltas[i];
-    if (inWindow && (t < t0 || t > t1)) continue;
+    while (w < windows.length && t > windows[w][1]) w++;
+    if (w >= windows.length) break;
+    if (t < windows[w][0]) continue;
     const dt = profile.timeDeltas[i + 1] ?? 0; // the time until the next sample is spent here
     const cf = byId.get(profile.samples[i]).callFrame;
     const o = owner(cf);
@@ -90,36 +111,37 @@ function summarise(profile, t0, t1) {
     f.us += dt;
     fns.set(key, f);
   }
-  return { fns: [...fns.values()].sort((a, b) => b.us - a.us), owners, inWindow };
+  return { fns: [...fns.values()].sort((a, b) => b.us - a.us), owners };
 }
 
 const fmt = (n, d = 2) => (Number.isFinite(n) ? n.toFixed(d) : '—');
 const picked = process.argv.slice(2).filter((a) => a in CONTENDERS);
 const names = picked.length ? picked : ['pool', 'mesh'];
-mkdirSync(outDir, { recursive: true });
 const summaries = {};
-for (const name of names) {
-  const dir = join(outDir, name);
-  rmSync(dir, { recursive: true, force: true });
-  mkdirSync(dir, { recursive: true });
-  const meta = join(dir, 'run.json');
-  const child = spawnSync(process.execPath, ['--cpu-prof', `--cpu-prof-dir=${dir}`, fileURLToPath(import.meta.url), '--child', name, meta], {
-    cwd: root,
-    stdio: ['ignore', 'inherit', 'inherit'],
-    timeout: windowMs + 30_000,
-  });
-  const file = readdirSync(dir).find((f) => f.endsWith('.cpuprofile'));
-  if (child.status !== 0 || !file) {
-    console.log(`${CONTENDERS[name]}: the profiled run failed (${child.status ?? child.signal}); skipped`);
-    continue;
-  }
-  const run = JSON.parse(readFileSync(meta, 'utf8'));
-  const s = summarise(JSON.parse(readFileSync(join(dir, file), 'utf8')), run.t0, run.t1);
+rmSync(outDir, { recursive: true, force: true });
+mkdirSync(outDir, { recursive: true });
+const meta = join(outDir, 'run.json');
+const child = spawnSync(process.execPath, ['--cpu-prof', `--cpu-prof-dir=${outDir}`, fileURLToPath(import.meta.url), '--child', JSON.stringify(names), meta], {
+  cwd: root,
+  stdio: ['ignore', 'inherit', 'inherit'],
+  timeout: cycles * names.length * (EPOCH_MS + 150) + 60_000,
+});
+const file = readdirSync(outDir).find((f) => f.endsWith('.cpuprofile'));
+if (child.status !== 0 || !file) {
+  console.log(`the profiled run failed (${child.status ?? child.signal}); nothing to show`);
+  process.exit(1);
+}
+const profile = JSON.parse(readFileSync(join(outDir, file), 'utf8'));
+const runs = JSON.parse(readFileSync(meta, 'utf8'));
+const inProfile = runs.every((r) => r.windows.length > 0 && r.windows[0][0] >= profile.startTime && r.windows.at(-1)[1] <= profile.endTime);
+console.log(`profile: ${join('bench/results/profiles', file)}; ${cycles} cycles of ${EPOCH_MS} ms epochs, contenders alternating${inProfile ? '' : ' — WARNING: the epochs are not inside the profile\'s time range; the attribution below is wrong'}`);
+for (const run of runs) {
+  const name = run.name;
+  const s = summarise(profile, run.windows);
   summaries[name] = { run, ...s };
   const perReq = (us) => us / run.requests;
   const busy = [...s.owners].filter(([o]) => o !== '(idle)').reduce((a, [, us]) => a + us, 0);
-  console.log(`\n## ${CONTENDERS[name]} — ${run.requests} requests in ${windowMs} ms (${fmt(run.rps, 0)} req/s, ${run.errors} errors), process.cpuUsage ${fmt(run.cpuUsPerReq, 1)} µs/req, sampled on the main thread ${fmt(perReq(busy), 1)} µs/req (the sampler counts wall time, so a preempted thread inflates it on a busy machine)${s.inWindow ? '' : ' (window not found in the profile: whole run)'}`);
-  console.log(`profile: ${join('bench/results/profiles', name, file)}`);
+  console.log(`\n## ${CONTENDERS[name]} — ${run.requests} requests in ${run.windows.length} epochs (${fmt(run.rps, 0)} req/s, ${run.errors} errors), process.cpuUsage ${fmt(run.cpuUsPerReq, 1)} µs/req, sampled on the main thread ${fmt(perReq(busy), 1)} µs/req (the sampler counts wall time, so a preempted thread inflates it on a busy machine)`);
   console.log('| owner | µs/req | share |');
   console.log('|---|---:|---:|');
   for (const [o, us] of [...s.owners].sort((a, b) => b[1] - a[1])) if (o !== '(idle)') console.log(`| ${o} | ${fmt(perReq(us))} | ${fmt((100 * us) / busy, 1)} % |`);
@@ -143,5 +165,21 @@ if (summaries.pool && (summaries.mesh || summaries.off)) {
     console.log('|---|---:|---:|---:|');
     const rows = [...owners].map((o) => [o, (a.owners.get(o) ?? 0) / a.run.requests, (b.owners.get(o) ?? 0) / b.run.requests]);
     for (const [o, x, y] of rows.sort((p, q) => q[1] - q[2] - (p[1] - p[2]))) console.log(`| ${o} | ${fmt(x)} | ${fmt(y)} | ${x - y >= 0 ? '+' : ''}${fmt(x - y)} |`);
+    // Per function outside meshlet: what the extra undici / Node / V8 time is made of.
+    const perFn = (sm) => {
+      const m = new Map();
+      for (const f of sm.fns) if (f.owner !== '(idle)' && f.owner !== 'meshlet (dist)') m.set(`${f.name}|${f.where}|${f.owner}`, (m.get(`${f.name}|${f.where}|${f.owner}`) ?? 0) + f.us / sm.run.requests);
+      return m;
+    };
+    const fa = perFn(a);
+    const fb = perFn(b);
+    const diffs = [...new Set([...fa.keys(), ...fb.keys()])].map((k) => [k, (fa.get(k) ?? 0) - (fb.get(k) ?? 0)]).sort((p, q) => q[1] - p[1]).slice(0, TOP);
+    console.log(`\ntop ${TOP} increases outside meshlet's code (${CONTENDERS[name]} − Pool), µs/req:`);
+    console.log('| # | function | owner | where | meshlet | Pool | difference |');
+    console.log('|---:|---|---|---|---:|---:|---:|');
+    diffs.forEach(([k, d], i) => {
+      const [fn, at, o] = k.split('|');
+      console.log(`| ${i + 1} | ${fn} | ${o} | ${at} | ${fmt(fa.get(k) ?? 0, 3)} | ${fmt(fb.get(k) ?? 0, 3)} | +${fmt(d, 3)} |`);
+    });
   }
 }
