@@ -12,8 +12,8 @@
 // Noise: this 2-core machine is shared, and other work there comes and goes over seconds, so runs
 // taken seconds apart disagree by up to 2× (measured). The contenders therefore alternate in short
 // epochs within one load run (support/load.mjs runAlternating: all dispatchers open and warm, the
-// order rotating every cycle), a ratio is taken per cycle between neighbouring epochs, and the
-// median over the cycles is reported with its interquartile range. Each epoch also reads what
+// order rotating every cycle), a ratio is taken per block of BLOCK cycles, and the median over the
+// blocks is reported with its interquartile range. Each epoch also reads what
 // processes outside this bench used (/proc/stat minus this bench's processes) and the hypervisor's
 // steal; a part where that reaches BUSY_CORES has its verdicts marked "busy" — not a baseline.
 // Run alone: node bench/hot-path.mjs [a|b]   (knobs: BENCH_HOT_CYCLES, BENCH_HOT_EPOCH_MS, and
@@ -95,16 +95,31 @@ async function alternate(contenders, backendPids, opts) {
   return run;
 }
 
+// Ratios are taken per block of BLOCK consecutive cycles, from the block's totals (CPU ÷ requests,
+// requests ÷ time): single 250 ms epochs are too short — a GC cycle or a burst of other work lands
+// in one and swings its ratio by ±15 % even on a quiet machine — while a block still pairs
+// contenders measured within ~4 s of each other. The median over the blocks is reported.
+const BLOCK = 4;
+const totals = (list) => {
+  const sum = (f) => list.reduce((a, e) => a + f(e), 0);
+  const requests = sum((e) => e.requests);
+  const elapsedS = sum((e) => e.elapsedS);
+  return { rps: sum((e) => e.ok) / elapsedS, cpuUsPerReq: sum((e) => e.cpuUs) / requests, ownUsPerReq: sum((e) => e.extra.ownUs) / requests, totalUsPerReq: sum((e) => e.cpuUs + e.extra.ownUs) / requests, cpuPercent: sum((e) => e.cpuUs) / 1e4 / elapsedS };
+};
+const blocks = (list) => Array.from({ length: Math.ceil(list.length / BLOCK) }, (_, b) => totals(list.slice(b * BLOCK, b * BLOCK + BLOCK)));
+/** Per block: f(block totals of `list`, block totals of `base`). */
+const blockRatios = (list, base, f) => {
+  const a = blocks(list);
+  const b = blocks(base);
+  return a.map((x, i) => f(x, b[i]));
+};
+
 function summary(name, list, p99Ms) {
   const m = (k) => median(list.map((e) => e[k]));
   return {
     name,
     epochs: list.length,
-    rps: m('rps'),
-    cpuUsPerReq: m('cpuUsPerReq'),
-    cpuPercent: median(list.map((e) => e.cpuUs / 1e4 / e.elapsedS)),
-    ownUsPerReq: m('ownUsPerReq'),
-    totalUsPerReq: m('totalUsPerReq'),
+    ...totals(list),
     errors: list.reduce((a, e) => a + e.failed, 0),
     p99Ms,
     backendCores: m('backendCores'),
@@ -130,13 +145,13 @@ async function partA({ concurrency, epochMs, cycles }) {
   }
   const [pool] = run.epochs;
   const rows = run.epochs.map((list, i) => {
-    const cpuRatios = list.map((e, k) => e.cpuUsPerReq / pool[k].cpuUsPerReq);
-    const rpsRatios = list.map((e, k) => e.rps / pool[k].rps);
+    const cpuRatios = blockRatios(list, pool, (x, p) => x.cpuUsPerReq / p.cpuUsPerReq);
+    const rpsRatios = blockRatios(list, pool, (x, p) => x.rps / p.rps);
     return { ...summary(names[i], list, run.p99Ms[i]), cpuRatios, rpsRatios, cpuRatio: median(cpuRatios), rpsRatio: median(rpsRatios) };
   });
   const busy = median(run.epochs.flat().map((e) => e.otherCores + e.stealCores)) >= BUSY_CORES;
   console.log(`\n(a) hot-path overhead — 1 endpoint (backend in another process), c=${concurrency}, undici request(url, { dispatcher });`);
-  console.log(`    the contenders alternate in ${epochMs} ms epochs, ${cycles} cycles (order rotates); ratio per cycle against the neighbouring Pool epoch: median [interquartile range]`);
+  console.log(`    the contenders alternate in ${epochMs} ms epochs, ${cycles} cycles (order rotates); ratio per block of ${BLOCK} cycles against Pool's epochs in it: median [interquartile range] of ${Math.ceil(cycles / BLOCK)} blocks`);
   console.log(`| contender | req/s | client CPU µs/req | p99 ms | errors | backend, other, steal (cores) | CPU × Pool | req/s × Pool | CPU ≤ ${TARGETS.cpu}× | req/s ≥ ${TARGETS.rps}× |`);
   console.log('|---|---:|---:|---:|---:|---:|---:|---:|---|---|');
   for (const r of rows) {
@@ -147,7 +162,7 @@ async function partA({ concurrency, epochMs, cycles }) {
         `${base ? '' : verdict(r.cpuRatio <= TARGETS.cpu, fmt(r.cpuRatio, 3), busy)} | ${base ? '' : verdict(r.rpsRatio >= TARGETS.rps, fmt(r.rpsRatio, 3), busy)} |`,
     );
   }
-  console.log('    req/s, CPU: medians per epoch; client CPU: user + system of this process per request (its share of one core);');
+  console.log('    req/s, CPU: over all epochs; client CPU: user + system of this process per request (its share of one core);');
   console.log(NOISE_NOTE);
   if (busy) console.log(`    (busy) other processes used ≥ ${BUSY_CORES} cores during the epochs: not a baseline; rerun on a quiet machine.`);
   return { concurrency, epochMs, cycles, busy, rows };
@@ -199,13 +214,13 @@ async function partB({ concurrency, epochMs, cycles }) {
   const rows = run.epochs.map((list, i) => {
     const row = summary(contenders[i].name, list, run.p99Ms[i]);
     if (i === 0) return row;
-    const rpsRatios = list.map((e, k) => mesh[k].rps / e.rps);
-    const cpuRatios = list.map((e, k) => mesh[k].totalUsPerReq / e.totalUsPerReq);
+    const rpsRatios = blockRatios(mesh, list, (m, x) => m.rps / x.rps);
+    const cpuRatios = blockRatios(mesh, list, (m, x) => m.totalUsPerReq / x.totalUsPerReq);
     return { ...row, rpsRatios, cpuRatios, rpsRatio: median(rpsRatios), cpuRatio: median(cpuRatios) };
   });
   const busy = median(run.epochs.flat().map((e) => e.otherCores + e.stealCores)) >= BUSY_CORES;
   console.log(`\n(b) vs a sidecar hop — the same 3 backends, c=${concurrency}; HAProxy and nginx with one worker each;`);
-  console.log(`    the paths alternate in ${epochMs} ms epochs, ${cycles} cycles (order rotates); ratio per cycle between neighbouring epochs: median [interquartile range]`);
+  console.log(`    the paths alternate in ${epochMs} ms epochs, ${cycles} cycles (order rotates); ratio per block of ${BLOCK} cycles: median [interquartile range] of ${Math.ceil(cycles / BLOCK)} blocks`);
   console.log(`| path | req/s | client CPU µs/req | proxy CPU µs/req | client + proxy µs/req | p99 ms | errors | backend, other, steal (cores) | meshlet req/s ÷ this | meshlet CPU ÷ this | req/s ≥ ${TARGETS.sidecarRps}× | CPU ≤ ${TARGETS.sidecarCpu}× |`);
   console.log('|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|---|');
   for (const [i, r] of rows.entries()) {
@@ -216,7 +231,7 @@ async function partB({ concurrency, epochMs, cycles }) {
         `${base ? '' : verdict(r.rpsRatio >= TARGETS.sidecarRps, fmt(r.rpsRatio, 2), busy)} | ${base ? '' : verdict(r.cpuRatio <= TARGETS.sidecarCpu, fmt(r.cpuRatio, 2), busy)} |`,
     );
   }
-  console.log("    medians per epoch; proxy CPU: utime + stime of the proxy's processes over the same epoch (10 ms ticks).");
+  console.log("    req/s, CPU: over all epochs; proxy CPU: utime + stime of the proxy's processes over the same epoch (10 ms ticks).");
   console.log(NOISE_NOTE);
   if (busy) console.log(`    (busy) other processes used ≥ ${BUSY_CORES} cores during the epochs: not a baseline; rerun on a quiet machine.`);
   return { concurrency, epochMs, cycles, busy, rows };
@@ -247,7 +262,7 @@ export async function hotPath({ concurrency = 64, parts = ['a', 'b'], epochMs, c
   const out = {};
   if (parts.includes('a')) {
     await waitQuiet(waitQuietS);
-    out.overhead = await partA({ concurrency, epochMs: epochMs ?? 250, cycles: cycles ?? 40 });
+    out.overhead = await partA({ concurrency, epochMs: epochMs ?? 250, cycles: cycles ?? 44 });
   }
   if (parts.includes('b')) {
     await waitQuiet(waitQuietS);
