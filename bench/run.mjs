@@ -1,11 +1,15 @@
 // npm run bench: every benchmark in one run, each against baselines measured in the same run.
 //   1. pick cost per balancer, breaker cost, discovery convergence (vitest bench, in-process;
 //      a folder not there yet is skipped with a message)
-//   2. (a) overhead vs undici Pool / BalancedPool
-//   3. (c) tail latency with one slow replica: the scenario (4 × 1 ms + 1 × 10 ms) at c=8 and c=32,
+//   2. the hot-path targets of issue 10 §7 (hot-path.mjs): (a) 1 endpoint, meshlet (defaults, and every
+//      policy off) vs undici Pool, client CPU per request and req/s as ratios, the contenders
+//      alternating in short epochs within one load run, median of the per-cycle ratios; (b) vs a sidecar hop through HAProxy and nginx (installed with apt-get as root when
+//      missing, skipped with a message otherwise): req/s and client + proxy CPU per request
+//   3. overhead over 3 backends vs undici Pool / BalancedPool, per balancer
+//   4. (c) tail latency with one slow replica: the scenario (4 × 1 ms + 1 × 10 ms) at c=8 and c=32,
 //      and the same shape at 2 ms / 20 ms (c=8) to show how the result depends on the scale
-//   4. resilience: failing / hanging / stopped replicas, policies on vs off
-//   5. memory per endpoint
+//   5. resilience: failing / hanging / stopped replicas, policies on vs off
+//   6. memory per endpoint
 // Results: bench/results/latest.json. Targets are printed, never asserted: the exit code is 0
 // whatever the numbers (non-zero only if a benchmark itself crashes).
 // Knobs: BENCH_DURATION_MS (measured window per run, default 3000), BENCH_CONCURRENCY (overhead
@@ -15,6 +19,7 @@ import { spawnSync } from 'node:child_process';
 import { existsSync, mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { hotPath } from './hot-path.mjs';
 import { overhead } from './overhead.mjs';
 import { tailLatency } from './tail-latency.mjs';
 import { resilience } from './resilience.mjs';
@@ -46,16 +51,18 @@ if (microDirs.length > 0) {
   }
 }
 
-console.log('\n2. overhead');
+console.log('\n2. hot-path targets (issue 10 §7)');
+results.hotPath = await hotPath(concurrency ? { concurrency } : {});
+console.log('\n3. overhead, 3 backends, per balancer');
 results.overhead = await overhead({ durationMs, ...(concurrency ? { concurrency } : {}) });
-console.log('\n3. tail latency');
+console.log('\n4. tail latency');
 results.tailLatency = await tailLatency({ durationMs, concurrency: concurrency ?? 8 });
 results.tailLatencyHighConcurrency = await tailLatency({ durationMs, concurrency: 32 });
 results.tailLatency2ms = await tailLatency({ durationMs, concurrency: concurrency ?? 8, fastMs: 2, balancers: ['round-robin', 'least-request', 'peak-ewma'] });
-console.log('\n4. resilience');
+console.log('\n5. resilience');
 results.resilience = await resilience({ durationMs, ...(concurrency ? { concurrency } : {}) });
 
-console.log('\n5. memory');
+console.log('\n6. memory');
 const mem = spawnSync(process.execPath, ['--expose-gc', join(root, 'bench', 'memory.mjs')], { cwd: root, env, encoding: 'utf8', timeout: 120_000 });
 console.log((mem.stdout ?? '').trimEnd());
 if (mem.status !== 0) console.log(`   memory bench exited with ${mem.status ?? mem.signal}: ${(mem.stderr ?? '').trim().split('\n').slice(-3).join(' ')}`);

@@ -2,80 +2,11 @@
 // loopback, each balancing over the same 3 backends, against meshlet balancing in-process. The
 // proxies come from Debian's packages: installed here when possible (apt-get, as root), skipped
 // with a message otherwise. Target: meshlet ≥ 1.5× the sidecar's throughput, and a lower p99.
-import { spawn, spawnSync } from 'node:child_process';
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
-import net from 'node:net';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import { Pool } from 'undici';
 import { createMesh } from '../dist/index.mjs';
 import { startBackends } from './support/backends.mjs';
 import { runLoad, sender, fmt } from './support/load.mjs';
-
-const has = (cmd) => spawnSync('sh', ['-c', `command -v ${cmd}`]).status === 0;
-
-function ensure(pkg, cmd) {
-  if (has(cmd)) return true;
-  if (process.getuid?.() !== 0) return false;
-  spawnSync('apt-get', ['install', '-y', '-qq', pkg], { stdio: 'ignore', env: { ...process.env, DEBIAN_FRONTEND: 'noninteractive' }, timeout: 180_000 });
-  return has(cmd);
-}
-
-function freePort() {
-  return new Promise((resolve) => {
-    const s = net.createServer();
-    s.listen(0, '127.0.0.1', () => {
-      const { port } = s.address();
-      s.close(() => resolve(port));
-    });
-  });
-}
-
-async function waitFor(port) {
-  for (let i = 0; i < 100; i++) {
-    const ok = await new Promise((r) => {
-      const c = net.connect(port, '127.0.0.1', () => (c.end(), r(true)));
-      c.on('error', () => r(false));
-    });
-    if (ok) return;
-    await new Promise((r) => setTimeout(r, 50));
-  }
-  throw new Error(`nothing listens on ${port}`);
-}
-
-const proxies = {
-  haproxy: {
-    pkg: 'haproxy',
-    cmd: 'haproxy',
-    config: (dir, port, upstreams) =>
-      [
-        'global', '  maxconn 8192', 'defaults', '  mode http', '  timeout connect 5s', '  timeout client 30s', '  timeout server 30s', '  option http-keep-alive',
-        'frontend fe', `  bind 127.0.0.1:${port}`, '  default_backend be',
-        'backend be', '  balance roundrobin', '  http-reuse always',
-        ...upstreams.map((u, i) => `  server s${i} ${u.replace('http://', '')}`),
-      ].join('\n') + '\n',
-    args: (cfg) => ['-f', cfg, '-db'],
-  },
-  nginx: {
-    pkg: 'nginx-light',
-    cmd: 'nginx',
-    config: (dir, port, upstreams) => `worker_processes 1;
-error_log ${dir}/error.log;
-pid ${dir}/nginx.pid;
-events { worker_connections 4096; }
-http {
-  access_log off;
-  client_body_temp_path ${dir}/body; proxy_temp_path ${dir}/proxy; fastcgi_temp_path ${dir}/fcgi; uwsgi_temp_path ${dir}/uwsgi; scgi_temp_path ${dir}/scgi;
-  upstream app { ${upstreams.map((u) => `server ${u.replace('http://', '')};`).join(' ')} keepalive 128; }
-  server {
-    listen 127.0.0.1:${port};
-    location / { proxy_pass http://app; proxy_http_version 1.1; proxy_set_header Connection ""; }
-  }
-}
-`,
-    args: (cfg, dir) => ['-c', cfg, '-p', dir, '-g', 'daemon off;'],
-  },
-};
+import { PROXIES, ensureProxy, startProxy } from './support/proxies.mjs';
 
 export async function sidecar({ concurrency = 64, durationMs = 3000 } = {}) {
   const backends = await startBackends([{}, {}, {}]);
@@ -92,29 +23,23 @@ export async function sidecar({ concurrency = 64, durationMs = 3000 } = {}) {
     const direct = await runLoad(sender(mesh.dispatcher, 'http://api'), { concurrency, durationMs, warmupMs: 700 });
     await mesh.close();
     keep({ name: 'meshlet (in-process, 3 backends)', ...direct });
-    for (const [name, p] of Object.entries(proxies)) {
-      if (!ensure(p.pkg, p.cmd)) {
-        console.log(`   ${name}: not installed and cannot be installed here (apt-get install ${p.pkg}); skipped`);
+    for (const name of Object.keys(PROXIES)) {
+      const e = ensureProxy(name);
+      if (!e.ok) {
+        console.log(`   ${name}: ${e.why}; skipped`);
         continue;
       }
-      const dir = mkdtempSync(join(tmpdir(), `meshlet-${name}-`));
-      const port = await freePort();
-      const cfg = join(dir, `${name}.conf`);
-      writeFileSync(cfg, p.config(dir, port, backends.urls));
-      const child = spawn(p.cmd, p.args(cfg, dir), { stdio: 'ignore' });
+      let proxy;
       try {
-        await waitFor(port);
-        const origin = `http://127.0.0.1:${port}`;
-        const pool = new Pool(origin, { connections: 64 });
-        const r = await runLoad(sender(pool, origin), { concurrency, durationMs, warmupMs: 700 });
+        proxy = await startProxy(name, backends.urls);
+        const pool = new Pool(proxy.origin, { connections: 64 });
+        const r = await runLoad(sender(pool, proxy.origin), { concurrency, durationMs, warmupMs: 700 });
         await pool.close();
         keep({ name: `undici Pool → ${name} → 3 backends (sidecar hop)`, ...r });
       } catch (err) {
         console.log(`   ${name}: ${err.message}; skipped`);
       } finally {
-        child.kill('SIGTERM');
-        await new Promise((r) => (child.exitCode !== null ? r() : child.once('exit', r)));
-        rmSync(dir, { recursive: true, force: true });
+        await proxy?.stop();
       }
     }
    }

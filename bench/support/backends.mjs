@@ -47,6 +47,8 @@ export async function startBackends(specs) {
   });
   return {
     urls: ports.map((p) => `http://127.0.0.1:${p}`),
+    /** The backend process's pid (e.g. to read its CPU from /proc). */
+    pid: child.pid,
     /** Change backend `index` (delayMs, jitterMs, failRate, hang, stop, start); resolves when applied. */
     set(index, change) {
       const id = ++seq;
