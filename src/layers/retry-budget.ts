@@ -7,6 +7,7 @@
  * Counted in ten buckets over `windowMs` (default 10 s, Linkerd's ttl); O(1) per call.
  */
 import { expectObject, optNumber, rejectUnknown } from '../config/check.js';
+import { RollingPair } from '../load/rolling-window.js';
 
 export interface BudgetConfig {
   /** Retries allowed as a percentage of requests over the window, 0–100. @default 20 */
@@ -34,61 +35,36 @@ export function parseBudgetConfig(raw: unknown, path: string): ParsedBudget | nu
   });
 }
 
-const BUCKETS = 10;
-
 export class RetryBudget {
   readonly #config: ParsedBudget;
   readonly #now: () => number;
-  readonly #bucketMs: number;
-  readonly #requests = new Float64Array(BUCKETS);
-  readonly #retries = new Float64Array(BUCKETS);
-  #epoch = 0;
-  #totalRequests = 0;
-  #totalRetries = 0;
+  /** Requests (a) and retries (b) over the window. */
+  readonly #window: RollingPair;
   /** Retries refused since creation. */
   exhausted = 0;
 
   constructor(config: ParsedBudget, now: () => number) {
     this.#config = config;
     this.#now = now;
-    this.#bucketMs = config.windowMs / BUCKETS;
-    this.#epoch = Math.floor(now() / this.#bucketMs);
-  }
-
-  #advance(): number {
-    const epoch = Math.floor(this.#now() / this.#bucketMs);
-    const steps = epoch - this.#epoch;
-    if (steps > 0) {
-      for (let i = 1; i <= Math.min(steps, BUCKETS); i++) {
-        const b = (this.#epoch + i) % BUCKETS;
-        this.#totalRequests -= this.#requests[b]!;
-        this.#totalRetries -= this.#retries[b]!;
-        this.#requests[b] = 0;
-        this.#retries[b] = 0;
-      }
-      this.#epoch = epoch;
-    }
-    return epoch % BUCKETS;
+    this.#window = new RollingPair(config.windowMs, now());
   }
 
   /** Count a first try. */
   onRequest(): void {
-    const b = this.#advance();
-    this.#requests[b]!++;
-    this.#totalRequests++;
+    this.#window.addA(this.#now());
   }
 
   /** Take a retry from the budget; false (and counted) when it is spent. */
   tryRetry(): boolean {
-    const b = this.#advance();
-    const allowed =
-      (this.#config.percent / 100) * this.#totalRequests + (this.#config.minRetriesPerSecond * this.#config.windowMs) / 1000;
-    if (this.#totalRetries + 1 > allowed) {
+    const now = this.#now();
+    const w = this.#window;
+    w.advance(now);
+    const allowed = (this.#config.percent / 100) * w.a + (this.#config.minRetriesPerSecond * this.#config.windowMs) / 1000;
+    if (w.b + 1 > allowed) {
       this.exhausted++;
       return false;
     }
-    this.#retries[b]!++;
-    this.#totalRetries++;
+    w.addB(now);
     return true;
   }
 }
