@@ -21,6 +21,7 @@ import type { MeshEvents } from '../core/events.js';
 import type { Logger } from '../core/log.js';
 import { EndpointLoad, type ServiceLoad } from '../load/endpoint-load.js';
 import { DEFAULT_DECAY_MS } from '../balancers/peak-ewma.js';
+import type { BalancerDeps } from '../balancers/balancer.js';
 import type { DiscoveryContext, DiscoverySource } from '../discovery/discovery.js';
 import { ServiceHealth } from '../health/endpoint-health.js';
 import type { AttemptOutcomeKind } from '../health/outcome.js';
@@ -65,6 +66,7 @@ export class Service implements CallEnv {
   readonly #pipeline: Pipeline;
   readonly #tls: TlsMaterial | null;
   readonly #decayMs: number;
+  readonly #balancerDeps: BalancerDeps;
   readonly #stop = new AbortController();
   #source: DiscoverySource | null = null;
   #ready = false;
@@ -78,6 +80,10 @@ export class Service implements CallEnv {
   #closed = false;
   #cut = false;
   #settled: (() => void) | null = null;
+  /** Ends close's grace early (destroy while closing). */
+  #endGrace: (() => void) | null = null;
+  #closing: Promise<void> | null = null;
+  #destroyed = false;
 
   constructor(config: ParsedService, deps: ServiceDeps) {
     this.name = this.service = config.name;
@@ -99,6 +105,8 @@ export class Service implements CallEnv {
       : null;
     const decay = (config.balancer.options as { decayMs?: unknown } | null)?.decayMs;
     this.#decayMs = typeof decay === 'number' ? decay : DEFAULT_DECAY_MS;
+    const noEndpoint = { type: 'fail' as const, error: new NoHealthyEndpointError(config.name, 'every endpoint was excluded') };
+    this.#balancerDeps = Object.freeze({ service: config.name, random: deps.random, now: deps.now, noEndpoint });
     this.#whole = new Target(null, config.balancer, config.localityLb);
     for (const s of config.subsets) this.#subsets.set(s.name, new Target(s, s.balancer ?? config.balancer, config.localityLb));
     this.#pipeline = buildPipeline({
@@ -293,11 +301,6 @@ export class Service implements CallEnv {
     for (const t of this.#subsets.values()) t.rebuild(all, this.#deps.locality, eligible, deps);
   }
 
-  get #balancerDeps() {
-    const noEndpoint = { type: 'fail' as const, error: new NoHealthyEndpointError(this.name, 'every endpoint was excluded') };
-    return Object.freeze({ service: this.name, random: this.random, now: this.now, noEndpoint });
-  }
-
   /** Re-run the balancer factories (availability of an endpoint changed). */
   refresh(): void {
     if (!this.#closed) this.#rebuild();
@@ -309,8 +312,11 @@ export class Service implements CallEnv {
    * Stop discovery and admissions, let in-flight requests finish within `graceMs`, cut the rest,
    * then close every pool. Resolves once every request has settled and every pool closed.
    */
-  async close(graceMs: number): Promise<void> {
-    if (this.#closed) return;
+  close(graceMs: number): Promise<void> {
+    return (this.#closing ??= this.#close(graceMs));
+  }
+
+  async #close(graceMs: number): Promise<void> {
     this.#closed = true;
     this.#stop.abort();
     this.#health.close();
@@ -325,9 +331,10 @@ export class Service implements CallEnv {
     if (this.#liveCount > 0) {
       let timer: NodeJS.Timeout | undefined;
       await new Promise<void>((resolve) => {
-        this.#settled = resolve;
-        timer = setTimeout(resolve, graceMs);
+        this.#settled = this.#endGrace = resolve;
+        timer = setTimeout(resolve, this.#destroyed ? 0 : graceMs);
       });
+      this.#endGrace = null;
       clearTimeout(timer);
       if (this.#liveCount > 0) await this.#cutOff();
     }
@@ -355,9 +362,12 @@ export class Service implements CallEnv {
     }
   }
 
-  /** Cut every request now and destroy every pool. */
-  async destroy(): Promise<void> {
-    await this.close(0);
+  /** Cut every request now (also when a close is already waiting out its grace). */
+  destroy(): Promise<void> {
+    this.#destroyed = true;
+    const closing = this.close(0);
+    this.#endGrace?.();
+    return closing;
   }
 
   /** Current endpoints (active ones), for stats and tests. */

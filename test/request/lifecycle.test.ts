@@ -107,6 +107,18 @@ describe('close', () => {
     expect(backends[0]!.received.length + backends[1]!.received.length).toBe(received); // nothing sent after close
   });
 
+  test('dispatcher.destroy() during a close cuts its grace short', async () => {
+    backends = await startBackends(1);
+    backends[0]!.fault = { kind: 'hang' };
+    const m = meshOver([backends[0]!.url]);
+    const pending = get(m);
+    while (backends[0]!.received.length < 1) await new Promise((r) => setImmediate(r));
+    const closed = m.close({ graceMs: 600_000 });
+    await m.dispatcher.destroy();
+    await closed; // resolves now, not after ten minutes
+    expect(await pending).toMatchObject({ code: 'MESH_CLOSED' });
+  });
+
   test('a retry that falls due during the grace is sent, and its answer reaches the caller', async () => {
     backends = await startBackends(2);
     await backends[0]!.stop();
