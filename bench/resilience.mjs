@@ -25,7 +25,7 @@ export async function resilience({ concurrency = 32, durationMs = 3000 } = {}) {
       try {
         if (fault) await backends.set(0, fault);
         // Idempotent GETs; the service timeout bounds a hung request (as any production client must).
-        const mesh = createMesh({ services: { api: { endpoints: backends.urls, timeout: 1_000, ...extra } } });
+        const mesh = createMesh({ services: { api: { endpoints: backends.urls, timeoutMs: 1_000, ...extra } } });
         const r = await runLoad(sender(mesh.dispatcher, 'http://api'), { concurrency, durationMs, warmupMs: 500 });
         await mesh.close({ graceMs: 100 });
         const prev = rows.find((x) => x.case === name && x.policies === policies);

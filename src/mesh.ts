@@ -6,7 +6,8 @@ import type { RequestInfo, RequestInit, Response } from 'undici';
 import { meshFetch, type RedirectPolicy } from './security/redirects.js';
 import { BalancerRegistry, type BalancerDefinition, type BalancerFactory } from './balancers/balancer.js';
 import { registerBuiltinBalancers } from './balancers/builtins.js';
-import { parseMeshConfig, type MeshConfig } from './service/config.js';
+import { parseMeshConfig, type MeshConfig, type ParsedMeshConfig } from './service/config.js';
+import { meshToJSON } from './service/config-json.js';
 import { MeshDispatcher } from './core/dispatcher.js';
 import type { EndpointInput } from './core/endpoint-spec.js';
 import { InvalidConfigError } from './core/errors.js';
@@ -83,6 +84,7 @@ export class Mesh {
   readonly #redirects: RedirectPolicy;
   #closing: Promise<void> | null = null;
   #graceMs = 30_000;
+  readonly #parsed: ParsedMeshConfig;
 
   /** @internal Use {@link createMesh}. */
   constructor(config: MeshConfig) {
@@ -92,6 +94,7 @@ export class Mesh {
     for (const [type, def] of Object.entries(config?.discoveries ?? {})) discoveries.register(type, def);
     const parsed = parseMeshConfig(config, balancers, discoveries);
 
+    this.#parsed = parsed;
     this.#redirects = parsed.redirects;
     const random = config.random ?? Math.random;
     const now = config.now ?? (() => performance.now());
@@ -161,6 +164,16 @@ export class Mesh {
    */
   on<K extends MeshEventName>(name: K, listener: (payload: MeshEventMap[K]) => void): Disposable {
     return this.#events.on(name, listener);
+  }
+
+  /**
+   * The mesh's config with every field's effective value (defaults filled, durations in ms,
+   * current field names): `createMesh(JSON.parse(JSON.stringify(mesh)))` builds the same mesh.
+   * Functions, a Redis `client` object and secrets (a literal Kubernetes token, an inline PEM
+   * private key) are left out; give them again.
+   */
+  toJSON(): MeshConfig {
+    return meshToJSON(this.#parsed) as unknown as MeshConfig;
   }
 
   /** A snapshot of every service and endpoint: traffic, failures, in-flight, latency, state. */

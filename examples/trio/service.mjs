@@ -23,8 +23,8 @@ const mesh =
           catalog: {
             discovery: discovery('catalog'),
             balancer: BALANCER,
-            timeout: 3_000,
-            retry: { attempts: 2, perTryTimeout: 1_000 },
+            timeoutMs: 3_000,
+            retry: { attempts: 2, perTryTimeoutMs: 1_000 },
             rateLimit: { requestsPerSecond: 400, burst: 100 },
             subsets: { v1: { labels: { version: 'v1' } }, v2: { labels: { version: 'v2' } } },
             routes: [
@@ -38,7 +38,7 @@ const mesh =
           'catalog-export': {
             discovery: discovery('catalog'),
             balancer: BALANCER,
-            timeout: 3_000,
+            timeoutMs: 3_000,
             rateLimit: { requestsPerSecond: 0.1, burst: 100 },
           },
         },
@@ -47,7 +47,7 @@ const mesh =
     : ROLE === 'catalog'
       ? createMesh({
           services: {
-            inventory: { discovery: discovery('inventory'), balancer: BALANCER, timeout: 2_000, retry: { attempts: 2, perTryTimeout: 500 } },
+            inventory: { discovery: discovery('inventory'), balancer: BALANCER, timeoutMs: 2_000, retry: { attempts: 2, perTryTimeoutMs: 500 } },
           },
           unknownHosts: 'reject',
         })

@@ -67,6 +67,8 @@ export interface BalancerDefinition<O = Record<string, unknown>> {
    * Without it, any options are accepted as given.
    */
   parseOptions?: (raw: Record<string, unknown>, path: string) => O;
+  /** The parsed options as config again, for `mesh.toJSON()`; without it they are written as they are. */
+  toJSON?: (options: O) => Record<string, unknown>;
   /** True when pickers read `ctx.hash`, so the service computes a hash key per request. */
   usesHash?: boolean;
 }

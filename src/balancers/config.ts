@@ -7,6 +7,7 @@ import type { BalancerDefinition, BalancerRegistry } from './balancer.js';
 import { describe } from '../core/endpoint-spec.js';
 import { InvalidConfigError } from '../core/errors.js';
 import { expectObject, join, optNumber, optString, rejectUnknown, type Raw } from '../config/check.js';
+import { optDurationMs, type Duration } from '../config/duration.js';
 
 /** Where a hash balancer takes the request's key from. */
 export type HashOn =
@@ -16,7 +17,7 @@ export type HashOn =
    * response sets it (`Path=path`, `Max-Age`, `HttpOnly`) so the client's next requests stick —
    * Envoy's generated hash cookie.
    */
-  | { cookie: string; ttlMs?: number; path?: string }
+  | { cookie: string; ttlMs?: Duration; path?: string }
   | { query: string }
   /** Your own key function; return undefined to fall back to a random pick. */
   | ((request: HashRequest) => string | undefined);
@@ -77,7 +78,7 @@ function parseHashOn(raw: unknown, path: string): HashOn {
   if (typeof o.cookie === 'string' && o.cookie !== '') {
     rejectUnknown(o, ['cookie', 'ttlMs', 'path'], path);
     if (!/^[!#$%&'*+\-.^_`|~0-9A-Za-z]+$/.test(o.cookie)) throw new InvalidConfigError(join(path, 'cookie'), `expected a cookie name, got ${describe(o.cookie)}`);
-    const ttlMs = o.ttlMs === undefined ? undefined : optNumber(o, 'ttlMs', path, 0, { min: 1000, max: 400 * 86_400_000 });
+    const ttlMs = optDurationMs(o, 'ttlMs', path, undefined, { min: 1000, max: 400 * 86_400_000 });
     const cookiePath = optString(o, 'path', path);
     if (cookiePath !== undefined && !cookiePath.startsWith('/')) throw new InvalidConfigError(join(path, 'path'), `expected a path starting with "/", got ${describe(cookiePath)}`);
     return Object.freeze({ cookie: o.cookie, ...(ttlMs !== undefined ? { ttlMs } : {}), ...(cookiePath !== undefined ? { path: cookiePath } : {}) });

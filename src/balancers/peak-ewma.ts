@@ -14,7 +14,7 @@
 import type { BalancerDefinition, BalancerDeps } from './balancer.js';
 import type { Endpoint } from '../core/endpoint.js';
 import { TwoChoicesPicker, parseChoiceOptions, type ChoiceOptions } from './two-choices.js';
-import { checkNumber } from '../config/check.js';
+import { checkDuration } from '../config/duration.js';
 
 /** Default time constant of the latency EWMA, ms. */
 import { DEFAULT_DECAY_MS } from '../load/endpoint-load.js';
@@ -44,7 +44,7 @@ export const peakEwma: BalancerDefinition<PeakEwmaOptions> = {
   create: (endpoints, options, deps) => new PeakEwmaPicker(endpoints, options, deps),
   parseOptions(raw, path) {
     const { decayMs, ...rest } = raw;
-    const decay = decayMs === undefined ? DEFAULT_DECAY_MS : checkNumber(decayMs, `${path}.decayMs`, { min: 1, max: 600_000 });
+    const decay = decayMs === undefined ? DEFAULT_DECAY_MS : checkDuration(decayMs, `${path}.decayMs`, { min: 1, max: 600_000 });
     return { ...parseChoiceOptions(rest, path), decayMs: decay };
   },
 };

@@ -3,6 +3,7 @@
  * expected and what was found, and throws {@link InvalidConfigError}. Used once, at createMesh, by
  * the mesh schema and by every built-in balancer and discovery source for its own options.
  */
+import { closest, distance } from 'fastest-levenshtein';
 import { describe } from '../core/endpoint-spec.js';
 import { InvalidConfigError } from '../core/errors.js';
 
@@ -16,14 +17,23 @@ export function expectObject(value: unknown, path: string): Raw {
   return value as Raw;
 }
 
-/** Every key of `raw` must be in `allowed`. */
-export function rejectUnknown(raw: Raw, allowed: readonly string[], path: string): void {
+/**
+ * Every key of `raw` must be in `allowed` (or in `deprecated`: old names still accepted, never
+ * suggested). An unknown key's error suggests the nearest allowed name when one is close.
+ */
+export function rejectUnknown(raw: Raw, allowed: readonly string[], path: string, deprecated: readonly string[] = []): void {
   for (const k of Object.keys(raw)) {
-    if (!allowed.includes(k)) {
-      const hint = allowed.length ? ` (expected one of: ${allowed.join(', ')})` : ' (this takes no options)';
-      throw new InvalidConfigError(join(path, k), `unknown field${hint}`);
+    if (!allowed.includes(k) && !deprecated.includes(k)) {
+      throw new InvalidConfigError(join(path, k), `unknown field${didYouMean(k, allowed)}${allowed.length ? ` (expected one of: ${allowed.join(', ')})` : ' (this takes no options)'}`);
     }
   }
+}
+
+/** ` — did you mean "x"?` when one of `names` is within a third of `word`'s length (at least 2 edits), else ''. */
+export function didYouMean(word: string, names: readonly string[]): string {
+  if (names.length === 0) return '';
+  const best = closest(word, names as string[]);
+  return distance(word.toLowerCase(), best.toLowerCase()) <= Math.max(2, Math.floor(word.length / 3)) ? ` — did you mean "${best}"?` : '';
 }
 
 export function join(path: string, key: string | number): string {

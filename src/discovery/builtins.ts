@@ -7,7 +7,7 @@ import { kubernetesDiscovery, type KubernetesDiscoveryConfig } from './kubernete
 
 export type { StaticDiscoveryConfig, DnsDiscoveryConfig, DnsSrvDiscoveryConfig, KubernetesDiscoveryConfig };
 export type { DnsCommonConfig } from './dns-common.js';
-export type { Duration } from './duration.js';
+export type { Duration } from '../config/duration.js';
 
 /**
  * The config of a built-in discovery source, discriminated by `type`: a misspelled option or a

@@ -45,6 +45,11 @@ export interface DiscoveryDefinition<O = Record<string, unknown>> {
    * {@link InvalidConfigError} naming a path under `path`. Called once, at createMesh.
    */
   parseOptions?: (raw: Record<string, unknown>, path: string) => O;
+  /**
+   * The parsed options as config again, for `mesh.toJSON()`: what `parseOptions` turns back into
+   * the same options. Without it the parsed options are written as they are. Never return secrets.
+   */
+  toJSON?: (options: O) => Record<string, unknown>;
 }
 
 /** A registry of discovery types by name; the module-level one holds the built-ins. */

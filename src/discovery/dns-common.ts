@@ -14,7 +14,7 @@ import { describe, parseEndpointSpec, type EndpointSpec } from '../core/endpoint
 import { checkNumber, join, optEnum, optNumber, type Raw } from '../config/check.js';
 import { DNS_BACKOFF_CAP_MS, type BackoffBounds } from './backoff.js';
 import type { DiscoveryContext } from './discovery.js';
-import { optDurationMs, type Duration } from './duration.js';
+import { optDurationMs, type Duration } from '../config/duration.js';
 
 /** Options `dns` and `dns-srv` share, as written in the config. Durations: ms or `'2s'`-style strings. */
 export interface DnsCommonConfig {
@@ -60,11 +60,10 @@ export interface DnsCommonOptions {
 }
 
 const DAY_MS = 86_400_000;
-/** Option names `dns` and `dns-srv` share (deprecated ones included), for `rejectUnknown`. */
-export const COMMON_KEYS = [
-  'servers', 'family', 'protocol', 'minRefreshMs', 'maxRefreshMs', 'timeoutMs', 'tries', 'onNxdomain', 'keepForMs',
-  'minRefresh', 'maxRefresh', 'timeout', 'keepFor',
-];
+/** Option names `dns` and `dns-srv` share, for `rejectUnknown`… */
+export const COMMON_KEYS = ['servers', 'family', 'protocol', 'minRefreshMs', 'maxRefreshMs', 'timeoutMs', 'tries', 'onNxdomain', 'keepForMs'];
+/** …and their deprecated names, still accepted but never suggested. */
+export const COMMON_DEPRECATED = ['minRefresh', 'maxRefresh', 'timeout', 'keepFor'];
 const ms = (key: string) => ({ key, unitMs: 1 });
 
 /** Validate the shared options; every error names its field under `path`. */

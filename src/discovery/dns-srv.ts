@@ -27,6 +27,7 @@ import type { EndpointSpec } from '../core/endpoint-spec.js';
 import { expectObject, rejectUnknown } from '../config/check.js';
 import type { DiscoveryContext, DiscoveryDefinition } from './discovery.js';
 import {
+  COMMON_DEPRECATED,
   COMMON_KEYS,
   dnsBackoff,
   dnsErrorCode,
@@ -43,7 +44,7 @@ import {
   type DnsCommonOptions,
 } from './dns-common.js';
 import { DnsPublisher } from './dns-publisher.js';
-import { optDurationMs, type Duration } from './duration.js';
+import { optDurationMs, type Duration } from '../config/duration.js';
 import { PollingSource, RetrySoon } from './polling.js';
 
 /** `{ type: 'dns-srv', name, … }` as written in the config. */
@@ -233,7 +234,7 @@ export const dnsSrvDiscovery: DiscoveryDefinition<DnsSrvOptions> = {
   create: (options, ctx) => new DnsSrvSource(options, ctx).start(),
   parseOptions(raw, path) {
     const o = expectObject(raw, path);
-    rejectUnknown(o, ['name', 'refreshMs', 'refresh', ...COMMON_KEYS], path);
+    rejectUnknown(o, ['name', 'refreshMs', ...COMMON_KEYS], path, ['refresh', ...COMMON_DEPRECATED]);
     const name = parseDnsName(o, 'name', path, '_http._tcp.orders.shop.svc.cluster.local');
     const common = parseCommon(o, path);
     const fallback = Math.min(common.maxRefreshMs, Math.max(common.minRefreshMs, 30_000));

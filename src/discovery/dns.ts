@@ -20,7 +20,7 @@ import { InvalidConfigError } from '../core/errors.js';
 import type { EndpointSpec } from '../core/endpoint-spec.js';
 import { checkNumber, expectObject, join, rejectUnknown } from '../config/check.js';
 import type { DiscoveryContext, DiscoveryDefinition } from './discovery.js';
-import { COMMON_KEYS, dnsBackoff, endpointFor, makeResolver, parseCommon, parseDnsName, resolveHost, type Address, type DnsCommonConfig, type DnsCommonOptions } from './dns-common.js';
+import { COMMON_DEPRECATED, COMMON_KEYS, dnsBackoff, endpointFor, makeResolver, parseCommon, parseDnsName, resolveHost, type Address, type DnsCommonConfig, type DnsCommonOptions } from './dns-common.js';
 import { DnsPublisher } from './dns-publisher.js';
 import { PollingSource, RetrySoon } from './polling.js';
 
@@ -89,7 +89,7 @@ export const dnsDiscovery: DiscoveryDefinition<DnsOptions> = {
   create: (options, ctx) => startDns(options, ctx),
   parseOptions(raw, path) {
     const o = expectObject(raw, path);
-    rejectUnknown(o, ['host', 'port', ...COMMON_KEYS], path);
+    rejectUnknown(o, ['host', 'port', ...COMMON_KEYS], path, COMMON_DEPRECATED);
     const host = parseDnsName(o, 'host', path, 'orders.shop.svc.cluster.local');
     if (o.port === undefined) throw new InvalidConfigError(join(path, 'port'), 'required: the port the endpoints listen on');
     const port = checkNumber(o.port, join(path, 'port'), { integer: true, min: 1, max: 65535 });

@@ -7,7 +7,7 @@
 import { InvalidConfigError } from '../core/errors.js';
 import { describe } from '../core/endpoint-spec.js';
 import { expectObject, join, optBoolean, optEnum, optString, rejectUnknown } from '../config/check.js';
-import { optDurationMs, type Duration } from './duration.js';
+import { optDurationMs, type Duration } from '../config/duration.js';
 import { locateApiServer, type KubeAccessOptions } from './kubernetes-client.js';
 
 /** `{ type: 'kubernetes', service, port, … }` as written in the config. */
@@ -59,8 +59,9 @@ export function parseKubernetesOptions(raw: Record<string, unknown>, path: strin
   const o = expectObject(raw, path);
   rejectUnknown(
     o,
-    ['service', 'namespace', 'port', 'protocol', 'podLabels', 'watchTimeoutMs', 'watchTimeoutSeconds', 'apiServer', 'kubeconfig', 'context', 'token', 'tokenFile', 'serviceAccountDir'],
+    ['service', 'namespace', 'port', 'protocol', 'podLabels', 'watchTimeoutMs', 'apiServer', 'kubeconfig', 'context', 'token', 'tokenFile', 'serviceAccountDir'],
     path,
+    ['watchTimeoutSeconds'],
   );
   const service = optString(o, 'service', path);
   if (!service) throw new InvalidConfigError(join(path, 'service'), 'required: the Kubernetes Service name');

@@ -232,4 +232,6 @@ function labelsOf(p: KubeObject): Record<string, string> {
 export const kubernetesDiscovery: DiscoveryDefinition<KubernetesOptions> = {
   create: (options, ctx) => new KubernetesSource(options, ctx),
   parseOptions: parseKubernetesOptions,
+  // A literal token is a secret: never written out (configure `tokenFile`, in-cluster or kubeconfig access to round-trip).
+  toJSON: ({ token: _token, env: _env, ...rest }) => rest,
 };

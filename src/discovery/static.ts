@@ -63,4 +63,20 @@ export const staticDiscovery: DiscoveryDefinition<StaticDiscoveryOptions> = {
     rejectUnknown(o, ['endpoints'], path);
     return { endpoints: parseEndpointList(o.endpoints, join(path, 'endpoints')) };
   },
+  toJSON: (options) => ({ endpoints: options.endpoints.map(specToInput) }),
 };
+
+/** An endpoint as config again: its URL, and only what differs from the defaults. */
+export function specToInput(s: EndpointSpec): EndpointInput {
+  const plain = s.weight === 1 && Object.keys(s.labels).length === 0 && s.zone === undefined && s.region === undefined && s.hashKey === undefined && s.priority === 0;
+  if (plain) return s.origin;
+  return {
+    url: s.origin,
+    weight: s.weight,
+    labels: { ...s.labels },
+    ...(s.zone !== undefined ? { zone: s.zone } : {}),
+    ...(s.region !== undefined ? { region: s.region } : {}),
+    ...(s.hashKey !== undefined ? { hashKey: s.hashKey } : {}),
+    priority: s.priority,
+  };
+}

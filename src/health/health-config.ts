@@ -5,6 +5,7 @@
 import { InvalidConfigError } from '../core/errors.js';
 import { describe } from '../core/endpoint-spec.js';
 import { expectObject, join, optBoolean, optNumber, optString, rejectUnknown, type Raw } from '../config/check.js';
+import { optDurationMs, type Duration } from '../config/duration.js';
 
 /** Passive outlier detection (Envoy `outlier_detection`, Istio `OutlierDetection`). On by default. */
 export interface OutlierDetectionConfig {
@@ -17,11 +18,11 @@ export interface OutlierDetectionConfig {
   /** With the split: consecutive local-origin failures that eject. 0 = off. @default 5 */
   consecutiveLocalOriginFailures?: number;
   /** Sweep period: failure-percentage evaluation and the ejection multiplier's decay. @default 10000 */
-  intervalMs?: number;
+  intervalMs?: Duration;
   /** Ejection time = base × times ejected (capped). @default 30000 */
-  baseEjectionTimeMs?: number;
+  baseEjectionTimeMs?: Duration;
   /** Cap on one ejection. @default 300000 */
-  maxEjectionTimeMs?: number;
+  maxEjectionTimeMs?: Duration;
   /** Most endpoints ejected at once, percent; one can always be ejected (gRPC's rule). @default 10 */
   maxEjectionPercent?: number;
   /** Eject endpoints whose failure share over an interval reaches `threshold` percent. Off unless set. */
@@ -35,7 +36,7 @@ export interface CircuitBreakerConfig {
   /** Requests in the window before the rate is judged. @default 20 */
   volumeThreshold?: number;
   /** Rolling window, ms. @default 10000 */
-  rollingWindowMs?: number;
+  rollingWindowMs?: Duration;
 }
 
 /** Active HTTP health checks. Off unless set. */
@@ -43,11 +44,11 @@ export interface HealthCheckConfig {
   /** Path requested, e.g. `/healthz`. */
   path: string;
   /** @default 10000 */
-  intervalMs?: number;
+  intervalMs?: Duration;
   /** Random extra delay, percent of the interval. @default 10 */
   intervalJitterPercent?: number;
   /** @default 1000 */
-  timeoutMs?: number;
+  timeoutMs?: Duration;
   /** Passes in a row that make an unhealthy endpoint healthy. @default 2 */
   healthyThreshold?: number;
   /** Failures in a row that make a healthy endpoint unhealthy. @default 3 */
@@ -58,7 +59,7 @@ export interface HealthCheckConfig {
 
 /** Envoy's slow start. Off unless set. */
 export interface SlowStartConfig {
-  windowMs: number;
+  windowMs: Duration;
   /** @default 1 (linear) */
   aggression?: number;
   /** @default 10 */
@@ -121,15 +122,15 @@ export function parseOutlier(raw: unknown, path: string): ParsedOutlier | null {
       requestVolume: optNumber(fp, 'requestVolume', p, 50, INT),
     };
   }
-  const baseEjectionMs = optNumber(o, 'baseEjectionTimeMs', path, 30_000, MS);
+  const baseEjectionMs = optDurationMs(o, 'baseEjectionTimeMs', path, 30_000, MS);
   return Object.freeze({
     consecutive5xx: optNumber(o, 'consecutive5xxErrors', path, 5, INT),
     consecutiveGateway: optNumber(o, 'consecutiveGatewayErrors', path, 0, INT),
     split: optBoolean(o, 'splitExternalLocalOriginErrors', path, false),
     consecutiveLocal: optNumber(o, 'consecutiveLocalOriginFailures', path, 5, INT),
-    intervalMs: optNumber(o, 'intervalMs', path, 10_000, MS),
+    intervalMs: optDurationMs(o, 'intervalMs', path, 10_000, MS),
     baseEjectionMs,
-    maxEjectionMs: Math.max(baseEjectionMs, optNumber(o, 'maxEjectionTimeMs', path, 300_000, MS)),
+    maxEjectionMs: Math.max(baseEjectionMs, optDurationMs(o, 'maxEjectionTimeMs', path, 300_000, MS)),
     maxEjectionPercent: optNumber(o, 'maxEjectionPercent', path, 10, { min: 0, max: 100 }),
     failurePercentage,
   });
@@ -142,7 +143,7 @@ export function parseBreaker(raw: unknown, path: string): ParsedBreaker | null {
   return Object.freeze({
     errorThresholdPercentage: optNumber(o, 'errorThresholdPercentage', path, 50, { min: 1, max: 100 }),
     volumeThreshold: optNumber(o, 'volumeThreshold', path, 20, { integer: true, min: 1, max: 1_000_000 }),
-    rollingWindowMs: optNumber(o, 'rollingWindowMs', path, 10_000, { min: 100, max: 3_600_000 }),
+    rollingWindowMs: optDurationMs(o, 'rollingWindowMs', path, 10_000, { min: 100, max: 3_600_000 }),
   });
 }
 
@@ -162,9 +163,9 @@ export function parseHealthCheck(raw: unknown, path: string): ParsedHealthCheck 
   }
   return Object.freeze({
     path: p,
-    intervalMs: optNumber(o, 'intervalMs', path, 10_000, { min: 10, max: 86_400_000 }),
+    intervalMs: optDurationMs(o, 'intervalMs', path, 10_000, { min: 10, max: 86_400_000 }),
     jitterPercent: optNumber(o, 'intervalJitterPercent', path, 10, { min: 0, max: 100 }),
-    timeoutMs: optNumber(o, 'timeoutMs', path, 1_000, MS),
+    timeoutMs: optDurationMs(o, 'timeoutMs', path, 1_000, MS),
     healthyThreshold: optNumber(o, 'healthyThreshold', path, 2, { integer: true, min: 1, max: 1000 }),
     unhealthyThreshold: optNumber(o, 'unhealthyThreshold', path, 3, { integer: true, min: 1, max: 1000 }),
     expected,
@@ -177,7 +178,7 @@ export function parseSlowStart(raw: unknown, path: string): ParsedSlowStart | nu
   rejectUnknown(o, ['windowMs', 'aggression', 'minWeightPercent'], path);
   if (o.windowMs === undefined) throw new InvalidConfigError(join(path, 'windowMs'), 'required: the ramp-up window in ms');
   return Object.freeze({
-    windowMs: optNumber(o, 'windowMs', path, 0, MS),
+    windowMs: optDurationMs(o, 'windowMs', path, 0, MS),
     aggression: optNumber(o, 'aggression', path, 1, { above: 0, max: 100 }),
     minWeightPercent: optNumber(o, 'minWeightPercent', path, 10, { min: 0, max: 100 }),
   });

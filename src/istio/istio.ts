@@ -16,7 +16,7 @@ import { parseAllDocuments } from 'yaml';
 import type { DiscoveryConfig, ServiceConfig, BalancerConfig } from '../service/config.js';
 import { InvalidConfigError } from '../core/errors.js';
 import { describe as describeValue } from '../core/endpoint-spec.js';
-import { durationMs } from '../config/duration.js';
+import { durationMs } from './duration.js';
 import type { RouteConfig, SubsetConfig } from '../layers/route.js';
 import type { RouteMatch, StringMatch } from '../routing/match.js';
 
@@ -324,12 +324,12 @@ function httpRoute(r: Obj, doc: Doc, path: string, host: string): RouteConfig {
         route.split = split;
       }
     },
-    timeout: (v, p) => (route.timeout = doc.duration(v, p)),
+    timeout: (v, p) => (route.timeoutMs = doc.duration(v, p)),
     retries: (v, p) => {
       const retry: Obj = {};
       doc.fields(doc.obj(v, p), p, {
         attempts: (n) => (retry.attempts = n),
-        perTryTimeout: (d, dp) => (retry.perTryTimeout = doc.duration(d, dp)),
+        perTryTimeout: (d, dp) => (retry.perTryTimeoutMs = doc.duration(d, dp)),
         retryOn: (s, sp) => {
           const on = new Set<string>();
           const codes: number[] = [];

@@ -6,6 +6,7 @@
  * because the retry budget already bounds retries).
  */
 import { expectObject, optNumber, rejectUnknown } from '../config/check.js';
+import { optDurationMs, type Duration } from '../config/duration.js';
 
 export interface LimitsConfig {
   /** Requests in flight at once. @default 1024 */
@@ -13,7 +14,7 @@ export interface LimitsConfig {
   /** Requests allowed to wait for a free slot; 0 = fail at once. @default 1024 */
   maxPendingRequests?: number;
   /** Longest wait for a slot, ms. @default 1000 */
-  maxQueueTimeMs?: number;
+  maxQueueTimeMs?: Duration;
   /** Retries in flight at once. @default unlimited (the retry budget governs) */
   maxRetries?: number;
 }
@@ -31,7 +32,7 @@ export function parseLimitsConfig(raw: unknown, path: string): ParsedLimits {
   return Object.freeze({
     maxRequests: optNumber(o, 'maxRequests', path, 1024, { integer: true, min: 1, max: 10_000_000 }),
     maxPendingRequests: optNumber(o, 'maxPendingRequests', path, 1024, { integer: true, min: 0, max: 10_000_000 }),
-    maxQueueTimeMs: optNumber(o, 'maxQueueTimeMs', path, 1_000, { min: 0, max: 600_000 }),
+    maxQueueTimeMs: optDurationMs(o, 'maxQueueTimeMs', path, 1_000, { min: 0, max: 600_000 }),
     maxRetries: optNumber(o, 'maxRetries', path, Infinity, { integer: true, min: 0, max: 10_000_000 }),
   });
 }

@@ -6,12 +6,13 @@
  */
 import { InvalidConfigError } from '../core/errors.js';
 import { expectObject, join, optNumber, rejectUnknown, type Raw } from '../config/check.js';
+import { optDurationMs, type Duration } from '../config/duration.js';
 import type { Call } from '../request/call.js';
 import type { Layer, Next } from '../request/layer.js';
 
 export interface FaultConfig {
   /** Delay `percent` % of requests (default 100) by `fixedDelayMs`. */
-  delay?: { fixedDelayMs: number; percent?: number };
+  delay?: { fixedDelayMs: Duration; percent?: number };
   /** Answer `percent` % of requests (default 100) with `httpStatus`. */
   abort?: { httpStatus: number; percent?: number };
 }
@@ -36,7 +37,7 @@ export function parseFault(raw: unknown, path: string): ParsedFault {
     const d = expectObject(f.delay, dp);
     rejectUnknown(d, ['fixedDelayMs', 'percent'], dp);
     if (d.fixedDelayMs === undefined) throw new InvalidConfigError(join(dp, 'fixedDelayMs'), 'required');
-    delay = { ms: optNumber(d, 'fixedDelayMs', dp, 0, { min: 0, max: 3_600_000 }), percent: percentOf(d, dp) };
+    delay = { ms: optDurationMs(d, 'fixedDelayMs', dp, 0, { min: 0, max: 3_600_000 }), percent: percentOf(d, dp) };
   }
   if (f.abort !== undefined) {
     const ap = join(path, 'abort');

@@ -39,7 +39,8 @@ export class RequestHasher {
       if (key === undefined) {
         key = randomUUID();
         this.#generated.set(call, key);
-        call.setCookie = `${hashOn.cookie}=${key}; Path=${hashOn.path ?? '/'}; Max-Age=${Math.floor(hashOn.ttlMs / 1000)}; HttpOnly`;
+        // ttlMs is ms once parsed (balancers/config.ts).
+        call.setCookie = `${hashOn.cookie}=${key}; Path=${hashOn.path ?? '/'}; Max-Age=${Math.floor((hashOn.ttlMs as number) / 1000)}; HttpOnly`;
       }
     }
     return key;

@@ -6,6 +6,7 @@
  * are served in arrival order and the long-run rate holds exactly.
  */
 import { expectObject, join, optEnum, optNumber, rejectUnknown } from '../config/check.js';
+import { optDurationMs, type Duration } from '../config/duration.js';
 import { InvalidConfigError, RateLimitedError } from '../core/errors.js';
 import type { MeshEvents } from '../core/events.js';
 import type { Call } from '../request/call.js';
@@ -20,7 +21,7 @@ export interface RateLimitConfig {
   /** What happens when the bucket is empty. @default 'reject' */
   mode?: 'reject' | 'wait';
   /** Longest wait in `wait` mode, ms. @default 1000 */
-  maxWaitMs?: number;
+  maxWaitMs?: Duration;
   /** A bucket per endpoint as well; an endpoint whose bucket is empty is skipped by the balancer. */
   perEndpoint?: { requestsPerSecond: number; burst?: number };
   /** A limit shared by all processes, kept in Redis (needs the optional packages rate-limiter-flexible and ioredis). */
@@ -28,6 +29,7 @@ export interface RateLimitConfig {
 }
 
 export interface ParsedBucket {
+  readonly requestsPerSecond: number;
   readonly ratePerMs: number;
   readonly burst: number;
 }
@@ -47,7 +49,7 @@ function parseBucket(o: Record<string, unknown>, path: string): ParsedBucket {
   }
   const rps = optNumber(o, 'requestsPerSecond', path, 0, { above: 0, max: 1e9 });
   const burst = optNumber(o, 'burst', path, Math.max(1, rps), { min: 1, max: 1e9 });
-  return Object.freeze({ ratePerMs: rps / 1000, burst });
+  return Object.freeze({ requestsPerSecond: rps, ratePerMs: rps / 1000, burst });
 }
 
 export function parseRateLimitConfig(raw: unknown, path: string): ParsedRateLimit | null {
@@ -64,7 +66,7 @@ export function parseRateLimitConfig(raw: unknown, path: string): ParsedRateLimi
   return Object.freeze({
     service: global !== null && o.requestsPerSecond === undefined && o.burst === undefined ? null : parseBucket(o, path),
     mode: optEnum(o, 'mode', path, ['reject', 'wait'], 'reject'),
-    maxWaitMs: optNumber(o, 'maxWaitMs', path, 1_000, { min: 0, max: 600_000 }),
+    maxWaitMs: optDurationMs(o, 'maxWaitMs', path, 1_000, { min: 0, max: 600_000 }),
     perEndpoint,
     global,
   });

@@ -7,6 +7,7 @@
  * Counted in ten buckets over `windowMs` (default 10 s, Linkerd's ttl); O(1) per call.
  */
 import { expectObject, optNumber, rejectUnknown } from '../config/check.js';
+import { optDurationMs, type Duration } from '../config/duration.js';
 import { RollingPair } from '../load/rolling-window.js';
 
 export interface BudgetConfig {
@@ -15,7 +16,7 @@ export interface BudgetConfig {
   /** Retries always allowed per second, whatever the traffic. @default 10 */
   minRetriesPerSecond?: number;
   /** Sliding window in ms. @default 10000 */
-  windowMs?: number;
+  windowMs?: Duration;
 }
 
 export interface ParsedBudget {
@@ -31,7 +32,7 @@ export function parseBudgetConfig(raw: unknown, path: string): ParsedBudget | nu
   return Object.freeze({
     percent: optNumber(o, 'percent', path, 20, { min: 0, max: 100 }),
     minRetriesPerSecond: optNumber(o, 'minRetriesPerSecond', path, 10, { min: 0, max: 1_000_000 }),
-    windowMs: optNumber(o, 'windowMs', path, 10_000, { min: 100, max: 3_600_000 }),
+    windowMs: optDurationMs(o, 'windowMs', path, 10_000, { min: 100, max: 3_600_000 }),
   });
 }
 

@@ -15,6 +15,7 @@
 import { InvalidConfigError } from '../core/errors.js';
 import { describe } from '../core/endpoint-spec.js';
 import { expectObject, join, optNumber, rejectUnknown } from '../config/check.js';
+import { optDurationMs, type Duration } from '../config/duration.js';
 import type { AttemptOutcomeKind } from '../health/outcome.js';
 import { parseBudgetConfig, type BudgetConfig, type ParsedBudget } from './retry-budget.js';
 
@@ -31,11 +32,13 @@ export interface RetryConfig {
   /** Statuses retried under `retriable-status-codes`. @default [503] */
   retriableStatusCodes?: number[];
   /** Time limit for each try until response headers, ms; 0 = none. @default 0 */
+  perTryTimeoutMs?: Duration;
+  /** @deprecated use `perTryTimeoutMs` */
   perTryTimeout?: number;
   /** Exponential back-off with full jitter: delay is uniform in [0, min(maxMs, baseMs × 2^n)). */
-  backoff?: { baseMs?: number; maxMs?: number };
+  backoff?: { baseMs?: Duration; maxMs?: Duration };
   /** Longest `Retry-After` (on 429/503) honoured, ms; a longer one is not retried. @default 1000 */
-  retryAfterMaxMs?: number;
+  retryAfterMaxMs?: Duration;
   /** Retry budget; `false` turns it off. @default { percent: 20, minRetriesPerSecond: 10 } */
   budget?: BudgetConfig | false;
 }
@@ -57,7 +60,7 @@ const IDEMPOTENT = new Set(['GET', 'HEAD', 'OPTIONS', 'PUT', 'DELETE', 'TRACE'])
 export function parseRetryConfig(raw: unknown, path: string): ParsedRetry | null {
   if (raw === false) return null;
   const o = raw === undefined ? {} : expectObject(raw, path);
-  rejectUnknown(o, ['attempts', 'retryOn', 'retriableStatusCodes', 'perTryTimeout', 'backoff', 'retryAfterMaxMs', 'budget'], path);
+  rejectUnknown(o, ['attempts', 'retryOn', 'retriableStatusCodes', 'perTryTimeoutMs', 'backoff', 'retryAfterMaxMs', 'budget'], path, ['perTryTimeout']);
   let retryOn: RetryOn[] = ['connect-failure', 'reset', 'retriable-status-codes'];
   if (o.retryOn !== undefined) {
     const list = typeof o.retryOn === 'string' ? o.retryOn.split(',').map((x) => x.trim()).filter(Boolean) : o.retryOn;
@@ -84,17 +87,17 @@ export function parseRetryConfig(raw: unknown, path: string): ParsedRetry | null
   const backoffPath = join(path, 'backoff');
   const backoff = o.backoff === undefined ? {} : expectObject(o.backoff, backoffPath);
   rejectUnknown(backoff, ['baseMs', 'maxMs'], backoffPath);
-  const baseMs = optNumber(backoff, 'baseMs', backoffPath, 25, { min: 1, max: 60_000 });
-  const maxMs = optNumber(backoff, 'maxMs', backoffPath, Math.max(250, baseMs), { min: 1, max: 600_000 });
+  const baseMs = optDurationMs(backoff, 'baseMs', backoffPath, 25, { min: 1, max: 60_000 });
+  const maxMs = optDurationMs(backoff, 'maxMs', backoffPath, Math.max(250, baseMs), { min: 1, max: 600_000 });
   if (maxMs < baseMs) throw new InvalidConfigError(join(backoffPath, 'maxMs'), `expected ≥ baseMs (${baseMs}), got ${maxMs}`);
   return Object.freeze({
     attempts: optNumber(o, 'attempts', path, 2, { integer: true, min: 0, max: 10 }),
     retryOn: new Set(retryOn),
     retriableStatusCodes: new Set(codes),
-    perTryTimeoutMs: optNumber(o, 'perTryTimeout', path, 0, { min: 0, max: 86_400_000 }),
+    perTryTimeoutMs: optDurationMs(o, 'perTryTimeoutMs', path, 0, { min: 0, max: 86_400_000 }, { key: 'perTryTimeout', unitMs: 1 }),
     baseMs,
     maxMs,
-    retryAfterMaxMs: optNumber(o, 'retryAfterMaxMs', path, 1_000, { min: 0, max: 600_000 }),
+    retryAfterMaxMs: optDurationMs(o, 'retryAfterMaxMs', path, 1_000, { min: 0, max: 600_000 }),
     budget: parseBudgetConfig(o.budget, join(path, 'budget')),
   });
 }

@@ -13,6 +13,7 @@ import type { Dispatcher } from 'undici';
 import { InvalidConfigError } from '../core/errors.js';
 import { describe } from '../core/endpoint-spec.js';
 import { expectObject, join, optNumber, optString, rejectUnknown, type Raw } from '../config/check.js';
+import { optDurationMs, type Duration } from '../config/duration.js';
 import { parseRetryConfig, type ParsedRetry, type RetryConfig } from './retry-policy.js';
 import { parseLimitsConfig, type LimitsConfig, type ParsedLimits } from './concurrency-limit.js';
 import { compileMatch, type Matcher, type RouteMatch } from '../routing/match.js';
@@ -32,7 +33,9 @@ export interface SubsetConfig<B = unknown> {
   balancer?: B;
   /** Retry policy for this subset; the service's when absent. */
   retry?: RetryConfig | false;
-  /** Deadline for requests to this subset, ms; the service's when absent. */
+  /** Deadline for requests to this subset (ms, or a duration such as `'2s'`); the service's when absent. */
+  timeoutMs?: Duration;
+  /** @deprecated use `timeoutMs` */
   timeout?: number;
   /** Concurrency limits of this subset, on top of the service's (Istio's subset connectionPool). */
   limits?: LimitsConfig;
@@ -49,7 +52,9 @@ export interface RouteConfig {
   subset?: string;
   /** Split by weight between subsets, e.g. `{ v1: 90, v2: 10 }`; weights add up to 100. */
   split?: Record<string, number>;
-  /** Deadline for matched requests, ms (overrides subset and service). */
+  /** Deadline for matched requests (ms, or a duration such as `'2s'`; overrides subset and service). */
+  timeoutMs?: Duration;
+  /** @deprecated use `timeoutMs` */
   timeout?: number;
   /** Retry policy for matched requests (overrides subset and service). */
   retry?: RetryConfig | false;
@@ -71,6 +76,10 @@ export interface ParsedSubset<B> {
 export interface ParsedRoute {
   readonly name: string;
   readonly matchers: readonly Matcher[];
+  /** The match blocks as configured (validated), for `toJSON`. */
+  readonly match: readonly RouteMatch[] | undefined;
+  /** The split's weights by subset, as configured, or null without a split. */
+  readonly split: Readonly<Record<string, number>> | null;
   /** Destination subsets (null = whole service) with cumulative weights ending at 100. */
   readonly destinations: readonly { readonly subset: string | null; readonly upTo: number }[];
   readonly timeoutMs: number | undefined;
@@ -89,7 +98,7 @@ export function parseSubsets<B>(raw: unknown, path: string, parseBalancer: (raw:
     const p = join(path, name);
     if (!SUBSET_NAME.test(name)) throw new InvalidConfigError(p, 'a subset name is letters, digits, "-", "_" and "."');
     const s = expectObject(value, p);
-    rejectUnknown(s, ['labels', 'balancer', 'retry', 'timeout', 'limits'], p);
+    rejectUnknown(s, ['labels', 'balancer', 'retry', 'timeoutMs', 'limits'], p, ['timeout']);
     const labels = expectObject(s.labels, join(p, 'labels'));
     if (Object.keys(labels).length === 0) throw new InvalidConfigError(join(p, 'labels'), 'expected at least one label');
     for (const [k, v] of Object.entries(labels)) {
@@ -100,7 +109,7 @@ export function parseSubsets<B>(raw: unknown, path: string, parseBalancer: (raw:
       labels: Object.freeze({ ...(labels as Record<string, string>) }),
       balancer: s.balancer === undefined ? undefined : parseBalancer(s.balancer, join(p, 'balancer')),
       retry: s.retry === undefined ? undefined : parseRetryConfig(s.retry, join(p, 'retry')),
-      timeoutMs: s.timeout === undefined ? undefined : optNumber(s, 'timeout', p, 0, { min: 0, max: 86_400_000 }),
+      timeoutMs: optDurationMs(s, 'timeoutMs', p, undefined, { min: 0, max: 86_400_000 }, { key: 'timeout', unitMs: 1 }),
       limits: s.limits === undefined ? undefined : parseLimitsConfig(s.limits, join(p, 'limits')),
     });
   });
@@ -118,7 +127,7 @@ export function parseRoutes(raw: unknown, path: string, subsets: ReadonlySet<str
   return raw.map((value, i) => {
     const p = join(path, i);
     const r = expectObject(value, p);
-    rejectUnknown(r, ['name', 'match', 'subset', 'split', 'timeout', 'retry', 'fault', 'mirror'], p);
+    rejectUnknown(r, ['name', 'match', 'subset', 'split', 'timeoutMs', 'retry', 'fault', 'mirror'], p, ['timeout']);
     let matchers: Matcher[] = [];
     if (r.match !== undefined) {
       if (!Array.isArray(r.match)) throw new InvalidConfigError(join(p, 'match'), `expected a list of match blocks, got ${describe(r.match)}`);
@@ -145,8 +154,10 @@ export function parseRoutes(raw: unknown, path: string, subsets: ReadonlySet<str
     return Object.freeze({
       name: optString(r, 'name', p) ?? `route-${i}`,
       matchers,
+      match: r.match === undefined ? undefined : (r.match as RouteMatch[]),
+      split: r.split === undefined ? null : { ...(r.split as Record<string, number>) },
       destinations,
-      timeoutMs: r.timeout === undefined ? undefined : optNumber(r, 'timeout', p, 0, { min: 0, max: 86_400_000 }),
+      timeoutMs: optDurationMs(r, 'timeoutMs', p, undefined, { min: 0, max: 86_400_000 }, { key: 'timeout', unitMs: 1 }),
       retry: r.retry === undefined ? undefined : parseRetryConfig(r.retry, join(p, 'retry')),
       delay,
       abort,

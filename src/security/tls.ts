@@ -20,6 +20,7 @@ import { buildConnector } from 'undici';
 import { InvalidConfigError, MeshError } from '../core/errors.js';
 import { describe } from '../core/endpoint-spec.js';
 import { expectObject, join, optBoolean, optEnum, optNumber, optString, rejectUnknown } from '../config/check.js';
+import { optDurationMs, type Duration } from '../config/duration.js';
 import type { Logger } from '../core/log.js';
 
 /** TLS settings of a service. Strings that start with `-----BEGIN` are PEM; others are file paths. */
@@ -39,7 +40,7 @@ export interface TlsConfig {
   /** Skip certificate verification entirely. Never in production. @default false */
   insecureSkipVerify?: boolean;
   /** How often file-based material is re-read, ms. @default 5000 */
-  reloadIntervalMs?: number;
+  reloadIntervalMs?: Duration;
 }
 
 export interface ParsedTls {
@@ -80,7 +81,7 @@ export function parseTlsConfig(raw: unknown, path: string): ParsedTls | null {
     subjectAltNames: sans,
     minVersion: optEnum(o, 'minVersion', path, ['TLSv1.2', 'TLSv1.3'], 'TLSv1.2'),
     insecureSkipVerify: optBoolean(o, 'insecureSkipVerify', path, false),
-    reloadIntervalMs: optNumber(o, 'reloadIntervalMs', path, 5_000, { min: 50, max: 86_400_000 }),
+    reloadIntervalMs: optDurationMs(o, 'reloadIntervalMs', path, 5_000, { min: 50, max: 86_400_000 }),
   });
   // Fail at createMesh, not mid-request: the files must exist and the material must load.
   try {

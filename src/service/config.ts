@@ -14,6 +14,7 @@ import type { EndpointInput } from '../core/endpoint-spec.js';
 import { describe } from '../core/endpoint-spec.js';
 import { InvalidConfigError } from '../core/errors.js';
 import { expectObject, join, optEnum, optNumber, optString, rejectUnknown, type Raw } from '../config/check.js';
+import { optDurationMs, type Duration } from '../config/duration.js';
 import { HEALTH_CONFIG_KEYS, parseHealthConfig, type ParsedHealth } from '../health/endpoint-health.js';
 import type { CircuitBreakerConfig, HealthCheckConfig, OutlierDetectionConfig, SlowStartConfig } from '../health/health-config.js';
 import { parseRetryConfig, type ParsedRetry, type RetryConfig } from '../layers/retry-policy.js';
@@ -37,13 +38,13 @@ export interface PoolConfig {
   /** HTTP/1.1 pipelining depth. @default 1 */
   pipelining?: number;
   /** Idle keep-alive timeout in ms. @default 4000 */
-  keepAliveTimeoutMs?: number;
+  keepAliveTimeoutMs?: Duration;
   /** TCP connect timeout in ms. @default 2000 */
-  connectTimeoutMs?: number;
+  connectTimeoutMs?: Duration;
   /** Max wait for response headers per attempt, ms; 0 = none (undici's own limit is off too). @default 30000 */
-  headersTimeoutMs?: number;
+  headersTimeoutMs?: Duration;
   /** Max idle time between response body chunks per attempt, ms; 0 = none. @default 300000 */
-  bodyTimeoutMs?: number;
+  bodyTimeoutMs?: Duration;
   /** Largest response header block accepted, bytes; larger fails the request. @default 16384 */
   maxHeaderSizeBytes?: number;
   /** Largest response body accepted, bytes; -1 = no limit. @default -1 */
@@ -58,13 +59,17 @@ export interface ServiceConfig {
   endpoints?: EndpointInput[];
   /** Load-balancing strategy. @default 'peak-ewma' */
   balancer?: BalancerConfig;
-  /** Deadline for the whole request (all attempts, until the response ends), in ms; 0 = none. @default 0 */
+  /** Deadline for the whole request (all attempts, until the response ends): ms, or a duration such as `'2s'`; 0 = none. @default 0 */
+  timeoutMs?: Duration;
+  /** @deprecated use `timeoutMs` */
   timeout?: number;
   /** Extra host names that address this service (e.g. `orders.shop.example`). */
   hosts?: string[];
   /** Host header sent to endpoints: the logical name the caller used (as a sidecar does), or the endpoint's address. @default 'service' */
   hostHeader?: 'service' | 'endpoint';
-  /** How long a request waits for the first discovery answer, in ms. @default 5000 */
+  /** How long a request waits for the first discovery answer (ms, or a duration). @default 5000 */
+  readyTimeoutMs?: Duration;
+  /** @deprecated use `readyTimeoutMs` */
   readyTimeout?: number;
   /** Connection pool per endpoint. */
   pool?: PoolConfig;
@@ -175,10 +180,10 @@ const SERVICE_KEYS = [
   'discovery',
   'endpoints',
   'balancer',
-  'timeout',
+  'timeoutMs',
   'hosts',
   'hostHeader',
-  'readyTimeout',
+  'readyTimeoutMs',
   'pool',
   'retry',
   'limits',
@@ -245,7 +250,7 @@ function parseService(
   balancers: BalancerRegistry,
   discoveries: DiscoveryRegistry,
 ): ParsedService {
-  rejectUnknown(s, SERVICE_KEYS, path);
+  rejectUnknown(s, SERVICE_KEYS, path, ['timeout', 'readyTimeout']);
 
   // discovery
   let discoveryRaw: Raw;
@@ -298,10 +303,10 @@ function parseService(
   const pool: ParsedPool = Object.freeze({
     connections: optNumber(poolRaw, 'connections', poolPath, 64, { integer: true, min: 1, max: 65_536 }),
     pipelining: optNumber(poolRaw, 'pipelining', poolPath, 1, { integer: true, min: 0, max: 1024 }),
-    keepAliveTimeoutMs: optNumber(poolRaw, 'keepAliveTimeoutMs', poolPath, 4_000, { min: 1, max: 3_600_000 }),
-    connectTimeoutMs: optNumber(poolRaw, 'connectTimeoutMs', poolPath, 2_000, { min: 1, max: 600_000 }),
-    headersTimeoutMs: optNumber(poolRaw, 'headersTimeoutMs', poolPath, 30_000, { min: 0, max: 86_400_000 }),
-    bodyTimeoutMs: optNumber(poolRaw, 'bodyTimeoutMs', poolPath, 300_000, { min: 0, max: 86_400_000 }),
+    keepAliveTimeoutMs: optDurationMs(poolRaw, 'keepAliveTimeoutMs', poolPath, 4_000, { min: 1, max: 3_600_000 }),
+    connectTimeoutMs: optDurationMs(poolRaw, 'connectTimeoutMs', poolPath, 2_000, { min: 1, max: 600_000 }),
+    headersTimeoutMs: optDurationMs(poolRaw, 'headersTimeoutMs', poolPath, 30_000, { min: 0, max: 86_400_000 }),
+    bodyTimeoutMs: optDurationMs(poolRaw, 'bodyTimeoutMs', poolPath, 300_000, { min: 0, max: 86_400_000 }),
     maxHeaderSizeBytes: optNumber(poolRaw, 'maxHeaderSizeBytes', poolPath, 16_384, { integer: true, min: 1024, max: 16_777_216 }),
     maxResponseSizeBytes: optNumber(poolRaw, 'maxResponseSizeBytes', poolPath, -1, { integer: true, min: -1 }),
   });
@@ -317,9 +322,9 @@ function parseService(
     routes: Object.freeze(routes),
     localityLb: parseLocalityLb(s.localityLb, join(path, 'localityLb')),
     tls: parseTlsConfig(s.tls, join(path, 'tls')),
-    timeoutMs: optNumber(s, 'timeout', path, 0, { min: 0, max: 86_400_000 }),
+    timeoutMs: optDurationMs(s, 'timeoutMs', path, 0, { min: 0, max: 86_400_000 }, { key: 'timeout', unitMs: 1 }),
     hostHeader: optEnum(s, 'hostHeader', path, ['service', 'endpoint'], 'service'),
-    readyTimeoutMs: optNumber(s, 'readyTimeout', path, 5_000, { min: 0, max: 600_000 }),
+    readyTimeoutMs: optDurationMs(s, 'readyTimeoutMs', path, 5_000, { min: 0, max: 600_000 }, { key: 'readyTimeout', unitMs: 1 }),
     pool,
     health: parseHealthConfig(s, path),
     retry: parseRetryConfig(s.retry, join(path, 'retry')),

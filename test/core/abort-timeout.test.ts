@@ -10,7 +10,7 @@ beforeEach(async () => {
   backends = await startBackends(2);
   mesh = createMesh({
     services: {
-      slow: { endpoints: [backends[0]!.url], timeout: 150 },
+      slow: { endpoints: [backends[0]!.url], timeoutMs: 150 },
       open: { endpoints: [backends[1]!.url] },
     },
   });

@@ -103,7 +103,7 @@ test('a custom discovery source: requests wait for its first answer, then flow; 
 
 test('a discovery source that never answers fails waiting requests after readyTimeout', async () => {
   registerDiscovery('silent', () => ({ stop() {} }));
-  const mesh = createMesh({ services: { a: { discovery: { type: 'silent' }, readyTimeout: 100 } } });
+  const mesh = createMesh({ services: { a: { discovery: { type: 'silent' }, readyTimeoutMs: 100 } } });
   meshes.push(mesh);
   const started = performance.now();
   const err = await request('http://a/', { dispatcher: mesh.dispatcher }).catch((e: unknown) => e);

@@ -291,7 +291,7 @@ describe('dns-srv: priority failover', () => {
 describe('dns-srv: failures', () => {
   test('a lone "." target means decidedly unavailable: empty at once, also after a good answer', async () => {
     dns.zone.set(SRV, { srv: [{ target: '.', port: 0, priority: 0, weight: 0 }] });
-    mesh = srvMesh({}, { readyTimeout: 10_000 });
+    mesh = srvMesh({}, { readyTimeoutMs: 10_000 });
     expect(await codeOf(hit(mesh))).toBe('NO_HEALTHY_ENDPOINT');
     await mesh.close();
     backends = await startBackends(1);

@@ -238,7 +238,7 @@ describe('dns: failures', () => {
     ['NODATA (only AAAA records, family 4)', 'v6only.test'],
   ])('a name that never resolved (%s) fails requests fast with NO_HEALTHY_ENDPOINT', async (_, host) => {
     dns.zone.set('v6only.test', { aaaa: [{ address: '::1' }] });
-    mesh = dnsMesh({ host, port: 8080 }, { readyTimeout: 10_000 });
+    mesh = dnsMesh({ host, port: 8080 }, { readyTimeoutMs: 10_000 });
     const t = performance.now();
     expect(await codeOf(at(mesh))).toBe('NO_HEALTHY_ENDPOINT');
     expect(performance.now() - t).toBeLessThan(2000); // well before readyTimeout

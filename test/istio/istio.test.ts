@@ -263,8 +263,8 @@ spec:
     expect(services.ratings!.routes).toEqual([
       {
         split: { v1: 75, v2: 25 },
-        timeout: 10_000,
-        retry: { attempts: 3, perTryTimeout: 2_000, retryOn: ['gateway-error', 'connect-failure', 'retriable-status-codes'], retriableStatusCodes: [503] },
+        timeoutMs: 10_000,
+        retry: { attempts: 3, perTryTimeoutMs: 2_000, retryOn: ['gateway-error', 'connect-failure', 'retriable-status-codes'], retriableStatusCodes: [503] },
         fault: { delay: { fixedDelayMs: 5_000, percent: 0.1 }, abort: { httpStatus: 400, percent: 0.1 } },
         mirror: { subset: 'v2', percent: 50 },
       },

@@ -73,7 +73,7 @@ describe('concurrency limits', () => {
 describe('rate limit', () => {
   test('the token bucket refills at the configured rate (injected clock)', () => {
     let now = 0;
-    const bucket = new TokenBucket({ ratePerMs: 10 / 1000, burst: 5 }, now);
+    const bucket = new TokenBucket({ requestsPerSecond: 10, ratePerMs: 10 / 1000, burst: 5 }, now);
     let taken = 0;
     for (let i = 0; i < 10; i++) if (bucket.tryTake(now)) taken++;
     expect(taken).toBe(5);
@@ -86,7 +86,7 @@ describe('rate limit', () => {
   });
 
   test('reserve() queues waiters in order and refuses waits beyond the limit', () => {
-    const bucket = new TokenBucket({ ratePerMs: 1 / 100, burst: 1 }, 0);
+    const bucket = new TokenBucket({ requestsPerSecond: 10, ratePerMs: 1 / 100, burst: 1 }, 0);
     expect(bucket.reserve(0, 1000)).toBe(0);
     expect(bucket.reserve(0, 1000)).toBe(100);
     expect(bucket.reserve(0, 1000)).toBe(200);

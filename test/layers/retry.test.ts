@@ -142,7 +142,7 @@ describe('safety: never lose or duplicate a request', () => {
 describe('timing', () => {
   test('perTryTimeout moves a hung try to another endpoint', async () => {
     backends[0]!.fault = { kind: 'hang' };
-    const m = meshOver([backends[0]!, backends[1]!], { retry: { perTryTimeout: 100 } });
+    const m = meshOver([backends[0]!, backends[1]!], { retry: { perTryTimeoutMs: 100 } });
     const started = performance.now();
     const r = await call(m);
     expect(r.status).toBe(200);
@@ -152,7 +152,7 @@ describe('timing', () => {
 
   test('the service timeout is a deadline over all attempts', async () => {
     for (const b of backends) b.fault = { kind: 'hang' };
-    const m = meshOver(backends, { timeout: 250, retry: { perTryTimeout: 100, attempts: 5, budget: false } });
+    const m = meshOver(backends, { timeoutMs: 250, retry: { perTryTimeoutMs: 100, attempts: 5, budget: false } });
     const started = performance.now();
     const err = await call(m).catch((e: unknown) => e);
     expect(err).toMatchObject({ code: 'TIMEOUT' });

@@ -159,9 +159,9 @@ describe('subsets', () => {
   test('a subset may override the timeout and the retry policy; a route overrides both', async () => {
     v2.fault = { kind: 'hang' };
     const m = meshWith({
-      subsets: { v1: { labels: { version: 'v1' } }, v2: { labels: { version: 'v2' } , timeout: 100, retry: false } },
+      subsets: { v1: { labels: { version: 'v1' } }, v2: { labels: { version: 'v2' } , timeoutMs: 100, retry: false } },
       routes: [
-        { match: [{ uri: { prefix: '/r' } }], subset: 'v2', timeout: 250 },
+        { match: [{ uri: { prefix: '/r' } }], subset: 'v2', timeoutMs: 250 },
         { subset: 'v2' },
       ],
     });

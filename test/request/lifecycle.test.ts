@@ -190,7 +190,7 @@ describe('every failure a caller sees is a MeshError', () => {
     mesh = createMesh({
       logger: { debug: () => {}, warn: () => {} },
       discoveries: { broken: (_o, ctx) => (ctx.error(new Error('the registry is down')), { stop() {} }) },
-      services: { api: { discovery: { type: 'broken' }, readyTimeout: 20 } },
+      services: { api: { discovery: { type: 'broken' }, readyTimeoutMs: 20 } },
     });
     const err = await get(mesh);
     expect(err).toMatchObject({ code: 'NO_HEALTHY_ENDPOINT' });

@@ -30,7 +30,7 @@ test('a service carries only the layers it configures, in pipeline order', async
       full: {
         endpoints: [{ url, labels: { v: '1' } }],
         balancer: { type: 'ring-hash', hashOn: { header: 'x-user' } },
-        timeout: 1000,
+        timeoutMs: 1000,
         rateLimit: { requestsPerSecond: 100 },
         subsets: { v1: { labels: { v: '1' } } },
         routes: [{ match: [{ headers: { 'x-canary': { exact: '1' } } }], subset: 'v1', fault: { abort: { httpStatus: 418, percent: 0 } }, mirror: { percent: 0 } }],

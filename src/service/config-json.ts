@@ -1,0 +1,183 @@
+/**
+ * A parsed config written back as config: what `mesh.toJSON()` returns. Every field is there with
+ * its effective value — defaults filled, durations in ms, current field names — so that
+ * `createMesh(JSON.parse(JSON.stringify(mesh)))` builds the same mesh. What JSON cannot carry is
+ * left out and must be given again: functions (logger, random, now, interceptors, registered
+ * balancers and discoveries, a `hashOn` function), a Redis `client` object, and secrets (a literal
+ * Kubernetes token, an inline PEM private key — file paths are kept).
+ */
+import type { ParsedBalancer } from '../balancers/config.js';
+import type { ParsedHealth } from '../health/endpoint-health.js';
+import type { ParsedRetry } from '../layers/retry-policy.js';
+import type { ParsedLimits } from '../layers/concurrency-limit.js';
+import type { ParsedRateLimit } from '../layers/rate-limit.js';
+import type { ParsedRoute } from '../layers/route.js';
+import type { ParsedLocalityLb } from '../routing/locality.js';
+import type { ParsedTls } from '../security/tls.js';
+import type { ParsedMeshConfig, ParsedService } from './config.js';
+
+type Json = Record<string, unknown>;
+
+/** Drop undefined values (JSON would too; this keeps deep-equality checks honest). */
+function clean<T extends Json>(o: T): T {
+  for (const k of Object.keys(o)) if (o[k] === undefined) delete o[k];
+  return o;
+}
+
+export function meshToJSON(m: ParsedMeshConfig): Json {
+  const services: Json = {};
+  for (const s of m.services) services[s.name] = serviceToJSON(s);
+  return clean({ services, unknownHosts: m.unknownHosts, locality: m.locality && clean({ ...m.locality }), redirects: m.redirects });
+}
+
+export function serviceToJSON(s: ParsedService): Json {
+  const discovery = s.discovery.toJSON ? s.discovery.toJSON(s.discoveryOptions) : (s.discoveryOptions as Json);
+  return clean({
+    discovery: clean({ type: s.discoveryType, ...discovery }),
+    balancer: balancerToJSON(s.balancer),
+    timeoutMs: s.timeoutMs,
+    hosts: [...s.hosts],
+    hostHeader: s.hostHeader,
+    readyTimeoutMs: s.readyTimeoutMs,
+    pool: { ...s.pool },
+    retry: retryToJSON(s.retry),
+    limits: limitsToJSON(s.limits),
+    rateLimit: s.rateLimit === null ? undefined : rateLimitToJSON(s.rateLimit),
+    ...healthToJSON(s.health),
+    subsets: Object.fromEntries(
+      s.subsets.map((x) => [
+        x.name,
+        clean({
+          labels: { ...x.labels },
+          balancer: x.balancer && balancerToJSON(x.balancer),
+          retry: x.retry === undefined ? undefined : retryToJSON(x.retry),
+          timeoutMs: x.timeoutMs,
+          limits: x.limits && limitsToJSON(x.limits),
+        }),
+      ]),
+    ),
+    routes: s.routes.map(routeToJSON),
+    localityLb: localityToJSON(s.localityLb),
+    tls: s.tls === null ? undefined : tlsToJSON(s.tls),
+  });
+}
+
+function balancerToJSON(b: ParsedBalancer): Json {
+  const options = b.def.toJSON ? b.def.toJSON(b.options) : (b.options as Json);
+  const hashOn = b.hashOn === undefined || typeof b.hashOn === 'function' ? undefined : { ...b.hashOn };
+  return clean({ type: b.name, ...options, hashOn });
+}
+
+function retryToJSON(r: ParsedRetry | null): Json | false {
+  if (r === null) return false;
+  return {
+    attempts: r.attempts,
+    retryOn: [...r.retryOn],
+    retriableStatusCodes: [...r.retriableStatusCodes],
+    perTryTimeoutMs: r.perTryTimeoutMs,
+    backoff: { baseMs: r.baseMs, maxMs: r.maxMs },
+    retryAfterMaxMs: r.retryAfterMaxMs,
+    budget: r.budget === null ? false : { ...r.budget },
+  };
+}
+
+function limitsToJSON(l: ParsedLimits): Json {
+  return clean({ ...l, maxRetries: l.maxRetries === Infinity ? undefined : l.maxRetries });
+}
+
+function rateLimitToJSON(r: ParsedRateLimit): Json {
+  const g = r.global;
+  return clean({
+    requestsPerSecond: r.service?.requestsPerSecond,
+    burst: r.service?.burst,
+    mode: r.mode,
+    maxWaitMs: r.maxWaitMs,
+    perEndpoint: r.perEndpoint === null ? undefined : { requestsPerSecond: r.perEndpoint.requestsPerSecond, burst: r.perEndpoint.burst },
+    global: g === null ? undefined : clean({ redis: g.redis, requestsPerSecond: g.requestsPerSecond, keyPrefix: g.keyPrefix, fallbackRequestsPerSecond: g.fallbackRequestsPerSecond }),
+  });
+}
+
+function healthToJSON(h: ParsedHealth): Json {
+  const o = h.outlier;
+  const b = h.breaker;
+  const c = h.healthCheck;
+  return clean({
+    outlierDetection:
+      o === null
+        ? false
+        : clean({
+            consecutive5xxErrors: o.consecutive5xx,
+            consecutiveGatewayErrors: o.consecutiveGateway,
+            splitExternalLocalOriginErrors: o.split,
+            consecutiveLocalOriginFailures: o.consecutiveLocal,
+            intervalMs: o.intervalMs,
+            baseEjectionTimeMs: o.baseEjectionMs,
+            maxEjectionTimeMs: o.maxEjectionMs,
+            maxEjectionPercent: o.maxEjectionPercent,
+            failurePercentage: o.failurePercentage === null ? undefined : { ...o.failurePercentage },
+          }),
+    circuitBreaker: b === null ? false : { ...b },
+    healthCheck:
+      c === null
+        ? undefined
+        : {
+            path: c.path,
+            intervalMs: c.intervalMs,
+            intervalJitterPercent: c.jitterPercent,
+            timeoutMs: c.timeoutMs,
+            healthyThreshold: c.healthyThreshold,
+            unhealthyThreshold: c.unhealthyThreshold,
+            expectedStatuses: [...c.expected],
+          },
+    slowStart: h.slowStart === null ? undefined : { ...h.slowStart },
+    panicThreshold: h.panicThresholdPercent,
+  });
+}
+
+function routeToJSON(r: ParsedRoute): Json {
+  const only = r.destinations.length === 1 ? r.destinations[0]!.subset : null;
+  return clean({
+    name: r.name,
+    match: r.match && structuredClone(r.match),
+    subset: r.split === null && only !== null ? only : undefined,
+    split: r.split === null ? undefined : { ...r.split },
+    timeoutMs: r.timeoutMs,
+    retry: r.retry === undefined ? undefined : retryToJSON(r.retry),
+    fault:
+      r.delay === null && r.abort === null
+        ? undefined
+        : clean({
+            delay: r.delay === null ? undefined : { fixedDelayMs: r.delay.ms, percent: r.delay.percent },
+            abort: r.abort === null ? undefined : { httpStatus: r.abort.status, percent: r.abort.percent },
+          }),
+    mirror: r.mirror === null ? undefined : clean({ subset: r.mirror.subset ?? undefined, percent: r.mirror.percent }),
+  });
+}
+
+function localityToJSON(l: ParsedLocalityLb): Json {
+  const failover: { from: string; to: string }[] = [];
+  for (const [from, tos] of l.failover) for (const to of tos) failover.push({ from, to });
+  // Istio takes one or the other: an empty list is not written.
+  return clean({
+    enabled: l.enabled,
+    failover: failover.length > 0 ? failover : undefined,
+    distribute: l.distribute.length > 0 ? l.distribute.map((d) => ({ from: d.from, to: Object.fromEntries(d.to.map((t) => [t.locality, t.weight])) })) : undefined,
+  });
+}
+
+const isPem = (v: string | undefined): boolean => v !== undefined && v.trimStart().startsWith('-----BEGIN');
+
+function tlsToJSON(t: ParsedTls): Json {
+  // An inline private key is a secret: its pair is left out with it (configure file paths to round-trip).
+  const inlineKey = isPem(t.key);
+  return clean({
+    ca: t.ca,
+    cert: inlineKey ? undefined : t.cert,
+    key: inlineKey ? undefined : t.key,
+    servername: t.servername,
+    subjectAltNames: t.subjectAltNames === null ? undefined : [...t.subjectAltNames],
+    minVersion: t.minVersion,
+    insecureSkipVerify: t.insecureSkipVerify,
+    reloadIntervalMs: t.reloadIntervalMs,
+  });
+}
