@@ -35,6 +35,9 @@ export type {
   DiscoveryFactory,
   DiscoveryDefinition,
 } from './discovery/discovery.js';
+export type { BalancerName, BuiltinBalancers, CustomBalancers } from './balancers/config.js';
+export type { CustomDiscoveries, CustomDiscoveryConfig } from './discovery/discovery.js';
+export type { BuiltinDiscoveryConfig, StaticDiscoveryConfig, DnsDiscoveryConfig, DnsSrvDiscoveryConfig, KubernetesDiscoveryConfig, Duration } from './discovery/builtins.js';
 export type { Logger } from './core/log.js';
 export type { MeshEventMap, MeshEventName, Disposable } from './core/events.js';
 export { enableMetrics, type MetricsOptions } from './observability/metrics.js';

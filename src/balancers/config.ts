@@ -22,6 +22,32 @@ export type HashOn =
   /** Your own key function; return undefined to fall back to a random pick. */
   | ((request: HashRequest) => string | undefined);
 
+/** Options of the built-in balancers, by name (every field optional; defaults in each balancer's file). */
+export interface BuiltinBalancers {
+  'round-robin': {};
+  random: {};
+  'least-request': { /** Endpoints sampled per pick. @default 2 */ choiceCount?: number };
+  'peak-ewma': { /** Endpoints sampled per pick. @default 2 */ choiceCount?: number; /** Decay of the latency estimate. @default 300 */ decayMs?: Duration };
+  'ring-hash': { hashOn?: HashOn; minimumRingSize?: number; maximumRingSize?: number; /** Bounded loads, percent of the mean (≥ 100). */ balanceFactor?: number };
+  maglev: { hashOn?: HashOn; /** A prime. @default 65537 */ tableSize?: number; balanceFactor?: number };
+}
+
+/**
+ * Balancers you register (`registerBalancer`, `createMesh({ balancers })`), by name, with their
+ * options — declared by module augmentation, so that a misspelled name still fails `tsc`:
+ * `declare module 'meshletjs' { interface CustomBalancers { 'zone-first': { zone?: string } } }`.
+ */
+// eslint-disable-next-line @typescript-eslint/no-empty-interface
+export interface CustomBalancers {}
+
+/** Every balancer name the config accepts: the built-ins and the ones declared in {@link CustomBalancers}. */
+export type BalancerName = keyof BuiltinBalancers | keyof CustomBalancers;
+
+type BalancerOptions<K> = K extends keyof BuiltinBalancers ? BuiltinBalancers[K] : K extends keyof CustomBalancers ? CustomBalancers[K] : never;
+
+/** A balancer by name, or by name with its options: `'peak-ewma'`, `{ type: 'ring-hash', hashOn: { header: 'x-user' } }`. */
+export type BalancerConfig = BalancerName | { [K in BalancerName]: { type: K } & BalancerOptions<K> }[BalancerName];
+
 /** What a hash key function sees of a request. */
 export interface HashRequest {
   readonly method: string;

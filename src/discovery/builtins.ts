@@ -1,5 +1,5 @@
 /** Registers the built-in discovery types; called once, lazily, for the module-level registry. */
-import type { DiscoveryRegistry } from './discovery.js';
+import type { CustomDiscoveryConfig, DiscoveryRegistry } from './discovery.js';
 import { staticDiscovery, type StaticDiscoveryConfig } from './static.js';
 import { dnsDiscovery, type DnsDiscoveryConfig } from './dns.js';
 import { dnsSrvDiscovery, type DnsSrvDiscoveryConfig } from './dns-srv.js';
@@ -14,6 +14,9 @@ export type { Duration } from '../config/duration.js';
  * wrong type fails `tsc` where the mesh config uses this union.
  */
 export type BuiltinDiscoveryConfig = StaticDiscoveryConfig | DnsDiscoveryConfig | DnsSrvDiscoveryConfig | KubernetesDiscoveryConfig;
+
+/** A service's discovery: a built-in source, or one declared in `CustomDiscoveries`. */
+export type DiscoveryConfig = BuiltinDiscoveryConfig | CustomDiscoveryConfig;
 
 export function registerBuiltinDiscovery(registry: DiscoveryRegistry): void {
   registry.register('static', staticDiscovery);

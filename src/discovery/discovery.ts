@@ -28,6 +28,17 @@ export interface DiscoveryContext {
   readonly random: () => number;
 }
 
+/**
+ * Discovery types you register (`registerDiscovery`, `createMesh({ discoveries })`), by type, with
+ * their options — declared by module augmentation, so that a misspelled type or option still
+ * fails `tsc`: `declare module 'meshletjs' { interface CustomDiscoveries { consul: { service: string } } }`.
+ */
+// eslint-disable-next-line @typescript-eslint/no-empty-interface
+export interface CustomDiscoveries {}
+
+/** `{ type, ...options }` of a discovery type declared in {@link CustomDiscoveries}. */
+export type CustomDiscoveryConfig = { [K in keyof CustomDiscoveries]: { type: K } & CustomDiscoveries[K] }[keyof CustomDiscoveries];
+
 /** A running discovery source. */
 export interface DiscoverySource {
   /** Stop resolving; release timers and connections. */

@@ -14,6 +14,7 @@
  */
 import { parseAllDocuments } from 'yaml';
 import type { DiscoveryConfig, ServiceConfig, BalancerConfig } from '../service/config.js';
+import type { BalancerName } from '../balancers/config.js';
 import { InvalidConfigError } from '../core/errors.js';
 import { describe as describeValue } from '../core/endpoint-spec.js';
 import { durationMs } from './duration.js';
@@ -97,7 +98,7 @@ function serviceOf(host: unknown, doc: Doc, path: string): { name: string; names
 function loadBalancer(lb: Obj, doc: Doc, path: string, into: { balancer?: BalancerConfig; localityLb?: ServiceConfig['localityLb']; slowStart?: ServiceConfig['slowStart'] }): void {
   doc.fields(lb, path, {
     simple: (v, p) => {
-      const map: Record<string, string> = { ROUND_ROBIN: 'round-robin', LEAST_REQUEST: 'least-request', LEAST_CONN: 'least-request', RANDOM: 'random' };
+      const map: Record<string, BalancerName> = { ROUND_ROBIN: 'round-robin', LEAST_REQUEST: 'least-request', LEAST_CONN: 'least-request', RANDOM: 'random' };
       if (typeof v === 'string' && map[v]) into.balancer = map[v];
       else if (v === 'UNSPECIFIED') return;
       else doc.unsupported(p, `load balancer ${JSON.stringify(v)} is not supported (PASSTHROUGH needs a proxy)`);

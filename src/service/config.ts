@@ -5,7 +5,8 @@
  */
 import type { Logger } from '../core/log.js';
 import type { BalancerDefinition, BalancerFactory, BalancerRegistry } from '../balancers/balancer.js';
-import { defaultBalancer, parseBalancer, type HashOn, type ParsedBalancer } from '../balancers/config.js';
+import type { DiscoveryConfig } from '../discovery/builtins.js';
+import { defaultBalancer, parseBalancer, type BalancerConfig, type HashOn, type ParsedBalancer } from '../balancers/config.js';
 
 export type { HashOn, HashRequest, ParsedBalancer } from '../balancers/config.js';
 export { DEFAULT_BALANCER } from '../balancers/config.js';
@@ -25,11 +26,8 @@ import { parseLocalityLb, type Locality, type LocalityLbConfig, type ParsedLocal
 import { parseTlsConfig, type ParsedTls, type TlsConfig } from '../security/tls.js';
 import type { Interceptor, InterceptorFactory, LayerContext } from '../request/layer.js';
 
-/** A balancer by name, or by name with options. */
-export type BalancerConfig = string | ({ type: string; hashOn?: HashOn } & Record<string, unknown>);
-
-/** Discovery by type with its options; `{ type: 'static', endpoints: [...] }` is built in. */
-export type DiscoveryConfig = { type: string } & Record<string, unknown>;
+export type { BalancerConfig };
+export type { DiscoveryConfig };
 
 /** Per-endpoint connection pool settings (undici `Pool` options). */
 export interface PoolConfig {

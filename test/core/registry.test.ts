@@ -12,6 +12,14 @@ import {
 import { parseEndpointSpec } from '../../src/core/endpoint-spec.js';
 import { closeAll, startBackends, type Backend } from '../support/backend.js';
 
+// Custom balancers and discovery types these tests register, declared as users declare theirs.
+declare module '../../src/balancers/config.js' {
+  interface CustomBalancers { 'primary-first': { label?: string }; 'always-last': Record<string, never> }
+}
+declare module '../../src/discovery/discovery.js' {
+  interface CustomDiscoveries { 'manual': Record<string, unknown>; 'silent': Record<string, unknown>; 'silent-2': Record<string, unknown>; }
+}
+
 let backends: Backend[];
 const meshes: Mesh[] = [];
 

@@ -5,6 +5,7 @@
  */
 import { afterEach, beforeEach, describe, expect, test } from 'vitest';
 import { request } from 'undici';
+import type { DiscoveryConfig } from '../../src/index.js';
 import { createMesh, type Mesh } from '../../src/index.js';
 import type { EndpointSpec } from '../../src/core/endpoint-spec.js';
 import type { DiscoveryContext } from '../../src/discovery/discovery.js';
@@ -363,7 +364,7 @@ describe('dns-srv: config', () => {
   ])('rejects %j at discovery.%s', (discovery, field, message) => {
     let err: { code?: string; path?: string; message?: string } = {};
     try {
-      createMesh({ services: { web: { discovery } } });
+      createMesh({ services: { web: { discovery: discovery as DiscoveryConfig } } }); // deliberately malformed configs
     } catch (e) {
       err = e as typeof err;
     }

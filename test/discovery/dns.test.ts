@@ -7,6 +7,7 @@ import http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { afterEach, beforeEach, describe, expect, test, vi } from 'vitest';
 import { request } from 'undici';
+import type { DiscoveryConfig } from '../../src/index.js';
 import { createMesh, type Mesh } from '../../src/index.js';
 import { dnsDiscovery } from '../../src/discovery/dns.js';
 import type { DiscoveryContext } from '../../src/discovery/discovery.js';
@@ -64,7 +65,8 @@ async function until(check: () => boolean | Promise<boolean>, ms = 3000): Promis
 
 function dnsMesh(discovery: Record<string, unknown>, extra: Record<string, unknown> = {}): Mesh {
   return createMesh({
-    services: { web: { discovery: { type: 'dns', host: 'web.test', servers: [dns.server], family: 4, minRefreshMs: 50, ...discovery }, balancer: 'round-robin', ...extra } },
+    services: { web: { discovery: { type: 'dns', host: 'web.test', servers: [dns.server], family: 4, minRefreshMs: 50, ...discovery } as unknown as DiscoveryConfig, // tests pass overrides, some malformed on purpose
+      balancer: 'round-robin', ...extra } },
   });
 }
 
@@ -404,7 +406,7 @@ describe('dns: config', () => {
   ])('rejects %j at discovery.%s', (discovery, field, message) => {
     let err: { code?: string; path?: string; message?: string } = {};
     try {
-      createMesh({ services: { web: { discovery } } });
+      createMesh({ services: { web: { discovery: discovery as DiscoveryConfig } } }); // deliberately malformed configs
     } catch (e) {
       err = e as typeof err;
     }

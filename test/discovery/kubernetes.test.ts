@@ -165,7 +165,7 @@ describe('kubernetes discovery (EndpointSlices)', () => {
   });
 
   test('config errors name the field', () => {
-    expect(() => createMesh({ services: { web: { discovery: { type: 'kubernetes', port: 80 } } } })).toThrowError(/discovery\.service: required/);
+    expect(() => createMesh({ services: { web: { discovery: { type: 'kubernetes', port: 80 } as never } } }) /* missing service, on purpose */).toThrowError(/discovery\.service: required/);
     expect(() => createMesh({ services: { web: { discovery: { type: 'kubernetes', service: 'web', port: 0 } } } })).toThrowError(/discovery\.port: expected a port name or number/);
     expect(() => createMesh({ services: { web: { discovery: { type: 'kubernetes', service: 'web', port: 80, apiServer: 'localhost:6443' } } } })).toThrowError(/discovery\.apiServer: expected an http\(s\) URL/);
     expect(() => createMesh({ services: { web: { discovery: { type: 'kubernetes', service: 'web', port: 80, apiServer: api.url, watchTimeoutMs: '2h' } } } })).toThrowError(/discovery\.watchTimeoutMs: expected an integer ≥ 1000 and ≤ 3600000/);

@@ -4,7 +4,7 @@
 import { describe, expect, test } from 'vitest';
 import { createMesh, fromIstio, type ServiceConfig } from '../../src/index.js';
 
-const withStatic = { discovery: () => ({ type: 'static', endpoints: ['http://127.0.0.1:9'] }) };
+const withStatic = { discovery: () => ({ type: 'static' as const, endpoints: ['http://127.0.0.1:9'] }) };
 
 /** The converted services must be accepted by createMesh. */
 async function validates(services: Record<string, ServiceConfig>): Promise<void> {

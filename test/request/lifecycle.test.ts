@@ -10,6 +10,11 @@ import { request } from 'undici';
 import { createMesh, isMeshError, parseEndpointSpec, type Mesh, type MeshEventMap, type ServiceConfig } from '../../src/index.js';
 import { closeAll, startBackends, type Backend } from '../support/backend.js';
 
+// Custom discovery types these tests register, declared as users declare theirs.
+declare module '../../src/discovery/discovery.js' {
+  interface CustomDiscoveries { 'broken': Record<string, unknown>; 'flaky': Record<string, unknown>; }
+}
+
 let backends: Backend[] = [];
 let mesh: Mesh | null = null;
 
