@@ -1,7 +1,7 @@
 // Per-request cost of the service breaker (serviceBreaker): opossum's fire() around an action
 // that returns an immediately-resolved promise, with the options the layer uses, against awaiting
 // the same action bare. What the layer adds per request on top is one `call.onEnd` listener.
-// Target: ≤ 1 µs per request (a loopback request through meshlet costs tens of µs).
+// No target was set; for scale, a loopback request through meshlet costs tens of µs.
 import { expect, test } from 'vitest';
 import CircuitBreaker from 'opossum';
 
@@ -33,7 +33,7 @@ test('opossum fire() around an immediately-resolved promise vs the bare promise'
   );
   const per = (name: string) => ((r.get(name as never) as unknown as { latency: { mean: number } }).latency.mean * 1e6) / BATCH;
   const added = per('opossum fire()') - per('bare promise');
-  console.log(`\nservice breaker cost: opossum fire() ${per('opossum fire()').toFixed(0)} ns/call, bare promise ${per('bare promise').toFixed(0)} ns → adds ${added.toFixed(0)} ns per request (target ≤ 1000)`);
+  console.log(`\nservice breaker cost: opossum fire() ${per('opossum fire()').toFixed(0)} ns/call, bare promise ${per('bare promise').toFixed(0)} ns → adds ${added.toFixed(0)} ns per request`);
   expect(fired).toBeGreaterThan(0);
   expect(cb.closed).toBe(true);
   cb.shutdown();

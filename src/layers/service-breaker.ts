@@ -34,7 +34,9 @@
  * inconclusive trial), `CircuitBreaker.isOurError` and `shutdown()` at close. Its own `timeout` is
  * off (a request has its own deadline), and so are its latency percentiles (each failure would
  * sort the window's latencies) and snapshots (nothing listens); what is left is its bucket-rotation
- * interval, unref'd and cleared by `shutdown()`.
+ * interval, unref'd and cleared by `shutdown()`. A fire costs about 1 µs
+ * (bench/resilience/service-breaker.bench.ts), and opossum keeps one latency number per request
+ * over the window whatever the options (10 000 requests/s → 100 000 numbers over 10 s).
  */
 import CircuitBreaker from 'opossum';
 import { expectObject, optNumber, rejectUnknown } from '../config/check.js';
