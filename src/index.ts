@@ -47,6 +47,7 @@ export type { BudgetConfig } from './layers/retry-budget.js';
 export type { OutlierDetectionConfig, CircuitBreakerConfig, HealthCheckConfig, SlowStartConfig } from './health/health-config.js';
 export type { LimitsConfig } from './layers/concurrency-limit.js';
 export type { RateLimitConfig } from './layers/rate-limit.js';
+export type { ServiceBreakerConfig } from './layers/service-breaker.js';
 export type { GlobalRateLimitConfig } from './layers/global-rate-limit.js';
 export type { SubsetConfig, RouteConfig, FaultConfig } from './layers/route.js';
 export type { RouteMatch, StringMatch } from './routing/match.js';

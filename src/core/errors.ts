@@ -132,10 +132,18 @@ export class RateLimitedError extends MeshError {
   }
 }
 
-/** Every endpoint's circuit is open (all ejected, none may be probed now). */
+/**
+ * A circuit refused the request: every endpoint's (all ejected, none may be probed now), or — with
+ * `scope: 'service'` — the service's own circuit (`serviceBreaker`), open after too many of its
+ * recent requests failed. Nothing was sent.
+ */
 export class CircuitOpenError extends MeshError {
-  constructor(service: string, details: Omit<MeshErrorDetails, 'service'> = {}) {
-    super('CIRCUIT_OPEN', `service "${service}": every endpoint's circuit is open`, { ...details, service });
+  /** Whose circuit is open: every endpoint's, or the service's own (`serviceBreaker`). */
+  readonly scope: 'endpoints' | 'service';
+  constructor(service: string, details: Omit<MeshErrorDetails, 'service'> = {}, scope: 'endpoints' | 'service' = 'endpoints') {
+    const why = scope === 'service' ? "the service's circuit is open (too many of its recent requests failed)" : "every endpoint's circuit is open";
+    super('CIRCUIT_OPEN', `service "${service}": ${why}`, { ...details, service });
+    this.scope = scope;
   }
 }
 

@@ -11,7 +11,10 @@ export interface MeshEventMap {
   ejection: { service: string; endpoint: string; reason: string; durationMs: number; ejections: number };
   /** An ejected endpoint became available again (probe succeeded, or ejection time ran out). */
   unejection: { service: string; endpoint: string; reason: string };
-  /** A circuit changed state, `from -> to`. */
+  /**
+   * A circuit changed state, `from -> to` (`closed`, `open`, `half-open`): an endpoint's, or with
+   * `endpoint: '*'` the service's own circuit (`serviceBreaker`).
+   */
   circuit: { service: string; endpoint: string; from: string; to: string };
   /** An active health check changed an endpoint's health. */
   'health-check': { service: string; endpoint: string; healthy: boolean; detail: string };

@@ -19,13 +19,17 @@ import type { Call, MeshCall } from './call.js';
 /** Passes a call to the rest of the pipeline. */
 export type Next = (call: Call) => void;
 
-/** Counters a layer adds to `mesh.stats()`'s service entry. */
+/** Counters a layer adds to `mesh.stats()`'s service entry (summed over layers), and the service circuit's state. */
 export interface LayerStats {
   retries: number;
   retryBudgetExhausted: number;
   rateLimited: number;
   overloaded: number;
   pending: number;
+  /** Requests the service's own circuit refused (serviceBreaker). */
+  shortCircuited: number;
+  /** The service's own circuit (serviceBreaker); not a counter. */
+  serviceCircuit: 'closed' | 'open' | 'half-open';
 }
 
 /** A built-in layer. */

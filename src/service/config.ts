@@ -21,6 +21,7 @@ import type { CircuitBreakerConfig, HealthCheckConfig, OutlierDetectionConfig, S
 import { parseRetryConfig, type ParsedRetry, type RetryConfig } from '../layers/retry-policy.js';
 import { parseLimitsConfig, type ParsedLimits, type LimitsConfig } from '../layers/concurrency-limit.js';
 import { parseRateLimitConfig, type ParsedRateLimit, type RateLimitConfig } from '../layers/rate-limit.js';
+import { parseServiceBreaker, type ParsedServiceBreaker, type ServiceBreakerConfig } from '../layers/service-breaker.js';
 import { parseRoutes, parseSubsets, type ParsedRoute, type ParsedSubset, type RouteConfig, type SubsetConfig } from '../layers/route.js';
 import { parseLocalityLb, type Locality, type LocalityLbConfig, type ParsedLocalityLb } from '../routing/locality.js';
 import { parseTlsConfig, type ParsedTls, type TlsConfig } from '../security/tls.js';
@@ -77,6 +78,8 @@ export interface ServiceConfig {
   limits?: LimitsConfig;
   /** Token-bucket rate limit for requests to this service. Off unless set. */
   rateLimit?: RateLimitConfig;
+  /** One circuit for the whole service (opossum, Hystrix-style): fail fast while it fails as a whole. Off unless set. */
+  serviceBreaker?: ServiceBreakerConfig;
   /** Passive outlier detection (consecutive failures → ejection); `false` turns it off. On by default. */
   outlierDetection?: OutlierDetectionConfig | false;
   /** Per-endpoint circuit breaker (error rate over a rolling window); `false` turns it off. On by default. */
@@ -162,6 +165,7 @@ export interface ParsedService {
   readonly retry: ParsedRetry | null;
   readonly limits: ParsedLimits;
   readonly rateLimit: ParsedRateLimit | null;
+  readonly serviceBreaker: ParsedServiceBreaker | null;
   readonly interceptors: readonly InterceptorFactory[];
 }
 
@@ -186,6 +190,7 @@ const SERVICE_KEYS = [
   'retry',
   'limits',
   'rateLimit',
+  'serviceBreaker',
   'subsets',
   'routes',
   'localityLb',
@@ -328,6 +333,7 @@ function parseService(
     retry: parseRetryConfig(s.retry, join(path, 'retry')),
     limits: parseLimitsConfig(s.limits, join(path, 'limits')),
     rateLimit: parseRateLimitConfig(s.rateLimit, join(path, 'rateLimit')),
+    serviceBreaker: parseServiceBreaker(s.serviceBreaker, join(path, 'serviceBreaker')),
     interceptors: parseInterceptors(s.interceptors, join(path, 'interceptors')),
   });
 }

@@ -13,6 +13,7 @@
  *   global      the limit shared by every process, in Redis                       (rateLimit.global)
  *   concurrency in-flight slots and a bounded queue, service then subset          (limits; always)
  *   ready       wait for discovery's first answer                                 (always)
+ *   breaker     the service's own circuit (opossum): retries inside one fire      (serviceBreaker)
  *   retry       hold back what will be retried, back off, go again from `pick`    (retry)
  *   pick        the target's picker, filtered by endpoint health, then an attempt on the pool
  *
@@ -37,6 +38,7 @@ import { GlobalRateLimitLayer } from '../layers/global-rate-limit.js';
 import { ConcurrencyLimit } from '../layers/concurrency-limit.js';
 import { ConcurrencyLayer } from '../layers/concurrency.js';
 import { ReadyLayer } from '../layers/ready.js';
+import { ServiceBreakerLayer } from '../layers/service-breaker.js';
 import { RetryBudget } from '../layers/retry-budget.js';
 import { RetryLayer, type RetryPolicies } from '../layers/retry.js';
 import { pickAndSend } from '../layers/pick.js';
@@ -107,6 +109,7 @@ export function buildPipeline(p: PipelineParts): Pipeline {
     c.rateLimit?.global ? new GlobalRateLimitLayer(c.rateLimit.global, c.rateLimit, { ...deps, refuse: refusals.refuse, path: `services.${name}.rateLimit.global` }) : null,
     new ConcurrencyLayer(limit, subsetOf((s) => (s.limits ? new ConcurrencyLimit(s.limits, p.now) : undefined)), { ...deps, limits: c.limits }),
     ready,
+    c.serviceBreaker ? new ServiceBreakerLayer(c.serviceBreaker, deps) : null,
     RetryLayer.needed(retries) ? new RetryLayer(retries, c.retry?.budget ? new RetryBudget(c.retry.budget, p.now) : null, limit, deps) : null,
   ];
   const on = layers.filter((l): l is Layer => l !== null);

@@ -48,6 +48,10 @@ export interface ServiceStats {
   overloaded: number;
   /** Requests waiting for a concurrency slot now. */
   pending: number;
+  /** Requests the service's own circuit refused with CIRCUIT_OPEN (`serviceBreaker`). */
+  shortCircuited: number;
+  /** The service's own circuit (`serviceBreaker`), or undefined when it has none. */
+  serviceCircuit: 'closed' | 'open' | 'half-open' | undefined;
   /** The layers on this service's request path, in order (see service/pipeline.ts). */
   pipeline: string[];
   endpoints: EndpointStats[];
@@ -88,10 +92,15 @@ export function serviceStats(s: StatsSources): ServiceStats {
       ...s.health.stats(ep),
     });
   }
-  const counters: LayerStats = { retries: 0, retryBudgetExhausted: 0, rateLimited: 0, overloaded: 0, pending: 0 };
+  const counters: Omit<LayerStats, 'serviceCircuit'> = { retries: 0, retryBudgetExhausted: 0, rateLimited: 0, overloaded: 0, pending: 0, shortCircuited: 0 };
+  let serviceCircuit: LayerStats['serviceCircuit'] | undefined;
   for (const layer of s.layers) {
     const st = layer.stats?.();
-    if (st) for (const k of Object.keys(st) as (keyof LayerStats)[]) counters[k] += st[k] ?? 0;
+    if (!st) continue;
+    for (const k of Object.keys(st) as (keyof LayerStats)[]) {
+      if (k === 'serviceCircuit') serviceCircuit = st[k];
+      else counters[k] += st[k] ?? 0;
+    }
   }
   return {
     balancer: s.config.balancer.name,
@@ -108,6 +117,8 @@ export function serviceStats(s: StatsSources): ServiceStats {
     rateLimited: s.rateLimited,
     overloaded: counters.overloaded,
     pending: counters.pending,
+    shortCircuited: counters.shortCircuited,
+    serviceCircuit,
     pipeline: s.layers.map((l) => l.name),
     endpoints: eps,
   };
