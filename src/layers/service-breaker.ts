@@ -40,6 +40,7 @@
  */
 import CircuitBreaker from 'opossum';
 import { expectObject, optNumber, rejectUnknown } from '../config/check.js';
+import { optDurationMs, type Duration } from '../config/duration.js';
 import { CircuitOpenError, isMeshError, MeshClosedError, type MeshErrorCode } from '../core/errors.js';
 import type { MeshEvents } from '../core/events.js';
 import type { Call } from '../request/call.js';
@@ -51,10 +52,10 @@ export interface ServiceBreakerConfig {
   errorThresholdPercentage?: number;
   /** Requests in the window before the rate is judged. @default 20 */
   volumeThreshold?: number;
-  /** Rolling window, ms (10 buckets). @default 10000 */
-  rollingWindowMs?: number;
-  /** How long the circuit stays open before a trial request may go through, ms. @default 30000 */
-  resetTimeoutMs?: number;
+  /** Rolling window (10 buckets): ms, or a duration such as `'10s'`. @default 10000 */
+  rollingWindowMs?: Duration;
+  /** How long the circuit stays open before a trial request may go through (ms, or a duration). @default 30000 */
+  resetTimeoutMs?: Duration;
 }
 
 export interface ParsedServiceBreaker {
@@ -71,8 +72,8 @@ export function parseServiceBreaker(raw: unknown, path: string): ParsedServiceBr
   return Object.freeze({
     errorThresholdPercentage: optNumber(o, 'errorThresholdPercentage', path, 50, { min: 1, max: 100 }),
     volumeThreshold: optNumber(o, 'volumeThreshold', path, 20, { integer: true, min: 1, max: 1_000_000 }),
-    rollingWindowMs: optNumber(o, 'rollingWindowMs', path, 10_000, { min: 100, max: 3_600_000 }),
-    resetTimeoutMs: optNumber(o, 'resetTimeoutMs', path, 30_000, { min: 1, max: 3_600_000 }),
+    rollingWindowMs: optDurationMs(o, 'rollingWindowMs', path, 10_000, { min: 100, max: 3_600_000 }),
+    resetTimeoutMs: optDurationMs(o, 'resetTimeoutMs', path, 30_000, { min: 1, max: 3_600_000 }),
   });
 }
 

@@ -59,6 +59,7 @@ export function serviceToJSON(s: ParsedService): Json {
     routes: s.routes.map(routeToJSON),
     localityLb: localityToJSON(s.localityLb),
     tls: s.tls === null ? undefined : tlsToJSON(s.tls),
+    serviceBreaker: s.serviceBreaker === null ? undefined : { ...s.serviceBreaker },
   });
 }
 

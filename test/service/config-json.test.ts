@@ -36,6 +36,7 @@ const rich = (): MeshConfig => ({
       healthCheck: { path: '/healthz', intervalMs: '5s', expectedStatuses: [200, 204] },
       slowStart: { windowMs: '30s', aggression: 2 },
       panicThreshold: 30,
+      serviceBreaker: { volumeThreshold: 50, resetTimeoutMs: '45s' },
       subsets: { v1: { labels: { version: 'v1' }, timeoutMs: 500, retry: false }, v2: { labels: { version: 'v2' }, balancer: 'round-robin', limits: { maxRequests: 10 } } },
       routes: [
         { name: 'canary', match: [{ headers: { 'x-canary': { exact: 'true' } } }], subset: 'v2', timeoutMs: 100, fault: { delay: { fixedDelayMs: 5, percent: 10 } } },
@@ -52,6 +53,7 @@ test('toJSON is complete, canonical (ms, current names) and a fixpoint: createMe
   const json = roundTrip(first);
   const o = json.services.orders!;
   expect(o).toMatchObject({ timeoutMs: 2000, readyTimeoutMs: 1500, hostHeader: 'endpoint', panicThreshold: 30, circuitBreaker: false });
+  expect(o.serviceBreaker).toEqual({ errorThresholdPercentage: 50, volumeThreshold: 50, rollingWindowMs: 10_000, resetTimeoutMs: 45_000 });
   expect(o.retry).toMatchObject({ attempts: 3, retryOn: ['5xx', 'reset'], perTryTimeoutMs: 250, retriableStatusCodes: [503], budget: { percent: 30, minRetriesPerSecond: 10, windowMs: 10_000 } });
   expect(o.pool).toMatchObject({ connections: 8, headersTimeoutMs: 10_000, bodyTimeoutMs: 300_000, pipelining: 1 });
   expect(o.balancer).toEqual({ type: 'ring-hash', minimumRingSize: 512, maximumRingSize: expect.any(Number), hashOn: { cookie: 'sid', ttlMs: 3_600_000, path: '/' } });
