@@ -133,6 +133,14 @@ export interface MeshConfig {
   redirects?: 'same-origin' | 'any';
 }
 
+/**
+ * The part of {@link MeshConfig} that JSON or YAML can carry — what `mesh.toJSON()` writes and
+ * what the shipped JSON Schema (`meshletjs/schema.json`) describes: no functions, no client objects.
+ */
+export interface MeshConfigJSON extends Omit<MeshConfig, 'services' | 'balancers' | 'discoveries' | 'logger' | 'random' | 'now' | 'interceptors'> {
+  services: Record<string, Omit<ServiceConfig, 'interceptors'>>;
+}
+
 // ===== parsed forms =====
 
 export interface ParsedPool {
