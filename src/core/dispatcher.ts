@@ -38,6 +38,9 @@ const K8S_SUFFIXES = ['.svc.cluster.local', '.svc'];
 export class MeshDispatcher extends Dispatcher {
   readonly #hosts: ReadonlyMap<string, Service>;
   readonly #reject: boolean;
+  /** Origins that address a service: a plain map (they are few, and looked up on every request). */
+  readonly #serviceRoutes = new Map<string, Route>();
+  /** Everything else seen (passthrough hosts are open-ended): bounded. */
   readonly #routes = new LRUCache<string, Route>({ max: 1024 });
   #agent: Agent | null = null;
   #closed = false;
@@ -63,10 +66,12 @@ export class MeshDispatcher extends Dispatcher {
     const origin = opts.origin;
     if (origin == null) throw new errors.InvalidArgumentError('opts.origin is required: the mesh routes by host');
     const key = typeof origin === 'string' ? origin : origin.origin;
-    let route = this.#routes.get(key);
+    let route = this.#serviceRoutes.get(key) ?? this.#routes.get(key);
     if (route === undefined) {
       route = this.#resolve(key);
-      this.#routes.set(key, route);
+      // A service's origins are bounded by its names and the ports callers use; cap them anyway.
+      if (route.service !== null && this.#serviceRoutes.size < 4096) this.#serviceRoutes.set(key, route);
+      else this.#routes.set(key, route);
     }
     if (route.service !== null) {
       route.service.dispatch(opts, h, route.host);

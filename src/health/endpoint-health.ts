@@ -26,6 +26,7 @@ import { isFailure, type AttemptOutcome } from './outcome.js';
 import { ErrorRate } from './error-rate.js';
 import { HealthChecker, type CheckState } from './health-check.js';
 import {
+  EJECTION_DEFAULTS,
   parseBreaker,
   parseHealthCheck,
   parseOutlier,
@@ -241,14 +242,11 @@ export class ServiceHealth {
   // ===== transitions =====
 
   #eject(endpoint: Endpoint, s: State, reason: string, reopen = false): void {
-    const o = this.#config.outlier;
-    const base = o?.baseEjectionMs ?? 30_000;
-    const max = o?.maxEjectionMs ?? 300_000;
+    const { baseEjectionMs: base, maxEjectionMs: max, maxEjectionPercent: limit } = this.#config.outlier ?? EJECTION_DEFAULTS;
     if (!reopen) {
       // gRPC's rule: eject only while fewer than maxEjectionPercent are ejected (one always may be).
       let ejected = 0;
       for (const x of this.#states.values()) if (x.circuit !== 'closed') ejected++;
-      const limit = o?.maxEjectionPercent ?? 10;
       if ((ejected * 100) / this.#states.size >= limit && ejected > 0) {
         this.#hooks.log.debug(`${endpoint.key}: not ejected (${reason}): ${ejected} already ejected, maxEjectionPercent ${limit}`);
         s.c5xx = s.cGateway = s.cLocal = 0;

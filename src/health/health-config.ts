@@ -101,6 +101,12 @@ export interface ParsedSlowStart {
 }
 
 const INT = { integer: true, min: 0, max: 1_000_000 };
+
+/**
+ * How long an ejection lasts and how many endpoints may be ejected at once: outlier detection's
+ * settings, or these defaults (Envoy's) when only the error-rate rule ejects.
+ */
+export const EJECTION_DEFAULTS = Object.freeze({ baseEjectionMs: 30_000, maxEjectionMs: 300_000, maxEjectionPercent: 10 });
 const MS = { min: 1, max: 86_400_000 };
 
 export function parseOutlier(raw: unknown, path: string): ParsedOutlier | null {
@@ -122,7 +128,7 @@ export function parseOutlier(raw: unknown, path: string): ParsedOutlier | null {
       requestVolume: optNumber(fp, 'requestVolume', p, 50, INT),
     };
   }
-  const baseEjectionMs = optDurationMs(o, 'baseEjectionTimeMs', path, 30_000, MS);
+  const baseEjectionMs = optDurationMs(o, 'baseEjectionTimeMs', path, EJECTION_DEFAULTS.baseEjectionMs, MS);
   return Object.freeze({
     consecutive5xx: optNumber(o, 'consecutive5xxErrors', path, 5, INT),
     consecutiveGateway: optNumber(o, 'consecutiveGatewayErrors', path, 0, INT),
@@ -130,8 +136,8 @@ export function parseOutlier(raw: unknown, path: string): ParsedOutlier | null {
     consecutiveLocal: optNumber(o, 'consecutiveLocalOriginFailures', path, 5, INT),
     intervalMs: optDurationMs(o, 'intervalMs', path, 10_000, MS),
     baseEjectionMs,
-    maxEjectionMs: Math.max(baseEjectionMs, optDurationMs(o, 'maxEjectionTimeMs', path, 300_000, MS)),
-    maxEjectionPercent: optNumber(o, 'maxEjectionPercent', path, 10, { min: 0, max: 100 }),
+    maxEjectionMs: Math.max(baseEjectionMs, optDurationMs(o, 'maxEjectionTimeMs', path, EJECTION_DEFAULTS.maxEjectionMs, MS)),
+    maxEjectionPercent: optNumber(o, 'maxEjectionPercent', path, EJECTION_DEFAULTS.maxEjectionPercent, { min: 0, max: 100 }),
     failurePercentage,
   });
 }

@@ -50,9 +50,9 @@ export class RetryBudget {
     this.#window = new RollingPair(config.windowMs, now());
   }
 
-  /** Count a first try. */
-  onRequest(): void {
-    this.#window.addA(this.#now());
+  /** Count a first try that started at `nowMs` (the request's own start: no clock read). */
+  onRequest(nowMs: number): void {
+    this.#window.addA(nowMs);
   }
 
   /** Take a retry from the budget; false (and counted) when it is spent. */

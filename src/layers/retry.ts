@@ -62,7 +62,7 @@ export class RetryLayer implements Layer {
     const p = this.policies;
     const byRoute = call.routeIndex >= 0 ? p.byRoute[call.routeIndex] : undefined;
     const policy = byRoute !== undefined ? byRoute : p.bySubset.has(call.target) ? p.bySubset.get(call.target)! : p.service;
-    this.budget?.onRequest();
+    this.budget?.onRequest(call.startMs);
     if (policy === null || policy.attempts === 0 || call.opts.upgrade || call.opts.method === 'CONNECT') return next(call);
     call.perTryTimeoutMs = policy.perTryTimeoutMs;
     call.sink = new RetryRun(this, call, policy, next);
