@@ -243,7 +243,7 @@ describe('dns: failures', () => {
     mesh = dnsMesh({ host, port: 8080 }, { readyTimeoutMs: 10_000 });
     const t = performance.now();
     expect(await codeOf(at(mesh))).toBe('NO_HEALTHY_ENDPOINT');
-    expect(performance.now() - t).toBeLessThan(2000); // well before readyTimeout
+    expect(performance.now() - t).toBeLessThan(8_000); // before the 10 s readyTimeout: it did not wait for it
     expect(stats(mesh).discoveryErrors).toBe(0);
   });
 });
@@ -263,7 +263,7 @@ describe('dns: stopping', () => {
     const t = performance.now();
     await m.close();
     mesh = null;
-    expect(performance.now() - t).toBeLessThan(1000); // did not wait for the 5 s query timeout
+    expect(performance.now() - t).toBeLessThan(4_000); // did not wait for the 5 s query timeout
     const queries = dns.queries.length;
     await sleep(300);
     expect(dns.queries.length).toBe(queries);

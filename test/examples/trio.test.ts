@@ -32,8 +32,15 @@ test.skipIf(!built)('Ctrl-C (SIGINT) stops every replica: no orphaned process, n
   let out = '';
   child.stdout.on('data', (d: Buffer) => (out += d));
   child.stderr.on('data', (d: Buffer) => (out += d));
-  const deadline = Date.now() + 40_000;
-  while (!out.includes('serving — Ctrl-C stops everything') && Date.now() < deadline) await new Promise((r) => setTimeout(r, 100));
+  // Wait for the line itself (each chunk of output is checked as it arrives), or for the child to exit.
+  await new Promise<void>((resolve) => {
+    const check = (): void => {
+      if (out.includes('serving — Ctrl-C stops everything')) resolve();
+    };
+    child.stdout.on('data', check);
+    child.once('exit', () => resolve());
+    check();
+  });
   expect(out).toContain('serving — Ctrl-C stops everything');
   const ports = [...out.matchAll(/http:\/\/127\.0\.0\.1:(\d+)/g)].map((m) => Number(m[1]));
   expect(ports.length).toBeGreaterThanOrEqual(7);
