@@ -1,5 +1,5 @@
 // Writes dist/meshlet.schema.json: the JSON Schema of a JSON/YAML meshlet config, generated from
-// the MeshConfig types (src/service/config.ts) — one declaration, so the schema cannot drift
+// the MeshConfig types (src/service/config-types.ts) — one declaration, so the schema cannot drift
 // from what TypeScript checks. Fields that only code can give (logger, random, now,
 // interceptors, registered balancers and discoveries, a hashOn function, a Redis client) are
 // left out. Runs after tsup (npm run build, pretest).
@@ -9,7 +9,7 @@ import { createGenerator } from 'ts-json-schema-generator';
 
 const root = join(import.meta.dirname, '..');
 const schema = createGenerator({
-  path: join(root, 'src', 'service', 'config.ts'),
+  path: join(root, 'src', 'service', 'config-types.ts'),
   tsconfig: join(root, 'tsconfig.json'),
   type: 'MeshConfigJSON',
   functions: 'hide',

@@ -43,7 +43,7 @@ import { expectObject, optNumber, rejectUnknown } from '../config/check.js';
 import { optDurationMs, type Duration } from '../config/duration.js';
 import { CircuitOpenError, isMeshError, MeshClosedError, type MeshErrorCode } from '../core/errors.js';
 import type { MeshEvents } from '../core/events.js';
-import type { Call } from '../request/call.js';
+import type { Call, MeshCall } from '../request/call.js';
 import type { Layer, LayerStats, Next } from '../request/layer.js';
 
 /** One circuit for the whole service (opossum). Off unless set. */
@@ -81,7 +81,7 @@ export function parseServiceBreaker(raw: unknown, path: string): ParsedServiceBr
 const NEUTRAL: ReadonlySet<MeshErrorCode> = new Set<MeshErrorCode>(['INVALID_REQUEST', 'REQUEST_BODY_FAILED', 'RATE_LIMITED', 'MESH_CLOSED']);
 
 /** How a request's end counts for the service's circuit. */
-export function serviceOutcome(call: Call): 'success' | 'failure' | 'neutral' {
+export function serviceOutcome(call: MeshCall): 'success' | 'failure' | 'neutral' {
   const e = call.error;
   if (e === undefined) return call.status >= 500 ? 'failure' : 'success';
   // Every failure meshlet hands a caller is a MeshError, except the caller's own abort reason.

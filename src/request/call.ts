@@ -23,10 +23,13 @@ import type { Target } from '../routing/target.js';
 import type { AttemptOutcomeKind } from '../health/outcome.js';
 import type { Attempt, AttemptSink } from './attempt.js';
 import { guardBody, type BodyGuard } from './body.js';
+import type { EndListener, MeshCall } from './call-view.js';
 
 type Handler = Dispatcher.DispatchHandler;
 type Controller = Dispatcher.DispatchController;
 type Headers = Record<string, string | string[] | undefined>;
+
+export type { EndListener, MeshCall } from './call-view.js';
 
 /** What a call needs from its service, fixed for the service's life. */
 export interface CallEnv {
@@ -39,37 +42,6 @@ export interface CallEnv {
   observe(endpoint: Endpoint, kind: AttemptOutcomeKind, status: number, latencyMs: number, nowMs: number): void;
   /** The call ended (exactly once). */
   ended(call: Call): void;
-}
-
-/** Something a layer wants run once when the request ends (give back a slot, stop a timer). */
-export type EndListener = (call: Call) => void;
-
-/** The public view of a request, as user layers see it (see {@link Call}). */
-export interface MeshCall {
-  /** The service the request is addressed to. */
-  readonly service: string;
-  /** The request as dispatched (method, path, headers, body…). Do not mutate. */
-  readonly opts: Dispatcher.DispatchOptions;
-  /** The host the caller addressed (`orders`, `orders:8080`). */
-  readonly host: string;
-  /** The subset the route chose, or null for the whole service. */
-  readonly subset: string | null;
-  /** Index of the current attempt (0 = first try). */
-  readonly attempt: number;
-  /** True once the request ended or was aborted. */
-  readonly done: boolean;
-  /** End the request with `error` (a MeshError is best; it reaches the caller as given). */
-  fail(error: Error): void;
-  /** Answer locally with `status` and a short text body, sending nothing upstream. */
-  respond(status: number, body?: string): void;
-  /** Run `listener` once when the request ends; read `status` / `error` there. */
-  onEnd(listener: EndListener): void;
-  /** Final status (0 while running or after a failure with no response). */
-  readonly status: number;
-  /** The error the request ended with, if any. */
-  readonly error: Error | undefined;
-  /** The endpoint of the last attempt, if any was sent. */
-  readonly endpoint: string | undefined;
 }
 
 export class Call implements Controller, PickContext, AttemptSink, MeshCall {

@@ -3,7 +3,8 @@
  * built for them, its health model, its pipeline (pipeline.ts: the request path, layer by layer)
  * and its lifecycle.
  *
- * Everything that can be computed when endpoints change is computed then (`#rebuild`): every
+ * Endpoints live in an EndpointSet (endpoint-set.ts: snapshots diffed by address). Everything
+ * that can be computed when endpoints change is computed then (`#rebuild`): every
  * target's picker over the endpoints that may take traffic. A request only reads it.
  *
  * Close: discovery stops, requests still waiting for a slot or for discovery fail with
@@ -12,14 +13,12 @@
  * the pools close, and nothing is sent or created after that. `close()` resolves once every
  * request has settled.
  */
-import { Pool, type Dispatcher } from 'undici';
+import type { Dispatcher } from 'undici';
 import type { EndpointSpec } from '../core/endpoint-spec.js';
-import { overTls } from '../core/endpoint-spec.js';
-import { Endpoint } from '../core/endpoint.js';
+import type { Endpoint } from '../core/endpoint.js';
 import { MeshClosedError, NoHealthyEndpointError } from '../core/errors.js';
 import type { MeshEvents } from '../core/events.js';
 import type { Logger } from '../core/log.js';
-import { EndpointLoad, type ServiceLoad } from '../load/endpoint-load.js';
 import { DEFAULT_DECAY_MS } from '../balancers/peak-ewma.js';
 import type { BalancerDeps } from '../balancers/balancer.js';
 import type { DiscoveryContext, DiscoverySource } from '../discovery/discovery.js';
@@ -29,9 +28,11 @@ import { TlsMaterial } from '../security/tls.js';
 import type { Locality } from '../routing/locality.js';
 import { Target } from '../routing/target.js';
 import { Call, type CallEnv } from '../request/call.js';
+import { LiveCalls } from '../request/live-calls.js';
 import type { Layer } from '../request/layer.js';
 import type { ParsedService } from './config.js';
 import { buildPipeline, type Pipeline } from './pipeline.js';
+import { EndpointSet } from './endpoint-set.js';
 import { serviceStats, type ServiceStats } from './stats.js';
 
 export type { EndpointStats, ServiceStats } from './stats.js';
@@ -57,15 +58,12 @@ export class Service implements CallEnv {
   readonly hostHeader: 'service' | 'endpoint';
 
   readonly #deps: ServiceDeps;
-  readonly #endpoints = new Map<string, Endpoint>();
-  readonly #draining = new Set<Endpoint>();
-  readonly #load: ServiceLoad = { inFlight: 0 };
+  readonly #endpoints: EndpointSet;
   readonly #whole: Target;
   readonly #subsets = new Map<string, Target>();
   readonly #health: ServiceHealth;
   readonly #pipeline: Pipeline;
   readonly #tls: TlsMaterial | null;
-  readonly #decayMs: number;
   readonly #balancerDeps: BalancerDeps;
   readonly #stop = new AbortController();
   #source: DiscoverySource | null = null;
@@ -75,8 +73,7 @@ export class Service implements CallEnv {
   #lastDiscoveryError: string | undefined;
   #discoveryFailing = false;
   /** Requests not yet settled: an intrusive list (no allocation per request). */
-  #live: Call | null = null;
-  #liveCount = 0;
+  readonly #live = new LiveCalls();
   #closed = false;
   #cut = false;
   #settled: (() => void) | null = null;
@@ -104,7 +101,13 @@ export class Service implements CallEnv {
       ? new TlsMaterial(config.tls, { log: deps.log, connectTimeoutMs: config.pool.connectTimeoutMs, defaultServername: config.hosts[0] ?? config.name })
       : null;
     const decay = (config.balancer.options as { decayMs?: unknown } | null)?.decayMs;
-    this.#decayMs = typeof decay === 'number' ? decay : DEFAULT_DECAY_MS;
+    this.#endpoints = new EndpointSet({
+      pool: config.pool,
+      tls: this.#tls,
+      decayMs: typeof decay === 'number' ? decay : DEFAULT_DECAY_MS,
+      log: deps.log,
+      cut: () => this.#cut,
+    });
     const noEndpoint = { type: 'fail' as const, error: new NoHealthyEndpointError(config.name, 'every endpoint was excluded') };
     this.#balancerDeps = Object.freeze({ service: config.name, random: deps.random, now: deps.now, noEndpoint });
     this.#whole = new Target(null, config.balancer, config.localityLb);
@@ -148,7 +151,7 @@ export class Service implements CallEnv {
 
   dispatch(opts: Dispatcher.DispatchOptions, handler: Dispatcher.DispatchHandler, host: string): void {
     const call = new Call(this, opts, handler, host, this.#whole);
-    this.#track(call);
+    this.#live.add(call);
     if (!call.start()) return;
     if (this.#closed) return call.fail(new MeshClosedError());
     this.#pipeline.entry(call);
@@ -168,7 +171,7 @@ export class Service implements CallEnv {
 
   /** CallEnv: a request settled. */
   ended(call: Call): void {
-    this.#untrack(call);
+    this.#live.delete(call);
     const events = this.#deps.events;
     if (events.wants('request')) {
       events.emit('request', {
@@ -182,23 +185,7 @@ export class Service implements CallEnv {
         durationMs: this.now() - call.startMs,
       });
     }
-    if (this.#liveCount === 0) this.#settled?.();
-  }
-
-  #track(call: Call): void {
-    call.nextLive = this.#live;
-    if (this.#live !== null) this.#live.prevLive = call;
-    this.#live = call;
-    this.#liveCount++;
-  }
-
-  #untrack(call: Call): void {
-    if (call.prevLive !== null) call.prevLive.nextLive = call.nextLive;
-    else if (this.#live === call) this.#live = call.nextLive;
-    else return; // not tracked
-    if (call.nextLive !== null) call.nextLive.prevLive = call.prevLive;
-    call.prevLive = call.nextLive = null;
-    this.#liveCount--;
+    if (this.#live.size === 0) this.#settled?.();
   }
 
   // ===== discovery updates =====
@@ -209,39 +196,12 @@ export class Service implements CallEnv {
       this.#discoveryFailing = false;
       this.#deps.log.warn(`service ${this.name}: discovery answers again (${specs.length} endpoints)`);
     }
-    const next = new Map<string, EndpointSpec>();
-    for (const raw of specs) {
-      const spec = this.#tls !== null ? overTls(raw) : raw;
-      if (next.has(spec.origin)) this.#deps.log.debug(`service ${this.name}: duplicate endpoint ${spec.origin} ignored`);
-      else next.set(spec.origin, spec);
-    }
-    let changed = !this.#ready;
-    let added = 0;
-    let removed = 0;
-    for (const [key, ep] of this.#endpoints) {
-      if (!next.has(key)) {
-        this.#endpoints.delete(key);
-        this.#health.remove(ep);
-        this.#drain(ep);
-        removed++;
-        changed = true;
-      }
-    }
-    for (const [key, spec] of next) {
-      const ep = this.#endpoints.get(key);
-      if (ep) {
-        if (ep.update(spec)) changed = true;
-      } else {
-        const created = this.#createEndpoint(spec);
-        this.#endpoints.set(key, created);
-        this.#health.add(created, this.#ready);
-        added++;
-        changed = true;
-      }
-    }
+    const { added, removed, changed } = this.#endpoints.apply(specs);
+    for (const ep of removed) this.#health.remove(ep);
+    for (const ep of added) this.#health.add(ep, this.#ready);
     this.#updates++;
-    this.#deps.events.emit('discovery-update', { service: this.name, endpoints: this.#endpoints.size, added, removed });
-    if (changed) this.#rebuild();
+    this.#deps.events.emit('discovery-update', { service: this.name, endpoints: this.#endpoints.size, added: added.length, removed: removed.length });
+    if (changed || !this.#ready) this.#rebuild();
     this.#ready = true;
     this.#deps.log.debug(`service ${this.name}: ${this.#endpoints.size} endpoints`);
     this.#pipeline.ready.ready();
@@ -260,41 +220,9 @@ export class Service implements CallEnv {
     }
   }
 
-  #createEndpoint(spec: EndpointSpec): Endpoint {
-    const p = this.config.pool;
-    const makePool = (): Pool => {
-      // Nothing is created once the service was cut off at the end of close's grace.
-      if (this.#cut) throw new MeshClosedError();
-      return new Pool(spec.origin, {
-        connections: p.connections,
-        pipelining: p.pipelining,
-        keepAliveTimeout: p.keepAliveTimeoutMs,
-        headersTimeout: p.headersTimeoutMs,
-        bodyTimeout: p.bodyTimeoutMs,
-        maxHeaderSize: p.maxHeaderSizeBytes,
-        maxResponseSize: p.maxResponseSizeBytes,
-        ...(this.#tls !== null ? { connect: this.#tls.connect } : { connectTimeout: p.connectTimeoutMs }),
-      });
-    };
-    return new Endpoint(spec, makePool, new EndpointLoad(this.#decayMs, this.#load));
-  }
-
-  /** A removed endpoint takes no new requests, finishes its in-flight ones, then its pool closes. */
-  #drain(ep: Endpoint): void {
-    ep.state = 'draining';
-    this.#draining.add(ep);
-    ep.close().then(
-      () => {
-        ep.state = 'closed';
-        this.#draining.delete(ep);
-      },
-      (err: Error) => this.#deps.log.warn(`service ${this.name}: closing ${ep.key} failed: ${err.message}`),
-    );
-  }
-
   /** Rebuild every target's picker (see routing/target.ts for how tiers and panic work). */
   #rebuild(): void {
-    const all = [...this.#endpoints.values()];
+    const all = this.#endpoints.active();
     const eligible = (candidates: readonly Endpoint[]): readonly Endpoint[] => this.#health.eligible(candidates);
     const deps = this.#balancerDeps;
     this.#whole.rebuild(all, this.#deps.locality, eligible, deps);
@@ -328,7 +256,7 @@ export class Service implements CallEnv {
     } catch (err) {
       this.#deps.log.warn(`service ${this.name}: stopping discovery failed: ${(err as Error).message}`);
     }
-    if (this.#liveCount > 0) {
+    if (this.#live.size > 0) {
       let timer: NodeJS.Timeout | undefined;
       await new Promise<void>((resolve) => {
         this.#settled = this.#endGrace = resolve;
@@ -336,28 +264,20 @@ export class Service implements CallEnv {
       });
       this.#endGrace = null;
       clearTimeout(timer);
-      if (this.#liveCount > 0) await this.#cutOff();
+      if (this.#live.size > 0) await this.#cutOff();
     }
     this.#cut = true;
-    const pools = [...this.#endpoints.values(), ...this.#draining].map((ep) => {
-      ep.state = 'closed';
-      return ep.close().catch(() => {});
-    });
-    await Promise.allSettled(pools);
+    await this.#endpoints.close();
   }
 
   /** The grace ran out: every request still running ends with MESH_CLOSED. */
   async #cutOff(): Promise<void> {
     this.#cut = true;
     const settled = new Promise<void>((resolve) => (this.#settled = resolve));
-    for (let c = this.#live; c !== null; ) {
-      const next = c.nextLive;
-      c.abort(new MeshClosedError());
-      c = next;
-    }
-    if (this.#liveCount > 0) {
+    this.#live.forEach((c) => c.abort(new MeshClosedError()));
+    if (this.#live.size > 0) {
       // Attempts abort asynchronously; destroying the pools settles any that still hold on.
-      await Promise.allSettled([...this.#endpoints.values(), ...this.#draining].map((ep) => ep.destroy()));
+      await this.#endpoints.destroy();
       await settled;
     }
   }
@@ -372,7 +292,7 @@ export class Service implements CallEnv {
 
   /** Current endpoints (active ones), for stats and tests. */
   endpoints(): Endpoint[] {
-    return [...this.#endpoints.values()];
+    return this.#endpoints.active();
   }
 
   stats(): ServiceStats {
@@ -380,7 +300,7 @@ export class Service implements CallEnv {
       config: this.config,
       now: this.now(),
       ready: this.#ready,
-      endpoints: [...this.#endpoints.values(), ...this.#draining],
+      endpoints: this.#endpoints.all(),
       health: this.#health,
       layers: this.#pipeline.layers,
       rateLimited: this.#pipeline.refusals.count,

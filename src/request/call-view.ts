@@ -1,0 +1,36 @@
+/**
+ * How a request looks to user interceptors: `MeshCall`, and `EndListener`, what runs when it
+ * ends. The implementation is call.ts.
+ */
+import type { Dispatcher } from 'undici';
+
+/** Something a layer wants run once when the request ends (give back a slot, stop a timer). */
+export type EndListener = (call: MeshCall) => void;
+
+/** The public view of a request, as user layers see it (see {@link Call}). */
+export interface MeshCall {
+  /** The service the request is addressed to. */
+  readonly service: string;
+  /** The request as dispatched (method, path, headers, body…). Do not mutate. */
+  readonly opts: Dispatcher.DispatchOptions;
+  /** The host the caller addressed (`orders`, `orders:8080`). */
+  readonly host: string;
+  /** The subset the route chose, or null for the whole service. */
+  readonly subset: string | null;
+  /** Index of the current attempt (0 = first try). */
+  readonly attempt: number;
+  /** True once the request ended or was aborted. */
+  readonly done: boolean;
+  /** End the request with `error` (a MeshError is best; it reaches the caller as given). */
+  fail(error: Error): void;
+  /** Answer locally with `status` and a short text body, sending nothing upstream. */
+  respond(status: number, body?: string): void;
+  /** Run `listener` once when the request ends; read `status` / `error` there. */
+  onEnd(listener: EndListener): void;
+  /** Final status (0 while running or after a failure with no response). */
+  readonly status: number;
+  /** The error the request ended with, if any. */
+  readonly error: Error | undefined;
+  /** The endpoint of the last attempt, if any was sent. */
+  readonly endpoint: string | undefined;
+}

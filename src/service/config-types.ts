@@ -1,0 +1,134 @@
+/**
+ * The mesh configuration as users write it: `createMesh(config)` takes a {@link MeshConfig}.
+ * Parsing and validation are in config.ts; every field's type and default is documented here
+ * (and generated from here into the shipped JSON Schema, scripts/json-schema.mjs).
+ */
+import type { Logger } from '../core/log.js';
+import type { BalancerDefinition, BalancerFactory } from '../balancers/balancer.js';
+import type { BalancerConfig } from '../balancers/config.js';
+import type { DiscoveryConfig } from '../discovery/builtins.js';
+import type { DiscoveryDefinition, DiscoveryFactory } from '../discovery/discovery.js';
+import type { EndpointInput } from '../core/endpoint-spec.js';
+import type { Duration } from '../config/duration.js';
+import type { CircuitBreakerConfig, HealthCheckConfig, OutlierDetectionConfig, SlowStartConfig } from '../health/health-config.js';
+import type { RetryConfig } from '../layers/retry-policy.js';
+import type { LimitsConfig } from '../layers/concurrency-limit.js';
+import type { RateLimitConfig } from '../layers/rate-limit.js';
+import type { ServiceBreakerConfig } from '../layers/service-breaker.js';
+import type { RouteConfig, SubsetConfig } from '../layers/route.js';
+import type { Locality, LocalityLbConfig } from '../routing/locality.js';
+import type { TlsConfig } from '../security/tls.js';
+import type { Interceptor, InterceptorFactory } from '../request/layer.js';
+
+export type { BalancerConfig, DiscoveryConfig };
+
+/** Per-endpoint connection pool settings (undici `Pool` options). */
+export interface PoolConfig {
+  /** Max connections per endpoint. @default 64 */
+  connections?: number;
+  /** HTTP/1.1 pipelining depth. @default 1 */
+  pipelining?: number;
+  /** Idle keep-alive timeout in ms. @default 4000 */
+  keepAliveTimeoutMs?: Duration;
+  /** TCP connect timeout in ms. @default 2000 */
+  connectTimeoutMs?: Duration;
+  /** Max wait for response headers per attempt, ms; 0 = none (undici's own limit is off too). @default 30000 */
+  headersTimeoutMs?: Duration;
+  /** Max idle time between response body chunks per attempt, ms; 0 = none. @default 300000 */
+  bodyTimeoutMs?: Duration;
+  /** Largest response header block accepted, bytes; larger fails the request. @default 16384 */
+  maxHeaderSizeBytes?: number;
+  /** Largest response body accepted, bytes; -1 = no limit. @default -1 */
+  maxResponseSizeBytes?: number;
+}
+
+/** One service the process calls. */
+export interface ServiceConfig {
+  /** Where the endpoints come from. Shorthand: `endpoints: [...]` means static discovery. */
+  discovery?: DiscoveryConfig;
+  /** Shorthand for `discovery: { type: 'static', endpoints }`. */
+  endpoints?: EndpointInput[];
+  /** Load-balancing strategy. @default 'peak-ewma' */
+  balancer?: BalancerConfig;
+  /** Deadline for the whole request (all attempts, until the response ends): ms, or a duration such as `'2s'`; 0 = none. @default 0 */
+  timeoutMs?: Duration;
+  /** @deprecated use `timeoutMs` */
+  timeout?: number;
+  /** Extra host names that address this service (e.g. `orders.shop.example`). */
+  hosts?: string[];
+  /** Host header sent to endpoints: the logical name the caller used (as a sidecar does), or the endpoint's address. @default 'service' */
+  hostHeader?: 'service' | 'endpoint';
+  /** How long a request waits for the first discovery answer (ms, or a duration). @default 5000 */
+  readyTimeoutMs?: Duration;
+  /** @deprecated use `readyTimeoutMs` */
+  readyTimeout?: number;
+  /** Connection pool per endpoint. */
+  pool?: PoolConfig;
+  /** Retry policy; `false` turns retries off. Defaults as Istio's: 2 retries on connect failures, resets and 503. */
+  retry?: RetryConfig | false;
+  /** Concurrency limits (Envoy's circuit-breaker thresholds). */
+  limits?: LimitsConfig;
+  /** Token-bucket rate limit for requests to this service. Off unless set. */
+  rateLimit?: RateLimitConfig;
+  /** One circuit for the whole service (opossum, Hystrix-style): fail fast while it fails as a whole. Off unless set. */
+  serviceBreaker?: ServiceBreakerConfig;
+  /** Passive outlier detection (consecutive failures → ejection); `false` turns it off. On by default. */
+  outlierDetection?: OutlierDetectionConfig | false;
+  /** Per-endpoint circuit breaker (error rate over a rolling window); `false` turns it off. On by default. */
+  circuitBreaker?: CircuitBreakerConfig | false;
+  /** Active HTTP health checks. Off unless set. */
+  healthCheck?: HealthCheckConfig;
+  /** Slow start: ramp a new endpoint's share of traffic up over a window. Off unless set. */
+  slowStart?: SlowStartConfig;
+  /** Below this percentage of available endpoints, balance over all of them (Envoy's panic threshold). @default 50 */
+  panicThreshold?: number;
+  /** Named subsets of the endpoints, by labels (Istio DestinationRule subsets). */
+  subsets?: Record<string, SubsetConfig<BalancerConfig>>;
+  /** Ordered HTTP routes (Istio VirtualService http routes); the first match wins. */
+  routes?: RouteConfig[];
+  /** Locality-aware balancing; on by default once the process knows its locality. */
+  localityLb?: LocalityLbConfig;
+  /** TLS to the endpoints (https endpoints, or plain addresses from discovery upgraded to TLS). */
+  tls?: TlsConfig;
+  /** Layers of your own for this service, after the mesh-wide ones (see `MeshConfig.interceptors`). */
+  interceptors?: (Interceptor | InterceptorFactory)[];
+}
+
+/** Configuration accepted by `createMesh`. */
+export interface MeshConfig {
+  /** Services by logical name; the name is the host callers use (`http://orders/...`). */
+  services: Record<string, ServiceConfig>;
+  /** What to do with a host that is not a service: pass it through to an ordinary Agent, or fail with UNKNOWN_SERVICE. @default 'passthrough' */
+  unknownHosts?: 'passthrough' | 'reject';
+  /** Balancers registered for this mesh only, by name. */
+  balancers?: Record<string, BalancerFactory<any> | BalancerDefinition<any>>;
+  /** Discovery types registered for this mesh only, by type. */
+  discoveries?: Record<string, DiscoveryFactory<any> | DiscoveryDefinition<any>>;
+  /**
+   * Layers of your own, for every service: each is an {@link Interceptor} (or a factory that makes
+   * one per service, or returns null to skip a service) and runs after routing and the deadline,
+   * before the rate and concurrency limits — see service/pipeline.ts.
+   */
+  interceptors?: (Interceptor | InterceptorFactory)[];
+  /** Where warnings and debug lines go. @default warnings to stderr, debug lines to util.debuglog sections `meshlet:*` (NODE_DEBUG=meshlet*) */
+  logger?: Partial<Logger>;
+  /** Random source in [0, 1), for deterministic tests. @default Math.random */
+  random?: () => number;
+  /** Monotonic clock in ms, for deterministic tests. @default performance.now */
+  now?: () => number;
+  /** Where this process runs, for locality-aware balancing. @default from MESHLET_REGION / MESHLET_ZONE */
+  locality?: Locality;
+  /**
+   * Which redirects `mesh.fetch` follows: within the called origin only, or any (credentials dropped
+   * when the origin changes). @default 'same-origin'
+   */
+  redirects?: 'same-origin' | 'any';
+}
+
+/**
+ * The part of {@link MeshConfig} that JSON or YAML can carry — what `mesh.toJSON()` writes and
+ * what the shipped JSON Schema (`meshletjs/schema.json`) describes: no functions, no client objects.
+ */
+export interface MeshConfigJSON extends Omit<MeshConfig, 'services' | 'balancers' | 'discoveries' | 'logger' | 'random' | 'now' | 'interceptors'> {
+  services: Record<string, Omit<ServiceConfig, 'interceptors'>>;
+}

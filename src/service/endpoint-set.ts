@@ -1,0 +1,134 @@
+/**
+ * A service's endpoints: each discovery snapshot is diffed by address (tower's `Change`,
+ * linkerd's `reset_pool`). An endpoint whose address stays keeps its object — its connection
+ * pool, load estimates and health — and only its metadata is refreshed; a new one is made with a
+ * pool created on first use; a removed one takes no new requests, finishes its in-flight ones,
+ * and then its pool closes. Once the service is cut off, no pool is created any more.
+ */
+import { Pool } from 'undici';
+import type { EndpointSpec } from '../core/endpoint-spec.js';
+import { overTls } from '../core/endpoint-spec.js';
+import { Endpoint } from '../core/endpoint.js';
+import { MeshClosedError } from '../core/errors.js';
+import type { Logger } from '../core/log.js';
+import { EndpointLoad, type ServiceLoad } from '../load/endpoint-load.js';
+import type { TlsMaterial } from '../security/tls.js';
+import type { ParsedPool } from './config.js';
+
+/** What an update changed. */
+export interface EndpointChange {
+  readonly added: readonly Endpoint[];
+  readonly removed: readonly Endpoint[];
+  /** True when anything a picker reads changed (membership or metadata). */
+  readonly changed: boolean;
+}
+
+export class EndpointSet {
+  readonly #active = new Map<string, Endpoint>();
+  readonly #draining = new Set<Endpoint>();
+  readonly #load: ServiceLoad = { inFlight: 0 };
+  readonly #pool: ParsedPool;
+  readonly #tls: TlsMaterial | null;
+  readonly #decayMs: number;
+  readonly #log: Logger;
+  readonly #cut: () => boolean;
+
+  /** @param cut true once the service was cut off at the end of close's grace */
+  constructor(deps: { pool: ParsedPool; tls: TlsMaterial | null; decayMs: number; log: Logger; cut: () => boolean }) {
+    this.#pool = deps.pool;
+    this.#tls = deps.tls;
+    this.#decayMs = deps.decayMs;
+    this.#log = deps.log;
+    this.#cut = deps.cut;
+  }
+
+  get size(): number {
+    return this.#active.size;
+  }
+
+  /** Endpoints that take traffic. */
+  active(): Endpoint[] {
+    return [...this.#active.values()];
+  }
+
+  /** Active and draining endpoints (stats, close). */
+  all(): Endpoint[] {
+    return [...this.#active.values(), ...this.#draining];
+  }
+
+  /** Apply a full snapshot. */
+  apply(specs: readonly EndpointSpec[]): EndpointChange {
+    const next = new Map<string, EndpointSpec>();
+    for (const raw of specs) {
+      const spec = this.#tls !== null ? overTls(raw) : raw;
+      if (next.has(spec.origin)) this.#log.debug(`duplicate endpoint ${spec.origin} ignored`);
+      else next.set(spec.origin, spec);
+    }
+    const added: Endpoint[] = [];
+    const removed: Endpoint[] = [];
+    let changed = false;
+    for (const [key, ep] of this.#active) {
+      if (!next.has(key)) {
+        this.#active.delete(key);
+        this.#drain(ep);
+        removed.push(ep);
+      }
+    }
+    for (const [key, spec] of next) {
+      const ep = this.#active.get(key);
+      if (ep) {
+        if (ep.update(spec)) changed = true;
+      } else {
+        const created = this.#create(spec);
+        this.#active.set(key, created);
+        added.push(created);
+      }
+    }
+    return { added, removed, changed: changed || added.length > 0 || removed.length > 0 };
+  }
+
+  #create(spec: EndpointSpec): Endpoint {
+    const p = this.#pool;
+    const makePool = (): Pool => {
+      if (this.#cut()) throw new MeshClosedError();
+      return new Pool(spec.origin, {
+        connections: p.connections,
+        pipelining: p.pipelining,
+        keepAliveTimeout: p.keepAliveTimeoutMs,
+        headersTimeout: p.headersTimeoutMs,
+        bodyTimeout: p.bodyTimeoutMs,
+        maxHeaderSize: p.maxHeaderSizeBytes,
+        maxResponseSize: p.maxResponseSizeBytes,
+        ...(this.#tls !== null ? { connect: this.#tls.connect } : { connectTimeout: p.connectTimeoutMs }),
+      });
+    };
+    return new Endpoint(spec, makePool, new EndpointLoad(this.#decayMs, this.#load));
+  }
+
+  #drain(ep: Endpoint): void {
+    ep.state = 'draining';
+    this.#draining.add(ep);
+    ep.close().then(
+      () => {
+        ep.state = 'closed';
+        this.#draining.delete(ep);
+      },
+      (err: Error) => this.#log.warn(`closing ${ep.key} failed: ${err.message}`),
+    );
+  }
+
+  /** Close every pool once its requests are done. */
+  async close(): Promise<void> {
+    await Promise.allSettled(
+      this.all().map((ep) => {
+        ep.state = 'closed';
+        return ep.close().catch(() => {});
+      }),
+    );
+  }
+
+  /** Abort every pool's requests and close it. */
+  async destroy(): Promise<void> {
+    await Promise.allSettled(this.all().map((ep) => ep.destroy()));
+  }
+}
