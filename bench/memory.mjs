@@ -1,5 +1,5 @@
 // Memory per endpoint: heap growth of a service with 10,000 endpoints — each an Endpoint with its
-// health state — and its picker. An endpoint's undici Pool and opossum window are made on its first
+// health state — and its picker. An endpoint's undici Pool and its error-rate window are made on its first
 // request, so this is what a large fleet costs before traffic. Run with --expose-gc. Each mesh
 // lives in its own function scope so nothing keeps it alive afterwards.
 import { createMesh } from '../dist/index.mjs';
@@ -28,7 +28,7 @@ export async function memory({ n = 10_000 } = {}) {
     ['ring-hash', { balancer: 'ring-hash' }],
   ];
   const results = {};
-  console.log(`\nmemory per endpoint (${n} endpoints, before their first request; an endpoint's undici Pool (~18 KiB) and opossum window (~6 KiB) are made on first use):`);
+  console.log(`\nmemory per endpoint (${n} endpoints, before their first request; an endpoint's undici Pool (~18 KiB) and its error-rate window (two 10-slot arrays) are made on first use):`);
   for (const [name, service] of rows) {
     results[name] = await measure(endpoints, service);
     console.log(`  ${name.padEnd(50)} ${(results[name] / 1024).toFixed(1)} KiB`);
