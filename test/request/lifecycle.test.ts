@@ -2,6 +2,7 @@
 // what runs past its grace with MESH_CLOSED and nothing after, the caller's own body failing is
 // the caller's error, and every failure a caller sees is a MeshError. Real servers on loopback.
 import { execFile } from 'node:child_process';
+import { createServer, type AddressInfo } from 'node:net';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
@@ -189,6 +190,27 @@ describe('every failure a caller sees is a MeshError', () => {
     expect(hung).toMatchObject({ code: 'UPSTREAM_FAILED', kind: 'timeout' });
     expect((hung as Error).cause).toMatchObject({ code: 'UND_ERR_HEADERS_TIMEOUT' });
     for (const e of [refused, reset, hung]) expect(isMeshError(e)).toBe(true);
+  });
+
+  test('a malformed response (undici HTTPParserError) is UPSTREAM_FAILED too', async () => {
+    const sockets = new Set<import('node:net').Socket>();
+    const server = createServer((socket) => {
+      sockets.add(socket);
+      socket.end('HTTP/1.1 ?? broken\r\n\r\n');
+    });
+    await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+    try {
+      const port = (server.address() as AddressInfo).port;
+      const err = await get(meshOver([`http://127.0.0.1:${port}`], { retry: false }));
+      expect(err).toMatchObject({ code: 'UPSTREAM_FAILED', service: 'api', attempts: 1 });
+      expect(isMeshError(err)).toBe(true);
+      expect(((err as Error).cause as Error).name).toMatch(/HTTPParserError|SocketError/);
+    } finally {
+      await mesh?.close({ graceMs: 0 });
+      mesh = null;
+      for (const s of sockets) s.destroy();
+      await new Promise((r) => server.close(r));
+    }
   });
 
   test('a request that waits for discovery and gives up names discovery’s last error', async () => {
