@@ -21,12 +21,17 @@ export type Next = (call: Call) => void;
 
 /** Counters a layer adds to `mesh.stats()`'s service entry (summed over layers), and the service circuit's state. */
 export interface LayerStats {
+  /** Retries sent. */
   retries: number;
+  /** Retries refused because the retry budget was spent. */
   retryBudgetExhausted: number;
+  /** Requests refused by the rate limits. */
   rateLimited: number;
+  /** Requests refused by the concurrency limits. */
   overloaded: number;
+  /** Requests waiting for a concurrency slot now. */
   pending: number;
-  /** Requests the service's own circuit refused (serviceBreaker). */
+  /** Requests the service's own circuit refused with CIRCUIT_OPEN (`serviceBreaker`). */
   shortCircuited: number;
   /** The service's own circuit (serviceBreaker); not a counter. */
   serviceCircuit: 'closed' | 'open' | 'half-open';

@@ -24,8 +24,8 @@ export interface EndpointStats {
   ejections: number;
 }
 
-/** Snapshot of one service for `mesh.stats()`. */
-export interface ServiceStats {
+/** Snapshot of one service for `mesh.stats()`; the layers' counters are documented in LayerStats. */
+export interface ServiceStats extends Omit<LayerStats, 'serviceCircuit'> {
   balancer: string;
   discovery: string;
   /** True once discovery has answered at least once. */
@@ -38,18 +38,6 @@ export interface ServiceStats {
   /** Discovery failures reported (the last good set was kept). */
   discoveryErrors: number;
   lastDiscoveryError: string | undefined;
-  /** Retries sent. */
-  retries: number;
-  /** Retries refused because the retry budget was spent. */
-  retryBudgetExhausted: number;
-  /** Requests refused by the rate limits. */
-  rateLimited: number;
-  /** Requests refused by the concurrency limits. */
-  overloaded: number;
-  /** Requests waiting for a concurrency slot now. */
-  pending: number;
-  /** Requests the service's own circuit refused with CIRCUIT_OPEN (`serviceBreaker`). */
-  shortCircuited: number;
   /** The service's own circuit (`serviceBreaker`), or undefined when it has none. */
   serviceCircuit: 'closed' | 'open' | 'half-open' | undefined;
   /** The layers on this service's request path, in order (see service/pipeline.ts). */
