@@ -47,6 +47,8 @@ export interface AttemptCall {
   readonly body: unknown;
   readonly perTryTimeoutMs: number;
   readonly sink: AttemptSink;
+  /** The clock reading an attempt starting now should use. */
+  attemptStartMs(): number;
   current: Attempt | null;
   /** The caller's handler, for undici's progress callbacks. */
   readonly handler: Dispatcher.DispatchHandler;
@@ -73,7 +75,7 @@ export class Attempt implements Dispatcher.DispatchHandler {
   constructor(call: AttemptCall, endpoint: Endpoint) {
     this.call = call;
     this.endpoint = endpoint;
-    this.startMs = call.env.now();
+    this.startMs = call.attemptStartMs();
   }
 
   /** True once the endpoint's books for this attempt are closed. */

@@ -67,6 +67,8 @@ export class Call implements Controller, PickContext, AttemptSink, MeshCall {
   current: Attempt | null = null;
   status = 0;
   error: Error | undefined = undefined;
+  /** True while the service's dispatch runs the pipeline synchronously (no wait has happened yet). */
+  inDispatch = false;
   /** Links of the service's list of live calls (no allocation per request). */
   prevLive: Call | null = null;
   nextLive: Call | null = null;
@@ -113,6 +115,14 @@ export class Call implements Controller, PickContext, AttemptSink, MeshCall {
   /** True once a byte of a streamed body was read. */
   get bodyStarted(): boolean {
     return this.#body !== null && this.#body.started;
+  }
+
+  /**
+   * When an attempt starts: the call's own start while it is still inside the service's dispatch
+   * (nothing waited yet, so the clock need not be read twice), else now.
+   */
+  attemptStartMs(): number {
+    return this.inDispatch ? this.startMs : this.env.now();
   }
 
   // ===== DispatchController (held by the caller's handler) =====

@@ -154,7 +154,12 @@ export class Service implements CallEnv {
     this.#live.add(call);
     if (!call.start()) return;
     if (this.#closed) return call.fail(new MeshClosedError());
-    this.#pipeline.entry(call);
+    call.inDispatch = true;
+    try {
+      this.#pipeline.entry(call);
+    } finally {
+      call.inDispatch = false;
+    }
   }
 
   /** CallEnv: one attempt's outcome, for the health model. Records are synchronous: one object serves all. */
