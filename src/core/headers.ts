@@ -27,9 +27,11 @@ export function getHeader(headers: Headers, name: string): string | undefined {
     return undefined;
   }
   const obj = headers as Record<string, string | string[] | undefined>;
-  let v = obj[name];
+  // Own properties only: a header named like an Object.prototype member ("constructor") that the
+  // request does not carry is absent, not the inherited function.
+  let v = Object.hasOwn(obj, name) ? obj[name] : undefined;
   if (v === undefined) {
-    for (const k in obj) {
+    for (const k of Object.keys(obj)) {
       if (k.length === name.length && k.toLowerCase() === name) {
         v = obj[k];
         break;

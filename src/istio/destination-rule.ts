@@ -2,24 +2,32 @@
 import type { ServiceConfig, BalancerConfig } from '../service/config.js';
 import type { BalancerName } from '../balancers/config.js';
 import type { SubsetConfig } from '../layers/route.js';
-import { isObj, serviceOf, type Doc, type Obj } from './doc.js';
+import { describe as describeValue } from '../core/endpoint-spec.js';
+import { put, serviceOf, type Doc, type Obj } from './doc.js';
+
+const SIMPLE = new Map<unknown, BalancerName>([
+  ['ROUND_ROBIN', 'round-robin'],
+  ['LEAST_REQUEST', 'least-request'],
+  ['LEAST_CONN', 'least-request'],
+  ['RANDOM', 'random'],
+]);
 
 function loadBalancer(lb: Obj, doc: Doc, path: string, into: { balancer?: BalancerConfig; localityLb?: ServiceConfig['localityLb']; slowStart?: ServiceConfig['slowStart'] }): void {
   doc.fields(lb, path, {
     simple: (v, p) => {
-      const map: Record<string, BalancerName> = { ROUND_ROBIN: 'round-robin', LEAST_REQUEST: 'least-request', LEAST_CONN: 'least-request', RANDOM: 'random' };
-      if (typeof v === 'string' && map[v]) into.balancer = map[v];
+      const balancer = SIMPLE.get(v);
+      if (balancer !== undefined) into.balancer = balancer;
       else if (v === 'UNSPECIFIED') return;
-      else doc.unsupported(p, `load balancer ${JSON.stringify(v)} is not supported (PASSTHROUGH needs a proxy)`);
+      else doc.unsupported(p, `load balancer ${typeof v === 'string' ? `"${v}"` : describeValue(v)} is not supported (PASSTHROUGH needs a proxy)`);
     },
     consistentHash: (v, p) => {
       const b: Obj = { type: 'ring-hash' };
       doc.fields(doc.obj(v, p), p, {
-        httpHeaderName: (h) => (b.hashOn = { header: String(h) }),
-        httpQueryParameterName: (q) => (b.hashOn = { query: String(q) }),
+        httpHeaderName: (h, hp) => (b.hashOn = { header: doc.str(h, hp) }),
+        httpQueryParameterName: (q, qp) => (b.hashOn = { query: doc.str(q, qp) }),
         httpCookie: (c, cp) => {
           const cookie = doc.obj(c, cp);
-          b.hashOn = { cookie: String(cookie.name) };
+          b.hashOn = { cookie: doc.str(cookie.name, `${cp}.name`) };
           for (const k of Object.keys(cookie)) if (k !== 'name') doc.unsupported(`${cp}.${k}`, 'meshlet hashes on an existing cookie; it does not set one');
         },
         useSourceIp: (_x, sp) => doc.unsupported(sp, 'a client-side balancer has one source address: every request would hash alike'),
@@ -38,13 +46,21 @@ function loadBalancer(lb: Obj, doc: Doc, path: string, into: { balancer?: Balanc
         enabled: (e) => (l.enabled = e !== false),
         distribute: (d, dp) =>
           (l.distribute = doc.list(d, dp).map((x, i) => {
-            const o = doc.obj(x, `${dp}[${i}]`);
-            return { from: String(o.from), to: o.to as Record<string, number> };
+            const e: Partial<NonNullable<typeof l.distribute>[number]> = {};
+            doc.fields(doc.obj(x, `${dp}[${i}]`), `${dp}[${i}]`, {
+              from: (s, sp) => (e.from = doc.str(s, sp)),
+              to: (t, tp) => (e.to = doc.record(t, tp, (w, wp) => doc.num(w, wp))),
+            });
+            return e as NonNullable<typeof l.distribute>[number];
           })),
         failover: (f, fp) =>
           (l.failover = doc.list(f, fp).map((x, i) => {
-            const o = doc.obj(x, `${fp}[${i}]`);
-            return { from: String(o.from), to: String(o.to) };
+            const e: Partial<NonNullable<typeof l.failover>[number]> = {};
+            doc.fields(doc.obj(x, `${fp}[${i}]`), `${fp}[${i}]`, {
+              from: (s, sp) => (e.from = doc.str(s, sp)),
+              to: (s, sp) => (e.to = doc.str(s, sp)),
+            });
+            return e as NonNullable<typeof l.failover>[number];
           })),
       });
       into.localityLb = l;
@@ -56,7 +72,7 @@ function loadBalancer(lb: Obj, doc: Doc, path: string, into: { balancer?: Balanc
       doc.fields(w, p, {
         duration: (d, dp) => (s.windowMs = doc.duration(d, dp)),
         minimumPercent: (m, mp) => (s.minWeightPercent = doc.percent(m, mp)),
-        aggression: (a, ap) => (s.aggression = isObj(a) ? a.value : a) && void ap,
+        aggression: (a, ap) => (s.aggression = doc.wrapped(a, ap)),
       });
       into.slowStart = s as unknown as ServiceConfig['slowStart'];
     },
@@ -74,8 +90,8 @@ function trafficPolicy(tp: Obj, doc: Doc, path: string, svc: ServiceConfig, inSu
       doc.fields(doc.obj(v, p), p, {
         http: (h, hp) =>
           doc.fields(doc.obj(h, hp), hp, {
-            http1MaxPendingRequests: (n) => (svc.limits = { ...svc.limits, maxPendingRequests: Number(n) }),
-            http2MaxRequests: (n) => (svc.limits = { ...svc.limits, maxRequests: Number(n) }),
+            http1MaxPendingRequests: (n, np) => (svc.limits = { ...svc.limits, maxPendingRequests: doc.num(n, np) }),
+            http2MaxRequests: (n, np) => (svc.limits = { ...svc.limits, maxRequests: doc.num(n, np) }),
           }),
       });
   }
@@ -85,14 +101,14 @@ function trafficPolicy(tp: Obj, doc: Doc, path: string, svc: ServiceConfig, inSu
         doc.fields(doc.obj(v, p), p, {
           tcp: (t, tp2) =>
             doc.fields(doc.obj(t, tp2), tp2, {
-              maxConnections: (n) => (svc.pool = { ...svc.pool, connections: Number(n) }),
+              maxConnections: (n, np) => (svc.pool = { ...svc.pool, connections: doc.num(n, np) }),
               connectTimeout: (d, dp) => (svc.pool = { ...svc.pool, connectTimeoutMs: doc.duration(d, dp) }),
             }),
           http: (h, hp) =>
             doc.fields(doc.obj(h, hp), hp, {
-              http1MaxPendingRequests: (n) => (svc.limits = { ...svc.limits, maxPendingRequests: Number(n) }),
-              http2MaxRequests: (n) => (svc.limits = { ...svc.limits, maxRequests: Number(n) }),
-              maxRetries: (n) => (svc.limits = { ...svc.limits, maxRetries: Number(n) }),
+              http1MaxPendingRequests: (n, np) => (svc.limits = { ...svc.limits, maxPendingRequests: doc.num(n, np) }),
+              http2MaxRequests: (n, np) => (svc.limits = { ...svc.limits, maxRequests: doc.num(n, np) }),
+              maxRetries: (n, np) => (svc.limits = { ...svc.limits, maxRetries: doc.num(n, np) }),
               idleTimeout: (d, dp) => (svc.pool = { ...svc.pool, keepAliveTimeoutMs: doc.duration(d, dp) }),
             }),
         });
@@ -108,7 +124,7 @@ function trafficPolicy(tp: Obj, doc: Doc, path: string, svc: ServiceConfig, inSu
           interval: (d, dp) => (o.intervalMs = doc.duration(d, dp)),
           baseEjectionTime: (d, dp) => (o.baseEjectionTimeMs = doc.duration(d, dp)),
           maxEjectionPercent: (n) => (o.maxEjectionPercent = n),
-          minHealthPercent: (n) => (svc.panicThreshold = Number(n)),
+          minHealthPercent: (n, np) => (svc.panicThreshold = doc.num(n, np)),
         });
         svc.outlierDetection = o as ServiceConfig['outlierDetection'];
       },
@@ -117,13 +133,13 @@ function trafficPolicy(tp: Obj, doc: Doc, path: string, svc: ServiceConfig, inSu
         const tls: Obj = {};
         let mode = 'SIMPLE';
         doc.fields(t, p, {
-          mode: (m) => (mode = String(m)),
+          mode: (m, mp) => (mode = doc.str(m, mp)),
           caCertificates: (s) => (tls.ca = s),
           clientCertificate: (s) => (tls.cert = s),
           privateKey: (s) => (tls.key = s),
           sni: (s) => (tls.servername = s),
           subjectAltNames: (s) => (tls.subjectAltNames = s),
-          insecureSkipVerify: (b) => (tls.insecureSkipVerify = b === true || (isObj(b) && b.value === true)),
+          insecureSkipVerify: (b, bp) => (tls.insecureSkipVerify = doc.wrapped(b, bp) === true),
           credentialName: (_s, cp) => doc.unsupported(cp, 'meshlet reads certificates from files or PEM, not Kubernetes secrets'),
         });
         if (mode === 'DISABLE') return;
@@ -148,7 +164,7 @@ export function destinationRule(spec: Obj, doc: Doc, services: Map<string, Servi
   const { name, namespace, extraHost } = serviceOf(spec.host, doc, 'spec.host');
   const svc = services.get(name) ?? {};
   services.set(name, svc);
-  info.set(name, { namespace, host: String(spec.host) });
+  info.set(name, { namespace, host: spec.host as string });
   if (extraHost) svc.hosts = [...new Set([...(svc.hosts ?? []), extraHost])];
   doc.fields(spec, 'spec', {
     host: () => {},
@@ -161,7 +177,7 @@ export function destinationRule(spec: Obj, doc: Doc, services: Map<string, Servi
         const subset: SubsetConfig<BalancerConfig> = { labels: {} };
         doc.fields(so, sp, {
           name: () => {},
-          labels: (l, lp) => (subset.labels = doc.obj(l, lp) as Record<string, string>),
+          labels: (l, lp) => (subset.labels = doc.record(l, lp, (x, xp) => doc.str(x, xp))),
           trafficPolicy: (t, tp) => {
             const holder: ServiceConfig = {};
             trafficPolicy(doc.obj(t, tp), doc, tp, holder, true);
@@ -169,8 +185,9 @@ export function destinationRule(spec: Obj, doc: Doc, services: Map<string, Servi
             if (holder.limits !== undefined) subset.limits = holder.limits;
           },
         });
-        if (typeof so.name !== 'string') doc.bad(`${sp}.name`, 'expected a subset name');
-        subsets[so.name] = subset;
+        if (typeof so.name !== 'string') doc.bad(`${sp}.name`, `expected a subset name, got ${describeValue(so.name)}`);
+        if (Object.hasOwn(subsets, so.name)) doc.bad(`${sp}.name`, `subset "${so.name}" is defined twice`);
+        put(subsets, so.name, subset);
       });
       svc.subsets = subsets;
     },

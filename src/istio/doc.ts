@@ -1,10 +1,21 @@
-/** One Istio document being read: typed accessors that report what they do not take, by path. */
+/**
+ * One Istio document being read: typed accessors that report what they do not take, by path.
+ *
+ * Documents come from yaml.ts as objects without a prototype; handler tables and the objects
+ * written out are looked up and filled by own property only, so a field, host, subset or header
+ * named `constructor`, `hasOwnProperty` or `__proto__` is read and written like any other name.
+ */
 import { InvalidConfigError } from '../core/errors.js';
 import { describe as describeValue } from '../core/endpoint-spec.js';
 import { durationMs } from './duration.js';
 
 export type Obj = Record<string, unknown>;
 export const isObj = (v: unknown): v is Obj => typeof v === 'object' && v !== null && !Array.isArray(v);
+
+/** Set `o[k]` as an own, enumerable property — for any `k`, `__proto__` included. */
+export function put<T>(o: Record<string, T>, k: string, v: T): void {
+  Object.defineProperty(o, k, { value: v, enumerable: true, writable: true, configurable: true });
+}
 
 /** Walks one document, reporting what it does not take. */
 export class Doc {
@@ -31,14 +42,42 @@ export class Doc {
     return v;
   }
 
+  /** A string; a number or boolean is taken as its text (YAML `exact: 200`). */
+  str(v: unknown, path: string): string {
+    if (typeof v === 'number' || typeof v === 'boolean') return String(v);
+    if (typeof v !== 'string') this.bad(path, `expected a string, got ${describeValue(v)}`);
+    return v;
+  }
+
+  /** A number; a string of digits is taken as its value (protobuf JSON writes 64-bit integers so). */
+  num(v: unknown, path: string): number {
+    if (typeof v === 'string' && /^-?\d+(\.\d+)?$/.test(v)) return Number(v);
+    if (typeof v !== 'number') this.bad(path, `expected a number, got ${describeValue(v)}`);
+    return v;
+  }
+
+  /** An object's entries checked by `value`, copied into a plain object. */
+  record<T>(v: unknown, path: string, value: (x: unknown, p: string) => T): Record<string, T> {
+    const out: Record<string, T> = {};
+    for (const [k, x] of Object.entries(this.obj(v, path))) put(out, k, value(x, `${path}.${k}`));
+    return out;
+  }
+
   /** Run `handlers[key]` for each key of `o`; report the others. */
   fields(o: Obj, path: string, handlers: Record<string, (v: unknown, p: string) => void>): void {
     for (const [k, v] of Object.entries(o)) {
       const p = path ? `${path}.${k}` : k;
-      const h = handlers[k];
-      if (h) h(v, p);
+      if (Object.hasOwn(handlers, k)) handlers[k]!(v, p);
       else this.unsupported(p);
     }
+  }
+
+  /** A protobuf wrapper's value: `{ value: x }` (other keys reported) or `x` itself. */
+  wrapped(v: unknown, path: string): unknown {
+    if (!isObj(v)) return v;
+    let value: unknown;
+    this.fields(v, path, { value: (x) => (value = x) });
+    return value;
   }
 
   duration(v: unknown, path: string): number {
@@ -48,8 +87,8 @@ export class Doc {
   }
 
   percent(v: unknown, path: string): number {
-    const value = isObj(v) ? v.value : v;
-    if (typeof value !== 'number' || value < 0 || value > 100) this.bad(path, `expected a percentage from 0 to 100, got ${describeValue(value)}`);
+    const value = this.wrapped(v, path);
+    if (typeof value !== 'number' || !(value >= 0 && value <= 100)) this.bad(path, `expected a percentage from 0 to 100, got ${describeValue(value)}`);
     return value;
   }
 }

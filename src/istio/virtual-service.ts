@@ -2,13 +2,13 @@
 import type { ServiceConfig } from '../service/config.js';
 import type { RouteConfig } from '../layers/route.js';
 import type { RouteMatch, StringMatch } from '../routing/match.js';
-import { Doc, isObj, serviceOf, type Obj } from './doc.js';
+import { Doc, isObj, put, serviceOf, type Obj } from './doc.js';
 
 function stringMatch(v: unknown, doc: Doc, path: string): StringMatch {
   const o = doc.obj(v, path);
   const keys = Object.keys(o);
   if (keys.length !== 1 || !['exact', 'prefix', 'regex'].includes(keys[0]!)) doc.bad(path, 'expected exactly one of exact, prefix, regex');
-  return { [keys[0]!]: String(o[keys[0]!]) } as StringMatch;
+  return { [keys[0]!]: doc.str(o[keys[0]!], `${path}.${keys[0]!}`) } as StringMatch;
 }
 
 function httpMatch(m: Obj, doc: Doc, path: string): RouteMatch {
@@ -27,25 +27,29 @@ function httpMatch(m: Obj, doc: Doc, path: string): RouteMatch {
 
 function httpRoute(r: Obj, doc: Doc, path: string, host: string): RouteConfig {
   const route: RouteConfig = {};
-  const sameHost = (dest: Obj, p: string): boolean => {
-    const h = serviceOf(dest.host, doc, `${p}.host`).name;
-    if (h !== host) {
-      doc.unsupported(`${p}.host`, `routes to another service ("${String(dest.host)}") are not supported: each meshlet route stays within its service`);
-      return false;
-    }
-    if (dest.port !== undefined) doc.unsupported(`${p}.port`, 'endpoints carry their own port');
-    return true;
+  /** A Destination: whether it is this route's service, and its subset. */
+  const destination = (v: unknown, p: string): { ok: boolean; subset: string | undefined } => {
+    const dest = doc.obj(v, p);
+    const ok = serviceOf(dest.host, doc, `${p}.host`).name === host;
+    if (!ok) doc.unsupported(`${p}.host`, `routes to another service ("${dest.host as string}") are not supported: each meshlet route stays within its service`);
+    let subset: string | undefined;
+    doc.fields(dest, p, {
+      host: () => {},
+      subset: (x, xp) => (subset = doc.str(x, xp)),
+      port: (_x, xp) => doc.unsupported(xp, 'endpoints carry their own port'),
+    });
+    return { ok, subset };
   };
   doc.fields(r, path, {
-    name: (v) => (route.name = String(v)),
+    name: (v, p) => (route.name = doc.str(v, p)),
     match: (v, p) => (route.match = doc.list(v, p).map((m, i) => httpMatch(doc.obj(m, `${p}[${i}]`), doc, `${p}[${i}]`))),
     route: (v, p) => {
       const dests = doc.list(v, p).map((d, i) => {
         const dp = `${p}[${i}]`;
         const o = doc.obj(d, dp);
-        for (const k of Object.keys(o)) if (k !== 'destination' && k !== 'weight') doc.unsupported(`${dp}.${k}`);
-        const dest = doc.obj(o.destination, `${dp}.destination`);
-        return { ok: sameHost(dest, `${dp}.destination`), subset: dest.subset as string | undefined, weight: o.weight as number | undefined, path: dp };
+        let weight: number | undefined;
+        doc.fields(o, dp, { destination: () => {}, weight: (w, wp) => (weight = doc.num(w, wp)) });
+        return { ...destination(o.destination, `${dp}.destination`), weight, path: dp };
       });
       const usable = dests.filter((d) => d.ok);
       if (usable.length === 1 && dests.length === 1) {
@@ -54,7 +58,8 @@ function httpRoute(r: Obj, doc: Doc, path: string, host: string): RouteConfig {
         const split: Record<string, number> = {};
         for (const d of usable) {
           if (d.subset === undefined) doc.bad(`${d.path}.destination.subset`, 'a weighted split in meshlet is between subsets');
-          split[d.subset] = (split[d.subset] ?? 0) + (d.weight ?? doc.bad(`${d.path}.weight`, 'several destinations need weights (adding up to 100)'));
+          const weight = d.weight ?? doc.bad(`${d.path}.weight`, 'several destinations need weights (adding up to 100)');
+          put(split, d.subset, (Object.hasOwn(split, d.subset) ? split[d.subset]! : 0) + weight);
         }
         route.split = split;
       }
@@ -68,7 +73,7 @@ function httpRoute(r: Obj, doc: Doc, path: string, host: string): RouteConfig {
         retryOn: (s, sp) => {
           const on = new Set<string>();
           const codes: number[] = [];
-          for (const c of String(s).split(',').map((x) => x.trim()).filter(Boolean)) {
+          for (const c of doc.str(s, sp).split(',').map((x) => x.trim()).filter(Boolean)) {
             if (/^\d{3}$/.test(c)) {
               codes.push(Number(c));
               on.add('retriable-status-codes');
@@ -101,7 +106,7 @@ function httpRoute(r: Obj, doc: Doc, path: string, host: string): RouteConfig {
           let percent = 100;
           let status: number | undefined;
           doc.fields(o, ap, {
-            httpStatus: (x) => (status = Number(x)),
+            httpStatus: (x, xp) => (status = doc.num(x, xp)),
             percentage: (x, xp) => (percent = doc.percent(x, xp)),
           });
           if (status !== undefined) fault.abort = { httpStatus: status, percent };
@@ -110,17 +115,18 @@ function httpRoute(r: Obj, doc: Doc, path: string, host: string): RouteConfig {
       route.fault = fault;
     },
     mirror: (v, p) => {
-      const dest = doc.obj(v, p);
-      if (sameHost(dest, p)) route.mirror = { ...route.mirror, ...(dest.subset ? { subset: String(dest.subset) } : {}) };
+      const { ok, subset } = destination(v, p);
+      if (ok) route.mirror = { ...route.mirror, ...(subset !== undefined ? { subset } : {}) };
     },
     mirrors: (v, p) => {
       doc.list(v, p).forEach((m, i) => {
         const mp = `${p}[${i}]`;
         if (i > 0) return doc.unsupported(mp, 'meshlet mirrors to one destination per route');
         const o = doc.obj(m, mp);
-        const dest = doc.obj(o.destination, `${mp}.destination`);
-        if (!sameHost(dest, `${mp}.destination`)) return;
-        route.mirror = { ...(dest.subset ? { subset: String(dest.subset) } : {}), percent: o.percentage === undefined ? 100 : doc.percent(o.percentage, `${mp}.percentage`) };
+        let percent = 100;
+        doc.fields(o, mp, { destination: () => {}, percentage: (x, xp) => (percent = doc.percent(x, xp)) });
+        const { ok, subset } = destination(o.destination, `${mp}.destination`);
+        if (ok) route.mirror = { ...(subset !== undefined ? { subset } : {}), percent };
       });
     },
     mirrorPercentage: (v, p) => (route.mirror = { ...route.mirror, percent: doc.percent(v, p) }),
@@ -138,7 +144,7 @@ export function virtualService(spec: Obj, doc: Doc, services: Map<string, Servic
         const { name, namespace, extraHost } = serviceOf(host, doc, `spec.hosts[${hi}]`);
         const svc = services.get(name) ?? {};
         services.set(name, svc);
-        if (!info.has(name)) info.set(name, { namespace, host: String(host) });
+        if (!info.has(name)) info.set(name, { namespace, host: host as string });
         if (extraHost) svc.hosts = [...new Set([...(svc.hosts ?? []), extraHost])];
         const reportOnce = hi === 0 ? doc : new Doc(doc.label, []);
         svc.routes = [...(svc.routes ?? []), ...doc.list(v, p).map((r, i) => httpRoute(reportOnce.obj(r, `${p}[${i}]`), reportOnce, `${p}[${i}]`, name))];
