@@ -31,8 +31,10 @@ export function getHeader(headers: Headers, name: string): string | undefined {
   // request does not carry is absent, not the inherited function.
   let v = Object.hasOwn(obj, name) ? obj[name] : undefined;
   if (v === undefined) {
-    for (const k of Object.keys(obj)) {
-      if (k.length === name.length && k.toLowerCase() === name) {
+    // for…in over a plain object walks its enumerable keys without allocating (this runs per
+    // request when a Host header is looked for); the own-property check skips inherited ones.
+    for (const k in obj) {
+      if (k.length === name.length && Object.hasOwn(obj, k) && k.toLowerCase() === name) {
         v = obj[k];
         break;
       }
