@@ -60,6 +60,7 @@ export {
   UnknownServiceError,
   NoHealthyEndpointError,
   InvalidConfigError,
+  LayerFailedError,
   TimeoutError,
   MeshClosedError,
   OverloadedError,

@@ -26,7 +26,8 @@ export type MeshErrorCode =
   | 'TLS_IDENTITY_MISMATCH'
   | 'UPSTREAM_FAILED'
   | 'REQUEST_BODY_FAILED'
-  | 'INVALID_REQUEST';
+  | 'INVALID_REQUEST'
+  | 'LAYER_FAILED';
 
 /** Context attached to an error: which service, which endpoint, how many attempts were made. */
 export interface MeshErrorDetails {
@@ -210,5 +211,17 @@ export class RequestBodyError extends MeshError {
 export class InvalidRequestError extends MeshError {
   constructor(service: string, cause: unknown, details: Omit<MeshErrorDetails, 'service' | 'cause'> = {}) {
     super('INVALID_REQUEST', `service "${service}": the request is invalid: ${(cause as Error)?.message ?? String(cause)}`, { ...details, service, cause });
+  }
+}
+
+/**
+ * A layer of the request path threw (a user interceptor, most likely): the request ends with this
+ * error instead of hanging. Never retried, counted against no endpoint; `cause` is what was thrown.
+ */
+export class LayerFailedError extends MeshError {
+  readonly layer: string;
+  constructor(service: string, layer: string, cause: unknown) {
+    super('LAYER_FAILED', `service "${service}": layer "${layer}" threw: ${(cause as Error)?.message ?? String(cause)}`, { service, cause });
+    this.layer = layer;
   }
 }

@@ -15,7 +15,7 @@
  * What does not count against the service: the caller's own abort (its reason, which is not a
  * MeshError), a request that cannot be sent as given (INVALID_REQUEST), the caller's body failing
  * (REQUEST_BODY_FAILED), and meshlet's own local decisions — a per-endpoint rate limit refusing
- * (RATE_LIMITED) and the mesh closing (MESH_CLOSED). opossum has no "ignored" outcome, so these
+ * (RATE_LIMITED), the mesh closing (MESH_CLOSED) and a layer throwing (LAYER_FAILED). opossum has no "ignored" outcome, so these
  * resolve (its window counts every fire); but when the half-open trial ends that way it proved
  * nothing, and the circuit goes back to open for another `resetTimeoutMs` rather than close
  * (Hystrix's `markNonSuccess` for a cancelled trial).
@@ -78,7 +78,7 @@ export function parseServiceBreaker(raw: unknown, path: string): ParsedServiceBr
 }
 
 /** Errors that say nothing about the service's health (see the header). */
-const NEUTRAL: ReadonlySet<MeshErrorCode> = new Set<MeshErrorCode>(['INVALID_REQUEST', 'REQUEST_BODY_FAILED', 'RATE_LIMITED', 'MESH_CLOSED']);
+const NEUTRAL: ReadonlySet<MeshErrorCode> = new Set<MeshErrorCode>(['INVALID_REQUEST', 'REQUEST_BODY_FAILED', 'RATE_LIMITED', 'MESH_CLOSED', 'LAYER_FAILED']);
 
 /** How a request's end counts for the service's circuit. */
 export function serviceOutcome(call: MeshCall): 'success' | 'failure' | 'neutral' {

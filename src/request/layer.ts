@@ -12,6 +12,7 @@
  * Models: undici's `Dispatcher.compose` (an interceptor is a function from dispatch to dispatch)
  * and tower's `Layer`/`Service`.
  */
+import { LayerFailedError } from '../core/errors.js';
 import type { MeshEvents } from '../core/events.js';
 import type { Logger } from '../core/log.js';
 import type { Call, MeshCall } from './call.js';
@@ -71,15 +72,29 @@ export interface Interceptor {
 /** Builds an interceptor for one service; return null to leave that service alone. */
 export type InterceptorFactory = (ctx: LayerContext) => Interceptor | null;
 
-/** Chain `layers` in order, ending in `terminal`. Runs once per service, never per request. */
-export function compose(layers: readonly Layer[], terminal: Next): Next {
-  let next = terminal;
+/**
+ * Chain `layers` in order, ending in `terminal`. Runs once per service, never per request. A layer
+ * that throws ends the call with LAYER_FAILED (the innermost step that threw catches it), so a
+ * broken interceptor cannot leave a request hanging — now or when a wait, queue or back-off goes on.
+ */
+export function compose(layers: readonly Layer[], terminal: Next, service: string): Next {
+  let next: Next = guarded(service, 'pick', terminal);
   for (let i = layers.length - 1; i >= 0; i--) {
     const layer = layers[i]!;
     const inner = next;
-    next = (call) => layer.handle(call, inner);
+    next = guarded(service, layer.name, (call) => layer.handle(call, inner));
   }
   return next;
+}
+
+function guarded(service: string, name: string, step: Next): Next {
+  return (call) => {
+    try {
+      step(call);
+    } catch (err) {
+      call.fail(new LayerFailedError(service, name, err));
+    }
+  };
 }
 
 /** A user interceptor as a layer. */

@@ -122,7 +122,7 @@ export function buildPipeline(p: PipelineParts): Pipeline {
     rateLimited: refusals.refuse,
     cut: p.cut,
   });
-  return { entry: compose(on, terminal), layers: on, ready, refusals };
+  return { entry: compose(on, terminal, name), layers: on, ready, refusals };
 }
 
 /** A draw in [0, 100) for a weighted split: from the request's hash when the service hashes (sticky), else random. */

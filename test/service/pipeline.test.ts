@@ -2,7 +2,7 @@
 // service/pipeline.ts lists; user interceptors share the built-ins' contract.
 import { afterEach, expect, test } from 'vitest';
 import { request } from 'undici';
-import { createMesh, RateLimitedError, type Interceptor, type Mesh } from '../../src/index.js';
+import { createMesh, LayerFailedError, RateLimitedError, type Interceptor, type Mesh } from '../../src/index.js';
 import { closeAll, startBackends, type Backend } from '../support/backend.js';
 
 let backends: Backend[] = [];
@@ -79,4 +79,36 @@ test('an interceptor that is not one fails at createMesh with its path', () => {
   expect(() => createMesh({ services: { api: { endpoints: ['http://127.0.0.1:1'], interceptors: [{ handle: 1 } as never] } } })).toThrow(
     /services\.api\.interceptors\[0\]: expected an interceptor/,
   );
+});
+
+test('a layer that throws ends its request with LAYER_FAILED instead of leaving it hanging, and the service goes on', async () => {
+  backends = await startBackends(1);
+  let calls = 0;
+  mesh = createMesh({
+    services: {
+      api: {
+        endpoints: [backends[0]!.url],
+        interceptors: [
+          {
+            name: 'flaky',
+            handle(call, next) {
+              if (calls++ === 0) throw new TypeError('boom');
+              next(call);
+            },
+          },
+        ],
+      },
+    },
+  });
+  const err = await request('http://api/x', { dispatcher: mesh.dispatcher }).then(
+    () => null,
+    (e: unknown) => e,
+  );
+  expect(err).toBeInstanceOf(LayerFailedError);
+  expect(err).toMatchObject({ code: 'LAYER_FAILED', layer: 'flaky', service: 'api', message: expect.stringContaining('boom') });
+  expect((err as Error).cause).toBeInstanceOf(TypeError);
+  // Nothing was sent for it, nothing counted against the endpoint, and the next request works.
+  expect(backends[0]!.received).toHaveLength(0);
+  expect(await status(mesh)).toBe(200);
+  expect(mesh.stats().services.api!.endpoints[0]!.failures).toBe(0);
 });
