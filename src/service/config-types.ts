@@ -56,7 +56,10 @@ export interface ServiceConfig {
   timeout?: number;
   /** Extra host names that address this service (e.g. `orders.shop.example`). */
   hosts?: string[];
-  /** Host header sent to endpoints: the logical name the caller used (as a sidecar does), or the endpoint's address. @default 'service' */
+  /**
+   * Host header sent to endpoints: the host the caller addressed (as a sidecar does), or the
+   * endpoint's address. A Host header the caller sets is replaced either way. @default 'service'
+   */
   hostHeader?: 'service' | 'endpoint';
   /** How long a request waits for the first discovery answer (ms, or a duration). @default 5000 */
   readyTimeoutMs?: Duration;
