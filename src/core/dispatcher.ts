@@ -4,18 +4,26 @@
  * goes through `dispatch`, which routes the request's host to a {@link Service} or passes it
  * through to an ordinary Agent (or refuses it, when configured so).
  *
+ * A request routed to a service must name an origin-form path (`/…`): an absolute-form target
+ * (`http://elsewhere/admin`, which undici would send as given, and which a proxy or gateway behind
+ * the endpoint would follow) or an authority-form one (CONNECT `host:port`) is refused with
+ * INVALID_REQUEST before any endpoint is contacted, as a sidecar refuses what it does not route.
+ * (undici sends no `OPTIONS *`.) The Host header the endpoint gets is the mesh's, not the caller's
+ * (request/attempt.ts).
+ *
  * Handlers of both shapes are accepted: undici 8's (`onRequestStart`…) and the legacy one
  * (`onConnect`, `onHeaders`…) that the undici bundled in Node 22 and 24 still uses for the global
  * `fetch`; undici's own `Dispatcher1Wrapper.wrapHandler` adapts the latter.
  */
 import { Agent, Dispatcher, Dispatcher1Wrapper, errors } from 'undici';
 import { LRUCache } from 'lru-cache';
-import { MeshClosedError, UnknownServiceError } from './errors.js';
+import { InvalidRequestError, MeshClosedError, UnknownServiceError } from './errors.js';
 
 const wrapHandler = (Dispatcher1Wrapper as unknown as { wrapHandler(h: object): Dispatcher.DispatchHandler }).wrapHandler;
 
 /** What the dispatcher routes to: a service of the mesh (service/service.ts). */
 export interface Service {
+  readonly name: string;
   dispatch(opts: Dispatcher.DispatchOptions, handler: Dispatcher.DispatchHandler, host: string): void;
 }
 
@@ -34,6 +42,8 @@ export interface DispatcherOptions {
 }
 
 const K8S_SUFFIXES = ['.svc.cluster.local', '.svc'];
+/** '/', the first character of an origin-form path. */
+const SLASH = 47;
 
 export class MeshDispatcher extends Dispatcher {
   readonly #hosts: ReadonlyMap<string, Service>;
@@ -74,7 +84,9 @@ export class MeshDispatcher extends Dispatcher {
       else this.#routes.set(key, route);
     }
     if (route.service !== null) {
-      route.service.dispatch(opts, h, route.host);
+      const path = opts.path;
+      if (typeof path === 'string' && path.charCodeAt(0) === SLASH) route.service.dispatch(opts, h, route.host);
+      else h.onResponseError?.(null as never, notOriginForm(route.service.name));
       return true;
     }
     if (this.#reject) {
@@ -146,4 +158,12 @@ export class MeshDispatcher extends Dispatcher {
     }
     return p;
   }
+}
+
+function notOriginForm(service: string): InvalidRequestError {
+  return new InvalidRequestError(
+    service,
+    new Error('the path must start with "/": an absolute-form ("http://…") or authority-form ("host:port") target is not routed to a service'),
+    { attempts: 0 },
+  );
 }

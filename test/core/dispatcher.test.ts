@@ -1,5 +1,5 @@
 import { afterEach, beforeEach, describe, expect, test } from 'vitest';
-import { request, fetch as undiciFetch, setGlobalDispatcher, getGlobalDispatcher, Agent } from 'undici';
+import { request, fetch as undiciFetch, setGlobalDispatcher, getGlobalDispatcher, Agent, Client } from 'undici';
 import { createMesh, isMeshError, type Mesh } from '../../src/index.js';
 import { closeAll, startBackends, startBackend, type Backend } from '../support/backend.js';
 
@@ -106,5 +106,26 @@ describe('request paths through the mesh', () => {
     expect(r.statusCode).toBe(200);
     await r.body.dump();
     await agent.close();
+  });
+});
+
+describe('requests routed to a service: origin-form paths only', () => {
+  test('an absolute-form path is refused with INVALID_REQUEST before any endpoint is contacted', async () => {
+    const target = `${backends[1]!.url}/admin`;
+    // The control: undici sends an absolute-form path as given, and a server sees it.
+    const direct = new Client(backends[0]!.url);
+    await (await direct.request({ path: target, method: 'GET' })).body.dump();
+    await direct.close();
+    expect(backends[0]!.received.map((r) => r.url)).toEqual([target]);
+
+    const err = await mesh.dispatcher.request({ origin: 'http://orders', path: target, method: 'GET' }).catch((e: unknown) => e);
+    expect(err).toMatchObject({ code: 'INVALID_REQUEST', service: 'orders', attempts: 0 });
+    expect((err as Error).message).not.toContain(target);
+    const authority = await mesh.dispatcher.connect({ origin: 'http://orders', path: '127.0.0.1:9' }).catch((e: unknown) => e);
+    expect(authority).toMatchObject({ code: 'INVALID_REQUEST', service: 'orders' });
+    const star = await mesh.dispatcher.request({ origin: 'http://orders', path: '*', method: 'OPTIONS' }).catch((e: unknown) => e);
+    expect(star).toMatchObject({ code: 'INVALID_REQUEST', service: 'orders' });
+    expect(backends.map((b) => b.received.length)).toEqual([1, 0, 0]);
+    expect(mesh.stats().services.orders!.endpoints.map((e) => e.failures)).toEqual([0, 0, 0]);
   });
 });
