@@ -9,6 +9,7 @@ export type {
   BalancerConfig,
   DiscoveryConfig,
   PoolConfig,
+  PassthroughList,
   HashOn,
   HashRequest,
 } from './service/config.js';

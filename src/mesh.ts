@@ -8,6 +8,7 @@ import { BalancerRegistry, type BalancerDefinition, type BalancerFactory } from 
 import { registerBuiltinBalancers } from './balancers/builtins.js';
 import { parseMeshConfig, type MeshConfig, type ParsedMeshConfig } from './service/config.js';
 import { meshToJSON } from './service/config-json.js';
+import { passthroughRule } from './service/hosts.js';
 import { MeshDispatcher } from './core/dispatcher.js';
 import type { EndpointInput } from './core/endpoint-spec.js';
 import { InvalidConfigError } from './core/errors.js';
@@ -116,11 +117,10 @@ export class Mesh {
     for (const { svc, log, interceptors } of built) {
       const service = new Service(svc, { random, now, log, events: this.#events, locality, interceptors });
       this.#services.set(svc.name, service);
-      hosts.set(svc.name, service);
-      for (const h of svc.hosts) hosts.set(h, service);
+      for (const h of svc.addresses) hosts.set(h, service);
     }
     this.dispatcher = new MeshDispatcher(
-      { hosts, unknownHosts: parsed.unknownHosts },
+      { hosts, passthrough: passthroughRule(parsed.unknownHosts) },
       {
         close: async () => {
           await Promise.allSettled([...this.#services.values()].map((s) => s.close(this.#graceMs)));

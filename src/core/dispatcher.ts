@@ -2,7 +2,15 @@
  * MeshDispatcher: the core of meshlet, an undici `Dispatcher`. Anything that dispatches —
  * `fetch(url, { dispatcher })`, `undici.request`, `stream`, `pipeline`, `setGlobalDispatcher` —
  * goes through `dispatch`, which routes the request's host to a {@link Service} or passes it
- * through to an ordinary Agent (or refuses it, when configured so).
+ * through to an ordinary Agent (or refuses it, when configured so). Where an origin leads is
+ * decided once, on its first request, and kept.
+ *
+ * A request routed to a service must name an origin-form path (`/…`): an absolute-form target
+ * (`http://elsewhere/admin`, which undici would send as given, and which a proxy or gateway behind
+ * the endpoint would follow) or an authority-form one (CONNECT `host:port`) is refused with
+ * INVALID_REQUEST before any endpoint is contacted, as a sidecar refuses what it does not route.
+ * (undici sends no `OPTIONS *`.) The Host header the endpoint gets is the mesh's, not the caller's
+ * (request/attempt.ts).
  *
  * Handlers of both shapes are accepted: undici 8's (`onRequestStart`…) and the legacy one
  * (`onConnect`, `onHeaders`…) that the undici bundled in Node 22 and 24 still uses for the global
@@ -10,12 +18,13 @@
  */
 import { Agent, Dispatcher, Dispatcher1Wrapper, errors } from 'undici';
 import { LRUCache } from 'lru-cache';
-import { MeshClosedError, UnknownServiceError } from './errors.js';
+import { InvalidRequestError, MeshClosedError, UnknownServiceError } from './errors.js';
 
 const wrapHandler = (Dispatcher1Wrapper as unknown as { wrapHandler(h: object): Dispatcher.DispatchHandler }).wrapHandler;
 
 /** What the dispatcher routes to: a service of the mesh (service/service.ts). */
 export interface Service {
+  readonly name: string;
   dispatch(opts: Dispatcher.DispatchOptions, handler: Dispatcher.DispatchHandler, host: string): void;
 }
 
@@ -24,20 +33,24 @@ interface Route {
   readonly service: Service | null;
   /** The host the caller addressed, `name[:port]`. */
   readonly host: string;
+  /** For a host that is no service: go out through the Agent (true) or fail with UNKNOWN_SERVICE. */
+  readonly pass: boolean;
 }
 
 /** How the dispatcher finds services and treats other hosts. */
 export interface DispatcherOptions {
-  /** Services by every host name that addresses them. */
+  /** Services by every host name that addresses them, lower-case (service/hosts.ts lists them). */
   readonly hosts: ReadonlyMap<string, Service>;
-  readonly unknownHosts: 'passthrough' | 'reject';
+  /** Whether a host that is no service (its `URL.hostname`) may go out through an ordinary Agent. */
+  readonly passthrough: (hostname: string) => boolean;
 }
 
-const K8S_SUFFIXES = ['.svc.cluster.local', '.svc'];
+/** '/', the first character of an origin-form path. */
+const SLASH = 47;
 
 export class MeshDispatcher extends Dispatcher {
   readonly #hosts: ReadonlyMap<string, Service>;
-  readonly #reject: boolean;
+  readonly #passthrough: (hostname: string) => boolean;
   /** Origins that address a service: a plain map (they are few, and looked up on every request). */
   readonly #serviceRoutes = new Map<string, Route>();
   /** Everything else seen (passthrough hosts are open-ended): bounded. */
@@ -51,7 +64,7 @@ export class MeshDispatcher extends Dispatcher {
   constructor(options: DispatcherOptions, services: { close(): Promise<void>; destroy(): Promise<void> }) {
     super();
     this.#hosts = options.hosts;
-    this.#reject = options.unknownHosts === 'reject';
+    this.#passthrough = options.passthrough;
     this.#services = services;
   }
 
@@ -74,10 +87,12 @@ export class MeshDispatcher extends Dispatcher {
       else this.#routes.set(key, route);
     }
     if (route.service !== null) {
-      route.service.dispatch(opts, h, route.host);
+      const path = opts.path;
+      if (typeof path === 'string' && path.charCodeAt(0) === SLASH) route.service.dispatch(opts, h, route.host);
+      else h.onResponseError?.(null as never, notOriginForm(route.service.name));
       return true;
     }
-    if (this.#reject) {
+    if (!route.pass) {
       h.onResponseError?.(null as never, new UnknownServiceError(route.host));
       return true;
     }
@@ -90,31 +105,22 @@ export class MeshDispatcher extends Dispatcher {
     try {
       url = new URL(origin);
     } catch {
-      return { service: null, host: origin };
+      // Not a URL: with 'passthrough' the Agent reports it as it would; no list entry is such a string.
+      return { service: null, host: origin, pass: this.#passthrough(origin) };
     }
-    return { service: this.lookup(url.hostname), host: url.host };
+    const service = this.lookup(url.hostname);
+    return { service, host: url.host, pass: service === null && this.#passthrough(url.hostname) };
   }
 
   /**
-   * The service a host name addresses: an exact name or alias, or a Kubernetes form of a name —
-   * `name.namespace`, `name.namespace.svc`, `name.namespace.svc.cluster.local`.
+   * The service a host name addresses: one of the names createMesh listed for it — its name, its
+   * `hosts`, the Kubernetes forms of its name (`name.ns`, `name.ns.svc`,
+   * `name.ns.svc.<clusterDomain>`) in the namespaces it is known in — matched exactly, in any
+   * case, with or without a trailing dot. Any other host is no service.
    */
   lookup(hostname: string): Service | null {
-    const host = hostname.toLowerCase().replace(/\.$/, '');
-    const exact = this.#hosts.get(host);
-    if (exact) return exact;
-    let rest = host;
-    for (const suffix of K8S_SUFFIXES) {
-      if (rest.endsWith(suffix)) {
-        rest = rest.slice(0, -suffix.length);
-        break;
-      }
-    }
-    const byFull = this.#hosts.get(rest);
-    if (byFull) return byFull;
-    const dot = rest.indexOf('.');
-    if (dot > 0 && rest.indexOf('.', dot + 1) < 0) return this.#hosts.get(rest.slice(0, dot)) ?? null;
-    return null;
+    const host = hostname.toLowerCase();
+    return this.#hosts.get(host.endsWith('.') ? host.slice(0, -1) : host) ?? null;
   }
 
   override close(): Promise<void>;
@@ -146,4 +152,12 @@ export class MeshDispatcher extends Dispatcher {
     }
     return p;
   }
+}
+
+function notOriginForm(service: string): InvalidRequestError {
+  return new InvalidRequestError(
+    service,
+    new Error('the path must start with "/": an absolute-form ("http://…") or authority-form ("host:port") target is not routed to a service'),
+    { attempts: 0 },
+  );
 }

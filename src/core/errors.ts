@@ -82,7 +82,7 @@ export function isMeshError(value: unknown): value is MeshError {
 /** The host of a request is neither a configured service nor allowed to pass through. */
 export class UnknownServiceError extends MeshError {
   constructor(host: string) {
-    super('UNKNOWN_SERVICE', `dispatcher: "${host}" is not a configured service and unknown hosts are rejected`, {
+    super('UNKNOWN_SERVICE', `dispatcher: "${host}" is not a configured service, and unknownHosts does not let it pass through`, {
       service: host,
     });
   }

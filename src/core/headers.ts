@@ -1,9 +1,10 @@
 /**
  * Request headers arrive in the three shapes undici accepts: an object (`fetch` sends one), a flat
- * `[name, value, …]` array, or an iterable of `[name, value]` pairs. These helpers read and extend
- * them without normalising the whole set.
+ * `[name, value, …]` array, or an iterable of `[name, value]` pairs (meshlet also takes an array of
+ * pairs). These helpers read them, and set or remove the Host header, without normalising the
+ * whole set.
  */
-import type { Dispatcher } from 'undici';
+import { errors, type Dispatcher } from 'undici';
 
 type Headers = Dispatcher.DispatchOptions['headers'];
 
@@ -43,21 +44,84 @@ export function getHeader(headers: Headers, name: string): string | undefined {
   return Array.isArray(v) ? v[0] : v;
 }
 
-/** `headers` with `host: value` added unless a Host header is already there. */
+const isHost = (name: unknown): boolean => {
+  const s = String(name);
+  return s.length === 4 && s.toLowerCase() === 'host';
+};
+
+/**
+ * `headers` with the Host header set to `value`: a Host header the caller gave, in any case and
+ * any shape, is replaced (undici refuses two, and sends the one it gets). The object form is
+ * copied once; the other forms become a flat array.
+ * @throws InvalidArgumentError (undici's) for an iterable entry that is not a `[name, value]` pair
+ */
 export function withHost(headers: Headers, value: string): Headers {
   if (headers == null) return { host: value };
-  if (getHeader(headers, 'host') !== undefined) return headers;
-  if (Array.isArray(headers)) {
-    if (headers.length > 0 && Array.isArray(headers[0])) {
-      return [...(headers as unknown as string[][]).flat(), 'host', value] as Headers;
-    }
-    return [...headers, 'host', value] as Headers;
+  if (isObjectForm(headers)) {
+    const obj = headers as Record<string, unknown>;
+    if (!objectHasHost(obj)) return { ...obj, host: value } as Headers;
+    const out = copyWithoutHost(obj);
+    out.host = value;
+    return out as Headers;
   }
-  if (typeof (headers as Iterable<unknown>)[Symbol.iterator] === 'function') {
-    const flat: string[] = [];
-    for (const [k, v] of headers as Iterable<[string, string]>) flat.push(k, v);
-    flat.push('host', value);
-    return flat as Headers;
+  const flat = flatWithoutHost(headers);
+  if (flat === null) return headers; // an odd flat array: undici refuses it as it is
+  flat.push('host', value);
+  return flat as Headers;
+}
+
+/**
+ * `headers` without any Host header, so that undici sends the endpoint's address: the same
+ * object when there is none.
+ * @throws InvalidArgumentError (undici's) for an iterable entry that is not a `[name, value]` pair
+ */
+export function withoutHost(headers: Headers): Headers {
+  if (headers == null) return headers;
+  if (isObjectForm(headers)) {
+    const obj = headers as Record<string, unknown>;
+    return objectHasHost(obj) ? (copyWithoutHost(obj) as Headers) : headers;
   }
-  return { ...(headers as Record<string, string>), host: value };
+  if (Array.isArray(headers) && !Array.isArray(headers[0])) {
+    let found = false;
+    for (let i = 0; i < headers.length; i += 2) if (isHost(headers[i])) found = true;
+    if (!found) return headers;
+  }
+  return (flatWithoutHost(headers) ?? headers) as Headers;
+}
+
+/** The object form, as undici tells it apart: not an array, and no iterator of its own kind. */
+function isObjectForm(headers: object): boolean {
+  if (Array.isArray(headers)) return false;
+  if (typeof (headers as Partial<Iterable<unknown>>)[Symbol.iterator] !== 'function') return true; // the usual case, one look-up
+  const proto = Object.getPrototypeOf(headers) as object | null;
+  return !Object.hasOwn(headers, Symbol.iterator) && (proto === null || proto === Object.prototype);
+}
+
+function objectHasHost(obj: Record<string, unknown>): boolean {
+  for (const k in obj) if (k.length === 4 && k.toLowerCase() === 'host') return true;
+  return false;
+}
+
+function copyWithoutHost(obj: Record<string, unknown>): Record<string, unknown> {
+  const out: Record<string, unknown> = {};
+  for (const k of Object.keys(obj)) if (!isHost(k)) out[k] = obj[k];
+  return out;
+}
+
+/**
+ * A flat `[name, value, …]` copy without Host headers, from a flat array, an array of pairs or an
+ * iterable of pairs (read once: a generator is not read twice); null for an odd flat array.
+ */
+function flatWithoutHost(headers: object): unknown[] | null {
+  const out: unknown[] = [];
+  if (Array.isArray(headers) && !Array.isArray(headers[0])) {
+    if (headers.length % 2 !== 0) return null;
+    for (let i = 0; i < headers.length; i += 2) if (!isHost(headers[i])) out.push(headers[i], headers[i + 1]);
+    return out;
+  }
+  for (const pair of headers as Iterable<unknown>) {
+    if (!Array.isArray(pair) || pair.length !== 2) throw new errors.InvalidArgumentError('headers must be in key-value pair format');
+    if (!isHost(pair[0])) out.push(pair[0], pair[1]);
+  }
+  return out;
 }

@@ -61,6 +61,12 @@ export interface DiscoveryDefinition<O = Record<string, unknown>> {
    * the same options. Without it the parsed options are written as they are. Never return secrets.
    */
   toJSON?: (options: O) => Record<string, unknown>;
+  /**
+   * The Kubernetes namespace the source finds the service in, if it has one: the service's
+   * Kubernetes names in that namespace (`name.<namespace>`, `….svc`, `….svc.cluster.local`)
+   * then address it. Called once, at createMesh, with the parsed options.
+   */
+  namespace?: (options: O) => string | undefined;
 }
 
 /** A registry of discovery types by name; the module-level one holds the built-ins. */

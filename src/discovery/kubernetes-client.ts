@@ -128,6 +128,14 @@ export function locateApiServer(o: KubeAccessOptions, path = ''): Resolved {
   );
 }
 
+/**
+ * The namespace watched: the `namespace` option, else the kubeconfig context's or the service
+ * account's, else `default`.
+ */
+export function namespaceOf(o: KubeAccessOptions, located: { readonly namespace?: string | undefined } = locateApiServer(o)): string {
+  return o.namespace ?? located.namespace ?? 'default';
+}
+
 /** Connect to the API server {@link locateApiServer} finds. @throws InvalidConfigError as it does */
 export function resolveAccess(o: KubeAccessOptions, path = ''): KubeAccess {
   const r = locateApiServer(o, path);
@@ -142,7 +150,7 @@ export function resolveAccess(o: KubeAccessOptions, path = ''): KubeAccess {
   });
   return {
     server: r.server,
-    namespace: o.namespace ?? r.namespace ?? 'default',
+    namespace: namespaceOf(o, r),
     dispatcher,
     authorization() {
       if (tokenFile && Date.now() - readAt > TOKEN_REREAD_MS) this.refreshToken();

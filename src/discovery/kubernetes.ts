@@ -18,7 +18,7 @@ import { parseEndpointSpec, type EndpointSpec } from '../core/endpoint-spec.js';
 import { KUBERNETES_BACKOFF, retryWithBackoff } from './backoff.js';
 import type { DiscoveryContext, DiscoveryDefinition, DiscoverySource } from './discovery.js';
 import { parseKubernetesOptions, type KubernetesOptions } from './kubernetes-config.js';
-import { resolveAccess, type KubeAccess } from './kubernetes-client.js';
+import { namespaceOf, resolveAccess, type KubeAccess } from './kubernetes-client.js';
 import { parseSlice, slicePort, type Slice } from './kubernetes-slices.js';
 import { ListWatch, type KubeObject, type WatchHandlers } from './kubernetes-watch.js';
 import { describeBody } from './redact.js';
@@ -234,4 +234,5 @@ export const kubernetesDiscovery: DiscoveryDefinition<KubernetesOptions> = {
   parseOptions: parseKubernetesOptions,
   // A literal token is a secret: never written out (configure `tokenFile`, in-cluster or kubeconfig access to round-trip).
   toJSON: ({ token: _token, env: _env, ...rest }) => rest,
+  namespace: (options) => namespaceOf(options),
 };

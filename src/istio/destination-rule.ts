@@ -166,6 +166,7 @@ export function destinationRule(spec: Obj, doc: Doc, services: Map<string, Servi
   services.set(name, svc);
   info.set(name, { namespace, host: spec.host as string });
   if (extraHost) svc.hosts = [...new Set([...(svc.hosts ?? []), extraHost])];
+  else if (namespace) svc.namespaces = [...new Set([...(svc.namespaces ?? []), namespace])];
   doc.fields(spec, 'spec', {
     host: () => {},
     trafficPolicy: (v, p) => trafficPolicy(doc.obj(v, p), doc, p, svc, false),

@@ -146,6 +146,7 @@ export function virtualService(spec: Obj, doc: Doc, services: Map<string, Servic
         services.set(name, svc);
         if (!info.has(name)) info.set(name, { namespace, host: host as string });
         if (extraHost) svc.hosts = [...new Set([...(svc.hosts ?? []), extraHost])];
+        else if (namespace) svc.namespaces = [...new Set([...(svc.namespaces ?? []), namespace])];
         const reportOnce = hi === 0 ? doc : new Doc(doc.label, []);
         svc.routes = [...(svc.routes ?? []), ...doc.list(v, p).map((r, i) => httpRoute(reportOnce.obj(r, `${p}[${i}]`), reportOnce, `${p}[${i}]`, name))];
       }

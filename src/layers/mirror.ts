@@ -95,7 +95,7 @@ export class MirrorLayer implements Layer {
     ep.load.start(this.#now());
     const handler = new MirrorHandler(ep, this.#inFlight);
     try {
-      ep.dispatcher.dispatch({ ...opts, origin: ep.key, headers: withHost(stripHost(opts.headers), `${host}-shadow`) }, handler);
+      ep.dispatcher.dispatch({ ...opts, origin: ep.key, headers: withHost(opts.headers, `${host}-shadow`) }, handler);
     } catch {
       handler.onResponseError();
       return false;
@@ -106,11 +106,4 @@ export class MirrorLayer implements Layer {
   close(): void {
     for (const m of [...this.#inFlight]) m.cancel();
   }
-}
-
-function stripHost(headers: Dispatcher.DispatchOptions['headers']): Dispatcher.DispatchOptions['headers'] {
-  if (headers == null || Array.isArray(headers) || typeof (headers as Iterable<unknown>)[Symbol.iterator] === 'function') return headers;
-  const out: Record<string, unknown> = {};
-  for (const [k, v] of Object.entries(headers)) if (k.toLowerCase() !== 'host') out[k] = v;
-  return out as Dispatcher.DispatchOptions['headers'];
 }

@@ -10,7 +10,7 @@ import type { Duplex } from 'node:stream';
 import type { Dispatcher } from 'undici';
 import type { Endpoint } from '../core/endpoint.js';
 import { PerTryTimeoutError } from '../core/errors.js';
-import { withHost } from '../core/headers.js';
+import { withHost, withoutHost } from '../core/headers.js';
 import { errorKind, statusKind, type AttemptOutcomeKind } from '../health/outcome.js';
 
 type Controller = Dispatcher.DispatchController;
@@ -97,7 +97,8 @@ export class Attempt implements Dispatcher.DispatchHandler {
           ...opts,
           origin: this.endpoint.key,
           body: call.body as Dispatcher.DispatchOptions['body'],
-          headers: call.env.hostHeader === 'service' ? withHost(opts.headers, call.host) : opts.headers,
+          // The mesh decides the Host header, as a sidecar rewrites the authority: never the caller's.
+          headers: call.env.hostHeader === 'service' ? withHost(opts.headers, call.host) : withoutHost(opts.headers),
         },
         this,
       );

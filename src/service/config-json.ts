@@ -27,7 +27,15 @@ function clean<T extends Json>(o: T): T {
 export function meshToJSON(m: ParsedMeshConfig): Json {
   const services: Json = {};
   for (const s of m.services) services[s.name] = serviceToJSON(s);
-  return clean({ services, unknownHosts: m.unknownHosts, locality: m.locality && clean({ ...m.locality }), redirects: m.redirects });
+  const unknownHosts = typeof m.unknownHosts === 'string' ? m.unknownHosts : { passthrough: [...m.unknownHosts.passthrough] };
+  return clean({
+    services,
+    unknownHosts,
+    namespace: m.namespace,
+    clusterDomain: m.clusterDomain,
+    locality: m.locality && clean({ ...m.locality }),
+    redirects: m.redirects,
+  });
 }
 
 export function serviceToJSON(s: ParsedService): Json {
@@ -37,6 +45,7 @@ export function serviceToJSON(s: ParsedService): Json {
     balancer: balancerToJSON(s.balancer),
     timeoutMs: s.timeoutMs,
     hosts: [...s.hosts],
+    namespaces: [...s.namespaces],
     hostHeader: s.hostHeader,
     readyTimeoutMs: s.readyTimeoutMs,
     pool: { ...s.pool },

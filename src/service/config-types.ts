@@ -54,9 +54,19 @@ export interface ServiceConfig {
   timeoutMs?: Duration;
   /** @deprecated use `timeoutMs` */
   timeout?: number;
-  /** Extra host names that address this service (e.g. `orders.shop.example`). */
+  /** Extra host names that address this service, exactly as written (e.g. `orders.shop.example`). */
   hosts?: string[];
-  /** Host header sent to endpoints: the logical name the caller used (as a sidecar does), or the endpoint's address. @default 'service' */
+  /**
+   * Kubernetes namespaces this service is known in: for each, `<name>.<ns>`, `<name>.<ns>.svc` and
+   * `<name>.<ns>.svc.<clusterDomain>` address it too (`<name>` is the service's name, when it has no
+   * dot). A service with Kubernetes discovery is always known in that discovery's namespace as well;
+   * any other namespace is an unknown host. `[]` for none. @default the mesh's `namespace`, if set
+   */
+  namespaces?: string[];
+  /**
+   * Host header sent to endpoints: the host the caller addressed (as a sidecar does), or the
+   * endpoint's address. A Host header the caller sets is replaced either way. @default 'service'
+   */
   hostHeader?: 'service' | 'endpoint';
   /** How long a request waits for the first discovery answer (ms, or a duration). @default 5000 */
   readyTimeoutMs?: Duration;
@@ -94,12 +104,37 @@ export interface ServiceConfig {
   interceptors?: (Interceptor | InterceptorFactory)[];
 }
 
+/**
+ * `unknownHosts: { passthrough: [...] }`: the hosts that are not services and still go out through
+ * an ordinary Agent; every other one fails with UNKNOWN_SERVICE.
+ */
+export interface PassthroughList {
+  /**
+   * Exact host names or IP addresses (`'api.stripe.com'`, `'10.0.0.5'`, `'[fd00::1]'`), and domain
+   * suffixes starting with `.` (`'.example.org'` lets `a.example.org` and `b.a.example.org` through,
+   * not `example.org` itself). No port: an entry matches every port.
+   */
+  passthrough: string[];
+}
+
 /** Configuration accepted by `createMesh`. */
 export interface MeshConfig {
   /** Services by logical name; the name is the host callers use (`http://orders/...`). */
   services: Record<string, ServiceConfig>;
-  /** What to do with a host that is not a service: pass it through to an ordinary Agent, or fail with UNKNOWN_SERVICE. @default 'passthrough' */
-  unknownHosts?: 'passthrough' | 'reject';
+  /**
+   * What to do with a host that is not a service: pass it through to an ordinary Agent, fail with
+   * UNKNOWN_SERVICE, or pass through only the hosts of a list (`{ passthrough: [...] }`).
+   * Note that with `'passthrough'`, a redirect a service answers is followed by `fetch` (through
+   * `mesh.dispatcher` or `setGlobalDispatcher`) to whatever host it names. @default 'passthrough'
+   */
+  unknownHosts?: 'passthrough' | 'reject' | PassthroughList;
+  /**
+   * The Kubernetes namespace of the services that say nothing else (each service's `namespaces`
+   * defaults to `[namespace]`): usually the namespace this process runs in. Unset by default.
+   */
+  namespace?: string;
+  /** The cluster's DNS domain, for the `<name>.<ns>.svc.<clusterDomain>` form of service names. @default 'cluster.local' */
+  clusterDomain?: string;
   /** Balancers registered for this mesh only, by name. */
   balancers?: Record<string, BalancerFactory<any> | BalancerDefinition<any>>;
   /** Discovery types registered for this mesh only, by type. */

@@ -20,10 +20,11 @@ import { parseLocalityLb, type Locality, type ParsedLocalityLb } from '../routin
 import { parseTlsConfig, type ParsedTls } from '../security/tls.js';
 import type { Interceptor, InterceptorFactory, LayerContext } from '../request/layer.js';
 import type { MeshConfig } from './config-types.js';
+import { parseMeshHosts, parseNamespaces, serviceAddresses, type ParsedMeshHosts, type UnknownHosts } from './hosts.js';
 
 export type { HashOn, HashRequest, ParsedBalancer } from '../balancers/config.js';
 export { DEFAULT_BALANCER } from '../balancers/config.js';
-export type { BalancerConfig, DiscoveryConfig, MeshConfig, MeshConfigJSON, PoolConfig, ServiceConfig } from './config-types.js';
+export type { BalancerConfig, DiscoveryConfig, MeshConfig, MeshConfigJSON, PassthroughList, PoolConfig, ServiceConfig } from './config-types.js';
 
 // ===== parsed forms =====
 
@@ -41,6 +42,10 @@ export interface ParsedPool {
 export interface ParsedService {
   readonly name: string;
   readonly hosts: readonly string[];
+  /** The namespaces configured (`namespaces`, or the mesh's `namespace`); the discovery's is added to `addresses`. */
+  readonly namespaces: readonly string[];
+  /** Every host name that addresses the service (service/hosts.ts). */
+  readonly addresses: readonly string[];
   readonly discoveryType: string;
   readonly discoveryOptions: unknown;
   readonly discovery: DiscoveryDefinition<any>;
@@ -63,7 +68,9 @@ export interface ParsedService {
 
 export interface ParsedMeshConfig {
   readonly services: readonly ParsedService[];
-  readonly unknownHosts: 'passthrough' | 'reject';
+  readonly unknownHosts: UnknownHosts;
+  readonly namespace: string | undefined;
+  readonly clusterDomain: string;
   readonly locality: Locality | undefined;
   readonly redirects: 'same-origin' | 'any';
   readonly interceptors: readonly InterceptorFactory[];
@@ -76,6 +83,7 @@ const SERVICE_KEYS = [
   'balancer',
   'timeoutMs',
   'hosts',
+  'namespaces',
   'hostHeader',
   'readyTimeoutMs',
   'pool',
@@ -90,7 +98,7 @@ const SERVICE_KEYS = [
   'interceptors',
   ...HEALTH_CONFIG_KEYS,
 ];
-const MESH_KEYS = ['services', 'unknownHosts', 'balancers', 'discoveries', 'logger', 'random', 'now', 'locality', 'redirects', 'interceptors'];
+const MESH_KEYS = ['services', 'unknownHosts', 'namespace', 'clusterDomain', 'balancers', 'discoveries', 'logger', 'random', 'now', 'locality', 'redirects', 'interceptors'];
 
 /** Validate the whole config; throws {@link InvalidConfigError} at the first bad field. */
 export function parseMeshConfig(
@@ -105,7 +113,7 @@ export function parseMeshConfig(
       throw new InvalidConfigError(k, `expected a function, got ${describe(cfg[k])}`);
     }
   }
-  const unknownHosts = optEnum(cfg, 'unknownHosts', '', ['passthrough', 'reject'], 'passthrough');
+  const meshHosts = parseMeshHosts(cfg);
   const services = expectObject(cfg.services, 'services');
   const hostOwner = new Map<string, string>();
   const parsed: ParsedService[] = [];
@@ -114,8 +122,8 @@ export function parseMeshConfig(
     if (!SERVICE_NAME.test(name)) {
       throw new InvalidConfigError(path, 'a service name must be a lower-case host name (letters, digits, "-" and ".")');
     }
-    const svc = parseService(name, expectObject(value, path), path, balancers, discoveries);
-    for (const h of [name, ...svc.hosts]) {
+    const svc = parseService(name, expectObject(value, path), path, balancers, discoveries, meshHosts);
+    for (const h of svc.addresses) {
       const owner = hostOwner.get(h);
       if (owner !== undefined) throw new InvalidConfigError(path, `host "${h}" is already used by service "${owner}"`);
       hostOwner.set(h, name);
@@ -135,7 +143,7 @@ export function parseMeshConfig(
   }
   const redirects = optEnum(cfg, 'redirects', '', ['same-origin', 'any'], 'same-origin');
   const interceptors = parseInterceptors(cfg.interceptors, 'interceptors');
-  return Object.freeze({ services: Object.freeze(parsed), unknownHosts, locality, redirects, interceptors });
+  return Object.freeze({ services: Object.freeze(parsed), ...meshHosts, locality, redirects, interceptors });
 }
 
 function parseService(
@@ -144,6 +152,7 @@ function parseService(
   path: string,
   balancers: BalancerRegistry,
   discoveries: DiscoveryRegistry,
+  meshHosts: ParsedMeshHosts,
 ): ParsedService {
   rejectUnknown(s, SERVICE_KEYS, path, ['timeout', 'readyTimeout']);
 
@@ -187,6 +196,10 @@ function parseService(
       return h;
     });
   }
+  const namespaces = parseNamespaces(s.namespaces, join(path, 'namespaces'), meshHosts.namespace);
+  const discoveryNamespace = discovery.namespace?.(discoveryOptions);
+  const known = discoveryNamespace === undefined ? namespaces : [...namespaces, discoveryNamespace];
+  const addresses = serviceAddresses(name, hosts, known, meshHosts.clusterDomain);
 
   const poolRaw = s.pool === undefined ? {} : expectObject(s.pool, join(path, 'pool'));
   const poolPath = join(path, 'pool');
@@ -209,6 +222,8 @@ function parseService(
   return Object.freeze({
     name,
     hosts: Object.freeze(hosts),
+    namespaces,
+    addresses,
     discoveryType,
     discoveryOptions,
     discovery,

@@ -39,8 +39,16 @@ spec:
       discovery: { type: 'static', endpoints: ['http://127.0.0.1:9'] },
       balancer: 'least-request',
       subsets: { testversion: { labels: { version: 'v3' }, balancer: 'round-robin' } },
+      namespaces: ['prod'], // the host's namespace: its Kubernetes names keep addressing the service
     });
     await validates(services);
+    const mesh = createMesh({ services });
+    try {
+      for (const host of ['ratings', 'ratings.prod', 'ratings.prod.svc.cluster.local']) expect(mesh.dispatcher.lookup(host), host).not.toBeNull();
+      expect(mesh.dispatcher.lookup('ratings.default')).toBeNull();
+    } finally {
+      await mesh.close();
+    }
   });
 
   test('connection pool and outlier detection (destination-rule reference, reviews-cb-policy)', async () => {

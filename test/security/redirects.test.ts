@@ -1,4 +1,5 @@
 import { Readable } from 'node:stream';
+import { fetch as undiciFetch } from 'undici';
 import { afterEach, beforeEach, expect, test } from 'vitest';
 import { createMesh, type Mesh } from '../../src/index.js';
 import { closeAll, startBackend, type Backend } from '../support/backend.js';
@@ -111,4 +112,33 @@ test('an oversized response header block fails the request with a clear error', 
   const { request } = await import('undici');
   const err = await request('http://orders/x', { dispatcher: meshWith().dispatcher }).catch((e: Error) => e);
   expect(err).toMatchObject({ code: 'UPSTREAM_FAILED', service: 'orders', cause: { code: 'UND_ERR_HEADERS_OVERFLOW' } });
+});
+
+test("fetch through mesh.dispatcher follows a service's redirect to any host by default; unknownHosts: { passthrough } refuses it", async () => {
+  const outside = await startBackend('outside'); // a loopback server that is no service
+  orders.handler = (req, res) => {
+    req.resume();
+    res.writeHead(302, { location: `${outside.url}/landing` });
+    res.end();
+  };
+  const open = createMesh({ services: { orders: { endpoints: [orders.url] } } });
+  const listed = createMesh({ services: { orders: { endpoints: [orders.url] } }, unknownHosts: { passthrough: ['api.stripe.com', '.example.org'] }, redirects: 'any' });
+  try {
+    // What the README warns about: global-style fetch follows the redirect out of the mesh.
+    const followed = await undiciFetch('http://orders/go', { dispatcher: open.dispatcher });
+    expect(await followed.json()).toMatchObject({ backend: 'outside', url: '/landing' });
+    expect(outside.received).toHaveLength(1);
+
+    const refused = await undiciFetch('http://orders/go', { dispatcher: listed.dispatcher }).catch((e: Error) => e);
+    expect(refused).toBeInstanceOf(TypeError);
+    expect((refused as Error).cause).toMatchObject({ code: 'UNKNOWN_SERVICE', service: `127.0.0.1:${outside.port}` });
+    const viaNode = await fetch('http://orders/go', { dispatcher: listed.dispatcher } as RequestInit).catch((e: Error) => e);
+    expect((viaNode as Error).cause).toMatchObject({ code: 'UNKNOWN_SERVICE' });
+    const viaMesh = await listed.fetch('http://orders/go').catch((e: Error) => e);
+    expect((viaMesh as Error).cause).toMatchObject({ code: 'UNKNOWN_SERVICE' });
+    expect(outside.received, 'the refused hops never reached the outside server').toHaveLength(1);
+    expect(orders.received).toHaveLength(4);
+  } finally {
+    await Promise.all([open.close(), listed.close(), outside.close()]);
+  }
 });

@@ -16,7 +16,9 @@ const make = (c: MeshConfig): Mesh => {
 const roundTrip = (m: Mesh): MeshConfig => JSON.parse(JSON.stringify(m));
 
 const rich = (): MeshConfig => ({
-  unknownHosts: 'reject',
+  unknownHosts: { passthrough: ['api.stripe.com', '.example.org'] },
+  namespace: 'shop',
+  clusterDomain: 'corp.internal',
   redirects: 'any',
   locality: { region: 'us-east', zone: 'a' },
   services: {
@@ -25,6 +27,7 @@ const rich = (): MeshConfig => ({
       balancer: { type: 'ring-hash', hashOn: { cookie: 'sid', ttlMs: '1h', path: '/' }, minimumRingSize: 512 },
       timeoutMs: '2s',
       hosts: ['orders.shop.example'],
+      namespaces: ['shop', 'prod'],
       hostHeader: 'endpoint',
       readyTimeoutMs: 1500,
       pool: { connections: 8, headersTimeoutMs: '10s' },
@@ -52,6 +55,9 @@ test('toJSON is complete, canonical (ms, current names) and a fixpoint: createMe
   const first = make(rich());
   const json = roundTrip(first);
   const o = json.services.orders!;
+  expect(json).toMatchObject({ unknownHosts: { passthrough: ['api.stripe.com', '.example.org'] }, namespace: 'shop', clusterDomain: 'corp.internal' });
+  expect(o.namespaces).toEqual(['shop', 'prod']);
+  expect(json.services.inventory!.namespaces, "the mesh's namespace, filled in").toEqual(['shop']);
   expect(o).toMatchObject({ timeoutMs: 2000, readyTimeoutMs: 1500, hostHeader: 'endpoint', panicThreshold: 30, circuitBreaker: false });
   expect(o.serviceBreaker).toEqual({ errorThresholdPercentage: 50, volumeThreshold: 50, rollingWindowMs: 10_000, resetTimeoutMs: 45_000 });
   expect(o.retry).toMatchObject({ attempts: 3, retryOn: ['5xx', 'reset'], perTryTimeoutMs: 250, retriableStatusCodes: [503], budget: { percent: 30, minRetriesPerSecond: 10, windowMs: 10_000 } });
@@ -70,9 +76,12 @@ test('toJSON is complete, canonical (ms, current names) and a fixpoint: createMe
 
 test('defaults are written out, so the JSON says what a bare config does', () => {
   const json = roundTrip(make({ services: { a: { endpoints: ['http://127.0.0.1:1'] } } }));
+  expect(json).toMatchObject({ unknownHosts: 'passthrough', clusterDomain: 'cluster.local' });
+  expect(json.namespace).toBeUndefined();
   expect(json.services.a).toMatchObject({
     balancer: { type: 'peak-ewma', choiceCount: 2, decayMs: 300 },
     timeoutMs: 0,
+    namespaces: [],
     readyTimeoutMs: 5000,
     retry: { attempts: 2, retryOn: ['connect-failure', 'reset', 'retriable-status-codes'] },
     limits: { maxRequests: 1024, maxPendingRequests: 1024, maxQueueTimeMs: 1000 },

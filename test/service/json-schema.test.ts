@@ -30,7 +30,9 @@ test('what createMesh accepts from JSON passes the schema, toJSON output include
   };
   const legacy = { discovery: { type: 'consul', service: 'legacy' } }; // a type registered in code
   expect(errors({ unknownHosts: 'reject', services: { ...services, legacy } })).toEqual([]);
-  const mesh = createMesh({ unknownHosts: 'reject', services });
+  const hosts = { unknownHosts: { passthrough: ['api.stripe.com', '.example.org'] }, namespace: 'shop', clusterDomain: 'cluster.local' };
+  expect(errors({ ...hosts, services: { a: { endpoints: [], namespaces: ['shop', 'prod'] } } })).toEqual([]);
+  const mesh = createMesh({ ...hosts, services });
   meshes.push(mesh);
   expect(errors(JSON.parse(JSON.stringify(mesh)))).toEqual([]);
 });
@@ -42,4 +44,7 @@ test('typos and wrong values fail the schema, as they fail createMesh', () => {
   expect(errors({ services: { a: { discovery: { type: 'dns', host: 'x', port: 80, keepFor: 'x' } } } })).not.toEqual([]);
   expect(errors({ services: { a: { endpoints: [], pool: { conections: 1 } } } })).not.toEqual([]);
   expect(errors({ unknownHosts: 'drop', services: {} })).not.toEqual([]);
+  expect(errors({ unknownHosts: { passthrough: 'api.stripe.com' }, services: {} })).not.toEqual([]);
+  expect(errors({ unknownHosts: { allow: ['api.stripe.com'] }, services: {} })).not.toEqual([]);
+  expect(errors({ services: { a: { endpoints: [], namespaces: 'shop' } } })).not.toEqual([]);
 });
