@@ -89,8 +89,7 @@ test('close waits for in-flight requests, and aborts them after graceMs', async 
   backends[1]!.fault = { kind: 'hang' };
   const hung = request('http://open/hang', { dispatcher: m2.dispatcher }).catch((e: Error) => e);
   await new Promise((r) => setTimeout(r, 20));
-  const started = performance.now();
+  // The backend never answers: close resolves only because the grace ran out and cut the request.
   await m2.close({ graceMs: 100 });
-  expect(performance.now() - started).toBeLessThan(1000);
-  expect(await hung).toBeInstanceOf(Error);
+  expect(await hung).toMatchObject({ code: 'MESH_CLOSED' });
 });

@@ -1,4 +1,4 @@
-import { afterEach, beforeEach, expect, test } from 'vitest';
+import { afterEach, beforeEach, expect, test, vi } from 'vitest';
 import { request } from 'undici';
 import { createMesh, type Mesh } from '../../src/index.js';
 import { closeAll, startBackends, type Backend } from '../support/backend.js';
@@ -24,40 +24,43 @@ async function get(path: string): Promise<{ status: number; backend: string }> {
   return { status: res.statusCode, backend: body.backend };
 }
 
-test('endpoints added and removed under load: no request fails, added ones serve at once, removed ones drain', async () => {
-  // Slow responses keep requests in flight on the endpoint we remove.
-  for (const b of backends) b.fault = { kind: 'delay', ms: 30 };
+test('endpoints added and removed with requests in flight: no request fails, added ones serve at once, removed ones drain', async () => {
+  // Every backend holds its responses until the test releases them, so what is in flight when the
+  // endpoints change is known exactly — no timing involved.
+  const held: (() => void)[] = [];
+  let arrived = 0;
+  let onArrival: (() => void) | null = null;
+  for (const b of backends) {
+    b.handler = (req, res) => {
+      held.push(() => res.writeHead(200, { 'content-type': 'application/json' }).end(JSON.stringify({ backend: b.name })));
+      arrived++;
+      onArrival?.();
+    };
+  }
+  const arrivals = (n: number): Promise<void> =>
+    new Promise((resolve) => {
+      onArrival = () => arrived >= n && resolve();
+      onArrival();
+    });
   const results: Promise<{ status: number; backend: string }>[] = [];
-  const stopAt = performance.now() + 600;
-  let i = 0;
-  const worker = async (): Promise<void> => {
-    while (performance.now() < stopAt) {
-      const p = get(`/r${i++}`);
-      results.push(p);
-      await p;
-    }
-  };
-  const workers = Array.from({ length: 16 }, worker);
-  await new Promise((r) => setTimeout(r, 150));
-  const inFlightOnB0 = mesh.stats().services.orders!.endpoints.find((e) => e.url === backends[0]!.url)!.inFlight;
-  expect(inFlightOnB0).toBeGreaterThan(0);
+  for (let i = 0; i < 12; i++) results.push(get(`/before${i}`));
+  await arrivals(12);
+  expect(mesh.stats().services.orders!.endpoints.find((e) => e.url === backends[0]!.url)!.inFlight).toBe(4);
+
   mesh.setEndpoints('orders', [backends[1]!.url, backends[2]!.url, backends[3]!.url]);
   const draining = mesh.stats().services.orders!.endpoints.find((e) => e.url === backends[0]!.url)!;
-  expect(draining.state).toBe('draining');
-  // Everything ever sent to b0: finished plus in flight at the moment of the update.
-  const b0Sent = draining.requests + draining.inFlight;
-  const b3Before = backends[3]!.received.length;
-  await Promise.all(workers);
+  expect(draining).toMatchObject({ state: 'draining', inFlight: 4 });
+  for (let i = 0; i < 12; i++) results.push(get(`/after${i}`));
+  await arrivals(24);
+  for (const release of held) release();
   const settled = await Promise.allSettled(results);
-  const failed = settled.filter((s) => s.status === 'rejected' || s.value.status !== 200);
-  expect(failed).toEqual([]);
-  // Requests already sent to b0 finished; none were sent after the update.
-  expect(backends[0]!.received.length).toBe(b0Sent);
-  expect(backends[3]!.received.length).toBeGreaterThan(b3Before);
-  // The removed endpoint's pool closed once its in-flight requests were done.
-  await new Promise((r) => setTimeout(r, 50));
-  expect(mesh.stats().services.orders!.endpoints.map((e) => e.url).sort()).toEqual(
-    [backends[1]!.url, backends[2]!.url, backends[3]!.url].sort(),
+  expect(settled.filter((s) => s.status === 'rejected' || s.value.status !== 200)).toEqual([]);
+  // The 4 requests in flight on b0 finished; none was sent to it after the update; b3 took its share.
+  expect(backends[0]!.received).toHaveLength(4);
+  expect(backends[3]!.received).toHaveLength(4);
+  // The removed endpoint's pool closes once its in-flight requests are done, and it leaves the stats.
+  await vi.waitFor(() =>
+    expect(mesh.stats().services.orders!.endpoints.map((e) => e.url).sort()).toEqual([backends[1]!.url, backends[2]!.url, backends[3]!.url].sort()),
   );
 });
 

@@ -162,10 +162,8 @@ describe('active health checks', () => {
     };
     await sleep(200);
     expect(health(m, backends[0]!)).toBe('unhealthy');
-    const t = performance.now();
     const before = backends[0]!.received.filter((r) => r.url === '/x').length;
     for (let i = 0; i < 6; i++) expect(await get(m)).toBe(200);
-    expect(performance.now() - t).toBeLessThan(200);
     expect(backends[0]!.received.filter((r) => r.url === '/x').length).toBe(before);
     healthy = true;
     await sleep(200);
