@@ -10,13 +10,13 @@ import { parseMeshConfig, type MeshConfig, type ParsedMeshConfig } from './servi
 import { meshToJSON } from './service/config-json.js';
 import { MeshDispatcher } from './core/dispatcher.js';
 import type { EndpointInput } from './core/endpoint-spec.js';
-import { InvalidConfigError } from './core/errors.js';
+import { InvalidConfigError, messageOf } from './core/errors.js';
 import { Service, type ServiceStats } from './service/service.js';
 import { DiscoveryRegistry, type DiscoveryDefinition, type DiscoveryFactory } from './discovery/discovery.js';
 import { registerBuiltinDiscovery } from './discovery/builtins.js';
 import { StaticSource } from './discovery/static.js';
 import { sectionLogger } from './core/log.js';
-import { expectObject } from './config/check.js';
+import { expectObject, join } from './config/check.js';
 import { processLocality } from './routing/locality.js';
 import { MeshEvents, type Disposable, type MeshEventMap, type MeshEventName } from './core/events.js';
 import { fromInterceptor, type Layer } from './request/layer.js';
@@ -88,10 +88,10 @@ export class Mesh {
 
   /** @internal Use {@link createMesh}. */
   constructor(config: MeshConfig) {
-    expectObject(config, '');
+    const raw = expectObject(config, '');
     const { balancers, discoveries } = registries();
-    for (const [name, def] of Object.entries(config?.balancers ?? {})) balancers.register(name, def);
-    for (const [type, def] of Object.entries(config?.discoveries ?? {})) discoveries.register(type, def);
+    registerOwn(balancers, raw.balancers, 'balancers');
+    registerOwn(discoveries, raw.discoveries, 'discoveries');
     const parsed = parseMeshConfig(config, balancers, discoveries);
 
     this.#parsed = parsed;
@@ -99,7 +99,7 @@ export class Mesh {
     const random = config.random ?? Math.random;
     const now = config.now ?? (() => performance.now());
     const meshLog = sectionLogger('meshlet:mesh', config.logger);
-    this.#events = new MeshEvents((err) => meshLog.warn(`an event listener threw: ${(err as Error)?.message ?? String(err)}`));
+    this.#events = new MeshEvents((err) => meshLog.warn(`an event listener threw: ${messageOf(err)}`));
     const locality = processLocality(parsed.locality);
     const hosts = new Map<string, Service>();
     // Every user factory runs before anything starts: one that fails leaves nothing running.
@@ -203,6 +203,12 @@ export class Mesh {
     }
     return this.#closing;
   }
+}
+
+/** Register a mesh's own `balancers` / `discoveries` (an object by name), naming `path.<name>` in errors. */
+function registerOwn(registry: BalancerRegistry | DiscoveryRegistry, raw: unknown, path: string): void {
+  if (raw === undefined) return;
+  for (const [name, def] of Object.entries(expectObject(raw, path))) registry.register(name, def as never, join(path, name));
 }
 
 /**

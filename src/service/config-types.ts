@@ -110,7 +110,11 @@ export interface MeshConfig {
    * before the rate and concurrency limits — see service/pipeline.ts.
    */
   interceptors?: (Interceptor | InterceptorFactory)[];
-  /** Where warnings and debug lines go. @default warnings to stderr, debug lines to util.debuglog sections `meshlet:*` (NODE_DEBUG=meshlet*) */
+  /**
+   * Where warnings and debug lines go: an object whose `debug` and `warn`, when given, are
+   * functions (`console` fits). One that throws or rejects is ignored.
+   * @default warnings to stderr, debug lines to util.debuglog sections `meshlet:*` (NODE_DEBUG=meshlet*)
+   */
   logger?: Partial<Logger>;
   /** Random source in [0, 1), for deterministic tests. @default Math.random */
   random?: () => number;
