@@ -1,6 +1,7 @@
 /**
  * The Mesh: owns the services, the dispatcher and their lifecycle. `createMesh(config)` validates
- * the whole config first (every error names its field), then starts discovery for each service.
+ * the whole config first (every error names its field), then starts discovery for each service;
+ * when one fails to start, every service built so far is stopped before the error is thrown.
  */
 import type { RequestInfo, RequestInit, Response } from 'undici';
 import { meshFetch, type RedirectPolicy } from './security/redirects.js';
@@ -96,9 +97,9 @@ export class Mesh {
 
     this.#parsed = parsed;
     this.#redirects = parsed.redirects;
+    const meshLog = sectionLogger('meshlet:mesh', config.logger);
     const random = config.random ?? Math.random;
     const now = config.now ?? (() => performance.now());
-    const meshLog = sectionLogger('meshlet:mesh', config.logger);
     this.#events = new MeshEvents((err) => meshLog.warn(`an event listener threw: ${messageOf(err)}`));
     const locality = processLocality(parsed.locality);
     const hosts = new Map<string, Service>();
@@ -113,24 +114,30 @@ export class Mesh {
       }
       return { svc, log, interceptors };
     });
-    for (const { svc, log, interceptors } of built) {
-      const service = new Service(svc, { random, now, log, events: this.#events, locality, interceptors });
-      this.#services.set(svc.name, service);
-      hosts.set(svc.name, service);
-      for (const h of svc.hosts) hosts.set(h, service);
+    try {
+      for (const { svc, log, interceptors } of built) {
+        const service = new Service(svc, { random, now, log, events: this.#events, locality, interceptors });
+        this.#services.set(svc.name, service);
+        hosts.set(svc.name, service);
+        for (const h of svc.hosts) hosts.set(h, service);
+      }
+      this.dispatcher = new MeshDispatcher(
+        { hosts, unknownHosts: parsed.unknownHosts },
+        {
+          close: async () => {
+            await Promise.allSettled([...this.#services.values()].map((s) => s.close(this.#graceMs)));
+          },
+          destroy: async () => {
+            await Promise.allSettled([...this.#services.values()].map((s) => s.destroy()));
+          },
+        },
+      );
+      // A discovery factory that throws (a registered one) must not leave the sources started before it running.
+      for (const service of this.#services.values()) service.start();
+    } catch (err) {
+      for (const service of this.#services.values()) void service.destroy();
+      throw err;
     }
-    this.dispatcher = new MeshDispatcher(
-      { hosts, unknownHosts: parsed.unknownHosts },
-      {
-        close: async () => {
-          await Promise.allSettled([...this.#services.values()].map((s) => s.close(this.#graceMs)));
-        },
-        destroy: async () => {
-          await Promise.allSettled([...this.#services.values()].map((s) => s.destroy()));
-        },
-      },
-    );
-    for (const service of this.#services.values()) service.start();
   }
 
   /**
