@@ -12,6 +12,7 @@ import { meshToJSON } from './service/config-json.js';
 import { MeshDispatcher } from './core/dispatcher.js';
 import type { EndpointInput } from './core/endpoint-spec.js';
 import { InvalidConfigError, messageOf } from './core/errors.js';
+import { guardClock, guardRandom } from './core/clock.js';
 import { Service, type ServiceStats } from './service/service.js';
 import { DiscoveryRegistry, type DiscoveryDefinition, type DiscoveryFactory } from './discovery/discovery.js';
 import { registerBuiltinDiscovery } from './discovery/builtins.js';
@@ -98,8 +99,8 @@ export class Mesh {
     this.#parsed = parsed;
     this.#redirects = parsed.redirects;
     const meshLog = sectionLogger('meshlet:mesh', config.logger);
-    const random = config.random ?? Math.random;
-    const now = config.now ?? (() => performance.now());
+    const random = config.random ? guardRandom(config.random, meshLog.warn) : Math.random;
+    const now = config.now ? guardClock(config.now, meshLog.warn) : () => performance.now();
     this.#events = new MeshEvents((err) => meshLog.warn(`an event listener threw: ${messageOf(err)}`));
     const locality = processLocality(parsed.locality);
     const hosts = new Map<string, Service>();

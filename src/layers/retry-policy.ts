@@ -13,6 +13,7 @@
  *  - nothing is retried once response headers went to the caller.
  */
 import { InvalidConfigError } from '../core/errors.js';
+import { clampDelay } from '../core/clock.js';
 import { describe } from '../core/endpoint-spec.js';
 import { expectList, expectObject, join, optNumber, rejectUnknown } from '../config/check.js';
 import { optDurationMs, type Duration } from '../config/duration.js';
@@ -126,10 +127,10 @@ export function retriableError(policy: ParsedRetry, kind: AttemptOutcomeKind): b
   }
 }
 
-/** Full-jitter back-off before retry number `retry` (1-based). */
+/** Full-jitter back-off before retry number `retry` (1-based): in [0, cap], NaN → cap. */
 export function backoffMs(policy: ParsedRetry, retry: number, random: () => number): number {
   const cap = Math.min(policy.maxMs, policy.baseMs * 2 ** (retry - 1));
-  return Math.floor(random() * cap);
+  return clampDelay(Math.floor(random() * cap), 0, cap);
 }
 
 /**

@@ -116,9 +116,9 @@ export interface MeshConfig {
    * @default warnings to stderr, debug lines to util.debuglog sections `meshlet:*` (NODE_DEBUG=meshlet*)
    */
   logger?: Partial<Logger>;
-  /** Random source in [0, 1), for deterministic tests. @default Math.random */
+  /** Random source in [0, 1), for deterministic tests; a reading outside it (NaN…) is corrected, warned once. @default Math.random */
   random?: () => number;
-  /** Monotonic clock in ms, for deterministic tests. @default performance.now */
+  /** Monotonic clock in ms, for deterministic tests; a non-finite or backward reading repeats the last good one, warned once. @default performance.now */
   now?: () => number;
   /** Where this process runs, for locality-aware balancing. @default from MESHLET_REGION / MESHLET_ZONE */
   locality?: Locality;
