@@ -1,6 +1,7 @@
 /**
  * The Mesh: owns the services, the dispatcher and their lifecycle. `createMesh(config)` validates
- * the whole config first (every error names its field), then starts discovery for each service.
+ * the whole config first (every error names its field), then starts discovery for each service;
+ * when one fails to start, every service built so far is stopped before the error is thrown.
  */
 import type { RequestInfo, RequestInit, Response } from 'undici';
 import { meshFetch, type RedirectPolicy } from './security/redirects.js';
@@ -11,13 +12,14 @@ import { meshToJSON } from './service/config-json.js';
 import { passthroughRule } from './service/hosts.js';
 import { MeshDispatcher } from './core/dispatcher.js';
 import type { EndpointInput } from './core/endpoint-spec.js';
-import { InvalidConfigError } from './core/errors.js';
+import { InvalidConfigError, messageOf } from './core/errors.js';
+import { guardClock, guardRandom } from './core/clock.js';
 import { Service, type ServiceStats } from './service/service.js';
 import { DiscoveryRegistry, type DiscoveryDefinition, type DiscoveryFactory } from './discovery/discovery.js';
 import { registerBuiltinDiscovery } from './discovery/builtins.js';
 import { StaticSource } from './discovery/static.js';
 import { sectionLogger } from './core/log.js';
-import { expectObject } from './config/check.js';
+import { expectObject, join } from './config/check.js';
 import { processLocality } from './routing/locality.js';
 import { MeshEvents, type Disposable, type MeshEventMap, type MeshEventName } from './core/events.js';
 import { fromInterceptor, type Layer } from './request/layer.js';
@@ -89,18 +91,18 @@ export class Mesh {
 
   /** @internal Use {@link createMesh}. */
   constructor(config: MeshConfig) {
-    expectObject(config, '');
+    const raw = expectObject(config, '');
     const { balancers, discoveries } = registries();
-    for (const [name, def] of Object.entries(config?.balancers ?? {})) balancers.register(name, def);
-    for (const [type, def] of Object.entries(config?.discoveries ?? {})) discoveries.register(type, def);
+    registerOwn(balancers, raw.balancers, 'balancers');
+    registerOwn(discoveries, raw.discoveries, 'discoveries');
     const parsed = parseMeshConfig(config, balancers, discoveries);
 
     this.#parsed = parsed;
     this.#redirects = parsed.redirects;
-    const random = config.random ?? Math.random;
-    const now = config.now ?? (() => performance.now());
     const meshLog = sectionLogger('meshlet:mesh', config.logger);
-    this.#events = new MeshEvents((err) => meshLog.warn(`an event listener threw: ${(err as Error)?.message ?? String(err)}`));
+    const random = config.random ? guardRandom(config.random, meshLog.warn) : Math.random;
+    const now = config.now ? guardClock(config.now, meshLog.warn) : () => performance.now();
+    this.#events = new MeshEvents((err) => meshLog.warn(`an event listener threw: ${messageOf(err)}`));
     const locality = processLocality(parsed.locality);
     const hosts = new Map<string, Service>();
     // Every user factory runs before anything starts: one that fails leaves nothing running.
@@ -114,23 +116,29 @@ export class Mesh {
       }
       return { svc, log, interceptors };
     });
-    for (const { svc, log, interceptors } of built) {
-      const service = new Service(svc, { random, now, log, events: this.#events, locality, interceptors });
-      this.#services.set(svc.name, service);
-      for (const h of svc.addresses) hosts.set(h, service);
+    try {
+      for (const { svc, log, interceptors } of built) {
+        const service = new Service(svc, { random, now, log, events: this.#events, locality, interceptors });
+        this.#services.set(svc.name, service);
+        for (const h of svc.addresses) hosts.set(h, service);
+      }
+      this.dispatcher = new MeshDispatcher(
+        { hosts, passthrough: passthroughRule(parsed.unknownHosts) },
+        {
+          close: async () => {
+            await Promise.allSettled([...this.#services.values()].map((s) => s.close(this.#graceMs)));
+          },
+          destroy: async () => {
+            await Promise.allSettled([...this.#services.values()].map((s) => s.destroy()));
+          },
+        },
+      );
+      // A discovery factory that throws (a registered one) must not leave the sources started before it running.
+      for (const service of this.#services.values()) service.start();
+    } catch (err) {
+      for (const service of this.#services.values()) void service.destroy();
+      throw err;
     }
-    this.dispatcher = new MeshDispatcher(
-      { hosts, passthrough: passthroughRule(parsed.unknownHosts) },
-      {
-        close: async () => {
-          await Promise.allSettled([...this.#services.values()].map((s) => s.close(this.#graceMs)));
-        },
-        destroy: async () => {
-          await Promise.allSettled([...this.#services.values()].map((s) => s.destroy()));
-        },
-      },
-    );
-    for (const service of this.#services.values()) service.start();
   }
 
   /**
@@ -203,6 +211,12 @@ export class Mesh {
     }
     return this.#closing;
   }
+}
+
+/** Register a mesh's own `balancers` / `discoveries` (an object by name), naming `path.<name>` in errors. */
+function registerOwn(registry: BalancerRegistry | DiscoveryRegistry, raw: unknown, path: string): void {
+  if (raw === undefined) return;
+  for (const [name, def] of Object.entries(expectObject(raw, path))) registry.register(name, def as never, join(path, name));
 }
 
 /**

@@ -6,7 +6,7 @@
 import type { BalancerDefinition, BalancerRegistry } from './balancer.js';
 import { describe } from '../core/endpoint-spec.js';
 import { InvalidConfigError } from '../core/errors.js';
-import { expectObject, join, optNumber, optString, rejectUnknown, type Raw } from '../config/check.js';
+import { expectObject, join, optNumber, optString, rejectUnknown, userCode, type Raw } from '../config/check.js';
 import { optDurationMs, type Duration } from '../config/duration.js';
 
 /** Where a hash balancer takes the request's key from. */
@@ -70,7 +70,7 @@ export const DEFAULT_BALANCER = 'peak-ewma';
 export function defaultBalancer(balancers: BalancerRegistry, path: string): ParsedBalancer {
   const def = balancers.get(DEFAULT_BALANCER);
   if (!def) throw new InvalidConfigError(path, `the default balancer "${DEFAULT_BALANCER}" is not registered`);
-  return Object.freeze({ name: DEFAULT_BALANCER, def, options: def.parseOptions ? def.parseOptions({}, path) : {}, hashOn: undefined });
+  return Object.freeze({ name: DEFAULT_BALANCER, def, options: parseOptions(def, DEFAULT_BALANCER, {}, path), hashOn: undefined });
 }
 
 /** Parse a balancer config: a registered name, or `{ type, hashOn?, ...options }`. */
@@ -94,8 +94,12 @@ export function parseBalancer(raw: unknown, path: string, balancers: BalancerReg
   if (hashOn !== undefined && !def.usesHash) {
     throw new InvalidConfigError(join(path, 'hashOn'), `balancer "${name}" does not hash requests; use ring-hash or maglev`);
   }
-  const options = def.parseOptions ? def.parseOptions(rest, path) : rest;
-  return Object.freeze({ name, def, options, hashOn });
+  return Object.freeze({ name, def, options: parseOptions(def, name, rest, path), hashOn });
+}
+
+/** The balancer's own options parser (registered code: whatever else it throws becomes an InvalidConfigError). */
+function parseOptions(def: BalancerDefinition<any>, name: string, raw: Raw, path: string): unknown {
+  return def.parseOptions ? userCode(path, `the "${name}" balancer's parseOptions`, () => def.parseOptions!(raw, path)) : raw;
 }
 
 function parseHashOn(raw: unknown, path: string): HashOn {

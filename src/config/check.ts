@@ -5,9 +5,23 @@
  */
 import { closest, distance } from 'fastest-levenshtein';
 import { describe } from '../core/endpoint-spec.js';
-import { InvalidConfigError } from '../core/errors.js';
+import { InvalidConfigError, messageOf } from '../core/errors.js';
 
 export type Raw = Record<string, unknown>;
+
+/**
+ * Run code of the user's given in the config (a registered parser or factory) for the field at
+ * `path`: an InvalidConfigError it throws passes through; anything else becomes one, naming
+ * `what` threw, with the original as `cause` — createMesh throws nothing but InvalidConfigError.
+ */
+export function userCode<T>(path: string, what: string, run: () => T): T {
+  try {
+    return run();
+  } catch (err) {
+    if (err instanceof InvalidConfigError) throw err;
+    throw new InvalidConfigError(path, `${what} threw: ${messageOf(err)}`, { cause: err });
+  }
+}
 
 /** `value` must be a plain object. */
 export function expectObject(value: unknown, path: string): Raw {
@@ -15,6 +29,19 @@ export function expectObject(value: unknown, path: string): Raw {
     throw new InvalidConfigError(path, `expected an object, got ${describe(value)}`);
   }
   return value as Raw;
+}
+
+/**
+ * `value` must be an array with no hole (`[, url]` has one at index 0): a hole is reported at its
+ * index, so that no parser meets an element that is not there. `expected` says what the list
+ * holds, for the error when `value` is not an array ("a list of routes").
+ */
+export function expectList(value: unknown, path: string, expected: string): readonly unknown[] {
+  if (!Array.isArray(value)) throw new InvalidConfigError(path, `expected ${expected}, got ${describe(value)}`);
+  for (let i = 0; i < value.length; i++) {
+    if (!(i in value)) throw new InvalidConfigError(join(path, i), 'a hole in the list (nothing between two commas): give a value or remove the comma');
+  }
+  return value;
 }
 
 /**

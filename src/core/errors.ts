@@ -74,6 +74,15 @@ export class MeshError extends Error {
   }
 }
 
+/** The message of anything thrown (an Error's message, else its text), never throwing itself. */
+export function messageOf(err: unknown): string {
+  try {
+    return err instanceof Error ? err.message : String(err);
+  } catch {
+    return 'a value that cannot be printed';
+  }
+}
+
 /** True for any meshlet error, from either the ESM or the CJS copy of the library. */
 export function isMeshError(value: unknown): value is MeshError {
   return typeof value === 'object' && value !== null && Array.isArray((value as Record<symbol, unknown>)[kBrand]);
@@ -95,12 +104,15 @@ export class NoHealthyEndpointError extends MeshError {
   }
 }
 
-/** Configuration that does not fit the schema; `path` names the offending field. */
+/**
+ * Configuration that does not fit the schema; `path` names the offending field. When code of
+ * yours given in the config (a registered parser or factory) threw something else, that is `cause`.
+ */
 export class InvalidConfigError extends MeshError {
   /** Dotted path of the offending field, e.g. `services.orders.balancer.choiceCount`. */
   readonly path: string;
-  constructor(path: string, problem: string) {
-    super('INVALID_CONFIG', `invalid config at ${path || '(root)'}: ${problem}`);
+  constructor(path: string, problem: string, options: { cause?: unknown } = {}) {
+    super('INVALID_CONFIG', `invalid config at ${path || '(root)'}: ${problem}`, options);
     this.path = path;
   }
 }

@@ -6,8 +6,10 @@
  * failure with `ctx.error(...)` and pushes nothing: the service keeps its last good set
  * (grpc-js round robin keeps its children when resolution fails). Sources register by type name.
  */
-import type { EndpointSpec } from '../core/endpoint-spec.js';
+import { describe, type EndpointSpec } from '../core/endpoint-spec.js';
+import { InvalidConfigError } from '../core/errors.js';
 import { Registry } from '../core/registry.js';
+import { userCode } from '../config/check.js';
 import type { Logger } from '../core/log.js';
 
 /** What a discovery source is given when it starts. */
@@ -74,4 +76,17 @@ export class DiscoveryRegistry extends Registry<DiscoveryDefinition<any>> {
   constructor(parent?: DiscoveryRegistry) {
     super('registerDiscovery', 'type', parent);
   }
+}
+
+/**
+ * Start a source with its type's factory.
+ * @throws InvalidConfigError at `path` when the factory throws (the original error is `cause`) or
+ *   returns something with no `stop()`
+ */
+export function startDiscovery<O>(def: DiscoveryDefinition<O>, type: string, options: O, ctx: DiscoveryContext, path: string): DiscoverySource {
+  const source: unknown = userCode(path, `starting the "${type}" discovery`, () => def.create(options, ctx));
+  if (typeof (source as Partial<DiscoverySource> | null)?.stop !== 'function') {
+    throw new InvalidConfigError(path, `the "${type}" discovery's factory returned ${describe(source)}, not a source with a stop() method`);
+  }
+  return source as DiscoverySource;
 }

@@ -11,7 +11,7 @@ import { Resolver } from 'node:dns/promises';
 import { isIP } from 'node:net';
 import { InvalidConfigError } from '../core/errors.js';
 import { describe, parseEndpointSpec, type EndpointSpec } from '../core/endpoint-spec.js';
-import { checkNumber, join, optEnum, optNumber, type Raw } from '../config/check.js';
+import { checkNumber, expectList, join, optEnum, optNumber, type Raw } from '../config/check.js';
 import { DNS_BACKOFF_CAP_MS, type BackoffBounds } from './backoff.js';
 import type { DiscoveryContext } from './discovery.js';
 import { optDurationMs, type Duration } from '../config/duration.js';
@@ -88,10 +88,10 @@ export function parseCommon(o: Raw, path: string): DnsCommonOptions {
 }
 
 function parseServers(value: unknown, path: string): readonly string[] {
-  if (!Array.isArray(value) || value.length === 0) {
-    throw new InvalidConfigError(path, `expected a non-empty list of "ip:port" strings, got ${describe(value)}`);
-  }
-  const list = Array.from(value, (s: unknown, i) => {
+  const expected = 'a non-empty list of "ip:port" strings';
+  const servers = expectList(value, path, expected);
+  if (servers.length === 0) throw new InvalidConfigError(path, `expected ${expected}, got an empty one`);
+  const list = servers.map((s, i) => {
     const at = join(path, i);
     const bad = (): InvalidConfigError => new InvalidConfigError(at, `expected an IP address with an optional port ("10.96.0.10:53", "[fd00::a]:53"), got ${describe(s)}`);
     if (typeof s !== 'string') throw bad();

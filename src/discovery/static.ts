@@ -4,7 +4,7 @@
  * snapshot: added endpoints take traffic at once, removed ones drain.
  */
 import { parseEndpointSpec, type EndpointInput, type EndpointSpec } from '../core/endpoint-spec.js';
-import { expectObject, join, rejectUnknown } from '../config/check.js';
+import { expectList, expectObject, join, rejectUnknown } from '../config/check.js';
 import { InvalidConfigError } from '../core/errors.js';
 import type { DiscoveryContext, DiscoveryDefinition, DiscoverySource } from './discovery.js';
 
@@ -46,9 +46,8 @@ export class StaticSource implements DiscoverySource {
 
 /** Parse a list of endpoint inputs, rejecting duplicates; paths are `path[i]`. */
 export function parseEndpointList(list: unknown, path: string): EndpointSpec[] {
-  if (!Array.isArray(list)) throw new InvalidConfigError(path, 'expected an array of endpoints');
   const seen = new Set<string>();
-  return list.map((item, i) => {
+  return expectList(list, path, 'an array of endpoints').map((item, i) => {
     const spec = parseEndpointSpec(item, join(path, i));
     if (seen.has(spec.origin)) throw new InvalidConfigError(join(path, i), `duplicate endpoint ${spec.origin}`);
     seen.add(spec.origin);

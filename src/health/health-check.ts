@@ -4,6 +4,7 @@
  * unhealthy (not picked); `healthyThreshold` passes in a row bring it back. Checks run beside the
  * traffic: a failing or slow check never blocks a request, and never throws into the process.
  */
+import { clampDelay } from '../core/clock.js';
 import type { Endpoint } from '../core/endpoint.js';
 import type { ParsedHealthCheck } from './health-config.js';
 
@@ -44,7 +45,8 @@ export class HealthChecker {
   #schedule(): void {
     if (this.#closed) return;
     const c = this.#config;
-    const delay = c.intervalMs * (1 + (this.#random() * c.jitterPercent) / 100);
+    // Within [intervalMs, intervalMs × (1 + jitter)] whatever the random source says.
+    const delay = clampDelay(c.intervalMs * (1 + (this.#random() * c.jitterPercent) / 100), c.intervalMs, c.intervalMs * (1 + c.jitterPercent / 100));
     this.#timer = setTimeout(() => {
       for (const [ep, state] of this.#states) if (!state.running) void this.#check(ep, state);
       this.#schedule();

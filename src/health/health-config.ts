@@ -4,7 +4,7 @@
  */
 import { InvalidConfigError } from '../core/errors.js';
 import { describe } from '../core/endpoint-spec.js';
-import { expectObject, join, optBoolean, optNumber, optString, rejectUnknown, type Raw } from '../config/check.js';
+import { expectList, expectObject, join, optBoolean, optNumber, optString, rejectUnknown, type Raw } from '../config/check.js';
 import { optDurationMs, type Duration } from '../config/duration.js';
 
 /** Passive outlier detection (Envoy `outlier_detection`, Istio `OutlierDetection`). On by default. */
@@ -161,11 +161,13 @@ export function parseHealthCheck(raw: unknown, path: string): ParsedHealthCheck 
   if (p === undefined || !p.startsWith('/')) throw new InvalidConfigError(join(path, 'path'), `required: a path starting with "/", got ${describe(o.path)}`);
   let expected: [number, number] = [200, 399];
   if (o.expectedStatuses !== undefined) {
-    const e = o.expectedStatuses;
-    if (!Array.isArray(e) || e.length !== 2 || !e.every((x) => Number.isInteger(x) && x >= 100 && x <= 599) || e[0] > e[1]) {
+    const e = expectList(o.expectedStatuses, join(path, 'expectedStatuses'), '[lowest, highest] statuses');
+    const status = (x: unknown): x is number => Number.isInteger(x) && (x as number) >= 100 && (x as number) <= 599;
+    const [lo, hi] = e;
+    if (e.length !== 2 || !status(lo) || !status(hi) || lo > hi) {
       throw new InvalidConfigError(join(path, 'expectedStatuses'), `expected [lowest, highest] statuses, got ${describe(e)}`);
     }
-    expected = [e[0], e[1]];
+    expected = [lo, hi];
   }
   return Object.freeze({
     path: p,

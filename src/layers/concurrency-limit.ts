@@ -5,6 +5,7 @@
  * OVERLOADED. `maxRetries` caps retries in flight at once (Envoy's max_retries; unset by default
  * because the retry budget already bounds retries).
  */
+import { clampDelay } from '../core/clock.js';
 import { expectObject, optNumber, rejectUnknown } from '../config/check.js';
 import { optDurationMs, type Duration } from '../config/duration.js';
 
@@ -157,7 +158,7 @@ export class ConcurrencyLimit {
       }
       this.#compact();
       this.#arm();
-    }, Math.max(1, first.deadline - this.#now()));
+    }, clampDelay(first.deadline - this.#now(), 1, Math.max(1, this.#limits.maxQueueTimeMs)));
     // Requests wait on this timer: it keeps the process alive while any does.
   }
 

@@ -13,8 +13,9 @@
  *  - nothing is retried once response headers went to the caller.
  */
 import { InvalidConfigError } from '../core/errors.js';
+import { clampDelay } from '../core/clock.js';
 import { describe } from '../core/endpoint-spec.js';
-import { expectObject, join, optNumber, rejectUnknown } from '../config/check.js';
+import { expectList, expectObject, join, optNumber, rejectUnknown } from '../config/check.js';
 import { optDurationMs, type Duration } from '../config/duration.js';
 import type { AttemptOutcomeKind } from '../health/outcome.js';
 import { parseBudgetConfig, type BudgetConfig, type ParsedBudget } from './retry-budget.js';
@@ -64,8 +65,7 @@ export function parseRetryConfig(raw: unknown, path: string): ParsedRetry | null
   let retryOn: RetryOn[] = ['connect-failure', 'reset', 'retriable-status-codes'];
   if (o.retryOn !== undefined) {
     const list = typeof o.retryOn === 'string' ? o.retryOn.split(',').map((x) => x.trim()).filter(Boolean) : o.retryOn;
-    if (!Array.isArray(list)) throw new InvalidConfigError(join(path, 'retryOn'), `expected a list of ${RETRY_ON.join(', ')}, got ${describe(o.retryOn)}`);
-    retryOn = list.map((v, i) => {
+    retryOn = expectList(list, join(path, 'retryOn'), `a list of ${RETRY_ON.join(', ')}`).map((v, i) => {
       if (!RETRY_ON.includes(v as RetryOn)) {
         throw new InvalidConfigError(join(join(path, 'retryOn'), i), `expected one of ${RETRY_ON.join(', ')}, got ${describe(v)}`);
       }
@@ -74,10 +74,7 @@ export function parseRetryConfig(raw: unknown, path: string): ParsedRetry | null
   }
   let codes = [503];
   if (o.retriableStatusCodes !== undefined) {
-    if (!Array.isArray(o.retriableStatusCodes)) {
-      throw new InvalidConfigError(join(path, 'retriableStatusCodes'), `expected a list of HTTP statuses, got ${describe(o.retriableStatusCodes)}`);
-    }
-    codes = o.retriableStatusCodes.map((c, i) => {
+    codes = expectList(o.retriableStatusCodes, join(path, 'retriableStatusCodes'), 'a list of HTTP statuses').map((c, i) => {
       if (typeof c !== 'number' || !Number.isInteger(c) || c < 400 || c > 599) {
         throw new InvalidConfigError(join(join(path, 'retriableStatusCodes'), i), `expected a status from 400 to 599, got ${describe(c)}`);
       }
@@ -130,10 +127,10 @@ export function retriableError(policy: ParsedRetry, kind: AttemptOutcomeKind): b
   }
 }
 
-/** Full-jitter back-off before retry number `retry` (1-based). */
+/** Full-jitter back-off before retry number `retry` (1-based): in [0, cap], NaN → cap. */
 export function backoffMs(policy: ParsedRetry, retry: number, random: () => number): number {
   const cap = Math.min(policy.maxMs, policy.baseMs * 2 ** (retry - 1));
-  return Math.floor(random() * cap);
+  return clampDelay(Math.floor(random() * cap), 0, cap);
 }
 
 /**

@@ -12,7 +12,7 @@
 import type { Dispatcher } from 'undici';
 import { InvalidConfigError } from '../core/errors.js';
 import { describe } from '../core/endpoint-spec.js';
-import { expectObject, join, optNumber, optString, rejectUnknown, type Raw } from '../config/check.js';
+import { expectList, expectObject, join, optNumber, optString, rejectUnknown, type Raw } from '../config/check.js';
 import { optDurationMs, type Duration } from '../config/duration.js';
 import { parseRetryConfig, type ParsedRetry, type RetryConfig } from './retry-policy.js';
 import { parseLimitsConfig, type LimitsConfig, type ParsedLimits } from './concurrency-limit.js';
@@ -117,21 +117,19 @@ export function parseSubsets<B>(raw: unknown, path: string, parseBalancer: (raw:
 
 export function parseRoutes(raw: unknown, path: string, subsets: ReadonlySet<string>): ParsedRoute[] {
   if (raw === undefined) return [];
-  if (!Array.isArray(raw)) throw new InvalidConfigError(path, `expected a list of routes, got ${describe(raw)}`);
   const known = (name: unknown, p: string): string => {
     if (typeof name !== 'string' || !subsets.has(name)) {
       throw new InvalidConfigError(p, `unknown subset ${describe(name)} (defined: ${[...subsets].join(', ') || 'none'})`);
     }
     return name;
   };
-  return raw.map((value, i) => {
+  return expectList(raw, path, 'a list of routes').map((value, i) => {
     const p = join(path, i);
     const r = expectObject(value, p);
     rejectUnknown(r, ['name', 'match', 'subset', 'split', 'timeoutMs', 'retry', 'fault', 'mirror'], p, ['timeout']);
     let matchers: Matcher[] = [];
     if (r.match !== undefined) {
-      if (!Array.isArray(r.match)) throw new InvalidConfigError(join(p, 'match'), `expected a list of match blocks, got ${describe(r.match)}`);
-      matchers = r.match.map((m, j) => compileMatch(m, join(join(p, 'match'), j)));
+      matchers = expectList(r.match, join(p, 'match'), 'a list of match blocks').map((m, j) => compileMatch(m, join(join(p, 'match'), j)));
     }
     if (r.subset !== undefined && r.split !== undefined) throw new InvalidConfigError(join(p, 'split'), 'give either "subset" or "split", not both');
     let destinations: { subset: string | null; upTo: number }[] = [{ subset: null, upTo: 100 }];

@@ -12,7 +12,7 @@
  */
 import { InvalidConfigError } from '../core/errors.js';
 import { describe } from '../core/endpoint-spec.js';
-import { expectObject, join, optBoolean, optString, rejectUnknown } from '../config/check.js';
+import { expectList, expectObject, join, optBoolean, optString, rejectUnknown } from '../config/check.js';
 
 /** Where this process runs. */
 export interface Locality {
@@ -44,8 +44,7 @@ export function parseLocalityLb(raw: unknown, path: string): ParsedLocalityLb {
   rejectUnknown(o, ['enabled', 'failover', 'distribute'], path);
   const failover = new Map<string, string[]>();
   if (o.failover !== undefined) {
-    if (!Array.isArray(o.failover)) throw new InvalidConfigError(join(path, 'failover'), `expected a list of { from, to }, got ${describe(o.failover)}`);
-    o.failover.forEach((f, i) => {
+    expectList(o.failover, join(path, 'failover'), 'a list of { from, to }').forEach((f, i) => {
       const p = join(join(path, 'failover'), i);
       const e = expectObject(f, p);
       rejectUnknown(e, ['from', 'to'], p);
@@ -57,8 +56,7 @@ export function parseLocalityLb(raw: unknown, path: string): ParsedLocalityLb {
   }
   const distribute: { from: string; to: { locality: string; weight: number }[] }[] = [];
   if (o.distribute !== undefined) {
-    if (!Array.isArray(o.distribute)) throw new InvalidConfigError(join(path, 'distribute'), `expected a list of { from, to }, got ${describe(o.distribute)}`);
-    o.distribute.forEach((d, i) => {
+    expectList(o.distribute, join(path, 'distribute'), 'a list of { from, to }').forEach((d, i) => {
       const p = join(join(path, 'distribute'), i);
       const e = expectObject(d, p);
       rejectUnknown(e, ['from', 'to'], p);

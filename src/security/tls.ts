@@ -19,7 +19,7 @@ import tls, { type PeerCertificate } from 'node:tls';
 import { buildConnector } from 'undici';
 import { InvalidConfigError, MeshError } from '../core/errors.js';
 import { describe } from '../core/endpoint-spec.js';
-import { expectObject, join, optBoolean, optEnum, optNumber, optString, rejectUnknown } from '../config/check.js';
+import { expectList, expectObject, join, optBoolean, optEnum, optNumber, optString, rejectUnknown } from '../config/check.js';
 import { optDurationMs, type Duration } from '../config/duration.js';
 import type { Logger } from '../core/log.js';
 
@@ -65,10 +65,9 @@ export function parseTlsConfig(raw: unknown, path: string): ParsedTls | null {
   }
   let sans: string[] | null = null;
   if (o.subjectAltNames !== undefined) {
-    if (!Array.isArray(o.subjectAltNames) || o.subjectAltNames.length === 0) {
-      throw new InvalidConfigError(join(path, 'subjectAltNames'), `expected a non-empty list of names, got ${describe(o.subjectAltNames)}`);
-    }
-    sans = o.subjectAltNames.map((v, i) => {
+    const list = expectList(o.subjectAltNames, join(path, 'subjectAltNames'), 'a non-empty list of names');
+    if (list.length === 0) throw new InvalidConfigError(join(path, 'subjectAltNames'), 'expected a non-empty list of names, got an empty one');
+    sans = list.map((v, i) => {
       if (typeof v !== 'string' || v === '') throw new InvalidConfigError(join(join(path, 'subjectAltNames'), i), `expected a name, got ${describe(v)}`);
       return v;
     });

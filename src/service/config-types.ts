@@ -145,11 +145,15 @@ export interface MeshConfig {
    * before the rate and concurrency limits — see service/pipeline.ts.
    */
   interceptors?: (Interceptor | InterceptorFactory)[];
-  /** Where warnings and debug lines go. @default warnings to stderr, debug lines to util.debuglog sections `meshlet:*` (NODE_DEBUG=meshlet*) */
+  /**
+   * Where warnings and debug lines go: an object whose `debug` and `warn`, when given, are
+   * functions (`console` fits). One that throws or rejects is ignored.
+   * @default warnings to stderr, debug lines to util.debuglog sections `meshlet:*` (NODE_DEBUG=meshlet*)
+   */
   logger?: Partial<Logger>;
-  /** Random source in [0, 1), for deterministic tests. @default Math.random */
+  /** Random source in [0, 1), for deterministic tests; a reading outside it (NaN…) is corrected, warned once. @default Math.random */
   random?: () => number;
-  /** Monotonic clock in ms, for deterministic tests. @default performance.now */
+  /** Monotonic clock in ms, for deterministic tests; a non-finite or backward reading repeats the last good one, warned once. @default performance.now */
   now?: () => number;
   /** Where this process runs, for locality-aware balancing. @default from MESHLET_REGION / MESHLET_ZONE */
   locality?: Locality;

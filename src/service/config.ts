@@ -8,7 +8,7 @@ import { defaultBalancer, parseBalancer, type ParsedBalancer } from '../balancer
 import type { DiscoveryDefinition, DiscoveryRegistry } from '../discovery/discovery.js';
 import { describe } from '../core/endpoint-spec.js';
 import { InvalidConfigError } from '../core/errors.js';
-import { expectObject, join, optEnum, optNumber, optString, rejectUnknown, type Raw } from '../config/check.js';
+import { expectList, expectObject, join, optEnum, optNumber, rejectUnknown, userCode, type Raw } from '../config/check.js';
 import { optDurationMs } from '../config/duration.js';
 import { HEALTH_CONFIG_KEYS, parseHealthConfig, type ParsedHealth } from '../health/endpoint-health.js';
 import { parseRetryConfig, type ParsedRetry } from '../layers/retry-policy.js';
@@ -113,6 +113,7 @@ export function parseMeshConfig(
       throw new InvalidConfigError(k, `expected a function, got ${describe(cfg[k])}`);
     }
   }
+  checkLogger(cfg.logger);
   const meshHosts = parseMeshHosts(cfg);
   const services = expectObject(cfg.services, 'services');
   const hostOwner = new Map<string, string>();
@@ -179,7 +180,9 @@ function parseService(
   if (!discovery) {
     throw new InvalidConfigError(join(discoveryPath, 'type'), `unknown discovery type "${discoveryType}" (registered: ${discoveries.names().join(', ')})`);
   }
-  const discoveryOptions = discovery.parseOptions ? discovery.parseOptions(discoveryRest, discoveryPath) : discoveryRest;
+  const discoveryOptions = discovery.parseOptions
+    ? userCode(discoveryPath, `the "${discoveryType}" discovery's parseOptions`, () => discovery.parseOptions!(discoveryRest, discoveryPath))
+    : discoveryRest;
 
   const balancer = s.balancer === undefined ? defaultBalancer(balancers, join(path, 'balancer')) : parseBalancer(s.balancer, join(path, 'balancer'), balancers);
   const subsets = parseSubsets(s.subsets, join(path, 'subsets'), (raw, p) => parseBalancer(raw, p, balancers));
@@ -188,8 +191,7 @@ function parseService(
   // hosts
   let hosts: string[] = [];
   if (s.hosts !== undefined) {
-    if (!Array.isArray(s.hosts)) throw new InvalidConfigError(join(path, 'hosts'), `expected an array of host names, got ${describe(s.hosts)}`);
-    hosts = s.hosts.map((h, i) => {
+    hosts = expectList(s.hosts, join(path, 'hosts'), 'an array of host names').map((h, i) => {
       if (typeof h !== 'string' || !SERVICE_NAME.test(h)) {
         throw new InvalidConfigError(join(join(path, 'hosts'), i), `expected a lower-case host name, got ${describe(h)}`);
       }
@@ -245,16 +247,27 @@ function parseService(
   });
 }
 
+/** `logger`: an object (console, pino…) whose `debug` and `warn`, when there, are functions. */
+function checkLogger(raw: unknown): void {
+  if (raw === undefined) return;
+  if (typeof raw !== 'object' || raw === null || Array.isArray(raw)) {
+    throw new InvalidConfigError('logger', `expected an object with debug and warn functions (console fits), got ${describe(raw)}`);
+  }
+  for (const k of ['debug', 'warn'] as const) {
+    const f = (raw as Raw)[k];
+    if (f !== undefined && typeof f !== 'function') throw new InvalidConfigError(join('logger', k), `expected a function, got ${describe(f)}`);
+  }
+}
+
 /** Interceptors as factories: an object with `name` and `handle`, or a function that makes one. */
 function parseInterceptors(raw: unknown, path: string): readonly InterceptorFactory[] {
   if (raw === undefined) return [];
-  if (!Array.isArray(raw)) throw new InvalidConfigError(path, `expected a list of interceptors, got ${describe(raw)}`);
   return Object.freeze(
-    Array.from(raw, (v, i) => {
+    expectList(raw, path, 'a list of interceptors').map((v, i) => {
       const p = join(path, i);
       if (typeof v === 'function') {
         return (ctx: LayerContext) => {
-          const made = (v as InterceptorFactory)(ctx);
+          const made = userCode(p, 'the interceptor factory', () => (v as InterceptorFactory)(ctx));
           if (made !== null) checkInterceptor(made, p);
           return made;
         };

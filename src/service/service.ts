@@ -21,7 +21,7 @@ import type { MeshEvents } from '../core/events.js';
 import type { Logger } from '../core/log.js';
 import { DEFAULT_DECAY_MS } from '../balancers/peak-ewma.js';
 import type { BalancerDeps } from '../balancers/balancer.js';
-import type { DiscoveryContext, DiscoverySource } from '../discovery/discovery.js';
+import { startDiscovery, type DiscoveryContext, type DiscoverySource } from '../discovery/discovery.js';
 import { ServiceHealth } from '../health/endpoint-health.js';
 import type { AttemptOutcomeKind } from '../health/outcome.js';
 import { TlsMaterial } from '../security/tls.js';
@@ -128,7 +128,7 @@ export class Service implements CallEnv {
     });
   }
 
-  /** Start discovery. Requests that arrive before its first answer wait up to `readyTimeoutMs`. */
+  /** Start discovery (requests wait up to `readyTimeoutMs` for its first answer); throws as startDiscovery. */
   start(): void {
     const ctx: DiscoveryContext = {
       service: this.name,
@@ -139,7 +139,7 @@ export class Service implements CallEnv {
       now: this.#deps.now,
       random: this.#deps.random,
     };
-    this.#source = this.config.discovery.create(this.config.discoveryOptions, ctx);
+    this.#source = startDiscovery(this.config.discovery, this.config.discoveryType, this.config.discoveryOptions, ctx, `services.${this.name}.discovery`);
   }
 
   /** The running discovery source (e.g. a StaticSource whose list can be replaced). */
