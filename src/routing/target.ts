@@ -11,6 +11,7 @@
 import type { BalancerDeps, Picker } from '../balancers/balancer.js';
 import type { ParsedBalancer } from '../balancers/config.js';
 import type { Endpoint } from '../core/endpoint.js';
+import { messageOf, NoHealthyEndpointError } from '../core/errors.js';
 import { distributionFor, localityMatches, localityRank, type Locality, type ParsedLocalityLb } from './locality.js';
 import { TieredPicker, type Tier } from './tiers.js';
 
@@ -24,6 +25,8 @@ export class Target {
   picker: Picker | null = null;
   /** Endpoints in the target at the last rebuild. */
   size = 0;
+  /** What the balancer's factory threw at the last rebuild (the service logs it), else null. */
+  buildError: string | null = null;
 
   /**
    * @param subset the subset's name and labels, or null for the whole service
@@ -60,8 +63,18 @@ export class Target {
       this.picker = null;
       return;
     }
-    const create = (endpoints: readonly Endpoint[]): Picker | null =>
-      endpoints.length === 0 ? null : this.balancer.def.create(endpoints, this.balancer.options, deps);
+    this.buildError = null;
+    const create = (endpoints: readonly Endpoint[]): Picker | null => {
+      if (endpoints.length === 0) return null;
+      try {
+        return this.balancer.def.create(endpoints, this.balancer.options, deps);
+      } catch (err) {
+        // A broken (user) balancer must not break discovery: its requests fail, typed, until it builds.
+        this.buildError = `balancer "${this.balancer.name}" threw while building its picker: ${messageOf(err)}`;
+        const failed = { type: 'fail' as const, error: new NoHealthyEndpointError(deps.service, this.buildError) };
+        return { pick: () => failed };
+      }
+    };
     const chosen = eligible(mine);
     const panic = chosen.length === mine.length && mine.some((e) => !e.available);
     const usable = (group: readonly Endpoint[]): Endpoint[] => (panic ? [...group] : group.filter((e) => e.available));

@@ -230,8 +230,10 @@ export class Service implements CallEnv {
     const all = this.#endpoints.active();
     const eligible = (candidates: readonly Endpoint[]): readonly Endpoint[] => this.#health.eligible(candidates);
     const deps = this.#balancerDeps;
-    this.#whole.rebuild(all, this.#deps.locality, eligible, deps);
-    for (const t of this.#subsets.values()) t.rebuild(all, this.#deps.locality, eligible, deps);
+    for (const t of [this.#whole, ...this.#subsets.values()]) {
+      t.rebuild(all, this.#deps.locality, eligible, deps);
+      if (t.buildError !== null) this.#deps.log.warn(`service ${this.name}${t.subset === null ? '' : `, subset ${t.subset}`}: ${t.buildError}`);
+    }
   }
 
   /** Re-run the balancer factories (availability of an endpoint changed). */
