@@ -1,5 +1,6 @@
 /** What `mesh.stats()` reports for a service and its endpoints, and how it is gathered. */
 import type { Endpoint } from '../core/endpoint.js';
+import type { ReportedLoad } from '../load/endpoint-load.js';
 import type { ServiceHealth } from '../health/endpoint-health.js';
 import type { Layer, LayerStats } from '../request/layer.js';
 import type { ParsedService } from './config.js';
@@ -22,6 +23,13 @@ export interface EndpointStats {
   health: 'healthy' | 'ejected' | 'half-open' | 'unhealthy';
   /** Times this endpoint was ejected. */
   ejections: number;
+  /**
+   * The load the endpoint last reported about itself (ORCA), kept when a balancer of the service
+   * reads reports; undefined before the first. `rif`: its own requests in flight (named metric `rif`).
+   */
+  reportedLoad: { utilization: number; qps: number; eps: number; rif: number | undefined; ageMs: number } | undefined;
+  /** Invalid load reports received from it (ignored). */
+  invalidLoadReports: number;
 }
 
 /** Snapshot of one service for `mesh.stats()`; the layers' counters are documented in LayerStats. */
@@ -77,6 +85,8 @@ export function serviceStats(s: StatsSources): ServiceStats {
       requests: load.requests,
       failures: load.failures,
       latencyEwmaMs: load.latencyMs(s.now),
+      reportedLoad: reported(load.reported, s.now),
+      invalidLoadReports: load.invalidReports,
       ...s.health.stats(ep),
     });
   }
@@ -110,4 +120,9 @@ export function serviceStats(s: StatsSources): ServiceStats {
     pipeline: s.layers.map((l) => l.name),
     endpoints: eps,
   };
+}
+
+function reported(r: ReportedLoad | null, now: number): EndpointStats['reportedLoad'] {
+  if (r === null) return undefined;
+  return { utilization: r.utilization, qps: r.qps, eps: r.eps, rif: Number.isNaN(r.rif) ? undefined : r.rif, ageMs: now - r.atMs };
 }
