@@ -33,7 +33,7 @@ export interface EndpointStats {
 }
 
 /** Snapshot of one service for `mesh.stats()`; the layers' counters are documented in LayerStats. */
-export interface ServiceStats extends Omit<LayerStats, 'serviceCircuit'> {
+export interface ServiceStats extends Omit<LayerStats, 'serviceCircuit' | 'concurrencyLimit'> {
   balancer: string;
   discovery: string;
   /** True once discovery has answered at least once. */
@@ -48,6 +48,8 @@ export interface ServiceStats extends Omit<LayerStats, 'serviceCircuit'> {
   lastDiscoveryError: string | undefined;
   /** The service's own circuit (`serviceBreaker`), or undefined when it has none. */
   serviceCircuit: 'closed' | 'open' | 'half-open' | undefined;
+  /** In-flight slots the service allows now: `limits.maxRequests`, or the adaptive limit (`limits.adaptive`) when lower. */
+  concurrencyLimit: number;
   /** The layers on this service's request path, in order (see service/pipeline.ts). */
   pipeline: string[];
   endpoints: EndpointStats[];
@@ -90,13 +92,15 @@ export function serviceStats(s: StatsSources): ServiceStats {
       ...s.health.stats(ep),
     });
   }
-  const counters: Omit<LayerStats, 'serviceCircuit'> = { retries: 0, retryBudgetExhausted: 0, rateLimited: 0, overloaded: 0, pending: 0, shortCircuited: 0 };
+  const counters: Omit<LayerStats, 'serviceCircuit' | 'concurrencyLimit'> = { retries: 0, retryBudgetExhausted: 0, rateLimited: 0, overloaded: 0, pending: 0, shortCircuited: 0 };
   let serviceCircuit: LayerStats['serviceCircuit'] | undefined;
+  let concurrencyLimit = s.config.limits.maxRequests;
   for (const layer of s.layers) {
     const st = layer.stats?.();
     if (!st) continue;
     for (const k of Object.keys(st) as (keyof LayerStats)[]) {
       if (k === 'serviceCircuit') serviceCircuit = st[k];
+      else if (k === 'concurrencyLimit') concurrencyLimit = st[k]!;
       else counters[k] += st[k] ?? 0;
     }
   }
@@ -117,6 +121,7 @@ export function serviceStats(s: StatsSources): ServiceStats {
     pending: counters.pending,
     shortCircuited: counters.shortCircuited,
     serviceCircuit,
+    concurrencyLimit,
     pipeline: s.layers.map((l) => l.name),
     endpoints: eps,
   };
