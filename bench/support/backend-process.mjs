@@ -1,8 +1,10 @@
 // Backends for HTTP benchmarks, in their own process (so the load generator and meshlet do not
-// share a core with them). argv[2]: JSON list of { delayMs, jitterMs, failRate, failStatus } — a
-// fixed delay, plus up to jitterMs of uniform jitter, and the share of requests (0–1) answered with
-// failStatus (default 503). Reports { ports } over IPC; accepts { index, delayMs?, jitterMs?,
-// failRate?, hang?, stop?, start? } to change a backend while it runs, and acks each with { ack }.
+// share a core with them). argv[2]: JSON list of { delayMs, jitterMs, failRate, failStatus, workers }
+// — a fixed delay, plus up to jitterMs of uniform jitter, the share of requests (0–1) answered with
+// failStatus (default 503), and `workers`: requests served at once (the rest wait in a FIFO queue,
+// as in a worker-limited server; 0 = no limit). Reports { ports } over IPC; accepts { index,
+// delayMs?, jitterMs?, failRate?, workers?, hang?, stop?, start? } to change a backend while it
+// runs, and acks each with { ack }.
 // Exits when the parent goes away (the IPC channel closes), so it cannot outlive a killed bench.
 import http from 'node:http';
 
@@ -12,8 +14,16 @@ const state = specs.map((s) => ({
   jitterMs: s.jitterMs ?? 0,
   failRate: s.failRate ?? (s.fail ? 1 : 0),
   failStatus: s.failStatus ?? 503,
+  workers: s.workers ?? 0,
+  busy: 0,
+  waiting: [],
   hang: false,
 }));
+
+/** Start waiting requests while a worker is free. */
+function drain(s) {
+  while (s.waiting.length > 0 && (s.workers === 0 || s.busy < s.workers)) s.waiting.shift()();
+}
 const servers = [];
 const ports = [];
 const body = Buffer.from('{"ok":true}');
@@ -32,9 +42,18 @@ function handler(i) {
       res.writeHead(200, { 'content-type': 'application/json', 'content-length': String(body.length) });
       res.end(body);
     };
-    const d = s.delayMs + (s.jitterMs ? Math.random() * s.jitterMs : 0);
-    if (d > 0) setTimeout(reply, d);
-    else reply();
+    const serve = () => {
+      const d = s.delayMs + (s.jitterMs ? Math.random() * s.jitterMs : 0);
+      if (s.workers === 0) return d > 0 ? setTimeout(reply, d) : reply();
+      s.busy++;
+      setTimeout(() => {
+        s.busy--;
+        if (!res.destroyed) reply();
+        drain(s);
+      }, d);
+    };
+    if (s.workers > 0 && s.busy >= s.workers) s.waiting.push(serve);
+    else serve();
   };
 }
 
@@ -54,6 +73,10 @@ process.on('message', async (m) => {
   if (m.delayMs !== undefined) s.delayMs = m.delayMs;
   if (m.jitterMs !== undefined) s.jitterMs = m.jitterMs;
   if (m.failRate !== undefined) s.failRate = m.failRate;
+  if (m.workers !== undefined) {
+    s.workers = m.workers;
+    drain(s);
+  }
   if (m.hang !== undefined) s.hang = m.hang;
   if (m.stop) {
     servers[m.index].closeAllConnections();

@@ -28,7 +28,7 @@ export interface MeshEventMap {
   overloaded: { service: string; limit: string };
   /**
    * The adaptive concurrency limit (`limits.adaptive`) moved by at least 10 % since the last such
-   * event: from `previous` to `limit` slots, on an attempt that took `latencyMs`.
+   * event: from `previous` to `limit` slots, on a window of samples whose mean latency was `latencyMs`.
    */
   'concurrency-limit': { service: string; algorithm: string; limit: number; previous: number; latencyMs: number };
   /** Discovery pushed a new endpoint set. */

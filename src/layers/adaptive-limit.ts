@@ -9,14 +9,23 @@
  * Samples: every attempt's time to response headers (the service's observers, as outlier
  * detection sees it), with the service's requests in flight at that moment. A timeout, a 503 or a
  * 429 is a sample flagged as a drop; a failure without a response (refused, reset, cancelled)
- * says nothing about latency and is left out. Algorithms: gradient2-limit.ts (the default) and
- * vegas-limit.ts. The effective limit is the algorithm's, rounded down, never above
- * `maxRequests`.
+ * says nothing about latency and is left out. Samples are gathered in windows of at least
+ * `windowMs` and 10 samples, as Netflix's WindowedLimit does (Envoy's filter updates every
+ * 100 ms): the algorithm sees each window's mean latency, its most requests in flight, and
+ * whether any sample was a drop. Gradient2 gets 100 ms windows by default: per sample, its
+ * long-term average — 600 updates — is a few seconds of memory at a few hundred requests a
+ * second, and sustained overload soon reads as the new normal (measured:
+ * bench/adaptive-concurrency.mjs). Vegas compares with the least latency seen, which does not
+ * drift, and moves one log10 step per update: it updates on every sample by default, as in
+ * Netflix's library, or it would follow a halving over tens of seconds.
+ * Algorithms: gradient2-limit.ts (the default) and vegas-limit.ts. The effective limit is the
+ * algorithm's, rounded down, never above `maxRequests`.
  *
  * Visible as `concurrencyLimit` in `mesh.stats()` and as `concurrency-limit` events, emitted when
  * the limit moved by at least 10 % (and at least 1) since the last one.
  */
 import type { MeshEvents } from '../core/events.js';
+import { optDurationMs, type Duration } from '../config/duration.js';
 import type { Logger } from '../core/log.js';
 import { expectObject, join, optEnum, optNumber, rejectUnknown, maybeNumber } from '../config/check.js';
 import { InvalidConfigError } from '../core/errors.js';
@@ -31,6 +40,8 @@ interface CommonConfig {
   minLimit?: number;
   /** The limit never goes above this (nor above `maxRequests`). @default 200 (gradient2), 1000 (vegas) */
   maxLimit?: number;
+  /** Samples are gathered this long (and at least 10 of them) before each update; 0 = update on every sample. @default 100 (gradient2), 0 (vegas) */
+  windowMs?: Duration;
 }
 
 /** Netflix's Gradient2: follows long-term latency / latest latency. Suits clients (Netflix's advice). */
@@ -63,9 +74,11 @@ export interface VegasConfig extends CommonConfig {
 /** `limits.adaptive`: how the service's in-flight limit is learnt. */
 export type AdaptiveLimitConfig = Gradient2Config | VegasConfig;
 
-export type ParsedAdaptive = ({ readonly algorithm: 'gradient2' } & Gradient2Options) | ({ readonly algorithm: 'vegas' } & VegasOptions);
+export type ParsedAdaptive = { readonly windowMs: number } & (({ readonly algorithm: 'gradient2' } & Gradient2Options) | ({ readonly algorithm: 'vegas' } & VegasOptions));
 
-const COMMON = ['algorithm', 'initialLimit', 'minLimit', 'maxLimit', 'smoothing'];
+const COMMON = ['algorithm', 'initialLimit', 'minLimit', 'maxLimit', 'smoothing', 'windowMs'];
+/** Samples a window needs besides its time (Netflix WindowedLimit's windowSize). */
+const WINDOW_SAMPLES = 10;
 
 export function parseAdaptiveConfig(raw: unknown, path: string): ParsedAdaptive {
   const o = expectObject(raw, path);
@@ -79,7 +92,8 @@ export function parseAdaptiveConfig(raw: unknown, path: string): ParsedAdaptive 
   if (minLimit > maxLimit) throw new InvalidConfigError(join(path, 'minLimit'), `${minLimit} is above maxLimit (${maxLimit})`);
   if (initialLimit < minLimit || initialLimit > maxLimit) throw new InvalidConfigError(join(path, 'initialLimit'), `expected a limit between minLimit (${minLimit}) and maxLimit (${maxLimit}), got ${initialLimit}`);
   const smoothing = optNumber(o, 'smoothing', path, gradient2 ? 0.2 : 1, { above: 0, max: 1 });
-  const common = { initialLimit, minLimit, maxLimit, smoothing };
+  const windowMs = optDurationMs(o, 'windowMs', path, gradient2 ? 100 : 0, { min: 0, max: 60_000 });
+  const common = { initialLimit, minLimit, maxLimit, smoothing, windowMs };
   if (gradient2) {
     return Object.freeze({
       algorithm,
@@ -123,8 +137,16 @@ export class AdaptiveLimit {
   readonly #name: string;
   readonly #slots: Slots;
   readonly #deps: AdaptiveDeps;
+  readonly #windowMs: number;
+  readonly #windowSamples: number;
   #current: number;
   #announced: number;
+  // The window being gathered.
+  #windowEndMs = -Infinity;
+  #sumMs = 0;
+  #samples = 0;
+  #maxInFlight = 0;
+  #dropped = false;
 
   constructor(config: ParsedAdaptive, slots: Slots, deps: AdaptiveDeps) {
     this.#name = config.algorithm;
@@ -132,6 +154,8 @@ export class AdaptiveLimit {
     this.#algorithm = config.algorithm === 'gradient2' ? new Gradient2Limit(config) : new VegasLimit(config, deps.random);
     this.#slots = slots;
     this.#deps = deps;
+    this.#windowMs = config.windowMs;
+    this.#windowSamples = config.windowMs > 0 ? WINDOW_SAMPLES : 1;
     this.#current = this.#announced = Math.floor(config.initialLimit);
     slots.resize(this.#current);
   }
@@ -141,19 +165,27 @@ export class AdaptiveLimit {
     return this.#current;
   }
 
-  /** One attempt's outcome, from the service's observers. */
-  observe(kind: AttemptOutcomeKind, status: number, latencyMs: number): void {
+  /** One attempt's outcome at `nowMs`, from the service's observers. */
+  observe(kind: AttemptOutcomeKind, status: number, latencyMs: number, nowMs: number): void {
     if (kind !== 'success' && kind !== 'http-5xx' && kind !== 'gateway-error' && kind !== 'timeout') return;
     if (!(latencyMs > 0)) return;
-    const dropped = kind === 'timeout' || status === 503 || status === 429;
-    const next = Math.floor(this.#algorithm.update(latencyMs, this.#slots.active, dropped));
+    if (this.#samples === 0) this.#windowEndMs = nowMs + this.#windowMs;
+    this.#sumMs += latencyMs;
+    this.#samples++;
+    this.#maxInFlight = Math.max(this.#maxInFlight, this.#slots.active);
+    if (kind === 'timeout' || status === 503 || status === 429) this.#dropped = true;
+    if (this.#samples < this.#windowSamples || nowMs < this.#windowEndMs) return;
+    const meanMs = this.#sumMs / this.#samples;
+    const next = Math.floor(this.#algorithm.update(meanMs, this.#maxInFlight, this.#dropped));
+    this.#sumMs = this.#samples = this.#maxInFlight = 0;
+    this.#dropped = false;
     if (next === this.#current) return;
     this.#current = next;
     this.#slots.resize(next);
     const last = this.#announced;
     if (Math.abs(next - last) < Math.max(1, last * 0.1)) return;
     this.#announced = next;
-    this.#deps.log.debug(`service ${this.#deps.service}: ${this.#name} concurrency limit ${last} -> ${next} (latency ${latencyMs.toFixed(1)} ms)`);
-    this.#deps.events.emit('concurrency-limit', { service: this.#deps.service, algorithm: this.#name, limit: next, previous: last, latencyMs });
+    this.#deps.log.debug(`service ${this.#deps.service}: ${this.#name} concurrency limit ${last} -> ${next} (mean latency ${meanMs.toFixed(1)} ms)`);
+    this.#deps.events.emit('concurrency-limit', { service: this.#deps.service, algorithm: this.#name, limit: next, previous: last, latencyMs: meanMs });
   }
 }

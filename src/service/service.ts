@@ -169,7 +169,7 @@ export class Service implements CallEnv {
     o.latencyMs = latencyMs;
     o.nowMs = nowMs;
     this.#health.record(endpoint, o);
-    this.#pipeline.adaptive?.observe(kind, status, latencyMs);
+    this.#pipeline.adaptive?.observe(kind, status, latencyMs, nowMs);
   }
 
   readonly #outcome: { kind: AttemptOutcomeKind; status: number; latencyMs: number; nowMs: number } = { kind: 'success', status: 0, latencyMs: 0, nowMs: 0 };

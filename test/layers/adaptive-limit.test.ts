@@ -92,8 +92,8 @@ describe('Vegas (Netflix concurrency-limits)', () => {
 
 describe('adaptive limit config', () => {
   test('defaults per algorithm, and toJSON round-trips', () => {
-    expect(gradient2()).toEqual({ algorithm: 'gradient2', initialLimit: 20, minLimit: 20, maxLimit: 200, smoothing: 0.2, queueSize: 4, rttTolerance: 1.5, longWindow: 600 });
-    expect(vegas()).toEqual({ algorithm: 'vegas', initialLimit: 20, minLimit: 1, maxLimit: 1000, smoothing: 1, alpha: undefined, beta: undefined, probeMultiplier: 30 });
+    expect(gradient2()).toEqual({ algorithm: 'gradient2', initialLimit: 20, minLimit: 20, maxLimit: 200, smoothing: 0.2, windowMs: 100, queueSize: 4, rttTolerance: 1.5, longWindow: 600 });
+    expect(vegas()).toEqual({ algorithm: 'vegas', initialLimit: 20, minLimit: 1, maxLimit: 1000, smoothing: 1, windowMs: 0, alpha: undefined, beta: undefined, probeMultiplier: 30 });
     for (const p of [gradient2({ minLimit: 5, initialLimit: 5 }), vegas({ alpha: 2, beta: 4 })]) expect(parseAdaptiveConfig(adaptiveToJSON(p), 'x')).toEqual(p);
     expect(parseAdaptiveConfig({}, 'x').algorithm).toBe('gradient2');
     expect(gradient2({ minLimit: 50 }).initialLimit).toBe(50); // the default start is raised to the minimum
@@ -120,6 +120,31 @@ describe('adaptive limit config', () => {
   });
 });
 
+describe('adaptive limit windows', () => {
+  test('the algorithm is updated once a window has lasted windowMs and holds 10 samples, with their mean latency and most in flight', () => {
+    const sizes: number[] = [];
+    const slots = { active: 0, resize: (n: number) => void sizes.push(n) };
+    const log = { debug: () => {}, warn: () => {} };
+    const limit = new AdaptiveLimit(gradient2({ initialLimit: 20, maxLimit: 100, queueSize: 10 }), slots, { service: 's', events: new MeshEvents(() => {}), random: () => 0, log });
+    expect(sizes).toEqual([20]);
+    // 10 samples within 100 ms: the window is not over yet. One had 20 in flight (≥ limit / 2).
+    for (let i = 0; i < 10; i++) {
+      slots.active = i === 3 ? 20 : 1;
+      limit.observe('success', 200, 10, i);
+    }
+    expect(sizes).toEqual([20]);
+    slots.active = 1;
+    limit.observe('success', 200, 10, 100); // 100 ms and 11 samples: one update, 20 × 0.8 + (20 + 10) × 0.2
+    expect(sizes).toEqual([20, 22]);
+    // 100 ms more but only 5 samples: no update; failures without a response are not samples.
+    limit.observe('connect-failure', 0, 1, 150);
+    limit.observe('reset', 0, 1, 150);
+    for (let t = 101; t <= 300; t += 40) limit.observe('success', 200, 10, t);
+    expect(sizes).toEqual([20, 22]);
+    expect(limit.limit).toBe(22);
+  });
+});
+
 /**
  * A simulated upstream: `workers` serve requests in arrival order, each for `serviceMs` (±10 %,
  * seeded), the rest wait in its queue. Requests arrive at `ratePerS`, open loop; each is admitted
@@ -143,7 +168,7 @@ function simulate(adaptive: ParsedAdaptive | null, phases: { ms: number; workers
     completions.sort((a, b) => a.at - b.at);
     while (completions.length > 0 && completions[0]!.at <= until) {
       const c = completions.shift()!;
-      limit?.observe('success', 200, c.latency);
+      limit?.observe('success', 200, c.latency, c.at);
       slots.release();
       phase.latencies.push(c.latency);
       phase.minLimit = Math.min(phase.minLimit, slots.max);
@@ -232,7 +257,7 @@ describe('adaptive limit through the mesh (a real backend, latency set by an inj
     };
     let t = 0;
     mesh = createMesh({
-      services: { api: { endpoints: [backend.url], retry: false, limits: { maxPendingRequests: 0, adaptive: { algorithm: 'gradient2', initialLimit: 4, minLimit: 2, maxLimit: 8, queueSize: 1 } } } },
+      services: { api: { endpoints: [backend.url], retry: false, limits: { maxPendingRequests: 0, adaptive: { algorithm: 'gradient2', initialLimit: 4, minLimit: 2, maxLimit: 8, queueSize: 1, windowMs: 0 } } } },
       now: () => t,
     });
     const m = mesh;
