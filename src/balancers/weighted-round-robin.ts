@@ -129,13 +129,22 @@ class WeightedRoundRobinPicker implements Picker {
     const key = d[item]!;
     let i = at;
     for (;;) {
-      const l = 2 * i + 1;
-      if (l >= n) break;
-      const r = l + 1;
-      // Ties go to the lower index, so equal weights keep a stable order.
-      const c = r < n && (d[heap[r]!]! < d[heap[l]!]! || (d[heap[r]!]! === d[heap[l]!]! && heap[r]! < heap[l]!)) ? r : l;
-      const child = heap[c]!;
-      if (d[child]! > key || (d[child]! === key && child > item)) break;
+      let c = 2 * i + 1;
+      if (c >= n) break;
+      let child = heap[c]!;
+      let cd = d[child]!;
+      const r = c + 1;
+      if (r < n) {
+        const right = heap[r]!;
+        const rd = d[right]!;
+        // Ties go to the lower index, so equal weights keep a stable order.
+        if (rd < cd || (rd === cd && right < child)) {
+          c = r;
+          child = right;
+          cd = rd;
+        }
+      }
+      if (cd > key || (cd === key && child > item)) break;
       heap[i] = child;
       i = c;
     }
