@@ -7,8 +7,11 @@
 //      missing, skipped with a message otherwise): req/s and client + proxy CPU per request
 //   3. overhead over 3 backends vs undici Pool / BalancedPool, per balancer
 //   4. (c) tail latency with one slow replica: the scenario (4 × 1 ms + 1 × 10 ms) at c=8 and c=32,
-//      and the same shape at 2 ms / 20 ms (c=8) to show how the result depends on the scale
-//   5. resilience: failing / hanging / stopped replicas, policies on vs off
+//      and the same shape at 2 ms / 20 ms (c=8) to show how the result depends on the scale; and replicas of unequal capacity
+//      that report their load (ORCA), weighted-round-robin vs the others (weighted-round-robin.mjs)
+//   5. resilience: failing / hanging / stopped replicas, policies on vs off; adaptive concurrency
+//      (adaptive-concurrency.mjs): an upstream whose capacity halves mid-run, limits none / fixed /
+//      gradient2 / vegas
 //   6. memory per endpoint
 // Results: bench/results/latest.json. Targets are printed, never asserted: the exit code is 0
 // whatever the numbers (non-zero only if a benchmark itself crashes).
@@ -23,6 +26,8 @@ import { hotPath } from './hot-path.mjs';
 import { overhead } from './overhead.mjs';
 import { tailLatency } from './tail-latency.mjs';
 import { resilience } from './resilience.mjs';
+import { adaptiveConcurrency } from './adaptive-concurrency.mjs';
+import { weightedRoundRobinBench } from './weighted-round-robin.mjs';
 
 const root = fileURLToPath(new URL('..', import.meta.url));
 const durationMs = Number(process.env.BENCH_DURATION_MS ?? 3000);
@@ -59,8 +64,10 @@ console.log('\n4. tail latency');
 results.tailLatency = await tailLatency({ durationMs, concurrency: concurrency ?? 8 });
 results.tailLatencyHighConcurrency = await tailLatency({ durationMs, concurrency: 32 });
 results.tailLatency2ms = await tailLatency({ durationMs, concurrency: concurrency ?? 8, fastMs: 2, balancers: ['round-robin', 'least-request', 'peak-ewma'] });
+results.weightedRoundRobin = await weightedRoundRobinBench({ durationMs });
 console.log('\n5. resilience');
 results.resilience = await resilience({ durationMs, ...(concurrency ? { concurrency } : {}) });
+results.adaptiveConcurrency = await adaptiveConcurrency({ durationMs });
 
 console.log('\n6. memory');
 const mem = spawnSync(process.execPath, ['--expose-gc', join(root, 'bench', 'memory.mjs')], { cwd: root, env, encoding: 'utf8', timeout: 120_000 });

@@ -14,6 +14,8 @@ import { leastRequest } from '../../src/balancers/least-request.js';
 import { peakEwma } from '../../src/balancers/peak-ewma.js';
 import { ringHash } from '../../src/balancers/ring-hash.js';
 import { maglev } from '../../src/balancers/maglev.js';
+import { weightedRoundRobin } from '../../src/balancers/weighted-round-robin.js';
+import { readLoadReport } from '../../src/load/orca.js';
 import { hash32 } from '../../src/balancers/hash.js';
 
 const BATCH = 1000;
@@ -24,6 +26,7 @@ const balancers: [string, BalancerDefinition<any>][] = [
   ['peak-ewma', peakEwma],
   ['ring-hash', ringHash],
   ['maglev', maglev],
+  ['weighted-round-robin', weightedRoundRobin],
 ];
 
 let seed = 42;
@@ -39,6 +42,9 @@ function fleet(n: number): Endpoint[] {
     const e = new Endpoint(parseEndpointSpec({ url: `http://127.${(i >> 8) & 255}.${i & 255}.1:8080`, weight: 1 + (i % 3) }, 'b'), {} as Dispatcher, new EndpointLoad(10_000, load));
     e.load.inFlight = i % 7;
     e.load.observeLatency(1 + (i % 5), 0);
+    // A load report 20 s old (past weighted-round-robin's blackout), so that it picks by weight.
+    const r = readLoadReport({ 'endpoint-load-metrics': `TEXT cpu_utilization:${0.1 + (i % 9) / 10}, rps_fractional:100` });
+    if (r?.type === 'report') e.load.report(r.report, performance.now() - 20_000);
     return e;
   });
 }

@@ -1,8 +1,12 @@
 // Backends for HTTP benchmarks, in their own process (so the load generator and meshlet do not
-// share a core with them). argv[2]: JSON list of { delayMs, jitterMs, failRate, failStatus } — a
-// fixed delay, plus up to jitterMs of uniform jitter, and the share of requests (0–1) answered with
-// failStatus (default 503). Reports { ports } over IPC; accepts { index, delayMs?, jitterMs?,
-// failRate?, hang?, stop?, start? } to change a backend while it runs, and acks each with { ack }.
+// share a core with them). argv[2]: JSON list of { delayMs, jitterMs, failRate, failStatus, workers }
+// — a fixed delay, plus up to jitterMs of uniform jitter, the share of requests (0–1) answered with
+// failStatus (default 503), and `workers`: requests served at once (the rest wait in a FIFO queue,
+// as in a worker-limited server; 0 = no limit), and `orca`: with workers, every response carries
+// an ORCA load report (`endpoint-load-metrics: TEXT cpu_utilization:…, rps_fractional:…`: busy
+// workers / workers and completions per second, over the last 500 ms). Reports { ports } over IPC; accepts { index,
+// delayMs?, jitterMs?, failRate?, workers?, hang?, stop?, start? } to change a backend while it
+// runs, and acks each with { ack }.
 // Exits when the parent goes away (the IPC channel closes), so it cannot outlive a killed bench.
 import http from 'node:http';
 
@@ -12,8 +16,38 @@ const state = specs.map((s) => ({
   jitterMs: s.jitterMs ?? 0,
   failRate: s.failRate ?? (s.fail ? 1 : 0),
   failStatus: s.failStatus ?? 503,
+  workers: s.workers ?? 0,
+  orca: s.orca === true,
+  report: 'TEXT cpu_utilization:0, rps_fractional:0',
+  busyMs: 0,
+  since: performance.now(),
+  done: 0,
+  busy: 0,
+  waiting: [],
   hang: false,
 }));
+
+/** Count busy worker time up to now (before `busy` changes). */
+function account(s) {
+  const now = performance.now();
+  s.busyMs += s.busy * (now - s.since);
+  s.since = now;
+}
+// Load reports: every 500 ms, from the busy time and completions of the last 500 ms.
+setInterval(() => {
+  for (const s of state) {
+    if (!s.orca || s.workers === 0) continue;
+    account(s);
+    s.report = `TEXT cpu_utilization:${(s.busyMs / (500 * s.workers)).toFixed(4)}, rps_fractional:${s.done * 2}`;
+    s.busyMs = 0;
+    s.done = 0;
+  }
+}, 500).unref();
+
+/** Start waiting requests while a worker is free. */
+function drain(s) {
+  while (s.waiting.length > 0 && (s.workers === 0 || s.busy < s.workers)) s.waiting.shift()();
+}
 const servers = [];
 const ports = [];
 const body = Buffer.from('{"ok":true}');
@@ -29,12 +63,26 @@ function handler(i) {
         res.end();
         return;
       }
-      res.writeHead(200, { 'content-type': 'application/json', 'content-length': String(body.length) });
+      const headers = { 'content-type': 'application/json', 'content-length': String(body.length) };
+      if (s.orca) headers['endpoint-load-metrics'] = s.report;
+      res.writeHead(200, headers);
       res.end(body);
     };
-    const d = s.delayMs + (s.jitterMs ? Math.random() * s.jitterMs : 0);
-    if (d > 0) setTimeout(reply, d);
-    else reply();
+    const serve = () => {
+      const d = s.delayMs + (s.jitterMs ? Math.random() * s.jitterMs : 0);
+      if (s.workers === 0) return d > 0 ? setTimeout(reply, d) : reply();
+      account(s);
+      s.busy++;
+      setTimeout(() => {
+        account(s);
+        s.busy--;
+        s.done++;
+        if (!res.destroyed) reply();
+        drain(s);
+      }, d);
+    };
+    if (s.workers > 0 && s.busy >= s.workers) s.waiting.push(serve);
+    else serve();
   };
 }
 
@@ -54,6 +102,10 @@ process.on('message', async (m) => {
   if (m.delayMs !== undefined) s.delayMs = m.delayMs;
   if (m.jitterMs !== undefined) s.jitterMs = m.jitterMs;
   if (m.failRate !== undefined) s.failRate = m.failRate;
+  if (m.workers !== undefined) {
+    s.workers = m.workers;
+    drain(s);
+  }
   if (m.hang !== undefined) s.hang = m.hang;
   if (m.stop) {
     servers[m.index].closeAllConnections();

@@ -71,6 +71,12 @@ export interface BalancerDefinition<O = Record<string, unknown>> {
   toJSON?: (options: O) => Record<string, unknown>;
   /** True when pickers read `ctx.hash`, so the service computes a hash key per request. */
   usesHash?: boolean;
+  /**
+   * True when pickers read the load endpoints report about themselves (`endpoint.load.reported`,
+   * ORCA headers: load/orca.ts), so attempts read those headers from responses. A service none
+   * of whose balancers sets it never looks at them.
+   */
+  usesLoadReports?: boolean;
 }
 
 /** A registry of balancers by name. The module-level one holds the built-ins; a mesh extends a copy. */

@@ -6,6 +6,7 @@ import { leastRequest } from './least-request.js';
 import { peakEwma } from './peak-ewma.js';
 import { ringHash } from './ring-hash.js';
 import { maglev } from './maglev.js';
+import { weightedRoundRobin } from './weighted-round-robin.js';
 
 export function registerBuiltinBalancers(registry: BalancerRegistry): void {
   registry.register('round-robin', roundRobin);
@@ -14,4 +15,5 @@ export function registerBuiltinBalancers(registry: BalancerRegistry): void {
   registry.register('peak-ewma', peakEwma);
   registry.register('ring-hash', ringHash);
   registry.register('maglev', maglev);
+  registry.register('weighted-round-robin', weightedRoundRobin);
 }

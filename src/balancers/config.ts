@@ -30,6 +30,16 @@ export interface BuiltinBalancers {
   'peak-ewma': { /** Endpoints sampled per pick. @default 2 */ choiceCount?: number; /** Decay of the latency estimate. @default 300 */ decayMs?: Duration };
   'ring-hash': { hashOn?: HashOn; minimumRingSize?: number; maximumRingSize?: number; /** Bounded loads, percent of the mean (≥ 100). */ balanceFactor?: number };
   maglev: { hashOn?: HashOn; /** A prime. @default 65537 */ tableSize?: number; balanceFactor?: number };
+  'weighted-round-robin': {
+    /** How long an endpoint must report load before its weight is used. @default 10000 */
+    blackoutPeriodMs?: Duration;
+    /** A weight not refreshed by a report for this long is dropped. @default 180000 */
+    weightExpirationPeriodMs?: Duration;
+    /** How often weights are recomputed, ≥ 100 ms. @default 1000 */
+    weightUpdatePeriodMs?: Duration;
+    /** Weight = qps / (utilization + eps / qps × this). @default 1 */
+    errorUtilizationPenalty?: number;
+  };
 }
 
 /**

@@ -26,6 +26,11 @@ export interface MeshEventMap {
   'rate-limited': { service: string; scope: string };
   /** A request was refused by a concurrency limit. */
   overloaded: { service: string; limit: string };
+  /**
+   * The adaptive concurrency limit (`limits.adaptive`) moved by at least 10 % since the last such
+   * event: from `previous` to `limit` slots, on a window of samples whose mean latency was `latencyMs`.
+   */
+  'concurrency-limit': { service: string; algorithm: string; limit: number; previous: number; latencyMs: number };
   /** Discovery pushed a new endpoint set. */
   'discovery-update': { service: string; endpoints: number; added: number; removed: number };
   /** Discovery failed; the last good set was kept. */

@@ -8,6 +8,8 @@
 import { clampDelay } from '../core/clock.js';
 import { expectObject, optNumber, rejectUnknown } from '../config/check.js';
 import { optDurationMs, type Duration } from '../config/duration.js';
+import { InvalidConfigError } from '../core/errors.js';
+import { adaptiveToJSON, parseAdaptiveConfig, type AdaptiveLimitConfig, type ParsedAdaptive } from './adaptive-limit.js';
 
 export interface LimitsConfig {
   /** Requests in flight at once. @default 1024 */
@@ -18,6 +20,12 @@ export interface LimitsConfig {
   maxQueueTimeMs?: Duration;
   /** Retries in flight at once. @default unlimited (the retry budget governs) */
   maxRetries?: number;
+  /**
+   * Learn the in-flight limit from the upstream's latency (Netflix concurrency-limits: gradient2,
+   * vegas) instead of holding `maxRequests`, which stays the ceiling. A service's limits only,
+   * not a subset's. Off unless set.
+   */
+  adaptive?: AdaptiveLimitConfig;
 }
 
 export interface ParsedLimits {
@@ -25,17 +33,29 @@ export interface ParsedLimits {
   readonly maxPendingRequests: number;
   readonly maxQueueTimeMs: number;
   readonly maxRetries: number;
+  readonly adaptive: ParsedAdaptive | null;
 }
 
-export function parseLimitsConfig(raw: unknown, path: string): ParsedLimits {
+/** Parse `limits`; `adaptive` is accepted only where `canAdapt` (a service's limits, not a subset's). */
+export function parseLimitsConfig(raw: unknown, path: string, canAdapt = false): ParsedLimits {
   const o = raw === undefined ? {} : expectObject(raw, path);
-  rejectUnknown(o, ['maxRequests', 'maxPendingRequests', 'maxQueueTimeMs', 'maxRetries'], path);
+  rejectUnknown(o, ['maxRequests', 'maxPendingRequests', 'maxQueueTimeMs', 'maxRetries', 'adaptive'], path);
+  if (!canAdapt && o.adaptive !== undefined) throw new InvalidConfigError(`${path}.adaptive`, 'only a service\'s limits adapt; a subset\'s are fixed');
   return Object.freeze({
     maxRequests: optNumber(o, 'maxRequests', path, 1024, { integer: true, min: 1, max: 10_000_000 }),
     maxPendingRequests: optNumber(o, 'maxPendingRequests', path, 1024, { integer: true, min: 0, max: 10_000_000 }),
     maxQueueTimeMs: optDurationMs(o, 'maxQueueTimeMs', path, 1_000, { min: 0, max: 600_000 }),
     maxRetries: optNumber(o, 'maxRetries', path, Infinity, { integer: true, min: 0, max: 10_000_000 }),
+    adaptive: o.adaptive === undefined ? null : parseAdaptiveConfig(o.adaptive, `${path}.adaptive`),
   });
+}
+
+/** The limits as config again (for `mesh.toJSON()`). */
+export function limitsToJSON(l: ParsedLimits): Record<string, unknown> {
+  const out: Record<string, unknown> = { maxRequests: l.maxRequests, maxPendingRequests: l.maxPendingRequests, maxQueueTimeMs: l.maxQueueTimeMs };
+  if (l.maxRetries !== Infinity) out.maxRetries = l.maxRetries;
+  if (l.adaptive !== null) out.adaptive = adaptiveToJSON(l.adaptive);
+  return out;
 }
 
 /** A waiting request: resumed with `admit()` or failed with `reject()`. */
@@ -63,10 +83,24 @@ export class ConcurrencyLimit {
   #queue: Entry[] = [];
   #head = 0;
   #timer: NodeJS.Timeout | null = null;
+  /** Slots now: `maxRequests`, or the adaptive limit when lower (`resize`). */
+  #max: number;
 
   constructor(limits: ParsedLimits, now: () => number) {
     this.#limits = limits;
     this.#now = now;
+    this.#max = limits.maxRequests;
+  }
+
+  /** In-flight slots allowed now. */
+  get max(): number {
+    return this.#max;
+  }
+
+  /** Allow `slots` in flight (capped by `maxRequests`, at least 1); a rise admits waiters at once. */
+  resize(slots: number): void {
+    this.#max = Math.max(1, Math.min(this.#limits.maxRequests, slots));
+    this.#admitWaiting();
   }
 
   get pending(): number {
@@ -75,7 +109,7 @@ export class ConcurrencyLimit {
 
   /** Take a slot if one is free and nobody waits (the hot path: no waiter object needed). */
   tryAcquire(): boolean {
-    if (this.active < this.#limits.maxRequests && this.pending === 0) {
+    if (this.active < this.#max && this.pending === 0) {
       this.active++;
       return true;
     }
@@ -86,7 +120,7 @@ export class ConcurrencyLimit {
    * Take a slot: 'admitted' (go on), 'queued' (the waiter is called back later), or 'overloaded'.
    */
   acquire(waiter: Waiting): 'admitted' | 'queued' | 'overloaded' {
-    if (this.active < this.#limits.maxRequests && this.pending === 0) {
+    if (this.active < this.#max && this.pending === 0) {
       this.active++;
       return 'admitted';
     }
@@ -104,7 +138,11 @@ export class ConcurrencyLimit {
   /** Give a slot back; the oldest live waiter takes it. */
   release(): void {
     this.active--;
-    while (this.pending > 0 && this.active < this.#limits.maxRequests) {
+    this.#admitWaiting();
+  }
+
+  #admitWaiting(): void {
+    while (this.pending > 0 && this.active < this.#max) {
       const entry = this.#queue[this.#head++]!;
       if (entry.waiter.done) continue;
       this.active++;

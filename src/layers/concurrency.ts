@@ -2,7 +2,8 @@
  * The concurrency layer: Envoy's circuit-breaker thresholds in-process (concurrency-limit.ts) —
  * the service's `limits`, then a subset's own limits on top when it sets them (as a
  * DestinationRule subset's connectionPool). A request holds its slots until it ends; a full
- * limit queues it (FIFO, at most `maxQueueTimeMs`) or refuses it with OVERLOADED. Always on (the
+ * limit queues it (FIFO, at most `maxQueueTimeMs`) or refuses it with OVERLOADED. The service's
+ * limit may adapt to the upstream's latency (`limits.adaptive`, adaptive-limit.ts). Always on (the
  * defaults are generous); the hot path is one comparison when a slot is free.
  */
 import { OverloadedError } from '../core/errors.js';
@@ -23,10 +24,10 @@ export class ConcurrencyLayer implements Layer {
   readonly #bySubset: ReadonlyMap<Target, ConcurrencyLimit>;
   readonly #service: string;
   readonly #events: MeshEvents;
-  readonly #limits: { maxRequests: number; maxQueueTimeMs: number };
+  readonly #limits: { maxQueueTimeMs: number };
   readonly #release = (): void => this.#limit.release();
 
-  constructor(limit: ConcurrencyLimit, bySubset: ReadonlyMap<Target, ConcurrencyLimit>, deps: { service: string; events: MeshEvents; limits: { maxRequests: number; maxQueueTimeMs: number } }) {
+  constructor(limit: ConcurrencyLimit, bySubset: ReadonlyMap<Target, ConcurrencyLimit>, deps: { service: string; events: MeshEvents; limits: { maxQueueTimeMs: number } }) {
     this.#limit = limit;
     this.#bySubset = bySubset;
     this.#service = deps.service;
@@ -62,13 +63,13 @@ export class ConcurrencyLayer implements Layer {
         if (call.done) giveBack();
         else admitted();
       },
-      expire: () => call.fail(new OverloadedError(this.#service, `waited ${this.#limits.maxQueueTimeMs} ms for one of ${this.#limits.maxRequests} request slots`)),
+      expire: () => call.fail(new OverloadedError(this.#service, `waited ${this.#limits.maxQueueTimeMs} ms for one of ${limit.max} request slots`)),
     };
     const verdict = limit.acquire(queued);
     if (verdict === 'admitted') admitted();
     else if (verdict === 'overloaded') {
       this.#events.emit('overloaded', { service: this.#service, limit: name });
-      call.fail(new OverloadedError(this.#service, name === 'maxPendingRequests' ? `${this.#limits.maxRequests} requests in flight and ${limit.pending} waiting` : `subset "${call.target.subset}" is at its limits`));
+      call.fail(new OverloadedError(this.#service, name === 'maxPendingRequests' ? `${limit.max} requests in flight and ${limit.pending} waiting` : `subset "${call.target.subset}" is at its limits`));
     }
   }
 
@@ -81,6 +82,6 @@ export class ConcurrencyLayer implements Layer {
   stats(): Partial<LayerStats> {
     let overloaded = this.#limit.overloaded;
     for (const l of this.#bySubset.values()) overloaded += l.overloaded;
-    return { overloaded, pending: this.#limit.pending };
+    return { overloaded, pending: this.#limit.pending, concurrencyLimit: this.#limit.max };
   }
 }

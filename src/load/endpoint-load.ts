@@ -6,7 +6,32 @@
  * Peak EWMA as Finagle and tower (`load/peak_ewma.rs`) define it: a sample above the estimate
  * replaces it at once; a lower one is blended in with a weight that grows with the time since the
  * last sample, time constant `decayMs`.
+ *
+ * When the service's balancer reads load reports (`usesLoadReports`), the latest report the
+ * endpoint sent about itself (ORCA, orca.ts) is kept too, as {@link ReportedLoad}.
  */
+import type { LoadReport } from './orca.js';
+
+/**
+ * The named metric read as the endpoint's own requests in flight: `named_metrics.rif` — RIF is
+ * Prequal's name for it (NSDI 2024); ORCA itself names no such metric.
+ */
+export const RIF_METRIC = 'rif';
+
+/** The load an endpoint last reported about itself (one ORCA report, with the numbers balancers use). */
+export interface ReportedLoad {
+  readonly report: LoadReport;
+  /** `application_utilization` when > 0, else `cpu_utilization` (gRPC A58, Envoy's client_side_weighted_round_robin). */
+  readonly utilization: number;
+  /** Requests per second the endpoint serves (`rps_fractional`). */
+  readonly qps: number;
+  /** Errors per second (`eps`). */
+  readonly eps: number;
+  /** The endpoint's own requests in flight (named metric {@link RIF_METRIC}); NaN when not reported. */
+  readonly rif: number;
+  /** When it arrived, on the clock of {@link EndpointLoad.observeLatency}. */
+  readonly atMs: number;
+}
 
 /** Numbers shared by all endpoints of one service (bounded-load hashing reads the total). */
 export interface ServiceLoad {
@@ -30,12 +55,22 @@ export class EndpointLoad {
   failures = 0;
   /** The owning service's shared numbers. */
   readonly service: ServiceLoad;
+  /** The latest valid load report, or null (kept only when a balancer of the service reads them). */
+  reported: ReportedLoad | null = null;
+  /**
+   * The latest report a weight can be computed from (qps > 0 and utilization > 0, as gRPC A58
+   * requires; a report of an idle endpoint leaves it in place), or null.
+   */
+  weightReport: ReportedLoad | null = null;
+  /** Invalid load reports received (ignored). */
+  invalidReports = 0;
 
   #ewmaMs = 0;
   #stampMs = 0;
   /** Since when requests have been outstanding with no response: the age of the oldest one, roughly. */
   #busySinceMs = 0;
   readonly #decayMs: number;
+  #weightSinceMs = NaN;
 
   constructor(decayMs: number = DEFAULT_DECAY_MS, service: ServiceLoad = { inFlight: 0 }) {
     this.#decayMs = decayMs;
@@ -97,5 +132,39 @@ export class EndpointLoad {
     const waiting = nowMs - this.#busySinceMs;
     if (waiting > cost) cost = waiting;
     return cost * (inFlight + 1);
+  }
+
+  /** A valid load report arrived at `nowMs`. */
+  report(report: LoadReport, nowMs: number): void {
+    const named = report.namedMetrics[RIF_METRIC];
+    const r: ReportedLoad = Object.freeze({
+      report,
+      utilization: report.applicationUtilization > 0 ? report.applicationUtilization : report.cpuUtilization,
+      qps: report.rpsFractional,
+      eps: report.eps,
+      rif: named === undefined ? NaN : named,
+      atMs: nowMs,
+    });
+    this.reported = r;
+    if (r.qps > 0 && r.utilization > 0) {
+      this.weightReport = r;
+      if (Number.isNaN(this.#weightSinceMs)) this.#weightSinceMs = nowMs;
+    }
+  }
+
+  /**
+   * Since when reports a weight can be computed from have come without a break (gRPC A58's
+   * `non_empty_since`); NaN when none has come since the last {@link restartWeightReports}.
+   */
+  get weightReportsSinceMs(): number {
+    return this.#weightSinceMs;
+  }
+
+  /**
+   * The reports went stale for a reader (weighted-round-robin, after `weightExpirationPeriodMs`):
+   * the next one starts a new run, so a blackout applies again (A58's reset of non_empty_since).
+   */
+  restartWeightReports(): void {
+    this.#weightSinceMs = NaN;
   }
 }

@@ -9,7 +9,8 @@
  *    `meshlet.discovery.errors`, `meshlet.circuit.transitions` (by `meshlet.circuit.state`);
  *  - observed from `mesh.stats()`: `meshlet.endpoint.in_flight` (gauge),
  *    `meshlet.endpoint.requests` (counter), `meshlet.endpoint.healthy` (gauge: 1 healthy,
- *    0 ejected / half-open / unhealthy / draining).
+ *    0 ejected / half-open / unhealthy / draining), `meshlet.concurrency.limit` (gauge per
+ *    service: the in-flight slots allowed now — `maxRequests`, or the adaptive limit).
  * All are built on `mesh.on(...)` events; `dispose()` removes every listener and callback.
  */
 import type { Mesh } from '../mesh.js';
@@ -63,6 +64,7 @@ export async function enableMetrics(mesh: Mesh, options: MetricsOptions = {}): P
   const inFlight = m.createObservableGauge('meshlet.endpoint.in_flight', { description: 'Requests in flight per endpoint.' });
   const requests = m.createObservableCounter('meshlet.endpoint.requests', { description: 'Requests completed per endpoint.' });
   const healthy = m.createObservableGauge('meshlet.endpoint.healthy', { description: '1 when the endpoint takes traffic, else 0.' });
+  const slots = m.createObservableGauge('meshlet.concurrency.limit', { description: 'In-flight requests the service allows now (maxRequests, or the adaptive limit).' });
 
   const subs: Disposable[] = [
     mesh.on('request', (e) => {
@@ -89,6 +91,7 @@ export async function enableMetrics(mesh: Mesh, options: MetricsOptions = {}): P
   ];
   const observe = (result: { observe(instrument: object, value: number, attributes?: object): void }): void => {
     for (const [service, s] of Object.entries(mesh.stats().services)) {
+      result.observe(slots, s.concurrencyLimit, { 'meshlet.service': service });
       for (const ep of s.endpoints) {
         const attrs = { 'meshlet.service': service, 'meshlet.endpoint': ep.url };
         result.observe(inFlight, ep.inFlight, attrs);
@@ -97,11 +100,11 @@ export async function enableMetrics(mesh: Mesh, options: MetricsOptions = {}): P
       }
     }
   };
-  m.addBatchObservableCallback(observe, [inFlight, requests, healthy]);
+  m.addBatchObservableCallback(observe, [inFlight, requests, healthy, slots]);
   return {
     dispose() {
       for (const s of subs) s.dispose();
-      m.removeBatchObservableCallback(observe, [inFlight, requests, healthy]);
+      m.removeBatchObservableCallback(observe, [inFlight, requests, healthy, slots]);
     },
   };
 }

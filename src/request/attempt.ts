@@ -1,7 +1,8 @@
 /**
  * One try of a request against one endpoint: the handler undici's pool calls. It keeps the
  * endpoint's books (in-flight, latency), reports the outcome to the service's observers through
- * `call.env.observe` (health: outlier detection, breaker, probes), times the try out
+ * `call.env.observe` (health: outlier detection, breaker, probes) and the endpoint's load report
+ * in the response headers when the service reads them, times the try out
  * (`perTryTimeout`), drains a response its sink holds back for a retry, and passes everything else
  * to `call.sink`. Callbacks of an attempt that is no longer the call's current one only close
  * the endpoint's books.
@@ -40,6 +41,8 @@ export interface AttemptCall {
     readonly now: () => number;
     readonly hostHeader: 'service' | 'endpoint';
     observe(endpoint: Endpoint, kind: AttemptOutcomeKind, status: number, latencyMs: number, nowMs: number): void;
+    readonly loadReports: boolean;
+    loadReport(endpoint: Endpoint, headers: Headers, nowMs: number): void;
   };
   readonly opts: Dispatcher.DispatchOptions;
   readonly host: string;
@@ -166,6 +169,7 @@ export class Attempt implements Dispatcher.DispatchHandler {
       const now = this.call.env.now();
       this.endpoint.load.observeLatency(now - this.startMs, now);
       this.call.env.observe(this.endpoint, statusKind(status), status, now - this.startMs, now);
+      if (this.call.env.loadReports) this.call.env.loadReport(this.endpoint, headers, now);
     }
     if (this.#held || !this.#current) return;
     if (!this.call.sink.responseStart(this, status, headers, message)) this.#held = true;

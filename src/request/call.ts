@@ -40,6 +40,10 @@ export interface CallEnv {
   readonly hostHeader: 'service' | 'endpoint';
   /** Feed one attempt's outcome, observed at `nowMs`, to the observers (endpoint health). */
   observe(endpoint: Endpoint, kind: AttemptOutcomeKind, status: number, latencyMs: number, nowMs: number): void;
+  /** True when a balancer of the service reads endpoints' load reports: attempts then pass on response headers. */
+  readonly loadReports: boolean;
+  /** Response headers from `endpoint` at `nowMs`, for its load report (called only when `loadReports`). */
+  loadReport(endpoint: Endpoint, headers: Record<string, string | string[] | undefined>, nowMs: number): void;
   /** The call ended (exactly once). */
   ended(call: Call): void;
 }

@@ -36,6 +36,8 @@ export interface LayerStats {
   shortCircuited: number;
   /** The service's own circuit (serviceBreaker); not a counter. */
   serviceCircuit: 'closed' | 'open' | 'half-open';
+  /** In-flight slots the service allows now: `limits.maxRequests`, or the adaptive limit when lower; not a counter. */
+  concurrencyLimit: number;
 }
 
 /** A built-in layer. */

@@ -9,7 +9,7 @@
 import type { ParsedBalancer } from '../balancers/config.js';
 import type { ParsedHealth } from '../health/endpoint-health.js';
 import type { ParsedRetry } from '../layers/retry-policy.js';
-import type { ParsedLimits } from '../layers/concurrency-limit.js';
+import { limitsToJSON } from '../layers/concurrency-limit.js';
 import type { ParsedRateLimit } from '../layers/rate-limit.js';
 import type { ParsedRoute } from '../layers/route.js';
 import type { ParsedLocalityLb } from '../routing/locality.js';
@@ -89,10 +89,6 @@ function retryToJSON(r: ParsedRetry | null): Json | false {
     retryAfterMaxMs: r.retryAfterMaxMs,
     budget: r.budget === null ? false : { ...r.budget },
   };
-}
-
-function limitsToJSON(l: ParsedLimits): Json {
-  return clean({ ...l, maxRetries: l.maxRetries === Infinity ? undefined : l.maxRetries });
 }
 
 function rateLimitToJSON(r: ParsedRateLimit): Json {

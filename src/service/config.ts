@@ -240,7 +240,7 @@ function parseService(
     pool,
     health: parseHealthConfig(s, path),
     retry: parseRetryConfig(s.retry, join(path, 'retry')),
-    limits: parseLimitsConfig(s.limits, join(path, 'limits')),
+    limits: parseLimitsConfig(s.limits, join(path, 'limits'), true),
     rateLimit: parseRateLimitConfig(s.rateLimit, join(path, 'rateLimit')),
     serviceBreaker: parseServiceBreaker(s.serviceBreaker, join(path, 'serviceBreaker')),
     interceptors: parseInterceptors(s.interceptors, join(path, 'interceptors')),

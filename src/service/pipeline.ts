@@ -12,6 +12,7 @@
  *   rate-limit  the service's token bucket: refuse, or wait for a token           (rateLimit)
  *   global      the limit shared by every process, in Redis                       (rateLimit.global)
  *   concurrency in-flight slots and a bounded queue, service then subset          (limits; always)
+ *               — the service's slots learnt from latency                          (limits.adaptive)
  *   ready       wait for discovery's first answer                                 (always)
  *   breaker     the service's own circuit (opossum): retries inside one fire      (serviceBreaker)
  *   retry       hold back what will be retried, back off, go again from `pick`    (retry)
@@ -37,6 +38,7 @@ import { EndpointRates, RateLimitLayer, RateLimitRefusals } from '../layers/rate
 import { GlobalRateLimitLayer } from '../layers/global-rate-limit.js';
 import { ConcurrencyLimit } from '../layers/concurrency-limit.js';
 import { ConcurrencyLayer } from '../layers/concurrency.js';
+import { AdaptiveLimit } from '../layers/adaptive-limit.js';
 import { ReadyLayer } from '../layers/ready.js';
 import { ServiceBreakerLayer } from '../layers/service-breaker.js';
 import { RetryBudget } from '../layers/retry-budget.js';
@@ -74,6 +76,8 @@ export interface Pipeline {
   readonly ready: ReadyLayer;
   /** Requests refused by any rate limit. */
   readonly refusals: RateLimitRefusals;
+  /** The adaptive concurrency limit, fed by the service's observers; null when `limits.adaptive` is unset. */
+  readonly adaptive: AdaptiveLimit | null;
 }
 
 export function buildPipeline(p: PipelineParts): Pipeline {
@@ -97,6 +101,7 @@ export function buildPipeline(p: PipelineParts): Pipeline {
   const retries: RetryPolicies = { service: c.retry, bySubset: subsetOf((s) => s.retry), byRoute: c.routes.map((r) => r.retry) };
   const targets = [p.whole, ...p.subsets.values()];
   const deps = { service: name, events: p.events, random: p.random, now: p.now, log: p.log };
+  const adaptive = c.limits.adaptive ? new AdaptiveLimit(c.limits.adaptive, limit, deps) : null;
 
   const layers: (Layer | null)[] = [
     c.routes.length > 0 ? new RouteLayer(c.routes, p.subsets, splitDraw(c, hasher, p.random)) : null,
@@ -122,7 +127,7 @@ export function buildPipeline(p: PipelineParts): Pipeline {
     rateLimited: refusals.refuse,
     cut: p.cut,
   });
-  return { entry: compose(on, terminal, name), layers: on, ready, refusals };
+  return { entry: compose(on, terminal, name), layers: on, ready, refusals, adaptive };
 }
 
 /** A draw in [0, 100) for a weighted split: from the request's hash when the service hashes (sticky), else random. */

@@ -23,6 +23,7 @@ import { DEFAULT_DECAY_MS } from '../balancers/peak-ewma.js';
 import type { BalancerDeps } from '../balancers/balancer.js';
 import { startDiscovery, type DiscoveryContext, type DiscoverySource } from '../discovery/discovery.js';
 import { ServiceHealth } from '../health/endpoint-health.js';
+import { readLoadReport } from '../load/orca.js';
 import type { AttemptOutcomeKind } from '../health/outcome.js';
 import { TlsMaterial } from '../security/tls.js';
 import type { Locality } from '../routing/locality.js';
@@ -56,6 +57,8 @@ export class Service implements CallEnv {
   readonly now: () => number;
   readonly random: () => number;
   readonly hostHeader: 'service' | 'endpoint';
+  /** True when a balancer of this service reads load reports (ORCA headers); else responses are not looked at for them. */
+  readonly loadReports: boolean;
 
   readonly #deps: ServiceDeps;
   readonly #endpoints: EndpointSet;
@@ -89,6 +92,7 @@ export class Service implements CallEnv {
     this.now = deps.now;
     this.random = deps.random;
     this.hostHeader = config.hostHeader;
+    this.loadReports = [config.balancer, ...config.subsets.map((x) => x.balancer)].some((b) => b?.def.usesLoadReports === true);
     this.#health = new ServiceHealth(config.health, {
       service: config.name,
       changed: () => this.refresh(),
@@ -170,9 +174,21 @@ export class Service implements CallEnv {
     o.latencyMs = latencyMs;
     o.nowMs = nowMs;
     this.#health.record(endpoint, o);
+    this.#pipeline.adaptive?.observe(kind, status, latencyMs, nowMs);
   }
 
   readonly #outcome: { kind: AttemptOutcomeKind; status: number; latencyMs: number; nowMs: number } = { kind: 'success', status: 0, latencyMs: 0, nowMs: 0 };
+
+  /** CallEnv: a response's headers, for `endpoint`'s load report. An invalid one is counted, and warned about once per endpoint. */
+  loadReport(endpoint: Endpoint, headers: Record<string, string | string[] | undefined>, nowMs: number): void {
+    const r = readLoadReport(headers);
+    if (r === null) return;
+    const load = endpoint.load;
+    if (r.type === 'report') return load.report(r.report, nowMs);
+    const line = `service ${this.name}: endpoint ${endpoint.key} sent an invalid load report, ignored: ${r.reason}`;
+    if (load.invalidReports++ === 0) this.#deps.log.warn(`${line} (later ones are only counted: stats invalidLoadReports)`);
+    else this.#deps.log.debug(line);
+  }
 
   /** CallEnv: a request settled. */
   ended(call: Call): void {

@@ -1,5 +1,6 @@
 /** What `mesh.stats()` reports for a service and its endpoints, and how it is gathered. */
 import type { Endpoint } from '../core/endpoint.js';
+import type { ReportedLoad } from '../load/endpoint-load.js';
 import type { ServiceHealth } from '../health/endpoint-health.js';
 import type { Layer, LayerStats } from '../request/layer.js';
 import type { ParsedService } from './config.js';
@@ -22,10 +23,17 @@ export interface EndpointStats {
   health: 'healthy' | 'ejected' | 'half-open' | 'unhealthy';
   /** Times this endpoint was ejected. */
   ejections: number;
+  /**
+   * The load the endpoint last reported about itself (ORCA), kept when a balancer of the service
+   * reads reports; undefined before the first. `rif`: its own requests in flight (named metric `rif`).
+   */
+  reportedLoad: { utilization: number; qps: number; eps: number; rif: number | undefined; ageMs: number } | undefined;
+  /** Invalid load reports received from it (ignored). */
+  invalidLoadReports: number;
 }
 
 /** Snapshot of one service for `mesh.stats()`; the layers' counters are documented in LayerStats. */
-export interface ServiceStats extends Omit<LayerStats, 'serviceCircuit'> {
+export interface ServiceStats extends Omit<LayerStats, 'serviceCircuit' | 'concurrencyLimit'> {
   balancer: string;
   discovery: string;
   /** True once discovery has answered at least once. */
@@ -40,6 +48,8 @@ export interface ServiceStats extends Omit<LayerStats, 'serviceCircuit'> {
   lastDiscoveryError: string | undefined;
   /** The service's own circuit (`serviceBreaker`), or undefined when it has none. */
   serviceCircuit: 'closed' | 'open' | 'half-open' | undefined;
+  /** In-flight slots the service allows now: `limits.maxRequests`, or the adaptive limit (`limits.adaptive`) when lower. */
+  concurrencyLimit: number;
   /** The layers on this service's request path, in order (see service/pipeline.ts). */
   pipeline: string[];
   endpoints: EndpointStats[];
@@ -77,16 +87,20 @@ export function serviceStats(s: StatsSources): ServiceStats {
       requests: load.requests,
       failures: load.failures,
       latencyEwmaMs: load.latencyMs(s.now),
+      reportedLoad: reported(load.reported, s.now),
+      invalidLoadReports: load.invalidReports,
       ...s.health.stats(ep),
     });
   }
-  const counters: Omit<LayerStats, 'serviceCircuit'> = { retries: 0, retryBudgetExhausted: 0, rateLimited: 0, overloaded: 0, pending: 0, shortCircuited: 0 };
+  const counters: Omit<LayerStats, 'serviceCircuit' | 'concurrencyLimit'> = { retries: 0, retryBudgetExhausted: 0, rateLimited: 0, overloaded: 0, pending: 0, shortCircuited: 0 };
   let serviceCircuit: LayerStats['serviceCircuit'] | undefined;
+  let concurrencyLimit = s.config.limits.maxRequests;
   for (const layer of s.layers) {
     const st = layer.stats?.();
     if (!st) continue;
     for (const k of Object.keys(st) as (keyof LayerStats)[]) {
       if (k === 'serviceCircuit') serviceCircuit = st[k];
+      else if (k === 'concurrencyLimit') concurrencyLimit = st[k]!;
       else counters[k] += st[k] ?? 0;
     }
   }
@@ -107,7 +121,13 @@ export function serviceStats(s: StatsSources): ServiceStats {
     pending: counters.pending,
     shortCircuited: counters.shortCircuited,
     serviceCircuit,
+    concurrencyLimit,
     pipeline: s.layers.map((l) => l.name),
     endpoints: eps,
   };
+}
+
+function reported(r: ReportedLoad | null, now: number): EndpointStats['reportedLoad'] {
+  if (r === null) return undefined;
+  return { utilization: r.utilization, qps: r.qps, eps: r.eps, rif: Number.isNaN(r.rif) ? undefined : r.rif, ageMs: now - r.atMs };
 }

@@ -33,7 +33,7 @@ function find(rm: ResourceMetrics, name: string) {
   return undefined;
 }
 
-test('request duration histogram (HTTP client conventions), retry counter and endpoint gauges', async () => {
+test('request duration histogram (HTTP client conventions), retry counter, endpoint gauges and the concurrency limit', async () => {
   const handle = await enableMetrics(mesh, { meter: provider.getMeter('meshlet') as never });
   for (let i = 0; i < 4; i++) {
     const r = await request('http://api/x', { dispatcher: mesh.dispatcher });
@@ -53,6 +53,8 @@ test('request duration histogram (HTTP client conventions), retry counter and en
   expect((reqs.dataPoints as { value: number }[]).reduce((n, p) => n + p.value, 0)).toBe(4 + retryTotal);
   const healthy = find(resourceMetrics, 'meshlet.endpoint.healthy')!;
   expect((healthy.dataPoints as { value: number }[]).map((p) => p.value)).toEqual([1, 1]);
+  const limit = find(resourceMetrics, 'meshlet.concurrency.limit')!;
+  expect((limit.dataPoints as { attributes: Record<string, unknown>; value: number }[]).map((p) => [p.attributes['meshlet.service'], p.value])).toEqual([['api', 1024]]);
   handle.dispose();
   const r = await request('http://api/x', { dispatcher: mesh.dispatcher });
   await r.body.dump();

@@ -27,6 +27,12 @@ test('what createMesh accepts from JSON passes the schema, toJSON output include
         routes: [{ match: [{ headers: { 'x-canary': { exact: 'true' } } }], subset: 'v2' }],
       },
       inventory: { discovery: { type: 'dns', host: 'inventory.shop.svc.cluster.local', port: 8080, keepForMs: '30s' } },
+      reports: {
+        endpoints: ['http://127.0.0.1:3003'],
+        balancer: { type: 'weighted-round-robin', blackoutPeriodMs: '5s' },
+        limits: { maxPendingRequests: 0, adaptive: { algorithm: 'vegas', alpha: 2, beta: 4 } },
+      },
+      gradient: { endpoints: ['http://127.0.0.1:3004'], limits: { adaptive: { minLimit: 5, windowMs: '200ms' } } },
   };
   const legacy = { discovery: { type: 'consul', service: 'legacy' } }; // a type registered in code
   expect(errors({ unknownHosts: 'reject', services: { ...services, legacy } })).toEqual([]);
@@ -47,4 +53,6 @@ test('typos and wrong values fail the schema, as they fail createMesh', () => {
   expect(errors({ unknownHosts: { passthrough: 'api.stripe.com' }, services: {} })).not.toEqual([]);
   expect(errors({ unknownHosts: { allow: ['api.stripe.com'] }, services: {} })).not.toEqual([]);
   expect(errors({ services: { a: { endpoints: [], namespaces: 'shop' } } })).not.toEqual([]);
+  expect(errors({ services: { a: { endpoints: [], limits: { adaptive: { algorithm: 'vegas', queueSize: 4 } } } } })).not.toEqual([]);
+  expect(errors({ services: { a: { endpoints: [], balancer: { type: 'weighted-round-robin', blackoutPeriod: 1 } } } })).not.toEqual([]);
 });
