@@ -120,7 +120,7 @@ export class Mesh {
       for (const h of svc.hosts) hosts.set(h, service);
     }
     this.dispatcher = new MeshDispatcher(
-      { hosts, unknownHosts: parsed.unknownHosts },
+      { hosts, unknownHosts: parsed.unknownHosts, passthrough: parsed.passthroughDispatcher },
       {
         close: async () => {
           await Promise.allSettled([...this.#services.values()].map((s) => s.close(this.#graceMs)));

@@ -11,6 +11,7 @@
 import { Agent, Dispatcher, Dispatcher1Wrapper, errors } from 'undici';
 import { LRUCache } from 'lru-cache';
 import { MeshClosedError, UnknownServiceError } from './errors.js';
+import { hintUnknownHost } from './unknown-host.js';
 
 const wrapHandler = (Dispatcher1Wrapper as unknown as { wrapHandler(h: object): Dispatcher.DispatchHandler }).wrapHandler;
 
@@ -31,6 +32,8 @@ export interface DispatcherOptions {
   /** Services by every host name that addresses them. */
   readonly hosts: ReadonlyMap<string, Service>;
   readonly unknownHosts: 'passthrough' | 'reject';
+  /** The caller's dispatcher for hosts that pass through (not closed by the mesh); else an Agent of its own. */
+  readonly passthrough?: Dispatcher | null;
 }
 
 const K8S_SUFFIXES = ['.svc.cluster.local', '.svc'];
@@ -43,6 +46,7 @@ export class MeshDispatcher extends Dispatcher {
   /** Everything else seen (passthrough hosts are open-ended): bounded. */
   readonly #routes = new LRUCache<string, Route>({ max: 1024 });
   #agent: Agent | null = null;
+  readonly #passthrough: Dispatcher | null;
   #closed = false;
   #closing: Promise<void> | null = null;
   readonly #services: { close(): Promise<void>; destroy(): Promise<void> };
@@ -52,6 +56,7 @@ export class MeshDispatcher extends Dispatcher {
     super();
     this.#hosts = options.hosts;
     this.#reject = options.unknownHosts === 'reject';
+    this.#passthrough = options.passthrough ?? null;
     this.#services = services;
   }
 
@@ -81,8 +86,8 @@ export class MeshDispatcher extends Dispatcher {
       h.onResponseError?.(null as never, new UnknownServiceError(route.host));
       return true;
     }
-    this.#agent ??= new Agent();
-    return this.#agent.dispatch(opts, h);
+    const passthrough = this.#passthrough ?? (this.#agent ??= new Agent());
+    return passthrough.dispatch(opts, hintUnknownHost(h, route.host, this.#hosts));
   }
 
   #resolve(origin: string): Route {

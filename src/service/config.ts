@@ -3,6 +3,7 @@
  * {@link parseMeshConfig} once; every error names the field's path, what was expected and what was
  * found. Balancer and discovery options are validated by their own registered parsers.
  */
+import type { Dispatcher } from 'undici';
 import type { BalancerRegistry } from '../balancers/balancer.js';
 import { defaultBalancer, parseBalancer, type ParsedBalancer } from '../balancers/config.js';
 import type { DiscoveryDefinition, DiscoveryRegistry } from '../discovery/discovery.js';
@@ -64,6 +65,8 @@ export interface ParsedService {
 export interface ParsedMeshConfig {
   readonly services: readonly ParsedService[];
   readonly unknownHosts: 'passthrough' | 'reject';
+  /** The caller's dispatcher for hosts that pass through, or null (the mesh makes an Agent). */
+  readonly passthroughDispatcher: Dispatcher | null;
   readonly locality: Locality | undefined;
   readonly redirects: 'same-origin' | 'any';
   readonly interceptors: readonly InterceptorFactory[];
@@ -90,7 +93,7 @@ const SERVICE_KEYS = [
   'interceptors',
   ...HEALTH_CONFIG_KEYS,
 ];
-const MESH_KEYS = ['services', 'unknownHosts', 'balancers', 'discoveries', 'logger', 'random', 'now', 'locality', 'redirects', 'interceptors'];
+const MESH_KEYS = ['services', 'unknownHosts', 'balancers', 'discoveries', 'logger', 'random', 'now', 'locality', 'redirects', 'interceptors', 'passthroughDispatcher'];
 
 /** Validate the whole config; throws {@link InvalidConfigError} at the first bad field. */
 export function parseMeshConfig(
@@ -106,6 +109,10 @@ export function parseMeshConfig(
     }
   }
   const unknownHosts = optEnum(cfg, 'unknownHosts', '', ['passthrough', 'reject'], 'passthrough');
+  const passthroughDispatcher = cfg.passthroughDispatcher ?? null;
+  if (passthroughDispatcher !== null && typeof (passthroughDispatcher as { dispatch?: unknown }).dispatch !== 'function') {
+    throw new InvalidConfigError('passthroughDispatcher', `expected an undici Dispatcher (an object with a dispatch method), got ${describe(passthroughDispatcher)}`);
+  }
   const services = expectObject(cfg.services, 'services');
   const hostOwner = new Map<string, string>();
   const parsed: ParsedService[] = [];
@@ -135,7 +142,7 @@ export function parseMeshConfig(
   }
   const redirects = optEnum(cfg, 'redirects', '', ['same-origin', 'any'], 'same-origin');
   const interceptors = parseInterceptors(cfg.interceptors, 'interceptors');
-  return Object.freeze({ services: Object.freeze(parsed), unknownHosts, locality, redirects, interceptors });
+  return Object.freeze({ services: Object.freeze(parsed), unknownHosts, passthroughDispatcher: passthroughDispatcher as Dispatcher | null, locality, redirects, interceptors });
 }
 
 function parseService(
