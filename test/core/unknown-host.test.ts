@@ -1,20 +1,22 @@
 // A mistyped service name passes through (unknownHosts: 'passthrough') and fails to resolve: the
-// caller's error says the host is not a configured meshlet service and names the closest one.
+// caller's error says the host is not a configured meshlet service and names the closest one,
+// on both passthrough paths — the dispatcher's (fetch, undici.request) and the mesh http.Agent's.
 //
 // How the names fail to resolve, for real and offline: this machine's resolver may well answer
 // for a bare name (search domains, a resolver that knows it), so the tests do not rely on it, and
 // node:dns is not mocked. Instead each passthrough path is given a DNS lookup built on
 // `dns.Resolver` pointed at the DNS test server on 127.0.0.1 (test/support/dns-server.ts), which
 // answers NXDOMAIN for every name: the dispatcher through `passthroughDispatcher: new Agent({
-// connect: { lookup } })`. The query
+// connect: { lookup } })`, the agent through node:http's own `lookup` request option. The query
 // reaching the server is checked, so the failure is a real resolution.
 import dns from 'node:dns';
-import type http from 'node:http';
+import http from 'node:http';
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
 import { Agent, request } from 'undici';
 import { createMesh, type Mesh } from '../../src/index.js';
 import { annotateUnresolved, bareName, closestName } from '../../src/core/unknown-host.js';
 import { startDns, type TestDns } from '../support/dns-server.js';
+import { httpError } from '../support/http-client.js';
 
 let server: TestDns;
 let lookup: NonNullable<http.RequestOptions['lookup']>;
@@ -70,6 +72,29 @@ describe('the dispatcher passthrough (fetch, undici.request)', () => {
   test('with no close name, the configured ones are listed', async () => {
     const err = (await request('http://inventory/x', { dispatcher: mesh.dispatcher }).catch((e: unknown) => e)) as Error;
     expect(err.message).toMatch(/"inventory" is not a configured meshlet service, so it was resolved as a host name \(configured: orders, payments\)$/);
+  });
+});
+
+describe('the mesh http.Agent passthrough', () => {
+  test("http.get: the DNS failure names the closest service and keeps its code (the request's own lookup)", async () => {
+    const agent = mesh.agent();
+    try {
+      const err = await httpError('http://ordrs/x', { agent, lookup });
+      expect(err.code).toBe('ENOTFOUND');
+      expect(err.message).toMatch(HINT);
+    } finally {
+      agent.destroy();
+    }
+  });
+
+  test('the lookup given to the agent applies too, and a dotted name is left alone', async () => {
+    const agent = mesh.agent({ lookup } as http.AgentOptions);
+    try {
+      expect((await httpError('http://payment/x', { agent })).message).toMatch(/did you mean "payments"\?$/);
+      expect((await httpError('http://payment.example/x', { agent })).message).not.toMatch(/meshlet/);
+    } finally {
+      agent.destroy();
+    }
   });
 });
 
