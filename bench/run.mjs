@@ -10,6 +10,7 @@
 //      and the same shape at 2 ms / 20 ms (c=8) to show how the result depends on the scale
 //   5. resilience: failing / hanging / stopped replicas, policies on vs off
 //   6. memory per endpoint
+//   7. node:http through mesh.agent() vs undici.request through the mesh and a plain http.Agent (agent.mjs)
 // Results: bench/results/latest.json. Targets are printed, never asserted: the exit code is 0
 // whatever the numbers (non-zero only if a benchmark itself crashes).
 // Knobs: BENCH_DURATION_MS (measured window per run, default 3000), BENCH_CONCURRENCY (overhead
@@ -23,6 +24,7 @@ import { hotPath } from './hot-path.mjs';
 import { overhead } from './overhead.mjs';
 import { tailLatency } from './tail-latency.mjs';
 import { resilience } from './resilience.mjs';
+import { agentBench } from './agent.mjs';
 
 const root = fileURLToPath(new URL('..', import.meta.url));
 const durationMs = Number(process.env.BENCH_DURATION_MS ?? 3000);
@@ -67,6 +69,9 @@ const mem = spawnSync(process.execPath, ['--expose-gc', join(root, 'bench', 'mem
 console.log((mem.stdout ?? '').trimEnd());
 if (mem.status !== 0) console.log(`   memory bench exited with ${mem.status ?? mem.signal}: ${(mem.stderr ?? '').trim().split('\n').slice(-3).join(' ')}`);
 results.memory = mem.stdout;
+
+console.log('\n7. node:http through the mesh (mesh.agent())');
+results.agent = await agentBench(concurrency ? { concurrency } : {});
 
 results.elapsedS = Math.round((performance.now() - started) / 1000);
 mkdirSync(join(root, 'bench', 'results'), { recursive: true });

@@ -105,8 +105,12 @@ export class InProcessSocket extends Duplex {
 
   /** Emit 'timeout' after `ms` of inactivity (0 turns it off), as `net.Socket#setTimeout`. */
   setTimeout(ms: number, callback?: () => void): this {
-    this.#timeoutMs = ms;
     if (callback) this.once('timeout', callback);
+    if (ms === this.#timeoutMs && this.#timer !== null) {
+      this.#timer.refresh(); // node:http sets the same timeout around every request: reuse the timer
+      return this;
+    }
+    this.#timeoutMs = ms;
     this.#clearTimer();
     if (ms > 0 && !this.destroyed) {
       this.#timer = setTimeout(() => {
