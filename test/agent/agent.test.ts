@@ -69,6 +69,12 @@ describe('requests to a service', () => {
     expect(got[0]!.headers['x-hop']).toBeUndefined();
   });
 
+  test("hostHeader: 'endpoint' applies as for fetch: the client's default Host is not forwarded", async () => {
+    meshWith({ endpoints: [backends[0]!.url], hostHeader: 'endpoint' });
+    const res = await httpRequest('http://orders/h', { agent });
+    expect((JSON.parse(res.body) as { host: string }).host).toBe(new URL(backends[0]!.url).host);
+  });
+
   test('a Host header the caller sets is kept', async () => {
     meshWith();
     const res = await httpRequest('http://orders/h', { agent, headers: { host: 'orders.shop' } });
