@@ -13,6 +13,7 @@
 //      (adaptive-concurrency.mjs): an upstream whose capacity halves mid-run, limits none / fixed /
 //      gradient2 / vegas
 //   6. memory per endpoint
+//   7. node:http through mesh.agent() vs undici.request through the mesh and a plain http.Agent (agent.mjs)
 // Results: bench/results/latest.json. Targets are printed, never asserted: the exit code is 0
 // whatever the numbers (non-zero only if a benchmark itself crashes).
 // Knobs: BENCH_DURATION_MS (measured window per run, default 3000), BENCH_CONCURRENCY (overhead
@@ -28,6 +29,7 @@ import { tailLatency } from './tail-latency.mjs';
 import { resilience } from './resilience.mjs';
 import { adaptiveConcurrency } from './adaptive-concurrency.mjs';
 import { weightedRoundRobinBench } from './weighted-round-robin.mjs';
+import { agentBench } from './agent.mjs';
 
 const root = fileURLToPath(new URL('..', import.meta.url));
 const durationMs = Number(process.env.BENCH_DURATION_MS ?? 3000);
@@ -74,6 +76,9 @@ const mem = spawnSync(process.execPath, ['--expose-gc', join(root, 'bench', 'mem
 console.log((mem.stdout ?? '').trimEnd());
 if (mem.status !== 0) console.log(`   memory bench exited with ${mem.status ?? mem.signal}: ${(mem.stderr ?? '').trim().split('\n').slice(-3).join(' ')}`);
 results.memory = mem.stdout;
+
+console.log('\n7. node:http through the mesh (mesh.agent())');
+results.agent = await agentBench(concurrency ? { concurrency } : {});
 
 results.elapsedS = Math.round((performance.now() - started) / 1000);
 mkdirSync(join(root, 'bench', 'results'), { recursive: true });

@@ -14,6 +14,7 @@ export type {
   HashRequest,
 } from './service/config.js';
 export { MeshDispatcher } from './core/dispatcher.js';
+export { MeshAgent } from './agent/agent.js';
 export type { MeshCall, EndListener } from './request/call.js';
 export type { Interceptor, InterceptorFactory, LayerContext } from './request/layer.js';
 export type { Endpoint, EndpointState, PickedEndpoint } from './core/endpoint.js';

@@ -23,6 +23,9 @@ import { expectObject, join } from './config/check.js';
 import { processLocality } from './routing/locality.js';
 import { MeshEvents, type Disposable, type MeshEventMap, type MeshEventName } from './core/events.js';
 import { fromInterceptor, type Layer } from './request/layer.js';
+import { MeshAgent } from './agent/agent.js';
+import { installGlobalAgent } from './agent/global.js';
+import type { AgentOptions } from 'node:http';
 
 /**
  * Module-level registrations (`registerBalancer`, `registerDiscovery`) live on `globalThis` under
@@ -88,6 +91,8 @@ export class Mesh {
   #closing: Promise<void> | null = null;
   #graceMs = 30_000;
   readonly #parsed: ParsedMeshConfig;
+  /** Every service name and alias (the mistyped-name hint suggests one of them). */
+  readonly #hostNames: readonly string[];
 
   /** @internal Use {@link createMesh}. */
   constructor(config: MeshConfig) {
@@ -123,7 +128,7 @@ export class Mesh {
         for (const h of svc.addresses) hosts.set(h, service);
       }
       this.dispatcher = new MeshDispatcher(
-        { hosts, passthrough: passthroughRule(parsed.unknownHosts) },
+        { hosts, passthrough: passthroughRule(parsed.unknownHosts), passthroughDispatcher: parsed.passthroughDispatcher },
         {
           close: async () => {
             await Promise.allSettled([...this.#services.values()].map((s) => s.close(this.#graceMs)));
@@ -139,6 +144,7 @@ export class Mesh {
       for (const service of this.#services.values()) void service.destroy();
       throw err;
     }
+    this.#hostNames = [...hosts.keys()];
   }
 
   /**
@@ -149,6 +155,27 @@ export class Mesh {
    */
   fetch(input: RequestInfo, init?: RequestInit): Promise<Response> {
     return meshFetch(this.dispatcher, this.#redirects, input, init);
+  }
+
+  /**
+   * An `http.Agent` that sends `node:http` requests to services through the mesh — `http.request`,
+   * `http.get`, axios (`httpAgent`), got (`agent: { http }`) — balanced, retried and limited per
+   * request as with `fetch`, in process (no network hop). Other hosts behave as with a plain
+   * `http.Agent` (or are refused with UNKNOWN_SERVICE under `unknownHosts: 'reject'`). Options are
+   * `http.Agent`'s (`keepAlive` defaults to true). Create one and reuse it. See src/agent/agent.ts.
+   */
+  agent(options?: AgentOptions): MeshAgent {
+    return new MeshAgent({ dispatcher: this.dispatcher, passthrough: this.#parsed.unknownHosts === 'passthrough', names: this.#hostNames }, options);
+  }
+
+  /**
+   * Make a mesh agent (`agent(options)`) the process's `http.globalAgent`, so every `node:http`
+   * call without an agent of its own reaches services through the mesh; returns a function that
+   * restores the previous global agent. `https` and libraries with their own agents are not
+   * affected (README, "Other HTTP clients").
+   */
+  installGlobalAgent(options?: AgentOptions): () => void {
+    return installGlobalAgent(this.agent(options));
   }
 
   /**

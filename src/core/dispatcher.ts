@@ -19,6 +19,7 @@
 import { Agent, Dispatcher, Dispatcher1Wrapper, errors } from 'undici';
 import { LRUCache } from 'lru-cache';
 import { InvalidRequestError, MeshClosedError, UnknownServiceError } from './errors.js';
+import { hintUnknownHost } from './unknown-host.js';
 
 const wrapHandler = (Dispatcher1Wrapper as unknown as { wrapHandler(h: object): Dispatcher.DispatchHandler }).wrapHandler;
 
@@ -43,6 +44,8 @@ export interface DispatcherOptions {
   readonly hosts: ReadonlyMap<string, Service>;
   /** Whether a host that is no service (its `URL.hostname`) may go out through an ordinary Agent. */
   readonly passthrough: (hostname: string) => boolean;
+  /** The caller's dispatcher for hosts that pass through (not closed by the mesh); else an Agent of its own. */
+  readonly passthroughDispatcher?: Dispatcher | null;
 }
 
 /** '/', the first character of an origin-form path. */
@@ -56,6 +59,7 @@ export class MeshDispatcher extends Dispatcher {
   /** Everything else seen (passthrough hosts are open-ended): bounded. */
   readonly #routes = new LRUCache<string, Route>({ max: 1024 });
   #agent: Agent | null = null;
+  readonly #passthroughDispatcher: Dispatcher | null;
   #closed = false;
   #closing: Promise<void> | null = null;
   readonly #services: { close(): Promise<void>; destroy(): Promise<void> };
@@ -65,6 +69,7 @@ export class MeshDispatcher extends Dispatcher {
     super();
     this.#hosts = options.hosts;
     this.#passthrough = options.passthrough;
+    this.#passthroughDispatcher = options.passthroughDispatcher ?? null;
     this.#services = services;
   }
 
@@ -96,8 +101,8 @@ export class MeshDispatcher extends Dispatcher {
       h.onResponseError?.(null as never, new UnknownServiceError(route.host));
       return true;
     }
-    this.#agent ??= new Agent();
-    return this.#agent.dispatch(opts, h);
+    const passthrough = this.#passthroughDispatcher ?? (this.#agent ??= new Agent());
+    return passthrough.dispatch(opts, hintUnknownHost(h, route.host, this.#hosts));
   }
 
   #resolve(origin: string): Route {

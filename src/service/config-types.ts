@@ -3,6 +3,7 @@
  * Parsing and validation are in config.ts; every field's type and default is documented here
  * (and generated from here into the shipped JSON Schema, scripts/json-schema.mjs).
  */
+import type { Dispatcher } from 'undici';
 import type { Logger } from '../core/log.js';
 import type { BalancerDefinition, BalancerFactory } from '../balancers/balancer.js';
 import type { BalancerConfig } from '../balancers/config.js';
@@ -135,6 +136,13 @@ export interface MeshConfig {
   namespace?: string;
   /** The cluster's DNS domain, for the `<name>.<ns>.svc.<clusterDomain>` form of service names. @default 'cluster.local' */
   clusterDomain?: string;
+  /**
+   * Where requests to hosts that are not services go when they pass through: an undici Dispatcher
+   * of yours — an Agent with its own `connect` options (a DNS lookup, CAs), a ProxyAgent to an
+   * egress proxy. Yours to close: `mesh.close()` leaves it open. (The mesh's http.Agent passes such
+   * hosts over its own sockets instead, as any http.Agent.) @default an undici Agent the mesh owns
+   */
+  passthroughDispatcher?: Dispatcher;
   /** Balancers registered for this mesh only, by name. */
   balancers?: Record<string, BalancerFactory<any> | BalancerDefinition<any>>;
   /** Discovery types registered for this mesh only, by type. */
@@ -168,6 +176,6 @@ export interface MeshConfig {
  * The part of {@link MeshConfig} that JSON or YAML can carry — what `mesh.toJSON()` writes and
  * what the shipped JSON Schema (`meshletjs/schema.json`) describes: no functions, no client objects.
  */
-export interface MeshConfigJSON extends Omit<MeshConfig, 'services' | 'balancers' | 'discoveries' | 'logger' | 'random' | 'now' | 'interceptors'> {
+export interface MeshConfigJSON extends Omit<MeshConfig, 'services' | 'balancers' | 'discoveries' | 'logger' | 'random' | 'now' | 'interceptors' | 'passthroughDispatcher'> {
   services: Record<string, Omit<ServiceConfig, 'interceptors'>>;
 }

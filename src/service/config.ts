@@ -3,6 +3,7 @@
  * {@link parseMeshConfig} once; every error names the field's path, what was expected and what was
  * found. Balancer and discovery options are validated by their own registered parsers.
  */
+import type { Dispatcher } from 'undici';
 import type { BalancerRegistry } from '../balancers/balancer.js';
 import { defaultBalancer, parseBalancer, type ParsedBalancer } from '../balancers/config.js';
 import type { DiscoveryDefinition, DiscoveryRegistry } from '../discovery/discovery.js';
@@ -71,6 +72,8 @@ export interface ParsedMeshConfig {
   readonly unknownHosts: UnknownHosts;
   readonly namespace: string | undefined;
   readonly clusterDomain: string;
+  /** The caller's dispatcher for hosts that pass through, or null (the mesh makes an Agent). */
+  readonly passthroughDispatcher: Dispatcher | null;
   readonly locality: Locality | undefined;
   readonly redirects: 'same-origin' | 'any';
   readonly interceptors: readonly InterceptorFactory[];
@@ -98,7 +101,7 @@ const SERVICE_KEYS = [
   'interceptors',
   ...HEALTH_CONFIG_KEYS,
 ];
-const MESH_KEYS = ['services', 'unknownHosts', 'namespace', 'clusterDomain', 'balancers', 'discoveries', 'logger', 'random', 'now', 'locality', 'redirects', 'interceptors'];
+const MESH_KEYS = ['services', 'unknownHosts', 'namespace', 'clusterDomain', 'balancers', 'discoveries', 'logger', 'random', 'now', 'locality', 'redirects', 'interceptors', 'passthroughDispatcher'];
 
 /** Validate the whole config; throws {@link InvalidConfigError} at the first bad field. */
 export function parseMeshConfig(
@@ -115,6 +118,10 @@ export function parseMeshConfig(
   }
   checkLogger(cfg.logger);
   const meshHosts = parseMeshHosts(cfg);
+  const passthroughDispatcher = cfg.passthroughDispatcher ?? null;
+  if (passthroughDispatcher !== null && typeof (passthroughDispatcher as { dispatch?: unknown }).dispatch !== 'function') {
+    throw new InvalidConfigError('passthroughDispatcher', `expected an undici Dispatcher (an object with a dispatch method), got ${describe(passthroughDispatcher)}`);
+  }
   const services = expectObject(cfg.services, 'services');
   const hostOwner = new Map<string, string>();
   const parsed: ParsedService[] = [];
@@ -144,7 +151,7 @@ export function parseMeshConfig(
   }
   const redirects = optEnum(cfg, 'redirects', '', ['same-origin', 'any'], 'same-origin');
   const interceptors = parseInterceptors(cfg.interceptors, 'interceptors');
-  return Object.freeze({ services: Object.freeze(parsed), ...meshHosts, locality, redirects, interceptors });
+  return Object.freeze({ services: Object.freeze(parsed), ...meshHosts, passthroughDispatcher: passthroughDispatcher as Dispatcher | null, locality, redirects, interceptors });
 }
 
 function parseService(

@@ -1,0 +1,113 @@
+/**
+ * An `http.Agent` for the mesh (`mesh.agent()`): `node:http` clients — `http.request`,
+ * `http.get`, axios, got, SDKs built on them — reach services through the same pipeline as
+ * `fetch`, with no network hop added.
+ *
+ * For a host that is a service, the agent's "connection" is an in-process socket pair
+ * (socket-pair.ts): the client writes its requests into one end, and the other end is fed to an
+ * unbound `http.Server` (`server.emit('connection')`), which parses them; each request is then
+ * dispatched through the mesh's dispatcher (forward.ts). So balancing, retries, limits and
+ * metrics apply per request, not per connection: a keep-alive connection is only the channel
+ * between the client and this process, and two requests on it may go to two endpoints.
+ *
+ * A host that is not a service:
+ *  - with `unknownHosts: 'passthrough'` (the default) gets a real socket from the default
+ *    `createConnection`, exactly as with a plain `http.Agent` — its options (`lookup`, `family`,
+ *    `localAddress`…) apply — except that a bare name failing to resolve says it is not a
+ *    configured service and names the closest one (core/unknown-host.ts);
+ *  - otherwise it goes in process too, and the mesh's dispatcher decides what it does with it
+ *    (refuse it with UNKNOWN_SERVICE, on the ClientRequest's 'error'), so the agent follows
+ *    whatever rules the dispatcher has for unknown hosts.
+ * A request with `socketPath` (a Unix socket) always gets a real socket.
+ * The agent speaks plain HTTP (`http://orders/`): TLS to endpoints is the service's `tls`.
+ */
+import dns from 'node:dns';
+import http from 'node:http';
+import type { Duplex } from 'node:stream';
+import type { Dispatcher } from 'undici';
+import { annotateUnresolved, bareName } from '../core/unknown-host.js';
+import { forward } from './forward.js';
+import { socketPair } from './socket-pair.js';
+import { forwardUpgrade } from './upgrade.js';
+
+/** What the agent needs from its mesh. */
+export interface AgentEnv {
+  /** Dispatches every request to a service (`mesh.dispatcher`). */
+  readonly dispatcher: Dispatcher & { lookup(hostname: string): unknown };
+  /** True when hosts that are not services pass through (`unknownHosts: 'passthrough'`). */
+  readonly passthrough: boolean;
+  /** Every configured service name and alias, for the mistyped-name hint. */
+  readonly names: readonly string[];
+}
+
+/** Where an in-process connection leads: the origin to dispatch to and the Host a client sends for it. */
+interface Route {
+  readonly origin: string;
+  readonly host: string;
+}
+
+type LookupCallback = (err: NodeJS.ErrnoException | null, ...rest: unknown[]) => void;
+type Lookup = (hostname: string, options: dns.LookupOptions, callback: LookupCallback) => void;
+
+/**
+ * The mesh's `http.Agent`. Options are `http.Agent`'s; `keepAlive` defaults to true (in-process
+ * connections are cheap to keep and to make). Create one and reuse it: `destroy()` ends its
+ * connections, in-flight requests included.
+ */
+export class MeshAgent extends http.Agent {
+  readonly #env: AgentEnv;
+  readonly #server: http.Server;
+  /** The route of each in-process connection, by its server-side socket. */
+  readonly #routes = new WeakMap<object, Route>();
+
+  /** @internal Use `mesh.agent()`. */
+  constructor(env: AgentEnv, options: http.AgentOptions = {}) {
+    super({ keepAlive: true, ...options });
+    this.#env = env;
+    // Never bound to a port: connections arrive by emit('connection'). No request or header
+    // timeout of its own: the mesh's deadlines and the client's timeouts apply.
+    const server = http.createServer({ requestTimeout: 0, headersTimeout: 0, requireHostHeader: false });
+    server.on('request', (req, res) => this.#request(req, res, false));
+    server.on('checkContinue', (req, res) => this.#request(req, res, true));
+    server.on('upgrade', (req: http.IncomingMessage, socket: Duplex, head: Buffer) => this.#upgrade(req, socket, head));
+    server.on('connect', (req: http.IncomingMessage, socket: Duplex, head: Buffer) => this.#upgrade(req, socket, head));
+    this.#server = server;
+  }
+
+  override createConnection(options: http.ClientRequestArgs, callback?: (err: Error | null, stream: Duplex) => void): Duplex {
+    // The ClientRequest has set `host` (the host name, without port) and `port`.
+    const hostname = String(options.host ?? options.hostname ?? 'localhost').toLowerCase();
+    const port = Number(options.port ?? 80);
+    if (options.socketPath !== undefined) return super.createConnection(options, callback) as Duplex;
+    if (this.#env.passthrough && this.#env.dispatcher.lookup(hostname) === null) {
+      return super.createConnection(this.#hinted(options, hostname), callback) as Duplex;
+    }
+    const host = `${hostname.includes(':') ? `[${hostname}]` : hostname}${port === 80 ? '' : `:${port}`}`;
+    const [client, server] = socketPair();
+    this.#routes.set(server, { origin: `http://${host}`, host });
+    this.#server.emit('connection', server);
+    return client;
+  }
+
+  /** `options` with a DNS lookup that annotates an unresolved bare name (core/unknown-host.ts). */
+  #hinted(options: http.ClientRequestArgs, hostname: string): http.ClientRequestArgs {
+    if (bareName(hostname) === null) return options;
+    const lookup = (options.lookup ?? dns.lookup) as unknown as Lookup;
+    const names = this.#env.names;
+    const hinting: Lookup = (host, opts, callback) =>
+      lookup(host, opts, (err, ...rest) => callback(err === null ? null : annotateUnresolved(err, host, names), ...rest));
+    return { ...options, lookup: hinting as unknown as http.ClientRequestArgs['lookup'] };
+  }
+
+  #request(req: http.IncomingMessage, res: http.ServerResponse, expectContinue: boolean): void {
+    const route = this.#routes.get(req.socket);
+    if (route === undefined) return void req.socket.destroy();
+    forward(this.#env.dispatcher, route.origin, route.host, req, res, expectContinue);
+  }
+
+  #upgrade(req: http.IncomingMessage, socket: Duplex, head: Buffer): void {
+    const route = this.#routes.get(socket);
+    if (route === undefined) return void socket.destroy();
+    forwardUpgrade(this.#env.dispatcher, route.origin, route.host, req, socket, head);
+  }
+}
