@@ -1,6 +1,7 @@
 // mesh.toJSON(): every field with its effective value; given back to createMesh it builds the same
 // mesh (the JSON is a fixpoint, and behaviour-relevant values survive); nothing secret in it.
 import { afterEach, expect, test } from 'vitest';
+import { Agent } from 'undici';
 import { createMesh, type Mesh, type MeshConfig } from '../../src/index.js';
 import { Pki } from '../support/pki.js';
 
@@ -109,5 +110,17 @@ test('no secret in toJSON: a literal Kubernetes token and an inline private key 
     expect(m.toJSON().services.b!.tls).toMatchObject({ cert: client.certPath, key: client.keyPath });
   } finally {
     pki.dispose();
+  }
+});
+
+test('a passthroughDispatcher is left out of toJSON (an object to give again), and the rest round-trips', async () => {
+  const passthroughDispatcher = new Agent();
+  try {
+    const m = make({ passthroughDispatcher, services: { a: { endpoints: ['http://127.0.0.1:1'] } } });
+    const json = JSON.parse(JSON.stringify(m)) as Record<string, unknown>;
+    expect(json).not.toHaveProperty('passthroughDispatcher');
+    expect(json.services).toHaveProperty('a');
+  } finally {
+    await passthroughDispatcher.close();
   }
 });
