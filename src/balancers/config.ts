@@ -6,7 +6,7 @@
 import type { BalancerDefinition, BalancerRegistry } from './balancer.js';
 import { describe } from '../core/endpoint-spec.js';
 import { InvalidConfigError } from '../core/errors.js';
-import { expectObject, join, optNumber, optString, rejectUnknown, userCode, type Raw } from '../config/check.js';
+import { expectList, expectObject, join, optNumber, optString, rejectUnknown, userCode, type Raw } from '../config/check.js';
 import { optDurationMs, type Duration } from '../config/duration.js';
 
 /**
@@ -127,8 +127,9 @@ function parseOptions(def: BalancerDefinition<any>, name: string, raw: Raw, path
 
 function parseHashOn(raw: unknown, path: string): HashOn {
   if (!Array.isArray(raw)) return parsePolicy(raw, path);
-  if (raw.length === 0) throw new InvalidConfigError(path, 'expected at least one hash policy');
-  const list = raw.map((p, i) => parsePolicy(p, join(path, i)));
+  const items = expectList(raw, path, 'a list of hash policies');
+  if (items.length === 0) throw new InvalidConfigError(path, 'expected at least one hash policy');
+  const list = items.map((p, i) => parsePolicy(p, join(path, i)));
   const generated = list.filter((p) => typeof p !== 'function' && 'cookie' in p && p.ttlMs !== undefined);
   if (generated.length > 1) throw new InvalidConfigError(path, 'expected at most one cookie policy with ttlMs (a response sets one generated cookie)');
   return Object.freeze(list);

@@ -104,6 +104,8 @@ describe('the request hash agrees with Envoy', () => {
 describe('hashOn config', () => {
   test.each([
     [[], 'services.api.balancer.hashOn', /expected at least one hash policy/],
+    // eslint-disable-next-line no-sparse-arrays
+    [[, { header: 'x' }], 'services.api.balancer.hashOn[0]', /a hole in the list/],
     [[{ header: 'x' }, { header: '' }], 'services.api.balancer.hashOn[1].header', /expected a non-empty name/],
     [{ header: 'x', terminal: 'yes' }, 'services.api.balancer.hashOn.terminal', /expected a boolean/],
     [{ header: 'x', query: 'y' }, 'services.api.balancer.hashOn', /exactly one of/],
