@@ -16,7 +16,7 @@ import { ringHash } from '../../src/balancers/ring-hash.js';
 import { maglev } from '../../src/balancers/maglev.js';
 import { weightedRoundRobin } from '../../src/balancers/weighted-round-robin.js';
 import { readLoadReport } from '../../src/load/orca.js';
-import { hash32 } from '../../src/balancers/hash.js';
+import { xxh64Utf8 } from '../../src/balancers/xxhash64.js';
 
 const BATCH = 1000;
 const balancers: [string, BalancerDefinition<any>][] = [
@@ -49,8 +49,10 @@ function fleet(n: number): Endpoint[] {
   });
 }
 
-const hashes = Uint32Array.from({ length: 4096 }, (_, i) => hash32(`user-${i}`));
-const ctx = { hash: 0 as number | undefined, attempt: 0, skip: (): boolean => false } satisfies PickContext;
+// 64-bit request hashes (upper, lower halves interleaved), as the hash layer computes them.
+const hashes = new Uint32Array(2 * 4096);
+for (let i = 0; i < 4096; i++) xxh64Utf8(`user-${i}`, 0, hashes.subarray(2 * i, 2 * i + 2));
+const ctx = { hash: 0 as number | undefined, hashLow: 0, attempt: 0, skip: (): boolean => false } satisfies PickContext;
 const results: Record<string, Record<number, number>> = {};
 
 for (const n of [10, 100, 1000]) {
@@ -61,7 +63,9 @@ for (const n of [10, 100, 1000]) {
       let k = 0;
       return bench(name, () => {
         for (let i = 0; i < BATCH; i++) {
-          ctx.hash = hashes[k++ & 4095];
+          const j = 2 * (k++ & 4095);
+          ctx.hash = hashes[j];
+          ctx.hashLow = hashes[j + 1]!;
           picker.pick(ctx);
         }
       });

@@ -12,8 +12,14 @@ import { Registry } from '../core/registry.js';
 
 /** What a picker is told about one request. */
 export interface PickContext {
-  /** 32-bit hash of the request's hash key, for hash balancers; undefined when none was computed. */
+  /**
+   * The request's 64-bit hash (Envoy's: XXH64 of the `hashOn` value, policies combined as Envoy
+   * combines them), for hash balancers: this is its upper 32 bits, an unsigned integer, and
+   * {@link hashLow} its lower 32 bits. Undefined when none was computed (the balancer does not hash).
+   */
   readonly hash: number | undefined;
+  /** The lower 32 bits of the request's 64-bit hash (0 when absent); with {@link hash}, hash × 2³² + hashLow. */
+  readonly hashLow?: number;
   /** Attempt number, 0 for the first try; hash balancers use it to move a retry elsewhere. */
   readonly attempt: number;
   /** True when `endpoint` must not be returned (already tried, or excluded by the caller). */

@@ -4,6 +4,8 @@
  * its in-flight requests reach `balanceFactor/100 × (total in flight + 1) × its weight share`. Hash
  * pickers walk on from the hashed position to the next endpoint that is neither skipped nor over
  * capacity; if every candidate is over capacity, the first one not skipped takes the request.
+ * (Envoy probes a hash-seeded shuffle of the hosts instead; in-flight counts differ between
+ * processes anyway, so bounded picks cannot agree across clients.)
  */
 import type { Endpoint } from '../core/endpoint.js';
 import type { PickContext } from './balancer.js';
@@ -37,30 +39,8 @@ export class BoundedLoad {
   }
 }
 
-/**
- * Walk candidate indices from `next()` (at most `limit` of them): the first that is not skipped
- * and fits wins; else the first that is not skipped. Returns an endpoint index or -1.
- */
-export function chooseBounded(
-  endpoints: readonly Endpoint[],
-  bound: BoundedLoad,
-  ctx: PickContext,
-  first: number,
-  next: (step: number) => number,
-  limit: number,
-): number {
-  let fallback = -1;
-  let i = first;
-  for (let step = 0; step < limit; step++) {
-    if (step > 0) i = next(step);
-    const e = endpoints[i]!;
-    if (!ctx.skip(e)) {
-      if (bound.fits(e, i)) return i;
-      if (fallback < 0) fallback = i;
-    }
-  }
-  if (fallback >= 0) return fallback;
-  // Every probed slot was skipped: scan all endpoints once.
+/** Index of the first endpoint not skipped, or -1: the last resort when every probed point was skipped. */
+export function firstNotSkipped(endpoints: readonly Endpoint[], ctx: PickContext): number {
   for (let k = 0; k < endpoints.length; k++) if (!ctx.skip(endpoints[k]!)) return k;
   return -1;
 }

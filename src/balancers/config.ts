@@ -6,21 +6,34 @@
 import type { BalancerDefinition, BalancerRegistry } from './balancer.js';
 import { describe } from '../core/endpoint-spec.js';
 import { InvalidConfigError } from '../core/errors.js';
-import { expectObject, join, optNumber, optString, rejectUnknown, userCode, type Raw } from '../config/check.js';
+import { expectList, expectObject, join, optNumber, optString, rejectUnknown, userCode, type Raw } from '../config/check.js';
 import { optDurationMs, type Duration } from '../config/duration.js';
 
-/** Where a hash balancer takes the request's key from. */
-export type HashOn =
-  | { header: string }
+/**
+ * One part of a request's hash (Envoy's `hash_policy`): a header, a cookie or a query parameter,
+ * hashed with XXH64 as Envoy hashes it, or your own key function. With `terminal`, a policy that
+ * yields a hash ends the list (Envoy's `terminal`).
+ */
+export type HashPolicy =
+  /** The header's value; several values of a repeated header are hashed sorted, as Envoy does. */
+  | { header: string; terminal?: boolean }
   /**
    * A cookie's value. With `ttlMs`, a request without the cookie gets a new random value, and the
    * response sets it (`Path=path`, `Max-Age`, `HttpOnly`) so the client's next requests stick —
    * Envoy's generated hash cookie.
    */
-  | { cookie: string; ttlMs?: Duration; path?: string }
-  | { query: string }
-  /** Your own key function; return undefined to fall back to a random pick. */
+  | { cookie: string; ttlMs?: Duration; path?: string; terminal?: boolean }
+  /** The query parameter's first value, undecoded (as Envoy reads it). */
+  | { query: string; terminal?: boolean }
+  /** Your own key function (its result hashed as UTF-8); return undefined for no value. */
   | ((request: HashRequest) => string | undefined);
+
+/**
+ * Where a hash balancer takes the request's hash from: one {@link HashPolicy}, or a list combined
+ * as Envoy combines them (each value's hash XORed into the previous result rotated left by one
+ * bit). A request for which no policy yields a value is placed at random.
+ */
+export type HashOn = HashPolicy | readonly HashPolicy[];
 
 /** Options of the built-in balancers, by name (every field optional; defaults in each balancer's file). */
 export interface BuiltinBalancers {
@@ -113,22 +126,33 @@ function parseOptions(def: BalancerDefinition<any>, name: string, raw: Raw, path
 }
 
 function parseHashOn(raw: unknown, path: string): HashOn {
-  if (typeof raw === 'function') return raw as HashOn;
+  if (!Array.isArray(raw)) return parsePolicy(raw, path);
+  const items = expectList(raw, path, 'a list of hash policies');
+  if (items.length === 0) throw new InvalidConfigError(path, 'expected at least one hash policy');
+  const list = items.map((p, i) => parsePolicy(p, join(path, i)));
+  const generated = list.filter((p) => typeof p !== 'function' && 'cookie' in p && p.ttlMs !== undefined);
+  if (generated.length > 1) throw new InvalidConfigError(path, 'expected at most one cookie policy with ttlMs (a response sets one generated cookie)');
+  return Object.freeze(list);
+}
+
+function parsePolicy(raw: unknown, path: string): HashPolicy {
+  if (typeof raw === 'function') return raw as HashPolicy;
   const o = expectObject(raw, path);
-  if (typeof o.cookie === 'string' && o.cookie !== '') {
-    rejectUnknown(o, ['cookie', 'ttlMs', 'path'], path);
-    if (!/^[!#$%&'*+\-.^_`|~0-9A-Za-z]+$/.test(o.cookie)) throw new InvalidConfigError(join(path, 'cookie'), `expected a cookie name, got ${describe(o.cookie)}`);
+  const kinds = ['header', 'cookie', 'query'].filter((k) => o[k] !== undefined);
+  if (kinds.length !== 1) throw new InvalidConfigError(path, 'expected exactly one of { header }, { cookie }, { query }, or a function');
+  const k = kinds[0]!;
+  const v = o[k];
+  if (typeof v !== 'string' || v === '') throw new InvalidConfigError(join(path, k), `expected a non-empty name, got ${describe(v)}`);
+  if (o.terminal !== undefined && typeof o.terminal !== 'boolean') throw new InvalidConfigError(join(path, 'terminal'), `expected a boolean, got ${describe(o.terminal)}`);
+  const terminal = o.terminal === true ? { terminal: true } : {};
+  if (k === 'cookie') {
+    rejectUnknown(o, ['cookie', 'ttlMs', 'path', 'terminal'], path);
+    if (!/^[!#$%&'*+\-.^_`|~0-9A-Za-z]+$/.test(v)) throw new InvalidConfigError(join(path, 'cookie'), `expected a cookie name, got ${describe(v)}`);
     const ttlMs = optDurationMs(o, 'ttlMs', path, undefined, { min: 1000, max: 400 * 86_400_000 });
     const cookiePath = optString(o, 'path', path);
     if (cookiePath !== undefined && !cookiePath.startsWith('/')) throw new InvalidConfigError(join(path, 'path'), `expected a path starting with "/", got ${describe(cookiePath)}`);
-    return Object.freeze({ cookie: o.cookie, ...(ttlMs !== undefined ? { ttlMs } : {}), ...(cookiePath !== undefined ? { path: cookiePath } : {}) });
+    return Object.freeze({ cookie: v, ...(ttlMs !== undefined ? { ttlMs } : {}), ...(cookiePath !== undefined ? { path: cookiePath } : {}), ...terminal });
   }
-  const keys = Object.keys(o);
-  if (keys.length !== 1 || !['header', 'cookie', 'query'].includes(keys[0]!)) {
-    throw new InvalidConfigError(path, 'expected exactly one of { header }, { cookie }, { query }, or a function');
-  }
-  const k = keys[0]!;
-  const v = o[k];
-  if (typeof v !== 'string' || v === '') throw new InvalidConfigError(join(path, k), `expected a non-empty name, got ${describe(v)}`);
-  return (k === 'header' ? { header: v.toLowerCase() } : { [k]: v }) as HashOn;
+  rejectUnknown(o, [k, 'terminal'], path);
+  return Object.freeze(k === 'header' ? { header: v.toLowerCase(), ...terminal } : { query: v, ...terminal });
 }

@@ -1,8 +1,8 @@
 /**
- * A fast, well-mixed 32-bit string hash for hash balancers: FNV-1a over UTF-16 code units,
- * finished with murmur3's fmix32 avalanche so nearby keys ("user-1", "user-2") spread over the
- * whole ring. Not cryptographic; stable across processes and versions (rings built by different
- * processes agree).
+ * A fast, well-mixed 32-bit string hash for your own balancers: FNV-1a over UTF-16 code units,
+ * finished with murmur3's fmix32 avalanche so nearby keys ("user-1", "user-2") spread widely.
+ * Not cryptographic; stable across processes and versions. The built-in ring-hash and maglev use
+ * XXH64 instead (xxhash64.ts), the hash Envoy uses, so that they agree with Envoy.
  */
 export function hash32(key: string, seed = 0): number {
   let h = (0x811c9dc5 ^ seed) >>> 0;

@@ -18,7 +18,7 @@ export type EndpointInput =
       zone?: string | undefined;
       /** Region, for locality-aware balancing. */
       region?: string | undefined;
-      /** Key used by hash balancers instead of the URL (Envoy's `envoy.lb/hash_key`). */
+      /** Key used by hash balancers instead of the address `host:port` (Envoy's `envoy.lb` `hash_key` metadata). */
       hashKey?: string | undefined;
       /**
        * Priority group, 0 (highest) to 128. Only the lowest-numbered group with an available

@@ -35,7 +35,11 @@ export class Endpoint {
   labels: Readonly<Record<string, string>>;
   zone: string | undefined;
   region: string | undefined;
-  /** Key this endpoint is placed under by hash balancers; defaults to {@link key}. */
+  /**
+   * Key this endpoint is placed under by hash balancers: its spec's `hashKey`, else its address as
+   * Envoy writes it, `hostname:port` (`10.0.0.7:8080`, `[::1]:8080`) — Envoy's `hash_key`
+   * metadata, else its address, so rings and tables match a sidecar's.
+   */
   hashKey: string;
   /** Priority group (0 = highest); refreshed on discovery updates. */
   priority: number;
@@ -69,7 +73,7 @@ export class Endpoint {
     this.labels = spec.labels;
     this.zone = spec.zone;
     this.region = spec.region;
-    this.hashKey = spec.hashKey ?? spec.origin;
+    this.hashKey = hashKeyOf(spec);
     this.priority = spec.priority;
     this.#dispatcher = typeof dispatcher === 'function' ? null : dispatcher;
     this.#makeDispatcher = typeof dispatcher === 'function' ? dispatcher : null;
@@ -79,7 +83,7 @@ export class Endpoint {
 
   /** Refresh discovery metadata; returns true when anything a picker uses changed. */
   update(spec: EndpointSpec): boolean {
-    const hashKey = spec.hashKey ?? spec.origin;
+    const hashKey = hashKeyOf(spec);
     const changed =
       this.weight !== spec.weight ||
       this.zone !== spec.zone ||
@@ -126,4 +130,11 @@ function sameLabels(a: Readonly<Record<string, string>>, b: Readonly<Record<stri
   if (ka.length !== Object.keys(b).length) return false;
   for (const k of ka) if (a[k] !== b[k]) return false;
   return true;
+}
+
+/** The spec's `hashKey`, else its address as Envoy's `Address::asString()` writes it. */
+function hashKeyOf(spec: EndpointSpec): string {
+  if (spec.hashKey !== undefined) return spec.hashKey;
+  const host = spec.hostname.includes(':') && !spec.hostname.startsWith('[') ? `[${spec.hostname}]` : spec.hostname;
+  return `${host}:${spec.port}`;
 }

@@ -44,6 +44,43 @@ export function getHeader(headers: Headers, name: string): string | undefined {
   return Array.isArray(v) ? v[0] : v;
 }
 
+/**
+ * Every value of header `name` (lower-case), under any spelling of the name: undefined when
+ * absent, a string when it appears once, an array (in order) when it is repeated — only then is
+ * anything allocated.
+ */
+export function getHeaderValues(headers: Headers, name: string): string | string[] | undefined {
+  found = undefined;
+  more = undefined;
+  if (headers == null) return undefined;
+  if (Array.isArray(headers)) {
+    if (headers.length > 0 && Array.isArray(headers[0])) {
+      for (const pair of headers as unknown as [unknown, unknown][]) if (String(pair[0]).toLowerCase() === name) take(pair[1]);
+    } else {
+      for (let i = 0; i + 1 < headers.length; i += 2) if (String(headers[i]).toLowerCase() === name) take(headers[i + 1]);
+    }
+  } else if (typeof (headers as Iterable<unknown>)[Symbol.iterator] === 'function') {
+    for (const [k, v] of headers as Iterable<[string, string]>) if (String(k).toLowerCase() === name) take(v);
+  } else {
+    const obj = headers as Record<string, string | string[] | undefined>;
+    // Own properties only, as getHeader reads them.
+    for (const k in obj) if (k.length === name.length && Object.hasOwn(obj, k) && (k === name || k.toLowerCase() === name)) take(obj[k]);
+  }
+  return more ?? found;
+}
+
+// getHeaderValues' accumulator (synchronous, never re-entered): no closure per call.
+let found: string | undefined;
+let more: string[] | undefined;
+
+function take(v: unknown): void {
+  if (v === undefined) return;
+  if (Array.isArray(v)) {
+    for (const x of v) take(x);
+  } else if (found === undefined) found = String(v);
+  else (more ??= [found]).push(String(v));
+}
+
 const isHost = (name: unknown): boolean => {
   const s = String(name);
   return s.length === 4 && s.toLowerCase() === 'host';

@@ -1,23 +1,32 @@
 /**
- * The hash layer: for a target whose balancer hashes (ring-hash, maglev), the request's hash key
- * — a header, a cookie, a query parameter or the user's function — hashed once into `call.hash`.
- * A cookie policy with a TTL generates the cookie when the request has none (Envoy's generated
- * hash cookie) and sets it on the response; the generated value is the request's, kept on the
- * call, so a weighted split and the pick agree. On only when some target hashes.
+ * The hash layer: for a target whose balancer hashes (ring-hash, maglev), the request's 64-bit
+ * hash under the balancer's `hashOn` — Envoy's hash policies, evaluated and combined as Envoy does
+ * (balancers/hash-key.ts) — into `call.hash` (upper 32 bits) and `call.hashLow` (lower). A request
+ * no policy yields a value for gets a random hash. A cookie policy with a TTL generates the
+ * cookie when the request has none (Envoy's generated hash cookie) and sets it on the response;
+ * the generated value is the request's, kept on the call, so a weighted split and the pick agree.
+ * On only when some target hashes.
  */
 import { randomUUID } from 'node:crypto';
-import type { HashOn } from '../balancers/config.js';
-import { hashKeyOf, requestHash } from '../balancers/hash-key.js';
+import type { HashOn, HashPolicy } from '../balancers/config.js';
+import { evaluate, fieldHash, requestView } from '../balancers/hash-key.js';
+import { xxh64Latin1, xxh64Utf8 } from '../balancers/xxhash64.js';
 import type { Logger } from '../core/log.js';
 import type { Call } from '../request/call.js';
 import type { Layer, Next } from '../request/layer.js';
 
-/** Hash keys of requests for one service. */
+/** Hashes of requests for one service. */
 export class RequestHasher {
+  /** The last hash computed: upper, lower 32 bits. */
+  readonly out = new Uint32Array(2);
+  readonly #part = new Uint32Array(2);
   readonly #service: string;
   readonly #random: () => number;
   readonly #log: Logger;
   readonly #generated = new WeakMap<Call, string>();
+  /** The call `compute` evaluates (set just before, synchronously), for the bound #policyHash. */
+  #call: Call | null = null;
+  readonly #policyHash = (policy: HashPolicy): boolean => this.#policy(this.#call!, policy);
 
   constructor(service: string, random: () => number, log: Logger) {
     this.#service = service;
@@ -25,30 +34,55 @@ export class RequestHasher {
     this.#log = log;
   }
 
-  /** The request's key under `hashOn`, or undefined (then picks are random). */
-  key(call: Call, hashOn: HashOn | undefined): string | undefined {
-    let key: string | undefined;
-    try {
-      key = hashKeyOf(call.opts, hashOn);
-    } catch (err) {
-      this.#log.warn(`service ${this.#service}: hashOn function threw, picking at random: ${(err as Error).message}`);
-      return undefined;
-    }
-    if (key === undefined && hashOn !== undefined && typeof hashOn !== 'function' && 'cookie' in hashOn && hashOn.ttlMs !== undefined) {
-      key = this.#generated.get(call);
-      if (key === undefined) {
-        key = randomUUID();
-        this.#generated.set(call, key);
-        // ttlMs is ms once parsed (balancers/config.ts).
-        call.setCookie = `${hashOn.cookie}=${key}; Path=${hashOn.path ?? '/'}; Max-Age=${Math.floor((hashOn.ttlMs as number) / 1000)}; HttpOnly`;
-      }
-    }
-    return key;
+  /**
+   * Evaluate `hashOn` for the call into {@link out} (balancers/hash-key.ts `evaluate`); false when
+   * no policy yielded a value (then `out` is left unspecified).
+   */
+  compute(call: Call, hashOn: HashOn | undefined): boolean {
+    if (hashOn === undefined) return false;
+    const outer = this.#call; // a key function that sends a request through the mesh re-enters
+    this.#call = call;
+    const found = evaluate(hashOn, this.out, this.#part, this.#policyHash);
+    this.#call = outer;
+    return found;
   }
 
-  /** The request's 32-bit hash under `hashOn` (random when it has no key). */
-  hash(call: Call, hashOn: HashOn | undefined): number {
-    return requestHash(this.key(call, hashOn), this.#random);
+  /** Set the call's hash for a pick under `hashOn` (random when no policy yields a value). */
+  hash(call: Call, hashOn: HashOn | undefined): void {
+    if (this.compute(call, hashOn)) {
+      call.hash = this.out[0]!;
+      call.hashLow = this.out[1]!;
+    } else {
+      call.hash = (this.#random() * 0x1_0000_0000) >>> 0;
+      call.hashLow = (this.#random() * 0x1_0000_0000) >>> 0;
+    }
+  }
+
+  /** One policy's hash into #part; false when it yields none. */
+  #policy(call: Call, policy: HashPolicy): boolean {
+    if (typeof policy === 'function') {
+      let key: string | undefined;
+      try {
+        key = policy(requestView(call.opts));
+      } catch (err) {
+        this.#log.warn(`service ${this.#service}: hashOn function threw, ignoring its value: ${(err as Error).message}`);
+        return false;
+      }
+      if (typeof key !== 'string') return false;
+      xxh64Utf8(key, 0, this.#part);
+      return true;
+    }
+    if (fieldHash(call.opts, policy, this.#part)) return true;
+    if (!('cookie' in policy) || policy.ttlMs === undefined) return false;
+    let value = this.#generated.get(call);
+    if (value === undefined) {
+      value = randomUUID();
+      this.#generated.set(call, value);
+      // ttlMs is ms once parsed (balancers/config.ts).
+      call.setCookie = `${policy.cookie}=${value}; Path=${policy.path ?? '/'}; Max-Age=${Math.floor((policy.ttlMs as number) / 1000)}; HttpOnly`;
+    }
+    xxh64Latin1(value, 0, 0, this.#part);
+    return true;
   }
 }
 
@@ -62,7 +96,7 @@ export class HashLayer implements Layer {
 
   handle(call: Call, next: Next): void {
     const b = call.target.balancer;
-    if (b.def.usesHash) call.hash = this.#hasher.hash(call, b.hashOn);
+    if (b.def.usesHash) this.#hasher.hash(call, b.hashOn);
     next(call);
   }
 }

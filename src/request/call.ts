@@ -57,8 +57,10 @@ export class Call implements Controller, PickContext, AttemptSink, MeshCall {
   target: Target;
   /** Index of the matched route in the service's routes, or -1. */
   routeIndex = -1;
-  /** 32-bit hash of the request's hash key (hash balancers), else undefined. */
+  /** Upper 32 bits of the request's 64-bit hash (hash balancers), else undefined. */
   hash: number | undefined = undefined;
+  /** Lower 32 bits of the request's 64-bit hash. */
+  hashLow = 0;
   /** Index of the current attempt (0 = first try). */
   attempt = 0;
   /** A `Set-Cookie` value to add to the response (a generated hash cookie), or null. */

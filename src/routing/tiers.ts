@@ -8,8 +8,13 @@
  *
  * With fixed shares (`distribute`), tiers get their configured weight instead, and a tier with no
  * available endpoint gives its share to the others.
+ *
+ * A request with a hash (hash balancers) chooses its tier by `hash mod 100` against the
+ * cumulative shares, as Envoy's hash balancers choose a priority, so a key keeps its tier (and a
+ * sidecar's choice) while the shares stand; other requests draw at random.
  */
 import type { Picker, PickContext, PickResult, PickFailed } from '../balancers/balancer.js';
+import { mod64 } from '../balancers/xxhash64.js';
 
 export const OVERPROVISIONING = 1.4;
 
@@ -60,7 +65,7 @@ export class TieredPicker implements Picker {
 
   pick(ctx: PickContext): PickResult {
     const n = this.#pickers.length;
-    const r = this.#random() * this.#cumulative[n - 1]!;
+    const r = ctx.hash === undefined ? this.#random() * this.#cumulative[n - 1]! : mod64(ctx.hash, ctx.hashLow ?? 0, 100);
     let start = 0;
     while (start < n - 1 && r >= this.#cumulative[start]!) start++;
     for (let k = 0; k < n; k++) {

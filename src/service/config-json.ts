@@ -74,8 +74,15 @@ export function serviceToJSON(s: ParsedService): Json {
 
 function balancerToJSON(b: ParsedBalancer): Json {
   const options = b.def.toJSON ? b.def.toJSON(b.options) : (b.options as Json);
-  const hashOn = b.hashOn === undefined || typeof b.hashOn === 'function' ? undefined : { ...b.hashOn };
-  return clean({ type: b.name, ...options, hashOn });
+  return clean({ type: b.name, ...options, hashOn: hashOnToJSON(b.hashOn) });
+}
+
+/** Policies as config again; key functions have no JSON form and are left out. */
+function hashOnToJSON(h: ParsedBalancer['hashOn']): Json | undefined {
+  if (h === undefined || typeof h === 'function') return undefined;
+  if (!Array.isArray(h)) return { ...h };
+  const list = (h as readonly object[]).filter((p) => typeof p !== 'function').map((p) => ({ ...p }));
+  return list.length === 0 ? undefined : (list as unknown as Json);
 }
 
 function retryToJSON(r: ParsedRetry | null): Json | false {

@@ -25,7 +25,7 @@
 import type { Endpoint } from '../core/endpoint.js';
 import type { MeshEvents } from '../core/events.js';
 import type { Logger } from '../core/log.js';
-import { requestHash } from '../balancers/hash-key.js';
+import { mod64 } from '../balancers/xxhash64.js';
 import type { Target } from '../routing/target.js';
 import type { Call } from '../request/call.js';
 import { compose, type Layer, type Next } from '../request/layer.js';
@@ -134,8 +134,5 @@ export function buildPipeline(p: PipelineParts): Pipeline {
 function splitDraw(c: ParsedService, hasher: RequestHasher, random: () => number): (call: Call) => number {
   const b = c.balancer;
   if (!b.def.usesHash || b.hashOn === undefined) return () => random() * 100;
-  return (call) => {
-    const key = hasher.key(call, b.hashOn);
-    return key === undefined ? random() * 100 : (requestHash(key, random) % 10_000) / 100;
-  };
+  return (call) => (hasher.compute(call, b.hashOn) ? mod64(hasher.out[0]!, hasher.out[1]!, 10_000) / 100 : random() * 100);
 }

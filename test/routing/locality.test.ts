@@ -4,6 +4,7 @@ import { Endpoint } from '../../src/core/endpoint.js';
 import { parseEndpointSpec } from '../../src/core/endpoint-spec.js';
 import { NoHealthyEndpointError } from '../../src/core/errors.js';
 import { roundRobin } from '../../src/balancers/round-robin.js';
+import { ringHash } from '../../src/balancers/ring-hash.js';
 import { parseLocalityLb, localityRank, processLocality } from '../../src/routing/locality.js';
 import { Target } from '../../src/routing/target.js';
 import { tierLoads } from '../../src/routing/tiers.js';
@@ -116,6 +117,26 @@ describe('locality-aware balancing', () => {
     for (const e of all.slice(4, 8)) e.available = false;
     t.rebuild(all, caller, byAvailability, deps(seeded(3)));
     expect(shares(t, 400)).toEqual({ 'us-east/a': 400 });
+  });
+
+  test("a hashed request chooses its tier by hash mod 100 against the loads, as Envoy's hash balancers choose a priority", () => {
+    const all = endpoints();
+    const t = new Target(null, { name: 'ring-hash', def: ringHash, options: ringHash.parseOptions!({}, 'x'), hashOn: { header: 'x-user' } }, parseLocalityLb(undefined, 'localityLb'));
+    all[0]!.available = false;
+    all[1]!.available = false; // 70 % local, 30 % to zone b
+    t.rebuild(all, caller, byAvailability, deps(() => 0)); // a random draw would always say zone a
+    const zoneOf = (hash: number, hashLow: number): string => {
+      const r = t.picker!.pick({ hash, hashLow, attempt: 0, skip: () => false });
+      if (r.type !== 'pick') throw new Error('no pick');
+      return r.endpoint.zone!;
+    };
+    expect(zoneOf(0, 0)).toBe('a');
+    expect(zoneOf(0, 69)).toBe('a');
+    expect(zoneOf(0, 70)).toBe('b');
+    expect(zoneOf(0, 99)).toBe('b');
+    expect(zoneOf(0, 169)).toBe('a');
+    expect(zoneOf(1, 0)).toBe('b'); // 2^32 mod 100 = 96: all 64 bits count
+    expect(zoneOf(1, 4)).toBe('a'); // (2^32 + 4) mod 100 = 0
   });
 
   test('the process locality comes from config, else MESHLET_REGION / MESHLET_ZONE', () => {

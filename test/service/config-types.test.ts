@@ -26,6 +26,7 @@ test('built-in balancers type-check with their own options only; a declared cust
     { endpoints, balancer: { type: 'peak-ewma', decayMs: '500ms', choiceCount: 3 } },
     { endpoints, balancer: { type: 'ring-hash', hashOn: { header: 'x-user' }, minimumRingSize: 256 } },
     { endpoints, balancer: { type: 'maglev', tableSize: 65537 } },
+    { endpoints, balancer: { type: 'maglev', hashOn: [{ header: 'x-user', terminal: true }, { query: 'u' }, (req) => req.header('x-tenant')] } },
     { endpoints, balancer: { type: 'first-only', strict: true } },
   ];
   const m = createMesh({
@@ -41,9 +42,11 @@ test('built-in balancers type-check with their own options only; a declared cust
   const crossed: ServiceConfig = { endpoints, balancer: { type: 'ring-hash', tableSize: 3 } };
   // @ts-expect-error round robin does not hash requests
   const hashless: ServiceConfig = { endpoints, balancer: { type: 'round-robin', hashOn: { header: 'x' } } };
+  // @ts-expect-error terminal is a boolean
+  const loose: ServiceConfig = { endpoints, balancer: { type: 'maglev', hashOn: [{ header: 'x', terminal: 'yes' }] } };
   // @ts-expect-error a discovery type nobody declared
   const unknownSource: ServiceConfig = { discovery: { type: 'consul', service: 'x' } };
   // @ts-expect-error a duration string needs a unit
   const unitless: ServiceConfig = { endpoints, timeoutMs: '30' };
-  expect([typo, crossed, hashless, unknownSource, unitless]).toHaveLength(5);
+  expect([typo, crossed, hashless, loose, unknownSource, unitless]).toHaveLength(6);
 });

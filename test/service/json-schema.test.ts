@@ -33,6 +33,10 @@ test('what createMesh accepts from JSON passes the schema, toJSON output include
         limits: { maxPendingRequests: 0, adaptive: { algorithm: 'vegas', alpha: 2, beta: 4 } },
       },
       gradient: { endpoints: ['http://127.0.0.1:3004'], limits: { adaptive: { minLimit: 5, windowMs: '200ms' } } },
+      carts: {
+        endpoints: [{ url: 'http://127.0.0.1:3005', hashKey: 'carts-1' }],
+        balancer: { type: 'maglev', hashOn: [{ header: 'x-user', terminal: true }, { cookie: 'sid', ttlMs: '1h' }] },
+      },
   };
   const legacy = { discovery: { type: 'consul', service: 'legacy' } }; // a type registered in code
   expect(errors({ unknownHosts: 'reject', services: { ...services, legacy } })).toEqual([]);
@@ -55,4 +59,5 @@ test('typos and wrong values fail the schema, as they fail createMesh', () => {
   expect(errors({ services: { a: { endpoints: [], namespaces: 'shop' } } })).not.toEqual([]);
   expect(errors({ services: { a: { endpoints: [], limits: { adaptive: { algorithm: 'vegas', queueSize: 4 } } } } })).not.toEqual([]);
   expect(errors({ services: { a: { endpoints: [], balancer: { type: 'weighted-round-robin', blackoutPeriod: 1 } } } })).not.toEqual([]);
+  expect(errors({ services: { a: { endpoints: [], balancer: { type: 'maglev', hashOn: [{ header: 'x', terminal: 1 }] } } } })).not.toEqual([]);
 });

@@ -2,12 +2,23 @@
 import type { Dispatcher } from 'undici';
 import { Endpoint } from '../../src/core/endpoint.js';
 import { EndpointLoad, type ServiceLoad } from '../../src/load/endpoint-load.js';
-import { parseEndpointSpec } from '../../src/core/endpoint-spec.js';
+import { parseEndpointSpec, type EndpointInput } from '../../src/core/endpoint-spec.js';
 import { NoHealthyEndpointError } from '../../src/core/errors.js';
 import type { BalancerDefinition, BalancerDeps, PickContext, Picker } from '../../src/balancers/balancer.js';
 
 export function endpoints(weights: readonly number[], load: ServiceLoad = { inFlight: 0 }): Endpoint[] {
   return weights.map((w, i) => new Endpoint(parseEndpointSpec({ url: `http://127.0.0.${i + 1}:80`, weight: w }, 't'), {} as Dispatcher, new EndpointLoad(10_000, load)));
+}
+
+/** Endpoints from URLs or specs, e.g. Envoy's test hosts `http://127.0.0.1:90` … `:95`. */
+export function endpointsAt(inputs: readonly EndpointInput[], load: ServiceLoad = { inFlight: 0 }): Endpoint[] {
+  return inputs.map((input) => new Endpoint(parseEndpointSpec(input, 't'), {} as Dispatcher, new EndpointLoad(10_000, load)));
+}
+
+/** A pick context carrying a 64-bit request hash, as Envoy's tests give one. */
+export function ctx64(hash: bigint, opts: { skip?: readonly Endpoint[]; attempt?: number } = {}): PickContext {
+  const skip = new Set(opts.skip ?? []);
+  return { hash: Number(hash >> 32n), hashLow: Number(hash & 0xffffffffn), attempt: opts.attempt ?? 0, skip: (e) => skip.has(e) };
 }
 
 export function deps(random: () => number, now: () => number = () => 0): BalancerDeps {
