@@ -128,13 +128,17 @@ describe('safety: never lose or duplicate a request', () => {
   });
 
   test('nothing is retried once headers went to the caller (reset mid-body)', async () => {
+    let reset!: () => void;
     backends[0]!.handler = (_req, res) => {
       res.writeHead(200);
       res.write('partial');
-      setTimeout(() => res.socket?.destroy(), 20);
+      reset = () => res.socket?.destroy();
     };
     const m = meshOver([backends[0]!, backends[1]!]);
-    const err = await call(m).catch((e: Error) => e);
+    const res = await request('http://api/x', { dispatcher: m.dispatcher });
+    expect(res.statusCode).toBe(200); // the caller has the headers: now the connection breaks
+    reset();
+    const err = await res.body.text().catch((e: Error) => e);
     expect(err).toBeInstanceOf(Error);
     expect(backends[1]!.received).toHaveLength(0);
   });
