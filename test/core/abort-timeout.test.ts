@@ -1,4 +1,4 @@
-import { afterEach, beforeEach, expect, test } from 'vitest';
+import { afterEach, beforeEach, expect, test, vi } from 'vitest';
 import { request } from 'undici';
 import { createMesh, isMeshError, type Mesh } from '../../src/index.js';
 import { closeAll, startBackends, type Backend } from '../support/backend.js';
@@ -17,6 +17,7 @@ beforeEach(async () => {
 });
 
 afterEach(async () => {
+  vi.useRealTimers();
   await mesh.close();
   await closeAll(backends);
 });
@@ -29,8 +30,7 @@ test('the service timeout ends a hung request with TIMEOUT and frees the endpoin
   expect(isMeshError(err)).toBe(true);
   expect(err).toMatchObject({ code: 'TIMEOUT', service: 'slow', endpoint: backends[0]!.url, attempts: 1 });
   expect(elapsed).toBeGreaterThanOrEqual(140);
-  await new Promise((r) => setTimeout(r, 20));
-  expect(mesh.stats().services.slow!.inFlight).toBe(0);
+  await vi.waitFor(() => expect(mesh.stats().services.slow!.inFlight).toBe(0), { timeout: 10_000 });
 });
 
 test('the timeout also covers a slow body, and fetch reports it as the cause', async () => {
@@ -51,11 +51,11 @@ test('an AbortSignal aborts a request in flight, end to end', async () => {
   backends[1]!.fault = { kind: 'hang' };
   const ac = new AbortController();
   const p = mesh.fetch('http://open/hang', { signal: ac.signal });
-  setTimeout(() => ac.abort(new Error('caller gave up')), 50);
+  await vi.waitFor(() => expect(backends[1]!.received).toHaveLength(1), { timeout: 10_000 }); // in flight: the backend has it
+  ac.abort(new Error('caller gave up'));
   const err = await p.catch((e: Error) => e);
   expect((err as Error).message).toBe('caller gave up');
-  await new Promise((r) => setTimeout(r, 20));
-  expect(mesh.stats().services.open!.inFlight).toBe(0);
+  await vi.waitFor(() => expect(mesh.stats().services.open!.inFlight).toBe(0), { timeout: 10_000 });
 });
 
 test('an already-aborted signal never reaches a backend', async () => {
@@ -79,17 +79,34 @@ test('undici.request with a signal aborts while the response body streams', asyn
 });
 
 test('close waits for in-flight requests, and aborts them after graceMs', async () => {
-  backends[1]!.fault = { kind: 'delay', ms: 100 };
+  // The grace runs on the fake clock. The backend holds the response until close has waited all
+  // but 1 ms of it: the response still arrives, so close waited for it.
+  vi.useFakeTimers({ toFake: ['setTimeout', 'clearTimeout'] });
+  let answer!: () => void;
+  const arrived = new Promise<void>((resolve) => {
+    backends[1]!.handler = (_req, res) => {
+      answer = () => res.end('done');
+      resolve();
+    };
+  });
   const finished = request('http://open/slow', { dispatcher: mesh.dispatcher }).then((r) => r.statusCode);
-  await new Promise((r) => setTimeout(r, 20));
-  await mesh.close();
+  await arrived;
+  const closing = mesh.close({ graceMs: 1_000 });
+  await vi.advanceTimersByTimeAsync(999);
+  answer();
+  await closing;
   expect(await finished).toBe(200);
 
   const m2 = (await import('../../src/index.js')).createMesh({ services: { open: { endpoints: [backends[1]!.url] } } });
-  backends[1]!.fault = { kind: 'hang' };
+  const hanging = new Promise<void>((resolve) => (backends[1]!.handler = () => resolve())); // never answers
   const hung = request('http://open/hang', { dispatcher: m2.dispatcher }).catch((e: Error) => e);
-  await new Promise((r) => setTimeout(r, 20));
+  await hanging;
   // The backend never answers: close resolves only because the grace ran out and cut the request.
-  await m2.close({ graceMs: 100 });
+  let closed = false;
+  const closing2 = m2.close({ graceMs: 100 }).then(() => (closed = true));
+  await vi.advanceTimersByTimeAsync(99);
+  expect(closed).toBe(false);
+  await vi.advanceTimersByTimeAsync(1);
+  await closing2;
   expect(await hung).toMatchObject({ code: 'MESH_CLOSED' });
 });

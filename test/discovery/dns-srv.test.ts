@@ -3,7 +3,7 @@
  * real HTTP backends (test/support/backend.ts, all on 127.0.0.1, told apart by port). node:dns is
  * never stubbed.
  */
-import { afterEach, beforeEach, describe, expect, test } from 'vitest';
+import { afterEach, beforeEach, describe, expect, test, vi } from 'vitest';
 import { request } from 'undici';
 import type { DiscoveryConfig } from '../../src/index.js';
 import { createMesh, type Mesh } from '../../src/index.js';
@@ -23,6 +23,7 @@ beforeEach(async () => {
 });
 
 afterEach(async () => {
+  vi.useRealTimers();
   await mesh?.close({ graceMs: 200 });
   mesh = null;
   await closeAll(backends);
@@ -30,7 +31,6 @@ afterEach(async () => {
   await dns.close();
 });
 
-const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 const stats = (m: Mesh) => m.stats().services.web!;
 const codeOf = (p: Promise<unknown>): Promise<string> => p.then(() => 'ok', (e: { code?: string }) => e.code ?? String(e));
 
@@ -40,12 +40,14 @@ async function hit(m: Mesh): Promise<string> {
   return ((await res.body.json()) as { backend: string }).backend;
 }
 
-async function until(check: () => boolean | Promise<boolean>, ms = 3000): Promise<void> {
-  const end = performance.now() + ms;
-  while (!(await check())) {
-    if (performance.now() > end) throw new Error(`condition not met within ${ms} ms`);
-    await sleep(20);
-  }
+/** Poll `check` every 20 ms until it holds; bounded generously (at least 10 s), so only a condition that never comes fails it. */
+async function until(check: () => boolean | Promise<boolean>, ms = 10_000): Promise<void> {
+  await vi.waitFor(
+    async () => {
+      if (!(await check())) throw new Error(`condition not met within ${Math.max(ms, 10_000)} ms`);
+    },
+    { interval: 20, timeout: Math.max(ms, 10_000) },
+  );
 }
 
 function srvMesh(discovery: Record<string, unknown> = {}, extra: Record<string, unknown> = {}): Mesh {
@@ -342,11 +344,18 @@ describe('dns-srv: failures', () => {
   test('stop while targets are being resolved: nothing is pushed or reported afterwards, no query follows', async () => {
     dns.zone.set(SRV, { srv: [{ target: 'slow.internal', port: 8080 }] });
     dns.zone.set('slow.internal', { noReply: true });
+    // The source's timers run on the fake clock, so "nothing afterwards" is: no timer left, and none
+    // fires when the clock runs out. Real I/O is awaited in setImmediate turns (the clock stays put).
+    vi.useFakeTimers({ toFake: ['setTimeout', 'clearTimeout'] });
     const run = capture({ timeoutMs: 5000, minRefreshMs: 20, refreshMs: 20 });
-    await until(() => dns.queries.some((q) => q.name === 'slow.internal'));
+    const end = performance.now() + 10_000; // a bound, not a pace: only a query that never comes fails
+    while (!dns.queries.some((q) => q.name === 'slow.internal') && performance.now() < end) await new Promise((r) => setImmediate(r));
+    expect(dns.queries.some((q) => q.name === 'slow.internal')).toBe(true); // a target query is in flight, unanswered
     run.stop();
     const n = dns.queries.length;
-    await sleep(200);
+    await new Promise((r) => setImmediate(r)); // the cancelled query's callback
+    expect(vi.getTimerCount()).toBe(0);
+    await vi.runAllTimersAsync();
     expect(run.pushes).toEqual([]);
     expect(run.errors).toEqual([]);
     expect(dns.queries.length).toBe(n);

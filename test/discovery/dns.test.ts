@@ -24,6 +24,7 @@ beforeEach(async () => {
 });
 
 afterEach(async () => {
+  vi.useRealTimers();
   await mesh?.close({ graceMs: 200 });
   mesh = null;
   await Promise.all(servers.map((s) => new Promise((r) => s.close(r))));
@@ -50,17 +51,21 @@ const at = async (m: Mesh): Promise<string> => {
   return ((await res.body.json()) as { at: string }).at;
 };
 const codeOf = (p: Promise<unknown>): Promise<string> => p.then(() => 'ok', (e: { code?: string }) => e.code ?? String(e));
-const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 const stats = (m: Mesh) => m.stats().services.web!;
 const urls = (m: Mesh) => stats(m).endpoints.map((e) => e.url).sort();
 
-/** Poll `check` every 20 ms until it holds (bounded): timing-tolerant waits for a refresh. */
-async function until(check: () => boolean | Promise<boolean>, ms = 3000): Promise<void> {
-  const end = performance.now() + ms;
-  while (!(await check())) {
-    if (performance.now() > end) throw new Error(`condition not met within ${ms} ms`);
-    await sleep(20);
-  }
+/**
+ * Poll `check` every 20 ms until it holds: waits for a refresh. Bounded, but generously (at least
+ * 10 s): it fails only when the condition never comes, not when the machine is slow.
+ * (On fake timers vi.waitFor moves them on per poll: tests on fake timers wait otherwise.)
+ */
+async function until(check: () => boolean | Promise<boolean>, ms = 10_000): Promise<void> {
+  await vi.waitFor(
+    async () => {
+      if (!(await check())) throw new Error(`condition not met within ${Math.max(ms, 10_000)} ms`);
+    },
+    { interval: 20, timeout: Math.max(ms, 10_000) },
+  );
 }
 
 function dnsMesh(discovery: Record<string, unknown>, extra: Record<string, unknown> = {}): Mesh {
@@ -240,35 +245,45 @@ describe('dns: failures', () => {
     ['NODATA (only AAAA records, family 4)', 'v6only.test'],
   ])('a name that never resolved (%s) fails requests fast with NO_HEALTHY_ENDPOINT', async (_, host) => {
     dns.zone.set('v6only.test', { aaaa: [{ address: '::1' }] });
+    // The readyTimeout runs on the fake clock, which never moves here: the request cannot have waited for it.
+    vi.useFakeTimers({ toFake: ['setTimeout', 'clearTimeout'] });
     mesh = dnsMesh({ host, port: 8080 }, { readyTimeoutMs: 10_000 });
-    const t = performance.now();
     expect(await codeOf(at(mesh))).toBe('NO_HEALTHY_ENDPOINT');
-    expect(performance.now() - t).toBeLessThan(8_000); // before the 10 s readyTimeout: it did not wait for it
     expect(stats(mesh).discoveryErrors).toBe(0);
   });
 });
 
 describe('dns: stopping', () => {
+  /** Wait for real I/O without moving the fake clock: setImmediate turns, bounded (10 s). */
+  async function io(check: () => boolean): Promise<void> {
+    const end = performance.now() + 10_000;
+    while (!check()) {
+      if (performance.now() > end) throw new Error('condition not met within 10 s');
+      await new Promise((r) => setImmediate(r));
+    }
+  }
+
   test('close during an unanswered query resolves at once; no query or timer fires afterwards', async () => {
-    const timers = () => process.getActiveResourcesInfo().filter((r) => r === 'Timeout').length;
-    const timers0 = timers();
+    // The mesh's timers run on the fake clock (vi.getTimerCount() sees them all, unref'd ones too);
+    // the query's timeout is c-ares's own: 60 s, beyond the test's 20 s, so close cannot wait for it.
+    vi.useFakeTimers({ toFake: ['setTimeout', 'clearTimeout', 'setInterval', 'clearInterval'] });
     dns.zone.set('web.test', { a: [{ address: '127.0.0.1', ttl: 0 }] });
-    mesh = dnsMesh({ port: 8080, timeoutMs: 5000 });
-    await until(() => stats(mesh!).ready);
+    mesh = dnsMesh({ port: 8080, timeoutMs: 60_000, tries: 1 });
+    await io(() => stats(mesh!).ready);
     dns.zone.set('web.test', { noReply: true });
     const n = dns.queries.length;
-    await until(() => dns.queries.length > n); // a query is in flight, unanswered
+    await vi.advanceTimersByTimeAsync(50); // TTL 0: the next refresh, minRefreshMs later
+    await io(() => dns.queries.length > n); // a query is in flight, unanswered
     const m = mesh;
     const s = stats(m);
-    const t = performance.now();
     await m.close();
     mesh = null;
-    expect(performance.now() - t).toBeLessThan(4_000); // did not wait for the 5 s query timeout
     const queries = dns.queries.length;
-    await sleep(300);
+    await new Promise((r) => setImmediate(r)); // the cancelled query's callback
+    expect(vi.getTimerCount()).toBe(0); // no refresh, back-off or ready timer left to fire
+    await vi.runAllTimersAsync();
     expect(dns.queries.length).toBe(queries);
     expect(m.stats().services.web!.discoveryErrors).toBe(s.discoveryErrors);
-    expect(timers()).toBeLessThanOrEqual(timers0);
   });
 });
 

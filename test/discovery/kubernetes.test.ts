@@ -50,10 +50,11 @@ function meshFor(extra: Record<string, unknown> = {}): Mesh {
 
 const urls = (m: Mesh): string[] => m.stats().services.web!.endpoints.filter((e) => e.state !== 'draining').map((e) => e.url).sort();
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
-async function until(check: () => boolean, ms = 3000): Promise<number> {
+/** Poll `check` until it holds; resolves with the ms it took. Bounded, at least 10 s: only a condition that never comes fails it. */
+async function until(check: () => boolean, ms = 10_000): Promise<number> {
   const t = performance.now();
   while (!check()) {
-    if (performance.now() - t > ms) throw new Error('condition not reached in time');
+    if (performance.now() - t > Math.max(ms, 10_000)) throw new Error('condition not reached in time');
     await sleep(2);
   }
   return performance.now() - t;

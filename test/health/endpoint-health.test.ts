@@ -15,11 +15,12 @@ afterEach(async () => {
   backends = [];
 });
 
-async function setup(n: number, service: Partial<ServiceConfig>, random: () => number = () => 0): Promise<Mesh> {
+async function setup(n: number, service: Partial<ServiceConfig>, random: () => number = () => 0, now?: () => number): Promise<Mesh> {
   backends = await startBackends(n);
   mesh = createMesh({
     services: { api: { endpoints: backends.map((b) => b.url), balancer: 'round-robin', retry: false, circuitBreaker: false, ...service } },
     random,
+    ...(now ? { now } : {}),
   });
   return mesh;
 }
@@ -34,7 +35,15 @@ const get = (m: Mesh) =>
   );
 
 const health = (m: Mesh, b: Backend) => m.stats().services.api!.endpoints.find((e) => e.url === b.url)!.health;
-const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+/**
+ * Let the event loop turn until `done()` (at most 100 turns). For things that settle within a few
+ * turns whatever the machine's speed (a peer's socket closing once ours did): this process is
+ * both ends, so the kernel has the data before the next turn looks. Counting turns, not time,
+ * also keeps a leaked keep-alive socket from closing on its own idle timer while we wait.
+ */
+async function turns(done: () => boolean): Promise<void> {
+  for (let i = 0; i < 100 && !done(); i++) await new Promise((r) => setImmediate(r));
+}
 /**
  * Ejection times run on fake timers (setTimeout only: requests still flow over real sockets, and
  * these tests turn retries off), so how fast the machine sends requests cannot change what they see.
@@ -103,11 +112,31 @@ describe('outlier detection', () => {
   test('a half-open endpoint lets exactly one probe through', async () => {
     const m = await setup(2, { outlierDetection: { consecutive5xxErrors: 1, baseEjectionTimeMs: 100, maxEjectionPercent: 100 } });
     backends[0]!.fault = { kind: 'status', status: 503 };
+    fakeEjectionClock();
     await get(m); // b0 → ejected
-    await sleep(130);
-    backends[0]!.fault = { kind: 'delay', ms: 150 }; // the probe is slow: others arrive meanwhile
+    vi.advanceTimersByTime(100); // → half-open
+    // The probe is held at b0 until every other request has finished or is held there too, so
+    // all 20 arrive while it is outstanding; a second probe would be held beside it, not missed.
+    const n = 20;
+    const held: (() => void)[] = [];
+    let finished = 0;
+    const releaseWhenAllIn = (): void => {
+      if (finished + held.length === n) for (const release of held.splice(0)) release();
+    };
+    backends[0]!.handler = (_req, res) => {
+      held.push(() => res.end('{}'));
+      releaseWhenAllIn();
+    };
     const before = backends[0]!.received.length;
-    const results = await Promise.all(Array.from({ length: 20 }, () => get(m)));
+    const results = await Promise.all(
+      Array.from({ length: n }, () =>
+        get(m).then((r) => {
+          finished++;
+          releaseWhenAllIn();
+          return r;
+        }),
+      ),
+    );
     expect(results.every((r) => r === 200)).toBe(true);
     expect(backends[0]!.received.length - before).toBe(1);
   });
@@ -151,6 +180,8 @@ describe('active health checks', () => {
   test('failing checks take an endpoint out and passing ones bring it back; requests never wait for a check', async () => {
     const m = await setup(2, { healthCheck: { path: '/healthz', intervalMs: 30, timeoutMs: 50, unhealthyThreshold: 2, healthyThreshold: 2 } });
     const checks = record(m, 'health-check');
+    const checked = (healthy: boolean) => new Promise<void>((resolve) => m.on('health-check', (e) => e.healthy === healthy && resolve()));
+    const down = checked(false);
     let healthy = false;
     backends[0]!.handler = (req, res) => {
       if (req.url === '/healthz') {
@@ -160,13 +191,14 @@ describe('active health checks', () => {
       }
       res.end('{}');
     };
-    await sleep(200);
+    await down;
     expect(health(m, backends[0]!)).toBe('unhealthy');
     const before = backends[0]!.received.filter((r) => r.url === '/x').length;
     for (let i = 0; i < 6; i++) expect(await get(m)).toBe(200);
     expect(backends[0]!.received.filter((r) => r.url === '/x').length).toBe(before);
+    const up = checked(true);
     healthy = true;
-    await sleep(200);
+    await up;
     expect(health(m, backends[0]!)).toBe('healthy');
     expect(checks.map((c) => c.healthy)).toEqual([false, true]);
     expect(backends[0]!.received.find((r) => r.url === '/healthz')!.headers.host).toBe('api');
@@ -175,14 +207,15 @@ describe('active health checks', () => {
 
 describe('slow start', () => {
   test("a new endpoint's share ramps up over the window", async () => {
-    const m = await setup(2, { slowStart: { windowMs: 600, minWeightPercent: 10 } }, seeded(5));
+    let t = 0; // the mesh's clock, moved by hand
+    const m = await setup(2, { slowStart: { windowMs: 600, minWeightPercent: 10 } }, seeded(5), () => t);
     const [a, b] = backends;
     m.setEndpoints('api', [a!.url]);
     m.setEndpoints('api', [a!.url, b!.url]); // b is new now
     b!.received.length = 0;
     for (let i = 0; i < 60; i++) await get(m);
     const early = b!.received.length;
-    await sleep(650);
+    t = 650; // past the window
     b!.received.length = 0;
     for (let i = 0; i < 60; i++) await get(m);
     const late = b!.received.length;
@@ -193,14 +226,21 @@ describe('slow start', () => {
 
 describe('lifecycle and config', () => {
   test('close leaves no timer behind', async () => {
-    const count = () => process.getActiveResourcesInfo().filter((r) => r === 'Timeout').length;
-    const base = count();
+    // The mesh's timers are unref'd, which process.getActiveResourcesInfo() does not list: they run
+    // on fake timers here, which count every pending one. A first request on the real clock makes
+    // undici's shared tick timer there, so the fake clock holds only the mesh's timers.
+    backends = await startBackends(1);
+    await request(backends[0]!.url).then((r) => r.body.dump());
+    await closeAll(backends);
+    vi.useFakeTimers({ toFake: ['setTimeout', 'clearTimeout', 'setInterval', 'clearInterval'] });
     const m = await setup(2, { healthCheck: { path: '/', intervalMs: 20 }, outlierDetection: { intervalMs: 50 } });
     await get(m);
+    await vi.advanceTimersByTimeAsync(20); // the health checks go out
+    await vi.waitFor(() => expect(backends.every((b) => b.received.some((r) => r.url === '/'))).toBe(true), { timeout: 10_000 });
+    expect(vi.getTimerCount()).toBeGreaterThan(0); // the checker's and the sweep's timers
     await m.close();
     mesh = null;
-    await sleep(30);
-    expect(count()).toBeLessThanOrEqual(base);
+    expect(vi.getTimerCount()).toBe(0);
   });
 
   test.each([
@@ -227,7 +267,7 @@ test('after mesh.close() no socket and no timer of the mesh is left (keep-alive 
   expect(count('TCPSocketWrap')).toBeGreaterThan(sockets0); // pooled keep-alive connections exist
   await m.close();
   mesh = null;
-  await sleep(50);
+  await turns(() => count('TCPSocketWrap') <= sockets0); // the backends' ends of the closed connections
   expect(count('TCPSocketWrap')).toBeLessThanOrEqual(sockets0);
   expect(count('Timeout')).toBeLessThanOrEqual(timers0);
 });

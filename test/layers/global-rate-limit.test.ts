@@ -1,7 +1,7 @@
 // The shared (Redis) rate limit, against a real redis-server started here on a unix socket.
 // Skipped, with the reason, where redis-server is not installed (Debian package: redis-server).
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
-import { mkdtempSync, rmSync, existsSync } from 'node:fs';
+import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
@@ -17,10 +17,25 @@ let socket: string;
 let redis: ChildProcess | null = null;
 let backends: Backend[];
 
+/** Start redis-server and wait for its own word that it accepts connections (or for it to exit). */
 async function startRedis(): Promise<void> {
-  redis = spawn('redis-server', ['--port', '0', '--unixsocket', socket, '--save', '', '--appendonly', 'no'], { stdio: 'ignore' });
-  for (let i = 0; i < 100 && !existsSync(socket); i++) await new Promise((r) => setTimeout(r, 20));
-  if (!existsSync(socket)) throw new Error('redis-server did not start');
+  const r = spawn('redis-server', ['--port', '0', '--unixsocket', socket, '--save', '', '--appendonly', 'no'], { stdio: ['ignore', 'pipe', 'inherit'] });
+  redis = r;
+  await new Promise<void>((resolve, reject) => {
+    let log = '';
+    const onData = (chunk: Buffer): void => {
+      log += chunk.toString();
+      if (/ready to accept connections/i.test(log)) {
+        r.stdout!.off('data', onData).resume(); // keep draining its log
+        r.off('exit', onExit);
+        resolve();
+      }
+    };
+    const onExit = (code: number | null): void => reject(new Error(`redis-server exited (${code}) before it was ready:\n${log}`));
+    r.stdout!.on('data', onData);
+    r.once('exit', onExit);
+    r.once('error', reject);
+  });
 }
 
 async function stopRedis(): Promise<void> {

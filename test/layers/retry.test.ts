@@ -1,5 +1,5 @@
 import { Readable } from 'node:stream';
-import { afterEach, beforeEach, describe, expect, test } from 'vitest';
+import { afterEach, beforeEach, describe, expect, test, vi } from 'vitest';
 import { request } from 'undici';
 import { createMesh, type Mesh, type ServiceConfig } from '../../src/index.js';
 import { closeAll, startBackends, type Backend } from '../support/backend.js';
@@ -12,6 +12,7 @@ beforeEach(async () => {
 });
 
 afterEach(async () => {
+  vi.useRealTimers();
   await mesh?.close();
   mesh = null;
   await closeAll(backends);
@@ -127,13 +128,17 @@ describe('safety: never lose or duplicate a request', () => {
   });
 
   test('nothing is retried once headers went to the caller (reset mid-body)', async () => {
+    let reset!: () => void;
     backends[0]!.handler = (_req, res) => {
       res.writeHead(200);
       res.write('partial');
-      setTimeout(() => res.socket?.destroy(), 20);
+      reset = () => res.socket?.destroy();
     };
     const m = meshOver([backends[0]!, backends[1]!]);
-    const err = await call(m).catch((e: Error) => e);
+    const res = await request('http://api/x', { dispatcher: m.dispatcher });
+    expect(res.statusCode).toBe(200); // the caller has the headers: now the connection breaks
+    reset();
+    const err = await res.body.text().catch((e: Error) => e);
     expect(err).toBeInstanceOf(Error);
     expect(backends[1]!.received).toHaveLength(0);
   });
@@ -151,13 +156,19 @@ describe('timing', () => {
 
   test('the service timeout is a deadline over all attempts', async () => {
     for (const b of backends) b.fault = { kind: 'hang' };
+    // Timers on the fake clock: five tries of 100 ms would end at 500 ms; the deadline ends it at 250.
+    vi.useFakeTimers({ toFake: ['setTimeout', 'clearTimeout'] });
     const m = meshOver(backends, { timeoutMs: 250, retry: { perTryTimeoutMs: 100, attempts: 5, budget: false } });
-    const started = performance.now();
-    const err = await call(m).catch((e: unknown) => e);
-    expect(err).toMatchObject({ code: 'TIMEOUT' });
-    const elapsed = performance.now() - started;
-    expect(elapsed).toBeGreaterThanOrEqual(240);
-    expect(elapsed).toBeLessThan(1000);
+    let settled = false;
+    const outcome = call(m).then(
+      () => 'answered',
+      (e: unknown) => e,
+    ).finally(() => (settled = true));
+    await vi.advanceTimersByTimeAsync(249);
+    expect(settled).toBe(false);
+    await vi.advanceTimersByTimeAsync(1);
+    expect(settled).toBe(true);
+    expect(await outcome).toMatchObject({ code: 'TIMEOUT', attempts: 3 });
   });
 
   test('Retry-After on a 503 is honoured up to retryAfterMaxMs', async () => {

@@ -65,10 +65,12 @@ test('nothing secret in logs, events, errors, stats or the live view', async () 
       await request('http://orders/x', { dispatcher: mesh.dispatcher, headers: { authorization: AUTH, cookie: COOKIE } }).then((r) => r.body.dump(), dump);
     }
     await request('http://web/x', { dispatcher: mesh.dispatcher, headers: { authorization: AUTH } }).then((r) => r.body.dump(), dump);
-    // The API rotates its token: 401s until meshlet re-reads the file.
+    // The API rotates its token: 401s until meshlet re-reads the file. Rotate the file only once
+    // a 401 has been reported, so the run surely went through that path.
+    const refused = new Promise<void>((resolve) => mesh.on('discovery-error', (e) => / 401\b/.test(e.message) && resolve()));
     api.token = `${K8S_TOKEN}-rotated`;
     api.dropWatches();
-    await new Promise((r) => setTimeout(r, 300));
+    await refused;
     writeFileSync(tokenFile, `${K8S_TOKEN}-rotated`);
     if (client) await request('http://secure/x', { dispatcher: mesh.dispatcher, headers: { authorization: AUTH } }).then((r) => r.body.dump(), dump);
     await mesh.fetch('http://orders/x', { headers: { authorization: AUTH, cookie: COOKIE } }).then((r) => r.arrayBuffer(), dump);

@@ -4,7 +4,7 @@ import type { AddressInfo } from 'node:net';
 import type { TLSSocket } from 'node:tls';
 import { copyFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { afterAll, afterEach, beforeAll, describe, expect, test } from 'vitest';
+import { afterAll, afterEach, beforeAll, describe, expect, test, vi } from 'vitest';
 import { request } from 'undici';
 import { createMesh, type Mesh, type ServiceConfig, type MeshEventName } from '../../src/index.js';
 import { hasOpenssl, Pki, type Pair } from '../support/pki.js';
@@ -62,6 +62,7 @@ describe.skipIf(!hasOpenssl)('TLS and mutual TLS to endpoints', () => {
   });
 
   afterEach(async () => {
+    vi.useRealTimers();
     await Promise.all(meshes.splice(0).map((m) => m.close({ graceMs: 1000 })));
     await Promise.all(servers.splice(0).map((s) => s.close()));
   });
@@ -150,15 +151,19 @@ describe.skipIf(!hasOpenssl)('TLS and mutual TLS to endpoints', () => {
     const keyPath = join(pki.dir, 'live.key');
     copyFileSync(client.certPath, certPath);
     copyFileSync(client.keyPath, keyPath);
+    // The reload interval runs on the fake clock: each step below is one reload, whatever the machine's speed.
+    vi.useFakeTimers({ toFake: ['setInterval', 'clearInterval'] });
     const m = meshFor(s.url, { tls: { ca: pki.ca.certPath, cert: certPath, key: keyPath, reloadIntervalMs: 50 } });
     const next = pki.issue('gateway-2', ['URI:spiffe://cluster.local/ns/shop/sa/gateway'], { clientAuth: true });
     const statuses: number[] = [];
     for (let i = 0; i < 10; i++) statuses.push((await get(m)).status);
     // Rotate: key first, then cert (a non-atomic rotation; the half-written state must be skipped).
     copyFileSync(next.keyPath, keyPath);
+    vi.advanceTimersByTime(50); // a reload sees the new key with the old cert
+    expect(logs.at(-1)).toMatch(/tls: keeping the current certificates, the new ones do not load yet/);
     for (let i = 0; i < 5; i++) statuses.push((await get(m)).status);
     copyFileSync(next.certPath, certPath);
-    await new Promise((r) => setTimeout(r, 150));
+    vi.advanceTimersByTime(50); // a reload sees both
     for (let i = 0; i < 10; i++) statuses.push((await get(m)).status);
     expect(statuses.every((x) => x === 200)).toBe(true);
     expect(new Set(s.clientCerts).size).toBe(2);
