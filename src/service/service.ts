@@ -56,6 +56,7 @@ export class Service implements CallEnv {
   readonly now: () => number;
   readonly random: () => number;
   readonly hostHeader: 'service' | 'endpoint';
+  readonly perRequestBufferLimitBytes: number;
 
   readonly #deps: ServiceDeps;
   readonly #endpoints: EndpointSet;
@@ -89,6 +90,7 @@ export class Service implements CallEnv {
     this.now = deps.now;
     this.random = deps.random;
     this.hostHeader = config.hostHeader;
+    this.perRequestBufferLimitBytes = config.perRequestBufferLimitBytes;
     this.#health = new ServiceHealth(config.health, {
       service: config.name,
       changed: () => this.refresh(),
