@@ -8,6 +8,8 @@
 //   3. overhead over 3 backends vs undici Pool / BalancedPool, per balancer
 //   4. (c) tail latency with one slow replica: the scenario (4 × 1 ms + 1 × 10 ms) at c=8 and c=32,
 //      and the same shape at 2 ms / 20 ms (c=8) to show how the result depends on the scale
+//   4b. hedging (hedging.mjs): the four slow-replica scenarios, hedging off and on vs all fast, and
+//      the extra load hedging adds
 //   5. resilience: failing / hanging / stopped replicas, policies on vs off
 //   6. memory per endpoint
 // Results: bench/results/latest.json. Targets are printed, never asserted: the exit code is 0
@@ -22,6 +24,7 @@ import { fileURLToPath } from 'node:url';
 import { hotPath } from './hot-path.mjs';
 import { overhead } from './overhead.mjs';
 import { tailLatency } from './tail-latency.mjs';
+import { hedging } from './hedging.mjs';
 import { resilience } from './resilience.mjs';
 
 const root = fileURLToPath(new URL('..', import.meta.url));
@@ -59,6 +62,8 @@ console.log('\n4. tail latency');
 results.tailLatency = await tailLatency({ durationMs, concurrency: concurrency ?? 8 });
 results.tailLatencyHighConcurrency = await tailLatency({ durationMs, concurrency: 32 });
 results.tailLatency2ms = await tailLatency({ durationMs, concurrency: concurrency ?? 8, fastMs: 2, balancers: ['round-robin', 'least-request', 'peak-ewma'] });
+console.log('\n4b. hedging');
+results.hedging = await hedging({ durationMs });
 console.log('\n5. resilience');
 results.resilience = await resilience({ durationMs, ...(concurrency ? { concurrency } : {}) });
 

@@ -1,13 +1,13 @@
-// Hedged requests on real backends. A backend told to hold keeps each request until the test
-// releases it, so "slow" is an event the test controls, never a race against the clock; the hedge
-// delay runs on fake timers. Checked: the caller gets exactly one response (the first), the other
-// copies are aborted (their backend sees the socket close) and not blamed, budgets and method
-// rules stop hedges, and stats and events count them.
-import type http from 'node:http';
+// Hedge races on real backends. A backend told to hold keeps each request until the test answers
+// it (support/holding.ts), so "slow" is an event the test controls, never a race against the
+// clock; the hedge delay runs on fake timers. Checked: the caller gets exactly one response (the
+// first that is not non-fatal), the other copies are aborted (their backend sees the connection
+// close) and not blamed, failures leave the race, aborts end it, and a retry starts a new one.
+// What is hedged and when: hedge-policy.test.ts.
 import { afterEach, beforeEach, describe, expect, test, vi } from 'vitest';
-import { request, type Dispatcher } from 'undici';
 import { createMesh, type Mesh, type MeshEventMap, type ServiceConfig } from '../../src/index.js';
 import { closeAll, startBackends, type Backend } from '../support/backend.js';
+import { dispatch, hold, until } from '../support/holding.js';
 
 let backends: Backend[];
 let mesh: Mesh | null = null;
@@ -32,93 +32,6 @@ function meshOver(service: Partial<ServiceConfig> = {}, now?: () => number): Mes
     logger: { debug: () => {}, warn: () => {} },
   });
   return mesh;
-}
-
-/** A request a holding backend keeps: answer it, and know when its connection closed. */
-interface Held {
-  readonly req: http.IncomingMessage;
-  answer(status?: number, text?: string): void;
-  readonly closed: Promise<void>;
-}
-
-/**
- * Wait until `cond()` holds, one turn of the event loop at a time (setImmediate is not faked), at
- * most 10,000 turns: bounded, and independent of the machine's speed.
- */
-async function until(cond: () => boolean): Promise<void> {
-  for (let i = 0; i < 10_000; i++) {
-    if (cond()) return;
-    await new Promise((resolve) => setImmediate(resolve));
-  }
-  throw new Error('condition not reached in 10,000 turns of the event loop');
-}
-
-/**
- * Make every backend of `bs` hold each request; `next()` resolves with the next one to arrive at
- * any of them. `beforeAnswer` runs as each is answered (to move a test clock).
- */
-function hold(...bs: Backend[]): { next(): Promise<Held>; readonly count: number; beforeAnswer: () => void } {
-  const arrived: Held[] = [];
-  const waiting: ((h: Held) => void)[] = [];
-  let taken = 0;
-  for (const b of bs) {
-    b.handler = (req, res) => {
-      req.resume();
-      const h: Held = {
-        req,
-        answer: (status = 200, text = b.name) => {
-          holder.beforeAnswer();
-          res.writeHead(status, { 'content-type': 'text/plain', 'x-backend': b.name });
-          res.end(text);
-        },
-        closed: new Promise((resolve) => res.once('close', () => resolve())),
-      };
-      const w = waiting.shift();
-      if (w) w(h);
-      else arrived.push(h);
-    };
-  }
-  const holder = {
-    beforeAnswer: () => {},
-    next: (): Promise<Held> => {
-      taken++;
-      const h = arrived.shift();
-      return h ? Promise.resolve(h) : new Promise((resolve) => waiting.push(resolve));
-    },
-    get count() {
-      return taken + arrived.length;
-    },
-  };
-  return holder;
-}
-
-/** A request through a raw handler that counts every callback the caller gets. */
-function dispatch(m: Mesh, opts: Partial<Dispatcher.DispatchOptions> = {}) {
-  const seen = { starts: 0, ends: 0, errors: 0, status: 0, body: '', error: undefined as Error | undefined };
-  let controller: Dispatcher.DispatchController | null = null;
-  const done = new Promise<typeof seen>((resolve) => {
-    m.dispatcher.dispatch(
-      { origin: 'http://api', path: '/x', method: 'GET', ...opts },
-      {
-        onRequestStart: (c) => void (controller = c),
-        onResponseStart: (_c, status) => {
-          seen.starts++;
-          seen.status = status;
-        },
-        onResponseData: (_c, chunk) => void (seen.body += chunk.toString()),
-        onResponseEnd: () => {
-          seen.ends++;
-          resolve(seen);
-        },
-        onResponseError: (_c, err) => {
-          seen.errors++;
-          seen.error = err;
-          resolve(seen);
-        },
-      },
-    );
-  });
-  return { done, abort: (err: Error) => controller!.abort(err) };
 }
 
 const api = (m: Mesh) => m.stats().services.api!;
@@ -293,110 +206,5 @@ describe('what ends a race, and what does not', () => {
     });
     expect(await r.done).toMatchObject({ starts: 1, status: 200 });
     expect(api(m)).toMatchObject({ hedges: 1, retries: 1 });
-  });
-});
-
-describe('what is not hedged', () => {
-  test('a POST is not hedged', async () => {
-    const slow = hold(backends[0]!);
-    const m = meshOver({ hedge: { delayMs: 10 } });
-    const r = dispatch(m, { method: 'POST', body: 'order' });
-    const first = await slow.next();
-    vi.advanceTimersByTime(100);
-    first.answer();
-    expect((await r.done).status).toBe(200);
-    expect(backends[1]!.received).toHaveLength(0);
-    expect(api(m).hedges).toBe(0);
-  });
-
-  test('a route that opts in hedges its POSTs; the copy carries the same body', async () => {
-    const slow = hold(backends[0]!);
-    const m = meshOver({ routes: [{ match: [{ uri: { prefix: '/search' } }], hedge: { delayMs: 10, allowNonIdempotent: true } }, {}] });
-    const r = dispatch(m, { method: 'POST', path: '/search', body: '{"q":"x"}' });
-    const first = await slow.next();
-    vi.advanceTimersByTime(10);
-    expect((await r.done).status).toBe(200);
-    expect(backends[1]!.received[0]).toMatchObject({ method: 'POST', url: '/search' });
-    expect(backends[1]!.received[0]!.body.toString()).toBe('{"q":"x"}');
-    await first.closed;
-  });
-
-  test('a route with hedge: false is not hedged', async () => {
-    const slow = hold(backends[0]!);
-    const m = meshOver({ hedge: { delayMs: 10 }, routes: [{ match: [{ uri: { prefix: '/report' } }], hedge: false }, {}] });
-    const r = dispatch(m, { path: '/report' });
-    const first = await slow.next();
-    vi.advanceTimersByTime(100);
-    first.answer();
-    expect((await r.done).status).toBe(200);
-    expect(api(m).hedges).toBe(0);
-  });
-
-  test('a spent budget stops hedging: counted in stats and as an event', async () => {
-    const held = hold(...backends);
-    const m = meshOver({ hedge: { delayMs: 10, budget: { percent: 50, minRetriesPerSecond: 0 } } });
-    const sent = events(m, 'hedge');
-    const refused = events(m, 'hedge-budget-exhausted');
-    // Four slow requests, one after the other: a 50 % budget over 1, 2, 3, 4 requests allows a
-    // hedge for the 2nd and the 4th only.
-    for (let i = 0; i < 4; i++) {
-      const r = dispatch(m);
-      const first = await held.next();
-      const before = sent.length;
-      vi.advanceTimersByTime(10);
-      const copy = sent.length > before ? await held.next() : null;
-      first.answer();
-      expect((await r.done).status).toBe(200);
-      await copy?.closed;
-      expect(sent.length - before, `request ${i + 1}`).toBe(i % 2);
-    }
-    expect(api(m)).toMatchObject({ hedges: 2, hedgeBudgetExhausted: 2 });
-    expect(refused).toHaveLength(2);
-    expect(refused[0]).toEqual({ service: 'api', endpoint: backends[0]!.url });
-  });
-});
-
-describe('the delay', () => {
-  test('delayPercentile: no hedge before 100 responses were seen; then a copy after the p95 of recent latencies', async () => {
-    let clock = 0;
-    const held = hold(...backends);
-    held.beforeAnswer = () => void (clock += 5); // every response takes 5 ms on the mesh's clock
-    const m = meshOver({ hedge: { delayPercentile: 95 } }, () => clock);
-    for (let i = 0; i < 100; i++) {
-      const r = dispatch(m);
-      const h = await held.next();
-      vi.advanceTimersByTime(1_000);
-      expect(api(m).hedges, `request ${i + 1}: ${i} samples, no estimate yet`).toBe(0);
-      h.answer();
-      expect((await r.done).status).toBe(200);
-    }
-    const r = dispatch(m);
-    const first = await held.next();
-    vi.advanceTimersByTime(5);
-    expect(api(m).hedges).toBe(0); // p95 is 5 ms: the upper edge of its bin, 5.12, rounded up to 6: not yet
-    vi.advanceTimersByTime(1);
-    expect(api(m).hedges).toBe(1);
-    const copy = await held.next();
-    copy.answer();
-    expect(await r.done).toMatchObject({ starts: 1, status: 200 });
-    await first.closed;
-  });
-
-  test('hedgeOnPerTryTimeout: at the per-try timeout a copy is sent and the try is not cut', async () => {
-    const held = hold(backends[0]!, backends[1]!);
-    const m = meshOver({ retry: { attempts: 1, perTryTimeoutMs: 50 }, hedge: { hedgeOnPerTryTimeout: true } });
-    const hedges = events(m, 'hedge');
-    const r = dispatch(m);
-    const first = await held.next();
-    vi.advanceTimersByTime(49);
-    expect(hedges).toHaveLength(0);
-    vi.advanceTimersByTime(1);
-    expect(hedges).toMatchObject([{ delayMs: 50 }]);
-    const copy = await held.next();
-    vi.advanceTimersByTime(500); // no per-try timeout cuts either copy
-    first.answer(200, 'first try');
-    expect(await r.done).toMatchObject({ starts: 1, errors: 0, body: 'first try' });
-    await copy.closed;
-    expect(api(m)).toMatchObject({ hedges: 1, retries: 0, failures: 0 });
   });
 });
