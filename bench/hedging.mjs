@@ -1,7 +1,7 @@
 // Hedged requests against one slow replica (issue #12 §3, §7): 5 backends, four answering in FAST
 // ms and one 10× slower, at 1 ms / 10 ms and 2 ms / 20 ms with 8 and 32 requests in flight. Per
 // scenario, with the default balancer:
-//   - all fast: 5 backends of FAST ms (another backend process) — the baseline p99;
+//   - all fast: 5 backends of FAST ms (another backend process), round robin — the issue's baseline p99;
 //   - hedging off: the defaults;
 //   - hedging on: `hedge: true` (the adaptive delay: p95 of recent latencies, 2 copies, 5 % budget);
 //   - hedging on, fixed delay: `hedge: { delayMs: 2 × FAST }`.
@@ -22,7 +22,7 @@ export const SCENARIOS = [
 ];
 
 const variants = (fastMs) => [
-  { name: 'all fast (baseline)', allFast: true, service: {} },
+  { name: 'all fast, round robin (baseline)', allFast: true, service: { balancer: 'round-robin' } },
   { name: 'hedging off', service: {} },
   { name: 'hedging on (p95)', service: { hedge: true } },
   { name: `hedging on (${2 * fastMs} ms)`, service: { hedge: { delayMs: 2 * fastMs } } },

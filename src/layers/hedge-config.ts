@@ -45,7 +45,8 @@ export interface HedgeConfig {
   nonFatalStatuses?: number[];
   /**
    * Hedges as a share of requests over a sliding window, plus a floor per second (the retry
-   * budget's fields, counting hedges); `false` turns it off.
+   * budget's fields, counting hedges); `false` turns it off. The service's policy and each
+   * route's have their own budget, over the requests they cover.
    * @default { percent: 5, minRetriesPerSecond: 1 }
    */
   budget?: BudgetConfig | false;
