@@ -1,5 +1,6 @@
 // Hedged requests against one slow replica (issue #12 §3, §7): 5 backends, four answering in FAST
-// ms and one 10× slower, at 1 ms / 10 ms and 2 ms / 20 ms with 8 and 32 requests in flight. Per
+// ms and one 10× slower, at 1 ms / 10 ms and 2 ms / 20 ms with 8 and 32 requests in flight (and
+// 10 ms / 100 ms at 8, where the slow replica rather than the machine sets the tail). Per
 // scenario, with the default balancer:
 //   - all fast: 5 backends of FAST ms (another backend process), round robin — the issue's baseline p99;
 //   - hedging off: the defaults;
@@ -19,6 +20,8 @@ export const SCENARIOS = [
   { fastMs: 1, concurrency: 32 },
   { fastMs: 2, concurrency: 8 },
   { fastMs: 2, concurrency: 32 },
+  // Scaled up, so that the slow replica — not the caller's own stalls on a busy machine — sets the tail.
+  { fastMs: 10, concurrency: 8 },
 ];
 
 const variants = (fastMs) => [
