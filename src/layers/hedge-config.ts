@@ -12,7 +12,17 @@ import { InvalidConfigError } from '../core/errors.js';
 import { describe } from '../core/endpoint-spec.js';
 import { expectObject, join, optNumber, rejectUnknown } from '../config/check.js';
 import { optDurationMs, type Duration } from '../config/duration.js';
-import { parseBudgetConfig, type BudgetConfig, type ParsedBudget } from './retry-budget.js';
+import { parseBudgetConfig, type ParsedBudget } from './retry-budget.js';
+
+/** The hedge budget: the retry budget's fields (layers/retry-budget.ts), counting hedges, with its own defaults. */
+export interface HedgeBudgetConfig {
+  /** Hedges allowed as a percentage of requests over the window, 0–100. @default 5 */
+  percent?: number;
+  /** Hedges always allowed per second, whatever the traffic (the retry budget's name). @default 1 */
+  minRetriesPerSecond?: number;
+  /** Sliding window in ms. @default 10000 */
+  windowMs?: Duration;
+}
 
 /** Hedging options of a service or a route. */
 export interface HedgeConfig {
@@ -49,7 +59,7 @@ export interface HedgeConfig {
    * route's have their own budget, over the requests they cover.
    * @default { percent: 5, minRetriesPerSecond: 1 }
    */
-  budget?: BudgetConfig | false;
+  budget?: HedgeBudgetConfig | false;
   /** Routes only: hedge this route's non-idempotent requests too (POST, PATCH). @default false */
   allowNonIdempotent?: boolean;
 }
