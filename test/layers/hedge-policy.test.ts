@@ -75,6 +75,26 @@ describe('what is not hedged', () => {
     expect(api(m).hedges).toBe(0);
   });
 
+  test('a PUT through fetch is hedged with the kept bytes of its body; with nothing kept, it is not hedged', async () => {
+    const body = Buffer.from(Array.from({ length: 30_000 }, (_, i) => i % 253));
+    for (const [limit, hedged] of [[65_536, 1], [0, 0]] as const) {
+      const held = hold(backends[0]!);
+      backends[1]!.handler = null; // answers (and records the body)
+      backends[1]!.received.length = 0;
+      const m = meshOver({ hedge: { delayMs: 10 }, perRequestBufferLimitBytes: limit });
+      const res = m.fetch('http://api/doc', { method: 'PUT', body });
+      const first = await held.next();
+      if (!first.req.readableEnded) await new Promise<void>((resolve) => first.req.once('end', () => resolve())); // the whole body was read
+      vi.advanceTimersByTime(10);
+      expect(api(m).hedges, `limit ${limit}`).toBe(hedged);
+      if (!hedged) first.answer();
+      expect((await res).status).toBe(200);
+      if (hedged) expect(backends[1]!.received[0]!.body.equals(body)).toBe(true);
+      await m.close({ graceMs: 0 });
+      mesh = null;
+    }
+  });
+
   test('a spent budget stops hedging: counted in stats and as an event', async () => {
     const held = hold(...backends);
     const m = meshOver({ hedge: { delayMs: 10, budget: { percent: 50, minRetriesPerSecond: 0 } } });
