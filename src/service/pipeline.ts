@@ -15,7 +15,7 @@
  *   ready       wait for discovery's first answer                                 (always)
  *   breaker     the service's own circuit (opossum): retries inside one fire      (serviceBreaker)
  *   retry       hold back what will be retried, back off, go again from the next  (retry)
- *   hedge       a copy to another endpoint after the hedge delay; first answer wins (hedge)
+ *   hedge       past the hedge delay, a copy to another endpoint; first one wins  (hedge)
  *   pick        the target's picker, filtered by endpoint health, then an attempt on the pool
  *
  * Outcomes flow back the other way: each attempt reports to the service's observers (endpoint
