@@ -9,6 +9,8 @@
 //   4. (c) tail latency with one slow replica: the scenario (4 × 1 ms + 1 × 10 ms) at c=8 and c=32,
 //      and the same shape at 2 ms / 20 ms (c=8) to show how the result depends on the scale; and replicas of unequal capacity
 //      that report their load (ORCA), weighted-round-robin vs the others (weighted-round-robin.mjs)
+//   4b. hedging (hedging.mjs): the four slow-replica scenarios, hedging off and on vs all fast, and
+//      the extra load hedging adds
 //   5. resilience: failing / hanging / stopped replicas, policies on vs off; adaptive concurrency
 //      (adaptive-concurrency.mjs): an upstream whose capacity halves mid-run, limits none / fixed /
 //      gradient2 / vegas
@@ -26,6 +28,7 @@ import { fileURLToPath } from 'node:url';
 import { hotPath } from './hot-path.mjs';
 import { overhead } from './overhead.mjs';
 import { tailLatency } from './tail-latency.mjs';
+import { hedging } from './hedging.mjs';
 import { resilience } from './resilience.mjs';
 import { adaptiveConcurrency } from './adaptive-concurrency.mjs';
 import { weightedRoundRobinBench } from './weighted-round-robin.mjs';
@@ -67,6 +70,8 @@ results.tailLatency = await tailLatency({ durationMs, concurrency: concurrency ?
 results.tailLatencyHighConcurrency = await tailLatency({ durationMs, concurrency: 32 });
 results.tailLatency2ms = await tailLatency({ durationMs, concurrency: concurrency ?? 8, fastMs: 2, balancers: ['round-robin', 'least-request', 'peak-ewma'] });
 results.weightedRoundRobin = await weightedRoundRobinBench({ durationMs });
+console.log('\n4b. hedging');
+results.hedging = await hedging({ durationMs });
 console.log('\n5. resilience');
 results.resilience = await resilience({ durationMs, ...(concurrency ? { concurrency } : {}) });
 results.adaptiveConcurrency = await adaptiveConcurrency({ durationMs });

@@ -22,6 +22,13 @@ export interface MeshEventMap {
   retry: { service: string; endpoint: string; attempt: number; delayMs: number; reason: string };
   /** A retry was refused because the service's retry budget is spent. */
   'retry-budget-exhausted': { service: string; endpoint: string; reason: string };
+  /**
+   * A hedge was sent: the request had been outstanding `delayMs` at `endpoint` (the copy that
+   * was too slow) and a copy, attempt number `attempt`, went to another endpoint.
+   */
+  hedge: { service: string; endpoint: string; attempt: number; delayMs: number };
+  /** A hedge was not sent because the hedge budget is spent. */
+  'hedge-budget-exhausted': { service: string; endpoint: string };
   /** A request was refused by a rate limit. */
   'rate-limited': { service: string; scope: string };
   /** A request was refused by a concurrency limit. */

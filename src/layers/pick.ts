@@ -6,6 +6,8 @@
  * through, slow start sheds a share of a new endpoint's picks — and so does the endpoint's own
  * rate limit when one is set. A refused endpoint is excluded and the pick repeats, a bounded
  * number of times; a retry with no untried endpoint left may go back to one already tried.
+ * A hedge (`call.hedging`) only goes to an untried endpoint, and when there is none it sends
+ * nothing and fails nothing: the copies already in flight go on.
  */
 import { CircuitOpenError, MeshClosedError, NoHealthyEndpointError, RateLimitedError } from '../core/errors.js';
 import type { Endpoint } from '../core/endpoint.js';
@@ -31,6 +33,7 @@ export interface PickDeps {
 export function pickAndSend(deps: PickDeps): Next {
   const { admit, endpointRate } = deps;
   return (call: Call): void => {
+    if (call.hedging) return hedge(call);
     if (deps.cut()) return call.fail(new MeshClosedError());
     const target = call.target;
     const picker = target.picker;
@@ -68,4 +71,18 @@ export function pickAndSend(deps: PickDeps): Next {
     }
     call.fail(new NoHealthyEndpointError(deps.service, 'no endpoint could be picked'));
   };
+
+  function hedge(call: Call): void {
+    const picker = call.target.picker;
+    if (picker !== null && !deps.cut()) {
+      for (let guard = 0, count = deps.endpointCount(); guard <= count + 1; guard++) {
+        const result = picker.pick(call);
+        if (result.type !== 'pick') break;
+        const ep = result.endpoint;
+        if (admit(ep) && (endpointRate === null || endpointRate(ep))) return new Attempt(call, ep).send();
+        call.exclude(ep);
+      }
+    }
+    call.hedging = false; // nothing sent
+  }
 }

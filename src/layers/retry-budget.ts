@@ -25,13 +25,16 @@ export interface ParsedBudget {
   readonly windowMs: number;
 }
 
-export function parseBudgetConfig(raw: unknown, path: string): ParsedBudget | null {
+/** The retry budget's defaults (the hedge budget has its own: layers/hedge-config.ts). */
+export const RETRY_BUDGET_DEFAULTS = { percent: 20, minRetriesPerSecond: 10 } as const;
+
+export function parseBudgetConfig(raw: unknown, path: string, defaults: { percent: number; minRetriesPerSecond: number } = RETRY_BUDGET_DEFAULTS): ParsedBudget | null {
   if (raw === false) return null;
   const o = raw === undefined ? {} : expectObject(raw, path);
   rejectUnknown(o, ['percent', 'minRetriesPerSecond', 'windowMs'], path);
   return Object.freeze({
-    percent: optNumber(o, 'percent', path, 20, { min: 0, max: 100 }),
-    minRetriesPerSecond: optNumber(o, 'minRetriesPerSecond', path, 10, { min: 0, max: 1_000_000 }),
+    percent: optNumber(o, 'percent', path, defaults.percent, { min: 0, max: 100 }),
+    minRetriesPerSecond: optNumber(o, 'minRetriesPerSecond', path, defaults.minRetriesPerSecond, { min: 0, max: 1_000_000 }),
     windowMs: optDurationMs(o, 'windowMs', path, 10_000, { min: 100, max: 3_600_000 }),
   });
 }
@@ -55,7 +58,7 @@ export class RetryBudget {
     this.#window.addA(nowMs);
   }
 
-  /** Take a retry from the budget; false (and counted) when it is spent. */
+  /** Take a retry (or a hedge) from the budget; false (and counted) when it is spent. */
   tryRetry(): boolean {
     const now = this.#now();
     const w = this.#window;
@@ -67,5 +70,10 @@ export class RetryBudget {
     }
     w.addB(now);
     return true;
+  }
+
+  /** Give back what `tryRetry` took, when nothing was sent after all (a hedge with no endpoint to go to). */
+  refund(): void {
+    this.#window.removeB(this.#now());
   }
 }

@@ -8,8 +8,10 @@
  * 429/503 is honoured up to a cap. Safety (undici's RetryHandler, DESIGN.md):
  *  - idempotent methods (GET, HEAD, OPTIONS, PUT, DELETE, TRACE) retry on any listed outcome;
  *  - any other method only when the request provably never reached the server (connect failure);
- *  - only a replayable body (none, string, Buffer, Uint8Array) is sent again; a streamed body is
- *    retried only if not one byte of it was read (a connect failure), never replayed;
+ *  - only a replayable body is sent again: none, string, Buffer, Uint8Array, or a streamed body
+ *    whose bytes were kept whole (read to its end within `perRequestBufferLimitBytes`, Envoy's
+ *    per_request_buffer_limit_bytes); any other streamed body is retried only if not one byte of
+ *    it was read (a connect failure);
  *  - nothing is retried once response headers went to the caller.
  */
 import { InvalidConfigError } from '../core/errors.js';

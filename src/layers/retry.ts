@@ -6,7 +6,8 @@
  * when there is one. Once response headers reach the caller nothing is retried.
  *
  * The safety rules (retry-policy.ts) are never traded for success: a non-idempotent request only
- * after a proven connect failure; a streamed body only if not one byte of it was read. Every
+ * after a proven connect failure; a streamed body only when it was kept whole (read to its end
+ * within `perRequestBufferLimitBytes`) or not one byte of it was read. Every
  * retry takes a token from the service's retry budget and, when `limits.maxRetries` is set, a
  * slot of it. The back-off timer keeps the process alive while the request waits on it; a
  * request aborted meanwhile (its caller, its deadline, the mesh closing) is not retried and
@@ -82,6 +83,8 @@ class RetryRun implements AttemptSink {
   readonly #next: Next;
   #held: { reason: string; floorMs: number } | null = null;
   #holdsSlot = false;
+  /** Retries sent (hedges are not retries: call.attempt counts those too). */
+  #retries = 0;
 
   constructor(layer: RetryLayer, call: Call, policy: ParsedRetry, next: Next) {
     this.#layer = layer;
@@ -93,10 +96,11 @@ class RetryRun implements AttemptSink {
   /** May the request be retried after an outcome of `kind`? Policy, safety, attempts left. */
   #may(kind: AttemptOutcomeKind): boolean {
     const call = this.#call;
-    if (call.done || call.attempt >= this.#policy.attempts) return false;
+    if (call.done || this.#retries >= this.#policy.attempts) return false;
     // Safety: a non-idempotent request is retried only if it provably never reached the server.
     if (!isIdempotent(call.opts.method) && kind !== 'connect-failure') return false;
-    // A streamed body is never replayed: only retried when not a byte of it was read.
+    // A streamed body is replayed only from its kept bytes (read whole within the buffer limit);
+    // otherwise it is retried only when not a byte of it was read.
     if (!call.replayable && (kind !== 'connect-failure' || call.bodyStarted)) return false;
     return true;
   }
@@ -127,7 +131,8 @@ class RetryRun implements AttemptSink {
     const call = this.#call;
     const layer = this.#layer;
     const n = call.attempt + 1;
-    const delayMs = Math.max(floorMs, backoffMs(this.#policy, n, layer.random));
+    this.#retries++;
+    const delayMs = Math.max(floorMs, backoffMs(this.#policy, this.#retries, layer.random));
     layer.retries++;
     layer.events.emit('retry', { service: layer.service, endpoint: attempt.endpoint.key, attempt: n, delayMs, reason });
     call.wait(delayMs, () => {

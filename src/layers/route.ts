@@ -15,6 +15,7 @@ import { describe } from '../core/endpoint-spec.js';
 import { expectList, expectObject, join, optNumber, optString, rejectUnknown, type Raw } from '../config/check.js';
 import { optDurationMs, type Duration } from '../config/duration.js';
 import { parseRetryConfig, type ParsedRetry, type RetryConfig } from './retry-policy.js';
+import { parseHedgeConfig, type HedgeConfig, type ParsedHedge } from './hedge-config.js';
 import { parseLimitsConfig, type LimitsConfig, type ParsedLimits } from './concurrency-limit.js';
 import { compileMatch, type Matcher, type RouteMatch } from '../routing/match.js';
 import type { Target } from '../routing/target.js';
@@ -58,6 +59,8 @@ export interface RouteConfig {
   timeout?: number;
   /** Retry policy for matched requests (overrides subset and service). */
   retry?: RetryConfig | false;
+  /** Hedging for matched requests (overrides the service's); `allowNonIdempotent` opts POST and PATCH in. */
+  hedge?: HedgeConfig | boolean;
   fault?: FaultConfig;
   /** Mirror a copy of `percent` % (default 100) of matched requests to `subset` (or the whole service). */
   mirror?: MirrorConfig;
@@ -84,6 +87,8 @@ export interface ParsedRoute {
   readonly destinations: readonly { readonly subset: string | null; readonly upTo: number }[];
   readonly timeoutMs: number | undefined;
   readonly retry: ParsedRetry | null | undefined;
+  /** undefined: inherit the service's; null: off. */
+  readonly hedge: ParsedHedge | null | undefined;
   readonly delay: ParsedFault['delay'];
   readonly abort: ParsedFault['abort'];
   readonly mirror: ParsedMirror | null;
@@ -126,7 +131,7 @@ export function parseRoutes(raw: unknown, path: string, subsets: ReadonlySet<str
   return expectList(raw, path, 'a list of routes').map((value, i) => {
     const p = join(path, i);
     const r = expectObject(value, p);
-    rejectUnknown(r, ['name', 'match', 'subset', 'split', 'timeoutMs', 'retry', 'fault', 'mirror'], p, ['timeout']);
+    rejectUnknown(r, ['name', 'match', 'subset', 'split', 'timeoutMs', 'retry', 'hedge', 'fault', 'mirror'], p, ['timeout']);
     let matchers: Matcher[] = [];
     if (r.match !== undefined) {
       matchers = expectList(r.match, join(p, 'match'), 'a list of match blocks').map((m, j) => compileMatch(m, join(join(p, 'match'), j)));
@@ -157,6 +162,7 @@ export function parseRoutes(raw: unknown, path: string, subsets: ReadonlySet<str
       destinations,
       timeoutMs: optDurationMs(r, 'timeoutMs', p, undefined, { min: 0, max: 86_400_000 }, { key: 'timeout', unitMs: 1 }),
       retry: r.retry === undefined ? undefined : parseRetryConfig(r.retry, join(p, 'retry')),
+      hedge: parseHedgeConfig(r.hedge, join(p, 'hedge'), { route: true }),
       delay,
       abort,
       mirror,

@@ -53,6 +53,15 @@ export class RollingPair {
     this.b++;
   }
 
+  /** Take back one second count from the current bucket (never below zero). */
+  removeB(nowMs: number): void {
+    const k = this.#advance(nowMs);
+    if (this.#b[k]! > 0) {
+      this.#b[k]!--;
+      this.b--;
+    }
+  }
+
   reset(): void {
     this.#a.fill(0);
     this.#b.fill(0);

@@ -4,7 +4,8 @@
  *  - `http.client.request.duration` (histogram, s) — the HTTP client semantic conventions:
  *    `http.request.method`, `http.response.status_code`, `server.address`, `server.port`,
  *    `error.type` when it failed; plus `meshlet.service` and `meshlet.subset`;
- *  - counters `meshlet.retries`, `meshlet.retry_budget.exhausted`, `meshlet.ejections`,
+ *  - counters `meshlet.retries`, `meshlet.retry_budget.exhausted`, `meshlet.hedges`,
+ *    `meshlet.hedge_budget.exhausted`, `meshlet.ejections`,
  *    `meshlet.rate_limited`, `meshlet.overloaded`, `meshlet.discovery.updates`,
  *    `meshlet.discovery.errors`, `meshlet.circuit.transitions` (by `meshlet.circuit.state`);
  *  - observed from `mesh.stats()`: `meshlet.endpoint.in_flight` (gauge),
@@ -55,6 +56,8 @@ export async function enableMetrics(mesh: Mesh, options: MetricsOptions = {}): P
   const counter = (name: string, description: string) => m.createCounter(name, { description });
   const retries = counter('meshlet.retries', 'Retries sent.');
   const exhausted = counter('meshlet.retry_budget.exhausted', 'Retries refused because the retry budget was spent.');
+  const hedges = counter('meshlet.hedges', 'Hedges sent (copies of a request still outstanding after the hedge delay).');
+  const hedgesExhausted = counter('meshlet.hedge_budget.exhausted', 'Hedges not sent because the hedge budget was spent.');
   const ejections = counter('meshlet.ejections', 'Endpoints ejected (outlier detection or an open circuit).');
   const rateLimited = counter('meshlet.rate_limited', 'Requests refused by a rate limit.');
   const overloaded = counter('meshlet.overloaded', 'Requests refused by a concurrency limit.');
@@ -82,6 +85,8 @@ export async function enableMetrics(mesh: Mesh, options: MetricsOptions = {}): P
     }),
     mesh.on('retry', (e) => retries.add(1, { 'meshlet.service': e.service, 'meshlet.reason': e.reason })),
     mesh.on('retry-budget-exhausted', (e) => exhausted.add(1, { 'meshlet.service': e.service })),
+    mesh.on('hedge', (e) => hedges.add(1, { 'meshlet.service': e.service })),
+    mesh.on('hedge-budget-exhausted', (e) => hedgesExhausted.add(1, { 'meshlet.service': e.service })),
     mesh.on('ejection', (e) => ejections.add(1, { 'meshlet.service': e.service, 'meshlet.endpoint': e.endpoint })),
     mesh.on('rate-limited', (e) => rateLimited.add(1, { 'meshlet.service': e.service, 'meshlet.scope': e.scope })),
     mesh.on('overloaded', (e) => overloaded.add(1, { 'meshlet.service': e.service, 'meshlet.limit': e.limit })),

@@ -4,8 +4,8 @@
  * `call.env.observe` (health: outlier detection, breaker, probes) and the endpoint's load report
  * in the response headers when the service reads them, times the try out
  * (`perTryTimeout`), drains a response its sink holds back for a retry, and passes everything else
- * to `call.sink`. Callbacks of an attempt that is no longer the call's current one only close
- * the endpoint's books.
+ * to `call.sink`. Callbacks of an attempt that no longer counts (not the call's current one, nor
+ * a hedge racing it) only close the endpoint's books; a hedge that lost is `cancel`led.
  */
 import type { Duplex } from 'node:stream';
 import type { Dispatcher } from 'undici';
@@ -53,6 +53,8 @@ export interface AttemptCall {
   /** The clock reading an attempt starting now should use. */
   attemptStartMs(): number;
   current: Attempt | null;
+  /** True when the attempt's callbacks count (the current one, or a hedge racing it). */
+  counts(attempt: Attempt): boolean;
   /** The caller's handler, for undici's progress callbacks. */
   readonly handler: Dispatcher.DispatchHandler;
   exclude(endpoint: Endpoint): void;
@@ -73,6 +75,7 @@ export class Attempt implements Dispatcher.DispatchHandler {
   #held = false;
   #drained = 0;
   #ended = false;
+  #cancelled = false;
   #perTry: NodeJS.Timeout | null = null;
 
   constructor(call: AttemptCall, endpoint: Endpoint) {
@@ -135,7 +138,24 @@ export class Attempt implements Dispatcher.DispatchHandler {
   }
 
   get #current(): boolean {
-    return this.call.current === this && this.abandonedBy === null;
+    return this.abandonedBy === null && this.call.counts(this);
+  }
+
+  /**
+   * Stop this attempt because another answered first (a hedge race): its outcome is 'cancelled'
+   * — blameless — and reaches no sink once the call no longer counts it. With no response yet,
+   * the time it ran is a lower bound of the endpoint's latency, and is fed as a sample: an
+   * endpoint whose attempts always lose must not look fast to a latency-aware balancer.
+   */
+  cancel(reason: Error): void {
+    if (this.#ended) return;
+    this.#cancelled = true;
+    this.#clearPerTry();
+    if (this.controller) this.controller.abort(reason);
+    else {
+      this.abandonedBy = reason;
+      this.#fail(reason);
+    }
   }
 
   onRequestStart(controller: Controller): void {
@@ -203,17 +223,18 @@ export class Attempt implements Dispatcher.DispatchHandler {
       return;
     }
     const headersSent = this.status !== 0;
-    const kind = headersSent ? 'reset' : this.call.kindOf(this, errorKind(error));
+    const kind = this.#cancelled ? 'cancelled' : headersSent ? 'reset' : this.call.kindOf(this, errorKind(error));
     const blameless = kind === 'cancelled' || kind === 'invalid';
     if (!headersSent) {
       // No response: count the time spent, with a floor, so a fast-failing endpoint never looks
       // fast to a latency-aware balancer.
       const now = this.call.env.now();
       if (!blameless) this.endpoint.load.observeFailure(now - this.startMs, now);
+      else if (this.#cancelled) this.endpoint.load.observeLatency(now - this.startMs, now);
       this.call.env.observe(this.endpoint, kind, 0, now - this.startMs, now);
     }
     this.#end(!blameless);
-    if (this.call.current === this) this.call.sink.responseError(this, error, kind, headersSent);
+    if (this.call.counts(this)) this.call.sink.responseError(this, error, kind, headersSent);
   }
 
   #end(failed: boolean): void {

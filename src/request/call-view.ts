@@ -33,4 +33,10 @@ export interface MeshCall {
   readonly error: Error | undefined;
   /** The endpoint of the last attempt, if any was sent. */
   readonly endpoint: string | undefined;
+  /**
+   * True when the request body can be sent again: none, a string or bytes, or a streamed body
+   * read to its end within `perRequestBufferLimitBytes` — until the request ends and the kept
+   * bytes are dropped.
+   */
+  readonly replayable: boolean;
 }

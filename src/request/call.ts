@@ -5,7 +5,8 @@
  * carries it and keeps the rules every layer relies on:
  *  - the caller gets exactly one ending: a response end, an upgrade, or one error;
  *  - abort and pause reach whichever attempt is current (the controller proxy undici's
- *    RetryHandler keeps, so back-pressure survives a retry);
+ *    RetryHandler keeps, so back-pressure survives a retry); while hedged copies race (`others`),
+ *    the hedge layer decides which one becomes current and cancels the rest;
  *  - a timer a request waits on (`wait`) keeps the process alive and is cleared when it ends;
  *  - every failure handed to the caller is a MeshError with service, endpoint and attempts, the
  *    underlying error as `cause` — except the caller's own abort reason, returned as given.
@@ -38,6 +39,8 @@ export interface CallEnv {
   readonly random: () => number;
   /** Host header sent to endpoints: the name the caller used, or the endpoint's address. */
   readonly hostHeader: 'service' | 'endpoint';
+  /** Bytes of a streamed request body kept so it can be sent again (0: none). */
+  readonly perRequestBufferLimitBytes: number;
   /** Feed one attempt's outcome, observed at `nowMs`, to the observers (endpoint health). */
   observe(endpoint: Endpoint, kind: AttemptOutcomeKind, status: number, latencyMs: number, nowMs: number): void;
   /** True when a balancer of the service reads endpoints' load reports: attempts then pass on response headers. */
@@ -71,6 +74,16 @@ export class Call implements Controller, PickContext, AttemptSink, MeshCall {
   sink: AttemptSink = this;
   /** The attempt whose callbacks count; older ones are ignored. */
   current: Attempt | null = null;
+  /**
+   * Hedged attempts still racing `current` (their callbacks count too), or null: set by the hedge
+   * layer, which keeps every one of them in flight and picks the winner.
+   */
+  others: Attempt[] | null = null;
+  /**
+   * True while the hedge layer sends a copy: picking then never fails the call nor goes back to
+   * an endpoint already tried — it resets this to false when it sends nothing.
+   */
+  hedging = false;
   status = 0;
   error: Error | undefined = undefined;
   /** True while the service's dispatch runs the pipeline synchronously (no wait has happened yet). */
@@ -98,7 +111,7 @@ export class Call implements Controller, PickContext, AttemptSink, MeshCall {
     this.host = host;
     this.target = target;
     this.startMs = env.now();
-    this.#body = guardBody(opts.body);
+    this.#body = guardBody(opts.body, env.perRequestBufferLimitBytes);
   }
 
   get service(): string {
@@ -110,13 +123,13 @@ export class Call implements Controller, PickContext, AttemptSink, MeshCall {
   get endpoint(): string | undefined {
     return this.current?.endpoint.key;
   }
-  /** The body attempts send: the caller's, or a guard around a streamed one. */
+  /** The body attempts send: the caller's, or a guard around a streamed one (its kept bytes once read whole). */
   get body(): unknown {
     return this.#body === null ? this.opts.body : this.#body.body;
   }
-  /** True when the body can be sent again (none, string or bytes). */
+  /** True when the body can be sent again: none, string or bytes, or a stream read whole within the buffer limit. */
   get replayable(): boolean {
-    return this.#body === null;
+    return this.#body === null || this.#body.replayable;
   }
   /** True once a byte of a streamed body was read. */
   get bodyStarted(): boolean {
@@ -168,6 +181,11 @@ export class Call implements Controller, PickContext, AttemptSink, MeshCall {
   resume(): void {
     this.#paused = false;
     this.current?.controller?.resume();
+  }
+
+  /** True when `attempt`'s callbacks count: it is the current one, or a hedge racing it. */
+  counts(attempt: Attempt): boolean {
+    return attempt === this.current || (this.others !== null && this.others.includes(attempt));
   }
 
   // ===== PickContext =====
@@ -271,6 +289,7 @@ export class Call implements Controller, PickContext, AttemptSink, MeshCall {
     if (this.#deadline !== null) clearTimeout(this.#deadline);
     if (this.#wait !== null) clearTimeout(this.#wait);
     this.#deadline = this.#wait = null;
+    this.#body?.release();
     const l = this.#onEnd;
     this.#onEnd = null;
     if (typeof l === 'function') l(this);
@@ -305,7 +324,7 @@ export class Call implements Controller, PickContext, AttemptSink, MeshCall {
   // ===== AttemptSink: forward to the caller =====
 
   attemptStarted(attempt: Attempt, controller: Controller): void {
-    if (attempt !== this.current || this.#done) {
+    if (!this.counts(attempt) || this.#done) {
       controller.abort(attempt.abandonedBy ?? this.#reason ?? new Error('meshlet: attempt superseded'));
       return;
     }

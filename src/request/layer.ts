@@ -26,6 +26,12 @@ export interface LayerStats {
   retries: number;
   /** Retries refused because the retry budget was spent. */
   retryBudgetExhausted: number;
+  /** Hedges sent: copies of a request that was still outstanding after the hedge delay. */
+  hedges: number;
+  /** Requests whose response came from a hedge rather than the first copy. */
+  hedgesWon: number;
+  /** Hedges not sent because the hedge budget was spent. */
+  hedgeBudgetExhausted: number;
   /** Requests refused by the rate limits. */
   rateLimited: number;
   /** Requests refused by the concurrency limits. */

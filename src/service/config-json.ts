@@ -10,6 +10,7 @@ import type { ParsedBalancer } from '../balancers/config.js';
 import type { ParsedHealth } from '../health/endpoint-health.js';
 import type { ParsedRetry } from '../layers/retry-policy.js';
 import { limitsToJSON } from '../layers/concurrency-limit.js';
+import type { ParsedHedge } from '../layers/hedge-config.js';
 import type { ParsedRateLimit } from '../layers/rate-limit.js';
 import type { ParsedRoute } from '../layers/route.js';
 import type { ParsedLocalityLb } from '../routing/locality.js';
@@ -50,6 +51,8 @@ export function serviceToJSON(s: ParsedService): Json {
     readyTimeoutMs: s.readyTimeoutMs,
     pool: { ...s.pool },
     retry: retryToJSON(s.retry),
+    hedge: hedgeToJSON(s.hedge),
+    perRequestBufferLimitBytes: s.perRequestBufferLimitBytes,
     limits: limitsToJSON(s.limits),
     rateLimit: s.rateLimit === null ? undefined : rateLimitToJSON(s.rateLimit),
     ...healthToJSON(s.health),
@@ -96,6 +99,21 @@ function retryToJSON(r: ParsedRetry | null): Json | false {
     retryAfterMaxMs: r.retryAfterMaxMs,
     budget: r.budget === null ? false : { ...r.budget },
   };
+}
+
+function hedgeToJSON(h: ParsedHedge | null): Json | false {
+  if (h === null) return false;
+  return clean({
+    delayMs: h.delayMs ?? undefined,
+    delayPercentile: h.delayPercentile ?? undefined,
+    minDelayMs: h.delayPercentile === null ? undefined : h.minDelayMs,
+    maxDelayMs: h.delayPercentile === null || h.maxDelayMs === Infinity ? undefined : h.maxDelayMs,
+    hedgeOnPerTryTimeout: h.hedgeOnPerTryTimeout || undefined,
+    maxAttempts: h.maxAttempts,
+    nonFatalStatuses: [...h.nonFatalStatuses],
+    budget: h.budget === null ? false : { ...h.budget },
+    allowNonIdempotent: h.allowNonIdempotent || undefined,
+  });
 }
 
 function rateLimitToJSON(r: ParsedRateLimit): Json {
@@ -156,6 +174,7 @@ function routeToJSON(r: ParsedRoute): Json {
     split: r.split === null ? undefined : { ...r.split },
     timeoutMs: r.timeoutMs,
     retry: r.retry === undefined ? undefined : retryToJSON(r.retry),
+    hedge: r.hedge === undefined ? undefined : hedgeToJSON(r.hedge),
     fault:
       r.delay === null && r.abort === null
         ? undefined

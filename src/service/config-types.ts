@@ -13,6 +13,7 @@ import type { EndpointInput } from '../core/endpoint-spec.js';
 import type { Duration } from '../config/duration.js';
 import type { CircuitBreakerConfig, HealthCheckConfig, OutlierDetectionConfig, SlowStartConfig } from '../health/health-config.js';
 import type { RetryConfig } from '../layers/retry-policy.js';
+import type { HedgeConfig } from '../layers/hedge-config.js';
 import type { LimitsConfig } from '../layers/concurrency-limit.js';
 import type { RateLimitConfig } from '../layers/rate-limit.js';
 import type { ServiceBreakerConfig } from '../layers/service-breaker.js';
@@ -77,6 +78,17 @@ export interface ServiceConfig {
   pool?: PoolConfig;
   /** Retry policy; `false` turns retries off. Defaults as Istio's: 2 retries on connect failures, resets and 503. */
   retry?: RetryConfig | false;
+  /**
+   * Hedged requests: a copy of a request still outstanding after the hedge delay goes to another
+   * endpoint, the first response wins. `true` takes the defaults (delay: the service's p95
+   * latency; 2 copies; 5 % budget). Only idempotent methods. Off unless set.
+   */
+  hedge?: HedgeConfig | boolean;
+  /**
+   * Bytes of a streamed request body (and of every `fetch` body) kept as it is sent, so a retry
+   * or a hedge can send it again; a longer body is not replayed. 0 = keep none. @default 65536
+   */
+  perRequestBufferLimitBytes?: number;
   /** Concurrency limits (Envoy's circuit-breaker thresholds). */
   limits?: LimitsConfig;
   /** Token-bucket rate limit for requests to this service. Off unless set. */

@@ -13,6 +13,7 @@ import { expectList, expectObject, join, optEnum, optNumber, rejectUnknown, user
 import { optDurationMs } from '../config/duration.js';
 import { HEALTH_CONFIG_KEYS, parseHealthConfig, type ParsedHealth } from '../health/endpoint-health.js';
 import { parseRetryConfig, type ParsedRetry } from '../layers/retry-policy.js';
+import { checkHedgeOnPerTryTimeout, parseHedgeConfig, type ParsedHedge } from '../layers/hedge-config.js';
 import { parseLimitsConfig, type ParsedLimits } from '../layers/concurrency-limit.js';
 import { parseRateLimitConfig, type ParsedRateLimit } from '../layers/rate-limit.js';
 import { parseServiceBreaker, type ParsedServiceBreaker } from '../layers/service-breaker.js';
@@ -61,6 +62,10 @@ export interface ParsedService {
   readonly pool: ParsedPool;
   readonly health: ParsedHealth;
   readonly retry: ParsedRetry | null;
+  /** Hedging of the service's requests, or null (off). */
+  readonly hedge: ParsedHedge | null;
+  /** Bytes of a streamed request body kept for a retry or a hedge (0: none). */
+  readonly perRequestBufferLimitBytes: number;
   readonly limits: ParsedLimits;
   readonly rateLimit: ParsedRateLimit | null;
   readonly serviceBreaker: ParsedServiceBreaker | null;
@@ -79,6 +84,13 @@ export interface ParsedMeshConfig {
   readonly interceptors: readonly InterceptorFactory[];
 }
 
+/**
+ * Default of `perRequestBufferLimitBytes`: 64 KiB covers the request bodies of typical API calls
+ * while bounding what a full concurrency limit (1,024 requests) can hold at 64 MiB; Envoy's
+ * 1 MiB default would allow 1 GiB inside an application's heap.
+ */
+export const DEFAULT_BUFFER_LIMIT_BYTES = 64 * 1024;
+
 const SERVICE_NAME = /^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$/;
 const SERVICE_KEYS = [
   'discovery',
@@ -91,6 +103,8 @@ const SERVICE_KEYS = [
   'readyTimeoutMs',
   'pool',
   'retry',
+  'hedge',
+  'perRequestBufferLimitBytes',
   'limits',
   'rateLimit',
   'serviceBreaker',
@@ -194,6 +208,13 @@ function parseService(
   const balancer = s.balancer === undefined ? defaultBalancer(balancers, join(path, 'balancer')) : parseBalancer(s.balancer, join(path, 'balancer'), balancers);
   const subsets = parseSubsets(s.subsets, join(path, 'subsets'), (raw, p) => parseBalancer(raw, p, balancers));
   const routes = parseRoutes(s.routes, join(path, 'routes'), new Set(subsets.map((x) => x.name)));
+  const retry = parseRetryConfig(s.retry, join(path, 'retry'));
+  const hedge = parseHedgeConfig(s.hedge, join(path, 'hedge'), { route: false }) ?? null;
+  checkHedgeOnPerTryTimeout(hedge, retry?.perTryTimeoutMs ?? 0, join(path, 'hedge'));
+  routes.forEach((r, i) => {
+    const applies = r.retry !== undefined ? r.retry : retry;
+    checkHedgeOnPerTryTimeout(r.hedge, applies?.perTryTimeoutMs ?? 0, join(join(join(path, 'routes'), i), 'hedge'));
+  });
 
   // hosts
   let hosts: string[] = [];
@@ -246,7 +267,9 @@ function parseService(
     readyTimeoutMs: optDurationMs(s, 'readyTimeoutMs', path, 5_000, { min: 0, max: 600_000 }, { key: 'readyTimeout', unitMs: 1 }),
     pool,
     health: parseHealthConfig(s, path),
-    retry: parseRetryConfig(s.retry, join(path, 'retry')),
+    retry,
+    hedge,
+    perRequestBufferLimitBytes: optNumber(s, 'perRequestBufferLimitBytes', path, DEFAULT_BUFFER_LIMIT_BYTES, { integer: true, min: 0, max: 2 ** 30 }),
     limits: parseLimitsConfig(s.limits, join(path, 'limits'), true),
     rateLimit: parseRateLimitConfig(s.rateLimit, join(path, 'rateLimit')),
     serviceBreaker: parseServiceBreaker(s.serviceBreaker, join(path, 'serviceBreaker')),

@@ -15,7 +15,8 @@
  *               — the service's slots learnt from latency                          (limits.adaptive)
  *   ready       wait for discovery's first answer                                 (always)
  *   breaker     the service's own circuit (opossum): retries inside one fire      (serviceBreaker)
- *   retry       hold back what will be retried, back off, go again from `pick`    (retry)
+ *   retry       hold back what will be retried, back off, go again from the next  (retry)
+ *   hedge       past the hedge delay, a copy to another endpoint; first one wins  (hedge)
  *   pick        the target's picker, filtered by endpoint health, then an attempt on the pool
  *
  * Outcomes flow back the other way: each attempt reports to the service's observers (endpoint
@@ -43,6 +44,7 @@ import { ReadyLayer } from '../layers/ready.js';
 import { ServiceBreakerLayer } from '../layers/service-breaker.js';
 import { RetryBudget } from '../layers/retry-budget.js';
 import { RetryLayer, type RetryPolicies } from '../layers/retry.js';
+import { HedgeLayer, type HedgePolicies } from '../layers/hedge.js';
 import { pickAndSend } from '../layers/pick.js';
 import type { ParsedService } from './config.js';
 
@@ -99,6 +101,7 @@ export function buildPipeline(p: PipelineParts): Pipeline {
   const mirrors = c.routes.map((r) => r.mirror);
   const timeouts = { bySubset: subsetOf((s) => s.timeoutMs), byRoute: c.routes.map((r) => r.timeoutMs) };
   const retries: RetryPolicies = { service: c.retry, bySubset: subsetOf((s) => s.retry), byRoute: c.routes.map((r) => r.retry) };
+  const hedges: HedgePolicies = { service: c.hedge, byRoute: c.routes.map((r) => r.hedge) };
   const targets = [p.whole, ...p.subsets.values()];
   const deps = { service: name, events: p.events, random: p.random, now: p.now, log: p.log };
   const adaptive = c.limits.adaptive ? new AdaptiveLimit(c.limits.adaptive, limit, deps) : null;
@@ -116,6 +119,7 @@ export function buildPipeline(p: PipelineParts): Pipeline {
     ready,
     c.serviceBreaker ? new ServiceBreakerLayer(c.serviceBreaker, deps) : null,
     RetryLayer.needed(retries) ? new RetryLayer(retries, c.retry?.budget ? new RetryBudget(c.retry.budget, p.now) : null, limit, deps) : null,
+    HedgeLayer.needed(hedges) ? new HedgeLayer(hedges, deps) : null,
   ];
   const on = layers.filter((l): l is Layer => l !== null);
   const per = c.rateLimit?.perEndpoint;

@@ -59,6 +59,7 @@ export class Service implements CallEnv {
   readonly hostHeader: 'service' | 'endpoint';
   /** True when a balancer of this service reads load reports (ORCA headers); else responses are not looked at for them. */
   readonly loadReports: boolean;
+  readonly perRequestBufferLimitBytes: number;
 
   readonly #deps: ServiceDeps;
   readonly #endpoints: EndpointSet;
@@ -93,6 +94,7 @@ export class Service implements CallEnv {
     this.random = deps.random;
     this.hostHeader = config.hostHeader;
     this.loadReports = [config.balancer, ...config.subsets.map((x) => x.balancer)].some((b) => b?.def.usesLoadReports === true);
+    this.perRequestBufferLimitBytes = config.perRequestBufferLimitBytes;
     this.#health = new ServiceHealth(config.health, {
       service: config.name,
       changed: () => this.refresh(),

@@ -92,7 +92,7 @@ export function serviceStats(s: StatsSources): ServiceStats {
       ...s.health.stats(ep),
     });
   }
-  const counters: Omit<LayerStats, 'serviceCircuit' | 'concurrencyLimit'> = { retries: 0, retryBudgetExhausted: 0, rateLimited: 0, overloaded: 0, pending: 0, shortCircuited: 0 };
+  const counters: Omit<LayerStats, 'serviceCircuit' | 'concurrencyLimit'> = { retries: 0, retryBudgetExhausted: 0, hedges: 0, hedgesWon: 0, hedgeBudgetExhausted: 0, rateLimited: 0, overloaded: 0, pending: 0, shortCircuited: 0 };
   let serviceCircuit: LayerStats['serviceCircuit'] | undefined;
   let concurrencyLimit = s.config.limits.maxRequests;
   for (const layer of s.layers) {
@@ -116,6 +116,9 @@ export function serviceStats(s: StatsSources): ServiceStats {
     lastDiscoveryError: s.discovery.lastError,
     retries: counters.retries,
     retryBudgetExhausted: counters.retryBudgetExhausted,
+    hedges: counters.hedges,
+    hedgesWon: counters.hedgesWon,
+    hedgeBudgetExhausted: counters.hedgeBudgetExhausted,
     rateLimited: s.rateLimited,
     overloaded: counters.overloaded,
     pending: counters.pending,

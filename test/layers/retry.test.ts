@@ -111,9 +111,9 @@ describe('safety: never lose or duplicate a request', () => {
     expect(backends[1]!.received[0]!.body.equals(payload)).toBe(true);
   });
 
-  test('a PUT with a streamed body is never replayed after a reset', async () => {
+  test('with perRequestBufferLimitBytes: 0, a PUT with a streamed body is never replayed after a reset', async () => {
     backends[0]!.fault = { kind: 'reset' };
-    const m = meshOver([backends[0]!, backends[1]!]);
+    const m = meshOver([backends[0]!, backends[1]!], { perRequestBufferLimitBytes: 0 });
     const err = await call(m, { method: 'PUT', body: Readable.from([Buffer.from('chunk-1'), Buffer.from('chunk-2')]) }).catch((e: Error) => e);
     expect(err).toBeInstanceOf(Error);
     expect(backends[1]!.received).toHaveLength(0);

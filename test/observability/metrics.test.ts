@@ -71,3 +71,30 @@ test('a traceparent set by the caller reaches the backend unchanged, on the firs
   const seen = [...backends[0]!.received, ...backends[1]!.received].map((x) => x.headers.traceparent);
   expect(seen).toEqual([traceparent, traceparent]);
 });
+
+test('hedges are counted: meshlet.hedges, and meshlet.hedge_budget.exhausted when the budget refuses one', async () => {
+  await mesh.close();
+  // b0 hangs /x and answers anything else; b1 hangs everything.
+  backends[0]!.handler = (req, res) => void (req.url === '/x' ? undefined : res.end('b0'));
+  backends[1]!.handler = () => {};
+  mesh = createMesh({
+    services: { api: { endpoints: backends.map((b) => b.url), balancer: 'round-robin', retry: false, outlierDetection: false, hedge: { delayMs: 1, budget: { percent: 50, minRetriesPerSecond: 0 } } } },
+    random: () => 0,
+  });
+  const handle = await enableMetrics(mesh, { meter: provider.getMeter('meshlet') as never });
+  // /x hangs at b0 and its hedge is refused (50 % of 1 request); /y hangs at b1 and its hedge
+  // (50 % of 2 requests) goes to b0, which answers.
+  const stop = new AbortController();
+  const first = request('http://api/x', { dispatcher: mesh.dispatcher, signal: stop.signal }).catch((e: Error) => e);
+  const refused = await new Promise((resolve) => mesh.on('hedge-budget-exhausted', resolve));
+  expect(refused).toMatchObject({ service: 'api', endpoint: backends[0]!.url });
+  const r = await request('http://api/y', { dispatcher: mesh.dispatcher });
+  expect(await r.body.text()).toBe('b0');
+  const { resourceMetrics } = await reader.collect();
+  const total = (name: string) => (find(resourceMetrics, name)!.dataPoints as { value: number }[]).reduce((n, p) => n + p.value, 0);
+  expect(total('meshlet.hedges')).toBe(1);
+  expect(total('meshlet.hedge_budget.exhausted')).toBe(1);
+  handle.dispose();
+  stop.abort();
+  await first;
+});

@@ -33,6 +33,8 @@ const rich = (): MeshConfig => ({
       readyTimeoutMs: 1500,
       pool: { connections: 8, headersTimeoutMs: '10s' },
       retry: { attempts: 3, retryOn: '5xx,reset', perTryTimeoutMs: '250ms', backoff: { baseMs: 10, maxMs: 100 }, budget: { percent: 30 } },
+      hedge: { delayPercentile: 90, minDelayMs: '2ms', maxDelayMs: '1s', maxAttempts: 3, nonFatalStatuses: [503], budget: { percent: 2 } },
+      perRequestBufferLimitBytes: 1_048_576,
       limits: { maxRequests: 100, maxRetries: 5 },
       rateLimit: { requestsPerSecond: 0.3, burst: 2, mode: 'wait', maxWaitMs: '1s', perEndpoint: { requestsPerSecond: 7 } },
       outlierDetection: { consecutive5xxErrors: 3, splitExternalLocalOriginErrors: true, baseEjectionTimeMs: '1m', failurePercentage: { threshold: 70 } },
@@ -45,6 +47,9 @@ const rich = (): MeshConfig => ({
       routes: [
         { name: 'canary', match: [{ headers: { 'x-canary': { exact: 'true' } } }], subset: 'v2', timeoutMs: 100, fault: { delay: { fixedDelayMs: 5, percent: 10 } } },
         { match: [{ uri: { prefix: '/admin' }, method: 'POST' }], split: { v1: 70, v2: 30 }, mirror: { subset: 'v2', percent: 5 }, retry: { attempts: 1 } },
+        { name: 'search', match: [{ uri: { prefix: '/search' } }], hedge: { delayMs: '15ms', allowNonIdempotent: true, budget: false } },
+        { name: 'slow', match: [{ uri: { prefix: '/slow' } }], hedge: { hedgeOnPerTryTimeout: true } },
+        { name: 'report', match: [{ uri: { prefix: '/report' } }], hedge: false },
       ],
       localityLb: { distribute: [{ from: 'us-east/a', to: { 'us-east/a': 80, 'us-east/b': 20 } }] },
     },
@@ -67,6 +72,11 @@ test('toJSON is complete, canonical (ms, current names) and a fixpoint: createMe
   expect(o.outlierDetection).toMatchObject({ consecutive5xxErrors: 3, baseEjectionTimeMs: 60_000, maxEjectionPercent: 10, failurePercentage: { threshold: 70, minimumHosts: 5, requestVolume: 50 } });
   expect(o.rateLimit).toEqual({ requestsPerSecond: 0.3, burst: 2, mode: 'wait', maxWaitMs: 1000, perEndpoint: { requestsPerSecond: 7, burst: 7 } });
   expect(o.routes![1]).toMatchObject({ name: 'route-1', split: { v1: 70, v2: 30 }, mirror: { subset: 'v2', percent: 5 } });
+  expect(o.hedge).toEqual({ delayPercentile: 90, minDelayMs: 2, maxDelayMs: 1000, maxAttempts: 3, nonFatalStatuses: [503], budget: { percent: 2, minRetriesPerSecond: 1, windowMs: 10_000 } });
+  expect(o.perRequestBufferLimitBytes).toBe(1_048_576);
+  expect(o.routes![2]!.hedge).toEqual({ delayMs: 15, maxAttempts: 2, nonFatalStatuses: [502, 503, 504], budget: false, allowNonIdempotent: true });
+  expect(o.routes![3]!.hedge).toEqual({ hedgeOnPerTryTimeout: true, maxAttempts: 2, nonFatalStatuses: [502, 503, 504], budget: { percent: 5, minRetriesPerSecond: 1, windowMs: 10_000 } });
+  expect(o.routes![4]!.hedge).toBe(false);
   expect(json.services.inventory!.discovery).toMatchObject({ type: 'dns', host: 'localhost', port: 8080, minRefreshMs: 2000 });
   expect(JSON.stringify(json)).not.toMatch(/"timeout"|"readyTimeout"|"perTryTimeout"/);
   // The fixpoint: what the JSON builds writes the same JSON again.
@@ -85,6 +95,8 @@ test('defaults are written out, so the JSON says what a bare config does', () =>
     namespaces: [],
     readyTimeoutMs: 5000,
     retry: { attempts: 2, retryOn: ['connect-failure', 'reset', 'retriable-status-codes'] },
+    hedge: false,
+    perRequestBufferLimitBytes: 65_536,
     limits: { maxRequests: 1024, maxPendingRequests: 1024, maxQueueTimeMs: 1000 },
     outlierDetection: { consecutive5xxErrors: 5 },
     circuitBreaker: { errorThresholdPercentage: 50, volumeThreshold: 20, rollingWindowMs: 10_000 },

@@ -62,6 +62,20 @@ const bad: [string, unknown, string, RegExp][] = [
   ['passthrough entry empty', { services: {}, unknownHosts: { passthrough: [''] } }, 'unknownHosts.passthrough[0]', /got a string \(""\)/],
   ['pool connections zero', { services: { a: { endpoints: ok, pool: { connections: 0 } } } }, 'services.a.pool.connections', /≥ 1/],
   ['pool unknown field', { services: { a: { endpoints: ok, pool: { max: 1 } } } }, 'services.a.pool.max', /unknown field/],
+  ['hedge not an object', { services: { a: { endpoints: ok, hedge: 3 } } }, 'services.a.hedge', /expected an object/],
+  ['hedge with two delays', { services: { a: { endpoints: ok, hedge: { delayMs: 5, delayPercentile: 90 } } } }, 'services.a.hedge.delayPercentile', /give one of delayMs, delayPercentile and hedgeOnPerTryTimeout/],
+  ['hedge percentile out of range', { services: { a: { endpoints: ok, hedge: { delayPercentile: 100 } } } }, 'services.a.hedge.delayPercentile', /≤ 99.9/],
+  ['hedge maxAttempts 1', { services: { a: { endpoints: ok, hedge: { maxAttempts: 1 } } } }, 'services.a.hedge.maxAttempts', /≥ 2/],
+  ['hedge bounds on a fixed delay', { services: { a: { endpoints: ok, hedge: { delayMs: 5, maxDelayMs: 9 } } } }, 'services.a.hedge.maxDelayMs', /adaptive delay/],
+  ['hedge bounds crossed', { services: { a: { endpoints: ok, hedge: { minDelayMs: 9, maxDelayMs: 5 } } } }, 'services.a.hedge.maxDelayMs', /≥ minDelayMs \(9\)/],
+  ['hedge nonFatalStatuses entry', { services: { a: { endpoints: ok, hedge: { nonFatalStatuses: [503, 'x'] } } } }, 'services.a.hedge.nonFatalStatuses[1]', /status from 200 to 599/],
+  ['hedge budget field', { services: { a: { endpoints: ok, hedge: { budget: { percnt: 5 } } } } }, 'services.a.hedge.budget.percnt', /did you mean "percent"/],
+  ['hedge opts a service into non-idempotent hedging', { services: { a: { endpoints: ok, hedge: { allowNonIdempotent: true } } } }, 'services.a.hedge.allowNonIdempotent', /only a route/],
+  ['hedgeOnPerTryTimeout without a per-try timeout', { services: { a: { endpoints: ok, hedge: { hedgeOnPerTryTimeout: true } } } }, 'services.a.hedge.hedgeOnPerTryTimeout', /needs a per-try timeout/],
+  ['a route\'s hedgeOnPerTryTimeout with its retry off', { services: { a: { endpoints: ok, retry: { perTryTimeoutMs: 50 }, routes: [{ retry: false, hedge: { hedgeOnPerTryTimeout: true } }] } } }, 'services.a.routes[0].hedge.hedgeOnPerTryTimeout', /needs a per-try timeout/],
+  ['a route hedge field', { services: { a: { endpoints: ok, routes: [{ hedge: { delay: 5 } }] } } }, 'services.a.routes[0].hedge.delay', /unknown field — did you mean "delayMs"/],
+  ['buffer limit negative', { services: { a: { endpoints: ok, perRequestBufferLimitBytes: -1 } } }, 'services.a.perRequestBufferLimitBytes', /≥ 0/],
+  ['buffer limit fractional', { services: { a: { endpoints: ok, perRequestBufferLimitBytes: 1.5 } } }, 'services.a.perRequestBufferLimitBytes', /integer/],
 ];
 
 describe('createMesh rejects bad configuration with the path of the field', () => {

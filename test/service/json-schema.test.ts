@@ -22,9 +22,14 @@ test('what createMesh accepts from JSON passes the schema, toJSON output include
         balancer: { type: 'ring-hash', hashOn: { header: 'x-user' } },
         timeoutMs: '2s',
         retry: { attempts: 3, perTryTimeoutMs: '250ms', retryOn: ['5xx'] },
+        hedge: { delayPercentile: 90, maxDelayMs: '1s', budget: { percent: 3 } },
+        perRequestBufferLimitBytes: 131_072,
         outlierDetection: { baseEjectionTimeMs: '1m' },
         subsets: { v2: { labels: { version: 'v2' } } },
-        routes: [{ match: [{ headers: { 'x-canary': { exact: 'true' } } }], subset: 'v2' }],
+        routes: [
+          { match: [{ headers: { 'x-canary': { exact: 'true' } } }], subset: 'v2', hedge: { hedgeOnPerTryTimeout: true } },
+          { match: [{ uri: { prefix: '/search' } }], hedge: { delayMs: '20ms', allowNonIdempotent: true } },
+        ],
       },
       inventory: { discovery: { type: 'dns', host: 'inventory.shop.svc.cluster.local', port: 8080, keepForMs: '30s' } },
       reports: {
@@ -50,6 +55,7 @@ test('what createMesh accepts from JSON passes the schema, toJSON output include
 test('typos and wrong values fail the schema, as they fail createMesh', () => {
   expect(errors({ services: { a: { endpoints: [], timeuotMs: 5 } } })).not.toEqual([]);
   expect(errors({ services: { a: { endpoints: [], timeoutMs: '2 seconds' } } })).not.toEqual([]);
+  expect(errors({ services: { a: { endpoints: [], hedge: { delay: 5 } } } })).not.toEqual([]);
   expect(errors({ services: { a: { endpoints: [], balancer: { type: 'ring-hash', tableSize: 7 } } } })).not.toEqual([]);
   expect(errors({ services: { a: { discovery: { type: 'dns', host: 'x', port: 80, keepFor: 'x' } } } })).not.toEqual([]);
   expect(errors({ services: { a: { endpoints: [], pool: { conections: 1 } } } })).not.toEqual([]);

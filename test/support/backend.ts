@@ -1,6 +1,7 @@
 /**
  * Real HTTP backends for tests, on 127.0.0.1 port 0, that can be told to misbehave: answer with a
- * status, delay, reset the connection, hang, or stop listening. Each counts what it received.
+ * status, delay, reset the connection (at once, or after reading the request body), hang, or stop
+ * listening. Each counts what it received.
  */
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
@@ -10,6 +11,8 @@ export type Fault =
   | { kind: 'status'; status: number }
   | { kind: 'delay'; ms: number }
   | { kind: 'reset' }
+  /** Read the whole request body (recorded), then reset the connection without answering. */
+  | { kind: 'reset-after-body' }
   | { kind: 'hang' };
 
 export interface ReceivedRequest {
@@ -79,6 +82,10 @@ export async function startBackend(name: string, opts: { bufferBodies?: boolean 
     });
     req.on('end', () => {
       received.push({ method: req.method!, url: req.url!, headers: req.headers, body: Buffer.concat(chunks) });
+      if (fault.kind === 'reset-after-body') {
+        req.socket.destroy();
+        return;
+      }
       if (fault.kind === 'hang') return;
       const reply = (): void => {
         const status = fault.kind === 'status' ? fault.status : 200;
