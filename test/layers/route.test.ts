@@ -277,7 +277,7 @@ describe('hash cookie set on the response', () => {
   test('hashOn cookie options are validated', () => {
     expect(() =>
       createMesh({ services: { catalog: { endpoints: [v2.url], balancer: { type: 'maglev', hashOn: { cookie: 'sid', ttlMs: 5 } } } } }),
-    ).toThrowError(/balancer\.hashOn\.ttlMs: expected a number ≥ 1000/);
+    ).toThrowError(/balancer\.hashOn\.ttlMs: expected 0 \(a session cookie\) or at least 1000/);
     expect(() =>
       createMesh({ services: { catalog: { endpoints: [v2.url], balancer: { type: 'maglev', hashOn: { cookie: 'a b' } } } } }),
     ).toThrowError(/hashOn\.cookie: expected a cookie name/);
