@@ -49,6 +49,11 @@ const TOKEN = /^[!#$%&'*+\-.^_`|~0-9A-Za-z]+$/;
 // changed content-length or transfer-encoding would corrupt the message.
 const FRAMING = new Set(['content-length', 'transfer-encoding', 'connection', 'keep-alive', 'upgrade', 'expect', 'te', 'trailer', 'proxy-connection']);
 
+/** True for a framing or connection header, which header operations may not touch (lower-case name). */
+export function isClientHeader(lower: string): boolean {
+  return FRAMING.has(lower);
+}
+
 function headerName(name: unknown, path: string, side: 'request' | 'response'): string {
   if (typeof name !== 'string' || !TOKEN.test(name)) throw new InvalidConfigError(path, `expected a header name, got ${describe(name)}`);
   const lower = name.toLowerCase();
