@@ -22,11 +22,14 @@ export interface RedirectConfig {
   uri?: string;
   /** Replace only the part of the path the route matched (as `rewrite.uri`). */
   prefixRewrite?: string;
-  /** The host of the location. @default the request's */
+  /** The host of the location; the request's when unset. */
   authority?: string;
-  /** The scheme of the location, e.g. `https`. @default the request's */
+  /** The scheme of the location, e.g. `https`; the request's when unset. */
   scheme?: string;
-  /** The port of the location, or `'request'` for the request's; the scheme's default port is left out. @default none */
+  /**
+   * The port of the location, or `'request'` for the request's; the scheme's default port is left
+   * out. Unset: the request's host keeps its port.
+   */
   port?: number | 'request';
   /** The status: 301, 302, 303, 307 or 308. @default 301 */
   redirectCode?: number;

@@ -156,3 +156,10 @@ test('toJSON writes the features back, and the result configures the same mesh',
   mesh = again;
   expect((again.toJSON() as typeof json).services.catalog.routes).toEqual(json.services.catalog.routes);
 });
+
+test('an interceptor may answer with headers of its own (content-length is set for it)', async () => {
+  meshWith({ interceptors: [{ name: 'queue', handle: (call) => call.respond(202, 'queued', { 'x-queue': '7' }) }] });
+  const r = await hit('http://catalog/');
+  expect([r.status, r.headers['x-queue'], r.headers['content-length'], r.headers['content-type'], r.body]).toEqual([202, '7', '6', undefined, 'queued']);
+  expect(backend.received).toHaveLength(0);
+});
