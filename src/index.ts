@@ -54,7 +54,7 @@ export type { LoadReport } from './load/orca.js';
 export type { RateLimitConfig } from './layers/rate-limit.js';
 export type { ServiceBreakerConfig } from './layers/service-breaker.js';
 export type { GlobalRateLimitConfig } from './layers/global-rate-limit.js';
-export type { SubsetConfig, RouteConfig, FaultConfig } from './layers/route.js';
+export type { SubsetConfig, RouteConfig, FaultConfig, RouteHeaders, HeaderOperations, RewriteConfig, RedirectConfig, DirectResponseConfig } from './layers/route.js';
 export type { RouteMatch, StringMatch } from './routing/match.js';
 export type { Locality, LocalityLbConfig } from './routing/locality.js';
 export { TlsIdentityMismatchError, type TlsConfig } from './security/tls.js';

@@ -20,7 +20,8 @@ export type HashPolicy =
   /**
    * A cookie's value. With `ttlMs`, a request without the cookie gets a new random value, and the
    * response sets it (`Path=path`, `Max-Age`, `HttpOnly`) so the client's next requests stick —
-   * Envoy's generated hash cookie.
+   * Envoy's generated hash cookie; `ttlMs: 0` makes it a session cookie (no `Max-Age`), as Envoy's
+   * zero TTL does. Otherwise at least 1000 (Max-Age is in whole seconds).
    */
   | { cookie: string; ttlMs?: Duration; path?: string; terminal?: boolean }
   /** The query parameter's first value, undecoded (as Envoy reads it). */
@@ -148,7 +149,8 @@ function parsePolicy(raw: unknown, path: string): HashPolicy {
   if (k === 'cookie') {
     rejectUnknown(o, ['cookie', 'ttlMs', 'path', 'terminal'], path);
     if (!/^[!#$%&'*+\-.^_`|~0-9A-Za-z]+$/.test(v)) throw new InvalidConfigError(join(path, 'cookie'), `expected a cookie name, got ${describe(v)}`);
-    const ttlMs = optDurationMs(o, 'ttlMs', path, undefined, { min: 1000, max: 400 * 86_400_000 });
+    const ttlMs = optDurationMs(o, 'ttlMs', path, undefined, { min: 0, max: 400 * 86_400_000 });
+    if (ttlMs !== undefined && ttlMs > 0 && ttlMs < 1000) throw new InvalidConfigError(join(path, 'ttlMs'), `expected 0 (a session cookie) or at least 1000 (Max-Age is in whole seconds), got ${describe(o.ttlMs)}`);
     const cookiePath = optString(o, 'path', path);
     if (cookiePath !== undefined && !cookiePath.startsWith('/')) throw new InvalidConfigError(join(path, 'path'), `expected a path starting with "/", got ${describe(cookiePath)}`);
     return Object.freeze({ cookie: v, ...(ttlMs !== undefined ? { ttlMs } : {}), ...(cookiePath !== undefined ? { path: cookiePath } : {}), ...terminal });

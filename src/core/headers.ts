@@ -162,3 +162,30 @@ function flatWithoutHost(headers: object): unknown[] | null {
   }
   return out;
 }
+
+/**
+ * Call `fn` with each header's name and value, in order, whatever the shape (a value the object
+ * form gives as an array is one call per element).
+ * @throws InvalidArgumentError (undici's) for an iterable entry that is not a `[name, value]` pair
+ */
+export function forEachHeader(headers: Headers, fn: (name: string, value: string) => void): void {
+  if (headers == null) return;
+  const each = (name: unknown, value: unknown): void => {
+    if (value === undefined || value === null) return;
+    if (Array.isArray(value)) for (const v of value) fn(String(name), String(v));
+    else fn(String(name), String(value));
+  };
+  if (isObjectForm(headers)) {
+    const obj = headers as Record<string, unknown>;
+    for (const k of Object.keys(obj)) each(k, obj[k]);
+    return;
+  }
+  if (Array.isArray(headers) && !Array.isArray(headers[0])) {
+    for (let i = 0; i + 1 < headers.length; i += 2) each(headers[i], headers[i + 1]);
+    return;
+  }
+  for (const pair of headers as Iterable<unknown>) {
+    if (!Array.isArray(pair) || pair.length !== 2) throw new errors.InvalidArgumentError('headers must be in key-value pair format');
+    each(pair[0], pair[1]);
+  }
+}

@@ -26,9 +26,19 @@ function loadBalancer(lb: Obj, doc: Doc, path: string, into: { balancer?: Balanc
         httpHeaderName: (h, hp) => (b.hashOn = { header: doc.str(h, hp) }),
         httpQueryParameterName: (q, qp) => (b.hashOn = { query: doc.str(q, qp) }),
         httpCookie: (c, cp) => {
+          // With a ttl, Envoy generates the cookie (a session cookie for 0s) when the request has none.
           const cookie = doc.obj(c, cp);
-          b.hashOn = { cookie: doc.str(cookie.name, `${cp}.name`) };
-          for (const k of Object.keys(cookie)) if (k !== 'name') doc.unsupported(`${cp}.${k}`, 'meshlet hashes on an existing cookie; it does not set one');
+          const hashOn: Obj = { cookie: doc.str(cookie.name, `${cp}.name`) };
+          doc.fields(cookie, cp, {
+            name: () => {},
+            ttl: (t, tp) => (hashOn.ttlMs = doc.duration(t, tp)),
+            path: (x, xp) => {
+              const path = doc.str(x, xp);
+              if (path !== '') hashOn.path = path;
+            },
+            attributes: (_a, ap) => doc.unsupported(ap, 'meshlet sets Path, Max-Age and HttpOnly on a generated cookie, no other attribute'),
+          });
+          b.hashOn = hashOn;
         },
         useSourceIp: (_x, sp) => doc.unsupported(sp, 'a client-side balancer has one source address: every request would hash alike'),
         minimumRingSize: (n) => (b.minimumRingSize = n),

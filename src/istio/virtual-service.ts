@@ -3,6 +3,7 @@ import type { ServiceConfig } from '../service/config.js';
 import type { RouteConfig } from '../layers/route.js';
 import type { RouteMatch, StringMatch } from '../routing/match.js';
 import { Doc, isObj, put, serviceOf, type Obj } from './doc.js';
+import { directResponse, finishActions, headerOperations, redirect, rewrite } from './route-actions.js';
 
 function stringMatch(v: unknown, doc: Doc, path: string): StringMatch {
   const o = doc.obj(v, path);
@@ -11,10 +12,13 @@ function stringMatch(v: unknown, doc: Doc, path: string): StringMatch {
   return { [keys[0]!]: doc.str(o[keys[0]!], `${path}.${keys[0]!}`) } as StringMatch;
 }
 
+/** An empty condition, or Istio's `regex: "*"` (not RE2: Istio reads it as "present"). */
+const presence = (x: unknown): boolean => isObj(x) && (Object.keys(x).length === 0 || (Object.keys(x).length === 1 && x.regex === '*'));
+
 function httpMatch(m: Obj, doc: Doc, path: string): RouteMatch {
   const out: RouteMatch = {};
   const table = (v: unknown, p: string): Record<string, StringMatch> =>
-    Object.fromEntries(Object.entries(doc.obj(v, p)).map(([k, x]) => [k, isObj(x) && Object.keys(x).length === 0 ? { present: true as const } : stringMatch(x, doc, `${p}.${k}`)]));
+    Object.fromEntries(Object.entries(doc.obj(v, p)).map(([k, x]) => [k, presence(x) ? { present: true as const } : stringMatch(x, doc, `${p}.${k}`)]));
   doc.fields(m, path, {
     name: () => {},
     uri: (v, p) => (out.uri = stringMatch(v, doc, p)),
@@ -27,6 +31,8 @@ function httpMatch(m: Obj, doc: Doc, path: string): RouteMatch {
 
 function httpRoute(r: Obj, doc: Doc, path: string, host: string): RouteConfig {
   const route: RouteConfig = {};
+  let headerAuthority: string | undefined;
+  const destinationHeaders: { headers: unknown; path: string }[] = [];
   /** A Destination: whether it is this route's service, and its subset. */
   const destination = (v: unknown, p: string): { ok: boolean; subset: string | undefined } => {
     const dest = doc.obj(v, p);
@@ -48,7 +54,11 @@ function httpRoute(r: Obj, doc: Doc, path: string, host: string): RouteConfig {
         const dp = `${p}[${i}]`;
         const o = doc.obj(d, dp);
         let weight: number | undefined;
-        doc.fields(o, dp, { destination: () => {}, weight: (w, wp) => (weight = doc.num(w, wp)) });
+        doc.fields(o, dp, {
+          destination: () => {},
+          weight: (w, wp) => (weight = doc.num(w, wp)),
+          headers: (h, hp) => destinationHeaders.push({ headers: h, path: hp }),
+        });
         return { ...destination(o.destination, `${dp}.destination`), weight, path: dp };
       });
       const usable = dests.filter((d) => d.ok);
@@ -70,6 +80,8 @@ function httpRoute(r: Obj, doc: Doc, path: string, host: string): RouteConfig {
       doc.fields(doc.obj(v, p), p, {
         attempts: (n) => (retry.attempts = n),
         perTryTimeout: (d, dp) => (retry.perTryTimeoutMs = doc.duration(d, dp)),
+        // Envoy's base interval; its maximum is 10 times that.
+        backoff: (d, dp) => (retry.backoff = { baseMs: doc.duration(d, dp), maxMs: 10 * doc.duration(d, dp) }),
         retryOn: (s, sp) => {
           const on = new Set<string>();
           const codes: number[] = [];
@@ -131,7 +143,15 @@ function httpRoute(r: Obj, doc: Doc, path: string, host: string): RouteConfig {
     },
     mirrorPercentage: (v, p) => (route.mirror = { ...route.mirror, percent: doc.percent(v, p) }),
     mirrorPercent: (v, p) => (route.mirror = { ...route.mirror, percent: doc.percent(v, p) }),
+    headers: (v, p) => ({ headers: route.headers, authority: headerAuthority } = headerOperations(v, doc, p)),
+    rewrite: (v, p) => {
+      const rw = rewrite(v, doc, p);
+      if (rw !== undefined) route.rewrite = rw;
+    },
+    redirect: (v, p) => (route.redirect = redirect(v, doc, p)),
+    directResponse: (v, p) => (route.directResponse = directResponse(v, doc, p)),
   });
+  finishActions(route, r, doc, path, headerAuthority, destinationHeaders);
   return route;
 }
 

@@ -78,8 +78,9 @@ export class RequestHasher {
     if (value === undefined) {
       value = randomUUID();
       this.#generated.set(call, value);
-      // ttlMs is ms once parsed (balancers/config.ts).
-      call.setCookie = `${policy.cookie}=${value}; Path=${policy.path ?? '/'}; Max-Age=${Math.floor((policy.ttlMs as number) / 1000)}; HttpOnly`;
+      // ttlMs is ms once parsed (balancers/config.ts); 0 is a session cookie.
+      const ttlMs = policy.ttlMs as number;
+      call.setCookie = `${policy.cookie}=${value}; Path=${policy.path ?? '/'}${ttlMs === 0 ? '' : `; Max-Age=${Math.floor(ttlMs / 1000)}`}; HttpOnly`;
     }
     xxh64Latin1(value, 0, 0, this.#part);
     return true;

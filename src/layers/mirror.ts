@@ -79,7 +79,7 @@ export class MirrorLayer implements Layer {
     const m = call.routeIndex >= 0 ? this.#byRoute[call.routeIndex] : null;
     if (m != null && this.#random() * 100 < m.percent) {
       const target = m.subset === null ? this.#whole : this.#targets.get(m.subset)!;
-      if (!this.#send(target, call.opts, call.host)) this.#log.debug(`request not mirrored (streamed body or no endpoint)`);
+      if (!this.#send(target, call.opts, call.authority ?? call.host)) this.#log.debug(`request not mirrored (streamed body or no endpoint)`);
     }
     next(call);
   }

@@ -7,7 +7,9 @@
  * holds decides: one subset, or a weighted split between subsets (weights add up to 100), with
  * optional timeout and retry overrides, fault injection (a fixed delay or an abort with a status,
  * each for a percentage of requests) and mirroring (a copy of a percentage of requests to a
- * subset, fire and forget). A request that matches no route goes to the whole service.
+ * subset, fire and forget). A route may also edit the request and response headers, rewrite the
+ * path and Host, or answer by itself with a redirect or a fixed response (route-actions.ts). A
+ * request that matches no route goes to the whole service.
  */
 import type { Dispatcher } from 'undici';
 import { InvalidConfigError } from '../core/errors.js';
@@ -23,8 +25,15 @@ import type { Call } from '../request/call.js';
 import type { Layer, Next } from '../request/layer.js';
 import { parseFault, type FaultConfig, type ParsedFault } from './fault.js';
 import { parseMirror, type MirrorConfig, type ParsedMirror } from './mirror-config.js';
+import type { RouteHeaders } from '../routing/header-ops.js';
+import type { RewriteConfig } from '../routing/rewrite.js';
+import type { DirectResponseConfig, RedirectConfig } from './local-answer.js';
+import { applyRouteActions, parseRouteActions, type RouteActions } from './route-actions.js';
 
 export type { FaultConfig } from './fault.js';
+export type { HeaderOperations, RouteHeaders } from '../routing/header-ops.js';
+export type { RewriteConfig } from '../routing/rewrite.js';
+export type { DirectResponseConfig, RedirectConfig } from './local-answer.js';
 
 /** A named subset of a service's endpoints (Istio DestinationRule `subsets`). */
 export interface SubsetConfig<B = unknown> {
@@ -64,6 +73,14 @@ export interface RouteConfig {
   fault?: FaultConfig;
   /** Mirror a copy of `percent` % (default 100) of matched requests to `subset` (or the whole service). */
   mirror?: MirrorConfig;
+  /** Header operations on matched requests and their responses: `set`, `add`, `remove`. */
+  headers?: RouteHeaders;
+  /** Rewrite the path (`uri`, `uriRegexRewrite`) and the Host header (`authority`) of matched requests. */
+  rewrite?: RewriteConfig;
+  /** Answer matched requests with a redirect; no endpoint is contacted. */
+  redirect?: RedirectConfig;
+  /** Answer matched requests with this status and body; no endpoint is contacted. */
+  directResponse?: DirectResponseConfig;
 }
 
 export interface ParsedSubset<B> {
@@ -92,6 +109,8 @@ export interface ParsedRoute {
   readonly delay: ParsedFault['delay'];
   readonly abort: ParsedFault['abort'];
   readonly mirror: ParsedMirror | null;
+  /** Header operations, rewrite or local answer; null when the route has none. */
+  readonly actions: RouteActions | null;
 }
 
 const SUBSET_NAME = /^[A-Za-z0-9]([-A-Za-z0-9_.]*[A-Za-z0-9])?$/;
@@ -131,7 +150,7 @@ export function parseRoutes(raw: unknown, path: string, subsets: ReadonlySet<str
   return expectList(raw, path, 'a list of routes').map((value, i) => {
     const p = join(path, i);
     const r = expectObject(value, p);
-    rejectUnknown(r, ['name', 'match', 'subset', 'split', 'timeoutMs', 'retry', 'hedge', 'fault', 'mirror'], p, ['timeout']);
+    rejectUnknown(r, ['name', 'match', 'subset', 'split', 'timeoutMs', 'retry', 'hedge', 'fault', 'mirror', 'headers', 'rewrite', 'redirect', 'directResponse'], p, ['timeout']);
     let matchers: Matcher[] = [];
     if (r.match !== undefined) {
       matchers = expectList(r.match, join(p, 'match'), 'a list of match blocks').map((m, j) => compileMatch(m, join(join(p, 'match'), j)));
@@ -154,6 +173,7 @@ export function parseRoutes(raw: unknown, path: string, subsets: ReadonlySet<str
     }
     const { delay, abort } = parseFault(r.fault, join(p, 'fault'));
     const mirror = parseMirror(r.mirror, join(p, 'mirror'), known);
+    const actions = parseRouteActions(r, p);
     return Object.freeze({
       name: optString(r, 'name', p) ?? `route-${i}`,
       matchers,
@@ -166,18 +186,16 @@ export function parseRoutes(raw: unknown, path: string, subsets: ReadonlySet<str
       delay,
       abort,
       mirror,
+      actions,
     });
   });
 }
 
-/** The first route whose match holds, or undefined. */
-/** Index of the first route that matches, or -1. */
-export function matchRoute(routes: readonly ParsedRoute[], opts: Dispatcher.DispatchOptions): number {
-  for (let i = 0; i < routes.length; i++) {
-    const route = routes[i]!;
-    if (route.matchers.length === 0) return i;
-    for (const m of route.matchers) if (m(opts)) return i;
-  }
+/** Index of the first of `route`'s match blocks that holds (0 for a route without any), or -1. */
+export function matchBlock(route: ParsedRoute, opts: Dispatcher.DispatchOptions): number {
+  const matchers = route.matchers;
+  if (matchers.length === 0) return 0;
+  for (let j = 0; j < matchers.length; j++) if (matchers[j]!(opts)) return j;
   return -1;
 }
 
@@ -210,12 +228,16 @@ export class RouteLayer implements Layer {
   }
 
   handle(call: Call, next: Next): void {
-    const i = matchRoute(this.#routes, call.opts);
-    if (i >= 0) {
+    const routes = this.#routes;
+    for (let i = 0; i < routes.length; i++) {
+      const route = routes[i]!;
+      const block = matchBlock(route, call.opts);
+      if (block < 0) continue;
       call.routeIndex = i;
-      const route = this.#routes[i]!;
+      if (route.actions !== null && applyRouteActions(call, route.actions, block)) return;
       const subset = route.destinations.length === 1 ? route.destinations[0]!.subset : destinationOf(route, this.#draw(call));
       if (subset !== null) call.target = this.#targets.get(subset)!;
+      break;
     }
     next(call);
   }

@@ -46,6 +46,8 @@ export interface AttemptCall {
   };
   readonly opts: Dispatcher.DispatchOptions;
   readonly host: string;
+  /** The Host header the route sets, or null. */
+  readonly authority: string | null;
   /** The body to send (a guard around a streamed one). */
   readonly body: unknown;
   readonly perTryTimeoutMs: number;
@@ -104,7 +106,12 @@ export class Attempt implements Dispatcher.DispatchHandler {
           origin: this.endpoint.key,
           body: call.body as Dispatcher.DispatchOptions['body'],
           // The mesh decides the Host header, as a sidecar rewrites the authority: never the caller's.
-          headers: call.env.hostHeader === 'service' ? withHost(opts.headers, call.host) : withoutHost(opts.headers),
+          headers:
+            call.authority !== null
+              ? withHost(opts.headers, call.authority)
+              : call.env.hostHeader === 'service'
+                ? withHost(opts.headers, call.host)
+                : withoutHost(opts.headers),
         },
         this,
       );

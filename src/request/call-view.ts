@@ -11,7 +11,10 @@ export type EndListener = (call: MeshCall) => void;
 export interface MeshCall {
   /** The service the request is addressed to. */
   readonly service: string;
-  /** The request as dispatched (method, path, headers, body…). Do not mutate. */
+  /**
+   * The request (method, path, headers, body…) as dispatched, or — when its route rewrites the
+   * path or edits the headers — as the endpoints get it. Do not mutate.
+   */
   readonly opts: Dispatcher.DispatchOptions;
   /** The host the caller addressed (`orders`, `orders:8080`). */
   readonly host: string;
@@ -23,8 +26,11 @@ export interface MeshCall {
   readonly done: boolean;
   /** End the request with `error` (a MeshError is best; it reaches the caller as given). */
   fail(error: Error): void;
-  /** Answer locally with `status` and a short text body, sending nothing upstream. */
-  respond(status: number, body?: string): void;
+  /**
+   * Answer locally with `status` and a short body (default: the status's reason), sending nothing
+   * upstream: as text/plain, or with `headers` (content-length is set for you).
+   */
+  respond(status: number, body?: string, headers?: Record<string, string | string[]>): void;
   /** Run `listener` once when the request ends; read `status` / `error` there. */
   onEnd(listener: EndListener): void;
   /** Final status (0 while running or after a failure with no response). */

@@ -22,6 +22,7 @@ import { InvalidRequestError, isMeshError, RequestBodyError, UpstreamError, type
 import type { PickContext } from '../balancers/balancer.js';
 import type { Target } from '../routing/target.js';
 import type { AttemptOutcomeKind } from '../health/outcome.js';
+import { editResponseHeaders, type CompiledHeaderOps } from '../routing/header-ops.js';
 import type { Attempt, AttemptSink } from './attempt.js';
 import { guardBody, type BodyGuard } from './body.js';
 import type { EndListener, MeshCall } from './call-view.js';
@@ -53,7 +54,8 @@ export interface CallEnv {
 
 export class Call implements Controller, PickContext, AttemptSink, MeshCall {
   readonly env: CallEnv;
-  readonly opts: Dispatcher.DispatchOptions;
+  /** The request: the caller's, or its copy as the route rewrote it (path, headers). */
+  opts: Dispatcher.DispatchOptions;
   readonly host: string;
   readonly startMs: number;
   /** Where the request goes: the whole service, or the subset its route chose. */
@@ -68,6 +70,10 @@ export class Call implements Controller, PickContext, AttemptSink, MeshCall {
   attempt = 0;
   /** A `Set-Cookie` value to add to the response (a generated hash cookie), or null. */
   setCookie: string | null = null;
+  /** The Host header the route sets (`rewrite.authority`), or null. */
+  authority: string | null = null;
+  /** The route's operations on the response headers, or null. */
+  responseHeaders: CompiledHeaderOps | null = null;
   /** Per-try timeout for each attempt (set by the retry layer), ms; 0 = none. */
   perTryTimeoutMs = 0;
   /** Where attempts report; a layer may wrap it. */
@@ -157,6 +163,8 @@ export class Call implements Controller, PickContext, AttemptSink, MeshCall {
   }
   get rawHeaders(): Controller['rawHeaders'] {
     const raw = this.current?.controller?.rawHeaders;
+    // Edited headers: the raw ones no longer say what the caller got (undici builds them from the object).
+    if (this.responseHeaders !== null) return null;
     if (this.setCookie === null || !Array.isArray(raw)) return raw;
     return [...raw, Buffer.from('set-cookie'), Buffer.from(this.setCookie)] as Controller['rawHeaders'];
   }
@@ -260,12 +268,17 @@ export class Call implements Controller, PickContext, AttemptSink, MeshCall {
     }, Math.max(0, ms));
   }
 
-  /** Answer locally (fault injection's abort, a user layer) without sending anything. */
-  respond(status: number, text?: string): void {
+  /**
+   * Answer locally (fault injection's abort, a redirect, a user layer) without sending anything:
+   * `text` (default: the status's reason), as text/plain unless `headers` are given.
+   */
+  respond(status: number, text?: string, headers?: Headers): void {
     if (this.#done) return;
     const body = Buffer.from(text ?? STATUS_CODES[status] ?? '');
     this.#settle(status, undefined);
-    this.#handler.onResponseStart?.(this, status, { 'content-type': 'text/plain', 'content-length': String(body.length) }, STATUS_CODES[status] ?? '');
+    const length = String(body.length);
+    const h = headers === undefined ? { 'content-type': 'text/plain', 'content-length': length } : { ...headers, 'content-length': length };
+    this.#handler.onResponseStart?.(this, status, h, STATUS_CODES[status] ?? '');
     this.#handler.onResponseData?.(this, body);
     this.#handler.onResponseEnd?.(this, {});
   }
@@ -337,6 +350,7 @@ export class Call implements Controller, PickContext, AttemptSink, MeshCall {
 
   responseStart(_attempt: Attempt, status: number, headers: Headers, message: string | undefined): boolean {
     if (this.#done) return true;
+    if (this.responseHeaders !== null && status >= 200) headers = editResponseHeaders(headers, this.responseHeaders);
     if (this.setCookie !== null && status >= 200) {
       const existing = headers['set-cookie'];
       headers = { ...headers, 'set-cookie': existing === undefined ? this.setCookie : [...(Array.isArray(existing) ? existing : [existing]), this.setCookie] };

@@ -1,14 +1,16 @@
 /**
  * Request matching for routes, with Istio's VirtualService semantics: a route matches when any of
  * its `match` blocks matches (OR); a block matches when every condition in it does (AND).
- * String conditions are `{ exact }`, `{ prefix }`, `{ regex }` (whole-string, RE2-like as Envoy's
- * safe_regex is anchored) or, for headers and query parameters, `{ present: true }`.
+ * String conditions are `{ exact }`, `{ prefix }`, `{ regex }` (RE2 syntax, linear-time, and a
+ * whole-value match, as Envoy's safe_regex: routing/regex.ts) or, for headers and query parameters,
+ * `{ present: true }`.
  */
 import type { Dispatcher } from 'undici';
 import { InvalidConfigError } from '../core/errors.js';
 import { describe } from '../core/endpoint-spec.js';
 import { getHeader } from '../core/headers.js';
 import { expectObject, join, rejectUnknown } from '../config/check.js';
+import { compileFullMatch } from './regex.js';
 
 /** A condition on a string. */
 export type StringMatch = { exact: string } | { prefix: string } | { regex: string } | { present: true };
@@ -46,12 +48,7 @@ function compileString(raw: unknown, path: string, allowPresent: boolean): Test 
   if (typeof v !== 'string') throw new InvalidConfigError(join(path, k), `expected a string, got ${describe(v)}`);
   if (k === 'exact') return (s) => s === v;
   if (k === 'prefix') return (s) => s !== undefined && s.startsWith(v);
-  let re: RegExp;
-  try {
-    re = new RegExp(`^(?:${v})$`);
-  } catch (err) {
-    throw new InvalidConfigError(join(path, k), `invalid regular expression: ${(err as Error).message}`);
-  }
+  const re = compileFullMatch(v, join(path, k));
   return (s) => s !== undefined && re.test(s);
 }
 

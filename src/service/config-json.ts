@@ -13,6 +13,7 @@ import { limitsToJSON } from '../layers/concurrency-limit.js';
 import type { ParsedHedge } from '../layers/hedge-config.js';
 import type { ParsedRateLimit } from '../layers/rate-limit.js';
 import type { ParsedRoute } from '../layers/route.js';
+import { actionsToJSON } from '../layers/route-actions.js';
 import type { ParsedLocalityLb } from '../routing/locality.js';
 import type { ParsedTls } from '../security/tls.js';
 import type { ParsedMeshConfig, ParsedService } from './config.js';
@@ -183,6 +184,7 @@ function routeToJSON(r: ParsedRoute): Json {
             abort: r.abort === null ? undefined : { httpStatus: r.abort.status, percent: r.abort.percent },
           }),
     mirror: r.mirror === null ? undefined : clean({ subset: r.mirror.subset ?? undefined, percent: r.mirror.percent }),
+    ...structuredClone(actionsToJSON(r.actions)),
   });
 }
 

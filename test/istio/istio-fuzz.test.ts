@@ -28,6 +28,8 @@ const FIELDS = [
   ...['tcp', 'http', 'maxConnections', 'outlierDetection', 'tls', 'mode', 'retryBudget', 'percent', 'value', 'match', 'headers', 'uri', 'exact'],
   ...['prefix', 'regex', 'queryParams', 'route', 'destination', 'subset', 'weight', 'port', 'timeout', 'retries', 'retryOn', 'attempts', 'fault'],
   ...['delay', 'abort', 'fixedDelay', 'httpStatus', 'percentage', 'mirror', 'mirrors', 'mirrorPercentage'],
+  ...['rewrite', 'uriRegexRewrite', 'authority', 'redirect', 'redirectCode', 'derivePort', 'directResponse', 'status', 'body', 'string', 'bytes'],
+  ...['request', 'response', 'set', 'add', 'remove', 'backoff', 'ttl', 'path'],
 ];
 const SCALARS = ['r', 'h', 'v1', 'v2', 'ROUND_ROBIN', 'RANDOM', 'MUTUAL', 'ISTIO_MUTUAL', 'DISABLE', '10s', '5xx,503', 'us-east', 'networking.istio.io/v1', 'DestinationRule', 'VirtualService'];
 

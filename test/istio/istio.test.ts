@@ -120,11 +120,10 @@ spec:
       withStatic,
     );
     expect(services.ratings!.balancer).toEqual({ type: 'ring-hash', hashOn: { header: 'x-user' }, minimumRingSize: 2048 });
-    expect(services.reviews!.balancer).toEqual({ type: 'ring-hash', hashOn: { cookie: 'user' } });
+    // A zero ttl: Envoy generates a session cookie.
+    expect(services.reviews!.balancer).toEqual({ type: 'ring-hash', hashOn: { cookie: 'user', ttlMs: 0 } });
     expect(services.reviews!.localityLb).toEqual({ enabled: true, failover: [{ from: 'us-east', to: 'eu-west' }] });
-    expect(unsupported).toEqual([
-      { path: 'DestinationRule reviews-sticky: spec.trafficPolicy.loadBalancer.consistentHash.httpCookie.ttl', message: 'meshlet hashes on an existing cookie; it does not set one' },
-    ]);
+    expect(unsupported).toEqual([]);
     await validates(services);
   });
 
@@ -312,7 +311,6 @@ spec: {}
     expect(unsupported.map((u) => u.path)).toEqual([
       'VirtualService reviews: spec.gateways',
       'VirtualService reviews: spec.http[0].match[0].ignoreUriCase',
-      'VirtualService reviews: spec.http[0].rewrite',
       'VirtualService reviews: spec.http[1].route[0].destination.host',
       'Gateway ingress: kind',
     ]);

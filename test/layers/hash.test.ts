@@ -101,6 +101,13 @@ describe('the request hash agrees with Envoy', () => {
   });
 });
 
+test('a cookie policy with ttlMs 0 generates a session cookie (no Max-Age), as Envoy does for a zero TTL', async () => {
+  mesh = createMesh({ services: { api: { endpoints: backends.map((b) => b.url), balancer: { type: 'ring-hash', hashOn: { cookie: 'sid', ttlMs: 0 } } } } });
+  const first = await request('http://api/', { dispatcher: mesh.dispatcher });
+  await first.body.dump();
+  expect(String(first.headers['set-cookie'])).toMatch(/^sid=[0-9a-f-]{36}; Path=\/; HttpOnly$/);
+});
+
 describe('hashOn config', () => {
   test.each([
     [[], 'services.api.balancer.hashOn', /expected at least one hash policy/],

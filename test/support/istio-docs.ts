@@ -1,7 +1,8 @@
 /**
  * Valid Istio documents as data, touching every table of the reader (DestinationRule: load
  * balancer, locality, warmup, pools, outlier detection, TLS, retry budget, subsets; VirtualService:
- * match, weighted destinations, timeout, retries, fault, mirror and mirrors), and helpers to plant
+ * match, weighted destinations, timeout, retries, fault, mirror and mirrors, headers, rewrite,
+ * redirect, directResponse), and helpers to plant
  * a key anywhere in them. fromIstio reports nothing for these as they are.
  */
 import { stringify } from 'yaml';
@@ -44,7 +45,7 @@ export function baseDocs(): Json[] {
         host: 'h',
         trafficPolicy: {
           loadBalancer: {
-            consistentHash: { httpCookie: { name: 'user' }, ringHash: { minimumRingSize: 1024 } },
+            consistentHash: { httpCookie: { name: 'user', ttl: '60s', path: '/' }, ringHash: { minimumRingSize: 1024 } },
             localityLbSetting: { distribute: [{ from: 'us-east/a', to: { 'us-east/a': 80, 'us-east/b': 20 } }] },
           },
         },
@@ -71,6 +72,16 @@ export function baseDocs(): Json[] {
             mirrorPercentage: { value: 5 },
           },
           { route: [{ destination: { host: 'r', subset: 'v1' } }], mirrors: [{ destination: { host: 'r', subset: 'v2' }, percentage: { value: 5 } }] },
+          { match: [{ uri: { prefix: '/old/' } }], redirect: { uri: '/new/', authority: 'r.example', scheme: 'https', port: 8443, redirectCode: 302 } },
+          { match: [{ uri: { exact: '/gone' } }], directResponse: { status: 410, body: { string: 'gone' } }, headers: { response: { set: { 'x-gone': '1' } } } },
+          {
+            match: [{ uri: { prefix: '/re/' } }],
+            rewrite: { uriRegexRewrite: { match: '^/re/(.*)$', rewrite: '/\\1' }, authority: 'r.internal' },
+            headers: { request: { set: { 'x-env': 'prod' }, add: { 'x-trace': 'mesh' }, remove: ['x-debug'] }, response: { remove: ['x-internal'] } },
+            retries: { attempts: 1, backoff: '50ms' },
+            route: [{ destination: { host: 'r', subset: 'v1' } }],
+          },
+          { match: [{ uri: { prefix: '/d/' } }], rewrite: { uri: '/' }, route: [{ destination: { host: 'r', subset: 'v2' }, headers: { response: { add: { 'x-d': '1' } } } }] },
         ],
       },
     },
@@ -80,7 +91,7 @@ export function baseDocs(): Json[] {
 /** The label fromIstio gives each of {@link baseDocs}, by index. */
 export const LABELS = ['DestinationRule r', 'DestinationRule h', 'VirtualService r'];
 
-const NOT_FIELDS = ['metadata', 'labels', 'headers', 'queryParams', 'to', 'uri'];
+const NOT_FIELDS = ['metadata', 'labels', 'headers', 'queryParams', 'to', 'uri', 'set', 'add'];
 
 /** Every object inside `v` (the root included) whose keys are Istio fields, as a path from `v`. */
 export function objectPaths(v: Json, path: Path = []): Path[] {
