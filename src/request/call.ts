@@ -19,40 +19,23 @@ import type { Duplex } from 'node:stream';
 import type { Dispatcher } from 'undici';
 import type { Endpoint } from '../core/endpoint.js';
 import { InvalidRequestError, isMeshError, RequestBodyError, UpstreamError, type MeshError } from '../core/errors.js';
-import type { PickContext } from '../balancers/balancer.js';
 import type { Target } from '../routing/target.js';
 import type { AttemptOutcomeKind } from '../health/outcome.js';
 import { editResponseHeaders, type CompiledHeaderOps } from '../routing/header-ops.js';
 import type { Attempt, AttemptSink } from './attempt.js';
 import { guardBody, type BodyGuard } from './body.js';
 import type { EndListener, MeshCall } from './call-view.js';
+import type { CallEnv } from './call-env.js';
+import { PickState } from './pick-state.js';
 
 type Handler = Dispatcher.DispatchHandler;
 type Controller = Dispatcher.DispatchController;
 type Headers = Record<string, string | string[] | undefined>;
 
 export type { EndListener, MeshCall } from './call-view.js';
+export type { CallEnv } from './call-env.js';
 
-/** What a call needs from its service, fixed for the service's life. */
-export interface CallEnv {
-  readonly service: string;
-  readonly now: () => number;
-  readonly random: () => number;
-  /** Host header sent to endpoints: the name the caller used, or the endpoint's address. */
-  readonly hostHeader: 'service' | 'endpoint';
-  /** Bytes of a streamed request body kept so it can be sent again (0: none). */
-  readonly perRequestBufferLimitBytes: number;
-  /** Feed one attempt's outcome, observed at `nowMs`, to the observers (endpoint health). */
-  observe(endpoint: Endpoint, kind: AttemptOutcomeKind, status: number, latencyMs: number, nowMs: number): void;
-  /** True when a balancer of the service reads endpoints' load reports: attempts then pass on response headers. */
-  readonly loadReports: boolean;
-  /** Response headers from `endpoint` at `nowMs`, for its load report (called only when `loadReports`). */
-  loadReport(endpoint: Endpoint, headers: Record<string, string | string[] | undefined>, nowMs: number): void;
-  /** The call ended (exactly once). */
-  ended(call: Call): void;
-}
-
-export class Call implements Controller, PickContext, AttemptSink, MeshCall {
+export class Call extends PickState implements Controller, AttemptSink, MeshCall {
   readonly env: CallEnv;
   /** The request: the caller's, or its copy as the route rewrote it (path, headers). */
   opts: Dispatcher.DispatchOptions;
@@ -62,12 +45,6 @@ export class Call implements Controller, PickContext, AttemptSink, MeshCall {
   target: Target;
   /** Index of the matched route in the service's routes, or -1. */
   routeIndex = -1;
-  /** Upper 32 bits of the request's 64-bit hash (hash balancers), else undefined. */
-  hash: number | undefined = undefined;
-  /** Lower 32 bits of the request's 64-bit hash. */
-  hashLow = 0;
-  /** Index of the current attempt (0 = first try). */
-  attempt = 0;
   /** A `Set-Cookie` value to add to the response (a generated hash cookie), or null. */
   setCookie: string | null = null;
   /** The Host header the route sets (`rewrite.authority`), or null. */
@@ -111,6 +88,7 @@ export class Call implements Controller, PickContext, AttemptSink, MeshCall {
   #onEnd: EndListener | EndListener[] | null = null;
 
   constructor(env: CallEnv, opts: Dispatcher.DispatchOptions, handler: Handler, host: string, target: Target) {
+    super();
     this.env = env;
     this.opts = opts;
     this.#handler = handler;
@@ -194,29 +172,6 @@ export class Call implements Controller, PickContext, AttemptSink, MeshCall {
   /** True when `attempt`'s callbacks count: it is the current one, or a hedge racing it. */
   counts(attempt: Attempt): boolean {
     return attempt === this.current || (this.others !== null && this.others.includes(attempt));
-  }
-
-  // ===== PickContext =====
-
-  #tried1: Endpoint | null = null;
-  #triedMore: Endpoint[] | null = null;
-
-  skip(endpoint: Endpoint): boolean {
-    if (this.#tried1 === endpoint) return true;
-    const more = this.#triedMore;
-    return more !== null && more.includes(endpoint);
-  }
-
-  /** Exclude `endpoint` from this request's remaining picks. */
-  exclude(endpoint: Endpoint): void {
-    if (this.#tried1 === null) this.#tried1 = endpoint;
-    else (this.#triedMore ??= []).push(endpoint);
-  }
-
-  /** Allow already-tried endpoints again (a retry when no untried one is left). */
-  resetExcluded(): void {
-    this.#tried1 = null;
-    this.#triedMore = null;
   }
 
   // ===== lifecycle =====

@@ -1,0 +1,23 @@
+/** What a request (request/call.ts) needs from its service: fixed for the service's life. */
+import type { Endpoint } from '../core/endpoint.js';
+import type { AttemptOutcomeKind } from '../health/outcome.js';
+import type { Call } from './call.js';
+
+/** What a call needs from its service, fixed for the service's life. */
+export interface CallEnv {
+  readonly service: string;
+  readonly now: () => number;
+  readonly random: () => number;
+  /** Host header sent to endpoints: the name the caller used, or the endpoint's address. */
+  readonly hostHeader: 'service' | 'endpoint';
+  /** Bytes of a streamed request body kept so it can be sent again (0: none). */
+  readonly perRequestBufferLimitBytes: number;
+  /** Feed one attempt's outcome, observed at `nowMs`, to the observers (endpoint health). */
+  observe(endpoint: Endpoint, kind: AttemptOutcomeKind, status: number, latencyMs: number, nowMs: number): void;
+  /** True when a balancer of the service reads endpoints' load reports: attempts then pass on response headers. */
+  readonly loadReports: boolean;
+  /** Response headers from `endpoint` at `nowMs`, for its load report (called only when `loadReports`). */
+  loadReport(endpoint: Endpoint, headers: Record<string, string | string[] | undefined>, nowMs: number): void;
+  /** The call ended (exactly once). */
+  ended(call: Call): void;
+}
