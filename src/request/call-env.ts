@@ -1,10 +1,10 @@
 /** What a request (request/call.ts) needs from its service: fixed for the service's life. */
 import type { Endpoint } from '../core/endpoint.js';
 import type { AttemptOutcomeKind } from '../health/outcome.js';
-import type { Call } from './call.js';
 
 /** What a call needs from its service, fixed for the service's life. */
-export interface CallEnv {
+/** `C` is the call type (request/call.ts's Call), a parameter so this file need not import it. */
+export interface CallEnv<C = unknown> {
   readonly service: string;
   readonly now: () => number;
   readonly random: () => number;
@@ -19,5 +19,5 @@ export interface CallEnv {
   /** Response headers from `endpoint` at `nowMs`, for its load report (called only when `loadReports`). */
   loadReport(endpoint: Endpoint, headers: Record<string, string | string[] | undefined>, nowMs: number): void;
   /** The call ended (exactly once). */
-  ended(call: Call): void;
+  ended(call: C): void;
 }

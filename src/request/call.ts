@@ -25,7 +25,7 @@ import { editResponseHeaders, type CompiledHeaderOps } from '../routing/header-o
 import type { Attempt, AttemptSink } from './attempt.js';
 import { guardBody, type BodyGuard } from './body.js';
 import type { EndListener, MeshCall } from './call-view.js';
-import type { CallEnv } from './call-env.js';
+import type { CallEnv as Env } from './call-env.js';
 import { PickState } from './pick-state.js';
 
 type Handler = Dispatcher.DispatchHandler;
@@ -33,7 +33,8 @@ type Controller = Dispatcher.DispatchController;
 type Headers = Record<string, string | string[] | undefined>;
 
 export type { EndListener, MeshCall } from './call-view.js';
-export type { CallEnv } from './call-env.js';
+/** What a call needs from its service (request/call-env.ts). */
+export type CallEnv = Env<Call>;
 
 export class Call extends PickState implements Controller, AttemptSink, MeshCall {
   readonly env: CallEnv;
