@@ -143,13 +143,15 @@ export interface ConnectionPoolRead {
 /**
  * `connectionPool`. Istio's `maxConnections` caps the connections of the whole cluster, and over
  * HTTP/1.1 each carries one request at a time: it bounds the requests in flight too, so it caps
- * `limits.maxRequests` (with `http2MaxRequests`). A subset's pool is only its request limits.
+ * `limits.maxRequests` (with `http2MaxRequests`, Envoy's max_requests breaker). A subset's pool is
+ * only its request limits.
  */
 export function connectionPool(cp: Obj, doc: Doc, path: string, scope: Scope): ConnectionPoolRead {
   const pool: PoolConfig = {};
   const limits: LimitsConfig = {};
   let maxConnections = 0;
   let maxRequests = 0;
+  let pending = 0;
   let idle: { tcp?: number; http?: number } = {};
   const service = (f: (v: unknown, p: string) => void) => (scope === 'service' ? f : doc.reportAs('connection settings belong to the endpoints, which subsets share'));
   const http2 = doc.reportAs('meshlet talks HTTP/1.1 to endpoints: HTTP/2 settings do not apply');
@@ -164,10 +166,7 @@ export function connectionPool(cp: Obj, doc: Doc, path: string, scope: Scope): C
       }),
     http: (h, hp) =>
       doc.fields(doc.obj(h, hp), hp, {
-        http1MaxPendingRequests: (n, np) => {
-          const v = doc.count(n, np);
-          if (v > 0) limits.maxPendingRequests = Math.min(v, UNLIMITED);
-        },
+        http1MaxPendingRequests: (n, np) => (pending = doc.count(n, np)),
         http2MaxRequests: (n, np) => (maxRequests = doc.count(n, np)),
         maxRequestsPerConnection: doc.reportAs('connections are not closed after a number of requests'),
         maxRetries:
@@ -191,6 +190,11 @@ export function connectionPool(cp: Obj, doc: Doc, path: string, scope: Scope): C
   // 0 is "unset" for Istio (its FIXME: zero cannot be told from unset).
   const caps = [maxRequests, maxConnections].filter((n) => n > 0);
   if (caps.length > 0) limits.maxRequests = Math.min(...caps, UNLIMITED);
+  // Envoy queues a request only while it waits for a connection — up to http1MaxPendingRequests,
+  // when the connections are the tighter cap; one over the max_requests breaker fails at once.
+  const connectionsBind = maxConnections > 0 && (maxRequests === 0 || maxConnections <= maxRequests);
+  if (maxRequests > 0 && !connectionsBind) limits.maxPendingRequests = 0;
+  else if (pending > 0) limits.maxPendingRequests = Math.min(pending, UNLIMITED);
   if (scope === 'service' && maxConnections > 0) pool.connections = Math.min(maxConnections, MAX_CONNECTIONS);
   const keepAlive = idle.http ?? idle.tcp; // Istio: http.idleTimeout, else tcp.idleTimeout
   if (keepAlive !== undefined) pool.keepAliveTimeoutMs = keepAlive;

@@ -5,6 +5,7 @@ import { request } from 'undici';
 import { createMesh, fromIstio, InvalidConfigError, type Mesh } from '../../src/index.js';
 import { closeAll, startBackend, type Backend } from '../support/backend.js';
 import { seeded } from '../support/seeded.js';
+import { hold } from '../support/holding.js';
 
 const dr = (trafficPolicy: string, extra = ''): string => `apiVersion: networking.istio.io/v1
 kind: DestinationRule
@@ -72,11 +73,32 @@ describe('outlier detection and what it brings', () => {
 
 describe('connection pool: Istio\'s thresholds are effectively unlimited', () => {
   test('what the rule leaves unset stays unlimited; maxConnections bounds the requests in flight', () => {
-    expect(fromIstio(dr('{ connectionPool: { http: { http2MaxRequests: 50 } } }')).services.r!.limits).toEqual({ maxRequests: 50, maxPendingRequests: 10_000_000, maxQueueTimeMs: 600_000 });
+    // over http2MaxRequests a request fails at once (Envoy's max_requests breaker): nothing waits
+    expect(fromIstio(dr('{ connectionPool: { http: { http2MaxRequests: 50, http1MaxPendingRequests: 7 } } }')).services.r!.limits).toEqual({ maxRequests: 50, maxPendingRequests: 0, maxQueueTimeMs: 600_000 });
+    // requests wait for one of the connections, up to http1MaxPendingRequests (unlimited unless given)
+    expect(fromIstio(dr('{ connectionPool: { tcp: { maxConnections: 5 }, http: { http2MaxRequests: 50 } } }')).services.r!.limits).toEqual({ maxRequests: 5, maxPendingRequests: 10_000_000, maxQueueTimeMs: 600_000 });
     const r = fromIstio(dr('{ connectionPool: { tcp: { maxConnections: 4, connectTimeout: 1s }, http: { http1MaxPendingRequests: 2, http2MaxRequests: 0, maxRetries: 3 } } }')).services.r!;
     expect(r.limits).toEqual({ maxRequests: 4, maxPendingRequests: 2, maxRetries: 3, maxQueueTimeMs: 600_000 });
     expect(r.pool).toEqual({ connections: 4, connectTimeoutMs: 1_000, headersTimeoutMs: 300_000 });
   });
+  test('through createMesh: over http2MaxRequests a request is refused at once, without waiting', async () => {
+    backends = [await startBackend('r')];
+    const held = hold(backends[0]!);
+    const { services } = fromIstio(dr('{ connectionPool: { http: { http2MaxRequests: 1 } } }'), { discovery: () => ({ type: 'static', endpoints: [backends[0]!.url] }) });
+    mesh = createMesh({ services });
+    const m = mesh;
+    const get = (): Promise<number | string> =>
+      request('http://r/', { dispatcher: m.dispatcher }).then(
+        async (res) => (await res.body.text(), res.statusCode),
+        (e: { code: string }) => e.code,
+      );
+    const first = get();
+    const h = await held.next();
+    expect(await get()).toBe('OVERLOADED');
+    h.answer(200);
+    expect(await first).toBe(200);
+  });
+
   test("Istio's own 2^32 - 1 written out becomes meshlet's largest limit", async () => {
     const { services } = fromIstio(dr('{ connectionPool: { tcp: { maxConnections: 4294967295 }, http: { http2MaxRequests: 4294967295 } } }'), { discovery: () => ({ type: 'static', endpoints: ['http://127.0.0.1:9'] }) });
     expect(services.r!.limits!.maxRequests).toBe(10_000_000);
