@@ -4,7 +4,8 @@ import type { SubsetConfig } from '../layers/route.js';
 import { describe as describeValue } from '../core/endpoint-spec.js';
 import { put, type Doc, type Obj } from './doc.js';
 import type { ServiceTable } from './services.js';
-import { connectionPool, loadBalancer, outlierDetection, tls, type Scope } from './traffic-policy.js';
+import { connectionPool, outlierDetection, tls, type Scope } from './traffic-policy.js';
+import { loadBalancer } from './load-balancer.js';
 
 const NOT_A_SUBSET = (what: string): string => `a subset's ${what} is not supported: meshlet applies it per service`;
 
