@@ -15,6 +15,9 @@ function trafficPolicy(tp: Obj, doc: Doc, path: string, scope: Scope, into: Serv
     loadBalancer: (v, p) => {
       const lb = loadBalancer(doc.obj(v, p), doc, p, scope);
       if (lb.balancer !== undefined) into.balancer = lb.balancer;
+      // A subset's loadBalancer replaces the rule's whole (Istio's MergeTrafficPolicy): without a
+      // balancer of its own, the subset has Istio's default, not the service's.
+      else if (scope === 'subset') into.balancer = 'least-request';
       if (scope === 'service') {
         const svc = into as ServiceConfig;
         if (lb.localityLb !== undefined) svc.localityLb = lb.localityLb;

@@ -26,6 +26,21 @@ async function body(m: Mesh, url: string, headers: Record<string, string> = {}):
   }
 }
 
+test("a subset's loadBalancer replaces the rule's whole: without a balancer of its own, the subset has Istio's default", () => {
+  const { services } = fromIstio(`apiVersion: networking.istio.io/v1
+kind: DestinationRule
+metadata: { name: reviews }
+spec:
+  host: reviews
+  trafficPolicy: { loadBalancer: { simple: RANDOM } }
+  subsets:
+  - { name: v1, labels: { version: v1 } }
+  - { name: v2, labels: { version: v2 }, trafficPolicy: { loadBalancer: { localityLbSetting: { enabled: false } } } }
+`);
+  expect(services.reviews!.balancer).toBe('random');
+  expect(services.reviews!.subsets).toEqual({ v1: { labels: { version: 'v1' } }, v2: { labels: { version: 'v2' }, balancer: 'least-request' } });
+});
+
 test("a subset's localityLbSetting and warmup are reported by path, not dropped silently (meshlet has them per service)", () => {
   const { services, unsupported } = fromIstio(`apiVersion: networking.istio.io/v1
 kind: DestinationRule
