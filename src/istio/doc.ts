@@ -19,12 +19,23 @@ export function put<T>(o: Record<string, T>, k: string, v: T): void {
 
 /** Walks one document, reporting what it does not take. */
 export class Doc {
+  /** Reports already made, so that a path read twice (once per host) is reported once. */
+  readonly #seen = new Set<string>();
+
+  /**
+   * @param label how reports name the document (`VirtualService reviews`)
+   * @param namespace its `metadata.namespace`, in which Istio reads its short host names
+   */
   constructor(
     readonly label: string,
     readonly out: { path: string; message: string }[],
+    readonly namespace: string | undefined = undefined,
   ) {}
 
   unsupported(path: string, message = 'not supported by meshlet'): void {
+    const key = `${path}\n${message}`;
+    if (this.#seen.has(key)) return;
+    this.#seen.add(key);
     this.out.push({ path: `${this.label}: ${path}`, message });
   }
 
@@ -80,6 +91,30 @@ export class Doc {
     return value;
   }
 
+  /** A boolean, or a protobuf BoolValue `{ value }`. */
+  bool(v: unknown, path: string): boolean {
+    const value = this.wrapped(v, path);
+    if (typeof value !== 'boolean') this.bad(path, `expected true or false, got ${describeValue(value)}`);
+    return value;
+  }
+
+  /** A whole number from 0 (an int32 or uint32 count). */
+  count(v: unknown, path: string): number {
+    const n = this.num(v, path);
+    if (!Number.isInteger(n) || n < 0) this.bad(path, `expected a whole number from 0, got ${describeValue(n)}`);
+    return n;
+  }
+
+  /** A count in a protobuf UInt32Value: `{ value: n }` or `n`. */
+  wrappedCount(v: unknown, path: string): number {
+    return this.count(this.wrapped(v, path), path);
+  }
+
+  /** A handler that reports a field meshlet knows and does not apply, saying why. */
+  reportAs(message: string): (v: unknown, p: string) => void {
+    return (_v, p) => this.unsupported(p, message);
+  }
+
   duration(v: unknown, path: string): number {
     const ms = durationMs(v);
     if (ms === undefined) this.bad(path, `expected a duration such as "10s" or "250ms", got ${describeValue(v)}`);
@@ -91,12 +126,4 @@ export class Doc {
     if (typeof value !== 'number' || !(value >= 0 && value <= 100)) this.bad(path, `expected a percentage from 0 to 100, got ${describeValue(value)}`);
     return value;
   }
-}
-
-export function serviceOf(host: unknown, doc: Doc, path: string): { name: string; namespace: string | undefined; extraHost: string | undefined } {
-  if (typeof host !== 'string' || host === '' || host.includes('*')) doc.bad(path, `expected a service host (no wildcards), got ${describeValue(host)}`);
-  const parts = host.toLowerCase().split('.');
-  const name = parts[0]!;
-  const k8s = parts.length === 1 || parts.length === 2 || (parts[2] === 'svc' && (parts.length === 3 || parts.slice(3).join('.') === 'cluster.local'));
-  return { name, namespace: parts[1], extraHost: k8s ? undefined : host.toLowerCase() };
 }

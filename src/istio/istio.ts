@@ -1,68 +1,99 @@
 /**
  * `fromIstio(yaml)`: Istio DestinationRule and VirtualService documents (networking.istio.io
- * v1, v1beta1, v1alpha3) turned into meshlet service configuration. What maps, and how, is in the
- * README; every field that does not map is reported by path in `unsupported` — never silently
- * dropped — and `{ strict: true }` turns any such report into an error.
+ * v1, v1beta1, v1alpha3) turned into meshlet service configuration that does what a sidecar does
+ * with them. What maps, and how, is in the README; every field that does not map, or maps with
+ * another meaning, is reported by path in `unsupported` — never silently dropped — and
+ * `{ strict: true }` turns any such report into an error.
  *
- * Notes on meaning: Istio's `connectionPool.tcp.maxConnections` limits connections per cluster and
- * proxy; meshlet's `pool.connections` is per endpoint. Istio's `minHealthPercent` is Envoy's panic
- * threshold, and maps to `panicThreshold`. Durations ("10s", "1.5s", "300ms") become ms.
- *
- * The field-by-field tables are destination-rule.ts and virtual-service.ts; doc.ts reads a document
- * and reports what it does not take.
+ * Two passes: the hosts every document names first (names.ts decides each host's service name
+ * from all of them), then the documents field by field — destination-rule.ts (with
+ * traffic-policy.ts) and virtual-service.ts (with match.ts, destinations.ts, route-policy.ts);
+ * doc.ts reads a document and reports what it does not take. Last, defaults.ts fills in Istio's
+ * defaults where meshlet's own differ.
  */
 import type { DiscoveryConfig, ServiceConfig } from '../service/config.js';
 import { InvalidConfigError } from '../core/errors.js';
 import { describe as describeValue } from '../core/endpoint-spec.js';
-import { Doc, isObj, put } from './doc.js';
+import { Doc, isObj, put, type Obj } from './doc.js';
 import { readYaml } from './yaml.js';
 import { destinationRule } from './destination-rule.js';
 import { virtualService } from './virtual-service.js';
+import { Names } from './names.js';
+import { ServiceTable, type DiscoveryInfo } from './services.js';
+import { withIstioDefaults } from './defaults.js';
+
+export type { DiscoveryInfo } from './services.js';
 
 export interface FromIstioOptions {
-  /** Where each service's endpoints come from; without it, add `discovery` yourself. */
-  discovery?: (service: string, info: { namespace: string | undefined; host: string }) => DiscoveryConfig;
+  /**
+   * Where each service's endpoints come from; without it, add `discovery` yourself. `service` is
+   * the meshlet service's name; `info.name` and `info.namespace` are its Kubernetes Service's.
+   */
+  discovery?: (service: string, info: DiscoveryInfo) => DiscoveryConfig;
+  /**
+   * The Kubernetes namespace this process runs in: short hosts of documents without
+   * `metadata.namespace` are in it, and its services keep their short names (`reviews`; one of
+   * another namespace is `reviews.staging`). @default none
+   */
+  namespace?: string;
   /** Throw InvalidConfigError listing every unsupported field instead of returning them. */
   strict?: boolean;
 }
 
 export interface FromIstioResult {
   services: Record<string, ServiceConfig>;
-  /** Fields meshlet does not support, by document and path. */
+  /** Fields meshlet does not support, or applies otherwise than Istio, by document and path. */
   unsupported: { path: string; message: string }[];
 }
 
+type Read = { kind: 'DestinationRule' | 'VirtualService'; spec: Obj; doc: Doc };
+
 /**
- * Convert Istio DestinationRule and VirtualService YAML into meshlet services.
+ * Convert Istio DestinationRule and VirtualService YAML into meshlet services, with Istio's
+ * defaults where meshlet's own differ.
  * @throws InvalidConfigError on malformed documents (with the document and path; YAML errors with
  *   the line and column), or on any unsupported field when `strict` is set.
  */
 export function fromIstio(yamlText: string, options: FromIstioOptions = {}): FromIstioResult {
-  const unsupported: FromIstioResult['unsupported'] = [];
-  const services = new Map<string, ServiceConfig>();
-  const info = new Map<string, { namespace?: string; host: string }>();
+  /** Each document's reports, in document order. */
+  const byDocument: FromIstioResult['unsupported'][] = [];
   if (typeof yamlText !== 'string') throw new InvalidConfigError('fromIstio', `expected YAML text, got ${describeValue(yamlText)}`);
   checkOptions(options);
+  const reads: Read[] = [];
   readYaml(yamlText).forEach((raw, i) => {
     if (raw === null) return;
     if (!isObj(raw)) throw new InvalidConfigError(`document ${i + 1}`, `expected a Kubernetes object, got ${describeValue(raw)}`);
     const kind = typeof raw.kind === 'string' ? raw.kind : undefined;
-    const name = isObj(raw.metadata) && typeof raw.metadata.name === 'string' ? raw.metadata.name : `#${i + 1}`;
-    const doc = new Doc(`${kind ?? 'document'} ${name}`, unsupported);
+    const meta = isObj(raw.metadata) ? raw.metadata : {};
+    const name = typeof meta.name === 'string' ? meta.name : `#${i + 1}`;
+    const reports: FromIstioResult['unsupported'] = [];
+    byDocument.push(reports);
+    const doc = new Doc(`${kind ?? 'document'} ${name}`, reports, typeof meta.namespace === 'string' ? meta.namespace : undefined);
     if (typeof raw.apiVersion !== 'string' || !/^networking\.istio\.io\/(v1|v1beta1|v1alpha3)$/.test(raw.apiVersion)) {
       const version = typeof raw.apiVersion === 'string' ? raw.apiVersion : describeValue(raw.apiVersion);
       doc.unsupported('apiVersion', `${version} is not a networking.istio.io version meshlet reads`);
       return;
     }
     const spec = doc.obj(raw.spec, 'spec');
-    if (kind === 'DestinationRule') destinationRule(spec, doc, services, info);
-    else if (kind === 'VirtualService') virtualService(spec, doc, services, info);
+    if (kind === 'DestinationRule' || kind === 'VirtualService') reads.push({ kind, spec, doc });
     else doc.unsupported('kind', `${kind === undefined ? describeValue(raw.kind) : kind} is not supported (DestinationRule and VirtualService are)`);
   });
+  // First the hosts every document names, so that each host's service name is known (names.ts).
+  const names = new Names(options.namespace);
+  for (const { kind, spec, doc } of reads) {
+    if (kind === 'DestinationRule') names.note(spec.host, doc.namespace);
+    else if (Array.isArray(spec.hosts)) for (const h of spec.hosts) names.note(h, doc.namespace);
+  }
+  const table = new ServiceTable(names);
+  for (const { kind, spec, doc } of reads) {
+    if (kind === 'DestinationRule') destinationRule(spec, doc, table);
+    else virtualService(spec, doc, table);
+  }
+  const unsupported = byDocument.flat();
   const out: Record<string, ServiceConfig> = {};
-  for (const [name, svc] of services) {
-    const i = info.get(name)!;
-    put(out, name, options.discovery ? { discovery: options.discovery(name, { namespace: i.namespace, host: i.host }), ...svc } : svc);
+  for (const [name, svc] of table.services) {
+    const withDefaults = withIstioDefaults(svc);
+    put(out, name, options.discovery ? { discovery: options.discovery(name, { ...table.info.get(name)! }), ...withDefaults } : withDefaults);
   }
   if (options.strict && unsupported.length > 0) {
     throw new InvalidConfigError('fromIstio', `unsupported fields: ${unsupported.map((u) => `${u.path} (${u.message})`).join('; ')}`);
@@ -70,13 +101,18 @@ export function fromIstio(yamlText: string, options: FromIstioOptions = {}): Fro
   return { services: out, unsupported };
 }
 
+const OPTIONS = ['discovery', 'namespace', 'strict'];
+
 function checkOptions(options: unknown): void {
   if (!isObj(options)) throw new InvalidConfigError('fromIstio options', `expected an object, got ${describeValue(options)}`);
   for (const k of Object.keys(options)) {
-    if (k !== 'discovery' && k !== 'strict') throw new InvalidConfigError(`fromIstio options.${k}`, 'unknown option (expected discovery, strict)');
+    if (!OPTIONS.includes(k)) throw new InvalidConfigError(`fromIstio options.${k}`, `unknown option (expected ${OPTIONS.join(', ')})`);
   }
   if (options.discovery !== undefined && typeof options.discovery !== 'function') {
     throw new InvalidConfigError('fromIstio options.discovery', `expected a function, got ${describeValue(options.discovery)}`);
+  }
+  if (options.namespace !== undefined && (typeof options.namespace !== 'string' || !/^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$/.test(options.namespace))) {
+    throw new InvalidConfigError('fromIstio options.namespace', `expected a Kubernetes namespace, got ${describeValue(options.namespace)}`);
   }
   if (options.strict !== undefined && typeof options.strict !== 'boolean') {
     throw new InvalidConfigError('fromIstio options.strict', `expected true or false, got ${describeValue(options.strict)}`);

@@ -1,175 +1,129 @@
-/** VirtualService → a service's routes (matches, destinations, splits, timeouts, retries, faults, mirrors), field by field. */
-import type { ServiceConfig } from '../service/config.js';
+/**
+ * VirtualService → the routes of each of its hosts' services (matches, destinations, splits,
+ * timeouts, retries, faults, mirrors; header operations, rewrites, redirects and direct responses
+ * in route-actions.ts), field by field. Every host gets the routes, read for that
+ * host: a destination is local to one host's service and another service's for the next.
+ */
 import type { RouteConfig } from '../layers/route.js';
-import type { RouteMatch, StringMatch } from '../routing/match.js';
-import { Doc, isObj, put, serviceOf, type Obj } from './doc.js';
+import type { Doc, Obj } from './doc.js';
+import { httpMatches } from './match.js';
+import { fault, retries } from './route-policy.js';
+import { destination, mirrorOf, routeDestinations, type Destination, type Here, type MirrorCandidate } from './destinations.js';
+import type { ServiceTable } from './services.js';
 import { directResponse, finishActions, headerOperations, redirect, rewrite } from './route-actions.js';
 
-function stringMatch(v: unknown, doc: Doc, path: string): StringMatch {
-  const o = doc.obj(v, path);
-  const keys = Object.keys(o);
-  if (keys.length !== 1 || !['exact', 'prefix', 'regex'].includes(keys[0]!)) doc.bad(path, 'expected exactly one of exact, prefix, regex');
-  return { [keys[0]!]: doc.str(o[keys[0]!], `${path}.${keys[0]!}`) } as StringMatch;
-}
-
-/** An empty condition, or Istio's `regex: "*"` (not RE2: Istio reads it as "present"). */
-const presence = (x: unknown): boolean => isObj(x) && (Object.keys(x).length === 0 || (Object.keys(x).length === 1 && x.regex === '*'));
-
-function httpMatch(m: Obj, doc: Doc, path: string): RouteMatch {
-  const out: RouteMatch = {};
-  const table = (v: unknown, p: string): Record<string, StringMatch> =>
-    Object.fromEntries(Object.entries(doc.obj(v, p)).map(([k, x]) => [k, presence(x) ? { present: true as const } : stringMatch(x, doc, `${p}.${k}`)]));
-  doc.fields(m, path, {
-    name: () => {},
-    uri: (v, p) => (out.uri = stringMatch(v, doc, p)),
-    method: (v, p) => (out.method = stringMatch(v, doc, p)),
-    headers: (v, p) => (out.headers = table(v, p)),
-    queryParams: (v, p) => (out.queryParams = table(v, p)),
-  });
-  return out;
-}
-
-function httpRoute(r: Obj, doc: Doc, path: string, host: string): RouteConfig {
+/** One `http` route for the service of `here`, or null when it is skipped (reported). */
+function httpRoute(r: Obj, doc: Doc, path: string, here: Here): RouteConfig | null {
   const route: RouteConfig = {};
+  let skipped = false;
+  let action = false;
+  let mirror: { destination: Destination; path: string } | undefined;
+  let mirrorShare: { percent: number; path: string; current: boolean } | undefined;
+  const mirrors: MirrorCandidate[] = [];
   let headerAuthority: string | undefined;
   const destinationHeaders: { headers: unknown; path: string }[] = [];
-  /** A Destination: whether it is this route's service, and its subset. */
-  const destination = (v: unknown, p: string): { ok: boolean; subset: string | undefined } => {
-    const dest = doc.obj(v, p);
-    const ok = serviceOf(dest.host, doc, `${p}.host`).name === host;
-    if (!ok) doc.unsupported(`${p}.host`, `routes to another service ("${dest.host as string}") are not supported: each meshlet route stays within its service`);
-    let subset: string | undefined;
-    doc.fields(dest, p, {
-      host: () => {},
-      subset: (x, xp) => (subset = doc.str(x, xp)),
-      port: (_x, xp) => doc.unsupported(xp, 'endpoints carry their own port'),
-    });
-    return { ok, subset };
+  /** An alternative to `route` meshlet does not take: sending the requests on instead would answer them wrongly. */
+  const skip = (why: string) => (_v: unknown, p: string) => {
+    action = true;
+    skipped = true;
+    doc.unsupported(p, `${why}: the route is skipped`);
   };
   doc.fields(r, path, {
     name: (v, p) => (route.name = doc.str(v, p)),
-    match: (v, p) => (route.match = doc.list(v, p).map((m, i) => httpMatch(doc.obj(m, `${p}[${i}]`), doc, `${p}[${i}]`))),
+    match: (v, p) => {
+      const m = httpMatches(v, doc, p);
+      if (m === null) skipped = true;
+      else route.match = m;
+    },
     route: (v, p) => {
-      const dests = doc.list(v, p).map((d, i) => {
-        const dp = `${p}[${i}]`;
-        const o = doc.obj(d, dp);
-        let weight: number | undefined;
-        doc.fields(o, dp, {
-          destination: () => {},
-          weight: (w, wp) => (weight = doc.num(w, wp)),
-          headers: (h, hp) => destinationHeaders.push({ headers: h, path: hp }),
-        });
-        return { ...destination(o.destination, `${dp}.destination`), weight, path: dp };
-      });
-      const usable = dests.filter((d) => d.ok);
-      if (usable.length === 1 && dests.length === 1) {
-        if (usable[0]!.subset !== undefined) route.subset = usable[0]!.subset;
-      } else if (usable.length > 1) {
-        const split: Record<string, number> = {};
-        for (const d of usable) {
-          if (d.subset === undefined) doc.bad(`${d.path}.destination.subset`, 'a weighted split in meshlet is between subsets');
-          const weight = d.weight ?? doc.bad(`${d.path}.weight`, 'several destinations need weights (adding up to 100)');
-          put(split, d.subset, (Object.hasOwn(split, d.subset) ? split[d.subset]! : 0) + weight);
-        }
-        route.split = split;
-      }
+      action = true;
+      const d = routeDestinations(v, doc, p, here, destinationHeaders);
+      if (d === null) skipped = true;
+      else Object.assign(route, d);
     },
     timeout: (v, p) => (route.timeoutMs = doc.duration(v, p)),
-    retries: (v, p) => {
-      const retry: Obj = {};
-      doc.fields(doc.obj(v, p), p, {
-        attempts: (n) => (retry.attempts = n),
-        perTryTimeout: (d, dp) => (retry.perTryTimeoutMs = doc.duration(d, dp)),
-        // Envoy's base interval; its maximum is 10 times that.
-        backoff: (d, dp) => (retry.backoff = { baseMs: doc.duration(d, dp), maxMs: 10 * doc.duration(d, dp) }),
-        retryOn: (s, sp) => {
-          const on = new Set<string>();
-          const codes: number[] = [];
-          for (const c of doc.str(s, sp).split(',').map((x) => x.trim()).filter(Boolean)) {
-            if (/^\d{3}$/.test(c)) {
-              codes.push(Number(c));
-              on.add('retriable-status-codes');
-            } else if (['5xx', 'gateway-error', 'reset', 'connect-failure', 'retriable-status-codes'].includes(c)) on.add(c);
-            else if (c === 'refused-stream') on.add('connect-failure');
-            else doc.unsupported(`${sp}`, `retry condition "${c}" is not supported`);
-          }
-          retry.retryOn = [...on];
-          if (codes.length) retry.retriableStatusCodes = codes;
-        },
-      });
-      route.retry = retry as RouteConfig['retry'];
-    },
+    retries: (v, p) => (route.retry = retries(doc.obj(v, p), doc, p)),
     fault: (v, p) => {
-      const fault: NonNullable<RouteConfig['fault']> = {};
-      doc.fields(doc.obj(v, p), p, {
-        delay: (d, dp) => {
-          const o = doc.obj(d, dp);
-          let percent = 100;
-          let ms: number | undefined;
-          doc.fields(o, dp, {
-            fixedDelay: (x, xp) => (ms = doc.duration(x, xp)),
-            percentage: (x, xp) => (percent = doc.percent(x, xp)),
-            percent: (x, xp) => (percent = doc.percent(x, xp)),
-          });
-          if (ms !== undefined) fault.delay = { fixedDelayMs: ms, percent };
-        },
-        abort: (a, ap) => {
-          const o = doc.obj(a, ap);
-          let percent = 100;
-          let status: number | undefined;
-          doc.fields(o, ap, {
-            httpStatus: (x, xp) => (status = doc.num(x, xp)),
-            percentage: (x, xp) => (percent = doc.percent(x, xp)),
-          });
-          if (status !== undefined) fault.abort = { httpStatus: status, percent };
-        },
-      });
-      route.fault = fault;
+      const f = fault(doc.obj(v, p), doc, p);
+      if (f.delay !== undefined || f.abort !== undefined) route.fault = f;
     },
-    mirror: (v, p) => {
-      const { ok, subset } = destination(v, p);
-      if (ok) route.mirror = { ...route.mirror, ...(subset !== undefined ? { subset } : {}) };
+    mirror: (v, p) => (mirror = { destination: destination(v, doc, p, here), path: p }),
+    mirrorPercentage: (v, p) => (mirrorShare = { percent: doc.percent(v, p), path: p, current: true }),
+    // deprecated: a whole percentage; mirrorPercentage wins
+    mirrorPercent: (v, p) => {
+      const percent = doc.percent(v, p);
+      if (mirrorShare?.current !== true) mirrorShare = { percent, path: p, current: false };
     },
-    mirrors: (v, p) => {
+    mirrors: (v, p) =>
       doc.list(v, p).forEach((m, i) => {
         const mp = `${p}[${i}]`;
-        if (i > 0) return doc.unsupported(mp, 'meshlet mirrors to one destination per route');
-        const o = doc.obj(m, mp);
         let percent = 100;
-        doc.fields(o, mp, { destination: () => {}, percentage: (x, xp) => (percent = doc.percent(x, xp)) });
-        const { ok, subset } = destination(o.destination, `${mp}.destination`);
-        if (ok) route.mirror = { ...(subset !== undefined ? { subset } : {}), percent };
-      });
-    },
-    mirrorPercentage: (v, p) => (route.mirror = { ...route.mirror, percent: doc.percent(v, p) }),
-    mirrorPercent: (v, p) => (route.mirror = { ...route.mirror, percent: doc.percent(v, p) }),
+        let dest: Destination | undefined;
+        doc.fields(doc.obj(m, mp), mp, {
+          destination: (x, xp) => (dest = destination(x, doc, xp, here)),
+          percentage: (x, xp) => (percent = doc.percent(x, xp)),
+        });
+        if (dest === undefined) doc.bad(`${mp}.destination`, 'required');
+        mirrors.push({ destination: dest, path: `${mp}.destination`, percent, percentPath: undefined });
+      }),
     headers: (v, p) => ({ headers: route.headers, authority: headerAuthority } = headerOperations(v, doc, p)),
     rewrite: (v, p) => {
       const rw = rewrite(v, doc, p);
       if (rw !== undefined) route.rewrite = rw;
     },
-    redirect: (v, p) => (route.redirect = redirect(v, doc, p)),
-    directResponse: (v, p) => (route.directResponse = directResponse(v, doc, p)),
+    redirect: (v, p) => {
+      action = true;
+      route.redirect = redirect(v, doc, p);
+    },
+    directResponse: (v, p) => {
+      action = true;
+      route.directResponse = directResponse(v, doc, p);
+    },
+    delegate: skip('delegating to another VirtualService is not supported'),
   });
+  if (!action) doc.bad(path, 'expected route, redirect, directResponse or delegate (Istio refuses a route with none)');
+  if (mirrorShare !== undefined && mirror === undefined) doc.unsupported(mirrorShare.path, 'no effect: this route has no mirror');
+  const candidates: MirrorCandidate[] = [
+    ...(mirror ? [{ ...mirror, percent: mirrorShare?.percent ?? 100, percentPath: mirrorShare?.path }] : []),
+    ...mirrors,
+  ];
+  const m = mirrorOf(candidates, doc);
+  if (m !== undefined) route.mirror = m;
+  // A redirect or direct response answers alone; a Host set among the headers becomes the rewrite's authority.
   finishActions(route, r, doc, path, headerAuthority, destinationHeaders);
-  return route;
+  return skipped ? null : route;
 }
 
-export function virtualService(spec: Obj, doc: Doc, services: Map<string, ServiceConfig>, info: Map<string, { namespace?: string; host: string }>): void {
+export function virtualService(spec: Obj, doc: Doc, table: ServiceTable): void {
+  if (spec.hosts === undefined) {
+    doc.unsupported('spec', 'a VirtualService without hosts is a delegate, which meshlet does not follow');
+    return;
+  }
   const hosts = doc.list(spec.hosts, 'spec.hosts');
+  // A VirtualService bound to gateways only (no "mesh") does not apply to sidecars, nor to meshlet.
+  let forMesh = true;
   doc.fields(spec, 'spec', {
     hosts: () => {},
-    http: (v, p) => {
-      for (const [hi, host] of hosts.entries()) {
-        const { name, namespace, extraHost } = serviceOf(host, doc, `spec.hosts[${hi}]`);
-        const svc = services.get(name) ?? {};
-        services.set(name, svc);
-        if (!info.has(name)) info.set(name, { namespace, host: host as string });
-        if (extraHost) svc.hosts = [...new Set([...(svc.hosts ?? []), extraHost])];
-        else if (namespace) svc.namespaces = [...new Set([...(svc.namespaces ?? []), namespace])];
-        const reportOnce = hi === 0 ? doc : new Doc(doc.label, []);
-        svc.routes = [...(svc.routes ?? []), ...doc.list(v, p).map((r, i) => httpRoute(reportOnce.obj(r, `${p}[${i}]`), reportOnce, `${p}[${i}]`, name))];
-      }
+    gateways: (v, p) => (forMesh = doc.list(v, p).includes('mesh')),
+    http: (v, p) => doc.list(v, p),
+    tls: doc.reportAs('TLS routes (by SNI) are not supported: meshlet routes HTTP'),
+    tcp: doc.reportAs('TCP routes are not supported: meshlet routes HTTP'),
+    exportTo: (v, p) => {
+      const to = doc.list(v, p);
+      if (!(to.length === 1 && to[0] === '*')) doc.unsupported(p, 'applied for every caller: meshlet does not scope a rule to namespaces');
     },
+  });
+  if (!forMesh || spec.http === undefined) return;
+  const routes = spec.http as unknown[];
+  const done = new Set<string>();
+  hosts.forEach((host, hi) => {
+    const ref = table.names.ref(host, doc, `spec.hosts[${hi}]`);
+    const { name } = table.names.of(ref);
+    if (done.has(name)) return; // two spellings of one service
+    done.add(name);
+    const svc = table.service(ref, host as string);
+    const here: Here = { ref, host: host as string, names: table.names };
+    const converted = routes.map((r, i) => httpRoute(doc.obj(r, `spec.http[${i}]`), doc, `spec.http[${i}]`, here));
+    svc.routes = [...(svc.routes ?? []), ...converted.filter((x): x is RouteConfig => x !== null)];
   });
 }

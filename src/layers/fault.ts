@@ -1,8 +1,10 @@
 /**
  * The fault layer (Istio's HTTPFaultInjection): a route may delay a share of its requests by a
- * fixed time, and answer a share with an HTTP status without sending anything upstream. The
- * abort is judged first; a delayed request goes on through the rest of the pipeline after its
- * delay (the timer keeps the process alive while it waits). On only when some route has a fault.
+ * fixed time, and answer a share with an HTTP status without sending anything upstream. As in
+ * Envoy's fault filter, the two are independent: the delay is judged first, and after it (or at
+ * once, when not delayed) the abort; a request that is not aborted goes on through the rest of
+ * the pipeline (the delay's timer keeps the process alive while it waits). On only when some route
+ * has a fault.
  */
 import { InvalidConfigError } from '../core/errors.js';
 import { expectObject, join, optNumber, rejectUnknown, type Raw } from '../config/check.js';
@@ -66,8 +68,11 @@ export class FaultLayer implements Layer {
   handle(call: Call, next: Next): void {
     const f = call.routeIndex >= 0 ? this.#byRoute[call.routeIndex] : undefined;
     if (f === undefined) return next(call);
-    if (f.abort !== null && this.#random() * 100 < f.abort.percent) return call.respond(f.abort.status, 'fault filter abort');
-    if (f.delay !== null && this.#random() * 100 < f.delay.percent) return call.wait(f.delay.ms, () => next(call));
-    next(call);
+    const then = (): void => {
+      if (f.abort !== null && this.#random() * 100 < f.abort.percent) call.respond(f.abort.status, 'fault filter abort');
+      else next(call);
+    };
+    if (f.delay !== null && this.#random() * 100 < f.delay.percent) call.wait(f.delay.ms, then);
+    else then();
   }
 }

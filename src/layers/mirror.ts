@@ -1,6 +1,6 @@
 /**
  * The mirror layer (Istio's `mirror`): a share of a route's requests is copied, fire-and-forget,
- * to a subset (or the whole service), with the Host header `<host>-shadow` as Envoy sends it.
+ * to a subset (or the whole service), with the Host header `<host>-shadow[:port]` as Envoy sends it.
  * A copy never slows or fails the caller: its response is dropped, its failure only counted on
  * the endpoint's books, and copies still running when the mesh closes are aborted. A request
  * with a streamed body is not mirrored (the body can be read once). On only when a route mirrors.
@@ -95,7 +95,7 @@ export class MirrorLayer implements Layer {
     ep.load.start(this.#now());
     const handler = new MirrorHandler(ep, this.#inFlight);
     try {
-      ep.dispatcher.dispatch({ ...opts, origin: ep.key, headers: withHost(opts.headers, `${host}-shadow`) }, handler);
+      ep.dispatcher.dispatch({ ...opts, origin: ep.key, headers: withHost(opts.headers, shadowHost(host)) }, handler);
     } catch {
       handler.onResponseError();
       return false;
@@ -106,4 +106,11 @@ export class MirrorLayer implements Layer {
   close(): void {
     for (const m of [...this.#inFlight]) m.cancel();
   }
+}
+
+/** The Host of a mirrored request, as Envoy writes it: `-shadow` after the host, before any port (`httpbin-shadow:8000`). */
+export function shadowHost(host: string): string {
+  const colon = host.lastIndexOf(':');
+  if (colon > host.lastIndexOf(']') && /^\d+$/.test(host.slice(colon + 1))) return `${host.slice(0, colon)}-shadow${host.slice(colon)}`;
+  return `${host}-shadow`;
 }

@@ -35,7 +35,7 @@ spec:
       withStatic,
     );
     expect(unsupported).toEqual([]);
-    expect(services.ratings).toEqual({
+    expect(services.ratings).toMatchObject({
       discovery: { type: 'static', endpoints: ['http://127.0.0.1:9'] },
       balancer: 'least-request',
       subsets: { testversion: { labels: { version: 'v3' }, balancer: 'round-robin' } },
@@ -75,11 +75,12 @@ spec:
     );
     expect(services.reviews).toMatchObject({
       pool: { connections: 100 },
-      limits: { maxRequests: 1000 },
+      // 100 connections over HTTP/1.1 carry at most 100 requests at once, whatever http2MaxRequests says
+      limits: { maxRequests: 100 },
       outlierDetection: { consecutive5xxErrors: 7, intervalMs: 300_000, baseEjectionTimeMs: 900_000 },
     });
     expect(unsupported).toEqual([
-      { path: 'DestinationRule reviews-cb-policy: spec.trafficPolicy.connectionPool.http.maxRequestsPerConnection', message: 'not supported by meshlet' },
+      { path: 'DestinationRule reviews-cb-policy: spec.trafficPolicy.connectionPool.http.maxRequestsPerConnection', message: 'connections are not closed after a number of requests' },
     ]);
     await validates(services);
   });
@@ -116,12 +117,15 @@ spec:
         failover:
         - from: us-east
           to: eu-west
+    outlierDetection:
+      consecutive5xxErrors: 3
 `,
       withStatic,
     );
     expect(services.ratings!.balancer).toEqual({ type: 'ring-hash', hashOn: { header: 'x-user' }, minimumRingSize: 2048 });
     // A zero ttl: Envoy generates a session cookie.
     expect(services.reviews!.balancer).toEqual({ type: 'ring-hash', hashOn: { cookie: 'user', ttlMs: 0 } });
+    // failover with outlier detection (without it, Istio does not fail over: see defaults.test.ts)
     expect(services.reviews!.localityLb).toEqual({ enabled: true, failover: [{ from: 'us-east', to: 'eu-west' }] });
     expect(unsupported).toEqual([]);
     await validates(services);
@@ -271,7 +275,8 @@ spec:
       {
         split: { v1: 75, v2: 25 },
         timeoutMs: 10_000,
-        retry: { attempts: 3, perTryTimeoutMs: 2_000, retryOn: ['gateway-error', 'connect-failure', 'retriable-status-codes'], retriableStatusCodes: [503] },
+        // refused-stream never happens over HTTP/1.1, meshlet's protocol to endpoints
+        retry: { attempts: 3, perTryTimeoutMs: 2_000, retryOn: ['gateway-error', 'connect-failure', 'retriable-status-codes'], retriableStatusCodes: [503], budget: false },
         fault: { delay: { fixedDelayMs: 5_000, percent: 0.1 }, abort: { httpStatus: 400, percent: 0.1 } },
         mirror: { subset: 'v2', percent: 50 },
       },
@@ -307,14 +312,14 @@ metadata:
   name: ingress
 spec: {}
 `;
-    const { unsupported } = fromIstio(yaml);
+    const { services, unsupported } = fromIstio(yaml);
+    // gateways [mesh] is meshlet's case (a sidecar's), and ignoreUriCase becomes a regex: both applied
     expect(unsupported.map((u) => u.path)).toEqual([
-      'VirtualService reviews: spec.gateways',
-      'VirtualService reviews: spec.http[0].match[0].ignoreUriCase',
       'VirtualService reviews: spec.http[1].route[0].destination.host',
       'Gateway ingress: kind',
     ]);
-    expect(() => fromIstio(yaml, { strict: true })).toThrowError(/fromIstio: unsupported fields: VirtualService reviews: spec.gateways/);
+    expect(services.reviews!.routes).toEqual([{ match: [{ uri: { regex: '/[wW][pP][cC][aA][tT][aA][lL][oO][gG].*' } }], rewrite: { uri: '/newcatalog' } }]);
+    expect(() => fromIstio(yaml, { strict: true })).toThrowError(/fromIstio: unsupported fields: VirtualService reviews: spec.http\[1\].route\[0\].destination.host/);
   });
 
   test.each([
@@ -328,7 +333,7 @@ spec:
   - route:
     - destination: { host: r, subset: a }
     - destination: { host: r, subset: b }
-`, /VirtualService r: spec.http\[0\].route\[0\].weight: several destinations need weights/],
+`, /VirtualService r: spec.http\[0\].route: the weights add up to 0 \(Istio refuses such a route\)/],
     ['bad duration', `apiVersion: networking.istio.io/v1
 kind: VirtualService
 metadata: { name: r }
@@ -360,7 +365,7 @@ spec:
   });
 });
 
-test("a subset's connectionPool request limits become the subset's limits", async () => {
+test("a subset's connectionPool limits become the subset's limits", async () => {
   const { services, unsupported } = fromIstio(
     `apiVersion: networking.istio.io/v1
 kind: DestinationRule
@@ -381,7 +386,8 @@ spec:
 `,
     withStatic,
   );
-  expect(services.reviews!.subsets!.v2).toEqual({ labels: { version: 'v2' }, limits: { maxRequests: 50, maxPendingRequests: 5 } });
-  expect(unsupported.map((u) => u.path)).toEqual(['DestinationRule reviews: spec.subsets[0].trafficPolicy.connectionPool.tcp']);
+  // 10 connections carry at most 10 requests at once (HTTP/1.1); the subset does not wait longer than the service
+  expect(services.reviews!.subsets!.v2).toEqual({ labels: { version: 'v2' }, limits: { maxRequests: 10, maxPendingRequests: 5, maxQueueTimeMs: 600_000 } });
+  expect(unsupported).toEqual([]);
   await validates(services);
 });

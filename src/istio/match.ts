@@ -1,0 +1,89 @@
+/**
+ * HTTPMatchRequest → a route's match block. A condition meshlet cannot evaluate (the caller's
+ * labels or namespace, the authority, scheme or port, withoutHeaders, a field it does not know)
+ * never widens a match: its block is left out — it matches nothing rather than everything — and
+ * a route whose blocks are all left out is skipped. `gateways` is evaluated: meshlet is a sidecar,
+ * `mesh`, so a block for gateways only never matches.
+ */
+import type { RouteMatch, StringMatch } from '../routing/match.js';
+import { isObj, put, type Doc, type Obj } from './doc.js';
+
+export function stringMatch(v: unknown, doc: Doc, path: string): StringMatch {
+  const o = doc.obj(v, path);
+  const keys = Object.keys(o);
+  if (keys.length !== 1 || !['exact', 'prefix', 'regex'].includes(keys[0]!)) doc.bad(path, 'expected exactly one of exact, prefix, regex');
+  return { [keys[0]!]: doc.str(o[keys[0]!], `${path}.${keys[0]!}`) } as StringMatch;
+}
+
+/** `exact` or `prefix` as a regex matching it in any ASCII case (`ignoreUriCase`). */
+function anyCase(m: StringMatch): StringMatch {
+  if (!('exact' in m) && !('prefix' in m)) return m; // Istio ignores case only for exact and prefix
+  const text = 'exact' in m ? m.exact : m.prefix;
+  const re = [...text].map((c) => (/[a-z]/i.test(c) ? `[${c.toLowerCase()}${c.toUpperCase()}]` : /[\\^$.|?*+()[\]{}]/.test(c) ? `\\${c}` : c)).join('');
+  return { regex: 'exact' in m ? re : `${re}.*` };
+}
+
+/** An empty condition, or Istio's `regex: "*"` (not RE2: Istio reads it as "present"). */
+const presence = (x: unknown): boolean => isObj(x) && (Object.keys(x).length === 0 || (Object.keys(x).length === 1 && x.regex === '*'));
+
+const CANNOT: Record<string, string> = {
+  sourceLabels: "meshlet does not know this process's labels",
+  sourceNamespace: "meshlet does not know this process's namespace",
+  withoutHeaders: 'meshlet cannot match on a header being absent or different',
+  authority: 'meshlet does not match on the authority',
+  scheme: 'meshlet does not match on the scheme',
+  port: 'meshlet does not match on the port',
+};
+
+export interface MatchRead {
+  /** The block, or null when it holds a condition meshlet cannot evaluate, or one that never holds for a sidecar. */
+  readonly match: RouteMatch | null;
+  /** The conditions meshlet could not evaluate, by path, with why (reported by the caller). */
+  readonly cannot: readonly { path: string; why: string }[];
+}
+
+export function httpMatch(m: Obj, doc: Doc, path: string): MatchRead {
+  const out: RouteMatch = {};
+  const cannot: { path: string; why: string }[] = [];
+  let forGatewaysOnly = false;
+  let ignoreCase = false;
+  const table = (v: unknown, p: string): Record<string, StringMatch> => {
+    const t: Record<string, StringMatch> = {};
+    for (const [k, x] of Object.entries(doc.obj(v, p))) put(t, k, presence(x) ? { present: true } : stringMatch(x, doc, `${p}.${k}`));
+    return t;
+  };
+  const handlers: Record<string, (v: unknown, p: string) => void> = {
+    name: doc.reportAs('match names only label access logs, which meshlet does not write'),
+    statPrefix: doc.reportAs('meshlet does not name stats per match'),
+    uri: (v, p) => (out.uri = stringMatch(v, doc, p)),
+    method: (v, p) => (out.method = stringMatch(v, doc, p)),
+    headers: (v, p) => (out.headers = table(v, p)),
+    queryParams: (v, p) => (out.queryParams = table(v, p)),
+    ignoreUriCase: (v, p) => (ignoreCase = doc.bool(v, p)),
+    gateways: (v, p) => (forGatewaysOnly = !doc.list(v, p).includes('mesh')),
+  };
+  for (const [k, why] of Object.entries(CANNOT)) handlers[k] = (_v, p) => cannot.push({ path: p, why });
+  for (const [k, v] of Object.entries(m)) {
+    const p = `${path}.${k}`;
+    if (Object.hasOwn(handlers, k)) handlers[k]!(v, p);
+    else cannot.push({ path: p, why: 'not a match condition meshlet knows' });
+  }
+  if (ignoreCase && out.uri !== undefined) out.uri = anyCase(out.uri);
+  return { match: cannot.length > 0 || forGatewaysOnly ? null : out, cannot };
+}
+
+/**
+ * The match blocks of a route, those meshlet cannot evaluate left out and reported; null when
+ * every block was left out (the route is skipped).
+ */
+export function httpMatches(v: unknown, doc: Doc, path: string): RouteMatch[] | null {
+  const reads = doc.list(v, path).map((m, i) => httpMatch(doc.obj(m, `${path}[${i}]`), doc, `${path}[${i}]`));
+  const kept = reads.flatMap((r) => (r.match === null ? [] : [r.match]));
+  const skipped = reads.length > 0 && kept.length === 0;
+  for (const r of reads) {
+    for (const c of r.cannot) {
+      doc.unsupported(c.path, `${c.why}: this match block is left out, so it matches nothing rather than everything${skipped ? ', and the route, with no other block, is skipped' : ''}`);
+    }
+  }
+  return skipped ? null : kept;
+}
