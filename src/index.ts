@@ -15,6 +15,13 @@ export type {
 } from './service/config.js';
 export { MeshDispatcher } from './core/dispatcher.js';
 export { MeshAgent } from './agent/agent.js';
+export { inboundRequest, type InboundRequest, type InboundStats } from './inbound/inbound.js';
+export type { InboundOptions, InboundLimitsConfig, InboundRateLimitConfig } from './inbound/options.js';
+export type { InboundEntryStats } from './inbound/door.js';
+export type { LoadReportOptions } from './inbound/load-report.js';
+export type { RequestListener, Middleware, FastifyPlugin, FastifyLike, FastifyReplyLike } from './inbound/adapters.js';
+export type { ProbeOptions, ProbeHandler } from './inbound/probes.js';
+export type { DrainOptions, SignalOptions, DrainableServer } from './inbound/drain.js';
 export type { MeshCall, EndListener } from './request/call.js';
 export type { Interceptor, InterceptorFactory, LayerContext } from './request/layer.js';
 export type { Endpoint, EndpointState, PickedEndpoint } from './core/endpoint.js';
@@ -67,6 +74,7 @@ export {
   InvalidConfigError,
   LayerFailedError,
   TimeoutError,
+  DeadlineExceededError,
   MeshClosedError,
   OverloadedError,
   RateLimitedError,

@@ -25,7 +25,9 @@ import { MeshEvents, type Disposable, type MeshEventMap, type MeshEventName } fr
 import { fromInterceptor, type Layer } from './request/layer.js';
 import { MeshAgent } from './agent/agent.js';
 import { installGlobalAgent } from './agent/global.js';
-import type { AgentOptions } from 'node:http';
+import type { AgentOptions, IncomingMessage, ServerResponse } from 'node:http';
+import { Inbound, type InboundStats, type InboundOptions, type DrainOptions, type SignalOptions } from './inbound/inbound.js';
+import type { FastifyPlugin, Middleware, ProbeHandler, ProbeOptions, RequestListener } from './inbound/inbound.js';
 
 /**
  * Module-level registrations (`registerBalancer`, `registerDiscovery`) live on `globalThis` under
@@ -80,6 +82,8 @@ export function registerDiscovery<O>(type: string, factory: DiscoveryFactory<O> 
 /** What `mesh.stats()` returns. */
 export interface MeshStats {
   services: Record<string, ServiceStats>;
+  /** The service's own server, once an inbound entry point or the probes exist. */
+  inbound?: InboundStats;
 }
 
 export class Mesh {
@@ -93,6 +97,8 @@ export class Mesh {
   readonly #parsed: ParsedMeshConfig;
   /** Every service name and alias (the mistyped-name hint suggests one of them). */
   readonly #hostNames: readonly string[];
+  #inbound: Inbound | null = null;
+  readonly #inboundDeps: ConstructorParameters<typeof Inbound>[0];
 
   /** @internal Use {@link createMesh}. */
   constructor(config: MeshConfig) {
@@ -108,6 +114,7 @@ export class Mesh {
     const random = config.random ? guardRandom(config.random, meshLog.warn) : Math.random;
     const now = config.now ? guardClock(config.now, meshLog.warn) : () => performance.now();
     this.#events = new MeshEvents((err) => meshLog.warn(`an event listener threw: ${messageOf(err)}`));
+    this.#inboundDeps = { now, random, log: sectionLogger('meshlet:inbound', config.logger), events: this.#events };
     const locality = processLocality(parsed.locality);
     const hosts = new Map<string, Service>();
     // Every user factory runs before anything starts: one that fails leaves nothing running.
@@ -211,11 +218,49 @@ export class Mesh {
     return meshToJSON(this.#parsed) as unknown as MeshConfig;
   }
 
-  /** A snapshot of every service and endpoint: traffic, failures, in-flight, latency, state. */
+  /** A snapshot of every service and endpoint: traffic, failures, in-flight, latency, state; and of the inbound side. */
   stats(): MeshStats {
     const services: Record<string, ServiceStats> = {};
     for (const [name, svc] of this.#services) services[name] = svc.stats();
-    return { services };
+    return this.#inbound === null ? { services } : { services, inbound: this.#inbound.stats() };
+  }
+
+  /** The inbound side (src/inbound/, README "The inbound side"), made on first use. */
+  get #in(): Inbound {
+    return (this.#inbound ??= new Inbound(this.#inboundDeps));
+  }
+
+  /**
+   * Wrap a `node:http` / `node:https` listener (an Express app is one): deadline and trace headers flow to the mesh
+   * calls made while serving, responses carry a load report, limits answer 503 / 429. @throws InvalidConfigError
+   */
+  inbound<Req extends IncomingMessage, Res extends ServerResponse>(listener: RequestListener<Req, Res>, options?: InboundOptions): (req: Req, res: Res) => void {
+    return this.#in.listener(listener, options);
+  }
+
+  /** {@link inbound} as an Express / Connect middleware (`app.use(mesh.middleware())`, first). */
+  middleware(options?: InboundOptions): Middleware {
+    return this.#in.middleware(options);
+  }
+
+  /** {@link inbound} as a Fastify plugin (`app.register(mesh.fastifyPlugin())`, at the root). */
+  fastifyPlugin(options?: InboundOptions): FastifyPlugin {
+    return this.#in.fastifyPlugin(options);
+  }
+
+  /** Kubernetes probes: `/healthz` (200 while alive) and `/readyz` (503 once draining); a listener and a middleware. */
+  probes(options?: ProbeOptions): ProbeHandler {
+    return this.#in.probes(options);
+  }
+
+  /** Drain: readiness fails, `Connection: close`, in-flight requests finish within `graceMs`, the mesh closes. @throws InvalidConfigError */
+  drain(options?: DrainOptions): Promise<void> {
+    return this.#in.drain(options, (graceMs) => this.close({ graceMs }));
+  }
+
+  /** On SIGTERM (or `signals`), {@link drain}, then let the signal end the process. Opt-in; returns `{ dispose() }`. */
+  handleSignals(options?: SignalOptions): Disposable {
+    return this.#in.handleSignals(options, (o) => this.drain(o));
   }
 
   /** @internal The service named `name`, for tests and the live view. */
@@ -234,6 +279,7 @@ export class Mesh {
       const grace = options.graceMs ?? 30_000;
       if (!(grace >= 0)) throw new InvalidConfigError('close.graceMs', `expected a number ≥ 0, got ${String(grace)}`);
       this.#graceMs = grace;
+      this.#inbound?.stop();
       this.#closing = this.dispatcher.close();
     }
     return this.#closing;

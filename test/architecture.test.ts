@@ -25,6 +25,7 @@ export const ORDER = [
   'service',
   'istio', // Istio YAML → config: it knows the config types of service/
   'agent', // the mesh's http.Agent: node:http requests, parsed in process, dispatched through the mesh
+  'inbound', // the service's own server: deadlines and context in, load reports, limits, drain, probes
   'mesh.ts',
   'observability', // the live view and metrics may import mesh.ts
   'index.ts', // the public entry: it re-exports everything, liveView and enableMetrics included

@@ -17,6 +17,7 @@ export type MeshErrorCode =
   | 'NO_HEALTHY_ENDPOINT'
   | 'INVALID_CONFIG'
   | 'TIMEOUT'
+  | 'DEADLINE_EXCEEDED'
   | 'MESH_CLOSED'
   | 'CIRCUIT_OPEN'
   | 'RATE_LIMITED'
@@ -121,6 +122,22 @@ export class InvalidConfigError extends MeshError {
 export class TimeoutError extends MeshError {
   constructor(service: string, timeoutMs: number, details: Omit<MeshErrorDetails, 'service'> = {}) {
     super('TIMEOUT', `service "${service}": request timed out after ${timeoutMs} ms`, { ...details, service });
+  }
+}
+
+/**
+ * The deadline of the request being served ran out (the caller's `grpc-timeout`,
+ * `x-envoy-expected-rq-timeout-ms` or `x-meshlet-deadline-ms`, inbound/): a call made while
+ * serving it was not sent (`sent: false`, nothing left when it started), or was cut when the
+ * time ran out.
+ */
+export class DeadlineExceededError extends MeshError {
+  /** True when the call was cut while in flight; false when it was never sent. */
+  readonly sent: boolean;
+  constructor(service: string, sent: boolean, details: Omit<MeshErrorDetails, 'service'> = {}) {
+    const what = sent ? 'cut: the deadline of the request being served ran out' : 'not sent: the deadline of the request being served has passed';
+    super('DEADLINE_EXCEEDED', `service "${service}": ${what}`, { ...details, service });
+    this.sent = sent;
   }
 }
 

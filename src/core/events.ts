@@ -38,6 +38,14 @@ export interface MeshEventMap {
    * event: from `previous` to `limit` slots, on a window of samples whose mean latency was `latencyMs`.
    */
   'concurrency-limit': { service: string; algorithm: string; limit: number; previous: number; latencyMs: number };
+  /** An inbound entry point (`mesh.inbound`, …) refused a request: 429 from its rate limit, 503 from its concurrency limit. */
+  'inbound-refused': { entry: string; status: number; limit: string };
+  /**
+   * The mesh's drain (`mesh.drain`) moved on: `started` (readiness fails, responses get
+   * `Connection: close`), `idle` (no request in flight, or the grace ran out with `inFlight` left),
+   * `closed` (outbound pools closed too).
+   */
+  drain: { phase: 'started' | 'idle' | 'closed'; inFlight: number };
   /** Discovery pushed a new endpoint set. */
   'discovery-update': { service: string; endpoints: number; added: number; removed: number };
   /** Discovery failed; the last good set was kept. */

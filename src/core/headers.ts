@@ -1,8 +1,8 @@
 /**
  * Request headers arrive in the three shapes undici accepts: an object (`fetch` sends one), a flat
  * `[name, value, …]` array, or an iterable of `[name, value]` pairs (meshlet also takes an array of
- * pairs). These helpers read them, and set or remove the Host header, without normalising the
- * whole set.
+ * pairs). These helpers read them, set or remove the Host header, and set or add others (the
+ * deadline and context headers of the inbound side), without normalising the whole set.
  */
 import { errors, type Dispatcher } from 'undici';
 
@@ -139,26 +139,27 @@ function objectHasHost(obj: Record<string, unknown>): boolean {
   return false;
 }
 
-function copyWithoutHost(obj: Record<string, unknown>): Record<string, unknown> {
+function copyWithoutHost(obj: Record<string, unknown>, drop: (name: unknown) => boolean = isHost): Record<string, unknown> {
   const out: Record<string, unknown> = {};
-  for (const k of Object.keys(obj)) if (!isHost(k)) out[k] = obj[k];
+  for (const k of Object.keys(obj)) if (!drop(k)) out[k] = obj[k];
   return out;
 }
 
 /**
- * A flat `[name, value, …]` copy without Host headers, from a flat array, an array of pairs or an
- * iterable of pairs (read once: a generator is not read twice); null for an odd flat array.
+ * A flat `[name, value, …]` copy without Host headers (or those `drop` names), from a flat array,
+ * an array of pairs or an iterable of pairs (read once: a generator is not read twice); null for
+ * an odd flat array.
  */
-function flatWithoutHost(headers: object): unknown[] | null {
+function flatWithoutHost(headers: object, drop: (name: unknown) => boolean = isHost): unknown[] | null {
   const out: unknown[] = [];
   if (Array.isArray(headers) && !Array.isArray(headers[0])) {
     if (headers.length % 2 !== 0) return null;
-    for (let i = 0; i < headers.length; i += 2) if (!isHost(headers[i])) out.push(headers[i], headers[i + 1]);
+    for (let i = 0; i < headers.length; i += 2) if (!drop(headers[i])) out.push(headers[i], headers[i + 1]);
     return out;
   }
   for (const pair of headers as Iterable<unknown>) {
     if (!Array.isArray(pair) || pair.length !== 2) throw new errors.InvalidArgumentError('headers must be in key-value pair format');
-    if (!isHost(pair[0])) out.push(pair[0], pair[1]);
+    if (!drop(pair[0])) out.push(pair[0], pair[1]);
   }
   return out;
 }
@@ -188,4 +189,54 @@ export function forEachHeader(headers: Headers, fn: (name: string, value: string
     if (!Array.isArray(pair) || pair.length !== 2) throw new errors.InvalidArgumentError('headers must be in key-value pair format');
     each(pair[0], pair[1]);
   }
+}
+
+/** True when `name`, in any case, is one of `lowerNames`' names (a flat `[name, value, …]` list). */
+function named(name: unknown, lowerNames: readonly string[]): boolean {
+  const s = String(name);
+  for (let i = 0; i < lowerNames.length; i += 2) if (s.length === lowerNames[i]!.length && s.toLowerCase() === lowerNames[i]) return true;
+  return false;
+}
+
+/**
+ * `headers` with each header of `set` (a flat `[name, value, …]` list, lower-case names) in
+ * place of any of that name, in any case and any shape. The object form is copied once; the other
+ * forms become a flat array.
+ * @throws InvalidArgumentError (undici's) for an iterable entry that is not a `[name, value]` pair
+ */
+export function withHeaders(headers: Headers, set: readonly string[]): Headers {
+  const drop = (name: unknown): boolean => named(name, set);
+  if (headers == null || isObjectForm(headers)) {
+    const out = headers == null ? {} : copyWithoutHost(headers as Record<string, unknown>, drop);
+    for (let i = 0; i + 1 < set.length; i += 2) out[set[i]!] = set[i + 1];
+    return out as Headers;
+  }
+  const flat = flatWithoutHost(headers, drop);
+  if (flat === null) return headers; // an odd flat array: undici refuses it as it is
+  flat.push(...set);
+  return flat as Headers;
+}
+
+/**
+ * `headers` plus each header of `add` (a flat `[name, value, …]` list, lower-case names) that it
+ * does not carry under any spelling: what the caller set is never replaced. The same object when
+ * nothing is missing; else the object form is copied once and the other forms become a flat array.
+ * @throws InvalidArgumentError (undici's) for an iterable entry that is not a `[name, value]` pair
+ */
+export function withMissingHeaders(headers: Headers, add: readonly string[]): Headers {
+  if (add.length === 0) return headers;
+  // An iterable is read once, into a flat array, before it is looked at (a generator cannot be read twice).
+  const h = headers == null || isObjectForm(headers) || Array.isArray(headers) ? headers : (flatWithoutHost(headers, () => false) as Headers);
+  let missing: string[] | null = null;
+  for (let i = 0; i + 1 < add.length; i += 2) if (getHeader(h, add[i]!) === undefined) (missing ??= []).push(add[i]!, add[i + 1]!);
+  if (missing === null) return h;
+  if (h == null || isObjectForm(h)) {
+    const out: Record<string, unknown> = h == null ? {} : { ...(h as Record<string, unknown>) };
+    for (let i = 0; i < missing.length; i += 2) out[missing[i]!] = missing[i + 1];
+    return out as Headers;
+  }
+  const flat = flatWithoutHost(h, () => false);
+  if (flat === null) return h; // an odd flat array: undici refuses it as it is
+  flat.push(...missing);
+  return flat as Headers;
 }

@@ -4,15 +4,17 @@
  * `call.env.observe` (health: outlier detection, breaker, probes) and the endpoint's load report
  * in the response headers when the service reads them, times the try out
  * (`perTryTimeout`), drains a response its sink holds back for a retry, and passes everything else
- * to `call.sink`. Callbacks of an attempt that no longer counts (not the call's current one, nor
+ * to `call.sink`. A try with a deadline (the request's, or its per-try timeout) sends the time
+ * it has left (`x-meshlet-deadline-ms`, `x-envoy-expected-rq-timeout-ms`). Callbacks of an attempt that no longer counts (not the call's current one, nor
  * a hedge racing it) only close the endpoint's books; a hedge that lost is `cancel`led.
  */
 import type { Duplex } from 'node:stream';
 import type { Dispatcher } from 'undici';
 import type { Endpoint } from '../core/endpoint.js';
 import { PerTryTimeoutError } from '../core/errors.js';
-import { withHost, withoutHost } from '../core/headers.js';
+import { withHeaders, withHost, withoutHost } from '../core/headers.js';
 import { errorKind, statusKind, type AttemptOutcomeKind } from '../health/outcome.js';
+import { DEADLINE_HEADER, ENVOY_TIMEOUT_HEADER } from './inbound-context.js';
 
 type Controller = Dispatcher.DispatchController;
 type Headers = Record<string, string | string[] | undefined>;
@@ -51,6 +53,8 @@ export interface AttemptCall {
   /** The body to send (a guard around a streamed one). */
   readonly body: unknown;
   readonly perTryTimeoutMs: number;
+  /** Time left before the request's deadline, ms (Infinity without one). */
+  remainingMs(): number;
   readonly sink: AttemptSink;
   /** The clock reading an attempt starting now should use. */
   attemptStartMs(): number;
@@ -100,6 +104,14 @@ export class Attempt implements Dispatcher.DispatchHandler {
     if (call.perTryTimeoutMs > 0) this.#armPerTry(call.perTryTimeoutMs);
     const opts = call.opts;
     try {
+      let headers = opts.headers;
+      // The time this try may take goes with it, as gRPC sends grpc-timeout and Envoy
+      // x-envoy-expected-rq-timeout-ms: a meshlet (or Envoy) on the other side keeps to it.
+      const leftMs = Math.min(call.remainingMs(), call.perTryTimeoutMs > 0 ? call.perTryTimeoutMs : Infinity);
+      if (leftMs !== Infinity) {
+        const v = String(Math.max(0, Math.floor(leftMs)));
+        headers = withHeaders(headers, [DEADLINE_HEADER, v, ENVOY_TIMEOUT_HEADER, v]);
+      }
       this.endpoint.dispatcher.dispatch(
         {
           ...opts,
@@ -108,10 +120,10 @@ export class Attempt implements Dispatcher.DispatchHandler {
           // The mesh decides the Host header, as a sidecar rewrites the authority: never the caller's.
           headers:
             call.authority !== null
-              ? withHost(opts.headers, call.authority)
+              ? withHost(headers, call.authority)
               : call.env.hostHeader === 'service'
-                ? withHost(opts.headers, call.host)
-                : withoutHost(opts.headers),
+                ? withHost(headers, call.host)
+                : withoutHost(headers),
         },
         this,
       );

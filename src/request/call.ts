@@ -38,7 +38,7 @@ export type CallEnv = Env<Call>;
 
 export class Call extends PickState implements Controller, AttemptSink, MeshCall {
   readonly env: CallEnv;
-  /** The request: the caller's, or its copy as the route rewrote it (path, headers). */
+  /** The request: the caller's, or a copy (the route rewrote it; the inbound context added headers). Never mutated. */
   opts: Dispatcher.DispatchOptions;
   readonly host: string;
   readonly startMs: number;
@@ -194,9 +194,15 @@ export class Call extends PickState implements Controller, AttemptSink, MeshCall
     else this.#onEnd.push(listener);
   }
 
-  /** Arm the request's deadline: after `ms`, abort with `error()`. */
+  /**
+   * Arm the request's deadline: `ms` after the call started, abort with `error()` — unless an
+   * earlier deadline is armed already (the caller's, a route's): the earliest one holds.
+   */
   setDeadline(ms: number, error: () => Error): void {
-    this.#deadlineMs = this.startMs + ms;
+    const at = this.startMs + ms;
+    if (at >= this.#deadlineMs) return;
+    if (this.#deadline !== null) clearTimeout(this.#deadline);
+    this.#deadlineMs = at;
     this.#deadline = setTimeout(() => {
       this.#deadline = null;
       if (this.done) return;

@@ -3,6 +3,7 @@
  * each) — or leaves it out when the service does not configure it, so a request pays only for
  * what is on. Read this file to know what happens to a request, and in which order:
  *
+ *   inbound     the caller's deadline and headers, while serving a request        (inbound/; always)
  *   route       the first matching route picks a subset or a weighted split       (routes)
  *   fault       delay or answer locally a share of a route's requests             (route.fault)
  *   mirror      copy a share of a route's requests to a subset, fire-and-forget   (route.mirror)
@@ -30,6 +31,7 @@ import { mod64 } from '../balancers/xxhash64.js';
 import type { Target } from '../routing/target.js';
 import type { Call } from '../request/call.js';
 import { compose, type Layer, type Next } from '../request/layer.js';
+import { InboundContextLayer } from '../layers/inbound-context.js';
 import { RouteLayer } from '../layers/route.js';
 import { FaultLayer } from '../layers/fault.js';
 import { MirrorLayer } from '../layers/mirror.js';
@@ -107,6 +109,7 @@ export function buildPipeline(p: PipelineParts): Pipeline {
   const adaptive = c.limits.adaptive ? new AdaptiveLimit(c.limits.adaptive, limit, deps) : null;
 
   const layers: (Layer | null)[] = [
+    new InboundContextLayer(name),
     c.routes.length > 0 ? new RouteLayer(c.routes, p.subsets, splitDraw(c, hasher, p.random)) : null,
     FaultLayer.needed(faults) ? new FaultLayer(faults, p.random) : null,
     MirrorLayer.needed(mirrors) ? new MirrorLayer(mirrors, p.whole, p.subsets, deps) : null,

@@ -93,7 +93,7 @@ describe('service breaker', () => {
     const s = mesh.stats().services;
     expect(s.plain!.pipeline).not.toContain('service-breaker');
     expect(s.plain).toMatchObject({ serviceCircuit: undefined, shortCircuited: 0 });
-    expect(s.guarded!.pipeline).toEqual(['concurrency', 'ready', 'service-breaker', 'retry']);
+    expect(s.guarded!.pipeline).toEqual(['inbound-context', 'concurrency', 'ready', 'service-breaker', 'retry']);
     expect(s.guarded).toMatchObject({ serviceCircuit: 'closed', shortCircuited: 0 });
   });
 

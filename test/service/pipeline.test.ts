@@ -38,9 +38,9 @@ test('a service carries only the layers it configures, in pipeline order', async
     },
   });
   const s = mesh.stats().services;
-  expect(s.plain!.pipeline).toEqual(['concurrency', 'ready']);
-  expect(s.defaults!.pipeline).toEqual(['concurrency', 'ready', 'retry']);
-  expect(s.full!.pipeline).toEqual(['route', 'fault', 'mirror', 'hash', 'deadline', 'rate-limit', 'concurrency', 'ready', 'retry']);
+  expect(s.plain!.pipeline).toEqual(['inbound-context', 'concurrency', 'ready']);
+  expect(s.defaults!.pipeline).toEqual(['inbound-context', 'concurrency', 'ready', 'retry']);
+  expect(s.full!.pipeline).toEqual(['inbound-context', 'route', 'fault', 'mirror', 'hash', 'deadline', 'rate-limit', 'concurrency', 'ready', 'retry']);
 });
 
 test('interceptors: mesh-wide then per service, after routing and before the limits; they can end a request or watch it end', async () => {
@@ -67,7 +67,7 @@ test('interceptors: mesh-wide then per service, after routing and before the lim
       },
     },
   });
-  expect(mesh.stats().services.api!.pipeline).toEqual(['route', 'tenant-gate', 'audit', 'concurrency', 'ready', 'retry']);
+  expect(mesh.stats().services.api!.pipeline).toEqual(['inbound-context', 'route', 'tenant-gate', 'audit', 'concurrency', 'ready', 'retry']);
   expect(await status(mesh)).toBe(200);
   expect(await status(mesh, '/admin')).toBe('RATE_LIMITED');
   expect(seen).toEqual(['gate:v2', 'audit:0', 'gate:v2']);
