@@ -234,7 +234,7 @@ export class Mesh {
    * Wrap a `node:http` / `node:https` listener (an Express app is one): deadline and trace headers flow to the mesh
    * calls made while serving, responses carry a load report, limits answer 503 / 429. @throws InvalidConfigError
    */
-  inbound<Req extends IncomingMessage, Res extends ServerResponse>(listener: RequestListener<Req, Res>, options?: InboundOptions): (req: Req, res: Res) => void {
+  inbound(listener: RequestListener, options?: InboundOptions): (req: IncomingMessage, res: ServerResponse) => void {
     return this.#in.listener(listener, options);
   }
 

@@ -19,15 +19,25 @@
  *    (refuse it with UNKNOWN_SERVICE, on the ClientRequest's 'error'), so the agent follows
  *    whatever rules the dispatcher has for unknown hosts.
  * A request with `socketPath` (a Unix socket) always gets a real socket.
+ *
+ * Each request is dispatched in the async context of the code that made it (all
+ * `AsyncLocalStorage` stores: the request being served, OpenTelemetry's active span), captured
+ * when its connection is made or reused — not in the context of the connection's first request,
+ * which the server side's parser would otherwise run every later request of a keep-alive
+ * connection in. (With `maxSockets` set, a request that waited for a free connection is
+ * dispatched in the context of the one that freed it.)
+ *
  * The agent speaks plain HTTP (`http://orders/`): TLS to endpoints is the service's `tls`.
  */
+import { AsyncLocalStorage } from 'node:async_hooks';
 import dns from 'node:dns';
 import http from 'node:http';
+import type { Socket } from 'node:net';
 import type { Duplex } from 'node:stream';
 import type { Dispatcher } from 'undici';
 import { annotateUnresolved, bareName } from '../core/unknown-host.js';
 import { forward } from './forward.js';
-import { socketPair } from './socket-pair.js';
+import { InProcessSocket, socketPair } from './socket-pair.js';
 import { forwardUpgrade } from './upgrade.js';
 
 /** What the agent needs from its mesh. */
@@ -44,6 +54,8 @@ export interface AgentEnv {
 interface Route {
   readonly origin: string;
   readonly host: string;
+  /** Runs a function in the async context of the connection's current request (made or reused in it). */
+  inContext: <R>(fn: () => R) => R;
 }
 
 type LookupCallback = (err: NodeJS.ErrnoException | null, ...rest: unknown[]) => void;
@@ -84,9 +96,17 @@ export class MeshAgent extends http.Agent {
     }
     const host = `${hostname.includes(':') ? `[${hostname}]` : hostname}${port === 80 ? '' : `:${port}`}`;
     const [client, server] = socketPair();
-    this.#routes.set(server, { origin: `http://${host}`, host });
+    this.#routes.set(server, { origin: `http://${host}`, host, inContext: AsyncLocalStorage.snapshot() });
     this.#server.emit('connection', server);
     return client;
+  }
+
+  /** A kept-alive connection is given to a new request: its requests now run in that request's context. */
+  override reuseSocket(socket: Socket, request: http.ClientRequest): void {
+    super.reuseSocket(socket, request);
+    const peer = socket instanceof InProcessSocket ? socket.peer : null;
+    const route = peer === null ? undefined : this.#routes.get(peer);
+    if (route !== undefined) route.inContext = AsyncLocalStorage.snapshot();
   }
 
   /** `options` with a DNS lookup that annotates an unresolved bare name (core/unknown-host.ts). */
@@ -102,12 +122,12 @@ export class MeshAgent extends http.Agent {
   #request(req: http.IncomingMessage, res: http.ServerResponse, expectContinue: boolean): void {
     const route = this.#routes.get(req.socket);
     if (route === undefined) return void req.socket.destroy();
-    forward(this.#env.dispatcher, route.origin, route.host, req, res, expectContinue);
+    route.inContext(() => forward(this.#env.dispatcher, route.origin, route.host, req, res, expectContinue));
   }
 
   #upgrade(req: http.IncomingMessage, socket: Duplex, head: Buffer): void {
     const route = this.#routes.get(socket);
     if (route === undefined) return void socket.destroy();
-    forwardUpgrade(this.#env.dispatcher, route.origin, route.host, req, socket, head);
+    route.inContext(() => forwardUpgrade(this.#env.dispatcher, route.origin, route.host, req, socket, head));
   }
 }

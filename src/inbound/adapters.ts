@@ -9,7 +9,7 @@ import type { IncomingMessage, ServerResponse } from 'node:http';
 import { isRefusal, run, type Door, type Refusal } from './door.js';
 
 /** A `node:http` / `node:https` request listener (an Express app is one too). */
-export type RequestListener<Req extends IncomingMessage = IncomingMessage, Res extends ServerResponse = ServerResponse> = (req: Req, res: Res) => unknown;
+export type RequestListener = (req: IncomingMessage, res: ServerResponse) => unknown;
 
 /** An Express / Connect middleware. */
 export type Middleware = (req: IncomingMessage, res: ServerResponse, next: (err?: unknown) => void) => void;
@@ -43,7 +43,7 @@ function refuse(res: ServerResponse, refusal: Refusal): void {
   res.end(refusal.text);
 }
 
-export function wrapListener<Req extends IncomingMessage, Res extends ServerResponse>(door: Door, listener: RequestListener<Req, Res>): (req: Req, res: Res) => void {
+export function wrapListener(door: Door, listener: RequestListener): (req: IncomingMessage, res: ServerResponse) => void {
   return (req, res) => {
     const v = door.enter(req, res);
     if (isRefusal(v)) refuse(res, v);

@@ -91,7 +91,7 @@ export class Inbound implements DoorHub {
     return door;
   }
 
-  listener<Req extends IncomingMessage, Res extends ServerResponse>(listener: RequestListener<Req, Res>, options: unknown): (req: Req, res: Res) => void {
+  listener(listener: RequestListener, options: unknown): (req: IncomingMessage, res: ServerResponse) => void {
     return wrapListener(this.#door('http', options, 'inbound'), listener);
   }
 

@@ -11,7 +11,11 @@
  *  - observed from `mesh.stats()`: `meshlet.endpoint.in_flight` (gauge),
  *    `meshlet.endpoint.requests` (counter), `meshlet.endpoint.healthy` (gauge: 1 healthy,
  *    0 ejected / half-open / unhealthy / draining), `meshlet.concurrency.limit` (gauge per
- *    service: the in-flight slots allowed now — `maxRequests`, or the adaptive limit).
+ *    service: the in-flight slots allowed now — `maxRequests`, or the adaptive limit);
+ *  - the inbound side (`mesh.inbound`, …), per entry point (`meshlet.inbound.entry`):
+ *    `meshlet.inbound.in_flight` (gauge), `meshlet.inbound.requests` (counter),
+ *    `meshlet.inbound.concurrency.limit` (gauge, entry points with limits), and the counter
+ *    `meshlet.inbound.refused` (by `http.response.status_code`: 503 concurrency, 429 rate).
  * All are built on `mesh.on(...)` events; `dispose()` removes every listener and callback.
  */
 import type { Mesh } from '../mesh.js';
@@ -68,6 +72,11 @@ export async function enableMetrics(mesh: Mesh, options: MetricsOptions = {}): P
   const requests = m.createObservableCounter('meshlet.endpoint.requests', { description: 'Requests completed per endpoint.' });
   const healthy = m.createObservableGauge('meshlet.endpoint.healthy', { description: '1 when the endpoint takes traffic, else 0.' });
   const slots = m.createObservableGauge('meshlet.concurrency.limit', { description: 'In-flight requests the service allows now (maxRequests, or the adaptive limit).' });
+  const inboundInFlight = m.createObservableGauge('meshlet.inbound.in_flight', { description: 'Requests an inbound entry point is serving now.' });
+  const inboundRequests = m.createObservableCounter('meshlet.inbound.requests', { description: 'Requests an inbound entry point served.' });
+  const inboundSlots = m.createObservableGauge('meshlet.inbound.concurrency.limit', { description: 'Requests an inbound entry point serves at once at most now.' });
+  const refused = counter('meshlet.inbound.refused', 'Requests an inbound entry point refused (503 concurrency limit, 429 rate limit).');
+  const observed = [inFlight, requests, healthy, slots, inboundInFlight, inboundRequests, inboundSlots];
 
   const subs: Disposable[] = [
     mesh.on('request', (e) => {
@@ -92,10 +101,18 @@ export async function enableMetrics(mesh: Mesh, options: MetricsOptions = {}): P
     mesh.on('overloaded', (e) => overloaded.add(1, { 'meshlet.service': e.service, 'meshlet.limit': e.limit })),
     mesh.on('discovery-update', (e) => updates.add(1, { 'meshlet.service': e.service })),
     mesh.on('discovery-error', (e) => discoveryErrors.add(1, { 'meshlet.service': e.service })),
+    mesh.on('inbound-refused', (e) => refused.add(1, { 'meshlet.inbound.entry': e.entry, 'http.response.status_code': e.status })),
     mesh.on('circuit', (e) => circuits.add(1, { 'meshlet.service': e.service, 'meshlet.endpoint': e.endpoint, 'meshlet.circuit.state': e.to })),
   ];
   const observe = (result: { observe(instrument: object, value: number, attributes?: object): void }): void => {
-    for (const [service, s] of Object.entries(mesh.stats().services)) {
+    const stats = mesh.stats();
+    for (const [entry, s] of Object.entries(stats.inbound?.entries ?? {})) {
+      const attrs = { 'meshlet.inbound.entry': entry };
+      result.observe(inboundInFlight, s.inFlight, attrs);
+      result.observe(inboundRequests, s.requests, attrs);
+      if (s.concurrencyLimit !== null) result.observe(inboundSlots, s.concurrencyLimit, attrs);
+    }
+    for (const [service, s] of Object.entries(stats.services)) {
       result.observe(slots, s.concurrencyLimit, { 'meshlet.service': service });
       for (const ep of s.endpoints) {
         const attrs = { 'meshlet.service': service, 'meshlet.endpoint': ep.url };
@@ -105,11 +122,11 @@ export async function enableMetrics(mesh: Mesh, options: MetricsOptions = {}): P
       }
     }
   };
-  m.addBatchObservableCallback(observe, [inFlight, requests, healthy, slots]);
+  m.addBatchObservableCallback(observe, observed);
   return {
     dispose() {
       for (const s of subs) s.dispose();
-      m.removeBatchObservableCallback(observe, [inFlight, requests, healthy, slots]);
+      m.removeBatchObservableCallback(observe, observed);
     },
   };
 }

@@ -1,3 +1,5 @@
+import http from 'node:http';
+import type { AddressInfo } from 'node:net';
 import { afterEach, beforeEach, expect, test } from 'vitest';
 import { request } from 'undici';
 import { MeterProvider, MetricReader, type ResourceMetrics } from '@opentelemetry/sdk-metrics';
@@ -97,4 +99,45 @@ test('hedges are counted: meshlet.hedges, and meshlet.hedge_budget.exhausted whe
   handle.dispose();
   stop.abort();
   await first;
+});
+
+test('the inbound side: meshlet.inbound.in_flight, .requests and .concurrency.limit per entry point, and meshlet.inbound.refused by status', async () => {
+  const handle = await enableMetrics(mesh, { meter: provider.getMeter('meshlet') as never });
+  let release!: () => void;
+  const held = new Promise<void>((resolve) => (release = resolve));
+  let arrived!: () => void;
+  const holding = new Promise<void>((resolve) => (arrived = resolve));
+  const server = http.createServer(
+    mesh.inbound(
+      async (req: http.IncomingMessage, res: http.ServerResponse) => {
+        if (req.url === '/hold') {
+          arrived();
+          await held;
+        }
+        res.end('ok');
+      },
+      { name: 'web', limits: { maxRequests: 1 } },
+    ),
+  );
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  const url = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
+  try {
+    const first = request(`${url}/hold`);
+    await holding;
+    const over = await request(`${url}/x`);
+    await over.body.dump();
+    expect(over.statusCode).toBe(503);
+    const { resourceMetrics } = await reader.collect();
+    const points = (name: string) => (find(resourceMetrics, name)!.dataPoints as { attributes: Record<string, unknown>; value: number }[]).map((p) => [p.attributes, p.value]);
+    expect(points('meshlet.inbound.in_flight')).toEqual([[{ 'meshlet.inbound.entry': 'web' }, 1]]);
+    expect(points('meshlet.inbound.requests')).toEqual([[{ 'meshlet.inbound.entry': 'web' }, 0]]);
+    expect(points('meshlet.inbound.concurrency.limit')).toEqual([[{ 'meshlet.inbound.entry': 'web' }, 1]]);
+    expect(points('meshlet.inbound.refused')).toEqual([[{ 'meshlet.inbound.entry': 'web', 'http.response.status_code': 503 }, 1]]);
+    release();
+    await (await first).body.dump();
+  } finally {
+    handle.dispose();
+    server.closeAllConnections();
+    await new Promise((resolve) => server.close(resolve));
+  }
 });
