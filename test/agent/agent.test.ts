@@ -1,6 +1,7 @@
 // The mesh's http.Agent with node:http itself: requests to services go through the mesh's pipeline
 // per request (balancing, retries, limits), over an in-process connection; other hosts behave as
 // with a plain http.Agent; failures reach the ClientRequest's 'error' as meshlet's typed errors.
+import { AsyncLocalStorage } from 'node:async_hooks';
 import http from 'node:http';
 import net from 'node:net';
 import { afterEach, beforeEach, describe, expect, test } from 'vitest';
@@ -35,6 +36,20 @@ describe('requests to a service', () => {
     expect(JSON.parse(res.body)).toMatchObject({ url: '/api/42?x=1', host: 'orders', method: 'GET' });
     expect(res.socket).not.toBeInstanceOf(net.Socket);
     expect(res.headers['x-backend']).toMatch(/^b[012]$/);
+  });
+
+  test('each request on a kept-alive connection is dispatched in the async context of the code that made it', async () => {
+    const store = new AsyncLocalStorage<string>();
+    const seen: (string | undefined)[] = [];
+    mesh = createMesh({
+      interceptors: [{ name: 'context', handle: (call, next) => (seen.push(store.getStore()), next(call)) }],
+      services: { orders: { endpoints: [backends[0]!.url] } },
+    });
+    agent = mesh.agent();
+    const sockets = new Set<unknown>();
+    for (const id of ['first', 'second', 'third']) sockets.add((await store.run(id, () => httpRequest('http://orders/x', { agent }))).socket);
+    expect(sockets.size).toBe(1);
+    expect(seen).toEqual(['first', 'second', 'third']);
   });
 
   test('100 sequential requests on one keep-alive connection are balanced per request over 3 endpoints', async () => {
