@@ -16,6 +16,7 @@
 //      gradient2 / vegas
 //   6. memory per endpoint
 //   7. node:http through mesh.agent() vs undici.request through the mesh and a plain http.Agent (agent.mjs)
+//   8. the inbound side: a server's req/s and CPU per request through mesh.inbound() vs the bare handler (inbound.mjs)
 // Results: bench/results/latest.json. Targets are printed, never asserted: the exit code is 0
 // whatever the numbers (non-zero only if a benchmark itself crashes).
 // Knobs: BENCH_DURATION_MS (measured window per run, default 3000), BENCH_CONCURRENCY (overhead
@@ -33,6 +34,7 @@ import { resilience } from './resilience.mjs';
 import { adaptiveConcurrency } from './adaptive-concurrency.mjs';
 import { weightedRoundRobinBench } from './weighted-round-robin.mjs';
 import { agentBench } from './agent.mjs';
+import { inboundBench } from './inbound.mjs';
 
 const root = fileURLToPath(new URL('..', import.meta.url));
 const durationMs = Number(process.env.BENCH_DURATION_MS ?? 3000);
@@ -84,6 +86,9 @@ results.memory = mem.stdout;
 
 console.log('\n7. node:http through the mesh (mesh.agent())');
 results.agent = await agentBench(concurrency ? { concurrency } : {});
+
+console.log('\n8. the inbound side (mesh.inbound)');
+results.inbound = await inboundBench(concurrency ? { concurrency } : {});
 
 results.elapsedS = Math.round((performance.now() - started) / 1000);
 mkdirSync(join(root, 'bench', 'results'), { recursive: true });

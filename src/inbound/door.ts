@@ -8,9 +8,9 @@
  *     refuses at once lets the caller retry elsewhere (meshlet clients honour `Retry-After`).
  *  3. Admitted: the request's context (deadline, propagated headers: propagation.ts) is made and
  *     kept in the AsyncLocalStorage while it is served — the adapter runs the handler in it, and
- *     the request's and response's events run in it too (an `'end'` listener reading the body
- *     comes from the socket's context otherwise, and would lose it); the load report header is
- *     set, and `Connection: close` while the mesh drains.
+ *     the request's events run in it too (an `'end'` listener reading the body is called from
+ *     the socket's context otherwise, and would lose it); the load report header is set, and
+ *     `Connection: close` while the mesh drains.
  *  4. When the response closes, the slot is given back, the latency fed to the adaptive limit and
  *     the outcome counted.
  */
@@ -113,8 +113,7 @@ export class Door {
     s.inFlight++;
     hub.live.add(res);
     bindEvents(req, ctx);
-    bindEvents(res, ctx);
-    res.once('close', () => this.#end(res, now));
+    res.on('close', () => this.#end(res, now)); // 'close' comes once
     return ctx;
   }
 
@@ -162,12 +161,15 @@ export function run<A extends unknown[], R>(ctx: InboundContext, fn: (...args: A
   return inboundStorage().run(ctx, fn, ...args);
 }
 
-/** Events `emitter` emits from now on run in `ctx`, whoever emits them. */
+/**
+ * Events `emitter` emits from now on run in `ctx`, whoever emits them. Only those with a
+ * listener pay for it (an `AsyncLocalStorage.run`): a stream emits many that nobody listens to.
+ */
 function bindEvents(emitter: EventEmitter, ctx: InboundContext): void {
   const emit = emitter.emit;
   const storage = inboundStorage();
-  emitter.emit = function (this: EventEmitter) {
-    // eslint-disable-next-line prefer-rest-params
-    return storage.run(ctx, Reflect.apply, emit, this, arguments) as boolean;
+  emitter.emit = function (this: EventEmitter, event: string | symbol) {
+    if (this.listenerCount(event) === 0 || storage.getStore() === ctx) return Reflect.apply(emit, this, arguments) as boolean; // eslint-disable-line prefer-rest-params
+    return storage.run(ctx, Reflect.apply, emit, this, arguments) as boolean; // eslint-disable-line prefer-rest-params
   } as EventEmitter['emit'];
 }
