@@ -80,3 +80,75 @@ test.skipIf(!ready)('the page shows an ejected replica after it is killed', asyn
     await browser.close();
   }
 }, 30_000);
+
+// Mounted under a prefix, behind an authorization hook; the page shows each endpoint's labels
+// (v1 and v2 told apart) and the mesh's own inbound side.
+async function labelledView(): Promise<{ url: string; close(): Promise<void>; mesh: Mesh }> {
+  const m = createMesh({
+    services: {
+      catalog: {
+        endpoints: [
+          { url: backends[0]!.url, labels: { version: 'v1' } },
+          { url: backends[2]!.url, labels: { version: 'v2' } },
+        ],
+      },
+    },
+  });
+  const view = liveView(m, { path: '/ops/meshlet', authorize: (req) => req.headers['x-ops-token'] === 'secret' });
+  const app = m.inbound((_req, res) => res.end('app'), { limits: { maxRequests: 7 } });
+  const s = http.createServer((req, res) => view(req, res) || app(req, res));
+  await new Promise<void>((r) => s.listen(0, '127.0.0.1', r));
+  const base = `http://127.0.0.1:${(s.address() as AddressInfo).port}`;
+  return {
+    url: base,
+    mesh: m,
+    close: async () => {
+      s.closeAllConnections();
+      await new Promise((r) => s.close(r));
+      await m.close();
+    },
+  };
+}
+
+test('under a prefix and an authorization hook: 403 without it, the stats (inbound side included) with it; other paths go to the app', async () => {
+  const v = await labelledView();
+  try {
+    expect((await request(`${v.url}/ops/meshlet/stats`)).statusCode).toBe(403);
+    expect((await request(`${v.url}/ops/meshlet`)).statusCode).toBe(403);
+    expect((await request(`${v.url}/_meshlet/stats`)).statusCode).toBe(200); // not the view's path: the app's
+    const res = await request(`${v.url}/ops/meshlet/stats`, { headers: { 'x-ops-token': 'secret' } });
+    const body = (await res.body.json()) as { services: Record<string, { endpoints: { labels: Record<string, string> }[] }>; inbound: { entries: Record<string, { concurrencyLimit: number }> } };
+    expect(body.services.catalog!.endpoints.map((e) => e.labels.version)).toEqual(['v1', 'v2']);
+    expect(body.inbound.entries.http!.concurrencyLimit).toBe(7);
+  } finally {
+    await v.close();
+  }
+});
+
+test('a hook that throws refuses', async () => {
+  const m = createMesh({ services: {} });
+  const view = liveView(m, { authorize: () => { throw new Error('no'); } });
+  const s = http.createServer((req, res) => view(req, res) || res.end('app'));
+  await new Promise<void>((r) => s.listen(0, '127.0.0.1', r));
+  try {
+    expect((await request(`http://127.0.0.1:${(s.address() as AddressInfo).port}/_meshlet/stats`)).statusCode).toBe(403);
+  } finally {
+    await new Promise((r) => s.close(r));
+    await m.close();
+  }
+});
+
+test.skipIf(!ready)('the page shows each endpoint\'s labels and the inbound side', async () => {
+  const v = await labelledView();
+  const browser = await playwright!.chromium.launch({ executablePath: CHROMIUM, args: ['--headless', '--no-sandbox', '--disable-gpu', '--no-first-run', '--disable-background-networking'] });
+  try {
+    const page = await browser.newPage({ extraHTTPHeaders: { 'x-ops-token': 'secret' } });
+    await page.goto(`${v.url}/ops/meshlet`);
+    await page.waitForSelector('tr[data-entry="http"]');
+    expect(await page.locator(`tr[data-endpoint="${backends[2]!.url}"] td.labels`).textContent()).toBe('version=v2');
+    expect(await page.locator('tr[data-entry="http"] td').nth(3).textContent()).toBe('7');
+  } finally {
+    await browser.close();
+    await v.close();
+  }
+}, 30_000);
