@@ -67,6 +67,15 @@ async function kill(name) {
   await exited;
 }
 
+/** SIGTERM: the replica drains (readiness fails, requests in flight finish, its mesh closes), then exits. */
+async function terminate(name) {
+  const r = replicas.get(name);
+  if (!r?.alive) return;
+  const exited = new Promise((res) => r.child.once('exit', res));
+  r.child.kill('SIGTERM');
+  await exited;
+}
+
 async function restart(name) {
   const r = replicas.get(name);
   await kill(name);
@@ -154,7 +163,14 @@ async function demo() {
   for (let i = 0; i < 20; i++) r2.push(await call('/products/7', { 'x-canary': 'true' }));
   console.log(`   versions: ${fmt(tally(r2, (r) => r.body.catalog?.version))}`);
 
-  console.log('\n3. a replica killed and restarted while traffic flows (inventory-2, then catalog-1)');
+  console.log('\n3. one request, gateway → catalog → inventory: the request id and the deadline each replica saw');
+  console.log('   (no header copied by hand; a try from the gateway to catalog may take 1 s, from catalog to inventory 0.5 s: perTryTimeoutMs)');
+  const traced = await call('/products/42', { 'x-request-id': 'demo-42' });
+  for (const s of [traced.body.seen, traced.body.catalog?.seen, traced.body.catalog?.inventory?.seen]) {
+    if (s) console.log(`   ${s.replica.padEnd(12)} request id ${s.requestId}, ${s.deadlineMs === null ? 'no deadline' : `${s.deadlineMs} ms left`}`);
+  }
+
+  console.log('\n4. a replica killed and restarted while traffic flows (inventory-2, then catalog-1)');
   const r3 = [];
   const stop = loadLoop(6, 25, (r) => r3.push(r)); // ~200 requests/s: under the gateway rate limit
   await sleep(500);
@@ -172,14 +188,19 @@ async function demo() {
 
   // The main path's limit (400/s) is sized so the traffic above never meets it; /export has a
   // budget of 100 at once and then one per 10 s, so the outcome does not depend on how fast this runs.
-  console.log('\n4. the gateway\'s rate limit on /export (burst 100, then 1 per 10 s) — 300 requests at once');
+  console.log('\n5. the gateway\'s rate limit on /export (burst 100, then 1 per 10 s) — 300 requests at once');
   const r4 = await Promise.all(Array.from({ length: 300 }, (_, i) => call(`/export/${i}`)));
   console.log(`   statuses: ${fmt(tally(r4, (r) => String(r.status)))}`);
   return failed3.length;
 }
 
+/** A restart that fails: said, unless everything is stopping (then the replica was stopped on purpose). */
+const restartFailed = (name) => (err) => {
+  if (!stopping) console.log(`   ! ${name} did not come back: ${err.message}`);
+};
+
 async function chaos() {
-  console.log(`\nchaos: replicas are killed, restarted and slowed while a load loop runs${Number.isFinite(CHAOS_SECONDS) ? ` for ${CHAOS_SECONDS} s` : ' — Ctrl-C to stop'}`);
+  console.log(`\nchaos: replicas are killed, drained (SIGTERM), restarted and slowed while a load loop runs${Number.isFinite(CHAOS_SECONDS) ? ` for ${CHAOS_SECONDS} s` : ' — Ctrl-C to stop'}`);
   let window = [];
   const stop = loadLoop(6, 25, (r) => window.push(r)); // ~200 requests/s: under the gateway rate limit
   const victims = ['inventory-1', 'inventory-2', 'inventory-3', 'catalog-1', 'catalog-2'];
@@ -187,8 +208,20 @@ async function chaos() {
   for (let second = 1; second <= CHAOS_SECONDS && !stopping; second++) {
     if (second % 4 === 1) {
       const v = victims[Math.floor(Math.random() * victims.length)];
-      void kill(v).then(() => sleep(1_500)).then(() => !stopping && restart(v));
+      void kill(v).then(() => sleep(1_500)).then(() => !stopping && restart(v)).catch(restartFailed(v));
       console.log(`   ! killed ${v} (restart in 1.5 s)`);
+    }
+    if (second % 8 === 3) {
+      // A rolling restart's step: SIGTERM, the replica drains and exits, it comes back. As a
+      // rollout would, only a replica whose role and version have another one up.
+      const up = (v) => replicas.get(v)?.alive;
+      const spare = (v) => [...replicas].some(([n, r]) => n !== v && up(n) && r.role === replicas.get(v).role && r.version === replicas.get(v).version);
+      const candidates = victims.filter((v) => up(v) && spare(v));
+      const v = candidates[Math.floor(Math.random() * candidates.length)];
+      if (v !== undefined) {
+        void terminate(v).then(() => !stopping && restart(v)).catch(restartFailed(v));
+        console.log(`   ! drained ${v} (SIGTERM: readiness fails, in-flight requests finish, then it exits and restarts)`);
+      }
     }
     if (second % 6 === 3) {
       const v = victims[Math.floor(Math.random() * victims.length)];

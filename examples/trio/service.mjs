@@ -1,7 +1,10 @@
 // One replica of the trio. ROLE says which: inventory, catalog (VERSION v1|v2) or gateway.
 // Every outgoing call goes through meshlet; endpoints come from the runner's endpoints file.
+// Every server is wrapped with mesh.inbound: the request id and the deadline flow down the chain
+// with no header copied by hand (each answer says what its replica saw), responses carry load
+// reports, and SIGTERM drains (mesh.handleSignals) before the process ends.
 import http from 'node:http';
-import { createMesh, registerDiscovery } from 'meshletjs';
+import { createMesh, inboundRequest, registerDiscovery } from 'meshletjs';
 import * as meshlet from 'meshletjs';
 import { fileDiscovery } from './file-discovery.mjs';
 
@@ -51,7 +54,7 @@ const mesh =
           },
           unknownHosts: 'reject',
         })
-      : null;
+      : createMesh({ services: {} }); // inventory calls nothing: its mesh only serves
 
 const json = (res, status, body) => {
   res.writeHead(status, { 'content-type': 'application/json' });
@@ -60,17 +63,25 @@ const json = (res, status, body) => {
 
 const live = ROLE === 'gateway' && typeof meshlet.liveView === 'function' ? meshlet.liveView(mesh) : null;
 
-const server = http.createServer(async (req, res) => {
+/** What this replica saw of the request it serves: the request id and the time its caller left it. */
+const seen = () => {
+  const r = inboundRequest();
+  const left = r?.remainingMs() ?? Infinity;
+  return { replica: REPLICA, requestId: r?.requestId, deadlineMs: Number.isFinite(left) ? Math.round(left) : null };
+};
+
+// x-canary travels on to the gateway's call to catalog, where a route matches it.
+const handler = mesh.inbound(async (req, res) => {
   try {
-    if (live?.(req, res)) return;
     if (slowMs) await new Promise((r) => setTimeout(r, slowMs));
     if (failRate && Math.random() < failRate) return json(res, 503, { error: 'injected failure', replica: REPLICA });
     const id = req.url.split('/').pop();
-    if (ROLE === 'inventory') return json(res, 200, { id, stock: id.length * 7, replica: REPLICA });
+    if (ROLE === 'inventory') return json(res, 200, { id, stock: id.length * 7, replica: REPLICA, seen: seen() });
     if (ROLE === 'catalog') {
+      const mine = seen();
       const inv = await mesh.fetch(`http://inventory/stock/${id}`);
       const inventory = await inv.json();
-      return json(res, inv.status, { id, name: `product ${id}`, version: VERSION, replica: REPLICA, inventory });
+      return json(res, inv.status, { id, name: `product ${id}`, version: VERSION, replica: REPLICA, seen: mine, inventory });
     }
     // gateway
     if (req.url.startsWith('/export/')) {
@@ -78,15 +89,17 @@ const server = http.createServer(async (req, res) => {
       return json(res, r.status, { via: REPLICA, catalog: await r.json() });
     }
     if (!req.url.startsWith('/products/')) return json(res, 404, { error: 'try /products/42, /export/42 or /_meshlet' });
-    const headers = req.headers['x-canary'] ? { 'x-canary': String(req.headers['x-canary']) } : {};
-    const r = await mesh.fetch(`http://catalog/products/${id}`, { headers });
-    return json(res, r.status, { via: REPLICA, catalog: await r.json() });
+    const mine = seen();
+    const r = await mesh.fetch(`http://catalog/products/${id}`);
+    return json(res, r.status, { via: REPLICA, seen: mine, catalog: await r.json() });
   } catch (err) {
     const code = err?.cause?.code ?? err?.code;
     if (code === 'RATE_LIMITED') return json(res, 429, { error: 'rate limited', replica: REPLICA });
     return json(res, 502, { error: String(code ?? err?.message), replica: REPLICA });
   }
-});
+}, { name: ROLE, propagate: ['x-canary'] });
+
+const server = http.createServer((req, res) => live?.(req, res) || handler(req, res));
 
 server.keepAliveTimeout = 5_000;
 server.listen(Number(process.env.PORT ?? 0), '127.0.0.1', () => {
@@ -96,9 +109,11 @@ server.listen(Number(process.env.PORT ?? 0), '127.0.0.1', () => {
 const stop = async () => {
   server.closeAllConnections?.();
   server.close();
-  await mesh?.close({ graceMs: 1_000 });
+  await mesh.close({ graceMs: 1_000 });
   process.exit(0);
 };
-process.on('SIGTERM', stop);
+// SIGTERM drains: requests in flight finish (new ones get Connection: close, and a refused
+// connection once the server stops listening), the mesh closes, then SIGTERM ends the process.
+mesh.handleSignals({ servers: [server], graceMs: 2_000 });
 process.on('SIGINT', () => {}); // the runner decides; it sends SIGTERM
 process.on('disconnect', stop); // the runner is gone: never linger as an orphan

@@ -14,6 +14,12 @@ test.skipIf(!built)('npm run example -- --exit: balancing, split, canary, kill a
   expect(out).toContain('meshlet example trio is up');
   expect(out).toMatch(/catalog replicas: +catalog-1 \d+, catalog-2 \d+, catalog-3 \d+/);
   expect(out).toMatch(/versions: v2 20\n/);
+  // One request's id and deadline, as each replica saw them (mesh.inbound in every replica).
+  expect(out).toMatch(/gateway +request id demo-42, no deadline\n/);
+  expect(out).toMatch(/catalog-\d +request id demo-42, (\d+) ms left\n/);
+  expect(out).toMatch(/inventory-\d +request id demo-42, (\d+) ms left\n/);
+  expect(Number(/catalog-\d +request id demo-42, (\d+) ms left/.exec(out)![1])).toBeLessThanOrEqual(1000);
+  expect(Number(/inventory-\d +request id demo-42, (\d+) ms left/.exec(out)![1])).toBeLessThanOrEqual(500);
   expect(out).toMatch(/requests, 0 errors seen by the caller/);
   // /export's bucket holds 100 and refills one every 10 s: at least the burst passes, and (unless
   // the step took 2,000 s, far past this test's timeout) some are refused. Nothing else may appear.
