@@ -194,10 +194,7 @@ export class Call extends PickState implements Controller, AttemptSink, MeshCall
     else this.#onEnd.push(listener);
   }
 
-  /**
-   * Arm the request's deadline: `ms` after the call started, abort with `error()` — unless an
-   * earlier deadline is armed already (the caller's, a route's): the earliest one holds.
-   */
+  /** Arm the deadline: `ms` after the call started, abort with `error()`; the earliest armed one holds. */
   setDeadline(ms: number, error: () => Error): void {
     const at = this.startMs + ms;
     if (at >= this.#deadlineMs) return;
