@@ -2,7 +2,9 @@
 // same handler bare. The servers run in a child process (this file with --server), one port per
 // contender, all with the same handler (`res.end('ok')`, so the wrapper's cost is not hidden in
 // the handler's):
-//   (1) bare                   http.createServer(handler)
+//   (0) bare, raw              a handler that never reads req.headers (Node then never builds it)
+//   (1) bare                   http.createServer(handler), the handler reading req.headers as
+//                              nearly every handler and framework does — the baseline
 //   (2) mesh.inbound           defaults: context, deadline, load report on every response
 //   (3) mesh.inbound, no report  loadReports: false
 //   (4) mesh.inbound + limits  a concurrency limit and a token bucket that never refuse
@@ -11,6 +13,10 @@
 // epoch, summed over all of a contender's epochs and divided by its requests. Ratios are to (1).
 // Also: the cost the inbound-context layer adds to an outgoing call made outside any served
 // request once an inbound entry point exists — one AsyncLocalStorage.getStore() — in ns.
+// Measured apart (2026-12-01, same machine): an AsyncLocalStorage.run around the bare handler
+// costs +8–10 µs per request by itself — work Node does for every async step taken while a store
+// is active — so most of (3)'s cost is the context any request-scoped store pays; a response
+// header costs a few µs more (Node's header path), which is (2) − (3).
 // No target: the numbers say what the door costs. Run alone: node bench/inbound.mjs
 //   (knobs: BENCH_CONCURRENCY, BENCH_INBOUND_CYCLES, BENCH_INBOUND_EPOCH_MS)
 import { AsyncLocalStorage } from 'node:async_hooks';
@@ -22,7 +28,8 @@ import { pidsCpuUs } from './support/cpu.mjs';
 import { fmt, runAlternating, sender } from './support/load.mjs';
 
 const VARIANTS = [
-  { name: 'bare handler', options: null },
+  { name: 'bare handler', options: null, raw: true },
+  { name: 'bare handler reading req.headers', options: null },
   { name: 'mesh.inbound (defaults: load reports on)', options: {} },
   { name: 'mesh.inbound, loadReports: false', options: { loadReports: false } },
   { name: 'mesh.inbound + limits + rate limit', options: { limits: { maxRequests: 100_000 }, rateLimit: { requestsPerSecond: 1e9 } } },
@@ -31,10 +38,13 @@ const VARIANTS = [
 async function serveVariants() {
   const { createMesh } = await import('../dist/index.mjs');
   const mesh = createMesh({ services: {} });
-  const handler = (_req, res) => res.end('ok');
+  // Node builds req.headers from the raw headers on first read: nearly every handler (and every
+  // framework) reads it, and so does the wrapper; the raw variant shows what that costs.
+  const raw = (_req, res) => res.end('ok');
+  const handler = (req, res) => res.end(req.headers.host === undefined ? 'no host' : 'ok');
   const ports = [];
   for (const v of VARIANTS) {
-    const server = http.createServer(v.options === null ? handler : mesh.inbound(handler, v.options));
+    const server = http.createServer(v.raw ? raw : v.options === null ? handler : mesh.inbound(handler, v.options));
     server.keepAliveTimeout = 60_000;
     await new Promise((resolve) => server.listen(0, '127.0.0.1', resolve));
     ports.push(server.address().port);
@@ -101,11 +111,13 @@ export async function inboundBench({ concurrency = 64, epochMs = 250, cycles = 2
   const store = getStoreNs();
   console.log(`\n(inbound) what mesh.inbound() costs a server per request — handler res.end('ok'), server in its own process, c=${concurrency};`);
   console.log(`    the contenders alternate in ${epochMs} ms epochs, ${cycles} cycles (order rotates); server CPU from /proc over every epoch of a contender`);
+  const base = rows[1];
   console.log('| server | req/s | × bare | server CPU µs/req | × bare | p99 ms | errors |');
   console.log('|---|---:|---:|---:|---:|---:|---:|');
   for (const r of rows) {
-    console.log(`| ${r.name} | ${fmt(r.rps, 0)} | ${fmt(r.rps / rows[0].rps, 2)} | ${fmt(r.serverCpuUsPerReq, 1)} | ${fmt(r.serverCpuUsPerReq / rows[0].serverCpuUsPerReq, 2)} | ${fmt(r.p99Ms, 2)} | ${r.errors} |`);
+    console.log(`| ${r.name} | ${fmt(r.rps, 0)} | ${fmt(r.rps / base.rps, 2)} | ${fmt(r.serverCpuUsPerReq, 1)} | ${fmt(r.serverCpuUsPerReq / base.serverCpuUsPerReq, 2)} | ${fmt(r.p99Ms, 2)} | ${r.errors} |`);
   }
+  console.log('    × bare: to the bare handler reading req.headers');
   console.log(`    an outgoing call made outside any served request pays one AsyncLocalStorage.getStore(): ${fmt(store.ns, 1)} ns`);
   return { concurrency, epochMs, cycles, rows, getStoreNs: store.ns };
 }

@@ -6,7 +6,7 @@
  * them; the Fastify plugin is typed by the little of Fastify it uses.
  */
 import type { IncomingMessage, ServerResponse } from 'node:http';
-import { isRefusal, run, type Door, type Refusal } from './door.js';
+import { isRefusal, type Door, type Refusal } from './door.js';
 
 /** A `node:http` / `node:https` request listener (an Express app is one too). */
 export type RequestListener = (req: IncomingMessage, res: ServerResponse) => unknown;
@@ -47,7 +47,7 @@ export function wrapListener(door: Door, listener: RequestListener): (req: Incom
   return (req, res) => {
     const v = door.enter(req, res);
     if (isRefusal(v)) refuse(res, v);
-    else run(v, listener, req, res);
+    else v.runInAsyncScope(listener, null, req, res);
   };
 }
 
@@ -55,7 +55,7 @@ export function middleware(door: Door): Middleware {
   return (req, res, next) => {
     const v = door.enter(req, res);
     if (isRefusal(v)) refuse(res, v);
-    else run(v, next);
+    else v.runInAsyncScope(next, null);
   };
 }
 
@@ -63,7 +63,7 @@ export function fastifyPlugin(door: Door): FastifyPlugin {
   const plugin: FastifyPlugin = (instance, _options, done) => {
     instance.addHook('onRequest', (request, reply, next) => {
       const v = door.enter(request.raw, reply.raw);
-      if (!isRefusal(v)) return run(v, next);
+      if (!isRefusal(v)) return void v.runInAsyncScope(next, null);
       // A hook that answers does not call next (Fastify's hooks docs, "Respond to a request from a hook").
       reply.code(v.status).header('retry-after', v.retryAfter).header('content-type', 'text/plain; charset=utf-8').send(v.text);
     });

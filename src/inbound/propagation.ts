@@ -47,8 +47,11 @@ export class RequestContext implements InboundContext, InboundRequest {
   readonly now: () => number;
   /** The incoming request's values of the propagated headers: flat `[name, value, …]`. */
   readonly #copied: string[];
-  /** OpenTelemetry's fields when it was active at arrival, else empty. */
-  readonly #otel: readonly string[];
+  /**
+   * OpenTelemetry's fields, read at the first outgoing call (asking OpenTelemetry's global API
+   * costs about a microsecond: a request that makes no call does not pay it); null until then.
+   */
+  #otel: readonly string[] | null = null;
 
   /**
    * @param names lower-case header names to copy (PROPAGATED_HEADERS and the entry point's own)
@@ -67,7 +70,6 @@ export class RequestContext implements InboundContext, InboundRequest {
       copied.push(name, Array.isArray(v) ? v.join(', ') : v);
     }
     this.#copied = copied;
-    this.#otel = otelFields();
   }
 
   get requestId(): string {
@@ -88,7 +90,7 @@ export class RequestContext implements InboundContext, InboundRequest {
   }
 
   outgoingHeaders(): readonly string[] {
-    const otel = this.#otel;
+    const otel = (this.#otel ??= otelFields());
     if (otel.length === 0) return this.#copied;
     // OpenTelemetry's fields are its own: its undici instrumentation writes them, or the active
     // context does; the incoming values only when the active context writes nothing.
