@@ -81,7 +81,7 @@ test("the headers Istio lists and configured ones reach the calls made while ser
   handler = (req) =>
     afterBody(req, async () => {
       await (await mesh.fetch('http://leaf/first')).text();
-      await new Promise((resolve) => setTimeout(resolve, 1));
+      await new Promise((resolve) => setTimeout(resolve, 0));
       const r = await request('http://leaf/second', { dispatcher: mesh.dispatcher });
       await r.body.dump();
     });
