@@ -5,8 +5,10 @@
  *
  * Peak EWMA as Finagle and tower (`load/peak_ewma.rs`) define it: a sample above the estimate
  * replaces it at once; a lower one is blended in with a weight that grows with the time since the
- * last sample, time constant `decayMs`.
+ * last sample, time constant `decayMs`. The same samples feed `recent` (load/recent-latency.ts),
+ * the latency at a given RIF that the `prequal` balancer reads.
  */
+import { RecentLatency } from './recent-latency.js';
 
 /** Numbers shared by all endpoints of one service (bounded-load hashing reads the total). */
 export interface ServiceLoad {
@@ -30,6 +32,8 @@ export class EndpointLoad {
   failures = 0;
   /** The owning service's shared numbers. */
   readonly service: ServiceLoad;
+  /** Recent latency by requests in flight (Prequal's signal), fed by the same samples. */
+  readonly recent = new RecentLatency();
 
   #ewmaMs = 0;
   #stampMs = 0;
@@ -42,11 +46,16 @@ export class EndpointLoad {
     this.service = service;
   }
 
-  /** A request starts at `nowMs` (the clock of {@link observeLatency}). */
-  start(nowMs: number): void {
-    if (this.inFlight === 0) this.#busySinceMs = nowMs;
+  /**
+   * A request starts at `nowMs` (the clock of {@link observeLatency}). Returns the requests that
+   * were in flight before it — the RIF it met, to pass back with its latency.
+   */
+  start(nowMs: number): number {
+    const rif = this.inFlight;
+    if (rif === 0) this.#busySinceMs = nowMs;
     this.inFlight++;
     this.service.inFlight++;
+    return rif;
   }
 
   /** A request ended (response ended, or failed). */
@@ -57,12 +66,14 @@ export class EndpointLoad {
     if (failed) this.failures++;
   }
 
-  /** Feed a latency sample (time to response headers, ms) observed at `nowMs`. */
-  observeLatency(rttMs: number, nowMs: number): void {
-    this.#busySinceMs = nowMs;
-    const cost = this.latencyMs(nowMs);
-    this.#ewmaMs = rttMs > cost ? rttMs : cost + (rttMs - cost) * (1 - Math.exp(-(nowMs - this.#stampMs) / this.#decayMs));
-    this.#stampMs = nowMs;
+  /**
+   * Feed a latency sample (time to response headers, ms) observed at `nowMs`, of a request sent
+   * when `rif` others were in flight (what {@link start} returned). `failed` (a 5xx) counts the
+   * sample as a failure for `recent`; the peak EWMA takes it as it is.
+   */
+  observeLatency(rttMs: number, nowMs: number, rif: number = this.inFlight, failed = false): void {
+    this.#peak(rttMs, nowMs);
+    this.recent.observe(rttMs, nowMs, rif, failed);
   }
 
   /**
@@ -70,8 +81,16 @@ export class EndpointLoad {
    * counting that as latency would make a dead endpoint the fastest one. A failure therefore
    * counts as at least twice the current estimate, and at least {@link FAILURE_FLOOR_MS}.
    */
-  observeFailure(elapsedMs: number, nowMs: number): void {
-    this.observeLatency(Math.max(elapsedMs, 2 * this.latencyMs(nowMs), FAILURE_FLOOR_MS), nowMs);
+  observeFailure(elapsedMs: number, nowMs: number, rif: number = this.inFlight): void {
+    this.#peak(Math.max(elapsedMs, 2 * this.latencyMs(nowMs), FAILURE_FLOOR_MS), nowMs);
+    this.recent.observe(elapsedMs, nowMs, rif, true);
+  }
+
+  #peak(rttMs: number, nowMs: number): void {
+    this.#busySinceMs = nowMs;
+    const cost = this.latencyMs(nowMs);
+    this.#ewmaMs = rttMs > cost ? rttMs : cost + (rttMs - cost) * (1 - Math.exp(-(nowMs - this.#stampMs) / this.#decayMs));
+    this.#stampMs = nowMs;
   }
 
   /** The peak-EWMA latency estimate in ms at `nowMs`, decayed toward 0 while no sample arrives. */

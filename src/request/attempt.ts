@@ -71,6 +71,8 @@ export class Attempt implements Dispatcher.DispatchHandler {
   #drainAbort: Error | null = null;
   /** Time to response headers, ms. */
   #headersMs = 0;
+  /** Requests in flight to the endpoint when this one was sent (the RIF its latency is filed under). */
+  #rif = 0;
   /** True once the outcome went to `call.env.observe` (exactly once per attempt with an outcome). */
   #observed = false;
   #ended = false;
@@ -92,7 +94,7 @@ export class Attempt implements Dispatcher.DispatchHandler {
     const call = this.call;
     call.current = this;
     call.exclude(this.endpoint);
-    this.endpoint.load.start(this.startMs);
+    this.#rif = this.endpoint.load.start(this.startMs);
     if (call.perTryTimeoutMs > 0) this.#armPerTry(call.perTryTimeoutMs);
     const opts = call.opts;
     try {
@@ -168,11 +170,11 @@ export class Attempt implements Dispatcher.DispatchHandler {
       this.status = status;
       const now = this.call.env.now();
       this.#headersMs = now - this.startMs;
-      this.endpoint.load.observeLatency(this.#headersMs, now);
+      const kind = statusKind(status);
+      this.endpoint.load.observeLatency(this.#headersMs, now, this.#rif, kind !== 'success');
       // A failing status is the outcome already. A good one is not until the body has arrived: a
       // response cut short after its headers is a failure (Envoy's router reports such upstream
       // resets to outlier detection), so its outcome waits for the end (or the error).
-      const kind = statusKind(status);
       if (kind !== 'success') this.#observe(kind, now);
     }
     if (this.#held || !this.#current) return;
@@ -215,7 +217,7 @@ export class Attempt implements Dispatcher.DispatchHandler {
       // No response: count the time spent, with a floor, so a fast-failing endpoint never looks
       // fast to a latency-aware balancer.
       const now = this.call.env.now();
-      if (!blameless) this.endpoint.load.observeFailure(now - this.startMs, now);
+      if (!blameless) this.endpoint.load.observeFailure(now - this.startMs, now, this.#rif);
       this.#observed = true;
       this.call.env.observe(this.endpoint, kind, 0, now - this.startMs, now);
     }
@@ -236,7 +238,7 @@ export class Attempt implements Dispatcher.DispatchHandler {
       this.#observe(statusKind(this.status), now); // the response was good as far as it went
       return;
     }
-    if (!this.#observed) this.endpoint.load.observeFailure(now - this.startMs, now);
+    if (!this.#observed) this.endpoint.load.observeFailure(now - this.startMs, now, this.#rif);
     this.#observe(kind, now);
   }
 
