@@ -1,0 +1,258 @@
+/**
+ * `prequal` (the default): Prequal's hot–cold lexicographic rule (Wydrowski et al., "Load is not
+ * what you should balance: Introducing Prequal", NSDI 2024), fed by what this client measures
+ * instead of probe replies.
+ *
+ *  1. Candidates: every endpoint when there are at most {@link FULL_SCAN_MAX} (or `choiceCount`),
+ *     else `choiceCount` (default 3) distinct endpoints sampled by weight.
+ *  2. Hot or cold: a candidate is *hot* when its requests in flight (RIF, per unit of weight) are
+ *     above the `hotQuantile` (default 0.84 = 2^-0.25, the paper's Q_RIF) of RIF — over the
+ *     candidates when every endpoint is one, else over the last {@link RING} candidates seen.
+ *  3. Pick the cold candidate with the lowest latency estimate *at its current RIF*
+ *     (load/recent-latency.ts); if every candidate is hot, the one with the lowest RIF.
+ *
+ * Why not peak EWMA's latency × (RIF + 1): that cost lets an idle slow replica undercut a busy
+ * fast one (10 ms × 1 < 1.5 ms × 8), so with 32 requests in flight over five replicas the slow one
+ * kept its share. Here RIF only decides hot or cold, and among the cold, latency alone decides: an
+ * idle replica that answers in 10 ms reads 10 ms, and loses to every cold fast one.
+ *
+ * The latency estimate must not forget a slow replica because it gets few requests, nor keep a
+ * recovered one out for good. So, for a candidate with no sample in the last second (AGE_OUT_MS):
+ *  - with requests in flight it is unanswered — ranked after every cold candidate with an estimate
+ *    (it gets one request, not a burst, until it answers);
+ *  - idle, its last estimate is scaled by AGE_OUT_MS / age: one 10× slower than the rest gets a
+ *    request about every 10 s — a probe; idle for {@link MAX_IDLE_MS} or never sampled, it is
+ *    probed at the next pick that sees it (the stalest first). A probe's answer starts the
+ *    estimate afresh, so a recovered replica is back on its first fast answer. With too little
+ *    traffic to keep estimates current, choices drift toward the stalest — Prequal falls back to
+ *    random with too few probes.
+ *
+ * Signals the replica reports itself (ORCA load reports, issue #12 §2) plug in at {@link writeRif}.
+ * `pick` allocates nothing: candidates, RIFs and estimates go to typed arrays made with the picker,
+ * no double crosses a call (a double returned or passed through a call the compiler does not
+ * inline is boxed), and sampling draws from the picker's own xorshift stream, seeded from
+ * `deps.random` when it is built. Only the injected clock's result is not ours to control.
+ */
+import type { Endpoint } from '../core/endpoint.js';
+import type { BalancerDefinition, BalancerDeps, PickContext, Picker, PickResult } from './balancer.js';
+import { AliasTable } from './alias-table.js';
+import { AGE_OUT_MS } from '../load/recent-latency.js';
+import { checkNumber, rejectUnknown } from '../config/check.js';
+
+/** Services with at most this many endpoints have every one as a candidate on every pick. */
+export const FULL_SCAN_MAX = 8;
+/** RIFs of recent candidates kept for the hot threshold when candidates are sampled. */
+const RING = 16;
+/** Draws per candidate slot before a linear scan (a draw skipped or already chosen). */
+const DRAWS = 4;
+/** Idle this long (ms) without a sample, an endpoint is probed whatever its last estimate. */
+export const MAX_IDLE_MS = 10 * AGE_OUT_MS;
+/** Score offsets: every cold score < UNANSWERED < HOT (estimates are ms, far below either). */
+const UNANSWERED = 1e12;
+const HOT = 1e15;
+
+export interface PrequalOptions {
+  /** Endpoints sampled per pick when there are more than {@link FULL_SCAN_MAX}; 2–100. @default 3 */
+  choiceCount: number;
+  /** Quantile of RIF above which a candidate is hot; 0.5–0.99 (the paper: 0.6–0.9 work). @default 0.84 */
+  hotQuantile: number;
+}
+
+export const PREQUAL_DEFAULTS: PrequalOptions = Object.freeze({ choiceCount: 3, hotQuantile: 0.84 });
+
+/**
+ * Writes the requests in flight at `e` per unit of weight, as this client counts them, to
+ * `out[i]`. The hook for load the replica reports (ORCA): a current replica-reported RIF or
+ * utilisation on `e.load` counts every client's requests, not only ours, and belongs here — hot
+ * or cold is decided from this alone. (It writes instead of returning: a double returned from a
+ * call the compiler does not inline is boxed, and pick must not allocate.)
+ */
+export function writeRif(e: Endpoint, out: Float64Array, i: number): void {
+  out[i] = e.load.inFlight / e.weight;
+}
+
+class PrequalPicker implements Picker {
+  readonly #eps: readonly Endpoint[];
+  readonly #table: AliasTable;
+  readonly #deps: BalancerDeps;
+  readonly #quantile: number;
+  readonly #full: boolean;
+  readonly #choices: number;
+  /** This pick's candidates and their RIFs (scratch, reused). */
+  readonly #cands: Endpoint[];
+  readonly #rifs: Float64Array;
+  readonly #sorted: Float64Array;
+  /** Full scan: each candidate's index in the endpoint list. */
+  readonly #index: Uint32Array;
+  /** What a RecentLatency read returns: [age, estimate]. */
+  readonly #read = new Float64Array(2);
+  /** Sampled mode: recent candidates' RIFs, and the threshold computed from them (in #hot[0]). */
+  readonly #ring = new Float64Array(RING);
+  readonly #hot = Float64Array.of(Infinity); // nobody is hot before the ring has filled once
+  #ringAt = 0;
+  /** Sampled mode: xorshift32 state, seeded from deps.random at build (so tests stay deterministic). */
+  readonly #rng = new Uint32Array(1);
+  /** Full scan: where the next scan starts (after the last endpoint picked), so that ties rotate. */
+  #start = 0;
+
+  constructor(endpoints: readonly Endpoint[], options: PrequalOptions, deps: BalancerDeps) {
+    const n = endpoints.length;
+    this.#eps = endpoints;
+    this.#deps = deps;
+    this.#quantile = options.hotQuantile;
+    this.#full = n <= Math.max(FULL_SCAN_MAX, options.choiceCount);
+    this.#choices = this.#full ? n : options.choiceCount;
+    this.#table = new AliasTable(this.#full ? [1] : endpoints.map((e) => e.weight));
+    this.#cands = new Array<Endpoint>(this.#choices).fill(endpoints[0]!);
+    this.#rifs = new Float64Array(this.#choices);
+    this.#sorted = new Float64Array(this.#full ? this.#choices : RING);
+    this.#index = new Uint32Array(this.#full ? this.#choices : 0);
+    this.#rng[0] = Math.floor(deps.random() * 0xffffffff) || 1;
+  }
+
+  pick(ctx: PickContext): PickResult {
+    const m = this.#full ? this.#everyEndpoint(ctx) : this.#sampled(ctx);
+    if (m === 0) return this.#deps.noEndpoint;
+    const cands = this.#cands;
+    if (m === 1) return cands[0]!.picked;
+    const rifs = this.#rifs;
+    let threshold: number;
+    if (this.#full) {
+      const sorted = this.#sorted;
+      sortInto(rifs, m, sorted);
+      const pos = this.#quantile * (m - 1);
+      const lo = Math.floor(pos);
+      threshold = lo + 1 < m ? sorted[lo]! + (pos - lo) * (sorted[lo + 1]! - sorted[lo]!) : sorted[lo]!;
+    } else {
+      threshold = this.#hot[0]!; // from the RIFs seen before this pick
+      this.#record(m);
+    }
+    const now = this.#deps.now();
+    const read = this.#read;
+    let best = 0;
+    let bestScore = Infinity;
+    // The score, lower is better (see the header for the cases): cold with a current estimate <
+    // UNANSWERED < HOT; probes are negative; an idle endpoint without a current estimate decays.
+    for (let i = 0; i < m; i++) {
+      const rif = rifs[i]!;
+      let score: number;
+      if (rif > threshold) score = HOT + rif;
+      else {
+        const load = cands[i]!.load;
+        const inFlight = load.inFlight;
+        load.recent.read(inFlight, now, read);
+        const age = read[0]!;
+        if (age <= AGE_OUT_MS) score = read[1]!;
+        else if (inFlight > 0) score = UNANSWERED + rif;
+        else if (age >= MAX_IDLE_MS) score = -age; // a probe; never sampled is -Infinity
+        else score = read[1]! * (AGE_OUT_MS / age);
+      }
+      if (i === 0 || score < bestScore) {
+        best = i;
+        bestScore = score;
+      }
+    }
+    if (this.#full) {
+      const next = this.#index[best]! + 1;
+      this.#start = next === this.#eps.length ? 0 : next;
+    }
+    return cands[best]!.picked;
+  }
+
+  /** Every endpoint not skipped becomes a candidate, starting after the last one picked; returns how many. */
+  #everyEndpoint(ctx: PickContext): number {
+    const eps = this.#eps;
+    const n = eps.length;
+    const start = this.#start;
+    let m = 0;
+    for (let k = 0; k < n; k++) {
+      const i = start + k < n ? start + k : start + k - n;
+      const e = eps[i]!;
+      if (ctx.skip(e)) continue;
+      this.#index[m] = i;
+      this.#cands[m] = e;
+      writeRif(e, this.#rifs, m++);
+    }
+    return m;
+  }
+
+  /** `choiceCount` distinct endpoints by weight, none skipped (fewer only if fewer are left). */
+  #sampled(ctx: PickContext): number {
+    const eps = this.#eps;
+    const n = eps.length;
+    const cands = this.#cands;
+    const rng = this.#rng;
+    let m = 0;
+    for (let c = 0; c < this.#choices; c++) {
+      let e: Endpoint | undefined;
+      for (let k = 0; k < DRAWS && e === undefined; k++) {
+        let x = rng[0]!;
+        x ^= x << 13;
+        x ^= x >>> 17;
+        x ^= x << 5;
+        rng[0] = x;
+        const cand = eps[this.#table.sampleInt(rng[0]! >>> 2)]!; // 30 bits: a small integer, never boxed
+        if (!ctx.skip(cand) && !has(cands, m, cand)) e = cand;
+      }
+      if (e === undefined) {
+        const start = rng[0]! % n;
+        for (let k = 0; k < n && e === undefined; k++) {
+          const cand = eps[(start + k) % n]!;
+          if (!ctx.skip(cand) && !has(cands, m, cand)) e = cand;
+        }
+        if (e === undefined) break;
+      }
+      cands[m] = e;
+      writeRif(e, this.#rifs, m++);
+    }
+    return m;
+  }
+
+  /** Record this pick's RIFs; once per RING of them, the hot threshold is recomputed from the ring. */
+  #record(m: number): void {
+    const ring = this.#ring;
+    for (let i = 0; i < m; i++) {
+      ring[this.#ringAt++] = this.#rifs[i]!;
+      if (this.#ringAt === RING) {
+        this.#ringAt = 0;
+        const sorted = this.#sorted;
+        sortInto(ring, RING, sorted);
+        const pos = this.#quantile * (RING - 1);
+        const lo = Math.floor(pos);
+        this.#hot[0] = sorted[lo]! + (pos - lo) * (sorted[lo + 1]! - sorted[lo]!);
+      }
+    }
+  }
+}
+
+function has(list: readonly Endpoint[], m: number, e: Endpoint): boolean {
+  for (let i = 0; i < m; i++) if (list[i] === e) return true;
+  return false;
+}
+
+/**
+ * `values[0..m)` sorted into `scratch` (insertion sort: m is at most 16). The quantile is then read
+ * where it is used, linear between order statistics — inline, so no double is boxed per pick.
+ */
+function sortInto(values: Float64Array, m: number, scratch: Float64Array): void {
+  for (let i = 0; i < m; i++) {
+    const v = values[i]!;
+    let j = i;
+    while (j > 0 && scratch[j - 1]! > v) {
+      scratch[j] = scratch[j - 1]!;
+      j--;
+    }
+    scratch[j] = v;
+  }
+}
+
+export const prequal: BalancerDefinition<PrequalOptions> = {
+  create: (endpoints, options, deps) => new PrequalPicker(endpoints, options, deps),
+  parseOptions(raw, path) {
+    rejectUnknown(raw, ['choiceCount', 'hotQuantile'], path);
+    return {
+      choiceCount: raw.choiceCount === undefined ? PREQUAL_DEFAULTS.choiceCount : checkNumber(raw.choiceCount, `${path}.choiceCount`, { integer: true, min: 2, max: 100 }),
+      hotQuantile: raw.hotQuantile === undefined ? PREQUAL_DEFAULTS.hotQuantile : checkNumber(raw.hotQuantile, `${path}.hotQuantile`, { min: 0.5, max: 0.99 }),
+    };
+  },
+};
