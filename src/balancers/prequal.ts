@@ -6,8 +6,10 @@
  *  1. Candidates: every endpoint when there are at most {@link FULL_SCAN_MAX} (or `choiceCount`),
  *     else `choiceCount` (default 3) distinct endpoints sampled by weight.
  *  2. Hot or cold: a candidate is *hot* when its requests in flight (RIF, per unit of weight) are
- *     above the `hotQuantile` (default 0.84 = 2^-0.25, the paper's Q_RIF) of RIF — over the
- *     candidates when every endpoint is one, else over the last {@link RING} candidates seen.
+ *     above the `hotQuantile` (default 0.84 = 2^-0.25, the paper's Q_RIF) of RIF — over every
+ *     endpoint's current RIF when each is a candidate (linear between order statistics: of five,
+ *     the busiest is hot unless tied; of two, the busier — least-request, latency breaking ties),
+ *     else over the last {@link RING} candidates' RIFs, as Prequal's is over its pool of probes.
  *  3. Pick the cold candidate with the lowest latency estimate *at its current RIF*
  *     (load/recent-latency.ts); if every candidate is hot, the one with the lowest RIF.
  *
@@ -41,7 +43,7 @@ import { checkNumber, rejectUnknown } from '../config/check.js';
 
 /** Services with at most this many endpoints have every one as a candidate on every pick. */
 export const FULL_SCAN_MAX = 8;
-/** RIFs of recent candidates kept for the hot threshold when candidates are sampled. */
+/** Recent RIFs kept for the hot threshold (recomputed each time the ring has been overwritten). */
 const RING = 16;
 /** Draws per candidate slot before a linear scan (a draw skipped or already chosen). */
 const DRAWS = 4;
@@ -86,9 +88,9 @@ class PrequalPicker implements Picker {
   readonly #index: Uint32Array;
   /** What a RecentLatency read returns: [age, estimate]. */
   readonly #read = new Float64Array(2);
-  /** Sampled mode: recent candidates' RIFs, and the threshold computed from them (in #hot[0]). */
+  /** Sampled mode: recent candidates' RIFs, and the hot threshold computed from them (in #hot[0]). */
   readonly #ring = new Float64Array(RING);
-  readonly #hot = Float64Array.of(Infinity); // nobody is hot before the ring has filled once
+  readonly #hot = new Float64Array(1);
   #ringAt = 0;
   /** Sampled mode: xorshift32 state, seeded from deps.random at build (so tests stay deterministic). */
   readonly #rng = new Uint32Array(1);
@@ -105,9 +107,17 @@ class PrequalPicker implements Picker {
     this.#table = new AliasTable(this.#full ? [1] : endpoints.map((e) => e.weight));
     this.#cands = new Array<Endpoint>(this.#choices).fill(endpoints[0]!);
     this.#rifs = new Float64Array(this.#choices);
-    this.#sorted = new Float64Array(this.#full ? this.#choices : RING);
+    this.#sorted = new Float64Array(Math.max(RING, this.#choices));
     this.#index = new Uint32Array(this.#full ? this.#choices : 0);
     this.#rng[0] = Math.floor(deps.random() * 0xffffffff) || 1;
+    if (!this.#full) {
+      // The ring starts with RIFs endpoints have now, so the first picks have a threshold too.
+      const one = new Float64Array(1);
+      for (let k = 0; k < RING; k++) {
+        writeRif(endpoints[Math.floor(deps.random() * n)]!, one, 0);
+        this.#record(one, 0);
+      }
+    }
   }
 
   pick(ctx: PickContext): PickResult {
@@ -125,7 +135,7 @@ class PrequalPicker implements Picker {
       threshold = lo + 1 < m ? sorted[lo]! + (pos - lo) * (sorted[lo + 1]! - sorted[lo]!) : sorted[lo]!;
     } else {
       threshold = this.#hot[0]!; // from the RIFs seen before this pick
-      this.#record(m);
+      for (let i = 0; i < m; i++) this.#record(rifs, i);
     }
     const now = this.#deps.now();
     const read = this.#read;
@@ -208,19 +218,17 @@ class PrequalPicker implements Picker {
     return m;
   }
 
-  /** Record this pick's RIFs; once per RING of them, the hot threshold is recomputed from the ring. */
-  #record(m: number): void {
+  /** Record `from[i]` in the ring; once per RING of them, the hot threshold is recomputed from it. */
+  #record(from: Float64Array, i: number): void {
     const ring = this.#ring;
-    for (let i = 0; i < m; i++) {
-      ring[this.#ringAt++] = this.#rifs[i]!;
-      if (this.#ringAt === RING) {
-        this.#ringAt = 0;
-        const sorted = this.#sorted;
-        sortInto(ring, RING, sorted);
-        const pos = this.#quantile * (RING - 1);
-        const lo = Math.floor(pos);
-        this.#hot[0] = sorted[lo]! + (pos - lo) * (sorted[lo + 1]! - sorted[lo]!);
-      }
+    ring[this.#ringAt++] = from[i]!;
+    if (this.#ringAt === RING) {
+      this.#ringAt = 0;
+      const sorted = this.#sorted;
+      sortInto(ring, RING, sorted);
+      const pos = this.#quantile * (RING - 1);
+      const lo = Math.floor(pos);
+      this.#hot[0] = sorted[lo]! + (pos - lo) * (sorted[lo + 1]! - sorted[lo]!);
     }
   }
 }
