@@ -20,14 +20,18 @@
  *
  * The latency estimate must not forget a slow replica because it gets few requests, nor keep a
  * recovered one out for good. So, for a candidate with no sample in the last second (AGE_OUT_MS):
- *  - with requests in flight it is unanswered — ranked after every cold candidate with an estimate
- *    (it gets one request, not a burst, until it answers);
- *  - idle, its last estimate is scaled by AGE_OUT_MS / age: one 10× slower than the rest gets a
- *    request about every 10 s — a probe; idle for {@link MAX_IDLE_MS} or never sampled, it is
- *    probed at the next pick that sees it (the stalest first). A probe's answer starts the
- *    estimate afresh, so a recovered replica is back on its first fast answer. With too little
- *    traffic to keep estimates current, choices drift toward the stalest — Prequal falls back to
- *    random with too few probes.
+ *  - its last estimate is scaled by AGE_OUT_MS / age: one 10× slower than the rest gets a request
+ *    about every 10 s — a probe; and by (RIF + 1) like peak EWMA's cost, as an estimate nothing
+ *    has confirmed lately: a probe is one request, not a burst, while a burst after a quiet spell
+ *    still spreads over the replicas that were fast;
+ *  - idle for {@link MAX_IDLE_MS}, or never sampled, it is probed at the next pick that sees it
+ *    (the stalest first);
+ *  - with requests in flight and no answer for AGE_OUT_MS (stuck, or a probe not back yet after
+ *    MAX_IDLE_MS), it is unanswered: ranked after every cold candidate with an estimate, so it
+ *    gets one request, not a burst, until it answers.
+ * A probe's answer starts the estimate afresh, so a recovered replica is back on its first fast
+ * answer. With too little traffic to keep estimates current, choices drift toward the stalest —
+ * Prequal falls back to random with too few probes.
  *
  * Signals the replica reports itself (ORCA load reports, issue #12 §2) plug in at {@link writeRif}.
  * `pick` allocates nothing: candidates, RIFs and estimates go to typed arrays made with the picker,
@@ -86,8 +90,8 @@ class PrequalPicker implements Picker {
   readonly #sorted: Float64Array;
   /** Full scan: each candidate's index in the endpoint list. */
   readonly #index: Uint32Array;
-  /** What a RecentLatency read returns: [age, estimate]. */
-  readonly #read = new Float64Array(2);
+  /** What EndpointLoad.readRecent writes: [age of the last sample, estimate at the RIF, time unanswered]. */
+  readonly #read = new Float64Array(3);
   /** Sampled mode: recent candidates' RIFs, and the hot threshold computed from them (in #hot[0]). */
   readonly #ring = new Float64Array(RING);
   readonly #hot = new Float64Array(1);
@@ -149,13 +153,13 @@ class PrequalPicker implements Picker {
       if (rif > threshold) score = HOT + rif;
       else {
         const load = cands[i]!.load;
-        const inFlight = load.inFlight;
-        load.recent.read(inFlight, now, read);
+        load.readRecent(now, read);
         const age = read[0]!;
+        const busy = load.inFlight > 0;
         if (age <= AGE_OUT_MS) score = read[1]!;
-        else if (inFlight > 0) score = UNANSWERED + rif;
+        else if (busy && (age >= MAX_IDLE_MS || read[2]! > AGE_OUT_MS)) score = UNANSWERED + rif;
         else if (age >= MAX_IDLE_MS) score = -age; // a probe; never sampled is -Infinity
-        else score = read[1]! * (AGE_OUT_MS / age);
+        else score = read[1]! * (AGE_OUT_MS / age) * (load.inFlight + 1);
       }
       if (i === 0 || score < bestScore) {
         best = i;

@@ -103,6 +103,17 @@ export class EndpointLoad {
   }
 
   /**
+   * What the `prequal` balancer reads, written to `out` (nothing returned, so no double is boxed):
+   * `out[0]` the time since the last latency sample, `out[1]` the recent latency at the current
+   * RIF (`recent.atRif(inFlight)`), `out[2]` how long requests have been outstanding with no
+   * answer (0 when none is in flight), all in ms at `nowMs`.
+   */
+  readRecent(nowMs: number, out: Float64Array): void {
+    this.recent.read(this.inFlight, nowMs, out);
+    out[2] = this.inFlight === 0 ? 0 : nowMs - this.#busySinceMs;
+  }
+
+  /**
    * Peak-EWMA cost: estimated latency × (in-flight + 1). An endpoint with requests in flight but no
    * sample yet scores a large penalty so a fresh endpoint is tried, but not flooded.
    */

@@ -16,9 +16,11 @@
  * requests were in flight. A replica that really changed is followed within tens of samples.
  *
  * Estimates age: a sample older than {@link AGE_OUT_MS} (1 s, Prequal's probe lifetime) no longer
- * counts as current, and the next sample starts the estimate afresh — so a replica that recovered
- * while it got no traffic reads fast at its first new answer. Failures (no response, a 5xx, a body
- * cut short) are not stalls: they count as at least twice the estimate and are not clipped.
+ * counts as current, and the next sample starts the estimate afresh — lower at once, so a replica
+ * that recovered while it got no traffic reads fast at its first new answer; higher by at most 2×,
+ * because the first answers after a quiet spell are the ones a stall (a burst starting, a GC) most
+ * often delays. Failures (no response, a 5xx, a body cut short) are not stalls: they count as at
+ * least twice the estimate and are not clipped.
  */
 
 /** How long a sample counts as current, ms (Prequal ages probes out after about a second). */
@@ -29,6 +31,8 @@ const ALPHA = 0.25;
 const TAU_MS = 5;
 /** Largest |ln(sample / estimate)| one sample is taken at: ln 2, so at most 2^ALPHA per sample. */
 const CLIP = Math.LN2;
+/** After a quiet spell, the first sample raises the estimate by at most this factor. */
+const RESTART_UP = 2;
 /** Least latency a failure counts as, ms (as the peak EWMA's floor). */
 const FAILURE_FLOOR_MS = 100;
 /** Samples below this are read as this (ms), so the log stays finite. */
@@ -101,7 +105,9 @@ function update(s: Float64Array, i: number, x: number, nowMs: number, failed: bo
   const m = s[i]!;
   const dt = nowMs - s[i + 1]!;
   if (dt > AGE_OUT_MS) {
-    s[i] = failed ? Math.max(x, FAILURE_FLOOR_MS) : x; // nothing current: start afresh
+    // Nothing current: start afresh — lower at once (a recovered replica), higher by at most
+    // RESTART_UP (the first answer after a quiet spell is the one a stall most often delays).
+    s[i] = failed ? Math.max(x, 2 * m, FAILURE_FLOOR_MS) : m > 0 && x > RESTART_UP * m ? RESTART_UP * m : x;
   } else if (failed) {
     s[i] = Math.max(x, 2 * m, FAILURE_FLOOR_MS);
   } else {

@@ -127,6 +127,18 @@ describe('prequal: probes, recovery, fresh endpoints', () => {
     expect(lastSecond).toBe(200);
   });
 
+  test('a probe is one request: the slow replica whose decayed estimate undercuts the others gets one, not a burst', () => {
+    let now = 0;
+    const eps = endpoints([1, 1, 1, 1, 1]);
+    load(eps[0]!, 10, 0, now);
+    now = 9000; // 10 ms × 1 s / 9 s ≈ 1.11 ms < 1.2 ms
+    for (const e of eps.slice(1)) load(e, 1.2, 0, now);
+    const p = build(prequal, eps, deps(seeded(13), () => now));
+    expect(picked(p)).toBe(eps[0]);
+    eps[0]!.load.start(now); // in flight: its unconfirmed estimate now counts × (RIF + 1)
+    expect(counts(p, eps, 400)[0]).toBe(0);
+  });
+
   test('a new endpoint gets one request, not a burst, until it answers', () => {
     const now = 5000;
     const eps = endpoints([1, 1, 1, 1]);
@@ -138,6 +150,25 @@ describe('prequal: probes, recovery, fresh endpoints', () => {
     eps[3]!.load.observeLatency(1, now, 0); // it answers fast
     eps[3]!.load.end(false);
     expect(counts(p, eps, 300)[3]).toBe(300);
+  });
+
+  test('after a quiet second, a burst still avoids the slow replica (busy fast ones keep their decayed estimates)', () => {
+    let now = 5000;
+    const eps = endpoints([1, 1, 1, 1, 1]);
+    load(eps[0]!, 10, 0, now);
+    for (const e of eps.slice(1)) load(e, 1, 0, now);
+    const p = build(prequal, eps, deps(seeded(12), () => now));
+    now += 1500; // nothing for 1.5 s: no estimate is current
+    // A burst of 12: each pick starts a request that has not answered yet.
+    const burst = Array.from({ length: 12 }, () => {
+      const e = picked(p);
+      e.load.start(now);
+      return eps.indexOf(e);
+    });
+    expect(burst).not.toContain(0);
+    // One stuck for over a second is another matter: it is passed over until it answers.
+    now += 1001;
+    expect(counts(p, eps, 100)[0]).toBe(100);
   });
 
   test('a replica answering fast with 5xx does not attract the traffic', () => {
