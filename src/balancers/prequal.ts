@@ -9,7 +9,8 @@
  *     above the `hotQuantile` (default 0.84 = 2^-0.25, the paper's Q_RIF) of RIF — over every
  *     endpoint's current RIF when each is a candidate (linear between order statistics: of five,
  *     the busiest is hot unless tied; of two, the busier — least-request, latency breaking ties),
- *     else over the last {@link RING} candidates' RIFs, as Prequal's is over its pool of probes.
+ *     else over the last {@link RING} candidates' RIFs, as Prequal's is over its pool of probes —
+ *     or above twice the mean RIF + 1 (ours, for small fleets: see {@link hotThreshold}).
  *  3. Pick the cold candidate with the lowest latency estimate *at its current RIF*
  *     (load/recent-latency.ts); if every candidate is hot, the one with the lowest RIF.
  *
@@ -132,11 +133,8 @@ class PrequalPicker implements Picker {
     const rifs = this.#rifs;
     let threshold: number;
     if (this.#full) {
-      const sorted = this.#sorted;
-      sortInto(rifs, m, sorted);
-      const pos = this.#quantile * (m - 1);
-      const lo = Math.floor(pos);
-      threshold = lo + 1 < m ? sorted[lo]! + (pos - lo) * (sorted[lo + 1]! - sorted[lo]!) : sorted[lo]!;
+      hotThreshold(rifs, m, this.#sorted, this.#quantile, this.#hot);
+      threshold = this.#hot[0]!;
     } else {
       threshold = this.#hot[0]!; // from the RIFs seen before this pick
       for (let i = 0; i < m; i++) this.#record(rifs, i);
@@ -228,11 +226,7 @@ class PrequalPicker implements Picker {
     ring[this.#ringAt++] = from[i]!;
     if (this.#ringAt === RING) {
       this.#ringAt = 0;
-      const sorted = this.#sorted;
-      sortInto(ring, RING, sorted);
-      const pos = this.#quantile * (RING - 1);
-      const lo = Math.floor(pos);
-      this.#hot[0] = sorted[lo]! + (pos - lo) * (sorted[lo + 1]! - sorted[lo]!);
+      hotThreshold(ring, RING, this.#sorted, this.#quantile, this.#hot);
     }
   }
 }
@@ -243,11 +237,16 @@ function has(list: readonly Endpoint[], m: number, e: Endpoint): boolean {
 }
 
 /**
- * `values[0..m)` sorted into `scratch` (insertion sort: m is at most 16). The quantile is then read
- * where it is used, linear between order statistics — inline, so no double is boxed per pick.
+ * The hot threshold of `values[0..m)`, written to `out[0]`: their `q` quantile (linear between
+ * order statistics, sorted into `scratch` by insertion: m is at most 16), but at most twice their
+ * mean + 1. The cap matters in small fleets, where the 0.84 quantile of five is nearly the
+ * busiest: without it, two replicas whose estimates happen to be lowest could take 15 requests
+ * each while three sit idle. (Written, not returned: a returned double may be boxed.)
  */
-function sortInto(values: Float64Array, m: number, scratch: Float64Array): void {
+function hotThreshold(values: Float64Array, m: number, scratch: Float64Array, q: number, out: Float64Array): void {
+  let sum = 0;
   for (let i = 0; i < m; i++) {
+    sum += values[i]!;
     const v = values[i]!;
     let j = i;
     while (j > 0 && scratch[j - 1]! > v) {
@@ -256,6 +255,11 @@ function sortInto(values: Float64Array, m: number, scratch: Float64Array): void 
     }
     scratch[j] = v;
   }
+  const pos = q * (m - 1);
+  const lo = Math.floor(pos);
+  const quantile = lo + 1 < m ? scratch[lo]! + (pos - lo) * (scratch[lo + 1]! - scratch[lo]!) : scratch[lo]!;
+  const cap = (2 * sum) / m + 1;
+  out[0] = quantile < cap ? quantile : cap;
 }
 
 export const prequal: BalancerDefinition<PrequalOptions> = {
