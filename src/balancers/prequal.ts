@@ -12,7 +12,12 @@
  *     else over the last {@link RING} candidates' RIFs, as Prequal's is over its pool of probes —
  *     or above twice the mean RIF + 1 (ours, for small fleets: see {@link hotThreshold}).
  *  3. Pick the cold candidate with the lowest latency estimate *at its current RIF*
- *     (load/recent-latency.ts); if every candidate is hot, the one with the lowest RIF.
+ *     (load/recent-latency.ts). A hot candidate is ranked by that estimate × (RIF + 1), peak
+ *     EWMA's cost: it wins only when every cold one would take longer still (and, every one hot,
+ *     the lowest cost wins, where Prequal takes the lowest RIF). Prequal passes hot replicas over
+ *     whatever the cold ones' latency; but one client's RIFs are small numbers — 2 in flight is
+ *     "hot" when the typical is 0 or 1 — and measured here (bench/slow-replica.mjs) the strict
+ *     rule sent a replica 100× slower a request whenever the fast candidates had two in flight.
  *
  * Why not peak EWMA's latency × (RIF + 1): that cost lets an idle slow replica undercut a busy
  * fast one (10 ms × 1 < 1.5 ms × 8), so with 32 requests in flight over five replicas the slow one
@@ -54,9 +59,8 @@ const RING = 16;
 const DRAWS = 4;
 /** Idle this long (ms) without a sample, an endpoint is probed whatever its last estimate. */
 export const MAX_IDLE_MS = 10 * AGE_OUT_MS;
-/** Score offsets: every cold score < UNANSWERED < HOT (estimates are ms, far below either). */
+/** Score of a busy candidate that has not answered for a second: after every other (estimates are ms). */
 const UNANSWERED = 1e12;
-const HOT = 1e15;
 
 export interface PrequalOptions {
   /** Endpoints sampled per pick when there are more than {@link FULL_SCAN_MAX}; 2–100. @default 3 */
@@ -143,22 +147,20 @@ class PrequalPicker implements Picker {
     const read = this.#read;
     let best = 0;
     let bestScore = Infinity;
-    // The score, lower is better (see the header for the cases): cold with a current estimate <
-    // UNANSWERED < HOT; probes are negative; an idle endpoint without a current estimate decays.
+    // The score, lower is better (see the header for the cases). Cold: the latency estimate; hot:
+    // the estimate × (in flight + 1); probes are negative; unanswered ones come after all others.
     for (let i = 0; i < m; i++) {
       const rif = rifs[i]!;
+      const load = cands[i]!.load;
+      const inFlight = load.inFlight;
+      load.readRecent(now, read);
+      const age = read[0]!;
       let score: number;
-      if (rif > threshold) score = HOT + rif;
-      else {
-        const load = cands[i]!.load;
-        load.readRecent(now, read);
-        const age = read[0]!;
-        const busy = load.inFlight > 0;
-        if (age <= AGE_OUT_MS) score = read[1]!;
-        else if (busy && (age >= MAX_IDLE_MS || read[2]! > AGE_OUT_MS)) score = UNANSWERED + rif;
-        else if (age >= MAX_IDLE_MS) score = -age; // a probe; never sampled is -Infinity
-        else score = read[1]! * (AGE_OUT_MS / age) * (load.inFlight + 1);
-      }
+      if (age <= AGE_OUT_MS) score = read[1]!;
+      else if (inFlight > 0 && (age >= MAX_IDLE_MS || read[2]! > AGE_OUT_MS)) score = UNANSWERED + rif;
+      else if (age >= MAX_IDLE_MS) score = -age; // idle: a probe; never sampled is -Infinity
+      else score = read[1]! * (AGE_OUT_MS / age) * (inFlight + 1);
+      if (rif > threshold && score < UNANSWERED) score *= inFlight + 1;
       if (i === 0 || score < bestScore) {
         best = i;
         bestScore = score;

@@ -57,18 +57,33 @@ describe('prequal: hot-cold lexicographic choice', () => {
     expect(counts(p, eps, 500)).toEqual([0, 0, 0, 500, 0]);
   });
 
-  test('when every candidate is hot, the one with the fewest requests in flight wins', () => {
-    let now = 5000;
-    const eps = endpoints(Array.from({ length: 12 }, () => 1)); // > 8: candidates are sampled
+  /** 12 endpoints (sampled: 11 of them per pick) whose recent RIFs were all 0, so the hot threshold is 0. */
+  function coldHistory(seed: number, now: number): { eps: Endpoint[]; p: Picker } {
+    const eps = endpoints(Array.from({ length: 12 }, () => 1));
     for (const e of eps) load(e, 1, 0, now);
-    const p = build(prequal, eps, deps(seeded(4), () => now), { choiceCount: 11 });
-    for (let i = 0; i < 4; i++) picked(p); // 44 RIFs of 0 seen: the hot threshold is 0
-    // Every replica now has requests in flight (all hot), the one with fewest is the slowest.
-    eps.forEach((e, i) => load(e, 12 - i, i + 1, now));
-    now += 1;
-    const first = picked(p);
-    // 11 of 12 sampled: eps[0] unless it was left out, then eps[1].
-    expect([eps[0], eps[1]]).toContain(first);
+    const p = build(prequal, eps, deps(seeded(seed), () => now), { choiceCount: 11 });
+    for (let i = 0; i < 4; i++) picked(p);
+    return { eps, p };
+  }
+
+  test('when every candidate is hot, the lowest latency × (RIF + 1) wins: with equal latencies, the fewest in flight', () => {
+    for (let seed = 20; seed < 30; seed++) {
+      const now = 5000;
+      const { eps, p } = coldHistory(seed, now);
+      eps.forEach((e, i) => load(e, 2, i + 1, now)); // all hot now; the threshold has not caught up yet
+      // 11 of 12 sampled: eps[0] unless it was left out, then eps[1].
+      expect([eps[0], eps[1]]).toContain(picked(p));
+    }
+  });
+
+  test('a hot fast replica beats a cold one that would take longer than its cost (a strict hot-cold rule would not)', () => {
+    for (let seed = 30; seed < 40; seed++) {
+      const now = 5000;
+      const { eps, p } = coldHistory(seed, now);
+      eps[0]!.load.observeLatency(300, now, 0, true); // idle, cold: its requests time out at 300 ms
+      for (const e of eps.slice(1)) load(e, 4, 2, now); // 2 in flight: hot; 4 ms × 3 = 12 ms
+      expect(picked(p)).not.toBe(eps[0]);
+    }
   });
 
   test('never returns a skipped endpoint; fails when every endpoint is skipped (full scan and sampled)', () => {
