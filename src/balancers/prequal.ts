@@ -1,5 +1,5 @@
 /**
- * `prequal` (the default): Prequal's hot–cold lexicographic rule (Wydrowski et al., "Load is not
+ * `prequal` (the default): Prequal's hot–cold rule (Wydrowski et al., "Load is not
  * what you should balance: Introducing Prequal", NSDI 2024), fed by what this client measures
  * instead of probe replies.
  *
@@ -21,8 +21,8 @@
  *
  * Why not peak EWMA's latency × (RIF + 1): that cost lets an idle slow replica undercut a busy
  * fast one (10 ms × 1 < 1.5 ms × 8), so with 32 requests in flight over five replicas the slow one
- * kept its share. Here RIF only decides hot or cold, and among the cold, latency alone decides: an
- * idle replica that answers in 10 ms reads 10 ms, and loses to every cold fast one.
+ * kept its share. Here that cost applies to hot candidates only; among the cold, latency alone
+ * decides: an idle replica that answers in 10 ms reads 10 ms, and loses to every cold fast one.
  *
  * The latency estimate must not forget a slow replica because it gets few requests, nor keep a
  * recovered one out for good. So, for a candidate with no sample in the last second (AGE_OUT_MS):
