@@ -29,7 +29,7 @@ export interface BuiltinBalancers {
   'least-request': { /** Endpoints sampled per pick. @default 2 */ choiceCount?: number };
   'peak-ewma': { /** Endpoints sampled per pick. @default 2 */ choiceCount?: number; /** Decay of the latency estimate. @default 300 */ decayMs?: Duration };
   prequal: {
-    /** Endpoints sampled per pick when the service has more than 8. @default 3 */ choiceCount?: number;
+    /** Endpoints sampled per pick when the service has more than 8. @default 2 */ choiceCount?: number;
     /** Quantile of requests in flight above which an endpoint is hot (0.5–0.99). @default 0.84 */ hotQuantile?: number;
   };
   'ring-hash': { hashOn?: HashOn; minimumRingSize?: number; maximumRingSize?: number; /** Bounded loads, percent of the mean (≥ 100). */ balanceFactor?: number };

@@ -4,13 +4,14 @@
  * instead of probe replies.
  *
  *  1. Candidates: every endpoint when there are at most {@link FULL_SCAN_MAX} (or `choiceCount`),
- *     else `choiceCount` (default 3) distinct endpoints sampled by weight.
+ *     else `choiceCount` (default 2, as power-of-two-choices) distinct endpoints sampled by weight.
  *  2. Hot or cold: a candidate is *hot* when its requests in flight (RIF, per unit of weight) are
  *     above the `hotQuantile` (default 0.84 = 2^-0.25, the paper's Q_RIF) of RIF — over every
  *     endpoint's current RIF when each is a candidate (linear between order statistics: of five,
  *     the busiest is hot unless tied; of two, the busier — least-request, latency breaking ties),
- *     else over the last {@link RING} candidates' RIFs, as Prequal's is over its pool of probes —
- *     or above twice the mean RIF + 1 (ours, for small fleets: see {@link hotThreshold}).
+ *     else a running estimate over the candidates seen lately (as Prequal's is over its pool of
+ *     recent probes; see {@link runningThreshold}) — or above twice the mean RIF + 1 (ours, for
+ *     small fleets: see {@link hotThreshold}).
  *  3. Pick the cold candidate with the lowest latency estimate *at its current RIF*
  *     (load/recent-latency.ts). A hot candidate is ranked by that estimate × (RIF + 1), peak
  *     EWMA's cost: it wins only when every cold one would take longer still (and, every one hot,
@@ -53,8 +54,11 @@ import { checkNumber, rejectUnknown } from '../config/check.js';
 
 /** Services with at most this many endpoints have every one as a candidate on every pick. */
 export const FULL_SCAN_MAX = 8;
-/** Recent RIFs kept for the hot threshold (recomputed each time the ring has been overwritten). */
-const RING = 16;
+/** Candidates' RIFs the sampled mode's threshold starts from, sampled when the picker is built. */
+const SEED_SAMPLES = 16;
+/** Running threshold: step per value, relative to the mean RIF + 1; weight of a value in the mean. */
+const STEP = 0.05;
+const MEAN_WEIGHT = 0.02;
 /** Draws per candidate slot before a linear scan (a draw skipped or already chosen). */
 const DRAWS = 4;
 /** Idle this long (ms) without a sample, an endpoint is probed whatever its last estimate. */
@@ -63,13 +67,13 @@ export const MAX_IDLE_MS = 10 * AGE_OUT_MS;
 const UNANSWERED = 1e12;
 
 export interface PrequalOptions {
-  /** Endpoints sampled per pick when there are more than {@link FULL_SCAN_MAX}; 2–100. @default 3 */
+  /** Endpoints sampled per pick when there are more than {@link FULL_SCAN_MAX}; 2–100. @default 2 */
   choiceCount: number;
   /** Quantile of RIF above which a candidate is hot; 0.5–0.99 (the paper: 0.6–0.9 work). @default 0.84 */
   hotQuantile: number;
 }
 
-export const PREQUAL_DEFAULTS: PrequalOptions = Object.freeze({ choiceCount: 3, hotQuantile: 0.84 });
+export const PREQUAL_DEFAULTS: PrequalOptions = Object.freeze({ choiceCount: 2, hotQuantile: 0.84 });
 
 /**
  * Writes the requests in flight at `e` per unit of weight, as this client counts them, to
@@ -86,7 +90,6 @@ class PrequalPicker implements Picker {
   readonly #eps: readonly Endpoint[];
   readonly #table: AliasTable;
   readonly #deps: BalancerDeps;
-  readonly #quantile: number;
   readonly #full: boolean;
   readonly #choices: number;
   /** This pick's candidates and their RIFs (scratch, reused). */
@@ -97,10 +100,11 @@ class PrequalPicker implements Picker {
   readonly #index: Uint32Array;
   /** What EndpointLoad.readRecent writes: [age of the last sample, estimate at the RIF, time unanswered]. */
   readonly #read = new Float64Array(3);
-  /** Sampled mode: recent candidates' RIFs, and the hot threshold computed from them (in #hot[0]). */
-  readonly #ring = new Float64Array(RING);
-  readonly #hot = new Float64Array(1);
-  #ringAt = 0;
+  /**
+   * The hot threshold in #hot[0]; sampled mode: the running quantile in [1], the mean RIF in [2];
+   * `hotQuantile` in [3] (read from here, not a field, so that no call is passed a boxed double).
+   */
+  readonly #hot = new Float64Array(4);
   /** Sampled mode: xorshift32 state, seeded from deps.random at build (so tests stay deterministic). */
   readonly #rng = new Uint32Array(1);
   /** Full scan: where the next scan starts (after the last endpoint picked), so that ties rotate. */
@@ -110,22 +114,24 @@ class PrequalPicker implements Picker {
     const n = endpoints.length;
     this.#eps = endpoints;
     this.#deps = deps;
-    this.#quantile = options.hotQuantile;
+    this.#hot[3] = options.hotQuantile;
     this.#full = n <= Math.max(FULL_SCAN_MAX, options.choiceCount);
     this.#choices = this.#full ? n : options.choiceCount;
     this.#table = new AliasTable(this.#full ? [1] : endpoints.map((e) => e.weight));
     this.#cands = new Array<Endpoint>(this.#choices).fill(endpoints[0]!);
     this.#rifs = new Float64Array(this.#choices);
-    this.#sorted = new Float64Array(Math.max(RING, this.#choices));
+    this.#sorted = new Float64Array(Math.max(SEED_SAMPLES, this.#choices));
     this.#index = new Uint32Array(this.#full ? this.#choices : 0);
     this.#rng[0] = Math.floor(deps.random() * 0xffffffff) || 1;
     if (!this.#full) {
-      // The ring starts with RIFs endpoints have now, so the first picks have a threshold too.
-      const one = new Float64Array(1);
-      for (let k = 0; k < RING; k++) {
-        writeRif(endpoints[Math.floor(deps.random() * n)]!, one, 0);
-        this.#record(one, 0);
-      }
+      // The running threshold starts from the RIFs of a few endpoints now.
+      const seen = new Float64Array(SEED_SAMPLES);
+      for (let k = 0; k < SEED_SAMPLES; k++) writeRif(endpoints[Math.floor(deps.random() * n)]!, seen, k);
+      hotThreshold(seen, SEED_SAMPLES, this.#sorted, this.#hot);
+      let sum = 0;
+      for (let k = 0; k < SEED_SAMPLES; k++) sum += seen[k]!;
+      this.#hot[1] = this.#hot[0]!;
+      this.#hot[2] = sum / SEED_SAMPLES;
     }
   }
 
@@ -137,11 +143,11 @@ class PrequalPicker implements Picker {
     const rifs = this.#rifs;
     let threshold: number;
     if (this.#full) {
-      hotThreshold(rifs, m, this.#sorted, this.#quantile, this.#hot);
+      hotThreshold(rifs, m, this.#sorted, this.#hot);
       threshold = this.#hot[0]!;
     } else {
       threshold = this.#hot[0]!; // from the RIFs seen before this pick
-      for (let i = 0; i < m; i++) this.#record(rifs, i);
+      runningThreshold(rifs, m, this.#hot);
     }
     const now = this.#deps.now();
     const read = this.#read;
@@ -221,16 +227,30 @@ class PrequalPicker implements Picker {
     }
     return m;
   }
+}
 
-  /** Record `from[i]` in the ring; once per RING of them, the hot threshold is recomputed from it. */
-  #record(from: Float64Array, i: number): void {
-    const ring = this.#ring;
-    ring[this.#ringAt++] = from[i]!;
-    if (this.#ringAt === RING) {
-      this.#ringAt = 0;
-      hotThreshold(ring, RING, this.#sorted, this.#quantile, this.#hot);
-    }
+/**
+ * runningThreshold — the sampled mode's hot threshold, updated with each pick's candidates in
+ * O(1), no sort: a stochastic-approximation quantile (each value above the estimate raises it by
+ * `q × step`, each other one lowers it by `(1 − q) × step`, so it settles where a share 1 − q of
+ * values lie above), with the step scaled by the running mean RIF + 1 so that it fits both a
+ * fleet at 0–2 in flight and one at 50. `hot` holds [threshold, quantile, mean]; the threshold is
+ * the quantile capped at twice the mean + 1, as {@link hotThreshold}'s; q is `hot[3]`.
+ */
+function runningThreshold(rifs: Float64Array, m: number, hot: Float64Array): void {
+  const q = hot[3]!;
+  let quantile = hot[1]!;
+  let mean = hot[2]!;
+  for (let i = 0; i < m; i++) {
+    const x = rifs[i]!;
+    const step = STEP * (mean + 1);
+    quantile = x > quantile ? quantile + q * step : Math.max(0, quantile - (1 - q) * step);
+    mean += MEAN_WEIGHT * (x - mean);
   }
+  hot[1] = quantile;
+  hot[2] = mean;
+  const cap = 2 * mean + 1;
+  hot[0] = quantile < cap ? quantile : cap;
 }
 
 function has(list: readonly Endpoint[], m: number, e: Endpoint): boolean {
@@ -239,13 +259,14 @@ function has(list: readonly Endpoint[], m: number, e: Endpoint): boolean {
 }
 
 /**
- * The hot threshold of `values[0..m)`, written to `out[0]`: their `q` quantile (linear between
+ * The hot threshold of `values[0..m)`, written to `out[0]`: their `out[3]` quantile (linear between
  * order statistics, sorted into `scratch` by insertion: m is at most 16), but at most twice their
  * mean + 1. The cap matters in small fleets, where the 0.84 quantile of five is nearly the
  * busiest: without it, two replicas whose estimates happen to be lowest could take 15 requests
  * each while three sit idle. (Written, not returned: a returned double may be boxed.)
  */
-function hotThreshold(values: Float64Array, m: number, scratch: Float64Array, q: number, out: Float64Array): void {
+function hotThreshold(values: Float64Array, m: number, scratch: Float64Array, out: Float64Array): void {
+  const q = out[3]!;
   let sum = 0;
   for (let i = 0; i < m; i++) {
     sum += values[i]!;

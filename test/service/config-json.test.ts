@@ -71,7 +71,7 @@ test('toJSON is complete, canonical (ms, current names) and a fixpoint: createMe
 test('defaults are written out, so the JSON says what a bare config does', () => {
   const json = roundTrip(make({ services: { a: { endpoints: ['http://127.0.0.1:1'] } } }));
   expect(json.services.a).toMatchObject({
-    balancer: { type: 'prequal', choiceCount: 3, hotQuantile: 0.84 },
+    balancer: { type: 'prequal', choiceCount: 2, hotQuantile: 0.84 },
     timeoutMs: 0,
     readyTimeoutMs: 5000,
     retry: { attempts: 2, retryOn: ['connect-failure', 'reset', 'retriable-status-codes'] },
