@@ -13,17 +13,19 @@
  *     recent probes; see {@link runningThreshold}) — or above twice the mean RIF + 1 (ours, for
  *     small fleets: see {@link hotThreshold}).
  *  3. Pick the cold candidate with the lowest latency estimate *at its current RIF*
- *     (load/recent-latency.ts). A hot candidate is ranked by that estimate × (RIF + 1), peak
- *     EWMA's cost: it wins only when every cold one would take longer still (and, every one hot,
- *     the lowest cost wins, where Prequal takes the lowest RIF). Prequal passes hot replicas over
- *     whatever the cold ones' latency; but one client's RIFs are small numbers — 2 in flight is
- *     "hot" when the typical is 0 or 1 — and measured here (bench/slow-replica.mjs) the strict
- *     rule sent a replica 100× slower a request whenever the fast candidates had two in flight.
+ *     (load/recent-latency.ts). A hot candidate's estimate counts {@link HOT_FACTOR} (4) times
+ *     over, or (RIF + 1) ÷ (threshold + 1) times if that is more: it wins only over cold ones more
+ *     than 4× slower (and, every one hot, the lowest such cost wins, where Prequal takes the
+ *     lowest RIF). Prequal passes hot replicas over whatever the cold ones' latency; but one
+ *     client's RIFs are small numbers — 2 in flight is "hot" when the typical is 0 or 1 — and the
+ *     strict rule sent a replica whose requests were timing out a request whenever the sampled
+ *     fast candidates had two in flight (bench/slow-replica.mjs; in a simulated closed loop of
+ *     ten replicas at 64 in flight it gave the 10× slower one 1.2 % of requests, 0 % now).
  *
  * Why not peak EWMA's latency × (RIF + 1): that cost lets an idle slow replica undercut a busy
  * fast one (10 ms × 1 < 1.5 ms × 8), so with 32 requests in flight over five replicas the slow one
- * kept its share. Here that cost applies to hot candidates only; among the cold, latency alone
- * decides: an idle replica that answers in 10 ms reads 10 ms, and loses to every cold fast one.
+ * kept its share. Here RIF weighs only on hot candidates; among the cold, latency alone decides:
+ * an idle replica that answers in 10 ms reads 10 ms, and loses to every cold fast one.
  *
  * The latency estimate must not forget a slow replica because it gets few requests, nor keep a
  * recovered one out for good. So, for a candidate with no sample in the last second (AGE_OUT_MS):
@@ -63,6 +65,8 @@ const MEAN_WEIGHT = 0.02;
 const DRAWS = 4;
 /** Idle this long (ms) without a sample, an endpoint is probed whatever its last estimate. */
 export const MAX_IDLE_MS = 10 * AGE_OUT_MS;
+/** A hot candidate's estimate counts this many times over (or its RIF ÷ the threshold's, if more). */
+export const HOT_FACTOR = 4;
 /** Score of a busy candidate that has not answered for a second: after every other (estimates are ms). */
 const UNANSWERED = 1e12;
 
@@ -154,7 +158,8 @@ class PrequalPicker implements Picker {
     let best = 0;
     let bestScore = Infinity;
     // The score, lower is better (see the header for the cases). Cold: the latency estimate; hot:
-    // the estimate × (in flight + 1); probes are negative; unanswered ones come after all others.
+    // the estimate × HOT_FACTOR or more; probes are negative; unanswered ones come after all
+    // others. Equal scores: the fewer in flight, then the scan's order.
     for (let i = 0; i < m; i++) {
       const rif = rifs[i]!;
       const load = cands[i]!.load;
@@ -166,8 +171,11 @@ class PrequalPicker implements Picker {
       else if (inFlight > 0 && (age >= MAX_IDLE_MS || read[2]! > AGE_OUT_MS)) score = UNANSWERED + rif;
       else if (age >= MAX_IDLE_MS) score = -age; // idle: a probe; never sampled is -Infinity
       else score = read[1]! * (AGE_OUT_MS / age) * (inFlight + 1);
-      if (rif > threshold && score < UNANSWERED) score *= inFlight + 1;
-      if (i === 0 || score < bestScore) {
+      if (rif > threshold && score < UNANSWERED) {
+        const excess = (rif + 1) / (threshold + 1);
+        score *= excess > HOT_FACTOR ? excess : HOT_FACTOR;
+      }
+      if (i === 0 || score < bestScore || (score === bestScore && rif < rifs[best]!)) {
         best = i;
         bestScore = score;
       }

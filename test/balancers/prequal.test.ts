@@ -31,15 +31,19 @@ describe('prequal: hot-cold lexicographic choice', () => {
     expect(counts(build(peakEwma, eps, deps(seeded(1), () => now)), eps, 2000)[0]).toBeGreaterThan(600);
   });
 
-  test('a hot replica (RIF above the 0.84 quantile) is passed over even when it is the fastest', () => {
+  test('a hot replica (RIF above the 0.84 quantile) is passed over even when it is the fastest, unless the cold ones are over 4× slower', () => {
     const now = 5000;
     const eps = endpoints([1, 1, 1, 1, 1]);
     load(eps[0]!, 1, 10, now);
-    for (const e of eps.slice(1)) load(e, 5, 0, now);
-    const c = counts(build(prequal, eps, deps(seeded(2), () => now)), eps, 2000);
+    for (const e of eps.slice(1)) load(e, 3, 0, now);
+    let c = counts(build(prequal, eps, deps(seeded(2), () => now)), eps, 2000);
     expect(c[0]).toBe(0);
     // The four cold ones tie on latency: the scan's rotating start shares the ties evenly.
     for (const k of c.slice(1)) expect(k).toBe(500);
+    const slower = endpoints([1, 1, 1, 1, 1]);
+    load(slower[0]!, 1, 10, now);
+    for (const e of slower.slice(1)) load(e, 5, 0, now); // 5× slower than the hot one
+    expect(counts(build(prequal, slower, deps(seeded(2), () => now)), slower, 100)[0]).toBe(100);
   });
 
   test('among cold replicas, the lowest latency at the current RIF wins', () => {
@@ -66,7 +70,7 @@ describe('prequal: hot-cold lexicographic choice', () => {
     return { eps, p };
   }
 
-  test('when every candidate is hot, the lowest latency × (RIF + 1) wins: with equal latencies, the fewest in flight', () => {
+  test('when every candidate is hot, the lowest cost wins: with equal latencies, the fewest in flight', () => {
     for (let seed = 20; seed < 30; seed++) {
       const now = 5000;
       const { eps, p } = coldHistory(seed, now);
@@ -76,12 +80,12 @@ describe('prequal: hot-cold lexicographic choice', () => {
     }
   });
 
-  test('a hot fast replica beats a cold one that would take longer than its cost (a strict hot-cold rule would not)', () => {
+  test('a hot fast replica beats a cold one over 4× slower (a strict hot-cold rule would not)', () => {
     for (let seed = 30; seed < 40; seed++) {
       const now = 5000;
       const { eps, p } = coldHistory(seed, now);
       eps[0]!.load.observeLatency(300, now, 0, true); // idle, cold: its requests time out at 300 ms
-      for (const e of eps.slice(1)) load(e, 4, 2, now); // 2 in flight: hot; 4 ms × 3 = 12 ms
+      for (const e of eps.slice(1)) load(e, 4, 2, now); // 2 in flight: hot; 4 ms × 4 = 16 ms < 300 ms
       expect(picked(p)).not.toBe(eps[0]);
     }
   });
