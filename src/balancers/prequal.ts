@@ -10,8 +10,8 @@
  *     endpoint's current RIF when each is a candidate (linear between order statistics: of five,
  *     the busiest is hot unless tied; of two, the busier — least-request, latency breaking ties),
  *     else a running estimate over the candidates seen lately (as Prequal's is over its pool of
- *     recent probes; see {@link runningThreshold}) — or above twice the mean RIF + 1 (ours, for
- *     small fleets: see {@link hotThreshold}).
+ *     recent probes; see balancers/hot-threshold.ts) — or above twice the mean RIF + 1 (ours, for
+ *     small fleets: see balancers/hot-threshold.ts).
  *  3. Pick the cold candidate with the lowest latency estimate *at its current RIF*
  *     (load/recent-latency.ts). A hot candidate's estimate counts {@link HOT_FACTOR} (4) times
  *     over, or (RIF + 1) ÷ (threshold + 1) times if that is more: it wins only over cold ones more
@@ -51,6 +51,7 @@
 import type { Endpoint } from '../core/endpoint.js';
 import type { BalancerDefinition, BalancerDeps, PickContext, Picker, PickResult } from './balancer.js';
 import { AliasTable } from './alias-table.js';
+import { hotThreshold, runningThreshold } from './hot-threshold.js';
 import { AGE_OUT_MS } from '../load/recent-latency.js';
 import { checkNumber, rejectUnknown } from '../config/check.js';
 
@@ -58,9 +59,6 @@ import { checkNumber, rejectUnknown } from '../config/check.js';
 export const FULL_SCAN_MAX = 8;
 /** Candidates' RIFs the sampled mode's threshold starts from, sampled when the picker is built. */
 const SEED_SAMPLES = 16;
-/** Running threshold: step per value, relative to the mean RIF + 1; weight of a value in the mean. */
-const STEP = 0.05;
-const MEAN_WEIGHT = 0.02;
 /** Draws per candidate slot before a linear scan (a draw skipped or already chosen). */
 const DRAWS = 4;
 /** Idle this long (ms) without a sample, an endpoint is probed whatever its last estimate. */
@@ -237,60 +235,9 @@ class PrequalPicker implements Picker {
   }
 }
 
-/**
- * runningThreshold — the sampled mode's hot threshold, updated with each pick's candidates in
- * O(1), no sort: a stochastic-approximation quantile (each value above the estimate raises it by
- * `q × step`, each other one lowers it by `(1 − q) × step`, so it settles where a share 1 − q of
- * values lie above), with the step scaled by the running mean RIF + 1 so that it fits both a
- * fleet at 0–2 in flight and one at 50. `hot` holds [threshold, quantile, mean]; the threshold is
- * the quantile capped at twice the mean + 1, as {@link hotThreshold}'s; q is `hot[3]`.
- */
-function runningThreshold(rifs: Float64Array, m: number, hot: Float64Array): void {
-  const q = hot[3]!;
-  let quantile = hot[1]!;
-  let mean = hot[2]!;
-  for (let i = 0; i < m; i++) {
-    const x = rifs[i]!;
-    const step = STEP * (mean + 1);
-    quantile = x > quantile ? quantile + q * step : Math.max(0, quantile - (1 - q) * step);
-    mean += MEAN_WEIGHT * (x - mean);
-  }
-  hot[1] = quantile;
-  hot[2] = mean;
-  const cap = 2 * mean + 1;
-  hot[0] = quantile < cap ? quantile : cap;
-}
-
 function has(list: readonly Endpoint[], m: number, e: Endpoint): boolean {
   for (let i = 0; i < m; i++) if (list[i] === e) return true;
   return false;
-}
-
-/**
- * The hot threshold of `values[0..m)`, written to `out[0]`: their `out[3]` quantile (linear between
- * order statistics, sorted into `scratch` by insertion: m is at most 16), but at most twice their
- * mean + 1. The cap matters in small fleets, where the 0.84 quantile of five is nearly the
- * busiest: without it, two replicas whose estimates happen to be lowest could take 15 requests
- * each while three sit idle. (Written, not returned: a returned double may be boxed.)
- */
-function hotThreshold(values: Float64Array, m: number, scratch: Float64Array, out: Float64Array): void {
-  const q = out[3]!;
-  let sum = 0;
-  for (let i = 0; i < m; i++) {
-    sum += values[i]!;
-    const v = values[i]!;
-    let j = i;
-    while (j > 0 && scratch[j - 1]! > v) {
-      scratch[j] = scratch[j - 1]!;
-      j--;
-    }
-    scratch[j] = v;
-  }
-  const pos = q * (m - 1);
-  const lo = Math.floor(pos);
-  const quantile = lo + 1 < m ? scratch[lo]! + (pos - lo) * (scratch[lo + 1]! - scratch[lo]!) : scratch[lo]!;
-  const cap = (2 * sum) / m + 1;
-  out[0] = quantile < cap ? quantile : cap;
 }
 
 export const prequal: BalancerDefinition<PrequalOptions> = {
