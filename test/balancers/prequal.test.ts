@@ -146,11 +146,11 @@ describe('prequal: probes, recovery, fresh endpoints', () => {
     expect(lastSecond).toBe(200);
   });
 
-  test('a probe is one request: the slow replica whose decayed estimate undercuts the others gets one, not a burst', () => {
+  test('a probe is one request: a replica whose decayed estimate undercuts the others gets one, not a burst', () => {
     let now = 0;
     const eps = endpoints([1, 1, 1, 1, 1]);
-    load(eps[0]!, 10, 0, now);
-    now = 9000; // 10 ms × 1 s / 9 s ≈ 1.11 ms < 1.2 ms
+    load(eps[0]!, 1.4, 0, now);
+    now = 2000; // 1.4 ms × √(1 s / 2 s) ≈ 0.99 ms < 1.2 ms
     for (const e of eps.slice(1)) load(e, 1.2, 0, now);
     const p = build(prequal, eps, deps(seeded(13), () => now));
     expect(picked(p)).toBe(eps[0]);
