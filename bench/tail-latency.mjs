@@ -5,7 +5,7 @@
 // fast replicas, meshlet round robin. Target: the default balancer's p99 ≤ 1.25 × the all-fast
 // p99 in every scenario.
 // All 10 replicas live in one backend process, so every contender meets the same one. The
-// contenders alternate in short epochs within one load run (support/load.mjs runAlternating), so
+// contenders alternate in 400 ms epochs within one load run (support/load.mjs runAlternating), so
 // the other work on this shared machine lands on all of them alike; p99 is over all of a
 // contender's epochs, and its ratio to the baseline is the median over cycles of the per-cycle
 // ratio (robust to the one cycle a stall on the machine hits). Retries are off, so a balancer's choice is what is measured. Hash balancers
@@ -35,7 +35,7 @@ const median = (xs) => {
   return s.length ? (s.length % 2 ? s[(s.length - 1) / 2] : (s[s.length / 2 - 1] + s[s.length / 2]) / 2) : NaN;
 };
 
-export async function tailLatency({ scenarios = SCENARIOS, durationMs = 2400, epochMs = 200, slowFactor = 10, balancers } = {}) {
+export async function tailLatency({ scenarios = SCENARIOS, durationMs = 2400, epochMs = 400, slowFactor = 10, balancers } = {}) {
   const names = await registeredBalancers(balancers ?? (await balancersFromEnv()), 'tail-latency');
   const def = await defaultBalancer();
   // 0–4: the fleet with one slow replica (0); 5–9: the all-fast fleet.
@@ -60,7 +60,7 @@ export async function tailLatency({ scenarios = SCENARIOS, durationMs = 2400, ep
       try {
         r = await runAlternating(
           contenders.map((c) => c.send),
-          { concurrency, epochMs, rampMs: 30, cycles: Math.max(3, Math.round(durationMs / epochMs)), warmupCycles: 2 },
+          { concurrency, epochMs, rampMs: 30, cycles: Math.max(3, Math.round(durationMs / epochMs)), warmupCycles: 1 },
         );
       } finally {
         for (const c of contenders) {

@@ -31,9 +31,10 @@
  * recovered one out for good. So, for a candidate with no sample in the last second (AGE_OUT_MS):
  *  - its last estimate is scaled by √(AGE_OUT_MS / age): one R× slower than the rest gets a
  *    request — a probe — after about R² s (so a replica that was 2× slower is tried again within
- *    4 s, a 10× slower one every MAX_IDLE_MS); and by (RIF + 1) like peak EWMA's cost, as an
- *    estimate nothing has confirmed lately: a probe is one request, not a burst, while a burst
- *    after a quiet spell still spreads over the replicas that were fast;
+ *    4 s, a 10× slower one every MAX_IDLE_MS); and by 1 + RIF / 2, as an estimate nothing has
+ *    confirmed lately: a probe is one request, not a burst, while a burst after a quiet spell
+ *    still goes to the replicas that were fast (× (RIF + 1), peak EWMA's factor, let an idle slow
+ *    replica undercut fast ones that had two requests each at the start of a burst: measured);
  *  - idle for {@link MAX_IDLE_MS}, or never sampled, it is probed at the next pick that sees it
  *    (the stalest first);
  *  - with requests in flight and no answer for AGE_OUT_MS (stuck, or a probe not back yet after
@@ -169,7 +170,7 @@ class PrequalPicker implements Picker {
       if (age <= AGE_OUT_MS) score = read[1]!;
       else if (inFlight > 0 && (age >= MAX_IDLE_MS || read[2]! > AGE_OUT_MS)) score = UNANSWERED + rif;
       else if (age >= MAX_IDLE_MS) score = -age; // idle: a probe; never sampled is -Infinity
-      else score = read[1]! * Math.sqrt(AGE_OUT_MS / age) * (inFlight + 1);
+      else score = read[1]! * Math.sqrt(AGE_OUT_MS / age) * (1 + inFlight / 2);
       if (rif > threshold && score < UNANSWERED) {
         const excess = (rif + 1) / (threshold + 1);
         score *= excess > HOT_FACTOR ? excess : HOT_FACTOR;
