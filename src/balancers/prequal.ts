@@ -13,9 +13,12 @@
  *     recent probes; see balancers/hot-threshold.ts) — or above twice the mean RIF + 1 (ours, for
  *     small fleets: see balancers/hot-threshold.ts).
  *  3. Pick the cold candidate with the lowest latency estimate *at its current RIF*
- *     (load/recent-latency.ts). A hot candidate's estimate counts {@link HOT_FACTOR} (4) times
- *     over, or (RIF + 1) ÷ (threshold + 1) times if that is more: it wins only over cold ones more
- *     than 4× slower (and, every one hot, the lowest such cost wins, where Prequal takes the
+ *     (load/recent-latency.ts), times 1 + RIF ÷ (threshold + 1) — at most 2×, so RIF only breaks
+ *     near-ties (ours: with exact comparisons, noise in the estimates herded a healthy fleet of
+ *     four onto two, at 0.7× round robin's requests/s; now it is shared as evenly, and an idle
+ *     replica still never beats a cold one less than half as fast). A hot candidate's estimate
+ *     counts {@link HOT_FACTOR} (4) times over, or (RIF + 1) ÷ (threshold + 1) times if that is
+ *     more: it wins only over cold ones more than 4× slower (and, every one hot, the lowest such cost wins, where Prequal takes the
  *     lowest RIF). Prequal passes hot replicas over whatever the cold ones' latency; but one
  *     client's RIFs are small numbers — 2 in flight is "hot" when the typical is 0 or 1 — and the
  *     strict rule sent a replica whose requests were timing out a request whenever the sampled
@@ -157,9 +160,9 @@ class PrequalPicker implements Picker {
     const read = this.#read;
     let best = 0;
     let bestScore = Infinity;
-    // The score, lower is better (see the header for the cases). Cold: the latency estimate; hot:
-    // the estimate × HOT_FACTOR or more; probes are negative; unanswered ones come after all
-    // others. Equal scores: the fewer in flight, then the scan's order.
+    // The score, lower is better (see the header for the cases). Cold: the latency estimate, × up
+    // to 2 for RIF; hot: × HOT_FACTOR or more; probes are negative; unanswered ones come after
+    // all others. Equal scores: the fewer in flight, then the scan's order.
     for (let i = 0; i < m; i++) {
       const rif = rifs[i]!;
       const load = cands[i]!.load;
@@ -167,11 +170,11 @@ class PrequalPicker implements Picker {
       load.readRecent(now, read);
       const age = read[0]!;
       let score: number;
-      if (age <= AGE_OUT_MS) score = read[1]!;
+      if (age <= AGE_OUT_MS) score = read[1]! * (rif > threshold ? 1 : 1 + rif / (threshold + 1));
       else if (inFlight > 0 && (age >= MAX_IDLE_MS || read[2]! > AGE_OUT_MS)) score = UNANSWERED + rif;
       else if (age >= MAX_IDLE_MS) score = -age; // idle: a probe; never sampled is -Infinity
       else score = read[1]! * Math.sqrt(AGE_OUT_MS / age) * (1 + inFlight / 2);
-      if (rif > threshold && score < UNANSWERED) {
+      if (rif > threshold && score > 0 && score < UNANSWERED) {
         const excess = (rif + 1) / (threshold + 1);
         score *= excess > HOT_FACTOR ? excess : HOT_FACTOR;
       }
