@@ -13,10 +13,11 @@
  *     recent probes; see balancers/hot-threshold.ts) — or above twice the mean RIF + 1 (ours, for
  *     small fleets: see balancers/hot-threshold.ts).
  *  3. Pick the cold candidate with the lowest latency estimate *at its current RIF*
- *     (load/recent-latency.ts), times 1 + RIF ÷ (threshold + 1) — at most 2×, so RIF only breaks
- *     near-ties (ours: with exact comparisons, noise in the estimates herded a healthy fleet of
- *     four onto two, at 0.7× round robin's requests/s; now it is shared as evenly, and an idle
- *     replica still never beats a cold one less than half as fast). A hot candidate's estimate
+ *     (load/recent-latency.ts), times 1 + ½ RIF ÷ (threshold + 1) — at most 1.5×, so RIF only
+ *     breaks near-ties (ours: with exact comparisons, noise in the estimates herded a healthy
+ *     fleet of four onto two, at 0.7× round robin's requests/s; now it is shared as evenly, and an
+ *     idle replica never beats a cold one less than 1.5× as fast; with up to 2×, stalls that
+ *     inflated the fast replicas' estimates let the 10× slower one in more often, simulated). A hot candidate's estimate
  *     counts {@link HOT_FACTOR} (4) times over, or (RIF + 1) ÷ (threshold + 1) times if that is
  *     more: it wins only over cold ones more than 4× slower (and, every one hot, the lowest such cost wins, where Prequal takes the
  *     lowest RIF). Prequal passes hot replicas over whatever the cold ones' latency; but one
@@ -76,6 +77,8 @@ const DRAWS = 4;
 export const MAX_IDLE_MS = 10 * AGE_OUT_MS;
 /** A hot candidate's estimate counts this many times over (or its RIF ÷ the threshold's, if more). */
 export const HOT_FACTOR = 4;
+/** How much RIF weighs on a cold candidate: its estimate counts up to 1 + this times over. */
+const COLD_RIF_WEIGHT = 0.5;
 /** Score of a busy candidate that has not answered for a second: after every other (estimates are ms). */
 const UNANSWERED = 1e12;
 
@@ -167,7 +170,7 @@ class PrequalPicker implements Picker {
     let best = 0;
     let bestScore = Infinity;
     // The score, lower is better (see the header for the cases). Cold: the latency estimate, × up
-    // to 2 for RIF; hot: × HOT_FACTOR or more; probes are negative; unanswered ones come after
+    // to 1.5 for RIF; hot: × HOT_FACTOR or more; probes are negative; unanswered ones come after
     // all others. Equal scores: the fewer in flight, then the scan's order.
     for (let i = 0; i < m; i++) {
       const rif = rifs[i]!;
@@ -176,7 +179,7 @@ class PrequalPicker implements Picker {
       load.readRecent(now, read);
       const age = read[0]!;
       let score: number;
-      if (age <= AGE_OUT_MS) score = read[1]! * (rif > threshold ? 1 : 1 + rif / (threshold + 1));
+      if (age <= AGE_OUT_MS) score = read[1]! * (rif > threshold ? 1 : 1 + (COLD_RIF_WEIGHT * rif) / (threshold + 1));
       else if (inFlight > 0 && (age >= MAX_IDLE_MS || read[2]! > AGE_OUT_MS)) score = UNANSWERED + rif;
       else if (age >= MAX_IDLE_MS) score = -age; // idle: a probe; never sampled is -Infinity
       else score = read[1]! * Math.sqrt(AGE_OUT_MS / age) * (1 + inFlight / 2);

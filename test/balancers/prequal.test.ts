@@ -61,17 +61,19 @@ describe('prequal: hot-cold lexicographic choice', () => {
     expect(counts(p, eps, 500)).toEqual([0, 0, 0, 500, 0]);
   });
 
-  test('among cold replicas whose latencies are within 2×, fewer requests in flight break the near-tie (a healthy fleet is shared)', () => {
+  test('among cold replicas whose latencies are within 1.5×, fewer requests in flight break the near-tie (a healthy fleet is shared)', () => {
     const now = 5000;
-    const eps = endpoints([1, 1, 1]);
-    load(eps[0]!, 1.0, 3, now); // the fastest by a hair, but busier
-    load(eps[1]!, 1.05, 1, now);
-    load(eps[2]!, 2.5, 0, now); // idle, but over 2× slower
-    // RIFs [3, 1, 0]: threshold 1 + 0.68 × 2 = 2.36, so eps[0] is hot (1.0 × 4); eps[1] scores
-    // 1.05 × (1 + 1 / 3.36) = 1.36 and beats the idle eps[2] at 2.5.
-    expect(counts(build(prequal, eps, deps(seeded(14), () => now)), eps, 100)).toEqual([0, 100, 0]);
-    eps[0]!.load.inFlight = 1; // [1, 1, 0]: nobody hot; at equal RIF the lower latency wins (1.0 × 1.5 < 1.05 × 1.5)
-    expect(counts(build(prequal, eps, deps(seeded(14), () => now)), eps, 100)).toEqual([100, 0, 0]);
+    const eps = endpoints([1, 1, 1, 1, 1]);
+    load(eps[0]!, 1.0, 2, now); // the fastest by a hair, but busier
+    load(eps[1]!, 1.05, 2, now);
+    load(eps[2]!, 1.1, 0, now); // idle, 10 % slower: it wins the near-tie
+    load(eps[3]!, 1.6, 0, now); // idle, but over 1.5× slower: never
+    load(eps[4]!, 1.0, 3, now); // the busiest: hot
+    // RIFs [2, 2, 0, 0, 3]: threshold 2 + 0.36 = 2.36 (cap 3.8). Scores: 1.0 × (1 + ½ · 2 / 3.36)
+    // = 1.30, 1.05 × 1.30 = 1.36, 1.1, 1.6, and 1.0 × 4 = 4.
+    expect(counts(build(prequal, eps, deps(seeded(14), () => now)), eps, 100)).toEqual([0, 0, 100, 0, 0]);
+    eps[2]!.load.inFlight = 2; // at equal RIF the lower latency wins: 1.0 × 1.30 < 1.05 × 1.30 < 1.1 × 1.30
+    expect(counts(build(prequal, eps, deps(seeded(14), () => now)), eps, 100)).toEqual([100, 0, 0, 0, 0]);
   });
 
   /** 12 endpoints (sampled: 11 of them per pick) whose recent RIFs were all 0, so the hot threshold is 0. */
