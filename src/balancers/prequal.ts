@@ -15,21 +15,22 @@
  *  3. Pick the cold candidate with the lowest latency estimate *at its current RIF*
  *     (load/recent-latency.ts), times 1 + ½ RIF ÷ (threshold + 1) — at most 1.5×, so RIF only
  *     breaks near-ties (ours: with exact comparisons, noise in the estimates herded a healthy
- *     fleet of four onto two, at 0.7× round robin's requests/s; now it is shared as evenly, and an
- *     idle replica never beats a cold one less than 1.5× as fast; with up to 2×, stalls that
- *     inflated the fast replicas' estimates let the 10× slower one in more often, simulated). A hot candidate's estimate
- *     counts {@link HOT_FACTOR} (4) times over, or (RIF + 1) ÷ (threshold + 1) times if that is
- *     more: it wins only over cold ones more than 4× slower (and, every one hot, the lowest such cost wins, where Prequal takes the
- *     lowest RIF). Prequal passes hot replicas over whatever the cold ones' latency; but one
- *     client's RIFs are small numbers — 2 in flight is "hot" when the typical is 0 or 1 — and the
- *     strict rule sent a replica whose requests were timing out a request whenever the sampled
- *     fast candidates had two in flight (bench/slow-replica.mjs; in a simulated closed loop of
- *     ten replicas at 64 in flight it gave the 10× slower one 1.2 % of requests, 0 % now).
+ *     fleet of four onto two, at 0.7× round robin's requests/s; now it is shared as evenly, and
+ *     an idle replica never beats a cold one less than 1.5× as fast; with up to 2×, stalls that
+ *     inflated the fast replicas' estimates let the 10× slower one in more often, simulated).
+ *     A hot candidate's estimate counts {@link HOT_FACTOR} (4) times over, or (RIF + 1) ÷
+ *     (threshold + 1) times if that is more: it wins only over cold ones more than 4× slower
+ *     (and, every one hot, the lowest such cost wins, where Prequal takes the lowest RIF).
+ *     Prequal passes hot replicas over whatever the cold ones' latency; but one client's RIFs are
+ *     small numbers — 2 in flight is "hot" when the typical is 0 or 1 — and the strict rule sent
+ *     a replica whose requests were timing out a request whenever the sampled fast candidates had
+ *     two in flight (bench/slow-replica.mjs; in a simulated closed loop of ten replicas at 64 in
+ *     flight it gave the 10× slower one 1.2 % of requests, 0 % now).
  *
  * Why not peak EWMA's latency × (RIF + 1): that cost lets an idle slow replica undercut a busy
  * fast one (10 ms × 1 < 1.5 ms × 8), so with 32 requests in flight over five replicas the slow one
- * kept its share. Here RIF weighs only on hot candidates; among the cold, latency alone decides:
- * an idle replica that answers in 10 ms reads 10 ms, and loses to every cold fast one.
+ * kept its share. Here RIF weighs little on cold candidates: an idle replica that answers in
+ * 10 ms reads 10 ms, and loses to every cold fast one.
  *
  * The latency estimate must not forget a slow replica because it gets few requests, nor keep a
  * recovered one out for good. So, for a candidate with no sample in the last second (AGE_OUT_MS):
