@@ -22,7 +22,7 @@ export async function memory({ n = 10_000 } = {}) {
   const endpoints = Array.from({ length: n }, (_, i) => `http://127.${(i >> 16) & 255}.${(i >> 8) & 255}.${i & 255}:8080`);
   await measure(endpoints.slice(0, 200), {}); // warm-up: module state and JIT are not per-endpoint
   const rows = [
-    ['defaults (peak-ewma, outlier detection, breaker)', {}],
+    ['defaults (prequal, outlier detection, breaker)', {}],
     ['without the circuit breaker', { circuitBreaker: false }],
     ['maglev', { balancer: 'maglev' }],
     ['ring-hash', { balancer: 'ring-hash' }],

@@ -13,7 +13,7 @@ const TARGET = 0.9;
 const ROUNDS = 2;
 
 export async function overhead({ concurrency = 64, durationMs = 3000, warmupMs = 700 } = {}) {
-  const balancers = await registeredBalancers(['round-robin', 'peak-ewma'], 'overhead');
+  const balancers = await registeredBalancers(['round-robin', 'peak-ewma', 'prequal'], 'overhead');
   const backends = await startBackends([{}, {}, {}]);
   // Connections: as many as there are workers, so no contender queues for a socket.
   const contenders = {

@@ -1,13 +1,14 @@
 // npm run bench:report — runs the HTTP scenarios and writes bench/results/report.md (Markdown
 // tables) and SVG charts beside it, then prints the tables. Scenarios: overhead vs undici Pool and
 // BalancedPool; vs a sidecar hop through HAProxy and nginx; tail latency with one slow replica per
-// balancer; success rate with failing / hanging / stopped replicas, policies on vs off.
+// balancer (four scenarios) and one replica turning very slow mid-run; success rate with failing / hanging / stopped replicas, policies on vs off.
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { overhead } from './overhead.mjs';
 import { sidecar } from './sidecar.mjs';
 import { tailLatency } from './tail-latency.mjs';
+import { slowReplica } from './slow-replica.mjs';
 import { resilience } from './resilience.mjs';
 import { fmt } from './support/load.mjs';
 
@@ -50,14 +51,17 @@ const s = await sidecar({ durationMs });
 md.push('## vs a sidecar hop (HAProxy, nginx)', '', ...table(['path', 'req/s', 'p50 ms', 'p99 ms', 'meshlet ÷ this'], s.map((r) => [r.name, fmt(r.rps, 0), fmt(r.p50Ms, 2), fmt(r.p99Ms, 2), `${fmt(s[0].rps / r.rps, 2)}×`])), '![sidecar](sidecar.svg)', '');
 writeFileSync(join(out, 'sidecar.svg'), bars('meshlet in-process vs a proxy hop (req/s)', 'req/s', s.map((r) => ({ label: r.name.replace(' (sidecar hop)', ''), value: r.rps, text: fmt(r.rps, 0), highlight: r.name.startsWith('meshlet') }))));
 
-// The result depends on the scale (timer granularity and event-loop noise are ~1 ms here), so
-// both the 1 ms / 10 ms scenario and 2 ms / 20 ms are reported.
-for (const fastMs of [1, 2]) {
-  const t = await tailLatency({ durationMs, concurrency: 8, fastMs });
-  const rr = t.find((r) => r.balancer === 'round-robin').p99Ms;
-  md.push(`## Tail latency: 5 replicas at ${fastMs} ms, one at ${fastMs * 10} ms (c=8)`, '', ...table(['balancer', 'req/s', 'p50 ms', 'p99 ms', 'p99 ÷ round robin', 'slow replica share'], t.map((r) => [r.balancer, fmt(r.rps, 0), fmt(r.p50Ms, 2), fmt(r.p99Ms, 2), fmt(r.p99Ms / rr, 2), `${fmt(r.slowShare * 100, 1)} %`])), `![tail latency](tail-latency-${fastMs}ms.svg)`, '');
-  writeFileSync(join(out, `tail-latency-${fastMs}ms.svg`), bars(`p99 with one slow replica, ${fastMs} ms / ${fastMs * 10} ms (ms, lower is better)`, 'ms', t.map((r) => ({ label: r.balancer, value: r.p99Ms, highlight: r.balancer === 'peak-ewma' }))));
+// Tail latency: the four scenarios, every balancer vs BalancedPool and the all-fast baseline.
+for (const sc of await tailLatency({})) {
+  const label = `${sc.fastMs} ms / ${sc.slowMs} ms, c=${sc.concurrency}`;
+  md.push(`## Tail latency: 5 replicas, one 10× slower (${label})`, '', ...table(['contender', 'req/s', 'p99 ms', 'p99 ÷ all fast', 'slow replica share'], sc.rows.map((r) => [r.isDefault ? `**${r.name}** (default)` : r.name, fmt(r.rps, 0), fmt(r.p99Ms, 2), fmt(r.vsAllFast, 2), r.slowShare === undefined ? '—' : `${fmt(r.slowShare * 100, 2)} %`])));
+  const file = `tail-latency-${sc.fastMs}ms-c${sc.concurrency}.svg`;
+  md.push(`![tail latency](${file})`, '');
+  writeFileSync(join(out, file), bars(`p99 with one slow replica, ${label} (ms, lower is better)`, 'ms', sc.rows.map((r) => ({ label: r.name, value: r.p99Ms, highlight: r.isDefault }))));
 }
+
+const slow = await slowReplica({});
+md.push("## One replica turns very slow (Linkerd's 2016 experiment, scaled down)", '', ...table(['balancer', 'success', 'success while slow', 'p99 ms', 'p99.9 ms'], slow.map((r) => [r.name, `${fmt(r.successRate * 100, 2)} %`, `${fmt(r.slowSuccessRate * 100, 2)} %`, fmt(r.p99Ms, 1), fmt(r.p999Ms, 1)])), '');
 
 const res = await resilience({ durationMs });
 md.push('## Failing, hanging and stopped replicas: policies on vs off', '', ...table(['case', 'policies', 'success', 'req/s', 'p99 ms'], res.rows.map((r) => [r.case, r.policies, `${fmt(r.successRate * 100, 3)} %`, fmt(r.rps, 0), fmt(r.p99Ms, 2)])), '![resilience](resilience.svg)', '');

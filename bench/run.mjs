@@ -6,9 +6,11 @@
 //      alternating in short epochs within one load run, median of the per-cycle ratios; (b) vs a sidecar hop through HAProxy and nginx (installed with apt-get as root when
 //      missing, skipped with a message otherwise): req/s and client + proxy CPU per request
 //   3. overhead over 3 backends vs undici Pool / BalancedPool, per balancer
-//   4. (c) tail latency with one slow replica: the scenario (4 × 1 ms + 1 × 10 ms) at c=8 and c=32,
-//      and the same shape at 2 ms / 20 ms (c=8) to show how the result depends on the scale; and replicas of unequal capacity
-//      that report their load (ORCA), weighted-round-robin vs the others (weighted-round-robin.mjs)
+//   4. (c) tail latency with one slow replica (4 × 1 ms + 1 × 10 ms, and 2 ms / 20 ms; c=8 and c=32):
+//      every balancer, undici BalancedPool and the all-fast baseline, alternating; (d) Linkerd's 2016
+//      experiment scaled down: one of 10 replicas turns very slow mid-run, success within a timeout;
+//      replicas of unequal capacity that report their load (ORCA), weighted-round-robin vs the
+//      others (weighted-round-robin.mjs)
 //   4b. hedging (hedging.mjs): the four slow-replica scenarios, hedging off and on vs all fast, and
 //      the extra load hedging adds
 //   5. resilience: failing / hanging / stopped replicas, policies on vs off; adaptive concurrency
@@ -19,8 +21,9 @@
 //   8. the inbound side: a server's req/s and CPU per request through mesh.inbound() vs the bare handler (inbound.mjs)
 // Results: bench/results/latest.json. Targets are printed, never asserted: the exit code is 0
 // whatever the numbers (non-zero only if a benchmark itself crashes).
-// Knobs: BENCH_DURATION_MS (measured window per run, default 3000), BENCH_CONCURRENCY (overhead
-// and resilience; tail latency keeps its c=8 / c=32 unless set), BENCH_BALANCERS (tail latency).
+// Knobs: BENCH_DURATION_MS (measured window per run, default 3000; tail latency: 2400 per
+// contender unless set), BENCH_CONCURRENCY (overhead and resilience; tail latency keeps its c=8 /
+// c=32), BENCH_BALANCERS (tail latency and the slow replica).
 // Backends run in a child process, killed at the end, on a crash and on Ctrl-C (support/backends.mjs).
 import { spawnSync } from 'node:child_process';
 import { existsSync, mkdirSync, writeFileSync } from 'node:fs';
@@ -30,6 +33,7 @@ import { hotPath } from './hot-path.mjs';
 import { overhead } from './overhead.mjs';
 import { tailLatency } from './tail-latency.mjs';
 import { hedging } from './hedging.mjs';
+import { slowReplica } from './slow-replica.mjs';
 import { resilience } from './resilience.mjs';
 import { adaptiveConcurrency } from './adaptive-concurrency.mjs';
 import { weightedRoundRobinBench } from './weighted-round-robin.mjs';
@@ -68,9 +72,8 @@ results.hotPath = await hotPath(concurrency ? { concurrency } : {});
 console.log('\n3. overhead, 3 backends, per balancer');
 results.overhead = await overhead({ durationMs, ...(concurrency ? { concurrency } : {}) });
 console.log('\n4. tail latency');
-results.tailLatency = await tailLatency({ durationMs, concurrency: concurrency ?? 8 });
-results.tailLatencyHighConcurrency = await tailLatency({ durationMs, concurrency: 32 });
-results.tailLatency2ms = await tailLatency({ durationMs, concurrency: concurrency ?? 8, fastMs: 2, balancers: ['round-robin', 'least-request', 'peak-ewma'] });
+results.tailLatency = await tailLatency(process.env.BENCH_DURATION_MS ? { durationMs } : {});
+results.slowReplica = await slowReplica();
 results.weightedRoundRobin = await weightedRoundRobinBench({ durationMs });
 console.log('\n4b. hedging');
 results.hedging = await hedging({ durationMs });

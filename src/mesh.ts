@@ -61,7 +61,7 @@ function registries(): { balancers: BalancerRegistry; discoveries: DiscoveryRegi
 
 /**
  * Register a load-balancing strategy for every mesh created afterwards. The built-ins
- * (`round-robin`, `random`, `least-request`, `peak-ewma`, `ring-hash`, `maglev`) are registered
+ * (`round-robin`, `random`, `least-request`, `peak-ewma`, `prequal`, `ring-hash`, `maglev`) are registered
  * the same way.
  * @throws InvalidConfigError when the name is not kebab-case or is taken.
  */

@@ -5,7 +5,7 @@
 import { createMesh } from '../../dist/index.mjs';
 
 /** Every balancer meshlet ships or is being given; the benches run the ones registered. */
-export const ALL_BALANCERS = ['round-robin', 'random', 'least-request', 'peak-ewma', 'ring-hash', 'maglev'];
+export const ALL_BALANCERS = ['round-robin', 'random', 'least-request', 'peak-ewma', 'prequal', 'ring-hash', 'maglev'];
 
 /** The names meshlet accepts as `balancer`, in order; prints one line per name it does not. */
 export async function registeredBalancers(names = ALL_BALANCERS, label = 'bench') {
@@ -46,4 +46,15 @@ export async function everyRegisteredBalancer() {
 export async function balancersFromEnv() {
   const raw = process.env.BENCH_BALANCERS;
   return raw ? raw.split(',').map((s) => s.trim()).filter(Boolean) : everyRegisteredBalancer();
+}
+
+/** The balancer a service gets when its config names none (read from `mesh.toJSON()`). */
+export async function defaultBalancer() {
+  const mesh = createMesh({ services: { probe: { endpoints: ['http://127.0.0.1:9'] } } });
+  try {
+    const b = mesh.toJSON().services.probe.balancer;
+    return typeof b === 'string' ? b : b.type;
+  } finally {
+    await mesh.close({ graceMs: 0 });
+  }
 }

@@ -106,8 +106,8 @@ export const fmt = (n, d = 1) => (Number.isFinite(n) ? n.toFixed(d) : '—');
  * @param senders Array<() => Promise<number>>
  * @param onEpochStart / onEpochEnd (i) => any  called just outside the CPU readings of an epoch;
  *   onEpochEnd's result is kept as that epoch's `extra` (e.g. other processes' CPU)
- * @returns {{ epochs: Array<Array<{ cycle, rps, requests, ok, failed, cpuUs, cpuUsPerReq, elapsedS, extra }>>, p99Ms: number[], unfinished: number }}
- *   epochs[i][cycle] for contender i
+ * @returns {{ epochs: Array<Array<{ cycle, rps, requests, ok, failed, cpuUs, cpuUsPerReq, elapsedS, p99Ms, extra }>>, p99Ms: number[], unfinished: number }}
+ *   epochs[i][cycle] for contender i (p99Ms: of that epoch alone); p99Ms[i]: over all of i's epochs
  */
 export async function runAlternating(senders, { concurrency = 64, epochMs = 250, rampMs = 50, cycles = 30, warmupCycles = 2, onEpochStart, onEpochEnd } = {}) {
   const hists = senders.map(() => createHistogram());
@@ -141,10 +141,13 @@ export async function runAlternating(senders, { concurrency = 64, epochMs = 250,
       if (!counting || i !== current) continue;
       if (good) {
         ok++;
-        hists[i].record(Math.max(1, Number(process.hrtime.bigint() - t)));
+        const ns = Math.max(1, Number(process.hrtime.bigint() - t));
+        hists[i].record(ns);
+        epochHist.record(ns);
       } else failed++;
     }
   };
+  let epochHist = createHistogram();
   const workers = Array.from({ length: concurrency }, worker);
   let unfinished = 0;
   try {
@@ -161,6 +164,7 @@ export async function runAlternating(senders, { concurrency = 64, epochMs = 250,
         const t0 = performance.now();
         ok = 0;
         failed = 0;
+        epochHist = createHistogram();
         counting = record;
         await sleep(epochMs);
         counting = false;
@@ -175,7 +179,8 @@ export async function runAlternating(senders, { concurrency = 64, epochMs = 250,
         if (!record) continue;
         const cpuUs = cpu.user + cpu.system;
         const requests = n.ok + n.failed;
-        epochs[i].push({ cycle: cycle - warmupCycles, rps: n.ok / elapsedS, requests, ok: n.ok, failed: n.failed, cpuUs, cpuUsPerReq: requests ? cpuUs / requests : NaN, elapsedS, extra });
+        const p99Ms = epochHist.count ? epochHist.percentile(99) / 1e6 : NaN;
+        epochs[i].push({ cycle: cycle - warmupCycles, rps: n.ok / elapsedS, requests, ok: n.ok, failed: n.failed, cpuUs, cpuUsPerReq: requests ? cpuUs / requests : NaN, elapsedS, p99Ms, extra });
       }
     }
   } finally {

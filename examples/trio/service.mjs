@@ -8,7 +8,8 @@ import { createMesh, inboundRequest, registerDiscovery } from 'meshletjs';
 import * as meshlet from 'meshletjs';
 import { fileDiscovery } from './file-discovery.mjs';
 
-const { ROLE, REPLICA, VERSION = 'v1', ENDPOINTS_FILE, TRIO_BALANCER: BALANCER = 'peak-ewma' } = process.env;
+// TRIO_BALANCER names a balancer for every service; unset, each gets the mesh's default.
+const { ROLE, REPLICA, VERSION = 'v1', ENDPOINTS_FILE, TRIO_BALANCER: BALANCER } = process.env;
 let slowMs = 0;
 let failRate = 0;
 process.on('message', (m) => {

@@ -38,6 +38,19 @@ export class AliasTable {
     this.#alias = alias;
   }
 
+  /**
+   * A weighted index from `bits`, an integer uniform in [0, 2^30) — for callers that must not box
+   * a double (a 30-bit integer is a small integer to V8).
+   */
+  sampleInt(bits: number): number {
+    // sample() inlined by hand: passing it the double would box it if the call is not inlined.
+    const x = (bits / 1073741824) * this.size;
+    const i = Math.floor(x);
+    const prob = this.#prob;
+    if (prob === null) return i;
+    return x - i < prob[i]! ? i : this.#alias![i]!;
+  }
+
   /** A weighted index from `u` uniform in [0, 1). */
   sample(u: number): number {
     const x = u * this.size;

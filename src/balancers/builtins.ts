@@ -4,6 +4,7 @@ import { roundRobin } from './round-robin.js';
 import { random } from './random.js';
 import { leastRequest } from './least-request.js';
 import { peakEwma } from './peak-ewma.js';
+import { prequal } from './prequal.js';
 import { ringHash } from './ring-hash.js';
 import { maglev } from './maglev.js';
 import { weightedRoundRobin } from './weighted-round-robin.js';
@@ -13,6 +14,7 @@ export function registerBuiltinBalancers(registry: BalancerRegistry): void {
   registry.register('random', random);
   registry.register('least-request', leastRequest);
   registry.register('peak-ewma', peakEwma);
+  registry.register('prequal', prequal);
   registry.register('ring-hash', ringHash);
   registry.register('maglev', maglev);
   registry.register('weighted-round-robin', weightedRoundRobin);

@@ -42,6 +42,10 @@ export interface BuiltinBalancers {
   random: {};
   'least-request': { /** Endpoints sampled per pick. @default 2 */ choiceCount?: number };
   'peak-ewma': { /** Endpoints sampled per pick. @default 2 */ choiceCount?: number; /** Decay of the latency estimate. @default 300 */ decayMs?: Duration };
+  prequal: {
+    /** Endpoints sampled per pick when the service has more than 8. @default 2 */ choiceCount?: number;
+    /** Quantile of requests in flight above which an endpoint is hot (0.5–0.99). @default 0.84 */ hotQuantile?: number;
+  };
   'ring-hash': { hashOn?: HashOn; minimumRingSize?: number; maximumRingSize?: number; /** Bounded loads, percent of the mean (≥ 100). */ balanceFactor?: number };
   maglev: { hashOn?: HashOn; /** A prime. @default 65537 */ tableSize?: number; balanceFactor?: number };
   'weighted-round-robin': {
@@ -69,7 +73,7 @@ export type BalancerName = keyof BuiltinBalancers | keyof CustomBalancers;
 
 type BalancerOptions<K> = K extends keyof BuiltinBalancers ? BuiltinBalancers[K] : K extends keyof CustomBalancers ? CustomBalancers[K] : never;
 
-/** A balancer by name, or by name with its options: `'peak-ewma'`, `{ type: 'ring-hash', hashOn: { header: 'x-user' } }`. */
+/** A balancer by name, or by name with its options: `'prequal'`, `{ type: 'ring-hash', hashOn: { header: 'x-user' } }`. */
 export type BalancerConfig = BalancerName | { [K in BalancerName]: { type: K } & BalancerOptions<K> }[BalancerName];
 
 /** What a hash key function sees of a request. */
@@ -88,8 +92,11 @@ export interface ParsedBalancer {
   readonly hashOn: HashOn | undefined;
 }
 
-/** The default balancer: peak-ewma won the tail-latency benchmark (bench/tail-latency.mjs). */
-export const DEFAULT_BALANCER = 'peak-ewma';
+/**
+ * The default balancer: prequal, whose hot-cold rule an idle slow replica cannot fool where
+ * peak-ewma's latency × (in-flight + 1) could (bench/tail-latency.mjs measures both; README, Benchmarks).
+ */
+export const DEFAULT_BALANCER = 'prequal';
 
 export function defaultBalancer(balancers: BalancerRegistry, path: string): ParsedBalancer {
   const def = balancers.get(DEFAULT_BALANCER);

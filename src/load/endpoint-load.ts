@@ -5,12 +5,14 @@
  *
  * Peak EWMA as Finagle and tower (`load/peak_ewma.rs`) define it: a sample above the estimate
  * replaces it at once; a lower one is blended in with a weight that grows with the time since the
- * last sample, time constant `decayMs`.
+ * last sample, time constant `decayMs`. The same samples feed `recent` (load/recent-latency.ts),
+ * the latency at a given RIF that the `prequal` balancer reads.
  *
  * When the service's balancer reads load reports (`usesLoadReports`), the latest report the
  * endpoint sent about itself (ORCA, orca.ts) is kept too, as {@link ReportedLoad}.
  */
 import type { LoadReport } from './orca.js';
+import { RecentLatency } from './recent-latency.js';
 
 /**
  * The named metric read as the endpoint's own requests in flight: `named_metrics.rif` — RIF is
@@ -64,6 +66,8 @@ export class EndpointLoad {
   weightReport: ReportedLoad | null = null;
   /** Invalid load reports received (ignored). */
   invalidReports = 0;
+  /** Recent latency by requests in flight (Prequal's signal), fed by the same samples. */
+  readonly recent = new RecentLatency();
 
   #ewmaMs = 0;
   #stampMs = 0;
@@ -77,11 +81,16 @@ export class EndpointLoad {
     this.service = service;
   }
 
-  /** A request starts at `nowMs` (the clock of {@link observeLatency}). */
-  start(nowMs: number): void {
-    if (this.inFlight === 0) this.#busySinceMs = nowMs;
+  /**
+   * A request starts at `nowMs` (the clock of {@link observeLatency}). Returns the requests that
+   * were in flight before it — the RIF it met, to pass back with its latency.
+   */
+  start(nowMs: number): number {
+    const rif = this.inFlight;
+    if (rif === 0) this.#busySinceMs = nowMs;
     this.inFlight++;
     this.service.inFlight++;
+    return rif;
   }
 
   /** A request ended (response ended, or failed). */
@@ -92,12 +101,14 @@ export class EndpointLoad {
     if (failed) this.failures++;
   }
 
-  /** Feed a latency sample (time to response headers, ms) observed at `nowMs`. */
-  observeLatency(rttMs: number, nowMs: number): void {
-    this.#busySinceMs = nowMs;
-    const cost = this.latencyMs(nowMs);
-    this.#ewmaMs = rttMs > cost ? rttMs : cost + (rttMs - cost) * (1 - Math.exp(-(nowMs - this.#stampMs) / this.#decayMs));
-    this.#stampMs = nowMs;
+  /**
+   * Feed a latency sample (time to response headers, ms) observed at `nowMs`, of a request sent
+   * when `rif` others were in flight (what {@link start} returned). `failed` (a 5xx) counts the
+   * sample as a failure for `recent`; the peak EWMA takes it as it is.
+   */
+  observeLatency(rttMs: number, nowMs: number, rif: number = this.inFlight, failed = false): void {
+    this.#peak(rttMs, nowMs);
+    this.recent.observe(rttMs, nowMs, rif, failed);
   }
 
   /**
@@ -105,8 +116,16 @@ export class EndpointLoad {
    * counting that as latency would make a dead endpoint the fastest one. A failure therefore
    * counts as at least twice the current estimate, and at least {@link FAILURE_FLOOR_MS}.
    */
-  observeFailure(elapsedMs: number, nowMs: number): void {
-    this.observeLatency(Math.max(elapsedMs, 2 * this.latencyMs(nowMs), FAILURE_FLOOR_MS), nowMs);
+  observeFailure(elapsedMs: number, nowMs: number, rif: number = this.inFlight): void {
+    this.#peak(Math.max(elapsedMs, 2 * this.latencyMs(nowMs), FAILURE_FLOOR_MS), nowMs);
+    this.recent.observe(elapsedMs, nowMs, rif, true);
+  }
+
+  #peak(rttMs: number, nowMs: number): void {
+    this.#busySinceMs = nowMs;
+    const cost = this.latencyMs(nowMs);
+    this.#ewmaMs = rttMs > cost ? rttMs : cost + (rttMs - cost) * (1 - Math.exp(-(nowMs - this.#stampMs) / this.#decayMs));
+    this.#stampMs = nowMs;
   }
 
   /** The peak-EWMA latency estimate in ms at `nowMs`, decayed toward 0 while no sample arrives. */
@@ -116,6 +135,17 @@ export class EndpointLoad {
     const idle = nowMs - this.#stampMs;
     // Under traffic the last sample is recent: skip exp() while the decay would be under 0.1 %.
     return idle <= this.#decayMs * 0.001 ? ewma : ewma * Math.exp(-idle / this.#decayMs);
+  }
+
+  /**
+   * What the `prequal` balancer reads, written to `out` (nothing returned, so no double is boxed):
+   * `out[0]` the time since the last latency sample, `out[1]` the recent latency at the current
+   * RIF (`recent.atRif(inFlight)`), `out[2]` how long requests have been outstanding with no
+   * answer (0 when none is in flight), all in ms at `nowMs`.
+   */
+  readRecent(nowMs: number, out: Float64Array): void {
+    this.recent.read(this.inFlight, nowMs, out);
+    out[2] = this.inFlight === 0 ? 0 : nowMs - this.#busySinceMs;
   }
 
   /**

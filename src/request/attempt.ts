@@ -1,8 +1,8 @@
 /**
  * One try of a request against one endpoint: the handler undici's pool calls. It keeps the
  * endpoint's books (in-flight, latency), reports the outcome to the service's observers through
- * `call.env.observe` (health: outlier detection, breaker, probes) and the endpoint's load report
- * in the response headers when the service reads them, times the try out
+ * `call.env.observe` (health: outlier detection, breaker, probes) once per attempt, and the
+ * endpoint's load report in the response headers when the service reads them, times the try out
  * (`perTryTimeout`), drains a response its sink holds back for a retry, and passes everything else
  * to `call.sink`. A try with a deadline (the request's, or its per-try timeout) sends the time
  * it has left (`x-meshlet-deadline-ms`, `x-envoy-expected-rq-timeout-ms`). Callbacks of an attempt that no longer counts (not the call's current one, nor
@@ -80,6 +80,14 @@ export class Attempt implements Dispatcher.DispatchHandler {
   abandonedBy: Error | null = null;
   #held = false;
   #drained = 0;
+  /** The abort we issue for a held-back body too large to drain (not the endpoint's fault). */
+  #drainAbort: Error | null = null;
+  /** Time to response headers, ms. */
+  #headersMs = 0;
+  /** Requests in flight to the endpoint when this one was sent (the RIF its latency is filed under). */
+  #rif = 0;
+  /** True once the outcome went to `call.env.observe` (exactly once per attempt with an outcome). */
+  #observed = false;
   #ended = false;
   #cancelled = false;
   #perTry: NodeJS.Timeout | null = null;
@@ -100,7 +108,7 @@ export class Attempt implements Dispatcher.DispatchHandler {
     const call = this.call;
     call.current = this;
     call.exclude(this.endpoint);
-    this.endpoint.load.start(this.startMs);
+    this.#rif = this.endpoint.load.start(this.startMs);
     if (call.perTryTimeoutMs > 0) this.#armPerTry(call.perTryTimeoutMs);
     const opts = call.opts;
     try {
@@ -206,8 +214,13 @@ export class Attempt implements Dispatcher.DispatchHandler {
       this.#clearPerTry();
       this.status = status;
       const now = this.call.env.now();
-      this.endpoint.load.observeLatency(now - this.startMs, now);
-      this.call.env.observe(this.endpoint, statusKind(status), status, now - this.startMs, now);
+      this.#headersMs = now - this.startMs;
+      const kind = statusKind(status);
+      this.endpoint.load.observeLatency(this.#headersMs, now, this.#rif, kind !== 'success');
+      // A failing status is the outcome already. A good one is not until the body has arrived: a
+      // response cut short after its headers is a failure (Envoy's router reports such upstream
+      // resets to outlier detection), so its outcome waits for the end (or the error).
+      if (kind !== 'success') this.#observe(kind, now);
       if (this.call.env.loadReports) this.call.env.loadReport(this.endpoint, headers, now);
     }
     if (this.#held || !this.#current) return;
@@ -217,13 +230,14 @@ export class Attempt implements Dispatcher.DispatchHandler {
   onResponseData(controller: Controller, chunk: Buffer): void {
     if (this.#held) {
       this.#drained += chunk.length;
-      if (this.#drained > MAX_DRAIN_BYTES) controller.abort(new Error('meshlet: held-back response too large to drain'));
+      if (this.#drained > MAX_DRAIN_BYTES) controller.abort((this.#drainAbort = new Error('meshlet: held-back response too large to drain')));
       return;
     }
     if (this.#current) this.call.sink.responseData(this, chunk);
   }
 
   onResponseEnd(_controller: Controller, trailers: Headers): void {
+    if (this.status !== 0) this.#observe(statusKind(this.status), this.call.env.now());
     this.#end(this.status >= 500);
     if (this.#held) this.call.sink.heldResponseDone(this);
     else if (this.#current) this.call.sink.responseEnd(this, trailers);
@@ -236,6 +250,7 @@ export class Attempt implements Dispatcher.DispatchHandler {
 
   #fail(error: Error): void {
     if (this.#ended) return;
+    if (this.status !== 0) this.#failedAfterHeaders(error);
     if (this.#held) {
       this.#end(true);
       this.call.sink.heldResponseDone(this);
@@ -248,12 +263,37 @@ export class Attempt implements Dispatcher.DispatchHandler {
       // No response: count the time spent, with a floor, so a fast-failing endpoint never looks
       // fast to a latency-aware balancer.
       const now = this.call.env.now();
-      if (!blameless) this.endpoint.load.observeFailure(now - this.startMs, now);
-      else if (this.#cancelled) this.endpoint.load.observeLatency(now - this.startMs, now);
+      if (!blameless) this.endpoint.load.observeFailure(now - this.startMs, now, this.#rif);
+      else if (this.#cancelled) this.endpoint.load.observeLatency(now - this.startMs, now, this.#rif);
+      this.#observed = true;
       this.call.env.observe(this.endpoint, kind, 0, now - this.startMs, now);
     }
     this.#end(!blameless);
     if (this.call.counts(this)) this.call.sink.responseError(this, error, kind, headersSent);
+  }
+
+  /**
+   * The response failed after its headers (a truncated body: the connection closed or reset, the
+   * body timed out). Unless the caller (or we) stopped it, that is the endpoint failing — counted
+   * by outlier detection and the breaker as a reset, and by the latency estimate as a failure, so a
+   * replica that answers headers fast and then cuts every body short stops looking fast.
+   */
+  #failedAfterHeaders(error: Error): void {
+    const now = this.call.env.now();
+    const kind = this.#cancelled || error === this.#drainAbort ? 'cancelled' : this.call.kindOf(this, errorKind(error));
+    if (kind === 'cancelled' || kind === 'invalid') {
+      this.#observe(statusKind(this.status), now); // the response was good as far as it went
+      return;
+    }
+    if (!this.#observed) this.endpoint.load.observeFailure(now - this.startMs, now, this.#rif);
+    this.#observe(kind, now);
+  }
+
+  /** Report this attempt's outcome to the service's observers, once. */
+  #observe(kind: AttemptOutcomeKind, now: number): void {
+    if (this.#observed) return;
+    this.#observed = true;
+    this.call.env.observe(this.endpoint, kind, this.status, this.#headersMs, now);
   }
 
   #end(failed: boolean): void {

@@ -50,7 +50,7 @@ export interface ServiceConfig {
   discovery?: DiscoveryConfig;
   /** Shorthand for `discovery: { type: 'static', endpoints }`. */
   endpoints?: EndpointInput[];
-  /** Load-balancing strategy. @default 'peak-ewma' */
+  /** Load-balancing strategy. @default 'prequal' */
   balancer?: BalancerConfig;
   /** Deadline for the whole request (all attempts, until the response ends): ms, or a duration such as `'2s'`; 0 = none. @default 0 */
   timeoutMs?: Duration;

@@ -92,6 +92,56 @@ describe('outlier detection', () => {
     expect(ejections.map((e) => e.durationMs)).toEqual([100, 200]);
   });
 
+  test('responses cut short after their headers count as failures: 5 of them eject the endpoint', async () => {
+    const m = await setup(3, { outlierDetection: { baseEjectionTimeMs: 200, maxEjectionPercent: 100 } });
+    fakeEjectionClock();
+    const ejections = record(m, 'ejection');
+    // Headers and part of the body, then the connection is destroyed: undici reports UND_ERR_SOCKET
+    // after the response started.
+    backends[0]!.handler = (_req, res) => {
+      res.writeHead(200, { 'content-type': 'text/plain', 'content-length': '1000' });
+      res.write('partial', () => res.socket?.destroy());
+    };
+    const outcomes: unknown[] = [];
+    for (let i = 0; i < 15; i++) {
+      outcomes.push(
+        await request('http://api/x', { dispatcher: m.dispatcher }).then(
+          async (r) => {
+            await r.body.text();
+            return r.statusCode;
+          },
+          (e: { code?: string }) => ({ code: e.code, stage: 'headers' }),
+        ).catch((e: { code?: string; kind?: string }) => ({ code: e.code, kind: e.kind })),
+      );
+    }
+    expect(backends[0]!.received).toHaveLength(5); // round robin: every third request, until ejected
+    const cut = outcomes.filter((o) => o !== 200);
+    expect(cut).toEqual(Array.from({ length: 5 }, () => ({ code: 'UPSTREAM_FAILED', kind: 'reset' })));
+    expect(health(m, backends[0]!)).toBe('ejected');
+    expect(ejections).toEqual([expect.objectContaining({ endpoint: backends[0]!.url, reason: '5 consecutive 5xx', ejections: 1 })]);
+    expect(m.stats().services.api!.endpoints.find((e) => e.url === backends[0]!.url)).toMatchObject({ health: 'ejected', ejections: 1 });
+  });
+
+  test('a caller that stops reading a response mid-body does not count against the endpoint', async () => {
+    const m = await setup(2, { outlierDetection: { consecutive5xxErrors: 2, maxEjectionPercent: 100 } });
+    const ejections = record(m, 'ejection');
+    backends[0]!.handler = (_req, res) => {
+      res.writeHead(200, { 'content-type': 'text/plain', 'content-length': '1000' });
+      res.write('partial'); // the rest never comes
+    };
+    for (let i = 0; i < 8; i++) {
+      const ac = new AbortController();
+      const r = await request('http://api/x', { dispatcher: m.dispatcher, signal: ac.signal });
+      if (r.headers['content-length'] === '1000') {
+        ac.abort();
+        await r.body.text().catch(() => undefined);
+      } else await r.body.dump();
+    }
+    expect(backends[0]!.received).toHaveLength(4);
+    expect(ejections).toEqual([]);
+    expect(health(m, backends[0]!)).toBe('healthy');
+  });
+
   test('connection refused (a stopped endpoint) ejects it as local-origin failures', async () => {
     const m = await setup(3, { outlierDetection: { maxEjectionPercent: 100 } });
     await backends[1]!.stop();

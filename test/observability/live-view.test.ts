@@ -28,7 +28,9 @@ let url: string;
 beforeAll(async () => {
   backends = await startBackends(3);
   mesh = createMesh({
-    services: { orders: { endpoints: backends.map((b) => b.url), outlierDetection: { consecutive5xxErrors: 3, baseEjectionTimeMs: 60_000, maxEjectionPercent: 100 }, retry: { attempts: 2 } } },
+    // round robin keeps sending the stopped replica its share, so it is ejected within a few requests
+    // (the default prequal stops choosing a replica whose connects fail and only probes it now and then).
+    services: { orders: { endpoints: backends.map((b) => b.url), balancer: 'round-robin', outlierDetection: { consecutive5xxErrors: 3, baseEjectionTimeMs: 60_000, maxEjectionPercent: 100 }, retry: { attempts: 2 } } },
   });
   const view = liveView(mesh);
   server = http.createServer((req, res) => {

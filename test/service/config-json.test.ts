@@ -90,7 +90,7 @@ test('defaults are written out, so the JSON says what a bare config does', () =>
   expect(json).toMatchObject({ unknownHosts: 'passthrough', clusterDomain: 'cluster.local' });
   expect(json.namespace).toBeUndefined();
   expect(json.services.a).toMatchObject({
-    balancer: { type: 'peak-ewma', choiceCount: 2, decayMs: 300 },
+    balancer: { type: 'prequal', choiceCount: 2, hotQuantile: 0.84 },
     timeoutMs: 0,
     namespaces: [],
     readyTimeoutMs: 5000,

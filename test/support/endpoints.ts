@@ -6,8 +6,10 @@ import { parseEndpointSpec, type EndpointInput } from '../../src/core/endpoint-s
 import { NoHealthyEndpointError } from '../../src/core/errors.js';
 import type { BalancerDefinition, BalancerDeps, PickContext, Picker } from '../../src/balancers/balancer.js';
 
+/** Endpoints `http://127.0.0.1:80`, `http://127.0.0.2:80`, … (past 253: `127.<hi>.<lo>.1`), with these weights. */
 export function endpoints(weights: readonly number[], load: ServiceLoad = { inFlight: 0 }): Endpoint[] {
-  return weights.map((w, i) => new Endpoint(parseEndpointSpec({ url: `http://127.0.0.${i + 1}:80`, weight: w }, 't'), {} as Dispatcher, new EndpointLoad(10_000, load)));
+  const url = (i: number): string => (i < 254 ? `http://127.0.0.${i + 1}:80` : `http://127.${(i >> 8) & 255}.${i & 255}.1:80`);
+  return weights.map((w, i) => new Endpoint(parseEndpointSpec({ url: url(i), weight: w }, 't'), {} as Dispatcher, new EndpointLoad(10_000, load)));
 }
 
 /** Endpoints from URLs or specs, e.g. Envoy's test hosts `http://127.0.0.1:90` … `:95`. */
