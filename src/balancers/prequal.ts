@@ -49,7 +49,11 @@
  * answer. With too little traffic to keep estimates current, choices drift toward the stalest —
  * Prequal falls back to random with too few probes.
  *
- * Signals the replica reports itself (ORCA load reports, issue #12 §2) plug in at {@link writeRif}.
+ * RIF counts every client's requests when the replica says how many it has (an ORCA load report
+ * with the named metric `rif`, as `mesh.inbound()` sends on every response): the requests in
+ * flight there that were not ours, as of its last report within AGE_OUT_MS, are added to ours
+ * ({@link writeRif}). With many callers, our own count sees a fraction of a replica's queue; the
+ * report sees all of it. Latency needs no report: it is what we measure.
  * `pick` allocates nothing: candidates, RIFs and estimates go to typed arrays made with the picker,
  * no double crosses a call (a double returned or passed through a call the compiler does not
  * inline is boxed), and sampling draws from the picker's own xorshift stream, seeded from
@@ -93,14 +97,16 @@ export interface PrequalOptions {
 export const PREQUAL_DEFAULTS: PrequalOptions = Object.freeze({ choiceCount: 2, hotQuantile: 0.84 });
 
 /**
- * Writes the requests in flight at `e` per unit of weight, as this client counts them, to
- * `out[i]`. The hook for load the replica reports (ORCA): a current replica-reported RIF or
- * utilisation on `e.load` counts every client's requests, not only ours, and belongs here — hot
- * or cold is decided from this alone. (It writes instead of returning: a double returned from a
+ * Writes the requests in flight at `e` per unit of weight to `out[i]`: this client's, plus the
+ * other clients' as the endpoint last reported them (EndpointLoad.othersInFlight) if that report is
+ * at most AGE_OUT_MS older than `clock[0]`. Hot or cold is decided from this alone. (It writes
+ * instead of returning, and reads the time from an array: a double returned from or passed to a
  * call the compiler does not inline is boxed, and pick must not allocate.)
  */
-export function writeRif(e: Endpoint, out: Float64Array, i: number): void {
-  out[i] = e.load.inFlight / e.weight;
+export function writeRif(e: Endpoint, out: Float64Array, i: number, clock: Float64Array): void {
+  const load = e.load;
+  const others = clock[0]! - load.othersAtMs <= AGE_OUT_MS ? load.othersInFlight : 0;
+  out[i] = (load.inFlight + others) / e.weight;
 }
 
 class PrequalPicker implements Picker {
@@ -117,6 +123,8 @@ class PrequalPicker implements Picker {
   readonly #index: Uint32Array;
   /** What EndpointLoad.readRecent writes: [age of the last sample, estimate at the RIF, time unanswered]. */
   readonly #read = new Float64Array(3);
+  /** This pick's clock reading, in [0] (see writeRif). */
+  readonly #clock = new Float64Array(1);
   /**
    * The hot threshold in #hot[0]; sampled mode: the running quantile in [1], the mean RIF in [2];
    * `hotQuantile` in [3] (read from here, not a field, so that no call is passed a boxed double).
@@ -143,7 +151,8 @@ class PrequalPicker implements Picker {
     if (!this.#full) {
       // The running threshold starts from the RIFs of a few endpoints now.
       const seen = new Float64Array(SEED_SAMPLES);
-      for (let k = 0; k < SEED_SAMPLES; k++) writeRif(endpoints[Math.floor(deps.random() * n)]!, seen, k);
+      this.#clock[0] = deps.now();
+      for (let k = 0; k < SEED_SAMPLES; k++) writeRif(endpoints[Math.floor(deps.random() * n)]!, seen, k, this.#clock);
       hotThreshold(seen, SEED_SAMPLES, this.#sorted, this.#hot);
       let sum = 0;
       for (let k = 0; k < SEED_SAMPLES; k++) sum += seen[k]!;
@@ -153,6 +162,7 @@ class PrequalPicker implements Picker {
   }
 
   pick(ctx: PickContext): PickResult {
+    this.#clock[0] = this.#deps.now();
     const m = this.#full ? this.#everyEndpoint(ctx) : this.#sampled(ctx);
     if (m === 0) return this.#deps.noEndpoint;
     const cands = this.#cands;
@@ -166,7 +176,7 @@ class PrequalPicker implements Picker {
       threshold = this.#hot[0]!; // from the RIFs seen before this pick
       runningThreshold(rifs, m, this.#hot);
     }
-    const now = this.#deps.now();
+    const now = this.#clock[0]!;
     const read = this.#read;
     let best = 0;
     let bestScore = Infinity;
@@ -212,7 +222,7 @@ class PrequalPicker implements Picker {
       if (ctx.skip(e)) continue;
       this.#index[m] = i;
       this.#cands[m] = e;
-      writeRif(e, this.#rifs, m++);
+      writeRif(e, this.#rifs, m++, this.#clock);
     }
     return m;
   }
@@ -244,7 +254,7 @@ class PrequalPicker implements Picker {
         if (e === undefined) break;
       }
       cands[m] = e;
-      writeRif(e, this.#rifs, m++);
+      writeRif(e, this.#rifs, m++, this.#clock);
     }
     return m;
   }
@@ -257,6 +267,7 @@ function has(list: readonly Endpoint[], m: number, e: Endpoint): boolean {
 
 export const prequal: BalancerDefinition<PrequalOptions> = {
   create: (endpoints, options, deps) => new PrequalPicker(endpoints, options, deps),
+  usesLoadReports: true,
   parseOptions(raw, path) {
     rejectUnknown(raw, ['choiceCount', 'hotQuantile'], path);
     return {

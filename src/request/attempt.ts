@@ -44,7 +44,7 @@ export interface AttemptCall {
     readonly hostHeader: 'service' | 'endpoint';
     observe(endpoint: Endpoint, kind: AttemptOutcomeKind, status: number, latencyMs: number, nowMs: number): void;
     readonly loadReports: boolean;
-    loadReport(endpoint: Endpoint, headers: Headers, nowMs: number): void;
+    loadReport(endpoint: Endpoint, headers: Headers, nowMs: number, sentRif: number): void;
   };
   readonly opts: Dispatcher.DispatchOptions;
   readonly host: string;
@@ -221,7 +221,7 @@ export class Attempt implements Dispatcher.DispatchHandler {
       // response cut short after its headers is a failure (Envoy's router reports such upstream
       // resets to outlier detection), so its outcome waits for the end (or the error).
       if (kind !== 'success') this.#observe(kind, now);
-      if (this.call.env.loadReports) this.call.env.loadReport(this.endpoint, headers, now);
+      if (this.call.env.loadReports) this.call.env.loadReport(this.endpoint, headers, now, this.#rif);
     }
     if (this.#held || !this.#current) return;
     if (!this.call.sink.responseStart(this, status, headers, message)) this.#held = true;

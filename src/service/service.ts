@@ -182,11 +182,11 @@ export class Service implements CallEnv {
   readonly #outcome: { kind: AttemptOutcomeKind; status: number; latencyMs: number; nowMs: number } = { kind: 'success', status: 0, latencyMs: 0, nowMs: 0 };
 
   /** CallEnv: a response's headers, for `endpoint`'s load report. An invalid one is counted, and warned about once per endpoint. */
-  loadReport(endpoint: Endpoint, headers: Record<string, string | string[] | undefined>, nowMs: number): void {
+  loadReport(endpoint: Endpoint, headers: Record<string, string | string[] | undefined>, nowMs: number, sentRif: number): void {
     const r = readLoadReport(headers);
     if (r === null) return;
     const load = endpoint.load;
-    if (r.type === 'report') return load.report(r.report, nowMs);
+    if (r.type === 'report') return load.report(r.report, nowMs, sentRif);
     const line = `service ${this.name}: endpoint ${endpoint.key} sent an invalid load report, ignored: ${r.reason}`;
     if (load.invalidReports++ === 0) this.#deps.log.warn(`${line} (later ones are only counted: stats invalidLoadReports)`);
     else this.#deps.log.debug(line);
