@@ -162,7 +162,8 @@ class PrequalPicker implements Picker {
   }
 
   pick(ctx: PickContext): PickResult {
-    this.#clock[0] = this.#deps.now();
+    const t = ctx.nowMs;
+    this.#clock[0] = t === undefined ? this.#deps.now() : t;
     const m = this.#full ? this.#everyEndpoint(ctx) : this.#sampled(ctx);
     if (m === 0) return this.#deps.noEndpoint;
     const cands = this.#cands;

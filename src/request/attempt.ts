@@ -56,8 +56,8 @@ export interface AttemptCall {
   /** Time left before the request's deadline, ms (Infinity without one). */
   remainingMs(): number;
   readonly sink: AttemptSink;
-  /** The clock reading an attempt starting now should use. */
-  attemptStartMs(): number;
+  /** The clock reading of the pick that chose this attempt's endpoint: when the attempt starts. */
+  readonly nowMs: number;
   current: Attempt | null;
   /** True when the attempt's callbacks count (the current one, or a hedge racing it). */
   counts(attempt: Attempt): boolean;
@@ -95,7 +95,7 @@ export class Attempt implements Dispatcher.DispatchHandler {
   constructor(call: AttemptCall, endpoint: Endpoint) {
     this.call = call;
     this.endpoint = endpoint;
-    this.startMs = call.attemptStartMs();
+    this.startMs = call.nowMs;
   }
 
   /** True once the endpoint's books for this attempt are closed. */
