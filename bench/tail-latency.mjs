@@ -35,11 +35,13 @@ const median = (xs) => {
   return s.length ? (s.length % 2 ? s[(s.length - 1) / 2] : (s[s.length / 2 - 1] + s[s.length / 2]) / 2) : NaN;
 };
 
-export async function tailLatency({ scenarios = SCENARIOS, durationMs = 2400, epochMs = 400, slowFactor = 10, balancers } = {}) {
+// `inbound: true`: every replica is served through meshlet's mesh.inbound(), so each response
+// carries its load report (bench/load-reports.mjs runs it so, issue #14 §4).
+export async function tailLatency({ scenarios = SCENARIOS, durationMs = 2400, epochMs = 400, slowFactor = 10, balancers, inbound = false } = {}) {
   const names = await registeredBalancers(balancers ?? (await balancersFromEnv()), 'tail-latency');
   const def = await defaultBalancer();
   // 0–4: the fleet with one slow replica (0); 5–9: the all-fast fleet.
-  const backends = await startBackends(Array.from({ length: 10 }, () => ({})));
+  const backends = await startBackends(Array.from({ length: 10 }, () => ({ inbound })));
   const withSlow = backends.urls.slice(0, 5);
   const allFast = backends.urls.slice(5);
   const out = [];
@@ -82,7 +84,7 @@ export async function tailLatency({ scenarios = SCENARIOS, durationMs = 2400, ep
         const ratios = epochs.map((e, k) => e.p99Ms / base[k].p99Ms).filter(Number.isFinite);
         return { name: c.name, isDefault: c.balancer === def && c.name !== BASELINE, rps: ok / secs, p99Ms: r.p99Ms[i], vsAllFast: median(ratios), vsAllFastMerged: r.p99Ms[i] / r.p99Ms[0], errors: epochs.reduce((a, e) => a + e.failed, 0), slowShare: c.slowShare };
       });
-      print({ fastMs, slowMs, concurrency, durationMs, def, rows });
+      print({ fastMs, slowMs, concurrency, durationMs, def, rows, inbound });
       out.push({ fastMs, slowMs, concurrency, rows });
     }
   } finally {
@@ -96,8 +98,8 @@ export async function tailLatency({ scenarios = SCENARIOS, durationMs = 2400, ep
   return out;
 }
 
-function print({ fastMs, slowMs, concurrency, durationMs, def, rows }) {
-  console.log(`\n(c) tail latency — 5 replicas: 4 × ${fastMs} ms, 1 × ${slowMs} ms; c=${concurrency}; ${durationMs} ms per contender in alternating epochs; retries off`);
+function print({ fastMs, slowMs, concurrency, durationMs, def, rows, inbound }) {
+  console.log(`\n(c) tail latency — 5 replicas${inbound ? ' behind mesh.inbound() (load reports on)' : ''}: 4 × ${fastMs} ms, 1 × ${slowMs} ms; c=${concurrency}; ${durationMs} ms per contender in alternating epochs; retries off`);
   console.log(`    baseline: 5 × ${fastMs} ms, round robin. Target: ${def} (the default) p99 ≤ ${TARGET}× the baseline's (median over cycles of the per-cycle ratio).`);
   console.log('| contender | req/s | p99 ms | p99 ÷ all fast | (over the whole run) | errors | slow replica share |');
   console.log('|---|---:|---:|---:|---:|---:|---:|');

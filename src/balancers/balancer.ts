@@ -86,9 +86,9 @@ export interface BalancerDefinition<O = Record<string, unknown>> {
   /**
    * True when pickers read the load endpoints report about themselves (`endpoint.load.reported`,
    * ORCA headers: load/orca.ts), so attempts read those headers from responses. A service none
-   * of whose balancers sets it never looks at them.
+   * of whose balancers sets it never looks at them. A function decides from the parsed options.
    */
-  usesLoadReports?: boolean;
+  usesLoadReports?: boolean | ((options: O) => boolean);
 }
 
 /** A registry of balancers by name. The module-level one holds the built-ins; a mesh extends a copy. */

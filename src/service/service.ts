@@ -93,7 +93,10 @@ export class Service implements CallEnv {
     this.now = deps.now;
     this.random = deps.random;
     this.hostHeader = config.hostHeader;
-    this.loadReports = [config.balancer, ...config.subsets.map((x) => x.balancer)].some((b) => b?.def.usesLoadReports === true);
+    this.loadReports = [config.balancer, ...config.subsets.map((x) => x.balancer)].some((b) => {
+      const uses = b?.def.usesLoadReports;
+      return uses === true || (typeof uses === 'function' && uses(b!.options) === true);
+    });
     this.perRequestBufferLimitBytes = config.perRequestBufferLimitBytes;
     this.#health = new ServiceHealth(config.health, {
       service: config.name,

@@ -25,7 +25,7 @@ describe('prequal reads the RIF a replica reports', () => {
     const eps = endpoints([1, 1, 1, 1, 1]);
     for (const e of eps) e.load.observeLatency(1, now, 0); // all equally fast, none of ours in flight
     report(eps[0]!, 12, now, 0);
-    const p = build(prequal, eps, deps(seeded(4), () => now));
+    const p = build(prequal, eps, deps(seeded(4), () => now), { reportedRif: true });
     expect(counts(p, eps, 1000)[0]).toBe(0);
     // Without the report it is as cold as the rest: the picker shares ties evenly.
     now += 1001;
@@ -73,19 +73,39 @@ describe('through the mesh, with real replicas', () => {
     return `http://127.0.0.1:${(s.address() as AddressInfo).port}`;
   }
 
-  test('by default, a replica reporting 40 requests in flight gets only its first request', async () => {
-    const urls = [await replica('busy', 40), await replica('a', 0), await replica('b', 0), await replica('c', 0)];
-    // A frozen clock: every report stays current, and the result cannot depend on the machine's speed.
-    mesh = createMesh({ services: { api: { endpoints: urls } }, now: () => 1000, random: seeded(5) });
+  async function send(m: Mesh, n: number): Promise<Record<string, number>> {
     const by: Record<string, number> = {};
-    for (let i = 0; i < 100; i++) {
-      const r = await request('http://api/', { dispatcher: mesh.dispatcher });
+    for (let i = 0; i < n; i++) {
+      const r = await request('http://api/', { dispatcher: m.dispatcher });
       await r.body.dump();
       const name = String(r.headers['x-backend']);
       by[name] = (by[name] ?? 0) + 1;
     }
+    return by;
+  }
+
+  test('with reportedRif, a replica reporting 40 requests in flight gets only its first request', async () => {
+    const urls = [await replica('busy', 40), await replica('a', 0), await replica('b', 0), await replica('c', 0)];
+    // A frozen clock: every report stays current, and the result cannot depend on the machine's speed.
+    mesh = createMesh({ services: { api: { endpoints: urls, balancer: { type: 'prequal', reportedRif: true } } }, now: () => 1000, random: seeded(5) });
+    const by = await send(mesh, 100);
     expect(by.busy).toBe(1); // never sampled: probed once, then hot
     expect(by.a! + by.b! + by.c!).toBe(99);
     expect(mesh.stats().services.api!.endpoints[0]).toMatchObject({ reportedLoad: { rif: 40 } });
+  });
+
+  test('by default prequal goes by what this client sees, and the service never reads the reports', async () => {
+    const urls = [await replica('busy', 40), await replica('a', 0), await replica('b', 0), await replica('c', 0)];
+    mesh = createMesh({ services: { api: { endpoints: urls } }, now: () => 1000, random: seeded(5) });
+    const by = await send(mesh, 100);
+    // Equal latencies (the frozen clock), nothing in flight between sequential requests: ties rotate.
+    expect(by).toEqual({ busy: 25, a: 25, b: 25, c: 25 });
+    for (const e of mesh.stats().services.api!.endpoints) expect(e.reportedLoad).toBeUndefined();
+  });
+
+  test('reportedRif must be true or false', () => {
+    expect(() => createMesh({ services: { api: { endpoints: ['http://127.0.0.1:1'], balancer: { type: 'prequal', reportedRif: 'yes' as never } } } })).toThrowError(
+      /invalid config at services\.api\.balancer\.reportedRif: expected true or false, got a string \("yes"\)/,
+    );
   });
 });
