@@ -18,7 +18,9 @@
 //      gradient2 / vegas
 //   6. memory per endpoint
 //   7. node:http through mesh.agent() vs undici.request through the mesh and a plain http.Agent (agent.mjs)
-//   8. the inbound side: a server's req/s and CPU per request through mesh.inbound() vs the bare handler (inbound.mjs)
+//   8. the inbound side: a server's req/s and CPU per request through mesh.inbound() vs the bare handler (inbound.mjs);
+//      load reports (load-reports.mjs): the tail scenarios with every replica behind mesh.inbound(), and an
+//      overloaded (CPU-bound) replica among five with four callers, prequal with and without its reports
 // Results: bench/results/latest.json. Targets are printed, never asserted: the exit code is 0
 // whatever the numbers (non-zero only if a benchmark itself crashes).
 // Knobs: BENCH_DURATION_MS (measured window per run, default 3000; tail latency: 2400 per
@@ -39,6 +41,7 @@ import { adaptiveConcurrency } from './adaptive-concurrency.mjs';
 import { weightedRoundRobinBench } from './weighted-round-robin.mjs';
 import { agentBench } from './agent.mjs';
 import { inboundBench } from './inbound.mjs';
+import { loadReports } from './load-reports.mjs';
 
 const root = fileURLToPath(new URL('..', import.meta.url));
 const durationMs = Number(process.env.BENCH_DURATION_MS ?? 3000);
@@ -92,6 +95,8 @@ results.agent = await agentBench(concurrency ? { concurrency } : {});
 
 console.log('\n8. the inbound side (mesh.inbound)');
 results.inbound = await inboundBench(concurrency ? { concurrency } : {});
+console.log('\n8b. load reports (mesh.inbound replicas)');
+results.loadReports = await loadReports(process.env.BENCH_DURATION_MS ? { durationMs } : {});
 
 results.elapsedS = Math.round((performance.now() - started) / 1000);
 mkdirSync(join(root, 'bench', 'results'), { recursive: true });

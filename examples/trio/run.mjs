@@ -157,6 +157,10 @@ async function demo() {
   console.log(`   catalog replicas:   ${fmt(tally(r1, (r) => r.body.catalog?.replica))}`);
   console.log(`   inventory replicas: ${fmt(tally(r1, (r) => r.body.catalog?.inventory?.replica))}`);
   console.log(`   versions (90/10 split): ${fmt(tally(r1, (r) => r.body.catalog?.version))}`);
+  // The load report each catalog replica put on its last answer, as the gateway's balancer read it.
+  const stats = await (await gateway.request({ method: 'GET', path: '/_meshlet/stats' })).body.json();
+  const reports = stats.services.catalog.endpoints.map((e) => `${e.labels?.replica ?? e.url}: ${e.reportedLoad ? `rif ${e.reportedLoad.rif}, cpu ${e.reportedLoad.utilization}, ${Math.round(e.reportedLoad.qps)} req/s` : 'none'}`);
+  console.log(`   load reports the gateway read (catalog): ${reports.join('; ')}`);
 
   console.log('\n2. canary — 20 requests with x-canary: true');
   const r2 = [];
