@@ -42,16 +42,20 @@ function start(name, role, version = 'v1', port = 0) {
       env: { ...process.env, ROLE: role, REPLICA: name, VERSION: version, ENDPOINTS_FILE: endpointsFile, PORT: String(port) },
       stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
     });
-    const r = { role, version, port, child, alive: true };
+    // alive: the process runs; ready: it listens (a replica still starting is not drained: a
+    // SIGTERM before it is ready would end it before its restart could bring it back).
+    const r = { role, version, port, child, alive: true, ready: false };
     replicas.set(name, r);
     child.once('exit', (code) => {
       r.alive = false;
+      r.ready = false;
       reject(new Error(`${name} exited (code ${code}) before it was ready`)); // no-op once resolved
     });
     child.once('error', reject);
     child.on('message', (m) => {
       if (m?.ready) {
         r.port = m.port;
+        r.ready = true;
         resolve(r);
       }
     });
@@ -218,7 +222,7 @@ async function chaos() {
     if (second % 8 === 3) {
       // A rolling restart's step: SIGTERM, the replica drains and exits, it comes back. As a
       // rollout would, only a replica whose role and version have another one up.
-      const up = (v) => replicas.get(v)?.alive;
+      const up = (v) => replicas.get(v)?.ready;
       const spare = (v) => [...replicas].some(([n, r]) => n !== v && up(n) && r.role === replicas.get(v).role && r.version === replicas.get(v).version);
       const candidates = victims.filter((v) => up(v) && spare(v));
       const v = candidates[Math.floor(Math.random() * candidates.length)];
