@@ -252,6 +252,7 @@ async function chaos() {
 
 try {
   for (let i = 1; i <= 3; i++) await start(`inventory-${i}`, 'inventory');
+  writeEndpoints(); // before the catalogs start: their discovery reads it at once
   await start('catalog-1', 'catalog', 'v1');
   await start('catalog-2', 'catalog', 'v1');
   await start('catalog-3', 'catalog', 'v2');
