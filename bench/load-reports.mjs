@@ -15,18 +15,13 @@ import { BalancedPool } from 'undici';
 import { createMesh } from '../dist/index.mjs';
 import { startBackends } from './support/backends.mjs';
 import { registeredBalancers, defaultBalancer } from './support/balancers.mjs';
-import { runAlternating, sender, fmt } from './support/load.mjs';
+import { againstBaseline, runAlternating, sender, fmt } from './support/load.mjs';
 import { tailLatency } from './tail-latency.mjs';
 
 const FAST_MS = 1;
 const CPU_MS = 2;
 const CLIENTS = 4;
 const BASELINE = 'all fast (round-robin)';
-
-const median = (xs) => {
-  const s = xs.filter(Number.isFinite).sort((a, b) => a - b);
-  return s.length ? (s.length % 2 ? s[(s.length - 1) / 2] : (s[s.length / 2 - 1] + s[s.length / 2]) / 2) : NaN;
-};
 
 /** (b): one CPU-bound replica among five, several callers. */
 export async function overloadedReplica({ durationMs = 2400, epochMs = 400, concurrency = 32, clients = CLIENTS, cpuMs = CPU_MS, fastMs = FAST_MS, slowDelayMs = 0 } = {}) {
@@ -72,20 +67,7 @@ export async function overloadedReplica({ durationMs = 2400, epochMs = 400, conc
         await c.close();
       }
     }
-    const base = r.epochs[0];
-    const rows = contenders.map((c, i) => {
-      const epochs = r.epochs[i];
-      const ok = epochs.reduce((a, e) => a + e.ok, 0);
-      const secs = epochs.reduce((a, e) => a + e.elapsedS, 0);
-      return {
-        name: c.name,
-        rps: ok / secs,
-        p99Ms: r.p99Ms[i],
-        vsAllFast: median(epochs.map((e, j) => e.p99Ms / base[j].p99Ms)),
-        errors: epochs.reduce((a, e) => a + e.failed, 0),
-        hotShare: c.hotShare,
-      };
-    });
+    const rows = contenders.map((c, i) => ({ name: c.name, ...againstBaseline(r, i), hotShare: c.hotShare }));
     console.log(`\n(b) an overloaded replica — 5 replicas behind mesh.inbound(): 4 answer after ${fastMs} ms, 1 spends ${cpuMs} ms of CPU per request (at most ${Math.round(1000 / cpuMs)} req/s);`);
     console.log(`    ${clients} callers (a mesh each) share c=${concurrency}; ${durationMs} ms per contender in alternating epochs; retries off. Baseline: 5 fast replicas, round robin.`);
     console.log('| contender | req/s | p99 ms | p99 ÷ all fast | errors | overloaded replica share |');

@@ -5,13 +5,13 @@
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { afterEach, describe, expect, test } from 'vitest';
-import { request } from 'undici';
 import { prequal } from '../../src/balancers/prequal.js';
 import { createMesh, type Mesh } from '../../src/index.js';
 import { readLoadReport } from '../../src/load/orca.js';
 import type { Endpoint } from '../../src/core/endpoint.js';
 import { build, counts, deps, endpoints } from '../support/endpoints.js';
 import { seeded } from '../support/seeded.js';
+import { tallyBy } from '../support/tally.js';
 
 function report(e: Endpoint, rif: number, atMs: number, sentRif: number): void {
   const r = readLoadReport({ 'endpoint-load-metrics': `TEXT named_metrics.rif:${rif}` });
@@ -73,16 +73,7 @@ describe('through the mesh, with real replicas', () => {
     return `http://127.0.0.1:${(s.address() as AddressInfo).port}`;
   }
 
-  async function send(m: Mesh, n: number): Promise<Record<string, number>> {
-    const by: Record<string, number> = {};
-    for (let i = 0; i < n; i++) {
-      const r = await request('http://api/', { dispatcher: m.dispatcher });
-      await r.body.dump();
-      const name = String(r.headers['x-backend']);
-      by[name] = (by[name] ?? 0) + 1;
-    }
-    return by;
-  }
+  const send = (m: Mesh, n: number): Promise<Record<string, number>> => tallyBy(m.dispatcher, 'http://api/', n);
 
   test('with reportedRif, a replica reporting 40 requests in flight gets only its first request', async () => {
     const urls = [await replica('busy', 40), await replica('a', 0), await replica('b', 0), await replica('c', 0)];
