@@ -136,6 +136,7 @@ export class PeerIdentities {
       callback(this.#ids);
     };
     const timer = setTimeout(done, timeoutMs);
+    timer.unref?.();
     this.#waiters.add(done);
   }
 
