@@ -122,11 +122,6 @@ export class TlsMaterial {
     this.#peers.setAccounts(istio.trustDomain, accounts);
   }
 
-  /** Identities a server may present now (istio-mutual), for stats and tests. */
-  get peerIdentities(): readonly string[] {
-    return this.#peers === null ? [] : [...this.#peers.current];
-  }
-
   /** Re-read file-based material; swap it in when it changed and loads. */
   reload(): void {
     let next: Material;
