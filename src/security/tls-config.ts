@@ -100,10 +100,11 @@ export function parseTlsConfig(raw: unknown, path: string): ParsedTls | null {
 
 /** The peer's certificate carries none of the configured subject alternative names. */
 export class TlsIdentityMismatchError extends MeshError {
-  constructor(expected: readonly string[], actual: readonly string[]) {
+  /** @param kind what `actual` lists: every SAN, or (istio-mutual) the URI SANs only */
+  constructor(expected: readonly string[], actual: readonly string[], kind = 'subject alternative name') {
     super(
       'TLS_IDENTITY_MISMATCH',
-      `tls: the endpoint's certificate names ${actual.length ? actual.join(', ') : 'no subject alternative name'}; expected one of ${expected.join(', ')}`,
+      `tls: the endpoint's certificate names ${actual.length ? actual.join(', ') : `no ${kind}`}; expected one of ${expected.join(', ')}`,
     );
   }
 }
@@ -143,12 +144,12 @@ export function safeMessage(err: unknown): string {
 }
 
 /** SANs of a peer certificate as `DNS:x` / `URI:y` entries, split. */
-export function sansOf(cert: PeerCertificate): string[] {
+export function sansOf(cert: PeerCertificate, only?: 'URI'): string[] {
   const raw = cert.subjectaltname ?? '';
   return raw
     .split(',')
     .map((s) => s.trim())
-    .filter(Boolean)
+    .filter((s) => s !== '' && (only === undefined || s.startsWith(`${only}:`)))
     .map((s) => s.replace(/^(DNS|URI|IP Address):/, ''));
 }
 

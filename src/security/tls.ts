@@ -105,10 +105,10 @@ export class TlsMaterial {
       if (err !== null || socket === null) return callback(err, null);
       // The chain was verified against the mesh's root; the identity is checked here, once known.
       peers.whenKnown(this.#connectTimeoutMs, (ids) => {
-        const actual = sansOf((socket as tls.TLSSocket).getPeerCertificate());
+        const actual = sansOf((socket as tls.TLSSocket).getPeerCertificate(), 'URI'); // a SPIFFE ID is a URI SAN
         if (actual.some((id) => ids.has(id))) return callback(null, socket);
         socket.destroy();
-        callback(new TlsIdentityMismatchError(ids.size > 0 ? [...ids] : ["a service account of the destination's endpoints (none is known yet)"], actual), null);
+        callback(new TlsIdentityMismatchError(ids.size > 0 ? [...ids] : ["a service account of the destination's endpoints (none is known yet)"], actual, 'URI SAN (SPIFFE ID)'), null);
       });
     });
   };

@@ -89,6 +89,15 @@ describe.skipIf(!hasOpenssl)('tls: istio-mutual', () => {
     expect(m.stats().services.orders!.endpoints[0]!.failures).toBe(1);
   });
 
+  test('only a URI SAN is an identity: a DNS name that equals a configured one does not pass', async () => {
+    const dnsOnly = await serveMtls(pki.issue('dns-only', ['DNS:orders.shop']), pki.ca);
+    servers.push(dnsOnly);
+    const m = meshFor(dnsOnly.url, { tls: { mode: 'istio-mutual', certDir: agentDir(), subjectAltNames: ['orders.shop'] } });
+    const err = await get(m).catch((e: unknown) => e);
+    expect(err).toMatchObject({ code: 'TLS_IDENTITY_MISMATCH' });
+    expect((err as Error).message).toContain('names no URI SAN (SPIFFE ID); expected one of orders.shop');
+  });
+
   test('the trust domain is part of the identity', async () => {
     const s = await server();
     const m = meshFor({ url: s.url, serviceAccount: 'shop/orders' }, { tls: { mode: 'istio-mutual', certDir: agentDir(), trustDomain: 'prod.example' } });
