@@ -5,7 +5,7 @@ import { mkdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { request } from 'undici';
 import { afterAll, afterEach, beforeAll, describe, expect, test, vi } from 'vitest';
-import { createMesh, type Mesh, type ServiceConfig } from '../../src/index.js';
+import { createMesh, type Mesh, type ServiceConfig, type TlsConfig } from '../../src/index.js';
 import { fingerprint, serveMtls, writeAgentFiles, type MtlsServer } from '../support/mtls-server.js';
 import { hasOpenssl, Pki, type Pair } from '../support/pki.js';
 
@@ -146,6 +146,12 @@ describe.skipIf(!hasOpenssl)('tls: istio-mutual', () => {
   });
 
   test('bad istio-mutual config fails at createMesh with the path', () => {
+    // Typed too: settings of your own certificates are not istio-mutual's, and the mode is spelled one way.
+    // @ts-expect-error insecureSkipVerify is no istio-mutual setting
+    const skip: TlsConfig = { mode: 'istio-mutual', insecureSkipVerify: true };
+    // @ts-expect-error the mode is 'istio-mutual'
+    const upper: TlsConfig = { mode: 'ISTIO_MUTUAL' };
+    expect([skip, upper]).toHaveLength(2);
     const svc = (tls: unknown, endpoint: unknown = { url: 'https://127.0.0.1:1', serviceAccount: 'shop/orders' }) => () =>
       createMesh({ services: { orders: { endpoints: [endpoint], tls } } } as never);
     expect(svc({ mode: 'ISTIO_MUTUAL' })).toThrowError(/services\.orders\.tls\.mode: expected "istio-mutual"/);
