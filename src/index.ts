@@ -64,7 +64,7 @@ export type { GlobalRateLimitConfig } from './layers/global-rate-limit.js';
 export type { SubsetConfig, RouteConfig, FaultConfig, RouteHeaders, HeaderOperations, RewriteConfig, RedirectConfig, DirectResponseConfig } from './layers/route.js';
 export type { RouteMatch, StringMatch } from './routing/match.js';
 export type { Locality, LocalityLbConfig } from './routing/locality.js';
-export { TlsIdentityMismatchError, type TlsConfig } from './security/tls.js';
+export { TlsCertificatesUnavailableError, TlsIdentityMismatchError, type IstioMutualTlsConfig, type StandardTlsConfig, type TlsConfig } from './security/tls.js';
 export { fromIstio, type FromIstioOptions, type FromIstioResult } from './istio/istio.js';
 export {
   MeshError,

@@ -25,6 +25,12 @@ export type EndpointInput =
        * endpoint takes traffic (RFC 2782 SRV priorities, Envoy priority levels). @default 0
        */
       priority?: number | undefined;
+      /**
+       * The workload's Kubernetes service account, `<namespace>/<name>`: its SPIFFE identity, which
+       * `tls: { mode: 'istio-mutual' }` expects the endpoint's certificate to carry. The
+       * `kubernetes` discovery fills it in from the endpoint's pod.
+       */
+      serviceAccount?: string | undefined;
     };
 
 /** A normalised endpoint description. */
@@ -40,9 +46,13 @@ export interface EndpointSpec {
   readonly region: string | undefined;
   readonly hashKey: string | undefined;
   readonly priority: number;
+  /** `<namespace>/<name>` of the workload's service account, when known. */
+  readonly serviceAccount: string | undefined;
 }
 
 const MAX_WEIGHT = 1_000_000;
+/** `<namespace>/<name>`: a namespace (RFC 1123 label) and a service account name (a DNS subdomain). */
+export const SERVICE_ACCOUNT = /^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?\/[a-z0-9]([-a-z0-9.]{0,251}[a-z0-9])?$/;
 const EMPTY_LABELS: Readonly<Record<string, string>> = Object.freeze({});
 
 /**
@@ -55,8 +65,8 @@ export function parseEndpointSpec(input: unknown, path: string): EndpointSpec {
   }
   const o = obj as Record<string, unknown>;
   for (const k of Object.keys(o)) {
-    if (!['url', 'weight', 'labels', 'zone', 'region', 'hashKey', 'priority'].includes(k)) {
-      throw new InvalidConfigError(`${path}.${k}`, 'unknown field (expected url, weight, labels, zone, region, hashKey, priority)');
+    if (!['url', 'weight', 'labels', 'zone', 'region', 'hashKey', 'priority', 'serviceAccount'].includes(k)) {
+      throw new InvalidConfigError(`${path}.${k}`, 'unknown field (expected url, weight, labels, zone, region, hashKey, priority, serviceAccount)');
     }
   }
   if (typeof o.url !== 'string') throw new InvalidConfigError(`${path}.url`, `expected a URL string, got ${describe(o.url)}`);
@@ -98,6 +108,9 @@ export function parseEndpointSpec(input: unknown, path: string): EndpointSpec {
   if (typeof priority !== 'number' || !Number.isInteger(priority) || priority < 0 || priority > 128) {
     throw new InvalidConfigError(`${path}.priority`, `expected an integer from 0 to 128, got ${describe(priority)}`);
   }
+  if (o.serviceAccount !== undefined && (typeof o.serviceAccount !== 'string' || !SERVICE_ACCOUNT.test(o.serviceAccount))) {
+    throw new InvalidConfigError(`${path}.serviceAccount`, `expected "<namespace>/<service account>", got ${describe(o.serviceAccount)}`);
+  }
   return Object.freeze({
     origin: url.origin,
     protocol: url.protocol,
@@ -109,6 +122,7 @@ export function parseEndpointSpec(input: unknown, path: string): EndpointSpec {
     region: o.region as string | undefined,
     hashKey: o.hashKey as string | undefined,
     priority,
+    serviceAccount: o.serviceAccount as string | undefined,
   });
 }
 

@@ -69,6 +69,11 @@ export interface DiscoveryDefinition<O = Record<string, unknown>> {
    * then address it. Called once, at createMesh, with the parsed options.
    */
   namespace?: (options: O) => string | undefined;
+  /**
+   * True when the source's endpoints carry their `serviceAccount` (the `kubernetes` discovery,
+   * from the pods): `tls: { mode: 'istio-mutual' }` then needs no configured identities.
+   */
+  serviceAccounts?: (options: O) => boolean;
 }
 
 /** A registry of discovery types by name; the module-level one holds the built-ins. */

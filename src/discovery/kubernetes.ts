@@ -9,6 +9,8 @@
  * `podLabels` (default on) the Service's pods are watched too (by the Service's own selector) and
  * each endpoint carries its pod's labels — `version: v2` for subsets — joined by targetRef; an
  * endpoint whose pod is not known yet is published without them and updated when it arrives.
+ * The pod's `spec.serviceAccountName` becomes the endpoint's `serviceAccount` (`<namespace>/<name>`),
+ * the identity `tls: { mode: 'istio-mutual' }` checks.
  * Malformed slices and events are reported and skipped; the last good set stays while the API is
  * unreachable. See kubernetes-watch.ts for list/watch/relist/back-off. Every message reported
  * passes through the access's `redact` (no token, no response body verbatim).
@@ -28,7 +30,7 @@ export type { KubernetesDiscoveryConfig, KubernetesOptions } from './kubernetes-
 class KubernetesSource implements DiscoverySource {
   readonly #access: KubeAccess;
   readonly #slices = new Map<string, Slice>();
-  readonly #pods = new Map<string, Record<string, string>>();
+  readonly #pods = new Map<string, PodInfo>();
   /** `name@resourceVersion` of slice versions whose problems were reported (each version once). */
   readonly #reported = new Set<string>();
   #lastKey: string | null = null;
@@ -131,14 +133,14 @@ class KubernetesSource implements DiscoverySource {
       {
         reset: (items) => {
           this.#pods.clear();
-          for (const p of items) this.#pods.set(p.metadata.name, labelsOf(p));
+          for (const p of items) this.#pods.set(p.metadata.name, podInfo(p));
           this.#publish();
         },
         upsert: (p) => {
           const before = JSON.stringify(this.#pods.get(p.metadata.name));
-          const labels = labelsOf(p);
-          this.#pods.set(p.metadata.name, labels);
-          if (before !== JSON.stringify(labels)) this.#publish();
+          const info = podInfo(p);
+          this.#pods.set(p.metadata.name, info);
+          if (before !== JSON.stringify(info)) this.#publish();
         },
         remove: (p) => {
           this.#pods.delete(p.metadata.name);
@@ -195,18 +197,19 @@ class KubernetesSource implements DiscoverySource {
         const host = slice.addressType === 'IPv6' ? `[${ep.address}]` : ep.address;
         const url = `${this.o.protocol}://${host}:${port}`;
         if (byUrl.has(url)) continue;
-        const podLabels = ep.pod !== undefined ? this.#pods.get(ep.pod) : undefined;
-        const labels: Record<string, string> = { ...(podLabels ?? {}) };
+        const pod = ep.pod !== undefined ? this.#pods.get(ep.pod) : undefined;
+        const labels: Record<string, string> = { ...(pod?.labels ?? {}) };
         if (ep.nodeName) labels['kubernetes.io/hostname'] = ep.nodeName;
+        const serviceAccount = pod?.serviceAccount !== undefined ? `${this.#access.namespace}/${pod.serviceAccount}` : undefined;
         try {
-          byUrl.set(url, parseEndpointSpec({ url, labels, ...(ep.zone ? { zone: ep.zone } : {}) }, `slice ${slice.name}`));
+          byUrl.set(url, parseEndpointSpec({ url, labels, ...(ep.zone ? { zone: ep.zone } : {}), ...(serviceAccount ? { serviceAccount } : {}) }, `slice ${slice.name}`));
         } catch (err) {
           this.#report.error(new Error(`kubernetes discovery: slice ${slice.name}: ${(err as Error).message}; skipped`));
         }
       }
     }
     const specs = [...byUrl.values()];
-    const key = specs.map((e) => `${e.origin} ${e.zone ?? ''} ${JSON.stringify(e.labels)}`).sort().join('\n');
+    const key = specs.map((e) => `${e.origin} ${e.zone ?? ''} ${e.serviceAccount ?? ''} ${JSON.stringify(e.labels)}`).sort().join('\n');
     if (key === this.#lastKey) return;
     this.#lastKey = key;
     this.ctx.update(specs);
@@ -221,12 +224,21 @@ class KubernetesSource implements DiscoverySource {
   }
 }
 
-/** A pod's labels, string values only (anything else in a malformed object is dropped). */
-function labelsOf(p: KubeObject): Record<string, string> {
+/** What an endpoint takes from its pod: its labels and its service account (its workload identity). */
+interface PodInfo {
+  labels: Record<string, string>;
+  serviceAccount: string | undefined;
+}
+
+/** A pod's labels (string values only: anything else in a malformed object is dropped) and `spec.serviceAccountName`. */
+function podInfo(p: KubeObject): PodInfo {
   const raw: unknown = p.metadata.labels;
-  const out: Record<string, string> = {};
-  if (typeof raw === 'object' && raw !== null) for (const [k, v] of Object.entries(raw)) if (typeof v === 'string') out[k] = v;
-  return out;
+  const labels: Record<string, string> = {};
+  if (typeof raw === 'object' && raw !== null) for (const [k, v] of Object.entries(raw)) if (typeof v === 'string') labels[k] = v;
+  const spec = (p as { spec?: { serviceAccountName?: unknown } }).spec;
+  const sa = spec?.serviceAccountName;
+  // Kubernetes gives a pod without one the namespace's `default` account.
+  return { labels, serviceAccount: typeof sa === 'string' && sa !== '' ? sa : spec !== undefined ? 'default' : undefined };
 }
 
 export const kubernetesDiscovery: DiscoveryDefinition<KubernetesOptions> = {
@@ -235,4 +247,5 @@ export const kubernetesDiscovery: DiscoveryDefinition<KubernetesOptions> = {
   // A literal token is a secret: never written out (configure `tokenFile`, in-cluster or kubeconfig access to round-trip).
   toJSON: ({ token: _token, env: _env, ...rest }) => rest,
   namespace: (options) => namespaceOf(options),
+  serviceAccounts: (options) => options.podLabels,
 };

@@ -63,11 +63,12 @@ export const staticDiscovery: DiscoveryDefinition<StaticDiscoveryOptions> = {
     return { endpoints: parseEndpointList(o.endpoints, join(path, 'endpoints')) };
   },
   toJSON: (options) => ({ endpoints: options.endpoints.map(specToInput) }),
+  serviceAccounts: (options) => options.endpoints.length > 0 && options.endpoints.every((e) => e.serviceAccount !== undefined),
 };
 
 /** An endpoint as config again: its URL, and only what differs from the defaults. */
 export function specToInput(s: EndpointSpec): EndpointInput {
-  const plain = s.weight === 1 && Object.keys(s.labels).length === 0 && s.zone === undefined && s.region === undefined && s.hashKey === undefined && s.priority === 0;
+  const plain = s.weight === 1 && Object.keys(s.labels).length === 0 && s.zone === undefined && s.region === undefined && s.hashKey === undefined && s.priority === 0 && s.serviceAccount === undefined;
   if (plain) return s.origin;
   return {
     url: s.origin,
@@ -77,5 +78,6 @@ export function specToInput(s: EndpointSpec): EndpointInput {
     ...(s.region !== undefined ? { region: s.region } : {}),
     ...(s.hashKey !== undefined ? { hashKey: s.hashKey } : {}),
     priority: s.priority,
+    ...(s.serviceAccount !== undefined ? { serviceAccount: s.serviceAccount } : {}),
   };
 }

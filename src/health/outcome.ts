@@ -19,7 +19,7 @@ export type AttemptOutcomeKind =
   | 'timeout'
   /** The caller aborted; says nothing about the endpoint. */
   | 'cancelled'
-  /** The request itself is invalid (bad header value…): the caller's error, never retried, never the endpoint's fault. */
+  /** The request itself is invalid (bad header value…), or this process cannot make it (no TLS certificates yet): never retried, never the endpoint's fault. */
   | 'invalid';
 
 export interface AttemptOutcome {
@@ -70,6 +70,8 @@ export function errorKind(err: unknown): AttemptOutcomeKind {
   const code = e?.code ?? e?.cause?.code;
   if (code !== undefined) {
     if (code === 'UND_ERR_INVALID_ARG' || code === 'UND_ERR_NOT_SUPPORTED') return 'invalid';
+    // This process has no certificates yet (istio-agent writes them): no endpoint is at fault, no retry helps.
+    if (code === 'TLS_CERTIFICATES_UNAVAILABLE') return 'invalid';
     if (CONNECT_CODES.has(code)) return 'connect-failure';
     if (RESET_CODES.has(code)) return 'reset';
     if (TIMEOUT_CODES.has(code)) return 'timeout';

@@ -6,7 +6,7 @@
  */
 import type { OutlierDetectionConfig } from '../health/health-config.js';
 import type { LimitsConfig } from '../layers/concurrency-limit.js';
-import type { TlsConfig } from '../security/tls.js';
+import type { StandardTlsConfig, TlsConfig } from '../security/tls.js';
 import type { PoolConfig } from '../service/config.js';
 import { UNLIMITED, MAX_CONNECTIONS } from './defaults.js';
 import type { Doc, Obj } from './doc.js';
@@ -123,9 +123,9 @@ export function outlierDetection(o: Obj, doc: Doc, path: string): OutlierRead {
 
 const TLS_MODES = ['DISABLE', 'SIMPLE', 'MUTUAL', 'ISTIO_MUTUAL'];
 
-/** `tls`: on only with mode SIMPLE or MUTUAL; Istio's default mode is DISABLE. */
+/** `tls`: on only with mode SIMPLE, MUTUAL or ISTIO_MUTUAL; Istio's default mode is DISABLE. */
 export function tls(t: Obj, doc: Doc, path: string): TlsConfig | undefined {
-  const out: TlsConfig = {};
+  const out: StandardTlsConfig = {};
   const given: string[] = [];
   const field = (set: (v: unknown, p: string) => void) => (v: unknown, p: string) => {
     given.push(p);
@@ -148,8 +148,15 @@ export function tls(t: Obj, doc: Doc, path: string): TlsConfig | undefined {
     caCrl: doc.reportAs('certificate revocation lists are not supported'),
   });
   if (mode === 'ISTIO_MUTUAL') {
-    doc.unsupported(`${path}.mode`, 'ISTIO_MUTUAL needs Istio-issued certificates: give ca, cert and key explicitly (mode MUTUAL)');
-    return undefined;
+    // The mesh's certificates (istio-agent's files), Envoy's SNI unless `sni`, the destination's
+    // service accounts unless `subjectAltNames` (pilot's conditionallyConvertToIstioMtls).
+    const own = ['caCertificates', 'clientCertificate', 'privateKey', 'insecureSkipVerify'] as const;
+    for (const k of own) if (t[k] !== undefined) doc.unsupported(`${path}.${k}`, "no effect with ISTIO_MUTUAL: the mesh's certificates (istio-agent's files) are used");
+    return {
+      mode: 'istio-mutual',
+      ...(out.servername !== undefined ? { servername: out.servername } : {}),
+      ...(out.subjectAltNames !== undefined ? { subjectAltNames: out.subjectAltNames } : {}),
+    };
   }
   if (mode === 'DISABLE') {
     for (const p of given) doc.unsupported(p, 'no effect: the TLS mode is DISABLE (Istio\'s default when mode is not given)');

@@ -16,6 +16,8 @@ import type { ParsedRoute } from '../layers/route.js';
 import { actionsToJSON } from '../layers/route-actions.js';
 import type { ParsedLocalityLb } from '../routing/locality.js';
 import type { ParsedTls } from '../security/tls.js';
+import { ISTIO_CERT_DIR, ISTIO_FILES } from '../security/istio-mutual.js';
+import { join } from 'node:path';
 import type { ParsedMeshConfig, ParsedService } from './config.js';
 
 type Json = Record<string, unknown>;
@@ -202,6 +204,24 @@ function localityToJSON(l: ParsedLocalityLb): Json {
 const isPem = (v: string | undefined): boolean => v !== undefined && v.trimStart().startsWith('-----BEGIN');
 
 function tlsToJSON(t: ParsedTls): Json {
+  if (t.istio !== null) {
+    const i = t.istio;
+    const file = (k: 'cert' | 'key' | 'ca', v: string | undefined) => (v === join(i.certDir, ISTIO_FILES[k]) ? undefined : v);
+    return clean({
+      mode: 'istio-mutual',
+      certDir: i.certDir === ISTIO_CERT_DIR ? undefined : i.certDir,
+      cert: file('cert', t.cert),
+      key: file('key', t.key),
+      ca: file('ca', t.ca),
+      trustDomain: i.trustDomain,
+      serviceAccounts: i.serviceAccounts === null ? undefined : [...i.serviceAccounts],
+      subjectAltNames: t.subjectAltNames === null ? undefined : [...t.subjectAltNames],
+      servername: t.servername,
+      port: i.port,
+      minVersion: t.minVersion,
+      reloadIntervalMs: t.reloadIntervalMs,
+    });
+  }
   // An inline private key is a secret: its pair is left out with it (configure file paths to round-trip).
   const inlineKey = isPem(t.key);
   return clean({

@@ -19,7 +19,7 @@ import { parseRateLimitConfig, type ParsedRateLimit } from '../layers/rate-limit
 import { parseServiceBreaker, type ParsedServiceBreaker } from '../layers/service-breaker.js';
 import { parseRoutes, parseSubsets, type ParsedRoute, type ParsedSubset } from '../layers/route.js';
 import { parseLocalityLb, type Locality, type ParsedLocalityLb } from '../routing/locality.js';
-import { parseTlsConfig, type ParsedTls } from '../security/tls.js';
+import { checkIstioIdentities, parseTlsConfig, type ParsedTls } from '../security/tls.js';
 import type { Interceptor, InterceptorFactory, LayerContext } from '../request/layer.js';
 import type { MeshConfig } from './config-types.js';
 import { parseMeshHosts, parseNamespaces, serviceAddresses, type ParsedMeshHosts, type UnknownHosts } from './hosts.js';
@@ -261,7 +261,7 @@ function parseService(
     subsets: Object.freeze(subsets),
     routes: Object.freeze(routes),
     localityLb: parseLocalityLb(s.localityLb, join(path, 'localityLb')),
-    tls: parseTlsConfig(s.tls, join(path, 'tls')),
+    tls: checkIstioIdentities(parseTlsConfig(s.tls, join(path, 'tls')), discovery.serviceAccounts?.(discoveryOptions) === true, join(path, 'tls')),
     timeoutMs: optDurationMs(s, 'timeoutMs', path, 0, { min: 0, max: 86_400_000 }, { key: 'timeout', unitMs: 1 }),
     hostHeader: optEnum(s, 'hostHeader', path, ['service', 'endpoint'], 'service'),
     readyTimeoutMs: optDurationMs(s, 'readyTimeoutMs', path, 5_000, { min: 0, max: 600_000 }, { key: 'readyTimeout', unitMs: 1 }),
@@ -314,3 +314,4 @@ function checkInterceptor(v: unknown, path: string): void {
     throw new InvalidConfigError(path, `expected an interceptor { name, handle(call, next) } or a function returning one, got ${describe(v)}`);
   }
 }
+

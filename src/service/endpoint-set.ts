@@ -64,6 +64,7 @@ export class EndpointSet {
       if (next.has(spec.origin)) this.#log.debug(`duplicate endpoint ${spec.origin} ignored`);
       else next.set(spec.origin, spec);
     }
+    this.#tls?.endpoints(next.values());
     const added: Endpoint[] = [];
     const removed: Endpoint[] = [];
     let changed = false;

@@ -107,7 +107,12 @@ export class Service implements CallEnv {
       events: deps.events,
     });
     this.#tls = config.tls
-      ? new TlsMaterial(config.tls, { log: deps.log, connectTimeoutMs: config.pool.connectTimeoutMs, defaultServername: config.hosts[0] ?? config.name })
+      ? new TlsMaterial(config.tls, {
+          log: deps.log,
+          connectTimeoutMs: config.pool.connectTimeoutMs,
+          defaultServername: config.hosts[0] ?? config.name,
+          meshHost: meshHost(config),
+        })
       : null;
     const decay = (config.balancer.options as { decayMs?: unknown } | null)?.decayMs;
     this.#endpoints = new EndpointSet({
@@ -337,4 +342,9 @@ export class Service implements CallEnv {
       discovery: { updates: this.#updates, errors: this.#discoveryErrors, lastError: this.#lastDiscoveryError },
     });
   }
+}
+
+/** The service's FQDN (`name.ns.svc.<cluster domain>`), else its first dotted host, else its name: the host of istio-mutual's SNI. */
+function meshHost(config: ParsedService): string {
+  return config.addresses.find((a) => /^[^.]+\.[^.]+\.svc\../.test(a)) ?? config.hosts.find((h) => h.includes('.')) ?? config.name;
 }

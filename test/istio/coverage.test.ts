@@ -117,7 +117,8 @@ const FIELDS: readonly Field[] = [
   dr('OutlierDetection.maxEjectionPercent', 'partial', `${OD}.maxEjectionPercent`, 50), // meshlet can always eject one
   dr('OutlierDetection.minHealthPercent', 'supported', `${OD}.minHealthPercent`, 20),
   dr('OutlierDetection.outlierDetectionHttpErrorCodes', 'reported', `${OD}.outlierDetectionHttpErrorCodes`, [500]),
-  dr('ClientTLSSettings.mode', 'partial', `${TLS}.mode`, 'SIMPLE', { reported: 'ISTIO_MUTUAL' }),
+  // ISTIO_MUTUAL is applied (tls mode 'istio-mutual'); an unknown mode is reported, and TLS stays off.
+  dr('ClientTLSSettings.mode', 'partial', `${TLS}.mode`, 'SIMPLE', { reported: 'MUTUAL_ISTIO' }),
   dr('ClientTLSSettings.clientCertificate', 'supported', `${TLS}.clientCertificate`, '/other.pem'),
   dr('ClientTLSSettings.privateKey', 'supported', `${TLS}.privateKey`, '/other-key.pem'),
   dr('ClientTLSSettings.caCertificates', 'supported', `${TLS}.caCertificates`, '/ca.pem'),

@@ -131,7 +131,7 @@ spec:
     await validates(services);
   });
 
-  test('tls: SIMPLE and MUTUAL map; ISTIO_MUTUAL is reported as needing explicit certificates', () => {
+  test("tls: SIMPLE and MUTUAL map; ISTIO_MUTUAL becomes mode 'istio-mutual' (the mesh's certificates)", async () => {
     const { services, unsupported } = fromIstio(`apiVersion: networking.istio.io/v1
 kind: DestinationRule
 metadata:
@@ -155,6 +155,19 @@ spec:
   trafficPolicy:
     tls:
       mode: ISTIO_MUTUAL
+---
+apiVersion: networking.istio.io/v1
+kind: DestinationRule
+metadata:
+  name: reviews-istio-mtls
+spec:
+  host: reviews.prod.svc.cluster.local
+  trafficPolicy:
+    tls:
+      mode: ISTIO_MUTUAL
+      sni: reviews.prod
+      subjectAltNames: [spiffe://cluster.local/ns/prod/sa/reviews]
+      caCertificates: /etc/certs/rootcacerts.pem
 `);
     expect(services.mydbserver!.tls).toEqual({
       cert: '/etc/certs/myclientcert.pem',
@@ -162,10 +175,28 @@ spec:
       ca: '/etc/certs/rootcacerts.pem',
       subjectAltNames: ['spiffe://cluster.local/ns/prod/sa/db'],
     });
-    expect(services.ratings!.tls).toBeUndefined();
+    expect(services.ratings!.tls).toEqual({ mode: 'istio-mutual' });
+    expect(services.reviews!.tls).toEqual({ mode: 'istio-mutual', servername: 'reviews.prod', subjectAltNames: ['spiffe://cluster.local/ns/prod/sa/reviews'] });
     expect(unsupported).toEqual([
-      { path: 'DestinationRule ratings-istio-mtls: spec.trafficPolicy.tls.mode', message: expect.stringContaining('ISTIO_MUTUAL needs Istio-issued certificates') },
+      { path: 'DestinationRule reviews-istio-mtls: spec.trafficPolicy.tls.caCertificates', message: expect.stringContaining("no effect with ISTIO_MUTUAL: the mesh's certificates") },
     ]);
+    // With the kubernetes discovery (the pods' service accounts) the services are valid as they are.
+    const api = 'http://127.0.0.1:1';
+    for (const [name, svc] of Object.entries(services)) svc.discovery = { type: 'kubernetes', service: name, namespace: 'prod', port: 'http', apiServer: api };
+    delete services.mydbserver; // its certificate files do not exist here
+    await validates(services);
+  });
+
+  test('ISTIO_MUTUAL with endpoints that name no service account and no subjectAltNames fails at createMesh', () => {
+    const { services } = fromIstio(`apiVersion: networking.istio.io/v1
+kind: DestinationRule
+metadata: { name: r }
+spec:
+  host: ratings.prod.svc.cluster.local
+  trafficPolicy: { tls: { mode: ISTIO_MUTUAL } }
+`);
+    services.ratings!.endpoints = ['http://127.0.0.1:1'];
+    expect(() => createMesh({ services })).toThrowError(/services\.ratings\.tls: istio-mutual needs the destination's identities/);
   });
 });
 
