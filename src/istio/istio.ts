@@ -18,6 +18,7 @@ import { Doc, isObj, put, type Obj } from './doc.js';
 import { readYaml } from './yaml.js';
 import { destinationRule } from './destination-rule.js';
 import { virtualService } from './virtual-service.js';
+import { destinationHosts } from './destinations.js';
 import { Names } from './names.js';
 import { ServiceTable, type DiscoveryInfo } from './services.js';
 import { withIstioDefaults } from './defaults.js';
@@ -82,7 +83,10 @@ export function fromIstio(yamlText: string, options: FromIstioOptions = {}): Fro
   const names = new Names(options.namespace);
   for (const { kind, spec, doc } of reads) {
     if (kind === 'DestinationRule') names.note(spec.host, doc.namespace);
-    else if (Array.isArray(spec.hosts)) for (const h of spec.hosts) names.note(h, doc.namespace);
+    else {
+      if (Array.isArray(spec.hosts)) for (const h of spec.hosts) names.note(h, doc.namespace);
+      for (const h of destinationHosts(spec)) names.note(h, doc.namespace);
+    }
   }
   const table = new ServiceTable(names);
   for (const { kind, spec, doc } of reads) {

@@ -2,13 +2,14 @@
  * VirtualService → the routes of each of its hosts' services (matches, destinations, splits,
  * timeouts, retries, faults, mirrors; header operations, rewrites, redirects and direct responses
  * in route-actions.ts), field by field. Every host gets the routes, read for that
- * host: a destination is local to one host's service and another service's for the next.
+ * host: a destination is local to one host's service and another service's for the next (a
+ * service of its own in the output, made if no document made it).
  */
 import type { RouteConfig } from '../layers/route.js';
 import type { Doc, Obj } from './doc.js';
 import { httpMatches } from './match.js';
 import { fault, retries } from './route-policy.js';
-import { destination, mirrorOf, routeDestinations, type Destination, type Here, type MirrorCandidate } from './destinations.js';
+import { destination, mirrorsOf, routeDestinations, type Destination, type Here, type MirrorCandidate } from './destinations.js';
 import type { ServiceTable } from './services.js';
 import { directResponse, finishActions, headerOperations, redirect, rewrite } from './route-actions.js';
 
@@ -37,9 +38,7 @@ function httpRoute(r: Obj, doc: Doc, path: string, here: Here): RouteConfig | nu
     },
     route: (v, p) => {
       action = true;
-      const d = routeDestinations(v, doc, p, here, destinationHeaders);
-      if (d === null) skipped = true;
-      else Object.assign(route, d);
+      Object.assign(route, routeDestinations(v, doc, p, here, destinationHeaders));
     },
     timeout: (v, p) => (route.timeoutMs = doc.duration(v, p)),
     retries: (v, p) => (route.retry = retries(doc.obj(v, p), doc, p)),
@@ -87,8 +86,9 @@ function httpRoute(r: Obj, doc: Doc, path: string, here: Here): RouteConfig | nu
     ...(mirror ? [{ ...mirror, percent: mirrorShare?.percent ?? 100, percentPath: mirrorShare?.path }] : []),
     ...mirrors,
   ];
-  const m = mirrorOf(candidates, doc);
-  if (m !== undefined) route.mirror = m;
+  const [first, ...more] = mirrorsOf(candidates);
+  if (first !== undefined) route.mirror = first;
+  if (more.length > 0) route.mirrors = more;
   // A redirect or direct response answers alone; a Host set among the headers becomes the rewrite's authority.
   finishActions(route, r, doc, path, headerAuthority, destinationHeaders);
   return skipped ? null : route;
@@ -122,7 +122,7 @@ export function virtualService(spec: Obj, doc: Doc, table: ServiceTable): void {
     if (done.has(name)) return; // two spellings of one service
     done.add(name);
     const svc = table.service(ref, host as string);
-    const here: Here = { ref, host: host as string, names: table.names };
+    const here: Here = { ref, host: host as string, names: table.names, serviceOf: (r, h) => (table.service(r, h), table.names.of(r).name) };
     const converted = routes.map((r, i) => httpRoute(doc.obj(r, `spec.http[${i}]`), doc, `spec.http[${i}]`, here));
     svc.routes = [...(svc.routes ?? []), ...converted.filter((x): x is RouteConfig => x !== null)];
   });

@@ -22,6 +22,7 @@ import { parseLocalityLb, type Locality, type ParsedLocalityLb } from '../routin
 import { parseTlsConfig, type ParsedTls } from '../security/tls.js';
 import type { Interceptor, InterceptorFactory, LayerContext } from '../request/layer.js';
 import type { MeshConfig } from './config-types.js';
+import { checkRouteServices } from './route-services.js';
 import { parseMeshHosts, parseNamespaces, serviceAddresses, type ParsedMeshHosts, type UnknownHosts } from './hosts.js';
 
 export type { HashOn, HashRequest, ParsedBalancer } from '../balancers/config.js';
@@ -152,6 +153,7 @@ export function parseMeshConfig(
     }
     parsed.push(svc);
   }
+  checkRouteServices(parsed);
   let locality: Locality | undefined;
   if (cfg.locality !== undefined) {
     const l = expectObject(cfg.locality, 'locality');
@@ -207,7 +209,7 @@ function parseService(
 
   const balancer = s.balancer === undefined ? defaultBalancer(balancers, join(path, 'balancer')) : parseBalancer(s.balancer, join(path, 'balancer'), balancers);
   const subsets = parseSubsets(s.subsets, join(path, 'subsets'), (raw, p) => parseBalancer(raw, p, balancers));
-  const routes = parseRoutes(s.routes, join(path, 'routes'), new Set(subsets.map((x) => x.name)));
+  const routes = parseRoutes(s.routes, join(path, 'routes'), new Set(subsets.map((x) => x.name)), name);
   const retry = parseRetryConfig(s.retry, join(path, 'retry'));
   const hedge = parseHedgeConfig(s.hedge, join(path, 'hedge'), { route: false }) ?? null;
   checkHedgeOnPerTryTimeout(hedge, retry?.perTryTimeoutMs ?? 0, join(path, 'hedge'));
