@@ -20,6 +20,8 @@ export interface Here {
   readonly names: Names;
   /** The meshlet service another host names, made on first use (services.ts). */
   readonly serviceOf: (ref: HostRef, host: string) => string;
+  /** The meshlet service of one port of a host (`9080.reviews`), made on first use. */
+  readonly portServiceOf: (ref: HostRef, host: string, port: number) => string;
 }
 
 export interface Destination {
@@ -33,14 +35,26 @@ export interface Destination {
 export function destination(v: unknown, doc: Doc, path: string, here: Here): Destination {
   const dest = doc.obj(v, path);
   let subset: string | undefined;
+  let port: number | undefined;
   doc.fields(dest, path, {
     host: () => {},
     subset: (x, xp) => (subset = doc.str(x, xp)),
-    port: doc.reportAs('endpoints carry their own port'),
+    port: (x, xp) => (port = portNumber(x, doc, xp)),
   });
   const ref = here.names.ref(dest.host, doc, `${path}.host`);
+  const host = dest.host as string;
+  // A port is a service of its own (services.ts), also for this host: the service of that port.
+  if (port !== undefined) return { local: false, host, service: here.portServiceOf(ref, host, port), subset };
   const local = here.names.same(ref, here.ref);
-  return { local, host: dest.host as string, service: local ? undefined : here.serviceOf(ref, dest.host as string), subset };
+  return { local, host, service: local ? undefined : here.serviceOf(ref, host), subset };
+}
+
+/** A PortSelector: `{ number }`, 1 to 65535. */
+export function portNumber(v: unknown, doc: Doc, path: string): number {
+  let n: number | undefined;
+  doc.fields(doc.obj(v, path), path, { number: (x, xp) => (n = doc.count(x, xp)) });
+  if (n === undefined || n < 1 || n > 65_535) doc.bad(`${path}.number`, `expected a port number from 1 to 65535, got ${n === undefined ? 'none' : n}`);
+  return n;
 }
 
 /** `route`: where the route sends its requests (`{}` for the whole service), or null when nothing remains to route to. */

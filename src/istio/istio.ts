@@ -28,7 +28,8 @@ export type { DiscoveryInfo } from './services.js';
 export interface FromIstioOptions {
   /**
    * Where each service's endpoints come from; without it, add `discovery` yourself. `service` is
-   * the meshlet service's name; `info.name` and `info.namespace` are its Kubernetes Service's.
+   * the meshlet service's name; `info.name` and `info.namespace` are its Kubernetes Service's;
+   * `info.port`, for the service of one port of a host (`9080.reviews`), the endpoints' port.
    */
   discovery?: (service: string, info: DiscoveryInfo) => DiscoveryConfig;
   /**
@@ -93,6 +94,7 @@ export function fromIstio(yamlText: string, options: FromIstioOptions = {}): Fro
     if (kind === 'DestinationRule') destinationRule(spec, doc, table);
     else virtualService(spec, doc, table);
   }
+  table.finish(); // the services of single ports, now that their hosts' rules are read
   const unsupported = byDocument.flat();
   const out: Record<string, ServiceConfig> = {};
   for (const [name, svc] of table.services) {

@@ -122,7 +122,7 @@ export function virtualService(spec: Obj, doc: Doc, table: ServiceTable): void {
     if (done.has(name)) return; // two spellings of one service
     done.add(name);
     const svc = table.service(ref, host as string);
-    const here: Here = { ref, host: host as string, names: table.names, serviceOf: (r, h) => (table.service(r, h), table.names.of(r).name) };
+    const here: Here = { ref, host: host as string, names: table.names, serviceOf: (r, h) => (table.service(r, h), table.names.of(r).name), portServiceOf: (r, h, port) => table.portService(r, h, port) };
     const converted = routes.map((r, i) => httpRoute(doc.obj(r, `spec.http[${i}]`), doc, `spec.http[${i}]`, here));
     svc.routes = [...(svc.routes ?? []), ...converted.filter((x): x is RouteConfig => x !== null)];
   });

@@ -48,6 +48,7 @@ export function serviceToJSON(s: ParsedService): Json {
     timeoutMs: s.timeoutMs,
     hosts: [...s.hosts],
     namespaces: [...s.namespaces],
+    port: s.port ?? undefined,
     hostHeader: s.hostHeader,
     readyTimeoutMs: s.readyTimeoutMs,
     pool: { ...s.pool },

@@ -47,8 +47,10 @@ export interface ParsedService {
   readonly hosts: readonly string[];
   /** The namespaces configured (`namespaces`, or the mesh's `namespace`); the discovery's is added to `addresses`. */
   readonly namespaces: readonly string[];
-  /** Every host name that addresses the service (service/hosts.ts). */
+  /** Every host name that addresses the service (service/hosts.ts), with `:<port>` when it has a port. */
   readonly addresses: readonly string[];
+  /** The port callers address it on, or null for any (no other service claims). */
+  readonly port: number | null;
   readonly discoveryType: string;
   readonly discoveryOptions: unknown;
   readonly discovery: DiscoveryDefinition<any>;
@@ -100,6 +102,7 @@ const SERVICE_KEYS = [
   'timeoutMs',
   'hosts',
   'namespaces',
+  'port',
   'hostHeader',
   'readyTimeoutMs',
   'pool',
@@ -231,7 +234,8 @@ function parseService(
   const namespaces = parseNamespaces(s.namespaces, join(path, 'namespaces'), meshHosts.namespace);
   const discoveryNamespace = discovery.namespace?.(discoveryOptions);
   const known = discoveryNamespace === undefined ? namespaces : [...namespaces, discoveryNamespace];
-  const addresses = serviceAddresses(name, hosts, known, meshHosts.clusterDomain);
+  const port = s.port === undefined ? null : optNumber(s, 'port', path, 0, { integer: true, min: 1, max: 65_535 });
+  const addresses = serviceAddresses(name, hosts, known, meshHosts.clusterDomain).map((a) => (port === null ? a : `${a}:${port}`));
 
   const poolRaw = s.pool === undefined ? {} : expectObject(s.pool, join(path, 'pool'));
   const poolPath = join(path, 'pool');
@@ -256,6 +260,7 @@ function parseService(
     hosts: Object.freeze(hosts),
     namespaces,
     addresses,
+    port,
     discoveryType,
     discoveryOptions,
     discovery,
