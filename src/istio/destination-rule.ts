@@ -5,6 +5,18 @@ import { describe as describeValue } from '../core/endpoint-spec.js';
 import { put, type Doc, type Obj } from './doc.js';
 import type { ServiceTable } from './services.js';
 import { portNumber } from './destinations.js';
+import type { Identity } from './identity.js';
+
+/** Whether `workloadSelector` (`{ matchLabels }`) selects this process: true, false, or why it is not known. */
+function selectsMe(v: unknown, doc: Doc, identity: Identity): boolean | { why: string } {
+  if (v === undefined) return true;
+  const path = 'spec.workloadSelector';
+  let want: Record<string, string> = {};
+  doc.fields(doc.obj(v, path), path, { matchLabels: (x, xp) => (want = doc.record(x, xp, (y, yp) => doc.str(y, yp))) });
+  const mine = identity.labels();
+  if (!mine.known) return { why: mine.why };
+  return Object.entries(want).every(([k, x]) => Object.hasOwn(mine.value, k) && mine.value[k] === x);
+}
 import { connectionPool, outlierDetection, tls, type Scope } from './traffic-policy.js';
 import { loadBalancer } from './load-balancer.js';
 
@@ -83,7 +95,13 @@ function portSettings(e: Obj, doc: Doc, path: string, ports: PortInto): void {
   doc.fields(e, path, parts);
 }
 
-export function destinationRule(spec: Obj, doc: Doc, table: ServiceTable): void {
+/**
+ * A DestinationRule; with a `workloadSelector`, only when it selects this process (identity.ts):
+ * a rule for other workloads is left out, as their sidecars alone take it.
+ */
+export function destinationRule(spec: Obj, doc: Doc, table: ServiceTable, identity: Identity): void {
+  const selects = selectsMe(spec.workloadSelector, doc, identity);
+  if (selects === false) return;
   const ref = table.names.ref(spec.host, doc, 'spec.host');
   const svc = table.service(ref, spec.host as string);
   const ports: PortInto = (port, part) => table.portSettings(ref, spec.host as string, port, part);
@@ -111,6 +129,8 @@ export function destinationRule(spec: Obj, doc: Doc, table: ServiceTable): void 
       const to = doc.list(v, p);
       if (!(to.length === 1 && to[0] === '*')) doc.unsupported(p, 'applied for every caller: meshlet does not scope a rule to namespaces');
     },
-    workloadSelector: doc.reportAs('applied whatever the workload: meshlet does not know its own labels'),
+    workloadSelector: (_v, p) => {
+      if (selects !== true) doc.unsupported(p, `applied whatever the workload: ${selects.why}`);
+    },
   });
 }

@@ -11,10 +11,11 @@ import { httpMatches } from './match.js';
 import { fault, retries } from './route-policy.js';
 import { destination, mirrorsOf, routeDestinations, type Destination, type Here, type MirrorCandidate } from './destinations.js';
 import type { ServiceTable } from './services.js';
+import type { Identity } from './identity.js';
 import { directResponse, finishActions, headerOperations, redirect, rewrite } from './route-actions.js';
 
 /** One `http` route for the service of `here`, or null when it is skipped (reported). */
-function httpRoute(r: Obj, doc: Doc, path: string, here: Here): RouteConfig | null {
+function httpRoute(r: Obj, doc: Doc, path: string, here: Here, identity: Identity): RouteConfig | null {
   const route: RouteConfig = {};
   let skipped = false;
   let action = false;
@@ -32,9 +33,9 @@ function httpRoute(r: Obj, doc: Doc, path: string, here: Here): RouteConfig | nu
   doc.fields(r, path, {
     name: (v, p) => (route.name = doc.str(v, p)),
     match: (v, p) => {
-      const m = httpMatches(v, doc, p);
+      const m = httpMatches(v, doc, p, identity);
       if (m === null) skipped = true;
-      else route.match = m;
+      else if (m.length > 0) route.match = m;
     },
     route: (v, p) => {
       action = true;
@@ -94,7 +95,8 @@ function httpRoute(r: Obj, doc: Doc, path: string, here: Here): RouteConfig | nu
   return skipped ? null : route;
 }
 
-export function virtualService(spec: Obj, doc: Doc, table: ServiceTable): void {
+/** @param identity this process's, for the routes' source conditions */
+export function virtualService(spec: Obj, doc: Doc, table: ServiceTable, identity: Identity): void {
   if (spec.hosts === undefined) {
     doc.unsupported('spec', 'a VirtualService without hosts is a delegate, which meshlet does not follow');
     return;
@@ -123,7 +125,7 @@ export function virtualService(spec: Obj, doc: Doc, table: ServiceTable): void {
     done.add(name);
     const svc = table.service(ref, host as string);
     const here: Here = { ref, host: host as string, names: table.names, serviceOf: (r, h) => (table.service(r, h), table.names.of(r).name), portServiceOf: (r, h, port) => table.portService(r, h, port) };
-    const converted = routes.map((r, i) => httpRoute(doc.obj(r, `spec.http[${i}]`), doc, `spec.http[${i}]`, here));
+    const converted = routes.map((r, i) => httpRoute(doc.obj(r, `spec.http[${i}]`), doc, `spec.http[${i}]`, here, identity));
     svc.routes = [...(svc.routes ?? []), ...converted.filter((x): x is RouteConfig => x !== null)];
   });
 }

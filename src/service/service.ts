@@ -34,6 +34,7 @@ import type { Layer } from '../request/layer.js';
 import type { ParsedService } from './config.js';
 import type { ParsedRoute } from '../layers/route.js';
 import { handoffFor } from './handoff.js';
+import { CrossServiceCounts } from '../layers/forward.js';
 import { buildPipeline, type Pipeline } from './pipeline.js';
 import { EndpointSet } from './endpoint-set.js';
 import { serviceStats, type ServiceStats } from './stats.js';
@@ -76,6 +77,8 @@ export class Service implements CallEnv {
   readonly #tls: TlsMaterial | null;
   readonly #balancerDeps: BalancerDeps;
   readonly #stop = new AbortController();
+  /** Calls and mirrored copies other services' routes sent here. */
+  readonly #from = new CrossServiceCounts();
   #source: DiscoverySource | null = null;
   #ready = false;
   #updates = 0;
@@ -181,7 +184,7 @@ export class Service implements CallEnv {
 
   /** @internal A call another service's route hands over (handoff.ts), to `subset` (or the whole), as that route `route` says. */
   adopt(call: Call, subset: string | null, from: string, route: ParsedRoute): void {
-    this.#countFrom(from);
+    this.#from.add(from);
     call.env = this;
     call.via = from;
     call.target = subset === null ? this.#whole : this.#subsets.get(subset)!;
@@ -194,7 +197,7 @@ export class Service implements CallEnv {
 
   /** @internal A mirrored copy from service `from` (handoff.ts) to `subset` (or the whole), past the routes. */
   copy(opts: Dispatcher.DispatchOptions, handler: Dispatcher.DispatchHandler, host: string, subset: string | null, from: string): void {
-    this.#countFrom(from);
+    this.#from.add(from);
     const call = new Call(this, opts, handler, host, subset === null ? this.#whole : this.#subsets.get(subset)!);
     call.via = from;
     this.#enter(call, this.#pipeline.routed);
@@ -206,10 +209,6 @@ export class Service implements CallEnv {
     if (this.#live.size === 0) this.#settled?.();
   }
 
-  readonly #from = new Map<string, number>();
-  #countFrom(service: string): void {
-    this.#from.set(service, (this.#from.get(service) ?? 0) + 1);
-  }
 
   /** CallEnv: one attempt's outcome, for the health model. Records are synchronous: one object serves all. */
   observe(endpoint: Endpoint, kind: AttemptOutcomeKind, status: number, latencyMs: number, nowMs: number): void {
@@ -373,7 +372,7 @@ export class Service implements CallEnv {
       health: this.#health,
       layers: this.#pipeline.layers,
       rateLimited: this.#pipeline.refusals.count,
-      elsewhere: { routedTo: this.#pipeline.routedTo.toJSON(), mirroredTo: this.#pipeline.mirroredTo.toJSON(), receivedFrom: Object.fromEntries(this.#from) },
+      elsewhere: { routedTo: this.#pipeline.routedTo.toJSON(), mirroredTo: this.#pipeline.mirroredTo.toJSON(), receivedFrom: this.#from.toJSON() },
       discovery: { updates: this.#updates, errors: this.#discoveryErrors, lastError: this.#lastDiscoveryError },
     });
   }

@@ -314,11 +314,12 @@ spec:
 `;
 
   test('its block is left out; a route with no block left is skipped; each is reported', () => {
-    const { services, unsupported } = fromIstio(yaml);
+    // This process's labels are unknown here: no option, no downward-API file.
+    const { services, unsupported } = fromIstio(yaml, { source: { labelsFile: '/nonexistent/meshlet-labels', env: {} } });
     expect(services.ratings!.routes).toEqual([{ match: [{ headers: { 'x-canary': { exact: '1' } } }], subset: 'v2' }, { subset: 'v1' }]);
     expect(unsupported).toEqual([
       { path: 'VirtualService ratings: spec.http[0].match[0].withoutHeaders', message: expect.stringMatching(/left out, so it matches nothing rather than everything, and the route, with no other block, is skipped$/) },
-      { path: 'VirtualService ratings: spec.http[1].match[0].sourceLabels', message: expect.stringMatching(/left out, so it matches nothing rather than everything$/) },
+      { path: 'VirtualService ratings: spec.http[1].match[0].sourceLabels', message: expect.stringMatching(/^this process's labels are unknown .*ENOENT.*left out, so it matches nothing rather than everything$/) },
     ]);
   });
 
