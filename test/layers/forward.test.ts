@@ -159,6 +159,23 @@ describe('a mirror to another service', () => {
   });
 });
 
+test('mirrors that copy A to B and B to A make one copy each, never a chain', async () => {
+  mesh = createMesh({
+    services: {
+      reviews: { endpoints: [reviews.url], routes: [{ mirror: { service: 'canary' } }] },
+      canary: { endpoints: [canaryV1.url], routes: [{ mirror: { service: 'reviews' } }] },
+    },
+  });
+  expect((await hit(mesh, '/a', 'reviews')).backend).toBe('reviews');
+  await vi.waitFor(() => expect(canaryV1.received.map((r) => r.url)).toEqual(['/a']));
+  expect((await hit(mesh, '/b', 'canary')).backend).toBe('canary-v1');
+  await vi.waitFor(() => expect(reviews.received.map((r) => r.url)).toEqual(['/a', '/b']));
+  // The copies entered past the routes: canary's mirror never copied the copy back.
+  const stats = mesh.stats().services;
+  expect([stats.reviews!.mirroredTo, stats.canary!.mirroredTo]).toEqual([{ canary: 1 }, { reviews: 1 }]);
+  await vi.waitFor(() => expect(Object.values(mesh!.stats().services).map((x) => x.requests)).toEqual([2, 2])); // counted as each ends
+});
+
 describe('config', () => {
   const base = (routes: unknown): MeshConfig =>
     ({
