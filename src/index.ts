@@ -65,7 +65,7 @@ export type { SubsetConfig, RouteConfig, FaultConfig, RouteHeaders, HeaderOperat
 export type { RouteMatch, StringMatch } from './routing/match.js';
 export type { Locality, LocalityLbConfig } from './routing/locality.js';
 export { TlsCertificatesUnavailableError, TlsIdentityMismatchError, type IstioMutualTlsConfig, type StandardTlsConfig, type TlsConfig } from './security/tls.js';
-export { fromIstio, type FromIstioOptions, type FromIstioResult } from './istio/istio.js';
+export { fromIstio, type DiscoveryInfo, type FromIstioOptions, type FromIstioResult, type SourceIdentity } from './istio/istio.js';
 export {
   MeshError,
   isMeshError,

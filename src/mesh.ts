@@ -10,6 +10,7 @@ import { registerBuiltinBalancers } from './balancers/builtins.js';
 import { parseMeshConfig, type MeshConfig, type ParsedMeshConfig } from './service/config.js';
 import { meshToJSON } from './service/config-json.js';
 import { passthroughRule } from './service/hosts.js';
+import { importedRoutes } from './service/route-services.js';
 import { MeshDispatcher } from './core/dispatcher.js';
 import type { EndpointInput } from './core/endpoint-spec.js';
 import { InvalidConfigError, messageOf } from './core/errors.js';
@@ -117,6 +118,8 @@ export class Mesh {
     this.#inboundDeps = { now, random, log: sectionLogger('meshlet:inbound', config.logger), events: this.#events };
     const locality = processLocality(parsed.locality);
     const hosts = new Map<string, Service>();
+    const imported = importedRoutes(parsed.services);
+    const peer = (name: string): Service | undefined => this.#services.get(name);
     // Every user factory runs before anything starts: one that fails leaves nothing running.
     const built = parsed.services.map((svc) => {
       const log = sectionLogger(`meshlet:service:${svc.name}`, config.logger);
@@ -130,7 +133,7 @@ export class Mesh {
     });
     try {
       for (const { svc, log, interceptors } of built) {
-        const service = new Service(svc, { random, now, log, events: this.#events, locality, interceptors });
+        const service = new Service(svc, { random, now, log, events: this.#events, locality, interceptors, imported: imported.get(svc.name) ?? [], peer });
         this.#services.set(svc.name, service);
         for (const h of svc.addresses) hosts.set(h, service);
       }

@@ -43,7 +43,7 @@ import { forwardUpgrade } from './upgrade.js';
 /** What the agent needs from its mesh. */
 export interface AgentEnv {
   /** Dispatches every request to a service (`mesh.dispatcher`). */
-  readonly dispatcher: Dispatcher & { lookup(hostname: string): unknown };
+  readonly dispatcher: Dispatcher & { lookup(hostname: string, port?: string): unknown };
   /** True when hosts that are not services pass through (`unknownHosts: 'passthrough'`). */
   readonly passthrough: boolean;
   /** Every configured service name and alias, for the mistyped-name hint. */
@@ -91,7 +91,7 @@ export class MeshAgent extends http.Agent {
     const hostname = String(options.host ?? options.hostname ?? 'localhost').toLowerCase();
     const port = Number(options.port ?? 80);
     if (options.socketPath !== undefined) return super.createConnection(options, callback) as Duplex;
-    if (this.#env.passthrough && this.#env.dispatcher.lookup(hostname) === null) {
+    if (this.#env.passthrough && this.#env.dispatcher.lookup(hostname, String(port)) === null) {
       return super.createConnection(this.#hinted(options, hostname), callback) as Duplex;
     }
     const host = `${hostname.includes(':') ? `[${hostname}]` : hostname}${port === 80 ? '' : `:${port}`}`;

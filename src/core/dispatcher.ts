@@ -113,7 +113,7 @@ export class MeshDispatcher extends Dispatcher {
       // Not a URL: with 'passthrough' the Agent reports it as it would; no list entry is such a string.
       return { service: null, host: origin, pass: this.#passthrough(origin) };
     }
-    const service = this.lookup(url.hostname);
+    const service = this.lookup(url.hostname, url.port || (url.protocol === 'https:' ? '443' : '80'));
     return { service, host: url.host, pass: service === null && this.#passthrough(url.hostname) };
   }
 
@@ -121,11 +121,13 @@ export class MeshDispatcher extends Dispatcher {
    * The service a host name addresses: one of the names createMesh listed for it — its name, its
    * `hosts`, the Kubernetes forms of its name (`name.ns`, `name.ns.svc`,
    * `name.ns.svc.<clusterDomain>`) in the namespaces it is known in — matched exactly, in any
-   * case, with or without a trailing dot. Any other host is no service.
+   * case, with or without a trailing dot — first with the port (`name:9080`, a service with
+   * `port`), then without. Any other host is no service.
    */
-  lookup(hostname: string): Service | null {
-    const host = hostname.toLowerCase();
-    return this.#hosts.get(host.endsWith('.') ? host.slice(0, -1) : host) ?? null;
+  lookup(hostname: string, port?: string): Service | null {
+    let host = hostname.toLowerCase();
+    if (host.endsWith('.')) host = host.slice(0, -1);
+    return (port === undefined ? undefined : this.#hosts.get(`${host}:${port}`)) ?? this.#hosts.get(host) ?? null;
   }
 
   override close(): Promise<void>;

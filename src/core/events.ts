@@ -60,6 +60,8 @@ export interface MeshEventMap {
     service: string;
     endpoint: string | undefined;
     subset: string | undefined;
+    /** The service whose route sent the request (or a mirrored copy) to this one, when another. */
+    via: string | undefined;
     method: string;
     status: number;
     error: string | undefined;

@@ -4,13 +4,29 @@ import type { SubsetConfig } from '../layers/route.js';
 import { describe as describeValue } from '../core/endpoint-spec.js';
 import { put, type Doc, type Obj } from './doc.js';
 import type { ServiceTable } from './services.js';
+import { portNumber } from './destinations.js';
+import type { Identity } from './identity.js';
+
+/** Whether `workloadSelector` (`{ matchLabels }`) selects this process: true, false, or why it is not known. */
+function selectsMe(v: unknown, doc: Doc, identity: Identity): boolean | { why: string } {
+  if (v === undefined) return true;
+  const path = 'spec.workloadSelector';
+  let want: Record<string, string> = {};
+  doc.fields(doc.obj(v, path), path, { matchLabels: (x, xp) => (want = doc.record(x, xp, (y, yp) => doc.str(y, yp))) });
+  const mine = identity.labels();
+  if (!mine.known) return { why: mine.why };
+  return Object.entries(want).every(([k, x]) => Object.hasOwn(mine.value, k) && mine.value[k] === x);
+}
 import { connectionPool, outlierDetection, tls, type Scope } from './traffic-policy.js';
 import { loadBalancer } from './load-balancer.js';
 
 const NOT_A_SUBSET = (what: string): string => `a subset's ${what} is not supported: meshlet applies it per service`;
 
-/** `trafficPolicy` of the rule (scope 'service') or of a subset. */
-function trafficPolicy(tp: Obj, doc: Doc, path: string, scope: Scope, into: ServiceConfig | SubsetConfig<BalancerConfig>): void {
+/** Where the parts of a `portLevelSettings` entry go: the port's service (services.ts). */
+type PortInto = (port: number, part: string) => ServiceConfig;
+
+/** `trafficPolicy` of the rule (scope 'service', with `ports` for its portLevelSettings) or of a subset. */
+function trafficPolicy(tp: Obj, doc: Doc, path: string, scope: Scope, into: ServiceConfig | SubsetConfig<BalancerConfig>, ports?: PortInto): void {
   const handlers: Record<string, (v: unknown, p: string) => void> = {
     loadBalancer: (v, p) => {
       const lb = loadBalancer(doc.obj(v, p), doc, p, scope);
@@ -29,7 +45,10 @@ function trafficPolicy(tp: Obj, doc: Doc, path: string, scope: Scope, into: Serv
       if (cp.limits !== undefined) into.limits = { ...into.limits, ...cp.limits };
       if (cp.pool !== undefined) (into as ServiceConfig).pool = { ...(into as ServiceConfig).pool, ...cp.pool };
     },
-    portLevelSettings: doc.reportAs('per-port policies are not supported: each endpoint has one port'),
+    portLevelSettings:
+      ports === undefined
+        ? doc.reportAs("a subset's per-port policies are not supported: the port's service takes the rule's")
+        : (v, p) => doc.list(v, p).forEach((e, i) => portSettings(doc.obj(e, `${p}[${i}]`), doc, `${p}[${i}]`, ports)),
     tunnel: doc.reportAs('tunnelling (HTTP CONNECT to a proxy) is not supported'),
     proxyProtocol: doc.reportAs('the PROXY protocol is not supported'),
   };
@@ -62,11 +81,33 @@ function trafficPolicy(tp: Obj, doc: Doc, path: string, scope: Scope, into: Serv
   doc.fields(tp, path, handlers);
 }
 
-export function destinationRule(spec: Obj, doc: Doc, table: ServiceTable): void {
-  const svc = table.service(table.names.ref(spec.host, doc, 'spec.host'), spec.host as string);
+/**
+ * One `portLevelSettings` entry: its loadBalancer, connectionPool, outlierDetection and tls, read
+ * as the rule's are, into the service of its port, where each replaces the rule's (services.ts).
+ */
+function portSettings(e: Obj, doc: Doc, path: string, ports: PortInto): void {
+  if (e.port === undefined) doc.bad(`${path}.port`, 'required');
+  const port = portNumber(e.port, doc, `${path}.port`);
+  const parts: Record<string, (v: unknown, p: string) => void> = { port: () => {} };
+  for (const part of ['loadBalancer', 'connectionPool', 'outlierDetection', 'tls']) {
+    parts[part] = (v) => trafficPolicy({ [part]: v }, doc, path, 'service', ports(port, part));
+  }
+  doc.fields(e, path, parts);
+}
+
+/**
+ * A DestinationRule; with a `workloadSelector`, only when it selects this process (identity.ts):
+ * a rule for other workloads is left out, as their sidecars alone take it.
+ */
+export function destinationRule(spec: Obj, doc: Doc, table: ServiceTable, identity: Identity): void {
+  const selects = selectsMe(spec.workloadSelector, doc, identity);
+  if (selects === false) return;
+  const ref = table.names.ref(spec.host, doc, 'spec.host');
+  const svc = table.service(ref, spec.host as string);
+  const ports: PortInto = (port, part) => table.portSettings(ref, spec.host as string, port, part);
   doc.fields(spec, 'spec', {
     host: () => {},
-    trafficPolicy: (v, p) => trafficPolicy(doc.obj(v, p), doc, p, 'service', svc),
+    trafficPolicy: (v, p) => trafficPolicy(doc.obj(v, p), doc, p, 'service', svc, ports),
     subsets: (v, p) => {
       const subsets: Record<string, SubsetConfig<BalancerConfig>> = {};
       doc.list(v, p).forEach((s, i) => {
@@ -88,6 +129,8 @@ export function destinationRule(spec: Obj, doc: Doc, table: ServiceTable): void 
       const to = doc.list(v, p);
       if (!(to.length === 1 && to[0] === '*')) doc.unsupported(p, 'applied for every caller: meshlet does not scope a rule to namespaces');
     },
-    workloadSelector: doc.reportAs('applied whatever the workload: meshlet does not know its own labels'),
+    workloadSelector: (_v, p) => {
+      if (selects !== true) doc.unsupported(p, `applied whatever the workload: ${selects.why}`);
+    },
   });
 }

@@ -18,6 +18,10 @@ import { Doc, isObj, put, type Obj } from './doc.js';
 import { readYaml } from './yaml.js';
 import { destinationRule } from './destination-rule.js';
 import { virtualService } from './virtual-service.js';
+import { destinationHosts } from './destinations.js';
+import { checkSource, Identity, type SourceIdentity } from './identity.js';
+
+export type { SourceIdentity } from './identity.js';
 import { Names } from './names.js';
 import { ServiceTable, type DiscoveryInfo } from './services.js';
 import { withIstioDefaults } from './defaults.js';
@@ -27,7 +31,8 @@ export type { DiscoveryInfo } from './services.js';
 export interface FromIstioOptions {
   /**
    * Where each service's endpoints come from; without it, add `discovery` yourself. `service` is
-   * the meshlet service's name; `info.name` and `info.namespace` are its Kubernetes Service's.
+   * the meshlet service's name; `info.name` and `info.namespace` are its Kubernetes Service's;
+   * `info.port`, for the service of one port of a host (`9080.reviews`), the endpoints' port.
    */
   discovery?: (service: string, info: DiscoveryInfo) => DiscoveryConfig;
   /**
@@ -38,6 +43,12 @@ export interface FromIstioOptions {
   namespace?: string;
   /** Throw InvalidConfigError listing every unsupported field instead of returning them. */
   strict?: boolean;
+  /**
+   * Who this process is, for `sourceLabels` and `sourceNamespace` in match blocks (and a
+   * DestinationRule's `workloadSelector`): its labels (else the downward-API `labelsFile`,
+   * default /etc/podinfo/labels) and namespace (else `namespace`, else `env.POD_NAMESPACE`).
+   */
+  source?: SourceIdentity;
 }
 
 export interface FromIstioResult {
@@ -59,6 +70,7 @@ export function fromIstio(yamlText: string, options: FromIstioOptions = {}): Fro
   const byDocument: FromIstioResult['unsupported'][] = [];
   if (typeof yamlText !== 'string') throw new InvalidConfigError('fromIstio', `expected YAML text, got ${describeValue(yamlText)}`);
   checkOptions(options);
+  const identity = new Identity(checkSource(options.source), options.namespace);
   const reads: Read[] = [];
   readYaml(yamlText).forEach((raw, i) => {
     if (raw === null) return;
@@ -82,13 +94,17 @@ export function fromIstio(yamlText: string, options: FromIstioOptions = {}): Fro
   const names = new Names(options.namespace);
   for (const { kind, spec, doc } of reads) {
     if (kind === 'DestinationRule') names.note(spec.host, doc.namespace);
-    else if (Array.isArray(spec.hosts)) for (const h of spec.hosts) names.note(h, doc.namespace);
+    else {
+      if (Array.isArray(spec.hosts)) for (const h of spec.hosts) names.note(h, doc.namespace);
+      for (const h of destinationHosts(spec)) names.note(h, doc.namespace);
+    }
   }
   const table = new ServiceTable(names);
   for (const { kind, spec, doc } of reads) {
-    if (kind === 'DestinationRule') destinationRule(spec, doc, table);
-    else virtualService(spec, doc, table);
+    if (kind === 'DestinationRule') destinationRule(spec, doc, table, identity);
+    else virtualService(spec, doc, table, identity);
   }
+  table.finish(); // the services of single ports, now that their hosts' rules are read
   const unsupported = byDocument.flat();
   const out: Record<string, ServiceConfig> = {};
   for (const [name, svc] of table.services) {
@@ -101,7 +117,7 @@ export function fromIstio(yamlText: string, options: FromIstioOptions = {}): Fro
   return { services: out, unsupported };
 }
 
-const OPTIONS = ['discovery', 'namespace', 'strict'];
+const OPTIONS = ['discovery', 'namespace', 'strict', 'source'];
 
 function checkOptions(options: unknown): void {
   if (!isObj(options)) throw new InvalidConfigError('fromIstio options', `expected an object, got ${describeValue(options)}`);

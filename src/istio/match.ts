@@ -1,12 +1,16 @@
 /**
- * HTTPMatchRequest → a route's match block. A condition meshlet cannot evaluate (the caller's
- * labels or namespace, the authority, scheme or port, withoutHeaders, a field it does not know)
- * never widens a match: its block is left out — it matches nothing rather than everything — and
- * a route whose blocks are all left out is skipped. `gateways` is evaluated: meshlet is a sidecar,
- * `mesh`, so a block for gateways only never matches.
+ * HTTPMatchRequest → a route's match block. A condition meshlet cannot evaluate (the authority,
+ * scheme or port, withoutHeaders, a field it does not know, the source when this process's
+ * identity is unknown) never widens a match: its block is left out — it matches nothing rather
+ * than everything — and reported; a route whose blocks are all left out is skipped.
+ * Evaluated once, here, since they hold or not for every request of this process: `gateways`
+ * (meshlet is a sidecar, `mesh`, so a block for gateways only never matches), `sourceLabels` and
+ * `sourceNamespace` against this process's identity (identity.ts): a block whose source is not
+ * this process never matches and is left out; one whose source is, matches on its other conditions.
  */
 import type { RouteMatch, StringMatch } from '../routing/match.js';
 import { isObj, put, type Doc, type Obj } from './doc.js';
+import type { Identity } from './identity.js';
 
 export function stringMatch(v: unknown, doc: Doc, path: string): StringMatch {
   const o = doc.obj(v, path);
@@ -27,8 +31,6 @@ function anyCase(m: StringMatch): StringMatch {
 const presence = (x: unknown): boolean => isObj(x) && (Object.keys(x).length === 0 || (Object.keys(x).length === 1 && x.regex === '*'));
 
 const CANNOT: Record<string, string> = {
-  sourceLabels: "meshlet does not know this process's labels",
-  sourceNamespace: "meshlet does not know this process's namespace",
   withoutHeaders: 'meshlet cannot match on a header being absent or different',
   authority: 'meshlet does not match on the authority',
   scheme: 'meshlet does not match on the scheme',
@@ -42,10 +44,12 @@ export interface MatchRead {
   readonly cannot: readonly { path: string; why: string }[];
 }
 
-export function httpMatch(m: Obj, doc: Doc, path: string): MatchRead {
+export function httpMatch(m: Obj, doc: Doc, path: string, identity: Identity): MatchRead {
   const out: RouteMatch = {};
   const cannot: { path: string; why: string }[] = [];
   let forGatewaysOnly = false;
+  /** A source condition that does not hold for this process. */
+  let notThisSource = false;
   let ignoreCase = false;
   const table = (v: unknown, p: string): Record<string, StringMatch> => {
     const t: Record<string, StringMatch> = {};
@@ -61,6 +65,18 @@ export function httpMatch(m: Obj, doc: Doc, path: string): MatchRead {
     queryParams: (v, p) => (out.queryParams = table(v, p)),
     ignoreUriCase: (v, p) => (ignoreCase = doc.bool(v, p)),
     gateways: (v, p) => (forGatewaysOnly = !doc.list(v, p).includes('mesh')),
+    sourceLabels: (v, p) => {
+      const want = doc.record(v, p, (x, xp) => doc.str(x, xp));
+      const mine = identity.labels();
+      if (!mine.known) cannot.push({ path: p, why: mine.why });
+      else if (!Object.entries(want).every(([k, x]) => Object.hasOwn(mine.value, k) && mine.value[k] === x)) notThisSource = true;
+    },
+    sourceNamespace: (v, p) => {
+      const want = doc.str(v, p);
+      const mine = identity.namespace();
+      if (!mine.known) cannot.push({ path: p, why: mine.why });
+      else if (mine.value !== want) notThisSource = true;
+    },
   };
   for (const [k, why] of Object.entries(CANNOT)) handlers[k] = (_v, p) => cannot.push({ path: p, why });
   for (const [k, v] of Object.entries(m)) {
@@ -69,15 +85,15 @@ export function httpMatch(m: Obj, doc: Doc, path: string): MatchRead {
     else cannot.push({ path: p, why: 'not a match condition meshlet knows' });
   }
   if (ignoreCase && out.uri !== undefined) out.uri = anyCase(out.uri);
-  return { match: cannot.length > 0 || forGatewaysOnly ? null : out, cannot };
+  return { match: cannot.length > 0 || forGatewaysOnly || notThisSource ? null : out, cannot };
 }
 
 /**
  * The match blocks of a route, those meshlet cannot evaluate left out and reported; null when
  * every block was left out (the route is skipped).
  */
-export function httpMatches(v: unknown, doc: Doc, path: string): RouteMatch[] | null {
-  const reads = doc.list(v, path).map((m, i) => httpMatch(doc.obj(m, `${path}[${i}]`), doc, `${path}[${i}]`));
+export function httpMatches(v: unknown, doc: Doc, path: string, identity: Identity): RouteMatch[] | null {
+  const reads = doc.list(v, path).map((m, i) => httpMatch(doc.obj(m, `${path}[${i}]`), doc, `${path}[${i}]`, identity));
   const kept = reads.flatMap((r) => (r.match === null ? [] : [r.match]));
   const skipped = reads.length > 0 && kept.length === 0;
   for (const r of reads) {
@@ -85,5 +101,7 @@ export function httpMatches(v: unknown, doc: Doc, path: string): RouteMatch[] | 
       doc.unsupported(c.path, `${c.why}: this match block is left out, so it matches nothing rather than everything${skipped ? ', and the route, with no other block, is skipped' : ''}`);
     }
   }
-  return skipped ? null : kept;
+  if (skipped) return null;
+  // A block left with no condition (its source holds) matches every request: so does the route.
+  return kept.some((k) => Object.keys(k).length === 0) ? [] : kept;
 }

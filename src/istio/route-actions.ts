@@ -147,6 +147,7 @@ export function finishActions(route: RouteConfig, r: Obj, doc: Doc, path: string
     delete route.timeoutMs;
     delete route.retry;
     delete route.mirror;
+    delete route.mirrors;
     return;
   }
   for (const d of perDestination) {

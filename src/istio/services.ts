@@ -1,4 +1,14 @@
-/** The services fromIstio is building, by name, with what `options.discovery` is told about each. */
+/**
+ * The services fromIstio is building, by name, with what `options.discovery` is told about each.
+ *
+ * A port of a host — a destination's `port`, a `portLevelSettings` entry — is a service of its own,
+ * `<port>.<name>` (`9080.reviews`), as Envoy keeps a cluster per port: a copy of the host's service
+ * (its rule's policies, subsets and routes) with `port` set, addressed by the same host names on
+ * that port, and with that port's settings in place of the rule's (Istio's MergeTrafficPolicy
+ * replaces the loadBalancer, connectionPool, outlierDetection and tls of the rule wholesale).
+ * `<port>.<name>` cannot be a Kubernetes host's service name: a Service name starts with a letter.
+ * The copies are made once every document is read (`finish`).
+ */
 import type { ServiceConfig } from '../service/config.js';
 import type { HostRef, Names } from './names.js';
 
@@ -10,11 +20,31 @@ export interface DiscoveryInfo {
   host: string;
   /** Its Service name in Kubernetes (the host's first label), for a Kubernetes host. */
   name: string | undefined;
+  /** For the service of one port of a host (`9080.reviews`): that port; the endpoints' port to take. */
+  port?: number;
+}
+
+/** The keys of a service config each part of a port's traffic policy sets (and replaces). */
+const PORT_GROUPS: Record<string, readonly (keyof ServiceConfig)[]> = {
+  loadBalancer: ['balancer', 'localityLb', 'slowStart'],
+  connectionPool: ['pool', 'limits'],
+  outlierDetection: ['outlierDetection', 'panicThreshold'],
+  tls: ['tls'],
+};
+
+interface PortService {
+  readonly base: string;
+  readonly port: number;
+  readonly ref: HostRef;
+  /** The port's own settings, and which parts of the policy they replace. */
+  readonly settings: ServiceConfig;
+  readonly replaced: Set<string>;
 }
 
 export class ServiceTable {
   readonly services = new Map<string, ServiceConfig>();
   readonly info = new Map<string, DiscoveryInfo>();
+  readonly #ports = new Map<string, PortService>();
 
   constructor(readonly names: Names) {}
 
@@ -30,5 +60,38 @@ export class ServiceTable {
       this.info.set(n.name, { namespace: n.namespace, host, name: n.kubernetesName });
     }
     return svc;
+  }
+
+  /** The name of the service of `port` of the host `ref` names (made on first use; its host's service too). */
+  portService(ref: HostRef, host: string, port: number): string {
+    this.service(ref, host);
+    const base = this.names.of(ref).name;
+    const name = `${port}.${base}`;
+    if (!this.#ports.has(name)) this.#ports.set(name, { base, port, ref, settings: {}, replaced: new Set() });
+    return name;
+  }
+
+  /** Where a `portLevelSettings` entry's `part` (loadBalancer, connectionPool, …) of the port's service goes. */
+  portSettings(ref: HostRef, host: string, port: number, part: string): ServiceConfig {
+    const p = this.#ports.get(this.portService(ref, host, port))!;
+    p.replaced.add(part);
+    return p.settings;
+  }
+
+  /** Once every document is read: each port's service, a copy of its host's with the port's settings. */
+  finish(): void {
+    for (const [name, p] of this.#ports) {
+      const base = this.services.get(p.base)!;
+      const copy: ServiceConfig = structuredClone(base);
+      for (const part of p.replaced) for (const k of PORT_GROUPS[part] ?? []) delete copy[k];
+      Object.assign(copy, structuredClone(p.settings));
+      const n = this.names.of(p.ref);
+      const forms = n.hosts.length > 0 || n.namespace === undefined ? n.hosts : [`${n.name}.${n.namespace}`, `${n.name}.${n.namespace}.svc`, `${n.name}.${n.namespace}.svc.cluster.local`];
+      delete copy.namespaces;
+      copy.hosts = [n.name, ...forms];
+      copy.port = p.port;
+      this.services.set(name, copy);
+      this.info.set(name, { ...this.info.get(p.base)!, port: p.port });
+    }
   }
 }

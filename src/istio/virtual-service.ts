@@ -2,18 +2,20 @@
  * VirtualService → the routes of each of its hosts' services (matches, destinations, splits,
  * timeouts, retries, faults, mirrors; header operations, rewrites, redirects and direct responses
  * in route-actions.ts), field by field. Every host gets the routes, read for that
- * host: a destination is local to one host's service and another service's for the next.
+ * host: a destination is local to one host's service and another service's for the next (a
+ * service of its own in the output, made if no document made it).
  */
 import type { RouteConfig } from '../layers/route.js';
 import type { Doc, Obj } from './doc.js';
 import { httpMatches } from './match.js';
 import { fault, retries } from './route-policy.js';
-import { destination, mirrorOf, routeDestinations, type Destination, type Here, type MirrorCandidate } from './destinations.js';
+import { destination, mirrorsOf, routeDestinations, type Destination, type Here, type MirrorCandidate } from './destinations.js';
 import type { ServiceTable } from './services.js';
+import type { Identity } from './identity.js';
 import { directResponse, finishActions, headerOperations, redirect, rewrite } from './route-actions.js';
 
 /** One `http` route for the service of `here`, or null when it is skipped (reported). */
-function httpRoute(r: Obj, doc: Doc, path: string, here: Here): RouteConfig | null {
+function httpRoute(r: Obj, doc: Doc, path: string, here: Here, identity: Identity): RouteConfig | null {
   const route: RouteConfig = {};
   let skipped = false;
   let action = false;
@@ -31,15 +33,13 @@ function httpRoute(r: Obj, doc: Doc, path: string, here: Here): RouteConfig | nu
   doc.fields(r, path, {
     name: (v, p) => (route.name = doc.str(v, p)),
     match: (v, p) => {
-      const m = httpMatches(v, doc, p);
+      const m = httpMatches(v, doc, p, identity);
       if (m === null) skipped = true;
-      else route.match = m;
+      else if (m.length > 0) route.match = m;
     },
     route: (v, p) => {
       action = true;
-      const d = routeDestinations(v, doc, p, here, destinationHeaders);
-      if (d === null) skipped = true;
-      else Object.assign(route, d);
+      Object.assign(route, routeDestinations(v, doc, p, here, destinationHeaders));
     },
     timeout: (v, p) => (route.timeoutMs = doc.duration(v, p)),
     retries: (v, p) => (route.retry = retries(doc.obj(v, p), doc, p)),
@@ -87,14 +87,16 @@ function httpRoute(r: Obj, doc: Doc, path: string, here: Here): RouteConfig | nu
     ...(mirror ? [{ ...mirror, percent: mirrorShare?.percent ?? 100, percentPath: mirrorShare?.path }] : []),
     ...mirrors,
   ];
-  const m = mirrorOf(candidates, doc);
-  if (m !== undefined) route.mirror = m;
+  const [first, ...more] = mirrorsOf(candidates);
+  if (first !== undefined) route.mirror = first;
+  if (more.length > 0) route.mirrors = more;
   // A redirect or direct response answers alone; a Host set among the headers becomes the rewrite's authority.
   finishActions(route, r, doc, path, headerAuthority, destinationHeaders);
   return skipped ? null : route;
 }
 
-export function virtualService(spec: Obj, doc: Doc, table: ServiceTable): void {
+/** @param identity this process's, for the routes' source conditions */
+export function virtualService(spec: Obj, doc: Doc, table: ServiceTable, identity: Identity): void {
   if (spec.hosts === undefined) {
     doc.unsupported('spec', 'a VirtualService without hosts is a delegate, which meshlet does not follow');
     return;
@@ -122,8 +124,8 @@ export function virtualService(spec: Obj, doc: Doc, table: ServiceTable): void {
     if (done.has(name)) return; // two spellings of one service
     done.add(name);
     const svc = table.service(ref, host as string);
-    const here: Here = { ref, host: host as string, names: table.names };
-    const converted = routes.map((r, i) => httpRoute(doc.obj(r, `spec.http[${i}]`), doc, `spec.http[${i}]`, here));
+    const here: Here = { ref, host: host as string, names: table.names, serviceOf: (r, h) => (table.service(r, h), table.names.of(r).name), portServiceOf: (r, h, port) => table.portService(r, h, port) };
+    const converted = routes.map((r, i) => httpRoute(doc.obj(r, `spec.http[${i}]`), doc, `spec.http[${i}]`, here, identity));
     svc.routes = [...(svc.routes ?? []), ...converted.filter((x): x is RouteConfig => x !== null)];
   });
 }

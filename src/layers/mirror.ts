@@ -1,9 +1,12 @@
 /**
- * The mirror layer (Istio's `mirror`): a share of a route's requests is copied, fire-and-forget,
- * to a subset (or the whole service), with the Host header `<host>-shadow[:port]` as Envoy sends it.
- * A copy never slows or fails the caller: its response is dropped, its failure only counted on
- * the endpoint's books, and copies still running when the mesh closes are aborted. A request
- * with a streamed body is not mirrored (the body can be read once). On only when a route mirrors.
+ * The mirror layer (Istio's `mirror` and `mirrors`): each of a route's mirrors copies its share
+ * of the route's requests, fire-and-forget, to a subset (or the whole service) — of this service,
+ * or of another service of the mesh — with the Host header `<host>-shadow[:port]` as Envoy sends
+ * it. A copy never slows or fails the caller: its response is dropped, its failure only counted
+ * on the endpoint's books, and copies still running when the mesh closes are aborted. A copy to
+ * this service goes straight to an endpoint; one to another service enters that service's request
+ * path after its routes (its limits, retry and health apply; its stats count it). A request with a
+ * streamed body is not mirrored (the body can be read once). On only when a route mirrors.
  */
 import type { Dispatcher } from 'undici';
 import type { Endpoint } from '../core/endpoint.js';
@@ -13,9 +16,19 @@ import type { PickContext } from '../balancers/balancer.js';
 import type { Target } from '../routing/target.js';
 import type { Call } from '../request/call.js';
 import type { Layer, Next } from '../request/layer.js';
-import type { ParsedMirror } from './mirror-config.js';
+import type { ParsedMirror } from './route-destinations.js';
+import type { CrossServiceCounts, Handoff } from './forward.js';
 
 const NO_SKIP: PickContext = { hash: undefined, attempt: 0, skip: () => false };
+
+/** Takes a copy's response to another service and drops it: that service keeps its books. */
+const DROP: Dispatcher.DispatchHandler = {
+  onRequestStart() {},
+  onResponseStart() {},
+  onResponseData() {},
+  onResponseEnd() {},
+  onResponseError() {},
+};
 
 class MirrorHandler implements Dispatcher.DispatchHandler {
   #ended = false;
@@ -54,39 +67,62 @@ class MirrorHandler implements Dispatcher.DispatchHandler {
 
 export class MirrorLayer implements Layer {
   readonly name = 'mirror';
-  readonly #byRoute: readonly (ParsedMirror | null)[];
+  readonly #byRoute: readonly (readonly ParsedMirror[])[];
   readonly #whole: Target;
   readonly #targets: ReadonlyMap<string, Target>;
+  readonly #handoff: Handoff;
+  readonly #counts: CrossServiceCounts;
   readonly #random: () => number;
   readonly #now: () => number;
   readonly #log: Logger;
   readonly #inFlight = new Set<MirrorHandler>();
 
-  constructor(byRoute: readonly (ParsedMirror | null)[], whole: Target, targets: ReadonlyMap<string, Target>, deps: { random: () => number; now: () => number; log: Logger }) {
+  constructor(
+    byRoute: readonly (readonly ParsedMirror[])[],
+    whole: Target,
+    targets: ReadonlyMap<string, Target>,
+    elsewhere: { handoff: Handoff; counts: CrossServiceCounts },
+    deps: { random: () => number; now: () => number; log: Logger },
+  ) {
     this.#byRoute = byRoute;
     this.#whole = whole;
     this.#targets = targets;
+    this.#handoff = elsewhere.handoff;
+    this.#counts = elsewhere.counts;
     this.#random = deps.random;
     this.#now = deps.now;
     this.#log = deps.log;
   }
 
-  static needed(byRoute: readonly (ParsedMirror | null)[]): boolean {
-    return byRoute.some((m) => m !== null);
+  static needed(byRoute: readonly (readonly ParsedMirror[])[]): boolean {
+    return byRoute.some((m) => m.length > 0);
   }
 
   handle(call: Call, next: Next): void {
-    const m = call.routeIndex >= 0 ? this.#byRoute[call.routeIndex] : null;
-    if (m != null && this.#random() * 100 < m.percent) {
-      const target = m.subset === null ? this.#whole : this.#targets.get(m.subset)!;
-      if (!this.#send(target, call.opts, call.authority ?? call.host)) this.#log.debug(`request not mirrored (streamed body or no endpoint)`);
-    }
+    const mirrors = call.routeIndex >= 0 ? this.#byRoute[call.routeIndex] : undefined;
+    if (mirrors !== undefined) for (const m of mirrors) if (this.#random() * 100 < m.percent) this.#mirror(m, call);
     next(call);
   }
 
-  #send(target: Target, opts: Dispatcher.DispatchOptions, host: string): boolean {
+  #mirror(m: ParsedMirror, call: Call): void {
+    const opts = call.opts;
+    const host = call.authority ?? call.host;
     const body = opts.body;
-    if (body != null && typeof body !== 'string' && !(body instanceof Uint8Array)) return false;
+    if (body != null && typeof body !== 'string' && !(body instanceof Uint8Array)) {
+      this.#log.debug('request not mirrored: its body is streamed');
+      return;
+    }
+    if (m.service !== null) {
+      this.#counts.add(m.service);
+      const shadow = shadowHost(host);
+      this.#handoff.copy({ ...opts, headers: withHost(opts.headers, shadow) }, DROP, shadow, m.service, m.subset);
+      return;
+    }
+    const target = m.subset === null ? this.#whole : this.#targets.get(m.subset)!;
+    if (!this.#send(target, opts, host)) this.#log.debug('request not mirrored: no endpoint');
+  }
+
+  #send(target: Target, opts: Dispatcher.DispatchOptions, host: string): boolean {
     const picker = target.picker;
     if (picker === null) return false;
     const result = picker.pick(NO_SKIP);

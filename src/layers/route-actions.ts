@@ -36,7 +36,7 @@ export function actionsToJSON(a: RouteActions | null): { headers?: RouteHeaders;
 }
 
 /** Fields that say how to send a request upstream: meaningless on a route that answers itself. */
-const UPSTREAM = ['subset', 'split', 'rewrite', 'fault', 'mirror', 'retry', 'hedge', 'timeoutMs', 'timeout'];
+const UPSTREAM = ['subset', 'service', 'split', 'rewrite', 'fault', 'mirror', 'mirrors', 'retry', 'hedge', 'timeoutMs', 'timeout'];
 
 /** A route's actions (`headers`, `rewrite`, `redirect`, `directResponse`), or null when it has none. */
 export function parseRouteActions(r: Raw, path: string): RouteActions | null {

@@ -4,17 +4,18 @@
  *
  * A subset is the endpoints whose labels include the subset's labels; it may override the
  * service's balancer, retry policy and timeout. Routes are tried in order; the first whose match
- * holds decides: one subset, or a weighted split between subsets (weights add up to 100), with
+ * holds decides: one subset, another service of the mesh (or one of its subsets), or a weighted
+ * split over these (weights add up to 100; route-destinations.ts), with
  * optional timeout and retry overrides, fault injection (a fixed delay or an abort with a status,
  * each for a percentage of requests) and mirroring (a copy of a percentage of requests to a
- * subset, fire and forget). A route may also edit the request and response headers, rewrite the
+ * subset or another service, fire and forget; several mirrors each copy their own share). A route may also edit the request and response headers, rewrite the
  * path and Host, or answer by itself with a redirect or a fixed response (route-actions.ts). A
  * request that matches no route goes to the whole service.
  */
 import type { Dispatcher } from 'undici';
 import { InvalidConfigError } from '../core/errors.js';
 import { describe } from '../core/endpoint-spec.js';
-import { expectList, expectObject, join, optNumber, optString, rejectUnknown, type Raw } from '../config/check.js';
+import { expectList, expectObject, join, optString, rejectUnknown } from '../config/check.js';
 import { optDurationMs, type Duration } from '../config/duration.js';
 import { parseRetryConfig, type ParsedRetry, type RetryConfig } from './retry-policy.js';
 import { parseHedgeConfig, type HedgeConfig, type ParsedHedge } from './hedge-config.js';
@@ -24,13 +25,14 @@ import type { Target } from '../routing/target.js';
 import type { Call } from '../request/call.js';
 import type { Layer, Next } from '../request/layer.js';
 import { parseFault, type FaultConfig, type ParsedFault } from './fault.js';
-import { parseMirror, type MirrorConfig, type ParsedMirror } from './mirror-config.js';
+import { parseMirrors, parseRouteDestinations, type MirrorConfig, type ParsedMirror, type RouteDestination, type SplitDestination } from './route-destinations.js';
 import type { RouteHeaders } from '../routing/header-ops.js';
 import type { RewriteConfig } from '../routing/rewrite.js';
 import type { DirectResponseConfig, RedirectConfig } from './local-answer.js';
 import { applyRouteActions, parseRouteActions, type RouteActions } from './route-actions.js';
 
 export type { FaultConfig } from './fault.js';
+export type { MirrorConfig, ParsedMirror, RouteDestination, SplitDestination } from './route-destinations.js';
 export type { HeaderOperations, RouteHeaders } from '../routing/header-ops.js';
 export type { RewriteConfig } from '../routing/rewrite.js';
 export type { DirectResponseConfig, RedirectConfig } from './local-answer.js';
@@ -58,10 +60,20 @@ export interface RouteConfig {
   name?: string;
   /** Match blocks, any of which selects this route; absent: every request. */
   match?: RouteMatch[];
-  /** Send to this subset. */
+  /** Send to this subset (of `service`, when given). */
   subset?: string;
-  /** Split by weight between subsets, e.g. `{ v1: 90, v2: 10 }`; weights add up to 100. */
-  split?: Record<string, number>;
+  /**
+   * Send to another service of the mesh, by name: its endpoints, balancer, limits, health and TLS,
+   * its own retry and timeout unless the route sets them (its routes are not consulted: one hop,
+   * as Envoy sends a route to another cluster).
+   */
+  service?: string;
+  /**
+   * Split by weight, in whole percent adding up to 100: between subsets, `{ v1: 90, v2: 10 }`, or
+   * over any destinations, `[{ weight: 90 }, { service: 'reviews-v2', weight: 10 }]` (an entry
+   * without `service` is this service; without `subset`, the whole service).
+   */
+  split?: Record<string, number> | SplitDestination[];
   /** Deadline for matched requests (ms, or a duration such as `'2s'`; overrides subset and service). */
   timeoutMs?: Duration;
   /** @deprecated use `timeoutMs` */
@@ -71,8 +83,10 @@ export interface RouteConfig {
   /** Hedging for matched requests (overrides the service's); `allowNonIdempotent` opts POST and PATCH in. */
   hedge?: HedgeConfig | boolean;
   fault?: FaultConfig;
-  /** Mirror a copy of `percent` % (default 100) of matched requests to `subset` (or the whole service). */
+  /** Mirror a copy of `percent` % (default 100) of matched requests to `subset` (or the whole service), of `service` when given. */
   mirror?: MirrorConfig;
+  /** More mirrors, each copying its own share of matched requests (Istio's `mirrors`). */
+  mirrors?: MirrorConfig[];
   /** Header operations on matched requests and their responses: `set`, `add`, `remove`. */
   headers?: RouteHeaders;
   /** Rewrite the path (`uri`, `uriRegexRewrite`) and the Host header (`authority`) of matched requests. */
@@ -98,17 +112,18 @@ export interface ParsedRoute {
   readonly matchers: readonly Matcher[];
   /** The match blocks as configured (validated), for `toJSON`. */
   readonly match: readonly RouteMatch[] | undefined;
-  /** The split's weights by subset, as configured, or null without a split. */
-  readonly split: Readonly<Record<string, number>> | null;
-  /** Destination subsets (null = whole service) with cumulative weights ending at 100. */
-  readonly destinations: readonly { readonly subset: string | null; readonly upTo: number }[];
+  /** The split as configured (validated), or null without a split. */
+  readonly split: Readonly<Record<string, number>> | readonly SplitDestination[] | null;
+  /** Destinations (service null = this one, subset null = the whole service) with cumulative weights ending at 100. */
+  readonly destinations: readonly RouteDestination[];
   readonly timeoutMs: number | undefined;
   readonly retry: ParsedRetry | null | undefined;
   /** undefined: inherit the service's; null: off. */
   readonly hedge: ParsedHedge | null | undefined;
   readonly delay: ParsedFault['delay'];
   readonly abort: ParsedFault['abort'];
-  readonly mirror: ParsedMirror | null;
+  /** `mirror`, then each of `mirrors`. */
+  readonly mirrors: readonly ParsedMirror[];
   /** Header operations, rewrite or local answer; null when the route has none. */
   readonly actions: RouteActions | null;
 }
@@ -139,7 +154,8 @@ export function parseSubsets<B>(raw: unknown, path: string, parseBalancer: (raw:
   });
 }
 
-export function parseRoutes(raw: unknown, path: string, subsets: ReadonlySet<string>): ParsedRoute[] {
+/** @param self the name of the service whose routes these are */
+export function parseRoutes(raw: unknown, path: string, subsets: ReadonlySet<string>, self: string): ParsedRoute[] {
   if (raw === undefined) return [];
   const known = (name: unknown, p: string): string => {
     if (typeof name !== 'string' || !subsets.has(name)) {
@@ -150,42 +166,27 @@ export function parseRoutes(raw: unknown, path: string, subsets: ReadonlySet<str
   return expectList(raw, path, 'a list of routes').map((value, i) => {
     const p = join(path, i);
     const r = expectObject(value, p);
-    rejectUnknown(r, ['name', 'match', 'subset', 'split', 'timeoutMs', 'retry', 'hedge', 'fault', 'mirror', 'headers', 'rewrite', 'redirect', 'directResponse'], p, ['timeout']);
+    rejectUnknown(r, ['name', 'match', 'subset', 'service', 'split', 'timeoutMs', 'retry', 'hedge', 'fault', 'mirror', 'mirrors', 'headers', 'rewrite', 'redirect', 'directResponse'], p, ['timeout']);
     let matchers: Matcher[] = [];
     if (r.match !== undefined) {
       matchers = expectList(r.match, join(p, 'match'), 'a list of match blocks').map((m, j) => compileMatch(m, join(join(p, 'match'), j)));
     }
-    if (r.subset !== undefined && r.split !== undefined) throw new InvalidConfigError(join(p, 'split'), 'give either "subset" or "split", not both');
-    let destinations: { subset: string | null; upTo: number }[] = [{ subset: null, upTo: 100 }];
-    if (r.subset !== undefined) destinations = [{ subset: known(r.subset, join(p, 'subset')), upTo: 100 }];
-    if (r.split !== undefined) {
-      const split = expectObject(r.split, join(p, 'split'));
-      let acc = 0;
-      destinations = Object.entries(split).map(([name, w]) => {
-        known(name, join(join(p, 'split'), name));
-        if (typeof w !== 'number' || !Number.isInteger(w) || w < 0 || w > 100) {
-          throw new InvalidConfigError(join(join(p, 'split'), name), `expected a weight from 0 to 100, got ${describe(w)}`);
-        }
-        acc += w;
-        return { subset: name, upTo: acc };
-      });
-      if (acc !== 100) throw new InvalidConfigError(join(p, 'split'), `weights must add up to 100, got ${acc}`);
-    }
+    const destinations = parseRouteDestinations(r, p, self, known);
     const { delay, abort } = parseFault(r.fault, join(p, 'fault'));
-    const mirror = parseMirror(r.mirror, join(p, 'mirror'), known);
+    const mirrors = parseMirrors(r, p, self, known);
     const actions = parseRouteActions(r, p);
     return Object.freeze({
       name: optString(r, 'name', p) ?? `route-${i}`,
       matchers,
       match: r.match === undefined ? undefined : (r.match as RouteMatch[]),
-      split: r.split === undefined ? null : { ...(r.split as Record<string, number>) },
+      split: r.split === undefined ? null : Array.isArray(r.split) ? (r.split as SplitDestination[]).map((d) => ({ ...d })) : { ...(r.split as Record<string, number>) },
       destinations,
       timeoutMs: optDurationMs(r, 'timeoutMs', p, undefined, { min: 0, max: 86_400_000 }, { key: 'timeout', unitMs: 1 }),
       retry: r.retry === undefined ? undefined : parseRetryConfig(r.retry, join(p, 'retry')),
       hedge: parseHedgeConfig(r.hedge, join(p, 'hedge'), { route: true }),
       delay,
       abort,
-      mirror,
+      mirrors,
       actions,
     });
   });
@@ -200,14 +201,15 @@ export function matchBlock(route: ParsedRoute, opts: Dispatcher.DispatchOptions)
 }
 
 /** The destination of `route` for a draw `r` in [0, 100). */
-export function destinationOf(route: ParsedRoute, r: number): string | null {
-  for (const d of route.destinations) if (r < d.upTo) return d.subset;
-  return route.destinations[route.destinations.length - 1]!.subset;
+export function destinationOf(route: ParsedRoute, r: number): RouteDestination {
+  for (const d of route.destinations) if (r < d.upTo) return d;
+  return route.destinations[route.destinations.length - 1]!;
 }
 
 /**
- * The route layer: the first matching route picks where the request goes — a subset, or a
- * weighted split over subsets (sticky per hash key when the service hashes requests) — and the
+ * The route layer: the first matching route picks where the request goes — a subset, another
+ * service (`call.forward`, handed over by the forward layer), or a weighted split over these
+ * (sticky per hash key when the service hashes requests) — and the
  * route's index, by which the fault, mirror, deadline and retry layers find the route's settings.
  * On only when the service has routes.
  */
@@ -235,8 +237,9 @@ export class RouteLayer implements Layer {
       if (block < 0) continue;
       call.routeIndex = i;
       if (route.actions !== null && applyRouteActions(call, route.actions, block)) return;
-      const subset = route.destinations.length === 1 ? route.destinations[0]!.subset : destinationOf(route, this.#draw(call));
-      if (subset !== null) call.target = this.#targets.get(subset)!;
+      const d = route.destinations.length === 1 ? route.destinations[0]! : destinationOf(route, this.#draw(call));
+      if (d.service !== null) call.forward = d; // the forward layer hands it over, after this route's fault and mirrors
+      else if (d.subset !== null) call.target = this.#targets.get(d.subset)!;
       break;
     }
     next(call);

@@ -37,15 +37,20 @@ export type { EndListener, MeshCall } from './call-view.js';
 export type CallEnv = Env<Call>;
 
 export class Call extends PickState implements Controller, AttemptSink, MeshCall {
-  readonly env: CallEnv;
+  /** The service the call is in: the one addressed, or the one a route handed it over to (the forward layer). */
+  env: CallEnv;
   /** The request: the caller's, or a copy (the route rewrote it; the inbound context added headers). Never mutated. */
   opts: Dispatcher.DispatchOptions;
   readonly host: string;
   readonly startMs: number;
   /** Where the request goes: the whole service, or the subset its route chose. */
   target: Target;
-  /** Index of the matched route in the service's routes, or -1. */
+  /** Index of the matched route in the service's routes (after them, the routes of other services that send here), or -1. */
   routeIndex = -1;
+  /** Another service the matched route sends this request to (set by the route layer, taken by the forward layer), or null. */
+  forward: { readonly service: string | null; readonly subset: string | null } | null = null;
+  /** The service whose route handed the call over to this one, or null. */
+  via: string | null = null;
   /** A `Set-Cookie` value to add to the response (a generated hash cookie), or null. */
   setCookie: string | null = null;
   /** The Host header the route sets (`rewrite.authority`), or null. */

@@ -50,6 +50,7 @@ export function serviceToJSON(s: ParsedService): Json {
     timeoutMs: s.timeoutMs,
     hosts: [...s.hosts],
     namespaces: [...s.namespaces],
+    port: s.port ?? undefined,
     hostHeader: s.hostHeader,
     readyTimeoutMs: s.readyTimeoutMs,
     pool: { ...s.pool },
@@ -169,12 +170,13 @@ function healthToJSON(h: ParsedHealth): Json {
 }
 
 function routeToJSON(r: ParsedRoute): Json {
-  const only = r.destinations.length === 1 ? r.destinations[0]!.subset : null;
+  const only = r.split === null ? r.destinations[0]! : null;
+  const dest = (d: { service: string | null; subset: string | null }) => ({ service: d.service ?? undefined, subset: d.subset ?? undefined });
   return clean({
     name: r.name,
     match: r.match && structuredClone(r.match),
-    subset: r.split === null && only !== null ? only : undefined,
-    split: r.split === null ? undefined : { ...r.split },
+    ...(only === null ? {} : dest(only)),
+    split: r.split === null ? undefined : Array.isArray(r.split) ? r.split.map((d) => ({ ...d })) : { ...r.split },
     timeoutMs: r.timeoutMs,
     retry: r.retry === undefined ? undefined : retryToJSON(r.retry),
     hedge: r.hedge === undefined ? undefined : hedgeToJSON(r.hedge),
@@ -185,7 +187,9 @@ function routeToJSON(r: ParsedRoute): Json {
             delay: r.delay === null ? undefined : { fixedDelayMs: r.delay.ms, percent: r.delay.percent },
             abort: r.abort === null ? undefined : { httpStatus: r.abort.status, percent: r.abort.percent },
           }),
-    mirror: r.mirror === null ? undefined : clean({ subset: r.mirror.subset ?? undefined, percent: r.mirror.percent }),
+    // The first mirror as `mirror`, any others as `mirrors`: the same copies, in the same order.
+    mirror: r.mirrors.length === 0 ? undefined : clean({ ...dest(r.mirrors[0]!), percent: r.mirrors[0]!.percent }),
+    mirrors: r.mirrors.length < 2 ? undefined : r.mirrors.slice(1).map((m) => clean({ ...dest(m), percent: m.percent })),
     ...structuredClone(actionsToJSON(r.actions)),
   });
 }

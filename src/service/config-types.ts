@@ -66,6 +66,15 @@ export interface ServiceConfig {
    */
   namespaces?: string[];
   /**
+   * The port callers address this service on: with it, `http://<host>:<port>/` for any of the
+   * service's host names reaches this service — and only on that port; without it, any port does,
+   * unless another service claims that port of the host. Envoy keeps one cluster per port of a
+   * service: two meshlet services with the same hosts, one with `port`, are the same (a
+   * `9080.reviews` of fromIstio with its own policies beside `reviews`). The scheme's port counts
+   * when the URL gives none (80, 443).
+   */
+  port?: number;
+  /**
    * Host header sent to endpoints: the host the caller addressed (as a sidecar does), or the
    * endpoint's address. A Host header the caller sets is replaced either way. @default 'service'
    */

@@ -22,6 +22,7 @@ import { parseLocalityLb, type Locality, type ParsedLocalityLb } from '../routin
 import { checkIstioIdentities, parseTlsConfig, type ParsedTls } from '../security/tls.js';
 import type { Interceptor, InterceptorFactory, LayerContext } from '../request/layer.js';
 import type { MeshConfig } from './config-types.js';
+import { checkRouteServices } from './route-services.js';
 import { parseMeshHosts, parseNamespaces, serviceAddresses, type ParsedMeshHosts, type UnknownHosts } from './hosts.js';
 
 export type { HashOn, HashRequest, ParsedBalancer } from '../balancers/config.js';
@@ -46,8 +47,10 @@ export interface ParsedService {
   readonly hosts: readonly string[];
   /** The namespaces configured (`namespaces`, or the mesh's `namespace`); the discovery's is added to `addresses`. */
   readonly namespaces: readonly string[];
-  /** Every host name that addresses the service (service/hosts.ts). */
+  /** Every host name that addresses the service (service/hosts.ts), with `:<port>` when it has a port. */
   readonly addresses: readonly string[];
+  /** The port callers address it on, or null for any (no other service claims). */
+  readonly port: number | null;
   readonly discoveryType: string;
   readonly discoveryOptions: unknown;
   readonly discovery: DiscoveryDefinition<any>;
@@ -99,6 +102,7 @@ const SERVICE_KEYS = [
   'timeoutMs',
   'hosts',
   'namespaces',
+  'port',
   'hostHeader',
   'readyTimeoutMs',
   'pool',
@@ -152,6 +156,7 @@ export function parseMeshConfig(
     }
     parsed.push(svc);
   }
+  checkRouteServices(parsed);
   let locality: Locality | undefined;
   if (cfg.locality !== undefined) {
     const l = expectObject(cfg.locality, 'locality');
@@ -207,7 +212,7 @@ function parseService(
 
   const balancer = s.balancer === undefined ? defaultBalancer(balancers, join(path, 'balancer')) : parseBalancer(s.balancer, join(path, 'balancer'), balancers);
   const subsets = parseSubsets(s.subsets, join(path, 'subsets'), (raw, p) => parseBalancer(raw, p, balancers));
-  const routes = parseRoutes(s.routes, join(path, 'routes'), new Set(subsets.map((x) => x.name)));
+  const routes = parseRoutes(s.routes, join(path, 'routes'), new Set(subsets.map((x) => x.name)), name);
   const retry = parseRetryConfig(s.retry, join(path, 'retry'));
   const hedge = parseHedgeConfig(s.hedge, join(path, 'hedge'), { route: false }) ?? null;
   checkHedgeOnPerTryTimeout(hedge, retry?.perTryTimeoutMs ?? 0, join(path, 'hedge'));
@@ -229,7 +234,8 @@ function parseService(
   const namespaces = parseNamespaces(s.namespaces, join(path, 'namespaces'), meshHosts.namespace);
   const discoveryNamespace = discovery.namespace?.(discoveryOptions);
   const known = discoveryNamespace === undefined ? namespaces : [...namespaces, discoveryNamespace];
-  const addresses = serviceAddresses(name, hosts, known, meshHosts.clusterDomain);
+  const port = s.port === undefined ? null : optNumber(s, 'port', path, 0, { integer: true, min: 1, max: 65_535 });
+  const addresses = serviceAddresses(name, hosts, known, meshHosts.clusterDomain).map((a) => (port === null ? a : `${a}:${port}`));
 
   const poolRaw = s.pool === undefined ? {} : expectObject(s.pool, join(path, 'pool'));
   const poolPath = join(path, 'pool');
@@ -254,6 +260,7 @@ function parseService(
     hosts: Object.freeze(hosts),
     namespaces,
     addresses,
+    port,
     discoveryType,
     discoveryOptions,
     discovery,

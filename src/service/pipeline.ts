@@ -4,9 +4,12 @@
  * what is on. Read this file to know what happens to a request, and in which order:
  *
  *   inbound     the caller's deadline and headers, while serving a request        (inbound/; always)
- *   route       the first matching route picks a subset or a weighted split       (routes)
+ *   route       the first matching route picks a subset, a service or a split     (routes)
  *   fault       delay or answer locally a share of a route's requests             (route.fault)
  *   mirror      copy a share of a route's requests to a subset, fire-and-forget   (route.mirror)
+ *   forward     hand a request routed to another service over to it               (route.service)
+ *   ─ ─ ─ ─     a request another service's route hands over enters here: its route's
+ *               timeout, retry and hedge count as this service's own routes'
  *   hash        the request's hash key for ring-hash / maglev                     (hashOn)
  *   deadline    the whole request's time limit: route, subset or service          (timeoutMs)
  *   …           the user's interceptors (mesh-wide first, then the service's)     (interceptors)
@@ -35,6 +38,8 @@ import { InboundContextLayer } from '../layers/inbound-context.js';
 import { RouteLayer } from '../layers/route.js';
 import { FaultLayer } from '../layers/fault.js';
 import { MirrorLayer } from '../layers/mirror.js';
+import { CrossServiceCounts, ForwardLayer, type Handoff } from '../layers/forward.js';
+import type { ParsedRoute } from '../layers/route.js';
 import { HashLayer, RequestHasher } from '../layers/hash.js';
 import { DeadlineLayer } from '../layers/deadline.js';
 import { EndpointRates, RateLimitLayer, RateLimitRefusals } from '../layers/rate-limit.js';
@@ -62,6 +67,10 @@ export interface PipelineParts {
   readonly events: MeshEvents;
   /** The user's interceptors for this service, as layers, in order. */
   readonly interceptors: readonly Layer[];
+  /** Routes of other services that send requests here; a handed-over call's `routeIndex` is past this service's own routes. */
+  readonly imported: readonly ParsedRoute[];
+  /** The other services of the mesh, for routes and mirrors that name them. */
+  readonly handoff: Handoff;
   /** The health filter over picks. */
   readonly admit: (endpoint: Endpoint) => boolean;
   readonly endpointCount: () => number;
@@ -74,6 +83,11 @@ export interface PipelineParts {
 export interface Pipeline {
   /** Where a request enters. */
   readonly entry: Next;
+  /** Where a request another service's route hands over enters: after the routes, faults and mirrors. */
+  readonly routed: Next;
+  /** Requests this service's routes sent to other services, and copies its mirrors sent them. */
+  readonly routedTo: CrossServiceCounts;
+  readonly mirroredTo: CrossServiceCounts;
   /** The layers, in order (for stats and close). */
   readonly layers: readonly Layer[];
   /** Told when discovery first answers. */
@@ -100,19 +114,27 @@ export function buildPipeline(p: PipelineParts): Pipeline {
   const limit = new ConcurrencyLimit(c.limits, p.now);
   const ready = new ReadyLayer(name, c.readyTimeoutMs, p.lastDiscoveryError);
   const faults = c.routes.map((r) => ({ delay: r.delay, abort: r.abort }));
-  const mirrors = c.routes.map((r) => r.mirror);
-  const timeouts = { bySubset: subsetOf((s) => s.timeoutMs), byRoute: c.routes.map((r) => r.timeoutMs) };
-  const retries: RetryPolicies = { service: c.retry, bySubset: subsetOf((s) => s.retry), byRoute: c.routes.map((r) => r.retry) };
-  const hedges: HedgePolicies = { service: c.hedge, byRoute: c.routes.map((r) => r.hedge) };
+  const mirrors = c.routes.map((r) => r.mirrors);
+  // Own routes first, then those of other services that hand requests over (by `routeIndex`).
+  const routes = [...c.routes, ...p.imported];
+  const timeouts = { bySubset: subsetOf((s) => s.timeoutMs), byRoute: routes.map((r) => r.timeoutMs) };
+  const retries: RetryPolicies = { service: c.retry, bySubset: subsetOf((s) => s.retry), byRoute: routes.map((r) => r.retry) };
+  const hedges: HedgePolicies = { service: c.hedge, byRoute: routes.map((r) => r.hedge) };
+  const routedTo = new CrossServiceCounts();
+  const mirroredTo = new CrossServiceCounts();
   const targets = [p.whole, ...p.subsets.values()];
   const deps = { service: name, events: p.events, random: p.random, now: p.now, log: p.log };
   const adaptive = c.limits.adaptive ? new AdaptiveLimit(c.limits.adaptive, limit, deps) : null;
 
-  const layers: (Layer | null)[] = [
+  // The head routes a request; a request handed over by another service's route enters at the tail.
+  const head: (Layer | null)[] = [
     new InboundContextLayer(name),
     c.routes.length > 0 ? new RouteLayer(c.routes, p.subsets, splitDraw(c, hasher, p.random)) : null,
     FaultLayer.needed(faults) ? new FaultLayer(faults, p.random) : null,
-    MirrorLayer.needed(mirrors) ? new MirrorLayer(mirrors, p.whole, p.subsets, deps) : null,
+    MirrorLayer.needed(mirrors) ? new MirrorLayer(mirrors, p.whole, p.subsets, { handoff: p.handoff, counts: mirroredTo }, deps) : null,
+    ForwardLayer.needed(c.routes) ? new ForwardLayer(p.handoff, routedTo) : null,
+  ];
+  const tail: (Layer | null)[] = [
     targets.some((t) => t.balancer.def.usesHash) ? new HashLayer(hasher) : null,
     DeadlineLayer.needed(c.timeoutMs, timeouts.bySubset, timeouts.byRoute) ? new DeadlineLayer(name, c.timeoutMs, timeouts.bySubset, timeouts.byRoute) : null,
     ...p.interceptors,
@@ -124,7 +146,9 @@ export function buildPipeline(p: PipelineParts): Pipeline {
     RetryLayer.needed(retries) ? new RetryLayer(retries, c.retry?.budget ? new RetryBudget(c.retry.budget, p.now) : null, limit, deps) : null,
     HedgeLayer.needed(hedges) ? new HedgeLayer(hedges, deps) : null,
   ];
-  const on = layers.filter((l): l is Layer => l !== null);
+  const present = (l: Layer | null): l is Layer => l !== null;
+  const after = tail.filter(present);
+  const on = [...head.filter(present), ...after];
   const per = c.rateLimit?.perEndpoint;
   const terminal = pickAndSend({
     service: name,
@@ -134,7 +158,7 @@ export function buildPipeline(p: PipelineParts): Pipeline {
     rateLimited: refusals.refuse,
     cut: p.cut,
   });
-  return { entry: compose(on, terminal, name), layers: on, ready, refusals, adaptive };
+  return { entry: compose(on, terminal, name), routed: compose(after, terminal, name), routedTo, mirroredTo, layers: on, ready, refusals, adaptive };
 }
 
 /** A draw in [0, 100) for a weighted split: from the request's hash when the service hashes (sticky), else random. */

@@ -32,6 +32,9 @@ import { Call, type CallEnv } from '../request/call.js';
 import { LiveCalls } from '../request/live-calls.js';
 import type { Layer } from '../request/layer.js';
 import type { ParsedService } from './config.js';
+import type { ParsedRoute } from '../layers/route.js';
+import { handoffFor } from './handoff.js';
+import { CrossServiceCounts } from '../layers/forward.js';
 import { buildPipeline, type Pipeline } from './pipeline.js';
 import { EndpointSet } from './endpoint-set.js';
 import { serviceStats, type ServiceStats } from './stats.js';
@@ -48,6 +51,10 @@ export interface ServiceDeps {
   readonly locality: Locality;
   /** The user's interceptors for this service, as layers. */
   readonly interceptors: readonly Layer[];
+  /** Routes of other services that send requests here (handoff.ts). */
+  readonly imported: readonly ParsedRoute[];
+  /** Another service of the mesh by name (once the mesh is built). */
+  readonly peer: (name: string) => Service | undefined;
 }
 
 export class Service implements CallEnv {
@@ -70,6 +77,8 @@ export class Service implements CallEnv {
   readonly #tls: TlsMaterial | null;
   readonly #balancerDeps: BalancerDeps;
   readonly #stop = new AbortController();
+  /** Calls and mirrored copies other services' routes sent here. */
+  readonly #from = new CrossServiceCounts();
   #source: DiscoverySource | null = null;
   #ready = false;
   #updates = 0;
@@ -135,6 +144,8 @@ export class Service implements CallEnv {
       log: deps.log,
       events: deps.events,
       interceptors: deps.interceptors,
+      imported: deps.imported,
+      handoff: handoffFor(this, deps.peer),
       admit: (ep) => this.#health.admit(ep),
       endpointCount: () => this.#endpoints.size,
       lastDiscoveryError: () => this.#lastDiscoveryError,
@@ -164,17 +175,48 @@ export class Service implements CallEnv {
   // ===== requests =====
 
   dispatch(opts: Dispatcher.DispatchOptions, handler: Dispatcher.DispatchHandler, host: string): void {
-    const call = new Call(this, opts, handler, host, this.#whole);
+    this.#enter(new Call(this, opts, handler, host, this.#whole), this.#pipeline.entry);
+  }
+
+  #enter(call: Call, entry: (call: Call) => void): void {
     this.#live.add(call);
     if (!call.start()) return;
     if (this.#closed) return call.fail(new MeshClosedError());
     call.inDispatch = true;
     try {
-      this.#pipeline.entry(call);
+      entry(call);
     } finally {
       call.inDispatch = false;
     }
   }
+
+  /** @internal A call another service's route hands over (handoff.ts), to `subset` (or the whole), as that route `route` says. */
+  adopt(call: Call, subset: string | null, from: string, route: ParsedRoute): void {
+    this.#from.add(from);
+    call.env = this;
+    call.via = from;
+    call.target = subset === null ? this.#whole : this.#subsets.get(subset)!;
+    const i = this.#deps.imported.indexOf(route);
+    call.routeIndex = i < 0 ? -1 : this.config.routes.length + i;
+    this.#live.add(call);
+    if (this.#closed) return call.fail(new MeshClosedError());
+    this.#pipeline.routed(call);
+  }
+
+  /** @internal A mirrored copy from service `from` (handoff.ts) to `subset` (or the whole), past the routes. */
+  copy(opts: Dispatcher.DispatchOptions, handler: Dispatcher.DispatchHandler, host: string, subset: string | null, from: string): void {
+    this.#from.add(from);
+    const call = new Call(this, opts, handler, host, subset === null ? this.#whole : this.#subsets.get(subset)!);
+    call.via = from;
+    this.#enter(call, this.#pipeline.routed);
+  }
+
+  /** @internal `call` was handed over to another service: no longer this one's to settle. */
+  release(call: Call): void {
+    this.#live.delete(call);
+    if (this.#live.size === 0) this.#settled?.();
+  }
+
 
   /** CallEnv: one attempt's outcome, for the health model. Records are synchronous: one object serves all. */
   observe(endpoint: Endpoint, kind: AttemptOutcomeKind, status: number, latencyMs: number, nowMs: number): void {
@@ -211,6 +253,7 @@ export class Service implements CallEnv {
         service: this.name,
         endpoint: call.endpoint,
         subset: call.target.subset ?? undefined,
+        via: call.via ?? undefined,
         method: call.opts.method,
         status: call.status,
         error: call.error === undefined ? undefined : ((call.error as { code?: string }).code ?? call.error.name),
@@ -339,6 +382,7 @@ export class Service implements CallEnv {
       health: this.#health,
       layers: this.#pipeline.layers,
       rateLimited: this.#pipeline.refusals.count,
+      elsewhere: { routedTo: this.#pipeline.routedTo.toJSON(), mirroredTo: this.#pipeline.mirroredTo.toJSON(), receivedFrom: this.#from.toJSON() },
       discovery: { updates: this.#updates, errors: this.#discoveryErrors, lastError: this.#lastDiscoveryError },
     });
   }

@@ -52,6 +52,12 @@ export interface ServiceStats extends Omit<LayerStats, 'serviceCircuit' | 'concu
   concurrencyLimit: number;
   /** The layers on this service's request path, in order (see service/pipeline.ts). */
   pipeline: string[];
+  /** Requests this service's routes handed over to other services of the mesh, by service name. */
+  routedTo: Record<string, number>;
+  /** Copies this service's mirrors sent to other services of the mesh, by service name. */
+  mirroredTo: Record<string, number>;
+  /** Requests and mirrored copies other services' routes sent here, by service name. */
+  receivedFrom: Record<string, number>;
   endpoints: EndpointStats[];
 }
 
@@ -63,6 +69,7 @@ export interface StatsSources {
   readonly health: ServiceHealth;
   readonly layers: readonly Layer[];
   readonly rateLimited: number;
+  readonly elsewhere: { readonly routedTo: Record<string, number>; readonly mirroredTo: Record<string, number>; readonly receivedFrom: Record<string, number> };
   readonly discovery: { readonly updates: number; readonly errors: number; readonly lastError: string | undefined };
 }
 
@@ -126,6 +133,7 @@ export function serviceStats(s: StatsSources): ServiceStats {
     serviceCircuit,
     concurrencyLimit,
     pipeline: s.layers.map((l) => l.name),
+    ...s.elsewhere,
     endpoints: eps,
   };
 }

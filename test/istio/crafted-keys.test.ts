@@ -95,7 +95,6 @@ spec:
     'VirtualService r: spec.http[0].mirror.mirrorSubset',
     'VirtualService r: spec.http[0].mirrorPercentage.valeu',
     'VirtualService r: spec.http[0].fault.abort.percentage.percent',
-    'VirtualService r: spec.http[1].mirrors[0].destination.port',
     'VirtualService r: spec.http[1].mirrors[0].destination.extra',
     'VirtualService r: spec.http[1].mirrors[0].percentage.extra',
     'VirtualService r: spec.http[1].mirrors[0].extra',

@@ -81,14 +81,11 @@ spec:
 
   test("gives each host's service the routes read for it, and keeps the reports of every host", () => {
     const { services, unsupported } = fromIstio(yaml);
-    // reviews: route 0 is its own; route 1 goes to ratings, another service, and is skipped
-    expect(services.reviews!.routes).toEqual([{ match: [{ headers: { 'x-user': { exact: 'jason' } } }], timeoutMs: 2_000, subset: 'v2' }]);
-    // ratings: route 0 goes to reviews and is skipped (not turned into a route to ratings itself); route 1 is its own
-    expect(services.ratings!.routes).toEqual([{ rewrite: { uri: '/v1' } }]);
-    expect(unsupported).toEqual([
-      { path: 'VirtualService two: spec.http[1].route[0].destination.host', message: expect.stringMatching(/^100 % of this route's requests go to "ratings", another service.*the route is skipped$/) },
-      { path: 'VirtualService two: spec.http[0].route[0].destination.host', message: expect.stringMatching(/^100 % of this route's requests go to "reviews", another service.*the route is skipped$/) },
-    ]);
+    // reviews: route 0 is its own; route 1 goes to ratings, another service of the mesh
+    expect(services.reviews!.routes).toEqual([{ match: [{ headers: { 'x-user': { exact: 'jason' } } }], timeoutMs: 2_000, subset: 'v2' }, { rewrite: { uri: '/v1' }, service: 'ratings' }]);
+    // ratings: route 0 goes to reviews' subset v2 (not turned into a route to ratings itself); route 1 is its own
+    expect(services.ratings!.routes).toEqual([{ match: [{ headers: { 'x-user': { exact: 'jason' } } }], timeoutMs: 2_000, service: 'reviews', subset: 'v2' }, { rewrite: { uri: '/v1' } }]);
+    expect(unsupported).toEqual([]);
     expect(services.reviews!.namespaces).toEqual(['shop']);
     expect(services.ratings!.namespaces).toEqual(['shop']);
   });
@@ -108,7 +105,7 @@ spec:
 });
 
 describe('a split between this service and another', () => {
-  test('keeps the local destinations, at their shares relative to each other, and reports the foreign part', () => {
+  test('keeps every destination at its share: the subset of this service, and the other service', () => {
     const { services, unsupported } = fromIstio(`apiVersion: networking.istio.io/v1
 kind: VirtualService
 metadata: { name: reviews }
@@ -123,19 +120,20 @@ spec:
     - { destination: { host: reviews, subset: v2 }, weight: 20 }
     - { destination: { host: ratings }, weight: 20 }
 `);
-    // before: 100 % to the whole service, v1 lost; now: all of it to v1, and 75/25 as 60:20
-    expect(services.reviews!.routes).toEqual([{ subset: 'v1' }, { split: { v1: 75, v2: 25 } }]);
-    expect(unsupported).toEqual([
-      { path: 'VirtualService reviews: spec.http[0].route[1].destination.host', message: expect.stringMatching(/^20 % of this route's requests go to "reviews-canary", another service.*they go to the route's other destinations, in proportion to their weights$/) },
-      { path: 'VirtualService reviews: spec.http[1].route[2].destination.host', message: expect.stringContaining('20 % of this route\'s requests go to "ratings"') },
+    // before: 100 % to the whole service, v1 lost; then: all of it to v1; now: as Istio splits it
+    expect(services.reviews!.routes).toEqual([
+      { split: [{ subset: 'v1', weight: 80 }, { service: 'reviews-canary', weight: 20 }] },
+      { split: [{ subset: 'v1', weight: 60 }, { subset: 'v2', weight: 20 }, { service: 'ratings', weight: 20 }] },
     ]);
+    // The other hosts are services of the output, for options.discovery to give endpoints.
+    expect(Object.keys(services).sort()).toEqual(['ratings', 'reviews', 'reviews-canary']);
+    expect(unsupported).toEqual([]);
   });
 });
 
 describe('mirrorPercentage without a usable mirror mirrors nothing', () => {
   test.each([
     ['no mirror at all', '', ['VirtualService r: spec.http[0].mirrorPercentage']],
-    ['a mirror in another service', 'mirror: { host: elsewhere }', ['VirtualService r: spec.http[0].mirror.host', 'VirtualService r: spec.http[0].mirrorPercentage']],
   ])('%s', (_name, mirror, reported) => {
     const { services, unsupported } = fromIstio(`apiVersion: networking.istio.io/v1
 kind: VirtualService
@@ -150,6 +148,22 @@ spec:
     expect(services.r!.routes).toEqual([{}]);
     expect(paths(unsupported).sort()).toEqual(reported.sort());
   });
+});
+
+test('a mirror to another service takes the mirrorPercentage', () => {
+  const { services, unsupported } = fromIstio(`apiVersion: networking.istio.io/v1
+kind: VirtualService
+metadata: { name: r }
+spec:
+  hosts: [r]
+  http:
+  - route: [{ destination: { host: r } }]
+    mirrorPercentage: { value: 30 }
+    mirror: { host: elsewhere }
+`);
+  expect(services.r!.routes).toEqual([{ mirror: { service: 'elsewhere', percent: 30 } }]);
+  expect(services.elsewhere).toEqual(expect.any(Object));
+  expect(unsupported).toEqual([]);
 });
 
 describe('services are named so that distinct hosts stay distinct', () => {
@@ -300,11 +314,12 @@ spec:
 `;
 
   test('its block is left out; a route with no block left is skipped; each is reported', () => {
-    const { services, unsupported } = fromIstio(yaml);
+    // This process's labels are unknown here: no option, no downward-API file.
+    const { services, unsupported } = fromIstio(yaml, { source: { labelsFile: '/nonexistent/meshlet-labels', env: {} } });
     expect(services.ratings!.routes).toEqual([{ match: [{ headers: { 'x-canary': { exact: '1' } } }], subset: 'v2' }, { subset: 'v1' }]);
     expect(unsupported).toEqual([
       { path: 'VirtualService ratings: spec.http[0].match[0].withoutHeaders', message: expect.stringMatching(/left out, so it matches nothing rather than everything, and the route, with no other block, is skipped$/) },
-      { path: 'VirtualService ratings: spec.http[1].match[0].sourceLabels', message: expect.stringMatching(/left out, so it matches nothing rather than everything$/) },
+      { path: 'VirtualService ratings: spec.http[1].match[0].sourceLabels', message: expect.stringMatching(/^this process's labels are unknown .*ENOENT.*left out, so it matches nothing rather than everything$/) },
     ]);
   });
 

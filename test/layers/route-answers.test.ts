@@ -118,6 +118,8 @@ describe('bad route features are refused at createMesh with the field path', () 
     ['a header value with a newline', [{ headers: { request: { add: { x: 'a\r\nb' } } } }], /headers\.request\.add\.x: a header value has no CR, LF or NUL/],
     ['redirect and directResponse', [{ redirect: {}, directResponse: { status: 200 } }], /routes\[0\]\.directResponse: give either "redirect" or "directResponse"/],
     ['redirect with a subset', [{ redirect: { uri: '/x' }, subset: 'v1' }], /routes\[0\]\.subset: a route with "redirect" answers by itself/],
+    ['redirect with another service', [{ redirect: { uri: '/x' }, service: 'other' }], /routes\[0\]\.service: a route with "redirect" answers by itself/],
+    ['directResponse with mirrors', [{ directResponse: { status: 200 }, mirrors: [{ percent: 5 }] }], /routes\[0\]\.mirrors: a route with "directResponse"/],
     ['directResponse with a fault', [{ directResponse: { status: 200 }, fault: { abort: { httpStatus: 500 } } }], /routes\[0\]\.fault: a route with "directResponse"/],
     ['a redirect code that is not a redirect', [{ redirect: { redirectCode: 200 } }], /redirect\.redirectCode: expected one of 301, 302, 303, 307, 308/],
     ['a bad redirect port', [{ redirect: { port: 70_000 } }], /redirect\.port/],
