@@ -5,8 +5,8 @@
 //
 // Counted: every field of every message reachable from the two kinds, each message once. Value
 // types (StringMatch, Percent, Duration, wrappers, PortSelector, WorkloadSelector) count as one
-// field; so does a message meshlet does not read into (reported as a whole: tls and tcp routes,
-// corsPolicy, headers, rewrite, redirect, …); a message read field by field counts through its
+// field; so does a message counted as one (tls and tcp routes and corsPolicy, reported as a whole;
+// headers, rewrite, redirect and directResponse, applied as a whole); a message read field by field counts through its
 // fields only — except a subset's trafficPolicy, a route's mirror and mirrors, and the parts of a
 // portLevelSettings entry, which count on their own too.
 //
