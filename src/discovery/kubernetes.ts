@@ -34,6 +34,11 @@ class KubernetesSource implements DiscoverySource {
   #lastKey: string | null = null;
   readonly #watches: ListWatch[] = [];
   #synced = false;
+  /**
+   * With `podLabels`, the first snapshot waits for the first list of pods (so a subset by
+   * `version` has its endpoints from the start), unless reading the selector or the pods fails.
+   */
+  #podsSynced: boolean;
   #stopped = false;
 
   readonly #stop = new AbortController();
@@ -43,6 +48,7 @@ class KubernetesSource implements DiscoverySource {
     private readonly ctx: DiscoveryContext,
   ) {
     this.#access = resolveAccess(o, `services.${ctx.service}.discovery`);
+    this.#podsSynced = !o.podLabels;
     const ns = encodeURIComponent(this.#access.namespace);
     const slices = new ListWatch(
       this.#access,
@@ -105,7 +111,9 @@ class KubernetesSource implements DiscoverySource {
         ...KUBERNETES_BACKOFF,
         signal: this.#stop.signal,
         onFailure: (err, _attempt, delayMs) => {
-          if (!this.#stopped) this.#report.error(new Error(`kubernetes discovery: pod labels unavailable for now (${err.message}); next try in ${(delayMs / 1000).toFixed(1)} s`));
+          if (this.#stopped) return;
+          this.#report.error(new Error(`kubernetes discovery: pod labels unavailable for now (${err.message}); next try in ${(delayMs / 1000).toFixed(1)} s`));
+          this.#podsReady();
         },
       },
     );
@@ -122,7 +130,7 @@ class KubernetesSource implements DiscoverySource {
     if (this.#stopped) return;
     if (selector === null) {
       this.ctx.log.warn(`kubernetes discovery: service ${this.o.service} has no selector; endpoints carry no pod labels`);
-      return;
+      return this.#podsReady();
     }
     const pods = new ListWatch(
       this.#access,
@@ -132,6 +140,7 @@ class KubernetesSource implements DiscoverySource {
         reset: (items) => {
           this.#pods.clear();
           for (const p of items) this.#pods.set(p.metadata.name, labelsOf(p));
+          this.#podsSynced = true;
           this.#publish();
         },
         upsert: (p) => {
@@ -143,7 +152,11 @@ class KubernetesSource implements DiscoverySource {
         remove: (p) => {
           this.#pods.delete(p.metadata.name);
         },
-        ...this.#report,
+        debug: this.#report.debug,
+        error: (err) => {
+          this.#report.error(err);
+          this.#podsReady();
+        },
       },
       this.#watchOptions,
     );
@@ -182,9 +195,16 @@ class KubernetesSource implements DiscoverySource {
     if (problems.length > 0) once(problems.join('; '));
   }
 
+  /** Pod labels are as known as they will be for now: the endpoints may go out without them. */
+  #podsReady(): void {
+    if (this.#podsSynced) return;
+    this.#podsSynced = true;
+    this.#publish();
+  }
+
   /** Merge every usable slice into one snapshot; pushed only when it changed. */
   #publish(): void {
-    if (!this.#synced || this.#stopped) return;
+    if (!this.#synced || !this.#podsSynced || this.#stopped) return;
     const byUrl = new Map<string, EndpointSpec>();
     for (const slice of this.#slices.values()) {
       if (slice.addressType === 'FQDN') continue;
