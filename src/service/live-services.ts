@@ -8,7 +8,8 @@
  * - Otherwise a new service is built and started, takes the host names, and the old one closes
  *   with the mesh's grace: the requests it is running finish on it.
  * - A service given in `services` merges with the live config: its own fields win, key by key
- *   (`{ ...live, ...given }`); when the live config for it goes away it returns to its own.
+ *   (`{ ...live, ...given }`; `endpoints` and `discovery` count as one key); when the live config
+ *   for it goes away it returns to its own.
  */
 import { messageOf } from '../core/errors.js';
 import type { Logger } from '../core/log.js';
@@ -54,7 +55,7 @@ export class LiveServices {
     for (const [name, cfg] of Object.entries(configs)) {
       const given = this.#given.get(name);
       try {
-        out.set(name, this.#deps.parse(name, given ? { ...cfg, ...given.raw } : cfg));
+        out.set(name, this.#deps.parse(name, given ? merge(cfg, given.raw) : cfg));
       } catch (err) {
         return `service ${name}: ${messageOf(err)}`;
       }
@@ -130,4 +131,12 @@ export class LiveServices {
   async closeRetired(destroy = false): Promise<void> {
     await Promise.allSettled([...this.#closing].map((s) => (destroy ? s.destroy() : s.close(this.#deps.graceMs()))));
   }
+}
+
+/** `{ ...live, ...given }`, where `endpoints` and `discovery` count as one field (either wins over both). */
+function merge(live: ServiceConfig, given: ServiceConfig): ServiceConfig {
+  const out: Record<string, unknown> = { ...live, ...given };
+  if (given.endpoints !== undefined && given.discovery === undefined) delete out.discovery;
+  if (given.discovery !== undefined && given.endpoints === undefined) delete out.endpoints;
+  return out as ServiceConfig;
 }

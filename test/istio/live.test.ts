@@ -105,3 +105,98 @@ test('a VirtualService moving 100 % v1 to 100 % v2 applies without a restart and
   // Reconfigured in place: the same service, its endpoints and pools kept.
   expect(m.service('reviews')).toBe(service);
 });
+
+test('a malformed version keeps the last good one in force (warned, an event), the next good one applies, a deletion removes its config', async () => {
+  const a = await cluster();
+  applyYaml(a, 'shop', `${REVIEWS_RULE}---\n${reviewsAllTo('v1')}`);
+  const warnings: string[] = [];
+  mesh = createMesh({ istio: { namespaces: ['shop'], apiServer: a.url }, logger: { warn: (m: string) => warnings.push(m), debug: () => {} } });
+  const m = mesh;
+  const url = 'http://reviews.shop/';
+  expect((await call(m, url)).backend).toBe('reviews-v1');
+  const good = m.stats().istio!.resources.find((r) => r.kind === 'VirtualService')!.resourceVersion;
+  const errors: MeshEventMap['istio-config-error'][] = [];
+  m.on('istio-config-error', (e) => errors.push(e));
+  const bad = [
+    // A shape fromIstio refuses: `http` is not a list.
+    { metadata: { name: 'reviews' }, spec: { hosts: ['reviews'], http: 5 } },
+    // A field fromIstio refuses: a weight that is no number.
+    { metadata: { name: 'reviews' }, spec: { hosts: ['reviews'], http: [{ route: [{ destination: { host: 'reviews', subset: 'v2' }, weight: 'half' }] }] } },
+    // A config that does not parse: a route to a subset no DestinationRule defines.
+    { metadata: { name: 'reviews' }, spec: { hosts: ['reviews'], http: [{ route: [{ destination: { host: 'reviews', subset: 'v9' } }] }] } },
+  ];
+  for (const [i, object] of bad.entries()) {
+    const reported = new Promise<MeshEventMap['istio-config-error']>((resolve) => {
+      const sub = m.on('istio-config-error', (e) => (sub.dispose(), resolve(e)));
+    });
+    a.apply('virtualservices', 'shop', object);
+    const e = await reported;
+    expect(e, `bad version ${i}`).toMatchObject({ kind: 'VirtualService', namespace: 'shop', name: 'reviews', resourceVersion: a.resourceVersion, kept: good });
+    for (let j = 0; j < 3; j++) expect((await call(m, url)).backend).toBe('reviews-v1');
+    const vs = m.stats().istio!.resources.find((r) => r.kind === 'VirtualService')!;
+    expect(vs).toMatchObject({ resourceVersion: a.resourceVersion, inForce: good, error: e.message });
+  }
+  expect(errors.map((e) => e.message)).toEqual([expect.stringMatching(/spec\.http: expected a list/), expect.stringMatching(/weight/), expect.stringMatching(/v9/)]);
+  expect(warnings.filter((w) => /VirtualService shop\/reviews version \d+ not applied/.test(w))).toHaveLength(3);
+  // The next good version applies.
+  let applied = nextConfig(m, (e) => versionOf(e, 'VirtualService', 'reviews') === a.resourceVersion);
+  applyYaml(a, 'shop', reviewsAllTo('v2'));
+  await applied;
+  expect((await call(m, url)).backend).toBe('reviews-v2');
+  expect(m.stats().istio!.resources.find((r) => r.kind === 'VirtualService')).not.toHaveProperty('error');
+  // Deleting the VirtualService removes its routes: every version takes traffic again.
+  applied = nextConfig(m, (e) => versionOf(e, 'VirtualService', 'reviews') === undefined);
+  a.remove('virtualservices', 'shop', 'reviews');
+  await applied;
+  const seen = new Set<string | undefined>();
+  for (let i = 0; i < 30 && seen.size < 3; i++) seen.add((await call(m, url)).backend);
+  expect(seen).toEqual(new Set(['reviews-v1', 'reviews-v2', 'reviews-v3']));
+  // Deleting the DestinationRule too removes the service.
+  applied = nextConfig(m, (e) => e.services.length === 0);
+  a.remove('destinationrules', 'shop', 'reviews');
+  await applied;
+  expect(m.service('reviews')).toBeUndefined();
+  expect(m.stats().istio).toMatchObject({ services: [], resources: [] });
+});
+
+test('an API server without networking.istio.io/v1 is read at v1beta1 (the list answers 404 at v1)', async () => {
+  const a = await cluster();
+  a.istioVersions = ['v1beta1', 'v1alpha3'];
+  applyYaml(a, 'shop', `${REVIEWS_RULE}---\n${reviewsAllTo('v3')}`);
+  mesh = createMesh({ istio: { namespaces: ['shop'], apiServer: a.url } });
+  expect((await call(mesh, 'http://reviews.shop.svc/')).backend).toBe('reviews-v3');
+  expect(mesh.stats().istio!.collections).toEqual(['/apis/networking.istio.io/v1beta1/namespaces/shop/destinationrules', '/apis/networking.istio.io/v1beta1/namespaces/shop/virtualservices']);
+  expect(a.requests.filter((r) => r.startsWith('GET /apis/networking.istio.io/v1/'))).toHaveLength(2);
+});
+
+test('a service given in `services` merges with the live config, its own fields winning; without live config it is its own again', async () => {
+  const a = await cluster();
+  applyYaml(a, 'shop', `${REVIEWS_RULE}---\n${reviewsAllTo('v2')}`);
+  const v1 = backends.find((b) => b.name === 'reviews-v1')!;
+  // Given: the endpoints (static, one of them labelled v2) and the balancer; from the cluster: subsets and routes.
+  mesh = createMesh({
+    services: { reviews: { namespaces: ['shop'], endpoints: [{ url: v1.url, labels: { version: 'v2' } }], balancer: 'round-robin' } },
+    istio: { namespaces: ['shop'], apiServer: a.url },
+  });
+  const m = mesh;
+  await nextConfig(m).catch(() => {});
+  expect((await call(m, 'http://reviews.shop/')).backend).toBe('reviews-v1');
+  const cfg = m.service('reviews')!.config;
+  expect(cfg).toMatchObject({ discoveryType: 'static', balancer: { name: 'round-robin' } });
+  expect(cfg.subsets.map((s) => s.name)).toEqual(['v1', 'v2', 'v3']);
+  expect(cfg.routes).toHaveLength(1);
+  const applied = nextConfig(m, (e) => e.resources.length === 0);
+  a.remove('virtualservices', 'shop', 'reviews');
+  a.remove('destinationrules', 'shop', 'reviews');
+  await applied;
+  expect(m.service('reviews')!.config).toMatchObject({ subsets: [], routes: [] });
+  expect((await call(m, 'http://reviews.shop/')).backend).toBe('reviews-v1');
+});
+
+test('`istio` is checked at createMesh: errors name the field', () => {
+  expect(() => createMesh({ istio: { namespaces: [], apiServer: 'http://127.0.0.1:1' } })).toThrowError(/istio\.namespaces: expected at least one namespace/);
+  expect(() => createMesh({ istio: { namespaces: ['Shop'], apiServer: 'http://127.0.0.1:1' } })).toThrowError(/istio\.namespaces\[0\]|istio\.namespaces\.0/);
+  expect(() => createMesh({ istio: { namespaces: ['shop'], apiServer: 'localhost:6443' } })).toThrowError(/istio\.apiServer: expected an http\(s\) URL/);
+  expect(() => createMesh({ istio: { namespaces: ['shop'], apiServer: 'http://127.0.0.1:1', colour: 'blue' } as never })).toThrowError(/istio\.colour/);
+  expect(() => createMesh({ istio: { namespaces: ['shop'], kubeconfig: '/nonexistent/kubeconfig' } })).toThrowError(/istio\.kubeconfig/);
+});
