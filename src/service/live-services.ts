@@ -38,6 +38,10 @@ export class LiveServices {
   readonly #given: ReadonlyMap<string, { raw: ServiceConfig; parsed: ParsedService }>;
   /** Names whose config comes from live config now. */
   readonly #live = new Set<string>();
+  /** The config each parsed service was made from, as JSON: an unchanged one is not applied again. */
+  readonly #source = new WeakMap<ParsedService, string>();
+  /** The source of the config in force, by name. */
+  readonly #inForce = new Map<string, string>();
   /** Replaced and removed services still closing. */
   readonly #closing = new Set<Service>();
 
@@ -55,7 +59,10 @@ export class LiveServices {
     for (const [name, cfg] of Object.entries(configs)) {
       const given = this.#given.get(name);
       try {
-        out.set(name, this.#deps.parse(name, given ? merge(cfg, given.raw) : cfg));
+        const merged = given ? merge(cfg, given.raw) : cfg;
+        const parsed = this.#deps.parse(name, merged);
+        this.#source.set(parsed, JSON.stringify(merged));
+        out.set(name, parsed);
       } catch (err) {
         return `service ${name}: ${messageOf(err)}`;
       }
@@ -78,6 +85,7 @@ export class LiveServices {
     for (const name of [...this.#live]) {
       if (next.has(name)) continue;
       const given = this.#given.get(name);
+      this.#inForce.delete(name);
       if (given) this.#put(name, given.parsed);
       else this.#remove(name);
       this.#live.delete(name);
@@ -86,20 +94,27 @@ export class LiveServices {
     this.#deps.routesChanged();
   }
 
+  /** Make `svc` the config of service `name`, unless it is made from the same config as the one in force (its state is then kept). */
   #put(name: string, svc: ParsedService): void {
-    const { services, hosts } = this.#deps;
+    const services = this.#deps.services;
     const current = services.get(name);
-    if (current !== undefined && current.config === svc) return;
-    if (current !== undefined && current.reconfigure(svc)) return this.#route(current, current);
-    let made: Service;
+    const source = this.#source.get(svc) ?? '';
+    if (current !== undefined && this.#inForce.get(name) === source) return;
+    if (current !== undefined && current.reconfigure(svc)) {
+      this.#inForce.set(name, source);
+      return this.#route(current, current);
+    }
+    let made: Service | undefined;
     try {
       made = this.#deps.make(svc);
       made.start();
     } catch (err) {
+      void made?.destroy();
       this.#deps.log.warn(`live config: service ${name} could not start, ${current ? 'keeping its previous config' : 'not added'}: ${messageOf(err)}`);
       return;
     }
     services.set(name, made);
+    this.#inForce.set(name, source);
     this.#route(current, made);
     if (current !== undefined) this.#retire(current);
   }
