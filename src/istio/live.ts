@@ -75,6 +75,8 @@ export class IstioLive {
   #reported = new Set<string>();
   #applied = false;
   #wait: { promise: Promise<void>; resolve: () => void; timer: NodeJS.Timeout } | null = null;
+  /** True once requests were held for `readyTimeoutMs` (or the watch stopped): none is held again. */
+  #waitOver = false;
 
   constructor(o: ParsedIstioLive, target: LiveTarget, deps: IstioLiveDeps) {
     this.#o = o;
@@ -99,11 +101,14 @@ export class IstioLive {
 
   /** For the dispatcher: a request to `hostname` waits for the first lists when it may be a service they make. */
   pending(hostname: string): Promise<void> | null {
-    if (this.#applied || !this.#inWatchedNamespace(hostname)) return null;
+    if (this.#applied || this.#waitOver || !this.#inWatchedNamespace(hostname)) return null;
     if (this.#wait === null) {
       let resolve!: () => void;
       const promise = new Promise<void>((r) => (resolve = r));
-      const timer = setTimeout(() => this.#release(), this.#o.readyTimeoutMs);
+      const timer = setTimeout(() => {
+        this.#waitOver = true;
+        this.#release();
+      }, this.#o.readyTimeoutMs);
       timer.unref();
       this.#wait = { promise, resolve, timer };
     }
@@ -221,6 +226,7 @@ export class IstioLive {
 
   async stop(): Promise<void> {
     this.#watch.stop();
+    this.#waitOver = true;
     this.#release();
     await this.#access.close().catch(() => {});
   }

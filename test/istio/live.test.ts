@@ -6,9 +6,10 @@ import { afterEach, expect, test } from 'vitest';
 import { request } from 'undici';
 import { createMesh, type Mesh, type MeshEventMap } from '../../src/index.js';
 import { closeAll, type Backend } from '../support/backend.js';
+import { until } from '../support/holding.js';
 import { startKubeApi, type KubeApiServer } from '../support/kube-apiserver.js';
 import { applyYaml, deploy } from '../support/istio-cluster.js';
-import { REVIEWS_RULE, REVIEWS_TEST_V2, reviewsAllTo } from '../support/istio-tasks.js';
+import { RATINGS_RULE, REVIEWS_RULE, REVIEWS_TEST_V2, reviewsAllTo } from '../support/istio-tasks.js';
 
 let api: KubeApiServer | undefined;
 let mesh: Mesh | undefined;
@@ -199,4 +200,85 @@ test('`istio` is checked at createMesh: errors name the field', () => {
   expect(() => createMesh({ istio: { namespaces: ['shop'], apiServer: 'localhost:6443' } })).toThrowError(/istio\.apiServer: expected an http\(s\) URL/);
   expect(() => createMesh({ istio: { namespaces: ['shop'], apiServer: 'http://127.0.0.1:1', colour: 'blue' } as never })).toThrowError(/istio\.colour/);
   expect(() => createMesh({ istio: { namespaces: ['shop'], kubeconfig: '/nonexistent/kubeconfig' } })).toThrowError(/istio\.kubeconfig/);
+});
+
+test('a DestinationRule changing the pool replaces the service: the new one takes its hosts, no request fails, the old one closes', async () => {
+  const a = await cluster();
+  backends.push(...(await deploy(a, 'shop', 'ratings', ['v1'])));
+  applyYaml(a, 'shop', `${REVIEWS_RULE}---\n${reviewsAllTo('v1')}---\n${RATINGS_RULE}`);
+  mesh = createMesh({ istio: { namespaces: ['shop'], apiServer: a.url }, unknownHosts: 'reject' });
+  const m = mesh;
+  expect((await call(m, 'http://reviews.shop/')).backend).toBe('reviews-v1');
+  expect((await call(m, 'http://ratings.shop/')).backend).toBe('ratings-v1');
+  const before = m.service('reviews')!;
+  const ratings = m.service('ratings')!;
+  const ratingsConfig = ratings.config;
+  let changed = false;
+  let failed = 0;
+  let after = 0;
+  const caller = async (): Promise<void> => {
+    for (let i = 0; i < 400 && !(changed && after > 100); i++) {
+      const r = await call(m, 'http://reviews.shop/').catch(() => ({ status: 0, backend: undefined }));
+      if (r.status !== 200 || r.backend !== 'reviews-v1') failed++;
+      if (changed) after++;
+    }
+  };
+  const callers = Array.from({ length: 4 }, caller);
+  const applied = nextConfig(m, (e) => versionOf(e, 'DestinationRule', 'reviews') === a.resourceVersion);
+  applyYaml(a, 'shop', REVIEWS_RULE.replace('spec:\n  host: reviews\n', 'spec:\n  host: reviews\n  trafficPolicy:\n    connectionPool:\n      tcp:\n        maxConnections: 3\n'));
+  await applied;
+  changed = true;
+  await Promise.all(callers);
+  expect(failed).toBe(0);
+  const now = m.service('reviews')!;
+  expect(now).not.toBe(before);
+  expect(now.config.pool.connections).toBe(3);
+  // The other service was not touched: same object, same config (its state kept).
+  expect(m.service('ratings')).toBe(ratings);
+  expect(ratings.config).toBe(ratingsConfig);
+  // The old service closed once its requests settled: it refuses new ones.
+  await before.close(0);
+  expect(before.stats().inFlight).toBe(0);
+});
+
+test('a watch broken after history was compacted relists (410) and the change made meanwhile applies', async () => {
+  const a = await cluster();
+  applyYaml(a, 'shop', `${REVIEWS_RULE}---\n${reviewsAllTo('v1')}`);
+  mesh = createMesh({ istio: { namespaces: ['shop'], apiServer: a.url, watchTimeoutMs: 60_000 } });
+  const m = mesh;
+  expect((await call(m, 'http://reviews.shop/')).backend).toBe('reviews-v1');
+  const listsBefore = a.requests.filter((r) => r.includes('/virtualservices') && !r.includes('watch=')).length;
+  const applied = nextConfig(m, (e) => versionOf(e, 'VirtualService', 'reviews') === a.resourceVersion);
+  a.dropWatches();
+  applyYaml(a, 'shop', reviewsAllTo('v3'));
+  a.compact();
+  await applied;
+  expect((await call(m, 'http://reviews.shop/')).backend).toBe('reviews-v3');
+  expect(a.requests.filter((r) => r.includes('/virtualservices') && !r.includes('watch=')).length).toBeGreaterThan(listsBefore);
+});
+
+test('an API server that serves no networking.istio.io version: reported, and a request waits at most readyTimeoutMs', async () => {
+  const a = await cluster();
+  a.istioVersions = [];
+  const warnings: string[] = [];
+  mesh = createMesh({ istio: { namespaces: ['shop'], apiServer: a.url, readyTimeoutMs: 0 }, unknownHosts: 'reject', logger: { warn: (w: string) => warnings.push(w), debug: () => {} } });
+  const err = await request('http://reviews.shop.svc.cluster.local/', { dispatcher: mesh.dispatcher }).then(
+    () => null,
+    (e: { code: string }) => e.code,
+  );
+  expect(err).toBe('UNKNOWN_SERVICE');
+  const m = mesh;
+  await until(() => warnings.some((w) => /v1alpha3\/namespaces\/shop\/(destinationrules|virtualservices) answered 404/.test(w)));
+  expect(m.stats().istio).toMatchObject({ synced: false, services: [] });
+});
+
+test('toJSON writes the istio block (no literal token) and createMesh takes it back', async () => {
+  const a = await cluster();
+  mesh = createMesh({ istio: { namespaces: ['shop'], apiServer: a.url, token: 'secret-token', port: 9080 } });
+  const json = mesh.toJSON();
+  expect(json.istio).toEqual({ namespaces: ['shop'], port: 9080, readyTimeoutMs: 5000, apiServer: a.url });
+  expect(JSON.stringify(json)).not.toContain('secret-token');
+  const again = createMesh(JSON.parse(JSON.stringify(json)));
+  expect(again.toJSON()).toEqual(json);
+  await again.close();
 });
