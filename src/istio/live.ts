@@ -88,7 +88,7 @@ export class IstioLive {
       o.namespaces,
       {
         changed: () => this.#changed(),
-        error: (message) => deps.log.warn(`istio config: ${message}`),
+        error: (message) => deps.log.warn(message), // the watch's messages start with "istio config:"
         debug: (message) => deps.log.debug(`istio config: ${message}`),
       },
       { watchTimeoutMs: o.watchTimeoutMs, random: deps.random, now: deps.now },

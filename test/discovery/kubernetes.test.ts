@@ -98,6 +98,25 @@ describe('kubernetes discovery (EndpointSlices)', () => {
     await until(() => m.stats().services.web!.endpoints.some((e) => e.labels.version === 'v1'));
   });
 
+  test('with pod labels, the first snapshot waits for the first list of pods: the first update already carries them', async () => {
+    api.apply('pods', 'default', { metadata: { name: 'web-v2-abc', labels: { app: 'web', version: 'v2' } } });
+    api.apply('endpointslices', 'default', slice('web-a', 'web', [{ ip: '127.0.0.1', pod: 'web-v2-abc' }], port));
+    const m = meshFor();
+    const updates: number[] = [];
+    m.on('discovery-update', (e) => updates.push(e.endpoints));
+    await until(() => updates.length > 0);
+    expect(updates).toEqual([1]);
+    expect(m.stats().services.web!.endpoints[0]!.labels).toMatchObject({ version: 'v2' });
+  });
+
+  test('with pod labels and a Service that cannot be read, the endpoints go out without labels rather than never', async () => {
+    api.remove('services', 'default', 'web');
+    api.apply('endpointslices', 'default', slice('web-a', 'web', [{ ip: '127.0.0.1', pod: 'web-v2-abc' }], port));
+    const m = meshFor();
+    await at(m);
+    expect(m.stats().services.web!.endpoints[0]!.labels).not.toHaveProperty('version');
+  });
+
   test('a dropped watch resumes from the last resourceVersion without relisting', async () => {
     api.apply('endpointslices', 'default', slice('web-a', 'web', [{ ip: '127.0.0.1' }], port));
     const m = meshFor();

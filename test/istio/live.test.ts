@@ -282,3 +282,19 @@ test('toJSON writes the istio block (no literal token) and createMesh takes it b
   expect(again.toJSON()).toEqual(json);
   await again.close();
 });
+
+test('a watch event that is not JSON is reported and skipped; the next event applies', async () => {
+  const a = await cluster();
+  applyYaml(a, 'shop', `${REVIEWS_RULE}---\n${reviewsAllTo('v1')}`);
+  const warnings: string[] = [];
+  mesh = createMesh({ istio: { namespaces: ['shop'], apiServer: a.url }, logger: { warn: (w: string) => warnings.push(w), debug: () => {} } });
+  const m = mesh;
+  expect((await call(m, 'http://reviews.shop/')).backend).toBe('reviews-v1');
+  await until(() => a.watchers >= 4); // DestinationRules and VirtualServices, and reviews' slices and pods
+  a.sendRaw('{"type": "MODIFIED", "object": {"metadata": {"name": "reviews"');
+  await until(() => warnings.some((w) => /istio config: \/apis\/networking\.istio\.io\/v1\/namespaces\/shop\/\w+: skipped a watch event that is not JSON/.test(w)));
+  const applied = nextConfig(m, (e) => versionOf(e, 'VirtualService', 'reviews') === a.resourceVersion);
+  applyYaml(a, 'shop', reviewsAllTo('v2'));
+  await applied;
+  expect((await call(m, 'http://reviews.shop/')).backend).toBe('reviews-v2');
+});
