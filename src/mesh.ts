@@ -8,8 +8,9 @@ import { meshFetch, type RedirectPolicy } from './security/redirects.js';
 import { BalancerRegistry, type BalancerDefinition, type BalancerFactory } from './balancers/balancer.js';
 import { registerBuiltinBalancers } from './balancers/builtins.js';
 import { parseMeshConfig, type IstioMeshConfig, type MeshConfig, type ParsedMeshConfig, type ParsedService, type ServiceConfig } from './service/config.js';
-import { LiveServices } from './service/live-services.js';
-import { IstioLive, type IstioLiveStats } from './istio/live.js';
+import type { LiveServices } from './service/live-services.js';
+import type { IstioLive, IstioLiveStats } from './istio/live.js';
+import { startIstioLive } from './istio/live-mesh.js';
 import { istioLiveToJSON, parseIstioLive, type ParsedIstioLive } from './istio/live-config.js';
 import { meshToJSON } from './service/config-json.js';
 import { passthroughRule } from './service/hosts.js';
@@ -127,7 +128,7 @@ export class Mesh {
     const locality = processLocality(parsed.locality);
     const hosts = new Map<string, Service>();
     // Every user factory runs before anything starts: one that fails leaves nothing running.
-    const built = parsed.services.map((svc) => {
+    const prepare = (svc: ParsedService) => {
       const log = sectionLogger(`meshlet:service:${svc.name}`, config.logger);
       const ctx = { service: svc.name, events: this.#events, log, now, random };
       const interceptors: Layer[] = [];
@@ -136,7 +137,8 @@ export class Mesh {
         if (i !== null) interceptors.push(fromInterceptor(i));
       }
       return { svc, log, interceptors };
-    });
+    };
+    const built = parsed.services.map(prepare);
     const make = ({ svc, log, interceptors }: (typeof built)[number]): Service => new Service(svc, { random, now, log, events: this.#events, locality, interceptors });
     try {
       for (const b of built) {
@@ -160,27 +162,21 @@ export class Mesh {
       // A discovery factory that throws (a registered one) must not leave the sources started before it running.
       for (const service of this.#services.values()) service.start();
       if (this.#istioConfig !== null) {
-        const given = new Map<string, { raw: ServiceConfig; parsed: ParsedService }>();
-        const rawServices = (raw.services ?? {}) as Record<string, ServiceConfig>;
-        for (const svc of parsed.services) given.set(svc.name, { raw: rawServices[svc.name]!, parsed: svc });
-        const live = (this.#live = new LiveServices(
-          {
-            services: this.#services,
-            hosts,
-            routesChanged: () => this.dispatcher.routesChanged(),
-            parse: (name, cfg) => parseMeshConfig({ services: { [name]: cfg }, namespace: parsed.namespace, clusterDomain: parsed.clusterDomain }, balancers, discoveries).services[0]!,
-            make: (svc) => {
-              const log = sectionLogger(`meshlet:service:${svc.name}`, config.logger);
-              const ctx = { service: svc.name, events: this.#events, log, now, random };
-              const interceptors = [...parsed.interceptors, ...svc.interceptors].map((f) => f(ctx)).filter((i) => i !== null).map(fromInterceptor);
-              return make({ svc, log, interceptors });
-            },
-            graceMs: () => this.#graceMs,
-            log: meshLog,
-          },
-          given,
-        ));
-        this.#istio = new IstioLive(this.#istioConfig, live, { events: this.#events, log: meshLog, now, random, namespace: parsed.namespace, clusterDomain: parsed.clusterDomain });
+        ({ istio: this.#istio, live: this.#live } = startIstioLive({
+          config: this.#istioConfig,
+          parsed,
+          rawServices: (raw.services ?? {}) as Record<string, ServiceConfig>,
+          registries: { balancers, discoveries },
+          services: this.#services,
+          hosts,
+          routesChanged: () => this.dispatcher.routesChanged(),
+          make: (svc) => make(prepare(svc)),
+          graceMs: () => this.#graceMs,
+          events: this.#events,
+          log: meshLog,
+          now,
+          random,
+        }));
       }
     } catch (err) {
       for (const service of this.#services.values()) void service.destroy();
