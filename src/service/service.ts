@@ -146,7 +146,8 @@ export class Service implements CallEnv {
    * swapped in, so a request sees either the old config or the new one, never a mix. Requests
    * already running finish on the old pipeline, whose layers close once they have settled. The
    * endpoints, their pools and discovery are kept; a target (subset) whose definition is unchanged
-   * keeps its balancer state, and an unchanged health config keeps ejections and probes.
+   * keeps its balancer state, and an unchanged health config keeps ejections and probes (a changed
+   * one starts fresh: every endpoint available).
    * Returns false, changing nothing, when `next` changes what the endpoints are made of —
    * discovery, pool or TLS (reconfigure.ts) — or the service is closed: replace the service then.
    * `next` must have been parsed for this service (same name; the caller keeps its host names).
@@ -162,8 +163,12 @@ export class Service implements CallEnv {
     if (!sameHealth(this.config, next)) {
       const before = this.#health;
       this.#health = this.#newHealth(next);
-      for (const ep of this.#endpoints.active()) this.#health.add(ep, false);
       before.close();
+      // A new health model starts fresh: what the old one ejected is available again.
+      for (const ep of this.#endpoints.active()) {
+        ep.available = true;
+        this.#health.add(ep, false);
+      }
     }
     const retired = this.#pipeline;
     this.config = next;

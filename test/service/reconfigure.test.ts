@@ -106,3 +106,25 @@ test('a request waiting in the old pipeline (queued for a slot) finishes there a
   expect(backends[0]!.received.length).toBe(2);
   expect(backends[1]!.received.length).toBe(1);
 });
+
+test('a changed health config starts fresh (what was ejected is available again); an unchanged one keeps its ejections', async () => {
+  const { m, config } = await setup();
+  const health = { outlierDetection: { consecutive5xxErrors: 1, baseEjectionTimeMs: 600_000, maxEjectionPercent: 100 }, retry: false as const };
+  const svc = m.service('api')!;
+  expect(svc.reconfigure(parse(config('v1', health)))).toBe(true);
+  backends[0]!.fault = { kind: 'status', status: 500 };
+  await request('http://api/', { dispatcher: m.dispatcher }).then((r) => r.body.text());
+  const v1 = (): string => {
+    const e = svc.stats().endpoints.find((x) => x.url === backends[0]!.url)!;
+    return `${e.health} ${e.state}`;
+  };
+  expect(v1()).toBe('ejected unavailable');
+  backends[0]!.fault = { kind: 'none' };
+  // Same health config, other routes: the ejection stays.
+  expect(svc.reconfigure(parse(config('v2', health)))).toBe(true);
+  expect(v1()).toBe('ejected unavailable');
+  // Another health config: a fresh model, v1 takes traffic again.
+  expect(svc.reconfigure(parse(config('v1', { ...health, outlierDetection: { ...health.outlierDetection, consecutive5xxErrors: 2 } })))).toBe(true);
+  expect(v1()).toBe('healthy healthy');
+  expect(await backendOf(m)).toBe('v1');
+});
