@@ -86,7 +86,7 @@ test('a VirtualService moving 100 % v1 to 100 % v2 applies without a restart and
   const seen: string[] = [];
   // Eight callers, each a bounded loop, sending while the change is applied.
   const caller = async (): Promise<void> => {
-    for (let i = 0; i < 400 && !(changed && seen.length > 200); i++) {
+    for (let i = 0; i < 5_000 && !(changed && seen.length > 200); i++) {
       const sentAfter = changed;
       const r = await call(m, url).catch(() => ({ status: 0, backend: undefined }));
       if (r.status !== 200) failed++;
@@ -217,7 +217,7 @@ test('a DestinationRule changing the pool replaces the service: the new one take
   let failed = 0;
   let after = 0;
   const caller = async (): Promise<void> => {
-    for (let i = 0; i < 400 && !(changed && after > 100); i++) {
+    for (let i = 0; i < 5_000 && !(changed && after > 100); i++) {
       const r = await call(m, 'http://reviews.shop/').catch(() => ({ status: 0, backend: undefined }));
       if (r.status !== 200 || r.backend !== 'reviews-v1') failed++;
       if (changed) after++;
