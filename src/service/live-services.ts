@@ -5,7 +5,8 @@
  *
  * - A config that keeps the endpoints (same discovery, pool and TLS) is applied in place with
  *   `Service.reconfigure`: endpoints, pools and discovery carry over.
- * - Otherwise a new service is built and started, takes the host names, and the old one closes
+ * - Otherwise a new service is built and started; once its discovery has answered (at most its
+ *   `readyTimeoutMs`) it takes the host names, and the old one — serving until then — closes
  *   with the mesh's grace: the requests it is running finish on it.
  * - A service given in `services` merges with the live config: its own fields win, key by key
  *   (`{ ...live, ...given }`; `endpoints` and `discovery` count as one key); when the live config
@@ -42,6 +43,8 @@ export class LiveServices {
   readonly #source = new WeakMap<ParsedService, string>();
   /** The source of the config in force, by name. */
   readonly #inForce = new Map<string, string>();
+  /** Replacements started, not yet taking traffic (their discovery has not answered), with the source they were made from. */
+  readonly #starting = new Map<string, { service: Service; source: string }>();
   /** Replaced and removed services still closing. */
   readonly #closing = new Set<Service>();
 
@@ -99,6 +102,12 @@ export class LiveServices {
     const services = this.#deps.services;
     const current = services.get(name);
     const source = this.#source.get(svc) ?? '';
+    const starting = this.#starting.get(name);
+    if (starting !== undefined) {
+      if (starting.source === source) return; // on its way
+      this.#starting.delete(name);
+      this.#retire(starting.service);
+    }
     if (current !== undefined && this.#inForce.get(name) === source) return;
     if (current !== undefined && current.reconfigure(svc)) {
       this.#inForce.set(name, source);
@@ -113,10 +122,28 @@ export class LiveServices {
       this.#deps.log.warn(`live config: service ${name} could not start, ${current ? 'keeping its previous config' : 'not added'}: ${messageOf(err)}`);
       return;
     }
-    services.set(name, made);
-    this.#inForce.set(name, source);
-    this.#route(current, made);
-    if (current !== undefined) this.#retire(current);
+    if (current === undefined) {
+      services.set(name, made);
+      this.#inForce.set(name, source);
+      return this.#route(undefined, made);
+    }
+    // The old service keeps the traffic until the new one's discovery has answered (at most its readyTimeoutMs).
+    const replacement = made;
+    this.#starting.set(name, { service: replacement, source });
+    const swap = (): void => {
+      clearTimeout(timer);
+      if (this.#starting.get(name)?.service !== replacement) return;
+      this.#starting.delete(name);
+      const before = services.get(name);
+      services.set(name, replacement);
+      this.#inForce.set(name, source);
+      this.#route(before, replacement);
+      if (before !== undefined) this.#retire(before);
+      this.#deps.routesChanged();
+    };
+    const timer = setTimeout(swap, svc.readyTimeoutMs);
+    timer.unref();
+    void replacement.whenReady().then(swap);
   }
 
   /** Point the service's host names at `to` (those of `from` it no longer has are dropped). */
@@ -127,6 +154,11 @@ export class LiveServices {
   }
 
   #remove(name: string): void {
+    const starting = this.#starting.get(name);
+    if (starting !== undefined) {
+      this.#starting.delete(name);
+      this.#retire(starting.service);
+    }
     const current = this.#deps.services.get(name);
     if (current === undefined) return;
     this.#deps.services.delete(name);
@@ -144,6 +176,8 @@ export class LiveServices {
 
   /** Settles once every replaced or removed service has closed; with `destroy`, their requests are cut now. */
   async closeRetired(destroy = false): Promise<void> {
+    for (const s of this.#starting.values()) this.#closing.add(s.service);
+    this.#starting.clear();
     await Promise.allSettled([...this.#closing].map((s) => (destroy ? s.destroy() : s.close(this.#deps.graceMs()))));
   }
 }

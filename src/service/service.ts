@@ -75,6 +75,7 @@ export class Service implements CallEnv {
   readonly #stop = new AbortController();
   #source: DiscoverySource | null = null;
   #ready = false;
+  #whenReady: { promise: Promise<void>; resolve: () => void } | null = null;
   #updates = 0;
   #discoveryErrors = 0;
   #lastDiscoveryError: string | undefined;
@@ -198,6 +199,17 @@ export class Service implements CallEnv {
     this.#source = startDiscovery(this.config.discovery, this.config.discoveryType, this.config.discoveryOptions, ctx, `services.${this.name}.discovery`);
   }
 
+  /** Settles once discovery has answered for the first time, or the service closed. */
+  whenReady(): Promise<void> {
+    if (this.#ready || this.#closed) return Promise.resolve();
+    if (this.#whenReady === null) {
+      let resolve!: () => void;
+      const promise = new Promise<void>((r) => (resolve = r));
+      this.#whenReady = { promise, resolve };
+    }
+    return this.#whenReady.promise;
+  }
+
   /** The running discovery source (e.g. a StaticSource whose list can be replaced). */
   get source(): DiscoverySource | null {
     return this.#source;
@@ -277,6 +289,7 @@ export class Service implements CallEnv {
     this.#deps.events.emit('discovery-update', { service: this.name, endpoints: this.#endpoints.size, added: added.length, removed: removed.length });
     if (changed || !this.#ready) this.#rebuild();
     this.#ready = true;
+    this.#whenReady?.resolve();
     this.#deps.log.debug(`service ${this.name}: ${this.#endpoints.size} endpoints`);
     this.#pipeline.ready.ready();
     this.#retiring.ready();
@@ -323,6 +336,7 @@ export class Service implements CallEnv {
 
   async #close(graceMs: number): Promise<void> {
     this.#closed = true;
+    this.#whenReady?.resolve();
     this.#stop.abort();
     this.#health.close();
     closePipeline(this.#pipeline);

@@ -227,6 +227,9 @@ test('a DestinationRule changing the pool replaces the service: the new one take
   const applied = nextConfig(m, (e) => versionOf(e, 'DestinationRule', 'reviews') === a.resourceVersion);
   applyYaml(a, 'shop', REVIEWS_RULE.replace('spec:\n  host: reviews\n', 'spec:\n  host: reviews\n  trafficPolicy:\n    connectionPool:\n      tcp:\n        maxConnections: 3\n'));
   await applied;
+  // The old service serves until the new one's discovery has answered; then the new one takes over.
+  expect(m.service('reviews')).toBe(before);
+  await until(() => m.service('reviews') !== before);
   changed = true;
   await Promise.all(callers);
   expect(failed).toBe(0);
