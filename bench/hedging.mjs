@@ -31,6 +31,18 @@ const variants = (fastMs) => [
   { name: `hedging on (${2 * fastMs} ms)`, service: { hedge: { delayMs: 2 * fastMs } } },
 ];
 
+/**
+ * Every balancer, hedging off and on (the adaptive delay), against the same all-fast baseline:
+ * issue #12 §7's "every balancer, with hedging off and on". `names`: the balancers to run.
+ */
+export const everyBalancer = (names) => () => [
+  { name: 'all fast, round robin (baseline)', allFast: true, service: { balancer: 'round-robin' } },
+  ...names.flatMap((b) => [
+    { name: `${b}, hedging off`, service: { balancer: b } },
+    { name: `${b}, hedging on (p95)`, service: { balancer: b, hedge: true } },
+  ]),
+];
+
 const median = (xs) => {
   const s = [...xs].sort((a, b) => a - b);
   return s.length ? s[Math.floor(s.length / 2)] : NaN;
@@ -70,7 +82,7 @@ export async function hedging({ durationMs = 3000, epochMs = 250, scenarios = SC
         };
       });
       for (const r of rows) r.p99VsAllFast = r.p99Ms / rows[0].p99Ms;
-      console.log(`\nhedging — 5 backends: 4 × ${sc.fastMs} ms, 1 × ${slowMs} ms; c=${sc.concurrency}; ${cycles} epochs of ${epochMs} ms per row, interleaved; default balancer`);
+      console.log(`\nhedging — 5 backends: 4 × ${sc.fastMs} ms, 1 × ${slowMs} ms; c=${sc.concurrency}; ${cycles} epochs of ${epochMs} ms per row, interleaved${vs.some((v) => v.service.balancer && !v.allFast) ? '' : '; default balancer'}`);
       console.log('| variant | req/s | p99 ms | p99 ÷ all fast | extra load | hedges sent / won / refused | slow share | errors |');
       console.log('|---|---:|---:|---:|---:|---|---:|---:|');
       for (const r of rows) {
@@ -87,5 +99,9 @@ export async function hedging({ durationMs = 3000, epochMs = 250, scenarios = SC
 }
 
 if (import.meta.url === `file://${process.argv[1]}`) {
-  await hedging({ durationMs: Number(process.env.BENCH_DURATION_MS ?? 3000) });
+  const durationMs = Number(process.env.BENCH_DURATION_MS ?? 3000);
+  if (process.env.BENCH_EVERY_BALANCER) {
+    const { everyRegisteredBalancer } = await import('./support/balancers.mjs');
+    await hedging({ durationMs, scenarios: SCENARIOS.slice(0, 4), variantsFor: everyBalancer(await everyRegisteredBalancer()) });
+  } else await hedging({ durationMs });
 }

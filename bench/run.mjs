@@ -18,7 +18,9 @@
 //      gradient2 / vegas
 //   6. memory per endpoint
 //   7. node:http through mesh.agent() vs undici.request through the mesh and a plain http.Agent (agent.mjs)
-//   8. the inbound side: a server's req/s and CPU per request through mesh.inbound() vs the bare handler (inbound.mjs)
+//   8. the inbound side: a server's req/s and CPU per request through mesh.inbound() vs the bare handler (inbound.mjs);
+//      load reports (load-reports.mjs): the tail scenarios with every replica behind mesh.inbound(), and an
+//      overloaded (CPU-bound) replica among five with four callers, prequal with and without its reports
 // Results: bench/results/latest.json. Targets are printed, never asserted: the exit code is 0
 // whatever the numbers (non-zero only if a benchmark itself crashes).
 // Knobs: BENCH_DURATION_MS (measured window per run, default 3000; tail latency: 2400 per
@@ -32,13 +34,15 @@ import { fileURLToPath } from 'node:url';
 import { hotPath } from './hot-path.mjs';
 import { overhead } from './overhead.mjs';
 import { tailLatency } from './tail-latency.mjs';
-import { hedging } from './hedging.mjs';
+import { hedging, everyBalancer, SCENARIOS as HEDGING_SCENARIOS } from './hedging.mjs';
+import { everyRegisteredBalancer } from './support/balancers.mjs';
 import { slowReplica } from './slow-replica.mjs';
 import { resilience } from './resilience.mjs';
 import { adaptiveConcurrency } from './adaptive-concurrency.mjs';
 import { weightedRoundRobinBench } from './weighted-round-robin.mjs';
 import { agentBench } from './agent.mjs';
 import { inboundBench } from './inbound.mjs';
+import { loadReports } from './load-reports.mjs';
 
 const root = fileURLToPath(new URL('..', import.meta.url));
 const durationMs = Number(process.env.BENCH_DURATION_MS ?? 3000);
@@ -77,6 +81,7 @@ results.slowReplica = await slowReplica();
 results.weightedRoundRobin = await weightedRoundRobinBench({ durationMs });
 console.log('\n4b. hedging');
 results.hedging = await hedging({ durationMs });
+results.hedgingEveryBalancer = await hedging({ durationMs, scenarios: HEDGING_SCENARIOS.slice(0, 4), variantsFor: everyBalancer(await everyRegisteredBalancer()) });
 console.log('\n5. resilience');
 results.resilience = await resilience({ durationMs, ...(concurrency ? { concurrency } : {}) });
 results.adaptiveConcurrency = await adaptiveConcurrency({ durationMs });
@@ -92,6 +97,8 @@ results.agent = await agentBench(concurrency ? { concurrency } : {});
 
 console.log('\n8. the inbound side (mesh.inbound)');
 results.inbound = await inboundBench(concurrency ? { concurrency } : {});
+console.log('\n8b. load reports (mesh.inbound replicas)');
+results.loadReports = await loadReports(process.env.BENCH_DURATION_MS ? { durationMs } : {});
 
 results.elapsedS = Math.round((performance.now() - started) / 1000);
 mkdirSync(join(root, 'bench', 'results'), { recursive: true });

@@ -14,7 +14,7 @@ import { BalancedPool } from 'undici';
 import { createMesh } from '../dist/index.mjs';
 import { startBackends } from './support/backends.mjs';
 import { registeredBalancers, balancersFromEnv, defaultBalancer } from './support/balancers.mjs';
-import { runAlternating, sender, fmt } from './support/load.mjs';
+import { againstBaseline, runAlternating, sender, fmt } from './support/load.mjs';
 
 const TARGET = 1.25;
 export const SCENARIOS = [
@@ -28,18 +28,15 @@ const POOL = 'undici BalancedPool';
 
 /**
  * @param durationMs measured time per contender and scenario (in epochs of `epochMs`)
+ * @param inbound true: every replica is served through meshlet's mesh.inbound(), so each response
+ *   carries its load report (bench/load-reports.mjs runs it so, issue #14 §4)
  * @returns one entry per scenario: { fastMs, slowMs, concurrency, rows: [{ name, p99Ms, vsAllFast, slowShare, ... }] }
  */
-const median = (xs) => {
-  const s = [...xs].sort((a, b) => a - b);
-  return s.length ? (s.length % 2 ? s[(s.length - 1) / 2] : (s[s.length / 2 - 1] + s[s.length / 2]) / 2) : NaN;
-};
-
-export async function tailLatency({ scenarios = SCENARIOS, durationMs = 2400, epochMs = 400, slowFactor = 10, balancers } = {}) {
+export async function tailLatency({ scenarios = SCENARIOS, durationMs = 2400, epochMs = 400, slowFactor = 10, balancers, inbound = false } = {}) {
   const names = await registeredBalancers(balancers ?? (await balancersFromEnv()), 'tail-latency');
   const def = await defaultBalancer();
   // 0–4: the fleet with one slow replica (0); 5–9: the all-fast fleet.
-  const backends = await startBackends(Array.from({ length: 10 }, () => ({})));
+  const backends = await startBackends(Array.from({ length: 10 }, () => ({ inbound })));
   const withSlow = backends.urls.slice(0, 5);
   const allFast = backends.urls.slice(5);
   const out = [];
@@ -72,17 +69,8 @@ export async function tailLatency({ scenarios = SCENARIOS, durationMs = 2400, ep
           await c.close();
         }
       }
-      const base = r.epochs[0];
-      const rows = contenders.map((c, i) => {
-        const epochs = r.epochs[i];
-        const ok = epochs.reduce((a, e) => a + e.ok, 0);
-        const secs = epochs.reduce((a, e) => a + e.elapsedS, 0);
-        // The ratio is the median over cycles of (this epoch's p99 ÷ the all-fast epoch's of the
-        // same cycle): one cycle that a stall on the machine hit does not decide it.
-        const ratios = epochs.map((e, k) => e.p99Ms / base[k].p99Ms).filter(Number.isFinite);
-        return { name: c.name, isDefault: c.balancer === def && c.name !== BASELINE, rps: ok / secs, p99Ms: r.p99Ms[i], vsAllFast: median(ratios), vsAllFastMerged: r.p99Ms[i] / r.p99Ms[0], errors: epochs.reduce((a, e) => a + e.failed, 0), slowShare: c.slowShare };
-      });
-      print({ fastMs, slowMs, concurrency, durationMs, def, rows });
+      const rows = contenders.map((c, i) => ({ name: c.name, isDefault: c.balancer === def && c.name !== BASELINE, ...againstBaseline(r, i), slowShare: c.slowShare }));
+      print({ fastMs, slowMs, concurrency, durationMs, def, rows, inbound });
       out.push({ fastMs, slowMs, concurrency, rows });
     }
   } finally {
@@ -96,8 +84,8 @@ export async function tailLatency({ scenarios = SCENARIOS, durationMs = 2400, ep
   return out;
 }
 
-function print({ fastMs, slowMs, concurrency, durationMs, def, rows }) {
-  console.log(`\n(c) tail latency — 5 replicas: 4 × ${fastMs} ms, 1 × ${slowMs} ms; c=${concurrency}; ${durationMs} ms per contender in alternating epochs; retries off`);
+function print({ fastMs, slowMs, concurrency, durationMs, def, rows, inbound }) {
+  console.log(`\n(c) tail latency — 5 replicas${inbound ? ' behind mesh.inbound() (load reports on)' : ''}: 4 × ${fastMs} ms, 1 × ${slowMs} ms; c=${concurrency}; ${durationMs} ms per contender in alternating epochs; retries off`);
   console.log(`    baseline: 5 × ${fastMs} ms, round robin. Target: ${def} (the default) p99 ≤ ${TARGET}× the baseline's (median over cycles of the per-cycle ratio).`);
   console.log('| contender | req/s | p99 ms | p99 ÷ all fast | (over the whole run) | errors | slow replica share |');
   console.log('|---|---:|---:|---:|---:|---:|---:|');

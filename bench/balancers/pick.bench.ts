@@ -56,7 +56,9 @@ function fleet(n: number): Endpoint[] {
 // 64-bit request hashes (upper, lower halves interleaved), as the hash layer computes them.
 const hashes = new Uint32Array(2 * 4096);
 for (let i = 0; i < 4096; i++) xxh64Utf8(`user-${i}`, 0, hashes.subarray(2 * i, 2 * i + 2));
-const ctx = { hash: 0 as number | undefined, hashLow: 0, attempt: 0, skip: (): boolean => false } satisfies PickContext;
+// nowMs: the clock reading a request hands its pick (it reads the clock anyway when it starts),
+// set once per batch; the balancers then read no clock of their own.
+const ctx = { hash: 0 as number | undefined, hashLow: 0, attempt: 0, nowMs: 0, skip: (): boolean => false } satisfies PickContext;
 const results: Record<string, Record<number, number>> = {};
 
 for (const n of [10, 100, 1000]) {
@@ -74,6 +76,7 @@ for (const n of [10, 100, 1000]) {
           const e = eps[fed % n]!;
           e.load.observeLatency(1 + (fed % 5), t, e.load.inFlight);
         }
+        ctx.nowMs = t;
         for (let i = 0; i < BATCH; i++) {
           const j = 2 * (k++ & 4095);
           ctx.hash = hashes[j];

@@ -7,16 +7,25 @@
 // workers / workers and completions per second, over the last 500 ms). Reports { ports } over IPC; accepts { index,
 // delayMs?, jitterMs?, failRate?, workers?, hang?, stop?, start? } to change a backend while it
 // runs, and acks each with { ack }.
+// `inbound: true` serves the backend through meshlet's own `mesh.inbound()` (from dist/, one mesh
+// per backend), so its responses carry the load report meshlet's inbound side makes (process CPU,
+// event-loop utilization, requests in flight); a request whose path starts with /n goes through a
+// second entry point of the same mesh with `loadReports: false` (no report, same RIF count).
+// `cpuMs`: after its delay, each request keeps the CPU busy that long before it is answered (a
+// replica slow because it is overloaded: its requests queue on its event loop).
 // Exits when the parent goes away (the IPC channel closes), so it cannot outlive a killed bench.
 import http from 'node:http';
 
 const specs = JSON.parse(process.argv[2] ?? '[{}]');
+const { createMesh } = specs.some((s) => s.inbound) ? await import('../../dist/index.mjs') : {};
 const state = specs.map((s) => ({
   delayMs: s.delayMs ?? 0,
   jitterMs: s.jitterMs ?? 0,
   failRate: s.failRate ?? (s.fail ? 1 : 0),
   failStatus: s.failStatus ?? 503,
   workers: s.workers ?? 0,
+  cpuMs: s.cpuMs ?? 0,
+  inbound: s.inbound === true,
   orca: s.orca === true,
   report: 'TEXT cpu_utilization:0, rps_fractional:0',
   busyMs: 0,
@@ -58,6 +67,10 @@ function handler(i) {
     const s = state[i];
     if (s.hang) return; // never answers
     const reply = () => {
+      if (s.cpuMs > 0) {
+        const end = performance.now() + s.cpuMs;
+        while (performance.now() < end); // busy: the CPU-bound part of the request
+      }
       if (s.failRate > 0 && Math.random() < s.failRate) {
         res.writeHead(s.failStatus, { 'content-length': '0' });
         res.end();
@@ -86,8 +99,16 @@ function handler(i) {
   };
 }
 
+const meshes = [];
 function listen(i, port = 0) {
-  const server = http.createServer(handler(i));
+  let h = handler(i);
+  if (state[i].inbound) {
+    const mesh = (meshes[i] ??= createMesh({ services: {} }));
+    const reporting = mesh.inbound(h);
+    const silent = mesh.inbound(h, { loadReports: false });
+    h = (req, res) => (req.url.startsWith('/n') ? silent : reporting)(req, res);
+  }
+  const server = http.createServer(h);
   server.keepAliveTimeout = 30_000;
   servers[i] = server;
   return new Promise((resolve) => server.listen(port, '127.0.0.1', () => resolve(server.address().port)));
@@ -102,6 +123,7 @@ process.on('message', async (m) => {
   if (m.delayMs !== undefined) s.delayMs = m.delayMs;
   if (m.jitterMs !== undefined) s.jitterMs = m.jitterMs;
   if (m.failRate !== undefined) s.failRate = m.failRate;
+  if (m.cpuMs !== undefined) s.cpuMs = m.cpuMs;
   if (m.workers !== undefined) {
     s.workers = m.workers;
     drain(s);

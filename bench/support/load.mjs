@@ -191,3 +191,28 @@ export async function runAlternating(senders, { concurrency = 64, epochMs = 250,
   }
   return { epochs, p99Ms: hists.map((h) => (h.count ? h.percentile(99) / 1e6 : NaN)), unfinished };
 }
+
+/** The median of the finite numbers in `xs` (NaN when there is none). */
+export function median(xs) {
+  const s = xs.filter(Number.isFinite).sort((a, b) => a - b);
+  return s.length ? (s.length % 2 ? s[(s.length - 1) / 2] : (s[s.length / 2 - 1] + s[s.length / 2]) / 2) : NaN;
+}
+
+/**
+ * Contender `i` of a runAlternating result `r` against contender 0 (the baseline): req/s over its
+ * epochs, p99 over the whole run, and p99 ÷ the baseline's as the median over cycles of the
+ * per-cycle ratio (one cycle a stall on the machine hit does not decide it), and its errors.
+ */
+export function againstBaseline(r, i) {
+  const epochs = r.epochs[i];
+  const base = r.epochs[0];
+  const ok = epochs.reduce((a, e) => a + e.ok, 0);
+  const secs = epochs.reduce((a, e) => a + e.elapsedS, 0);
+  return {
+    rps: ok / secs,
+    p99Ms: r.p99Ms[i],
+    vsAllFast: median(epochs.map((e, k) => e.p99Ms / base[k].p99Ms)),
+    vsAllFastMerged: r.p99Ms[i] / r.p99Ms[0],
+    errors: epochs.reduce((a, e) => a + e.failed, 0),
+  };
+}

@@ -42,16 +42,20 @@ function start(name, role, version = 'v1', port = 0) {
       env: { ...process.env, ROLE: role, REPLICA: name, VERSION: version, ENDPOINTS_FILE: endpointsFile, PORT: String(port) },
       stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
     });
-    const r = { role, version, port, child, alive: true };
+    // alive: the process runs; ready: it listens (a replica still starting is not drained: a
+    // SIGTERM before it is ready would end it before its restart could bring it back).
+    const r = { role, version, port, child, alive: true, ready: false };
     replicas.set(name, r);
     child.once('exit', (code) => {
       r.alive = false;
+      r.ready = false;
       reject(new Error(`${name} exited (code ${code}) before it was ready`)); // no-op once resolved
     });
     child.once('error', reject);
     child.on('message', (m) => {
       if (m?.ready) {
         r.port = m.port;
+        r.ready = true;
         resolve(r);
       }
     });
@@ -157,6 +161,10 @@ async function demo() {
   console.log(`   catalog replicas:   ${fmt(tally(r1, (r) => r.body.catalog?.replica))}`);
   console.log(`   inventory replicas: ${fmt(tally(r1, (r) => r.body.catalog?.inventory?.replica))}`);
   console.log(`   versions (90/10 split): ${fmt(tally(r1, (r) => r.body.catalog?.version))}`);
+  // The load report each catalog replica put on its last answer, as the gateway's balancer read it.
+  const stats = await (await gateway.request({ method: 'GET', path: '/_meshlet/stats' })).body.json();
+  const reports = stats.services.catalog.endpoints.map((e) => `${e.labels?.replica ?? e.url}: ${e.reportedLoad ? `rif ${e.reportedLoad.rif}, cpu ${e.reportedLoad.utilization}, ${Math.round(e.reportedLoad.qps)} req/s` : 'none'}`);
+  console.log(`   load reports the gateway read (catalog): ${reports.join('; ')}`);
 
   console.log('\n2. canary — 20 requests with x-canary: true');
   const r2 = [];
@@ -214,7 +222,7 @@ async function chaos() {
     if (second % 8 === 3) {
       // A rolling restart's step: SIGTERM, the replica drains and exits, it comes back. As a
       // rollout would, only a replica whose role and version have another one up.
-      const up = (v) => replicas.get(v)?.alive;
+      const up = (v) => replicas.get(v)?.ready;
       const spare = (v) => [...replicas].some(([n, r]) => n !== v && up(n) && r.role === replicas.get(v).role && r.version === replicas.get(v).version);
       const candidates = victims.filter((v) => up(v) && spare(v));
       const v = candidates[Math.floor(Math.random() * candidates.length)];
@@ -244,6 +252,7 @@ async function chaos() {
 
 try {
   for (let i = 1; i <= 3; i++) await start(`inventory-${i}`, 'inventory');
+  writeEndpoints(); // before the catalogs start: their discovery reads it at once
   await start('catalog-1', 'catalog', 'v1');
   await start('catalog-2', 'catalog', 'v1');
   await start('catalog-3', 'catalog', 'v2');

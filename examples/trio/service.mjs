@@ -8,7 +8,10 @@ import { createMesh, inboundRequest, registerDiscovery } from 'meshletjs';
 import * as meshlet from 'meshletjs';
 import { fileDiscovery } from './file-discovery.mjs';
 
-// TRIO_BALANCER names a balancer for every service; unset, each gets the mesh's default.
+// TRIO_BALANCER names a balancer for every service; unset, each gets the mesh's default, but the
+// gateway's catalog service, whose balancer reads the load reports the catalog replicas send
+// (prequal with reportedRif: a catalog replica's requests in flight are all awaiting inventory,
+// so it counts every one of them — the case reportedRif is for).
 const { ROLE, REPLICA, VERSION = 'v1', ENDPOINTS_FILE, TRIO_BALANCER: BALANCER } = process.env;
 let slowMs = 0;
 let failRate = 0;
@@ -26,7 +29,7 @@ const mesh =
         services: {
           catalog: {
             discovery: discovery('catalog'),
-            balancer: BALANCER,
+            balancer: BALANCER ?? { type: 'prequal', reportedRif: true },
             timeoutMs: 3_000,
             retry: { attempts: 2, perTryTimeoutMs: 1_000 },
             rateLimit: { requestsPerSecond: 400, burst: 100 },

@@ -24,6 +24,12 @@ export interface PickContext {
   readonly attempt: number;
   /** True when `endpoint` must not be returned (already tried, or excluded by the caller). */
   skip(endpoint: Endpoint): boolean;
+  /**
+   * The clock reading (`deps.now()`'s clock) for this pick: the time the attempt being picked
+   * for starts at, which the request read anyway. A balancer that needs the time should use it
+   * and call `deps.now()` only when it is absent (a context made by hand, e.g. in a test).
+   */
+  readonly nowMs?: number;
 }
 
 /** A pick that found no endpoint. `error` is what the caller sees if nothing else can be tried. */
@@ -80,9 +86,9 @@ export interface BalancerDefinition<O = Record<string, unknown>> {
   /**
    * True when pickers read the load endpoints report about themselves (`endpoint.load.reported`,
    * ORCA headers: load/orca.ts), so attempts read those headers from responses. A service none
-   * of whose balancers sets it never looks at them.
+   * of whose balancers sets it never looks at them. A function decides from the parsed options.
    */
-  usesLoadReports?: boolean;
+  usesLoadReports?: boolean | ((options: O) => boolean);
 }
 
 /** A registry of balancers by name. The module-level one holds the built-ins; a mesh extends a copy. */

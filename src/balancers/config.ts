@@ -45,6 +45,7 @@ export interface BuiltinBalancers {
   prequal: {
     /** Endpoints sampled per pick when the service has more than 8. @default 2 */ choiceCount?: number;
     /** Quantile of requests in flight above which an endpoint is hot (0.5–0.99). @default 0.84 */ hotQuantile?: number;
+    /** Add the requests in flight a replica reports (ORCA named metric `rif`) that were not this client's. @default false */ reportedRif?: boolean;
   };
   'ring-hash': { hashOn?: HashOn; minimumRingSize?: number; maximumRingSize?: number; /** Bounded loads, percent of the mean (≥ 100). */ balanceFactor?: number };
   maglev: { hashOn?: HashOn; /** A prime. @default 65537 */ tableSize?: number; balanceFactor?: number };

@@ -11,7 +11,7 @@
  * seconds, so they look no better than a truly slow one and it keeps a 2 % share — which sets the
  * p99. 300 ms forgets spikes within a second; a truly slow endpoint still re-measures slow at once.
  */
-import type { BalancerDefinition, BalancerDeps } from './balancer.js';
+import type { BalancerDefinition, BalancerDeps, PickContext } from './balancer.js';
 import type { Endpoint } from '../core/endpoint.js';
 import { TwoChoicesPicker, parseChoiceOptions, type ChoiceOptions } from './two-choices.js';
 import { checkDuration } from '../config/duration.js';
@@ -35,8 +35,9 @@ class PeakEwmaPicker extends TwoChoicesPicker {
   protected load(e: Endpoint, now: number): number {
     return e.load.peakEwma(now);
   }
-  protected clock(): number {
-    return this.#now();
+  protected clock(ctx: PickContext): number {
+    const t = ctx.nowMs;
+    return t === undefined ? this.#now() : t;
   }
 }
 

@@ -49,7 +49,14 @@
  * answer. With too little traffic to keep estimates current, choices drift toward the stalest —
  * Prequal falls back to random with too few probes.
  *
- * Signals the replica reports itself (ORCA load reports, issue #12 §2) plug in at {@link writeRif}.
+ * With `reportedRif: true`, RIF counts every client's requests when the replica says how many it
+ * has (an ORCA load report with the named metric `rif`, as `mesh.inbound()` sends on every
+ * response): the requests in flight there that were not ours, as of its last report within
+ * AGE_OUT_MS, are added to ours ({@link writeRif}). Off by default, because measured
+ * (bench/load-reports.mjs, four callers, one replica CPU-bound) it did worse: a replica whose
+ * event loop is saturated counts only the requests it has parsed — the rest wait in the kernel,
+ * unseen — so it reports less than the fast replicas, looks coldest, and got 3.9–4.9 % of requests
+ * against 1.6–3.9 % without reports. Latency needs no report: it is what we measure.
  * `pick` allocates nothing: candidates, RIFs and estimates go to typed arrays made with the picker,
  * no double crosses a call (a double returned or passed through a call the compiler does not
  * inline is boxed), and sampling draws from the picker's own xorshift stream, seeded from
@@ -60,7 +67,7 @@ import type { BalancerDefinition, BalancerDeps, PickContext, Picker, PickResult 
 import { AliasTable } from './alias-table.js';
 import * as hot from './hot-threshold.js';
 import * as recent from '../load/recent-latency.js';
-import { checkNumber, rejectUnknown } from '../config/check.js';
+import { checkNumber, optBoolean, rejectUnknown } from '../config/check.js';
 
 // Module-local copies of what pick uses from other modules: under vite-node (the tests and the
 // pick bench) every read of an imported binding goes through a getter, which tripled pick's cost.
@@ -88,19 +95,23 @@ export interface PrequalOptions {
   choiceCount: number;
   /** Quantile of RIF above which a candidate is hot; 0.5–0.99 (the paper: 0.6–0.9 work). @default 0.84 */
   hotQuantile: number;
+  /** Count the requests in flight replicas report (ORCA `rif`) that were not ours. @default false */
+  reportedRif: boolean;
 }
 
-export const PREQUAL_DEFAULTS: PrequalOptions = Object.freeze({ choiceCount: 2, hotQuantile: 0.84 });
+export const PREQUAL_DEFAULTS: PrequalOptions = Object.freeze({ choiceCount: 2, hotQuantile: 0.84, reportedRif: false });
 
 /**
- * Writes the requests in flight at `e` per unit of weight, as this client counts them, to
- * `out[i]`. The hook for load the replica reports (ORCA): a current replica-reported RIF or
- * utilisation on `e.load` counts every client's requests, not only ours, and belongs here — hot
- * or cold is decided from this alone. (It writes instead of returning: a double returned from a
+ * Writes the requests in flight at `e` per unit of weight to `out[i]`: this client's, plus — when
+ * `clock[1]` is 1 (`reportedRif`) — the other clients' as the endpoint last reported them
+ * (EndpointLoad.othersInFlight) if that report is at most AGE_OUT_MS older than `clock[0]`. Hot or cold is decided from this alone. (It writes
+ * instead of returning, and reads the time from an array: a double returned from or passed to a
  * call the compiler does not inline is boxed, and pick must not allocate.)
  */
-export function writeRif(e: Endpoint, out: Float64Array, i: number): void {
-  out[i] = e.load.inFlight / e.weight;
+export function writeRif(e: Endpoint, out: Float64Array, i: number, clock: Float64Array): void {
+  const load = e.load;
+  const others = clock[1] === 1 && clock[0]! - load.othersAtMs <= AGE_OUT_MS ? load.othersInFlight : 0;
+  out[i] = (load.inFlight + others) / e.weight;
 }
 
 class PrequalPicker implements Picker {
@@ -117,6 +128,8 @@ class PrequalPicker implements Picker {
   readonly #index: Uint32Array;
   /** What EndpointLoad.readRecent writes: [age of the last sample, estimate at the RIF, time unanswered]. */
   readonly #read = new Float64Array(3);
+  /** This pick's clock reading in [0]; 1 in [1] when reported RIFs count (see writeRif). */
+  readonly #clock = new Float64Array(2);
   /**
    * The hot threshold in #hot[0]; sampled mode: the running quantile in [1], the mean RIF in [2];
    * `hotQuantile` in [3] (read from here, not a field, so that no call is passed a boxed double).
@@ -132,6 +145,7 @@ class PrequalPicker implements Picker {
     this.#eps = endpoints;
     this.#deps = deps;
     this.#hot[3] = options.hotQuantile;
+    this.#clock[1] = options.reportedRif ? 1 : 0;
     this.#full = n <= Math.max(FULL_SCAN_MAX, options.choiceCount);
     this.#choices = this.#full ? n : options.choiceCount;
     this.#table = new AliasTable(this.#full ? [1] : endpoints.map((e) => e.weight));
@@ -143,7 +157,8 @@ class PrequalPicker implements Picker {
     if (!this.#full) {
       // The running threshold starts from the RIFs of a few endpoints now.
       const seen = new Float64Array(SEED_SAMPLES);
-      for (let k = 0; k < SEED_SAMPLES; k++) writeRif(endpoints[Math.floor(deps.random() * n)]!, seen, k);
+      this.#clock[0] = deps.now();
+      for (let k = 0; k < SEED_SAMPLES; k++) writeRif(endpoints[Math.floor(deps.random() * n)]!, seen, k, this.#clock);
       hotThreshold(seen, SEED_SAMPLES, this.#sorted, this.#hot);
       let sum = 0;
       for (let k = 0; k < SEED_SAMPLES; k++) sum += seen[k]!;
@@ -153,6 +168,8 @@ class PrequalPicker implements Picker {
   }
 
   pick(ctx: PickContext): PickResult {
+    const t = ctx.nowMs;
+    this.#clock[0] = t === undefined ? this.#deps.now() : t;
     const m = this.#full ? this.#everyEndpoint(ctx) : this.#sampled(ctx);
     if (m === 0) return this.#deps.noEndpoint;
     const cands = this.#cands;
@@ -166,7 +183,7 @@ class PrequalPicker implements Picker {
       threshold = this.#hot[0]!; // from the RIFs seen before this pick
       runningThreshold(rifs, m, this.#hot);
     }
-    const now = this.#deps.now();
+    const now = this.#clock[0]!;
     const read = this.#read;
     let best = 0;
     let bestScore = Infinity;
@@ -212,7 +229,7 @@ class PrequalPicker implements Picker {
       if (ctx.skip(e)) continue;
       this.#index[m] = i;
       this.#cands[m] = e;
-      writeRif(e, this.#rifs, m++);
+      writeRif(e, this.#rifs, m++, this.#clock);
     }
     return m;
   }
@@ -244,7 +261,7 @@ class PrequalPicker implements Picker {
         if (e === undefined) break;
       }
       cands[m] = e;
-      writeRif(e, this.#rifs, m++);
+      writeRif(e, this.#rifs, m++, this.#clock);
     }
     return m;
   }
@@ -257,11 +274,13 @@ function has(list: readonly Endpoint[], m: number, e: Endpoint): boolean {
 
 export const prequal: BalancerDefinition<PrequalOptions> = {
   create: (endpoints, options, deps) => new PrequalPicker(endpoints, options, deps),
+  usesLoadReports: (options) => options.reportedRif,
   parseOptions(raw, path) {
-    rejectUnknown(raw, ['choiceCount', 'hotQuantile'], path);
+    rejectUnknown(raw, ['choiceCount', 'hotQuantile', 'reportedRif'], path);
     return {
       choiceCount: raw.choiceCount === undefined ? PREQUAL_DEFAULTS.choiceCount : checkNumber(raw.choiceCount, `${path}.choiceCount`, { integer: true, min: 2, max: 100 }),
       hotQuantile: raw.hotQuantile === undefined ? PREQUAL_DEFAULTS.hotQuantile : checkNumber(raw.hotQuantile, `${path}.hotQuantile`, { min: 0.5, max: 0.99 }),
+      reportedRif: optBoolean(raw, 'reportedRif', path, PREQUAL_DEFAULTS.reportedRif),
     };
   },
 };

@@ -41,8 +41,8 @@ export abstract class TwoChoicesPicker implements Picker {
 
   /** Load of `e` at `now` (lower is better). */
   protected abstract load(e: Endpoint, now: number): number;
-  /** Clock reading for `load`, once per pick. */
-  protected abstract clock(): number;
+  /** Clock reading for `load`, once per pick (`ctx.nowMs` when the context has it). */
+  protected abstract clock(ctx: PickContext): number;
 
   pick(ctx: PickContext): PickResult {
     const eps = this.#endpoints;
@@ -55,7 +55,7 @@ export abstract class TwoChoicesPicker implements Picker {
       best = e;
     }
     if (eps.length === 1) return best.picked;
-    const now = this.clock();
+    const now = this.clock(ctx);
     let bestScore = this.load(best, now) / best.weight;
     for (let c = 1; c < this.#choices; c++) {
       let e: Endpoint | undefined = eps[table.sample(random())]!;

@@ -82,7 +82,8 @@ class WeightedRoundRobinPicker implements Picker {
   }
 
   pick(ctx: PickContext): PickResult {
-    const now = this.#deps.now();
+    const t = ctx.nowMs;
+    const now = t === undefined ? this.#deps.now() : t;
     if (now - this.#updatedMs >= this.#options.weightUpdatePeriodMs) this.#update(now);
     const heap = this.#heap;
     for (let tries = 0; tries < heap.length; tries++) {

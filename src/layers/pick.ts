@@ -35,6 +35,7 @@ export function pickAndSend(deps: PickDeps): Next {
   return (call: Call): void => {
     if (call.hedging) return hedge(call);
     if (deps.cut()) return call.fail(new MeshClosedError());
+    call.nowMs = call.attemptStartMs();
     const target = call.target;
     const picker = target.picker;
     const count = deps.endpointCount();
@@ -75,6 +76,7 @@ export function pickAndSend(deps: PickDeps): Next {
   function hedge(call: Call): void {
     const picker = call.target.picker;
     if (picker !== null && !deps.cut()) {
+      call.nowMs = call.attemptStartMs();
       for (let guard = 0, count = deps.endpointCount(); guard <= count + 1; guard++) {
         const result = picker.pick(call);
         if (result.type !== 'pick') break;

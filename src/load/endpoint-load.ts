@@ -66,6 +66,15 @@ export class EndpointLoad {
   weightReport: ReportedLoad | null = null;
   /** Invalid load reports received (ignored). */
   invalidReports = 0;
+  /**
+   * Requests in flight at the endpoint that were not this client's, from its last report's RIF
+   * (named metric {@link RIF_METRIC}) less this client's requests in flight when the reported
+   * request was sent; 0 without such reports. What `prequal` adds to its own count while the
+   * report is recent ({@link othersAtMs}).
+   */
+  othersInFlight = 0;
+  /** When {@link othersInFlight} was reported (−Infinity: never). */
+  othersAtMs = -Infinity;
   /** Recent latency by requests in flight (Prequal's signal), fed by the same samples. */
   readonly recent = new RecentLatency();
 
@@ -164,9 +173,17 @@ export class EndpointLoad {
     return cost * (inFlight + 1);
   }
 
-  /** A valid load report arrived at `nowMs`. */
-  report(report: LoadReport, nowMs: number): void {
+  /**
+   * A valid load report arrived at `nowMs`, on the response to a request sent when this client had
+   * `sentRif` other requests in flight to the endpoint (NaN: not known).
+   */
+  report(report: LoadReport, nowMs: number, sentRif = NaN): void {
     const named = report.namedMetrics[RIF_METRIC];
+    if (named !== undefined && sentRif >= 0) {
+      // The endpoint counted the requests in flight when ours arrived, ours among them.
+      this.othersInFlight = named > sentRif ? named - sentRif : 0;
+      this.othersAtMs = nowMs;
+    }
     const r: ReportedLoad = Object.freeze({
       report,
       utilization: report.applicationUtilization > 0 ? report.applicationUtilization : report.cpuUtilization,

@@ -20,6 +20,7 @@
  * `mem_utilization` and `utilization` values ≤ 1). An invalid report is returned with the reason,
  * never thrown: the caller counts it and ignores it.
  */
+import { LRUCache } from 'lru-cache';
 import { decodeOrcaProto, emptyFields, type OrcaFields } from './orca-proto.js';
 
 /** The header carrying a report with a format prefix. */
@@ -71,11 +72,42 @@ export function readLoadReport(headers: Headers): LoadReportResult | null {
     else if (value.startsWith('JSON ')) parsed = parseJson(value.slice(5));
     else parsed = `unsupported format "${value.slice(0, 5).split(' ')[0]}" (expected TEXT, JSON or BIN)`;
   }
-  if (typeof parsed === 'string') return { type: 'invalid', reason: parsed };
+  if (typeof parsed === 'string') return Object.freeze({ type: 'invalid', reason: parsed });
   const wrong = checkRanges(parsed);
-  if (wrong !== undefined) return { type: 'invalid', reason: wrong };
+  if (wrong !== undefined) return Object.freeze({ type: 'invalid', reason: wrong });
   for (const m of MAPS) Object.freeze(parsed[m as 'namedMetrics']);
-  return { type: 'report', report: Object.freeze(parsed) };
+  return Object.freeze({ type: 'report', report: Object.freeze(parsed) });
+}
+
+/**
+ * {@link readLoadReport} with its results remembered by header value (lru-cache, `max` values).
+ * A backend's report changes little between responses — meshlet's inbound side sends the same
+ * text for a second but for its requests-in-flight count, a small number — and a parse costs
+ * microseconds, while a lookup costs a hash of the value. Results are frozen, so a remembered one
+ * is shared safely; an invalid report is remembered too (it is counted every time all the same).
+ */
+export class LoadReportReader {
+  /** One cache per header (the binary one wins when both are sent): any text may be in either. */
+  readonly #text: LRUCache<string, LoadReportResult>;
+  readonly #bin: LRUCache<string, LoadReportResult>;
+
+  constructor(max = 256) {
+    this.#text = new LRUCache({ max });
+    this.#bin = new LRUCache({ max });
+  }
+
+  read(headers: Headers): LoadReportResult | null {
+    const bin = first(headers[LOAD_METRICS_BIN_HEADER]);
+    const cache = bin !== undefined ? this.#bin : this.#text;
+    const key = bin !== undefined ? bin : first(headers[LOAD_METRICS_HEADER]);
+    if (key === undefined) return null;
+    let r = cache.get(key);
+    if (r === undefined) {
+      r = readLoadReport(headers)!;
+      cache.set(key, r);
+    }
+    return r;
+  }
 }
 
 function first(v: string | string[] | undefined): string | undefined {

@@ -44,7 +44,7 @@ export interface AttemptCall {
     readonly hostHeader: 'service' | 'endpoint';
     observe(endpoint: Endpoint, kind: AttemptOutcomeKind, status: number, latencyMs: number, nowMs: number): void;
     readonly loadReports: boolean;
-    loadReport(endpoint: Endpoint, headers: Headers, nowMs: number): void;
+    loadReport(endpoint: Endpoint, headers: Headers, nowMs: number, sentRif: number): void;
   };
   readonly opts: Dispatcher.DispatchOptions;
   readonly host: string;
@@ -56,8 +56,8 @@ export interface AttemptCall {
   /** Time left before the request's deadline, ms (Infinity without one). */
   remainingMs(): number;
   readonly sink: AttemptSink;
-  /** The clock reading an attempt starting now should use. */
-  attemptStartMs(): number;
+  /** The clock reading of the pick that chose this attempt's endpoint: when the attempt starts. */
+  readonly nowMs: number;
   current: Attempt | null;
   /** True when the attempt's callbacks count (the current one, or a hedge racing it). */
   counts(attempt: Attempt): boolean;
@@ -95,7 +95,7 @@ export class Attempt implements Dispatcher.DispatchHandler {
   constructor(call: AttemptCall, endpoint: Endpoint) {
     this.call = call;
     this.endpoint = endpoint;
-    this.startMs = call.attemptStartMs();
+    this.startMs = call.nowMs;
   }
 
   /** True once the endpoint's books for this attempt are closed. */
@@ -221,7 +221,7 @@ export class Attempt implements Dispatcher.DispatchHandler {
       // response cut short after its headers is a failure (Envoy's router reports such upstream
       // resets to outlier detection), so its outcome waits for the end (or the error).
       if (kind !== 'success') this.#observe(kind, now);
-      if (this.call.env.loadReports) this.call.env.loadReport(this.endpoint, headers, now);
+      if (this.call.env.loadReports) this.call.env.loadReport(this.endpoint, headers, now, this.#rif);
     }
     if (this.#held || !this.#current) return;
     if (!this.call.sink.responseStart(this, status, headers, message)) this.#held = true;

@@ -16,8 +16,11 @@ export interface CallEnv<C = unknown> {
   observe(endpoint: Endpoint, kind: AttemptOutcomeKind, status: number, latencyMs: number, nowMs: number): void;
   /** True when a balancer of the service reads endpoints' load reports: attempts then pass on response headers. */
   readonly loadReports: boolean;
-  /** Response headers from `endpoint` at `nowMs`, for its load report (called only when `loadReports`). */
-  loadReport(endpoint: Endpoint, headers: Record<string, string | string[] | undefined>, nowMs: number): void;
+  /**
+   * Response headers from `endpoint` at `nowMs`, for its load report (called only when
+   * `loadReports`); `sentRif`: this client's other requests in flight to it when the request was sent.
+   */
+  loadReport(endpoint: Endpoint, headers: Record<string, string | string[] | undefined>, nowMs: number, sentRif: number): void;
   /** The call ended (exactly once). */
   ended(call: C): void;
 }

@@ -13,6 +13,8 @@ export class PickState implements PickContext {
   hashLow = 0;
   /** Index of the current attempt (0 = first try). */
   attempt = 0;
+  /** The clock reading for the pick under way and the attempt it starts (set by the pick layer). */
+  nowMs = 0;
   #tried1: Endpoint | null = null;
   #triedMore: Endpoint[] | null = null;
 

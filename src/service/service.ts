@@ -23,7 +23,7 @@ import { DEFAULT_DECAY_MS } from '../balancers/peak-ewma.js';
 import type { BalancerDeps } from '../balancers/balancer.js';
 import { startDiscovery, type DiscoveryContext, type DiscoverySource } from '../discovery/discovery.js';
 import { ServiceHealth } from '../health/endpoint-health.js';
-import { readLoadReport } from '../load/orca.js';
+import { LoadReportReader } from '../load/orca.js';
 import type { AttemptOutcomeKind } from '../health/outcome.js';
 import { TlsMaterial } from '../security/tls.js';
 import type { Locality } from '../routing/locality.js';
@@ -243,12 +243,14 @@ export class Service implements CallEnv {
 
   readonly #outcome: { kind: AttemptOutcomeKind; status: number; latencyMs: number; nowMs: number } = { kind: 'success', status: 0, latencyMs: 0, nowMs: 0 };
 
+  #reports: LoadReportReader | null = null;
+
   /** CallEnv: a response's headers, for `endpoint`'s load report. An invalid one is counted, and warned about once per endpoint. */
-  loadReport(endpoint: Endpoint, headers: Record<string, string | string[] | undefined>, nowMs: number): void {
-    const r = readLoadReport(headers);
+  loadReport(endpoint: Endpoint, headers: Record<string, string | string[] | undefined>, nowMs: number, sentRif: number): void {
+    const r = (this.#reports ??= new LoadReportReader()).read(headers);
     if (r === null) return;
     const load = endpoint.load;
-    if (r.type === 'report') return load.report(r.report, nowMs);
+    if (r.type === 'report') return load.report(r.report, nowMs, sentRif);
     const line = `service ${this.name}: endpoint ${endpoint.key} sent an invalid load report, ignored: ${r.reason}`;
     if (load.invalidReports++ === 0) this.#deps.log.warn(`${line} (later ones are only counted: stats invalidLoadReports)`);
     else this.#deps.log.debug(line);
@@ -402,7 +404,10 @@ export class Service implements CallEnv {
 
 /** True when a balancer of `config` reads load reports. */
 function usesLoadReports(config: ParsedService): boolean {
-  return [config.balancer, ...config.subsets.map((x) => x.balancer)].some((b) => b?.def.usesLoadReports === true);
+  return [config.balancer, ...config.subsets.map((x) => x.balancer)].some((b) => {
+    const uses = b?.def.usesLoadReports;
+    return uses === true || (typeof uses === 'function' && uses(b!.options) === true);
+  });
 }
 
 /** Close a pipeline's layers: whatever still waits in them fails with MESH_CLOSED. */

@@ -236,8 +236,8 @@ describe('prequal: cost and config', () => {
   });
 
   test('options: defaults, and errors that name the field', () => {
-    expect(prequal.parseOptions!({}, 'b')).toEqual({ choiceCount: 2, hotQuantile: 0.84 });
-    expect(prequal.parseOptions!({ choiceCount: 4, hotQuantile: 0.6 }, 'b')).toEqual({ choiceCount: 4, hotQuantile: 0.6 });
+    expect(prequal.parseOptions!({}, 'b')).toEqual({ choiceCount: 2, hotQuantile: 0.84, reportedRif: false });
+    expect(prequal.parseOptions!({ choiceCount: 4, hotQuantile: 0.6 }, 'b')).toEqual({ choiceCount: 4, hotQuantile: 0.6, reportedRif: false });
     const eps = endpoints([1, 1]);
     expect(() => build(prequal, eps, deps(Math.random), { choiceCount: 1 })).toThrowError(/services\.t\.balancer\.choiceCount: expected an integer ≥ 2/);
     expect(() => build(prequal, eps, deps(Math.random), { hotQuantile: 1.2 })).toThrowError(/services\.t\.balancer\.hotQuantile: expected a number ≥ 0\.5 and ≤ 0\.99/);

@@ -1,6 +1,6 @@
 import { afterEach, describe, expect, test } from 'vitest';
-import { request } from 'undici';
 import { createMesh, type Mesh } from '../../src/index.js';
+import { tallyBy } from '../support/tally.js';
 import type { Endpoint } from '../../src/core/endpoint.js';
 import { readLoadReport } from '../../src/load/orca.js';
 import { weightedRoundRobin } from '../../src/balancers/weighted-round-robin.js';
@@ -198,16 +198,7 @@ describe('weighted-round-robin through real backends that send load reports', ()
     return backends;
   }
 
-  async function send(m: Mesh, n: number): Promise<Record<string, number>> {
-    const by: Record<string, number> = {};
-    for (let i = 0; i < n; i++) {
-      const r = await request('http://api/', { dispatcher: m.dispatcher });
-      await r.body.dump();
-      const name = String(r.headers['x-backend']);
-      by[name] = (by[name] ?? 0) + 1;
-    }
-    return by;
-  }
+  const send = (m: Mesh, n: number): Promise<Record<string, number>> => tallyBy(m.dispatcher, 'http://api/', n);
 
   test('reports in every form set the shares; a malformed one is ignored, counted and warned about once', async () => {
     const bin = Buffer.from(encodeReport({ cpuUtilization: 0.8, rpsFractional: 100 })).toString('base64');

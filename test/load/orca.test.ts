@@ -1,6 +1,6 @@
 import { describe, expect, test } from 'vitest';
 import fc from 'fast-check';
-import { readLoadReport, type LoadReport } from '../../src/load/orca.js';
+import { LoadReportReader, readLoadReport, type LoadReport } from '../../src/load/orca.js';
 import { encodeReport, ProtoWriter } from '../support/orca.js';
 
 type Headers = Record<string, string | string[] | undefined>;
@@ -183,5 +183,35 @@ describe('readLoadReport: a malformed report is returned as invalid, with why, n
       }),
       { seed: 14, numRuns: 300 },
     );
+  });
+});
+
+describe('LoadReportReader: results remembered by header value', () => {
+  test('the same value gives the same frozen result without a parse; the binary header keys apart and wins', () => {
+    const reader = new LoadReportReader(4);
+    const text = { 'endpoint-load-metrics': 'TEXT cpu_utilization:0.5, named_metrics.rif:2' };
+    const a = reader.read({ ...text });
+    const b = reader.read({ ...text });
+    expect(a).toEqual({ type: 'report', report: expect.objectContaining({ cpuUtilization: 0.5, namedMetrics: { rif: 2 } }) });
+    expect(b).toBe(a);
+    expect(Object.isFrozen(a)).toBe(true);
+    const bin = Buffer.from(encodeReport({ cpuUtilization: 0.25 })).toString('base64');
+    const both = reader.read({ ...text, 'endpoint-load-metrics-bin': bin });
+    expect(both).toMatchObject({ type: 'report', report: { cpuUtilization: 0.25 } });
+    // The same text in the other header is not confused with it.
+    expect(reader.read({ 'endpoint-load-metrics': `bin ${bin}` })).toMatchObject({ type: 'invalid' });
+    const bad = reader.read({ 'endpoint-load-metrics': 'TEXT cpu_utilization=1' });
+    expect(reader.read({ 'endpoint-load-metrics': 'TEXT cpu_utilization=1' })).toBe(bad);
+    expect(reader.read({})).toBeNull();
+  });
+
+  test('at most `max` values are kept', () => {
+    const reader = new LoadReportReader(2);
+    const first = reader.read({ 'endpoint-load-metrics': 'TEXT eps:1' });
+    reader.read({ 'endpoint-load-metrics': 'TEXT eps:2' });
+    reader.read({ 'endpoint-load-metrics': 'TEXT eps:3' });
+    const again = reader.read({ 'endpoint-load-metrics': 'TEXT eps:1' });
+    expect(again).toEqual(first);
+    expect(again).not.toBe(first); // evicted, parsed again
   });
 });
