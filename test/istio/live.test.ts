@@ -2,6 +2,11 @@
 // Kubernetes API test server as the real resources, services that come up on their own with
 // EndpointSlice discovery and pod labels, changes applied without a restart and without a failed
 // request, malformed versions kept out, deletions, and the versions in force in stats and events.
+import { execFile, spawnSync } from 'node:child_process';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { promisify } from 'node:util';
 import { afterEach, expect, test } from 'vitest';
 import { request } from 'undici';
 import { createMesh, type Mesh, type MeshEventMap } from '../../src/index.js';
@@ -300,4 +305,27 @@ test('a watch event that is not JSON is reported and skipped; the next event app
   applyYaml(a, 'shop', reviewsAllTo('v2'));
   await applied;
   expect((await call(m, 'http://reviews.shop/')).backend).toBe('reviews-v2');
+});
+
+const kubectl = spawnSync('kubectl', ['version', '--client'], { encoding: 'utf8' }).status === 0;
+if (!kubectl) console.warn('skipping the kubectl shape check: kubectl is not installed');
+
+test.skipIf(!kubectl)('kubectl reads the Istio resources of the test server as from a real API server', async () => {
+  const a = await cluster();
+  applyYaml(a, 'shop', `${REVIEWS_RULE}---\n${REVIEWS_TEST_V2}`);
+  const home = mkdtempSync(join(tmpdir(), 'meshlet-kubectl-'));
+  try {
+    const { stdout } = await promisify(execFile)('kubectl', ['--server', a.url, '-n', 'shop', 'get', 'virtualservices,destinationrules', '-o', 'json', '--request-timeout=10s'], {
+      env: { ...process.env, KUBECONFIG: '/dev/null', HOME: home },
+      encoding: 'utf8',
+      timeout: 30_000,
+    });
+    const list = JSON.parse(stdout) as { items: { apiVersion: string; kind: string; metadata: { name: string; namespace: string } }[] };
+    expect(list.items.map((i) => `${i.apiVersion} ${i.kind} ${i.metadata.namespace}/${i.metadata.name}`).sort()).toEqual([
+      'networking.istio.io/v1 DestinationRule shop/reviews',
+      'networking.istio.io/v1 VirtualService shop/reviews',
+    ]);
+  } finally {
+    rmSync(home, { recursive: true, force: true });
+  }
 });

@@ -181,8 +181,25 @@ export async function startKubeApi(options: { tls?: { cert: string; key: string 
     if (api.token !== undefined && req.headers.authorization !== `Bearer ${api.token}`) return status(res, 401, 'Unauthorized', 'Unauthorized');
     // Discovery documents, enough for kubectl.
     if (url.pathname === '/api') return json(res, { kind: 'APIVersions', versions: ['v1'], serverAddressByClientCIDRs: [] });
-    if (url.pathname === '/apis')
-      return json(res, { kind: 'APIGroupList', apiVersion: 'v1', groups: [{ name: 'discovery.k8s.io', versions: [{ groupVersion: 'discovery.k8s.io/v1', version: 'v1' }], preferredVersion: { groupVersion: 'discovery.k8s.io/v1', version: 'v1' } }] });
+    if (url.pathname === '/apis') {
+      const istio = api.istioVersions.map((v) => ({ groupVersion: `networking.istio.io/${v}`, version: v }));
+      const groups: object[] = [{ name: 'discovery.k8s.io', versions: [{ groupVersion: 'discovery.k8s.io/v1', version: 'v1' }], preferredVersion: { groupVersion: 'discovery.k8s.io/v1', version: 'v1' } }];
+      if (istio.length > 0) groups.push({ name: 'networking.istio.io', versions: istio, preferredVersion: istio[0] });
+      return json(res, { kind: 'APIGroupList', apiVersion: 'v1', groups });
+    }
+    const group = /^\/apis\/networking\.istio\.io\/([^/]+)$/.exec(url.pathname);
+    if (group && api.istioVersions.includes(group[1]!)) {
+      const verbs = ['get', 'list', 'watch'];
+      return json(res, {
+        kind: 'APIResourceList',
+        apiVersion: 'v1',
+        groupVersion: `networking.istio.io/${group[1]}`,
+        resources: [
+          { name: 'destinationrules', singularName: 'destinationrule', namespaced: true, kind: 'DestinationRule', shortNames: ['dr'], verbs },
+          { name: 'virtualservices', singularName: 'virtualservice', namespaced: true, kind: 'VirtualService', shortNames: ['vs'], verbs },
+        ],
+      });
+    }
     if (url.pathname === '/apis/discovery.k8s.io/v1')
       return json(res, { kind: 'APIResourceList', apiVersion: 'v1', groupVersion: 'discovery.k8s.io/v1', resources: [{ name: 'endpointslices', singularName: 'endpointslice', namespaced: true, kind: 'EndpointSlice', verbs: ['get', 'list', 'watch'] }] });
     if (url.pathname === '/api/v1')
