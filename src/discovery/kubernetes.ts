@@ -5,7 +5,9 @@
  * de-duplicated by address and port. The port is chosen per slice by name (or number). Conditions
  * follow the API's defaults: `ready` unset means ready; a terminating endpoint is not ready, so it
  * gets no new requests while its in-flight ones finish (the service drains removed endpoints).
- * `zone` becomes the endpoint's zone and `nodeName` its `kubernetes.io/hostname` label. With
+ * `zone` becomes the endpoint's zone and `nodeName` its `kubernetes.io/hostname` label; with
+ * `nodeLabels` (default off: nodes are cluster-scoped) the nodes are watched too and each endpoint
+ * gets its node's region (and zone, when the slice has none): kubernetes-nodes.ts. With
  * `podLabels` (default on) the Service's pods are watched too (by the Service's own selector) and
  * each endpoint carries its pod's labels — `version: v2` for subsets — joined by targetRef; an
  * endpoint whose pod is not known yet is published without them and updated when it arrives.
@@ -21,6 +23,7 @@ import { parseKubernetesOptions, type KubernetesOptions } from './kubernetes-con
 import { namespaceOf, resolveAccess, type KubeAccess } from './kubernetes-client.js';
 import { parseSlice, slicePort, type Slice } from './kubernetes-slices.js';
 import { ListWatch, type KubeObject, type WatchHandlers } from './kubernetes-watch.js';
+import { NodeLocalities } from './kubernetes-nodes.js';
 import { describeBody } from './redact.js';
 
 export type { KubernetesDiscoveryConfig, KubernetesOptions } from './kubernetes-config.js';
@@ -33,6 +36,8 @@ class KubernetesSource implements DiscoverySource {
   readonly #reported = new Set<string>();
   #lastKey: string | null = null;
   readonly #watches: ListWatch[] = [];
+  /** With `nodeLabels`: the nodes' regions and zones. */
+  readonly #nodes: NodeLocalities | null = null;
   #synced = false;
   /**
    * With `podLabels`, the first snapshot waits for the first list of pods (so a subset by
@@ -77,6 +82,7 @@ class KubernetesSource implements DiscoverySource {
     this.#watches.push(slices);
     slices.start();
     if (o.podLabels) void this.#watchPods(ns);
+    if (o.nodeLabels) this.#nodes = new NodeLocalities(this.#access, () => this.#publish(), this.#report, this.#watchOptions);
     ctx.signal.addEventListener('abort', () => void this.stop(), { once: true });
   }
 
@@ -204,7 +210,7 @@ class KubernetesSource implements DiscoverySource {
 
   /** Merge every usable slice into one snapshot; pushed only when it changed. */
   #publish(): void {
-    if (!this.#synced || !this.#podsSynced || this.#stopped) return;
+    if (!this.#synced || !this.#podsSynced || this.#stopped || this.#nodes?.listed === false) return;
     const byUrl = new Map<string, EndpointSpec>();
     for (const slice of this.#slices.values()) {
       if (slice.addressType === 'FQDN') continue;
@@ -218,15 +224,17 @@ class KubernetesSource implements DiscoverySource {
         const podLabels = ep.pod !== undefined ? this.#pods.get(ep.pod) : undefined;
         const labels: Record<string, string> = { ...(podLabels ?? {}) };
         if (ep.nodeName) labels['kubernetes.io/hostname'] = ep.nodeName;
+        const node = this.#nodes?.of(ep.nodeName);
+        const zone = ep.zone ?? node?.zone;
         try {
-          byUrl.set(url, parseEndpointSpec({ url, labels, ...(ep.zone ? { zone: ep.zone } : {}) }, `slice ${slice.name}`));
+          byUrl.set(url, parseEndpointSpec({ url, labels, ...(zone ? { zone } : {}), ...(node?.region ? { region: node.region } : {}) }, `slice ${slice.name}`));
         } catch (err) {
           this.#report.error(new Error(`kubernetes discovery: slice ${slice.name}: ${(err as Error).message}; skipped`));
         }
       }
     }
     const specs = [...byUrl.values()];
-    const key = specs.map((e) => `${e.origin} ${e.zone ?? ''} ${JSON.stringify(e.labels)}`).sort().join('\n');
+    const key = specs.map((e) => `${e.origin} ${e.region ?? ''} ${e.zone ?? ''} ${JSON.stringify(e.labels)}`).sort().join('\n');
     if (key === this.#lastKey) return;
     this.#lastKey = key;
     this.ctx.update(specs);
@@ -237,6 +245,7 @@ class KubernetesSource implements DiscoverySource {
     this.#stopped = true;
     this.#stop.abort();
     for (const w of this.#watches) w.stop();
+    this.#nodes?.stop();
     await this.#access.close().catch(() => {});
   }
 }

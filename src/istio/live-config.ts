@@ -5,7 +5,7 @@
  */
 import { InvalidConfigError } from '../core/errors.js';
 import { describe } from '../core/endpoint-spec.js';
-import { expectList, expectObject, join, optString, rejectUnknown } from '../config/check.js';
+import { expectList, expectObject, join, optBoolean, optString, rejectUnknown } from '../config/check.js';
 import { optDurationMs } from '../config/duration.js';
 import { locateApiServer, type KubeAccessOptions } from '../discovery/kubernetes-client.js';
 
@@ -14,11 +14,12 @@ export interface ParsedIstioLive extends KubeAccessOptions {
   readonly port: string | number;
   readonly readyTimeoutMs: number;
   readonly watchTimeoutMs: number | undefined;
+  readonly nodeLabels: boolean;
 }
 
 const NAMESPACE = /^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$/;
 const ACCESS = ['apiServer', 'kubeconfig', 'context', 'token', 'tokenFile', 'serviceAccountDir'] as const;
-const KEYS = ['namespaces', 'port', 'readyTimeoutMs', 'watchTimeoutMs', ...ACCESS];
+const KEYS = ['namespaces', 'port', 'readyTimeoutMs', 'watchTimeoutMs', 'nodeLabels', ...ACCESS];
 
 /** @throws InvalidConfigError naming the field under `istio` */
 export function parseIstioLive(raw: unknown, path = 'istio'): ParsedIstioLive {
@@ -47,6 +48,7 @@ export function parseIstioLive(raw: unknown, path = 'istio'): ParsedIstioLive {
     port,
     readyTimeoutMs: optDurationMs(o, 'readyTimeoutMs', path, 5_000, { min: 0, max: 600_000 }),
     watchTimeoutMs: optDurationMs(o, 'watchTimeoutMs', path, undefined, { integer: true, min: 1_000, max: 3_600_000 }),
+    nodeLabels: optBoolean(o, 'nodeLabels', path, false),
   });
   locateApiServer(parsed, path);
   return parsed;
@@ -56,6 +58,7 @@ export function parseIstioLive(raw: unknown, path = 'istio'): ParsedIstioLive {
 export function istioLiveToJSON(p: ParsedIstioLive): Record<string, unknown> {
   const out: Record<string, unknown> = { namespaces: [...p.namespaces], port: p.port, readyTimeoutMs: p.readyTimeoutMs };
   if (p.watchTimeoutMs !== undefined) out.watchTimeoutMs = p.watchTimeoutMs;
+  if (p.nodeLabels) out.nodeLabels = true;
   for (const k of ACCESS) if (k !== 'token' && p[k] !== undefined) out[k] = p[k];
   return out;
 }

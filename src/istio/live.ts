@@ -194,7 +194,8 @@ export class IstioLive {
   #discovery(service: string, info: DiscoveryInfo): DiscoveryConfig {
     if (info.name === undefined) return { type: 'dns', host: info.host || service, port: typeof this.#o.port === 'number' ? this.#o.port : 80 };
     const watch = this.#o.watchTimeoutMs === undefined ? {} : { watchTimeoutMs: this.#o.watchTimeoutMs };
-    return { type: 'kubernetes', service: info.name, namespace: info.namespace ?? this.#home, port: this.#o.port, ...accessOf(this.#o), ...watch };
+    const nodes = this.#o.nodeLabels ? { nodeLabels: true } : {};
+    return { type: 'kubernetes', service: info.name, namespace: info.namespace ?? this.#home, port: this.#o.port, ...accessOf(this.#o), ...watch, ...nodes };
   }
 
   #reject(r: IstioResource, message: string, kept: string | null): void {

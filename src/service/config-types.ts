@@ -220,6 +220,8 @@ export interface IstioLiveConfig {
   readyTimeoutMs?: Duration;
   /** Server-side timeout of each watch, 1 s – 1 h. @default a random 300–600 s per watch */
   watchTimeoutMs?: Duration;
+  /** The services' endpoints get their nodes' regions (the `kubernetes` discovery's `nodeLabels`; needs access to `nodes`). @default false */
+  nodeLabels?: boolean;
   /** API server URL. @default in-cluster, else the kubeconfig */
   apiServer?: string;
   /** Path of a kubeconfig file. @default $KUBECONFIG, else ~/.kube/config (outside a cluster) */

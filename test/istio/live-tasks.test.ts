@@ -6,11 +6,11 @@
 import { afterEach, expect, test, vi } from 'vitest';
 import { request } from 'undici';
 import { createMesh, type Mesh, type MeshConfig } from '../../src/index.js';
-import { closeAll, startBackend, type Backend } from '../support/backend.js';
+import { closeAll, type Backend } from '../support/backend.js';
 import { hold, until } from '../support/holding.js';
 import { seeded, tolerance } from '../support/seeded.js';
 import { startKubeApi, type KubeApiServer } from '../support/kube-apiserver.js';
-import { applyYaml, deploy } from '../support/istio-cluster.js';
+import { applyYaml, deploy, node } from '../support/istio-cluster.js';
 import { HTTPBIN_BREAKER, HTTPBIN_MIRROR, RATINGS_ABORT, RATINGS_DELAY, RATINGS_RULE, REVIEWS_50_V3, REVIEWS_RULE, helloworldFailover } from '../support/istio-tasks.js';
 
 let api: KubeApiServer | undefined;
@@ -108,33 +108,25 @@ test('circuit breaking: with one connection and one pending request, a third con
   expect(m.stats().istio!.unsupported.map((u) => u.path)).toEqual(['DestinationRule httpbin: spec.trafficPolicy.connectionPool.http.maxRequestsPerConnection']);
 });
 
-test('locality failover: the rule from the cluster, the endpoints (with their regions) given, region1/zone1 first, then zone2, then region2 (locality failover task)', async () => {
-  // EndpointSlices carry zones, not regions (Istio reads those from the nodes): the endpoints are given here, the rule comes from the cluster.
-  const zones = [
-    ['region1', 'zone1'],
-    ['region1', 'zone2'],
-    ['region2', 'zone3'],
-    ['region3', 'zone4'],
-  ] as const;
-  backends = await Promise.all(zones.map(([r, z]) => startBackend(`${r}.${z}`)));
+test('locality failover: region1/zone1 first, then zone2, then region2 (the failover rule), regions from the nodes (locality failover task)', async () => {
   api = await startKubeApi();
+  const zones = { v1: ['region1', 'zone1'], v2: ['region1', 'zone2'], v3: ['region2', 'zone3'], v4: ['region3', 'zone4'] } as const;
+  for (const [v, [region, zone]] of Object.entries(zones)) node(api, `node-${v}`, region, zone);
+  const where = Object.fromEntries(Object.entries(zones).map(([v, [, zone]]) => [v, { zone, node: `node-${v}` }]));
+  backends = await deploy(api, 'sample', 'helloworld', Object.keys(zones), where);
   applyYaml(api, 'sample', helloworldFailover(true));
-  mesh = createMesh({
-    services: { helloworld: { namespaces: ['sample'], endpoints: backends.map((b, i) => ({ url: b.url, region: zones[i]![0], zone: zones[i]![1] })) } },
-    istio: { namespaces: ['sample'], apiServer: api.url },
-    locality: { region: 'region1', zone: 'zone1' },
-    random: seeded(5),
-  });
+  mesh = createMesh({ istio: { namespaces: ['sample'], apiServer: api.url, nodeLabels: true }, locality: { region: 'region1', zone: 'zone1' }, random: seeded(5) });
   const m = mesh;
-  await new Promise<void>((resolve) => m.on('istio-config', () => resolve()));
-  expect(m.service('helloworld')!.config.health.outlier).not.toBeNull();
   const hello = async (): Promise<string | undefined> => (await call(m, 'http://helloworld.sample:5000/hello')).backend;
-  for (let i = 0; i < 3; i++) expect(await hello()).toBe('region1.zone1');
+  for (let i = 0; i < 3; i++) expect(await hello()).toBe('helloworld-v1');
+  expect(m.stats().services.helloworld!.endpoints.map((e) => `${e.region}/${e.zone}`).sort()).toEqual(['region1/zone1', 'region1/zone2', 'region2/zone3', 'region3/zone4']);
   for (const [stop, next] of [
-    ['region1.zone1', 'region1.zone2'],
-    ['region1.zone2', 'region2.zone3'],
+    ['helloworld-v1', 'helloworld-v2'],
+    ['helloworld-v2', 'helloworld-v3'],
+    ['helloworld-v3', 'helloworld-v4'],
   ] as const) {
-    await backend(stop).stop();
+    await backend(stop).stop(); // as the task drains the sidecar's listeners
+    // The first request may still find the closed keep-alive connection (see tasks.test.ts): it fails or fails over; both eject.
     expect([next, 'failed']).toContain(await hello().catch(() => 'failed'));
     for (let i = 0; i < 3; i++) expect(await hello(), `after ${stop} stopped`).toBe(next);
   }

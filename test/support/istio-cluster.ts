@@ -11,9 +11,15 @@ const COLLECTION: Record<string, 'destinationrules' | 'virtualservices'> = { Des
 
 /**
  * Deploy `service` in `ns` with one pod per version (`${service}-${version}`), each a real backend
- * named so; `zones` gives a pod's `topology.kubernetes.io/zone`-style zone, by version.
+ * named so; `where` gives a pod's node and the zone its EndpointSlice says, by version.
  */
-export async function deploy(api: KubeApiServer, ns: string, service: string, versions: readonly string[], zones: Record<string, string> = {}): Promise<Backend[]> {
+export async function deploy(
+  api: KubeApiServer,
+  ns: string,
+  service: string,
+  versions: readonly string[],
+  where: Record<string, { zone?: string; node?: string }> = {},
+): Promise<Backend[]> {
   api.apply('services', ns, { metadata: { name: service }, spec: { selector: { app: service }, ports: [{ name: 'http', port: 9080, targetPort: 9080 }] } });
   const out: Backend[] = [];
   for (const v of versions) {
@@ -21,8 +27,8 @@ export async function deploy(api: KubeApiServer, ns: string, service: string, ve
     out.push(b);
     const pod = `${service}-${v}`;
     api.apply('pods', ns, { metadata: { name: pod, labels: { app: service, version: v } }, spec: {}, status: { phase: 'Running' } });
-    const zone = zones[v];
-    api.apply('endpointslices', ns, slice(pod, service, [{ ip: '127.0.0.1', pod, ...(zone ? { zone } : {}) }], Number(new URL(b.url).port)));
+    const { zone, node } = where[v] ?? {};
+    api.apply('endpointslices', ns, slice(pod, service, [{ ip: '127.0.0.1', pod, ...(zone ? { zone } : {}), ...(node ? { node } : {}) }], Number(new URL(b.url).port)));
   }
   return out;
 }
@@ -36,4 +42,9 @@ export function applyYaml(api: KubeApiServer, ns: string, yaml: string): void {
     if (collection === undefined) throw new Error(`applyYaml: ${kind} is not an Istio resource the test server stores`);
     api.apply(collection, ns, rest as typeof o);
   }
+}
+
+/** A Node with its `topology.kubernetes.io/region` and `…/zone` labels (nodes are cluster-scoped). */
+export function node(api: KubeApiServer, name: string, region: string, zone: string): void {
+  api.apply('nodes', '', { metadata: { name, labels: { 'topology.kubernetes.io/region': region, 'topology.kubernetes.io/zone': zone } }, spec: {}, status: {} });
 }

@@ -21,11 +21,13 @@ import http from 'node:http';
 import https from 'node:https';
 import type { AddressInfo } from 'node:net';
 
-type Kind = 'endpointslices' | 'pods' | 'services' | 'destinationrules' | 'virtualservices';
+type Kind = 'endpointslices' | 'pods' | 'services' | 'nodes' | 'destinationrules' | 'virtualservices';
 const API: Record<Kind, { apiVersion: string; kind: string }> = {
   endpointslices: { apiVersion: 'discovery.k8s.io/v1', kind: 'EndpointSlice' },
   pods: { apiVersion: 'v1', kind: 'Pod' },
   services: { apiVersion: 'v1', kind: 'Service' },
+  // Cluster-scoped: stored and watched under the namespace '' (apply('nodes', '', …)).
+  nodes: { apiVersion: 'v1', kind: 'Node' },
   // Istio's CRDs: served at every version in `istioVersions` (the apiVersion answered is the one asked for).
   destinationrules: { apiVersion: 'networking.istio.io/v1', kind: 'DestinationRule' },
   virtualservices: { apiVersion: 'networking.istio.io/v1', kind: 'VirtualService' },
@@ -203,10 +205,11 @@ export async function startKubeApi(options: { tls?: { cert: string; key: string 
     if (url.pathname === '/apis/discovery.k8s.io/v1')
       return json(res, { kind: 'APIResourceList', apiVersion: 'v1', groupVersion: 'discovery.k8s.io/v1', resources: [{ name: 'endpointslices', singularName: 'endpointslice', namespaced: true, kind: 'EndpointSlice', verbs: ['get', 'list', 'watch'] }] });
     if (url.pathname === '/api/v1')
-      return json(res, { kind: 'APIResourceList', groupVersion: 'v1', resources: [{ name: 'pods', singularName: 'pod', namespaced: true, kind: 'Pod', verbs: ['get', 'list', 'watch'] }, { name: 'services', singularName: 'service', namespaced: true, kind: 'Service', verbs: ['get', 'list', 'watch'] }] });
+      return json(res, { kind: 'APIResourceList', groupVersion: 'v1', resources: [{ name: 'pods', singularName: 'pod', namespaced: true, kind: 'Pod', verbs: ['get', 'list', 'watch'] }, { name: 'services', singularName: 'service', namespaced: true, kind: 'Service', verbs: ['get', 'list', 'watch'] }, { name: 'nodes', singularName: 'node', namespaced: false, kind: 'Node', verbs: ['get', 'list', 'watch'] }] });
     const m =
       url.pathname.match(/^\/(?:api\/v1|apis\/discovery\.k8s\.io\/v1)\/namespaces\/([^/]+)\/(endpointslices|pods|services)(?:\/([^/]+))?$/) ??
-      url.pathname.match(/^\/apis\/networking\.istio\.io\/([^/]+)\/namespaces\/([^/]+)\/(destinationrules|virtualservices)(?:\/([^/]+))?$/);
+      url.pathname.match(/^\/apis\/networking\.istio\.io\/([^/]+)\/namespaces\/([^/]+)\/(destinationrules|virtualservices)(?:\/([^/]+))?$/) ??
+      url.pathname.match(/^\/api\/v1\/()(nodes)(?:\/([^/]+))?$/);
     if (!m) return status(res, 404, 'NotFound', `the server could not find the requested resource (${url.pathname})`);
     const istio = m.length === 5;
     if (istio && !api.istioVersions.includes(m[1]!)) return status(res, 404, 'NotFound', `the server could not find the requested resource (${url.pathname})`);
@@ -271,7 +274,7 @@ function json(res: http.ServerResponse, body: unknown): void {
 export function slice(
   name: string,
   service: string,
-  endpoints: { ip: string; ready?: boolean | null; terminating?: boolean; zone?: string; pod?: string }[],
+  endpoints: { ip: string; ready?: boolean | null; terminating?: boolean; zone?: string; pod?: string; node?: string }[],
   port: number,
   addressType: 'IPv4' | 'IPv6' = 'IPv4',
 ): { metadata: { name: string; labels: Record<string, string> } } & Record<string, unknown> {
@@ -283,7 +286,7 @@ export function slice(
       addresses: [e.ip],
       conditions: { ...(e.ready === null ? {} : { ready: e.ready ?? true }), ...(e.terminating ? { terminating: true, serving: true } : {}) },
       ...(e.zone ? { zone: e.zone } : {}),
-      nodeName: 'node-1',
+      nodeName: e.node ?? 'node-1',
       ...(e.pod ? { targetRef: { kind: 'Pod', name: e.pod, namespace: 'default' } } : {}),
     })),
   };
