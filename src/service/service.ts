@@ -12,6 +12,9 @@
  * running when it ends is cut (MESH_CLOSED, no retry, nothing counted against an endpoint). Then
  * the pools close, and nothing is sent or created after that. `close()` resolves once every
  * request has settled.
+ *
+ * Reconfigure (live config): `reconfigure` swaps in a new pipeline and targets built from a new
+ * config while keeping endpoints, pools and discovery (reconfigure.ts says when it can).
  */
 import type { Dispatcher } from 'undici';
 import type { EndpointSpec } from '../core/endpoint-spec.js';
