@@ -5,6 +5,8 @@ import './node-check.js'; // first: fails on an unsupported Node.js before undic
 export { createMesh, registerBalancer, registerDiscovery, Mesh, type MeshStats } from './mesh.js';
 export type {
   MeshConfig,
+  IstioMeshConfig,
+  IstioLiveConfig,
   ServiceConfig,
   BalancerConfig,
   DiscoveryConfig,
@@ -28,6 +30,7 @@ export type { Endpoint, EndpointState, PickedEndpoint } from './core/endpoint.js
 export type { EndpointInput, EndpointSpec } from './core/endpoint-spec.js';
 export { parseEndpointSpec } from './core/endpoint-spec.js';
 export type { ServiceStats, EndpointStats } from './service/service.js';
+export type { IstioLiveStats } from './istio/live.js';
 export type {
   Picker,
   PickContext,

@@ -7,7 +7,11 @@ import type { RequestInfo, RequestInit, Response } from 'undici';
 import { meshFetch, type RedirectPolicy } from './security/redirects.js';
 import { BalancerRegistry, type BalancerDefinition, type BalancerFactory } from './balancers/balancer.js';
 import { registerBuiltinBalancers } from './balancers/builtins.js';
-import { parseMeshConfig, type MeshConfig, type ParsedMeshConfig } from './service/config.js';
+import { parseMeshConfig, type IstioMeshConfig, type MeshConfig, type ParsedMeshConfig, type ParsedService, type ServiceConfig } from './service/config.js';
+import type { LiveServices } from './service/live-services.js';
+import type { IstioLive, IstioLiveStats } from './istio/live.js';
+import { startIstioLive } from './istio/live-mesh.js';
+import { istioLiveToJSON, parseIstioLive, type ParsedIstioLive } from './istio/live-config.js';
 import { meshToJSON } from './service/config-json.js';
 import { passthroughRule } from './service/hosts.js';
 import { importedRoutes } from './service/route-services.js';
@@ -85,6 +89,8 @@ export interface MeshStats {
   services: Record<string, ServiceStats>;
   /** The service's own server, once an inbound entry point or the probes exist. */
   inbound?: InboundStats;
+  /** Live Istio config (`istio`): the resources and versions in force. */
+  istio?: IstioLiveStats;
 }
 
 export class Mesh {
@@ -100,14 +106,18 @@ export class Mesh {
   readonly #hostNames: readonly string[];
   #inbound: Inbound | null = null;
   readonly #inboundDeps: ConstructorParameters<typeof Inbound>[0];
+  readonly #istioConfig: ParsedIstioLive | null;
+  #istio: IstioLive | null = null;
+  #live: LiveServices | null = null;
 
   /** @internal Use {@link createMesh}. */
-  constructor(config: MeshConfig) {
+  constructor(config: MeshConfig | IstioMeshConfig) {
     const raw = expectObject(config, '');
     const { balancers, discoveries } = registries();
     registerOwn(balancers, raw.balancers, 'balancers');
     registerOwn(discoveries, raw.discoveries, 'discoveries');
     const parsed = parseMeshConfig(config, balancers, discoveries);
+    this.#istioConfig = raw.istio === undefined ? null : parseIstioLive(raw.istio);
 
     this.#parsed = parsed;
     this.#redirects = parsed.redirects;
@@ -121,7 +131,7 @@ export class Mesh {
     const imported = importedRoutes(parsed.services);
     const peer = (name: string): Service | undefined => this.#services.get(name);
     // Every user factory runs before anything starts: one that fails leaves nothing running.
-    const built = parsed.services.map((svc) => {
+    const prepare = (svc: ParsedService) => {
       const log = sectionLogger(`meshlet:service:${svc.name}`, config.logger);
       const ctx = { service: svc.name, events: this.#events, log, now, random };
       const interceptors: Layer[] = [];
@@ -130,26 +140,48 @@ export class Mesh {
         if (i !== null) interceptors.push(fromInterceptor(i));
       }
       return { svc, log, interceptors };
-    });
+    };
+    const built = parsed.services.map(prepare);
+    const make = ({ svc, log, interceptors }: (typeof built)[number]): Service =>
+      new Service(svc, { random, now, log, events: this.#events, locality, interceptors, imported: imported.get(svc.name) ?? [], peer });
     try {
-      for (const { svc, log, interceptors } of built) {
-        const service = new Service(svc, { random, now, log, events: this.#events, locality, interceptors, imported: imported.get(svc.name) ?? [], peer });
-        this.#services.set(svc.name, service);
-        for (const h of svc.addresses) hosts.set(h, service);
+      for (const b of built) {
+        const service = make(b);
+        this.#services.set(b.svc.name, service);
+        for (const h of b.svc.addresses) hosts.set(h, service);
       }
       this.dispatcher = new MeshDispatcher(
-        { hosts, passthrough: passthroughRule(parsed.unknownHosts), passthroughDispatcher: parsed.passthroughDispatcher },
+        { hosts, passthrough: passthroughRule(parsed.unknownHosts), passthroughDispatcher: parsed.passthroughDispatcher, pending: (h) => this.#istio?.pending(h) ?? null },
         {
           close: async () => {
-            await Promise.allSettled([...this.#services.values()].map((s) => s.close(this.#graceMs)));
+            await this.#istio?.stop();
+            await Promise.allSettled([...[...this.#services.values()].map((s) => s.close(this.#graceMs)), this.#live?.closeRetired()]);
           },
           destroy: async () => {
-            await Promise.allSettled([...this.#services.values()].map((s) => s.destroy()));
+            await this.#istio?.stop();
+            await Promise.allSettled([...[...this.#services.values()].map((s) => s.destroy()), this.#live?.closeRetired(true)]);
           },
         },
       );
       // A discovery factory that throws (a registered one) must not leave the sources started before it running.
       for (const service of this.#services.values()) service.start();
+      if (this.#istioConfig !== null) {
+        ({ istio: this.#istio, live: this.#live } = startIstioLive({
+          config: this.#istioConfig,
+          parsed,
+          rawServices: (raw.services ?? {}) as Record<string, ServiceConfig>,
+          registries: { balancers, discoveries },
+          services: this.#services,
+          hosts,
+          routesChanged: () => this.dispatcher.routesChanged(),
+          make: (svc) => make(prepare(svc)),
+          graceMs: () => this.#graceMs,
+          events: this.#events,
+          log: meshLog,
+          now,
+          random,
+        }));
+      }
     } catch (err) {
       for (const service of this.#services.values()) void service.destroy();
       throw err;
@@ -218,14 +250,17 @@ export class Mesh {
    * private key) are left out; give them again.
    */
   toJSON(): MeshConfig {
-    return meshToJSON(this.#parsed) as unknown as MeshConfig;
+    const json = meshToJSON(this.#parsed) as unknown as MeshConfig;
+    return this.#istioConfig === null ? json : ({ ...json, istio: istioLiveToJSON(this.#istioConfig) } as unknown as MeshConfig);
   }
 
   /** A snapshot of every service and endpoint: traffic, failures, in-flight, latency, state; and of the inbound side. */
   stats(): MeshStats {
     const services: Record<string, ServiceStats> = {};
     for (const [name, svc] of this.#services) services[name] = svc.stats();
-    return this.#inbound === null ? { services } : { services, inbound: this.#inbound.stats() };
+    const out: MeshStats = this.#inbound === null ? { services } : { services, inbound: this.#inbound.stats() };
+    if (this.#istio !== null) out.istio = this.#istio.stats();
+    return out;
   }
 
   /** The inbound side (src/inbound/, README "The inbound side"), made on first use. */
@@ -299,6 +334,8 @@ function registerOwn(registry: BalancerRegistry | DiscoveryRegistry, raw: unknow
  * Create a mesh from a configuration.
  * @throws InvalidConfigError naming the offending field when the config is wrong.
  */
-export function createMesh(config: MeshConfig): Mesh {
+export function createMesh(config: IstioMeshConfig): Mesh;
+export function createMesh(config: MeshConfig): Mesh;
+export function createMesh(config: MeshConfig | IstioMeshConfig): Mesh {
   return new Mesh(config);
 }

@@ -46,6 +46,11 @@ export interface DispatcherOptions {
   readonly passthrough: (hostname: string) => boolean;
   /** The caller's dispatcher for hosts that pass through (not closed by the mesh); else an Agent of its own. */
   readonly passthroughDispatcher?: Dispatcher | null;
+  /**
+   * For a host that is no service yet: a promise that settles when it may have become one (live
+   * config still loading), or null. The request waits for it, then is routed again. Never cached.
+   */
+  readonly pending?: (hostname: string) => Promise<void> | null;
 }
 
 /** '/', the first character of an origin-form path. */
@@ -60,6 +65,7 @@ export class MeshDispatcher extends Dispatcher {
   readonly #routes = new LRUCache<string, Route>({ max: 1024 });
   #agent: Agent | null = null;
   readonly #passthroughDispatcher: Dispatcher | null;
+  readonly #pending: ((hostname: string) => Promise<void> | null) | null;
   #closed = false;
   #closing: Promise<void> | null = null;
   readonly #services: { close(): Promise<void>; destroy(): Promise<void> };
@@ -70,7 +76,18 @@ export class MeshDispatcher extends Dispatcher {
     this.#hosts = options.hosts;
     this.#passthrough = options.passthrough;
     this.#passthroughDispatcher = options.passthroughDispatcher ?? null;
+    this.#pending = options.pending ?? null;
     this.#services = services;
+  }
+
+  /**
+   * @internal The host table changed (a service added, replaced or removed by live config): where
+   * each origin leads is decided again on its next request. Requests already dispatched are not
+   * affected.
+   */
+  routesChanged(): void {
+    this.#serviceRoutes.clear();
+    this.#routes.clear();
   }
 
   override dispatch(opts: Dispatcher.DispatchOptions, handler: Dispatcher.DispatchHandler): boolean {
@@ -87,6 +104,16 @@ export class MeshDispatcher extends Dispatcher {
     let route = this.#serviceRoutes.get(key) ?? this.#routes.get(key);
     if (route === undefined) {
       route = this.#resolve(key);
+      if (route.service === null && this.#pending !== null) {
+        const wait = this.#pending(hostnameOf(key));
+        if (wait !== null) {
+          void wait.then(
+            () => this.dispatch(opts, h),
+            () => this.dispatch(opts, h),
+          );
+          return true;
+        }
+      }
       // A service's origins are bounded by its names and the ports callers use; cap them anyway.
       if (route.service !== null && this.#serviceRoutes.size < 4096) this.#serviceRoutes.set(key, route);
       else this.#routes.set(key, route);
@@ -158,6 +185,14 @@ export class MeshDispatcher extends Dispatcher {
       return;
     }
     return p;
+  }
+}
+
+function hostnameOf(origin: string): string {
+  try {
+    return new URL(origin).hostname;
+  } catch {
+    return origin;
   }
 }
 

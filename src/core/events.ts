@@ -50,6 +50,16 @@ export interface MeshEventMap {
   'discovery-update': { service: string; endpoints: number; added: number; removed: number };
   /** Discovery failed; the last good set was kept. */
   'discovery-error': { service: string; message: string };
+  /**
+   * Live Istio config (`istio`) was applied: the resources in force — each by kind, namespace,
+   * name and resourceVersion — and the services they make, after a list or a watch event.
+   */
+  'istio-config': { resources: { kind: string; namespace: string; name: string; resourceVersion: string }[]; services: string[] };
+  /**
+   * A version of an Istio resource was not applied (malformed, refused by fromIstio, or the config
+   * it makes does not parse): the resource's previous good version, if any, stays in force.
+   */
+  'istio-config-error': { kind: string; namespace: string; name: string; resourceVersion: string; message: string; kept: string | null };
   /** The service entered or left panic mode (too few available endpoints: all are used). */
   panic: { service: string; active: boolean; available: number; total: number };
   /**

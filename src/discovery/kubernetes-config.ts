@@ -23,6 +23,11 @@ export interface KubernetesDiscoveryConfig {
   protocol?: 'http' | 'https';
   /** Watch the Service's pods too and put their labels on the endpoints (for subsets). @default true */
   podLabels?: boolean;
+  /**
+   * Watch the cluster's nodes too and give each endpoint its node's region (`topology.kubernetes.io/region`;
+   * and zone, when the slice has none), for locality balancing by region. Needs get/list/watch on `nodes`. @default false
+   */
+  nodeLabels?: boolean;
   /** Server-side timeout of each watch, 1 s – 1 h. @default a random 300–600 s per watch (client-go's) */
   watchTimeoutMs?: Duration;
   /** @deprecated use `watchTimeoutMs` (seconds here, ms there) */
@@ -47,6 +52,7 @@ export interface KubernetesOptions extends KubeAccessOptions {
   port: string | number;
   protocol: 'http' | 'https';
   podLabels: boolean;
+  nodeLabels: boolean;
   /** undefined: a random 300–600 s per watch. */
   watchTimeoutMs: number | undefined;
 }
@@ -59,7 +65,7 @@ export function parseKubernetesOptions(raw: Record<string, unknown>, path: strin
   const o = expectObject(raw, path);
   rejectUnknown(
     o,
-    ['service', 'namespace', 'port', 'protocol', 'podLabels', 'watchTimeoutMs', 'apiServer', 'kubeconfig', 'context', 'token', 'tokenFile', 'serviceAccountDir'],
+    ['service', 'namespace', 'port', 'protocol', 'podLabels', 'nodeLabels', 'watchTimeoutMs', 'apiServer', 'kubeconfig', 'context', 'token', 'tokenFile', 'serviceAccountDir'],
     path,
     ['watchTimeoutSeconds'],
   );
@@ -78,6 +84,7 @@ export function parseKubernetesOptions(raw: Record<string, unknown>, path: strin
     port,
     protocol: optEnum(o, 'protocol', path, ['http', 'https'], 'http'),
     podLabels: optBoolean(o, 'podLabels', path, true),
+    nodeLabels: optBoolean(o, 'nodeLabels', path, false),
     watchTimeoutMs: optDurationMs(o, 'watchTimeoutMs', path, undefined, { integer: true, min: 1_000, max: 3_600_000 }, { key: 'watchTimeoutSeconds', unitMs: 1_000 }),
     namespace: optString(o, 'namespace', path),
     apiServer,

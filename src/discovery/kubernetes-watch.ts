@@ -45,6 +45,8 @@ export interface WatchOptions {
   readonly random: () => number;
   /** Monotonic clock in ms (the mesh's). */
   readonly now: () => number;
+  /** How messages name the watcher. @default 'kubernetes discovery' */
+  readonly label?: string;
 }
 
 class Gone extends Error {}
@@ -64,19 +66,38 @@ const STALL_GRACE_MS = 30_000;
 
 export class ListWatch {
   readonly #access: KubeAccess;
-  readonly #path: string;
+  /** The collection's path, then the ones tried in turn while the API server answers 404 to a list (older API versions). */
+  readonly #paths: readonly string[];
+  #at = 0;
+  readonly #label: string;
   readonly #labelSelector: string | undefined;
   readonly #handlers: WatchHandlers;
   readonly #opts: WatchOptions;
   readonly #stop = new AbortController();
   #rv: string | undefined;
 
-  constructor(access: KubeAccess, path: string, labelSelector: string | undefined, handlers: WatchHandlers, opts: WatchOptions) {
+  /**
+   * @param path the collection (`/apis/discovery.k8s.io/v1/namespaces/ns/endpointslices`), or
+   *   several in order of preference: a list answered 404 (the API server does not serve that
+   *   version) moves on to the next at once; when every one is 404 the round fails and backs off.
+   */
+  constructor(access: KubeAccess, path: string | readonly string[], labelSelector: string | undefined, handlers: WatchHandlers, opts: WatchOptions) {
     this.#access = access;
-    this.#path = path;
+    this.#paths = typeof path === 'string' ? [path] : [...path];
+    if (this.#paths.length === 0) throw new Error('ListWatch: no path');
+    this.#label = opts.label ?? 'kubernetes discovery';
     this.#labelSelector = labelSelector;
     this.#handlers = handlers;
     this.#opts = opts;
+  }
+
+  /** The collection listed and watched now (the first path the API server serves). */
+  get path(): string {
+    return this.#paths[this.#at]!;
+  }
+
+  get #path(): string {
+    return this.path;
   }
 
   start(): void {
@@ -124,7 +145,7 @@ export class ListWatch {
     }
     const lasted = this.#opts.now() - started;
     if (!(lasted >= HEALTHY_WATCH_MS)) {
-      throw new Error(`kubernetes discovery: ${this.#path}: the watch ended after ${Math.round(lasted)} ms (${events} events)`);
+      throw new Error(`${this.#label}: ${this.#path}: the watch ended after ${Math.round(lasted)} ms (${events} events)`);
     }
   }
 
@@ -143,26 +164,41 @@ export class ListWatch {
     const text = await res.body.text().catch(() => '');
     if (res.statusCode === 410) {
       this.#rv = undefined;
-      throw new Gone(`kubernetes discovery: ${this.#path}: 410 Gone (too old resourceVersion)`);
+      throw new Gone(`${this.#label}: ${this.#path}: 410 Gone (too old resourceVersion)`);
     }
     if (res.statusCode === 401) this.#access.refreshToken();
     const said = this.#access.redact(describeBody(text, String(res.headers['content-type'] ?? '')));
     const hint = res.statusCode === 403 ? ' (RBAC: the service account needs get/list/watch on this resource)' : '';
-    throw new HttpError(res.statusCode, `kubernetes discovery: ${this.#path} answered ${res.statusCode}: ${said}${hint}`);
+    throw new HttpError(res.statusCode, `${this.#label}: ${this.#path} answered ${res.statusCode}: ${said}${hint}`);
   }
 
+  /** List the current path; a 404 moves on to the next path (an older API version), at most once per path. */
   async #list(signal: AbortSignal): Promise<void> {
+    for (;;) {
+      try {
+        return await this.#listOnce(signal);
+      } catch (err) {
+        if (!(err instanceof HttpError && err.status === 404) || signal.aborted) throw err;
+        const last = this.#at === this.#paths.length - 1;
+        this.#at = last ? 0 : this.#at + 1;
+        if (last) throw err;
+        this.#handlers.debug(`${this.#paths[this.#at - 1]} is not served (404); trying ${this.#path}`);
+      }
+    }
+  }
+
+  async #listOnce(signal: AbortSignal): Promise<void> {
     const ac = new AbortController();
     const abort = (): void => ac.abort(signal.reason);
     signal.addEventListener('abort', abort, { once: true });
-    const t = setTimeout(() => ac.abort(new Error(`kubernetes discovery: ${this.#path}: the list timed out after ${LIST_TIMEOUT_MS / 1000} s`)), LIST_TIMEOUT_MS);
+    const t = setTimeout(() => ac.abort(new Error(`${this.#label}: ${this.#path}: the list timed out after ${LIST_TIMEOUT_MS / 1000} s`)), LIST_TIMEOUT_MS);
     t.unref();
     try {
       const res = await this.#get(this.#url({}), ac.signal);
       const list = (await res.body.json()) as { metadata?: { resourceVersion?: unknown }; items?: unknown };
-      if (typeof list !== 'object' || list === null || !Array.isArray(list.items)) throw new Error(`kubernetes discovery: ${this.#path}: the list answer has no items`);
+      if (typeof list !== 'object' || list === null || !Array.isArray(list.items)) throw new Error(`${this.#label}: ${this.#path}: the list answer has no items`);
       const items = list.items.filter((i): i is KubeObject => typeof (i as KubeObject | null)?.metadata?.name === 'string');
-      if (items.length < list.items.length) this.#handlers.error(new Error(`kubernetes discovery: ${this.#path}: skipped ${list.items.length - items.length} listed object(s) without metadata.name`));
+      if (items.length < list.items.length) this.#handlers.error(new Error(`${this.#label}: ${this.#path}: skipped ${list.items.length - items.length} listed object(s) without metadata.name`));
       const rv = list.metadata?.resourceVersion;
       this.#rv = typeof rv === 'string' && rv !== '' ? rv : undefined;
       this.#handlers.reset(items);
@@ -181,7 +217,7 @@ export class ListWatch {
     const abort = (): void => ac.abort(signal.reason);
     signal.addEventListener('abort', abort, { once: true });
     // Client-side deadline: the server ends the watch at timeoutSeconds; a stream still open well past it has stalled.
-    const stalled = new Error(`kubernetes discovery: ${this.#path}: the watch stalled (open ${timeoutS + STALL_GRACE_MS / 1000} s, past its timeout)`);
+    const stalled = new Error(`${this.#label}: ${this.#path}: the watch stalled (open ${timeoutS + STALL_GRACE_MS / 1000} s, past its timeout)`);
     const t = setTimeout(() => ac.abort(stalled), timeoutS * 1000 + STALL_GRACE_MS);
     t.unref();
     let events = 0;
@@ -207,7 +243,7 @@ export class ListWatch {
     } catch (err) {
       if (ac.signal.aborted && ac.signal.reason === stalled) throw stalled;
       if (err instanceof Gone || err instanceof HttpError || signal.aborted) throw err;
-      throw new Error(`kubernetes discovery: ${this.#path}: the watch broke after ${events} events (${(err as Error).message})`);
+      throw new Error(`${this.#label}: ${this.#path}: the watch broke after ${events} events (${(err as Error).message})`);
     } finally {
       clearTimeout(t);
       signal.removeEventListener('abort', abort);
@@ -219,11 +255,11 @@ export class ListWatch {
     try {
       ev = JSON.parse(line);
     } catch {
-      this.#handlers.error(new Error(`kubernetes discovery: ${this.#path}: skipped a watch event that is not JSON (${line.length} bytes)`));
+      this.#handlers.error(new Error(`${this.#label}: ${this.#path}: skipped a watch event that is not JSON (${line.length} bytes)`));
       return;
     }
     if (typeof ev !== 'object' || ev === null) {
-      this.#handlers.error(new Error(`kubernetes discovery: ${this.#path}: skipped a watch event that is not an object`));
+      this.#handlers.error(new Error(`${this.#label}: ${this.#path}: skipped a watch event that is not an object`));
       return;
     }
     const obj = (typeof ev.object === 'object' && ev.object !== null ? ev.object : {}) as {
@@ -241,13 +277,13 @@ export class ListWatch {
     if (ev.type === 'ERROR') {
       if (obj.code === 410) {
         this.#rv = undefined;
-        throw new Gone(`kubernetes discovery: ${this.#path}: the watch answered 410 Gone (too old resourceVersion)`);
+        throw new Gone(`${this.#label}: ${this.#path}: the watch answered 410 Gone (too old resourceVersion)`);
       }
       const code = typeof obj.code === 'number' ? obj.code : 'without a code';
-      throw new Error(`kubernetes discovery: ${this.#path}: watch ERROR event ${code}: ${this.#access.redact(describeBody(JSON.stringify({ kind: 'Status', ...obj }), undefined))}`);
+      throw new Error(`${this.#label}: ${this.#path}: watch ERROR event ${code}: ${this.#access.redact(describeBody(JSON.stringify({ kind: 'Status', ...obj }), undefined))}`);
     }
     if (typeof obj.metadata?.name !== 'string') {
-      this.#handlers.error(new Error(`kubernetes discovery: ${this.#path}: skipped a ${String(ev.type).slice(0, 20)} event without an object name`));
+      this.#handlers.error(new Error(`${this.#label}: ${this.#path}: skipped a ${String(ev.type).slice(0, 20)} event without an object name`));
       return;
     }
     if (typeof rv === 'string' && rv !== '') this.#rv = rv;
@@ -257,10 +293,10 @@ export class ListWatch {
       if (ev.type === 'DELETED') return this.#handlers.remove(object);
     } catch (err) {
       // A handler's bug must not end the watch for every later event.
-      this.#handlers.error(new Error(`kubernetes discovery: ${this.#path}: handling a ${ev.type} event failed: ${(err as Error).message}`));
+      this.#handlers.error(new Error(`${this.#label}: ${this.#path}: handling a ${ev.type} event failed: ${(err as Error).message}`));
       return;
     }
- this.#handlers.error(new Error(`kubernetes discovery: ${this.#path}: skipped an event of unknown type ${JSON.stringify(ev.type).slice(0, 40)}`));
+ this.#handlers.error(new Error(`${this.#label}: ${this.#path}: skipped an event of unknown type ${JSON.stringify(ev.type).slice(0, 40)}`));
   }
 }
 

@@ -5,7 +5,9 @@
  * de-duplicated by address and port. The port is chosen per slice by name (or number). Conditions
  * follow the API's defaults: `ready` unset means ready; a terminating endpoint is not ready, so it
  * gets no new requests while its in-flight ones finish (the service drains removed endpoints).
- * `zone` becomes the endpoint's zone and `nodeName` its `kubernetes.io/hostname` label. With
+ * `zone` becomes the endpoint's zone and `nodeName` its `kubernetes.io/hostname` label; with
+ * `nodeLabels` (default off: nodes are cluster-scoped) the nodes are watched too and each endpoint
+ * gets its node's region (and zone, when the slice has none): kubernetes-nodes.ts. With
  * `podLabels` (default on) the Service's pods are watched too (by the Service's own selector) and
  * each endpoint carries its pod's labels — `version: v2` for subsets — joined by targetRef; an
  * endpoint whose pod is not known yet is published without them and updated when it arrives.
@@ -23,6 +25,7 @@ import { parseKubernetesOptions, type KubernetesOptions } from './kubernetes-con
 import { namespaceOf, resolveAccess, type KubeAccess } from './kubernetes-client.js';
 import { parseSlice, slicePort, type Slice } from './kubernetes-slices.js';
 import { ListWatch, type KubeObject, type WatchHandlers } from './kubernetes-watch.js';
+import { NodeLocalities } from './kubernetes-nodes.js';
 import { describeBody } from './redact.js';
 
 export type { KubernetesDiscoveryConfig, KubernetesOptions } from './kubernetes-config.js';
@@ -35,7 +38,14 @@ class KubernetesSource implements DiscoverySource {
   readonly #reported = new Set<string>();
   #lastKey: string | null = null;
   readonly #watches: ListWatch[] = [];
+  /** With `nodeLabels`: the nodes' regions and zones. */
+  readonly #nodes: NodeLocalities | null = null;
   #synced = false;
+  /**
+   * With `podLabels`, the first snapshot waits for the first list of pods (so a subset by
+   * `version` has its endpoints from the start), unless reading the selector or the pods fails.
+   */
+  #podsSynced: boolean;
   #stopped = false;
 
   readonly #stop = new AbortController();
@@ -45,6 +55,7 @@ class KubernetesSource implements DiscoverySource {
     private readonly ctx: DiscoveryContext,
   ) {
     this.#access = resolveAccess(o, `services.${ctx.service}.discovery`);
+    this.#podsSynced = !o.podLabels;
     const ns = encodeURIComponent(this.#access.namespace);
     const slices = new ListWatch(
       this.#access,
@@ -73,6 +84,7 @@ class KubernetesSource implements DiscoverySource {
     this.#watches.push(slices);
     slices.start();
     if (o.podLabels) void this.#watchPods(ns);
+    if (o.nodeLabels) this.#nodes = new NodeLocalities(this.#access, () => this.#publish(), this.#report, this.#watchOptions);
     ctx.signal.addEventListener('abort', () => void this.stop(), { once: true });
   }
 
@@ -107,7 +119,9 @@ class KubernetesSource implements DiscoverySource {
         ...KUBERNETES_BACKOFF,
         signal: this.#stop.signal,
         onFailure: (err, _attempt, delayMs) => {
-          if (!this.#stopped) this.#report.error(new Error(`kubernetes discovery: pod labels unavailable for now (${err.message}); next try in ${(delayMs / 1000).toFixed(1)} s`));
+          if (this.#stopped) return;
+          this.#report.error(new Error(`kubernetes discovery: pod labels unavailable for now (${err.message}); next try in ${(delayMs / 1000).toFixed(1)} s`));
+          this.#podsReady();
         },
       },
     );
@@ -124,7 +138,7 @@ class KubernetesSource implements DiscoverySource {
     if (this.#stopped) return;
     if (selector === null) {
       this.ctx.log.warn(`kubernetes discovery: service ${this.o.service} has no selector; endpoints carry no pod labels`);
-      return;
+      return this.#podsReady();
     }
     const pods = new ListWatch(
       this.#access,
@@ -134,6 +148,7 @@ class KubernetesSource implements DiscoverySource {
         reset: (items) => {
           this.#pods.clear();
           for (const p of items) this.#pods.set(p.metadata.name, podInfo(p));
+          this.#podsSynced = true;
           this.#publish();
         },
         upsert: (p) => {
@@ -145,7 +160,11 @@ class KubernetesSource implements DiscoverySource {
         remove: (p) => {
           this.#pods.delete(p.metadata.name);
         },
-        ...this.#report,
+        debug: this.#report.debug,
+        error: (err) => {
+          this.#report.error(err);
+          this.#podsReady();
+        },
       },
       this.#watchOptions,
     );
@@ -184,9 +203,16 @@ class KubernetesSource implements DiscoverySource {
     if (problems.length > 0) once(problems.join('; '));
   }
 
+  /** Pod labels are as known as they will be for now: the endpoints may go out without them. */
+  #podsReady(): void {
+    if (this.#podsSynced) return;
+    this.#podsSynced = true;
+    this.#publish();
+  }
+
   /** Merge every usable slice into one snapshot; pushed only when it changed. */
   #publish(): void {
-    if (!this.#synced || this.#stopped) return;
+    if (!this.#synced || !this.#podsSynced || this.#stopped || this.#nodes?.listed === false) return;
     const byUrl = new Map<string, EndpointSpec>();
     for (const slice of this.#slices.values()) {
       if (slice.addressType === 'FQDN') continue;
@@ -201,15 +227,20 @@ class KubernetesSource implements DiscoverySource {
         const labels: Record<string, string> = { ...(pod?.labels ?? {}) };
         if (ep.nodeName) labels['kubernetes.io/hostname'] = ep.nodeName;
         const serviceAccount = pod?.serviceAccount !== undefined ? `${this.#access.namespace}/${pod.serviceAccount}` : undefined;
+        const node = this.#nodes?.of(ep.nodeName);
+        const zone = ep.zone ?? node?.zone;
         try {
-          byUrl.set(url, parseEndpointSpec({ url, labels, ...(ep.zone ? { zone: ep.zone } : {}), ...(serviceAccount ? { serviceAccount } : {}) }, `slice ${slice.name}`));
+          byUrl.set(
+            url,
+            parseEndpointSpec({ url, labels, ...(zone ? { zone } : {}), ...(node?.region ? { region: node.region } : {}), ...(serviceAccount ? { serviceAccount } : {}) }, `slice ${slice.name}`),
+          );
         } catch (err) {
           this.#report.error(new Error(`kubernetes discovery: slice ${slice.name}: ${(err as Error).message}; skipped`));
         }
       }
     }
     const specs = [...byUrl.values()];
-    const key = specs.map((e) => `${e.origin} ${e.zone ?? ''} ${e.serviceAccount ?? ''} ${JSON.stringify(e.labels)}`).sort().join('\n');
+    const key = specs.map((e) => `${e.origin} ${e.region ?? ''} ${e.zone ?? ''} ${e.serviceAccount ?? ''} ${JSON.stringify(e.labels)}`).sort().join('\n');
     if (key === this.#lastKey) return;
     this.#lastKey = key;
     this.ctx.update(specs);
@@ -220,6 +251,7 @@ class KubernetesSource implements DiscoverySource {
     this.#stopped = true;
     this.#stop.abort();
     for (const w of this.#watches) w.stop();
+    this.#nodes?.stop();
     await this.#access.close().catch(() => {});
   }
 }

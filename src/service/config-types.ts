@@ -141,8 +141,17 @@ export interface PassthroughList {
 
 /** Configuration accepted by `createMesh`. */
 export interface MeshConfig {
-  /** Services by logical name; the name is the host callers use (`http://orders/...`). */
+  /**
+   * Services by logical name; the name is the host callers use (`http://orders/...`). With
+   * `istio` it may be left out ({@link IstioMeshConfig}): services then come from the cluster.
+   */
   services: Record<string, ServiceConfig>;
+  /**
+   * Follow the cluster's DestinationRules and VirtualServices live (README, "Live config from the
+   * cluster"): services for the hosts they name come up with `kubernetes` discovery, and changes
+   * apply without a restart.
+   */
+  istio?: IstioLiveConfig;
   /**
    * What to do with a host that is not a service: pass it through to an ordinary Agent, fail with
    * UNKNOWN_SERVICE, or pass through only the hosts of a list (`{ passthrough: [...] }`).
@@ -199,4 +208,39 @@ export interface MeshConfig {
  */
 export interface MeshConfigJSON extends Omit<MeshConfig, 'services' | 'balancers' | 'discoveries' | 'logger' | 'random' | 'now' | 'interceptors' | 'passthroughDispatcher'> {
   services: Record<string, Omit<ServiceConfig, 'interceptors'>>;
+}
+
+/** A {@link MeshConfig} whose services all may come from the cluster's Istio resources. */
+export type IstioMeshConfig = Omit<MeshConfig, 'services' | 'istio'> & { services?: Record<string, ServiceConfig>; istio: IstioLiveConfig };
+
+/**
+ * `istio`: watch Istio's DestinationRule and VirtualService resources (networking.istio.io v1,
+ * else v1beta1, else v1alpha3) in `namespaces`. Cluster access as for the `kubernetes` discovery.
+ */
+export interface IstioLiveConfig {
+  /** The namespaces whose resources are watched (at least one). */
+  namespaces: string[];
+  /** The Service port of the services that come up, by name or target port number. @default 'http' */
+  port?: string | number;
+  /**
+   * How long a request to a host of a watched namespace (`name.<ns>`, `….svc`, `….svc.cluster.local`)
+   * waits for the first list of resources before it is routed as it then can be. @default 5000
+   */
+  readyTimeoutMs?: Duration;
+  /** Server-side timeout of each watch, 1 s – 1 h. @default a random 300–600 s per watch */
+  watchTimeoutMs?: Duration;
+  /** The services' endpoints get their nodes' regions (the `kubernetes` discovery's `nodeLabels`; needs access to `nodes`). @default false */
+  nodeLabels?: boolean;
+  /** API server URL. @default in-cluster, else the kubeconfig */
+  apiServer?: string;
+  /** Path of a kubeconfig file. @default $KUBECONFIG, else ~/.kube/config (outside a cluster) */
+  kubeconfig?: string;
+  /** The kubeconfig context to use. @default its current-context */
+  context?: string;
+  /** Bearer token. @default the service account's token (in-cluster) or the kubeconfig user's */
+  token?: string;
+  /** File holding the bearer token, re-read every 60 s and after a 401. */
+  tokenFile?: string;
+  /** Directory of the service-account files. @default /var/run/secrets/kubernetes.io/serviceaccount */
+  serviceAccountDir?: string;
 }

@@ -27,7 +27,7 @@ import { parseMeshHosts, parseNamespaces, serviceAddresses, type ParsedMeshHosts
 
 export type { HashOn, HashRequest, ParsedBalancer } from '../balancers/config.js';
 export { DEFAULT_BALANCER } from '../balancers/config.js';
-export type { BalancerConfig, DiscoveryConfig, MeshConfig, MeshConfigJSON, PassthroughList, PoolConfig, ServiceConfig } from './config-types.js';
+export type { BalancerConfig, DiscoveryConfig, IstioLiveConfig, IstioMeshConfig, MeshConfig, MeshConfigJSON, PassthroughList, PoolConfig, ServiceConfig } from './config-types.js';
 
 // ===== parsed forms =====
 
@@ -119,7 +119,7 @@ const SERVICE_KEYS = [
   'interceptors',
   ...HEALTH_CONFIG_KEYS,
 ];
-const MESH_KEYS = ['services', 'unknownHosts', 'namespace', 'clusterDomain', 'balancers', 'discoveries', 'logger', 'random', 'now', 'locality', 'redirects', 'interceptors', 'passthroughDispatcher'];
+const MESH_KEYS = ['services', 'istio', 'unknownHosts', 'namespace', 'clusterDomain', 'balancers', 'discoveries', 'logger', 'random', 'now', 'locality', 'redirects', 'interceptors', 'passthroughDispatcher'];
 
 /** Validate the whole config; throws {@link InvalidConfigError} at the first bad field. */
 export function parseMeshConfig(
@@ -140,7 +140,8 @@ export function parseMeshConfig(
   if (passthroughDispatcher !== null && typeof (passthroughDispatcher as { dispatch?: unknown }).dispatch !== 'function') {
     throw new InvalidConfigError('passthroughDispatcher', `expected an undici Dispatcher (an object with a dispatch method), got ${describe(passthroughDispatcher)}`);
   }
-  const services = expectObject(cfg.services, 'services');
+  // With `istio` (parsed by istio/live-config.ts), services may all come from the cluster.
+  const services = cfg.services === undefined && cfg.istio !== undefined ? {} : expectObject(cfg.services, 'services');
   const hostOwner = new Map<string, string>();
   const parsed: ParsedService[] = [];
   for (const [name, value] of Object.entries(services)) {

@@ -12,6 +12,9 @@
  * running when it ends is cut (MESH_CLOSED, no retry, nothing counted against an endpoint). Then
  * the pools close, and nothing is sent or created after that. `close()` resolves once every
  * request has settled.
+ *
+ * Reconfigure (live config): `reconfigure` swaps in a new pipeline and targets built from a new
+ * config while keeping endpoints, pools and discovery (reconfigure.ts says when it can).
  */
 import type { Dispatcher } from 'undici';
 import type { EndpointSpec } from '../core/endpoint-spec.js';
@@ -38,6 +41,7 @@ import { CrossServiceCounts } from '../layers/forward.js';
 import { buildPipeline, type Pipeline } from './pipeline.js';
 import { EndpointSet } from './endpoint-set.js';
 import { serviceStats, type ServiceStats } from './stats.js';
+import { RetiringPipelines, sameEndpoints, sameHealth, targetKey } from './reconfigure.js';
 
 export type { EndpointStats, ServiceStats } from './stats.js';
 
@@ -60,20 +64,22 @@ export interface ServiceDeps {
 export class Service implements CallEnv {
   readonly name: string;
   readonly service: string;
-  readonly config: ParsedService;
+  /** The config in force (a {@link reconfigure} replaces it). */
+  config: ParsedService;
   readonly now: () => number;
   readonly random: () => number;
-  readonly hostHeader: 'service' | 'endpoint';
+  hostHeader: 'service' | 'endpoint';
   /** True when a balancer of this service reads load reports (ORCA headers); else responses are not looked at for them. */
-  readonly loadReports: boolean;
-  readonly perRequestBufferLimitBytes: number;
+  loadReports: boolean;
+  perRequestBufferLimitBytes: number;
 
   readonly #deps: ServiceDeps;
   readonly #endpoints: EndpointSet;
-  readonly #whole: Target;
-  readonly #subsets = new Map<string, Target>();
-  readonly #health: ServiceHealth;
-  readonly #pipeline: Pipeline;
+  #whole: Target;
+  #subsets = new Map<string, Target>();
+  #health: ServiceHealth;
+  #pipeline: Pipeline;
+  readonly #retiring = new RetiringPipelines();
   readonly #tls: TlsMaterial | null;
   readonly #balancerDeps: BalancerDeps;
   readonly #stop = new AbortController();
@@ -81,6 +87,7 @@ export class Service implements CallEnv {
   readonly #from = new CrossServiceCounts();
   #source: DiscoverySource | null = null;
   #ready = false;
+  #whenReady: { promise: Promise<void>; resolve: () => void } | null = null;
   #updates = 0;
   #discoveryErrors = 0;
   #lastDiscoveryError: string | undefined;
@@ -102,19 +109,9 @@ export class Service implements CallEnv {
     this.now = deps.now;
     this.random = deps.random;
     this.hostHeader = config.hostHeader;
-    this.loadReports = [config.balancer, ...config.subsets.map((x) => x.balancer)].some((b) => {
-      const uses = b?.def.usesLoadReports;
-      return uses === true || (typeof uses === 'function' && uses(b!.options) === true);
-    });
+    this.loadReports = usesLoadReports(config);
     this.perRequestBufferLimitBytes = config.perRequestBufferLimitBytes;
-    this.#health = new ServiceHealth(config.health, {
-      service: config.name,
-      changed: () => this.refresh(),
-      now: deps.now,
-      random: deps.random,
-      log: deps.log,
-      events: deps.events,
-    });
+    this.#health = this.#newHealth(config);
     this.#tls = config.tls
       ? new TlsMaterial(config.tls, {
           log: deps.log,
@@ -135,22 +132,76 @@ export class Service implements CallEnv {
     this.#balancerDeps = Object.freeze({ service: config.name, random: deps.random, now: deps.now, noEndpoint });
     this.#whole = new Target(null, config.balancer, config.localityLb);
     for (const s of config.subsets) this.#subsets.set(s.name, new Target(s, s.balancer ?? config.balancer, config.localityLb));
-    this.#pipeline = buildPipeline({
+    this.#pipeline = this.#newPipeline(config);
+  }
+
+  #newHealth(config: ParsedService): ServiceHealth {
+    const d = this.#deps;
+    return new ServiceHealth(config.health, { service: config.name, changed: () => this.refresh(), now: d.now, random: d.random, log: d.log, events: d.events });
+  }
+
+  #newPipeline(config: ParsedService): Pipeline {
+    const d = this.#deps;
+    return buildPipeline({
       config,
       whole: this.#whole,
       subsets: this.#subsets,
-      random: deps.random,
-      now: deps.now,
-      log: deps.log,
-      events: deps.events,
-      interceptors: deps.interceptors,
-      imported: deps.imported,
-      handoff: handoffFor(this, deps.peer),
+      random: d.random,
+      now: d.now,
+      log: d.log,
+      events: d.events,
+      interceptors: d.interceptors,
+      imported: d.imported,
+      handoff: handoffFor(this, d.peer),
       admit: (ep) => this.#health.admit(ep),
       endpointCount: () => this.#endpoints.size,
       lastDiscoveryError: () => this.#lastDiscoveryError,
       cut: () => this.#cut,
     });
+  }
+
+  /**
+   * Replace this service's routing and policy config at once (routes, subsets, balancers,
+   * retries, hedging, timeouts, limits, rate limits, breakers, health): a new pipeline is built and
+   * swapped in, so a request sees either the old config or the new one, never a mix. Requests
+   * already running finish on the old pipeline, whose layers close once they have settled. The
+   * endpoints, their pools and discovery are kept; a target (subset) whose definition is unchanged
+   * keeps its balancer state, and an unchanged health config keeps ejections and probes (a changed
+   * one starts fresh: every endpoint available).
+   * Returns false, changing nothing, when `next` changes what the endpoints are made of —
+   * discovery, pool or TLS (reconfigure.ts) — or the service is closed: replace the service then.
+   * `next` must have been parsed for this service (same name; the caller keeps its host names).
+   */
+  reconfigure(next: ParsedService): boolean {
+    if (this.#closed || next.name !== this.name || !sameEndpoints(this.config, next)) return false;
+    const old = { whole: this.#whole, subsets: this.#subsets };
+    const keep = new Map<string, Target>();
+    for (const t of [old.whole, ...old.subsets.values()]) keep.set(targetKey(t.subset === null ? null : { name: t.subset, labels: t.labels ?? {} }, t.balancer, this.config.localityLb), t);
+    const target = (s: ParsedService['subsets'][number] | null, b: ParsedService['balancer']): Target => keep.get(targetKey(s, b, next.localityLb)) ?? new Target(s, b, next.localityLb);
+    this.#whole = target(null, next.balancer);
+    this.#subsets = new Map(next.subsets.map((s) => [s.name, target(s, s.balancer ?? next.balancer)]));
+    if (!sameHealth(this.config, next)) {
+      const before = this.#health;
+      this.#health = this.#newHealth(next);
+      before.close();
+      // A new health model starts fresh: what the old one ejected is available again.
+      for (const ep of this.#endpoints.active()) {
+        ep.available = true;
+        this.#health.add(ep, false);
+      }
+    }
+    const retired = this.#pipeline;
+    this.config = next;
+    this.hostHeader = next.hostHeader;
+    this.loadReports = usesLoadReports(next);
+    this.perRequestBufferLimitBytes = next.perRequestBufferLimitBytes;
+    this.#pipeline = this.#newPipeline(next);
+    if (this.#ready) {
+      this.#pipeline.ready.ready();
+      this.#rebuild();
+    }
+    this.#retiring.add(retired, (fn) => this.#live.forEach(fn), closePipeline);
+    return true;
   }
 
   /** Start discovery (requests wait up to `readyTimeoutMs` for its first answer); throws as startDiscovery. */
@@ -165,6 +216,17 @@ export class Service implements CallEnv {
       random: this.#deps.random,
     };
     this.#source = startDiscovery(this.config.discovery, this.config.discoveryType, this.config.discoveryOptions, ctx, `services.${this.name}.discovery`);
+  }
+
+  /** Settles once discovery has answered for the first time, or the service closed. */
+  whenReady(): Promise<void> {
+    if (this.#ready || this.#closed) return Promise.resolve();
+    if (this.#whenReady === null) {
+      let resolve!: () => void;
+      const promise = new Promise<void>((r) => (resolve = r));
+      this.#whenReady = { promise, resolve };
+    }
+    return this.#whenReady.promise;
   }
 
   /** The running discovery source (e.g. a StaticSource whose list can be replaced). */
@@ -247,6 +309,7 @@ export class Service implements CallEnv {
   /** CallEnv: a request settled. */
   ended(call: Call): void {
     this.#live.delete(call);
+    if (this.#retiring.size > 0) this.#retiring.ended(call, closePipeline);
     const events = this.#deps.events;
     if (events.wants('request')) {
       events.emit('request', {
@@ -279,8 +342,10 @@ export class Service implements CallEnv {
     this.#deps.events.emit('discovery-update', { service: this.name, endpoints: this.#endpoints.size, added: added.length, removed: removed.length });
     if (changed || !this.#ready) this.#rebuild();
     this.#ready = true;
+    this.#whenReady?.resolve();
     this.#deps.log.debug(`service ${this.name}: ${this.#endpoints.size} endpoints`);
     this.#pipeline.ready.ready();
+    this.#retiring.ready();
   }
 
   /** Discovery failed: counted and announced always; warned about once per change of state. */
@@ -324,10 +389,11 @@ export class Service implements CallEnv {
 
   async #close(graceMs: number): Promise<void> {
     this.#closed = true;
+    this.#whenReady?.resolve();
     this.#stop.abort();
     this.#health.close();
-    const closed = (): Error => new MeshClosedError();
-    for (const layer of this.#pipeline.layers) layer.close?.(closed);
+    closePipeline(this.#pipeline);
+    this.#retiring.closeAll(closePipeline);
     this.#tls?.close();
     try {
       await this.#source?.stop();
@@ -391,4 +457,18 @@ export class Service implements CallEnv {
 /** The service's FQDN (`name.ns.svc.<cluster domain>`), else its first dotted host, else its name: the host of istio-mutual's SNI. */
 function meshHost(config: ParsedService): string {
   return config.addresses.find((a) => /^[^.]+\.[^.]+\.svc\../.test(a)) ?? config.hosts.find((h) => h.includes('.')) ?? config.name;
+}
+
+/** True when a balancer of `config` reads load reports. */
+function usesLoadReports(config: ParsedService): boolean {
+  return [config.balancer, ...config.subsets.map((x) => x.balancer)].some((b) => {
+    const uses = b?.def.usesLoadReports;
+    return uses === true || (typeof uses === 'function' && uses(b!.options) === true);
+  });
+}
+
+/** Close a pipeline's layers: whatever still waits in them fails with MESH_CLOSED. */
+function closePipeline(p: Pipeline): void {
+  const closed = (): Error => new MeshClosedError();
+  for (const layer of p.layers) layer.close?.(closed);
 }

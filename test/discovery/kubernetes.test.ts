@@ -98,6 +98,42 @@ describe('kubernetes discovery (EndpointSlices)', () => {
     await until(() => m.stats().services.web!.endpoints.some((e) => e.labels.version === 'v1'));
   });
 
+  test('with pod labels, the first snapshot waits for the first list of pods: the first update already carries them', async () => {
+    api.apply('pods', 'default', { metadata: { name: 'web-v2-abc', labels: { app: 'web', version: 'v2' } } });
+    api.apply('endpointslices', 'default', slice('web-a', 'web', [{ ip: '127.0.0.1', pod: 'web-v2-abc' }], port));
+    const m = meshFor();
+    const updates: number[] = [];
+    m.on('discovery-update', (e) => updates.push(e.endpoints));
+    await until(() => updates.length > 0);
+    expect(updates).toEqual([1]);
+    expect(m.stats().services.web!.endpoints[0]!.labels).toMatchObject({ version: 'v2' });
+  });
+
+  test('with pod labels and a Service that cannot be read, the endpoints go out without labels rather than never', async () => {
+    api.remove('services', 'default', 'web');
+    api.apply('endpointslices', 'default', slice('web-a', 'web', [{ ip: '127.0.0.1', pod: 'web-v2-abc' }], port));
+    const m = meshFor();
+    await at(m);
+    expect(m.stats().services.web!.endpoints[0]!.labels).not.toHaveProperty('version');
+  });
+
+  test('with nodeLabels, each endpoint gets its node\'s region (and zone when the slice has none); a relabelled node is followed', async () => {
+    const node = (name: string, region: string, zone: string) =>
+      api.apply('nodes', '', { metadata: { name, labels: { 'topology.kubernetes.io/region': region, 'topology.kubernetes.io/zone': zone } } });
+    node('node-a', 'eu-west', 'eu-west-1a');
+    node('node-b', 'us-east', 'us-east-1b');
+    api.apply('endpointslices', 'default', {
+      ...slice('web-a', 'web', [{ ip: '127.0.0.1', node: 'node-a' }, { ip: '127.0.0.2', node: 'node-b', zone: 'from-slice' }], port),
+    });
+    const m = meshFor({ nodeLabels: true, podLabels: false });
+    await at(m);
+    const where = () => m.stats().services.web!.endpoints.map((e) => `${e.url.includes('127.0.0.1') ? 'a' : 'b'} ${e.region}/${e.zone}`).sort();
+    expect(where()).toEqual(['a eu-west/eu-west-1a', 'b us-east/from-slice']);
+    expect(api.requests.some((r) => r.startsWith('GET /api/v1/nodes?'))).toBe(true);
+    node('node-a', 'eu-central', 'eu-central-1a');
+    await until(() => where()[0] === 'a eu-central/eu-central-1a');
+  });
+
   test('a dropped watch resumes from the last resourceVersion without relisting', async () => {
     api.apply('endpointslices', 'default', slice('web-a', 'web', [{ ip: '127.0.0.1' }], port));
     const m = meshFor();

@@ -13,16 +13,24 @@
  * `goneMode`), refuse everything with a body that echoes the request's headers, Authorization
  * included (`echoHeaders`, as a Status or as plain text) — objects of any shape can be stored
  * with `apply`, malformed ones included.
+ *
+ * Istio's DestinationRules and VirtualServices (networking.istio.io, CRDs) are served the same way
+ * at each version of `istioVersions`; a version not in it answers 404, as an API server without it.
  */
 import http from 'node:http';
 import https from 'node:https';
 import type { AddressInfo } from 'node:net';
 
-type Kind = 'endpointslices' | 'pods' | 'services';
+type Kind = 'endpointslices' | 'pods' | 'services' | 'nodes' | 'destinationrules' | 'virtualservices';
 const API: Record<Kind, { apiVersion: string; kind: string }> = {
   endpointslices: { apiVersion: 'discovery.k8s.io/v1', kind: 'EndpointSlice' },
   pods: { apiVersion: 'v1', kind: 'Pod' },
   services: { apiVersion: 'v1', kind: 'Service' },
+  // Cluster-scoped: stored and watched under the namespace '' (apply('nodes', '', …)).
+  nodes: { apiVersion: 'v1', kind: 'Node' },
+  // Istio's CRDs: served at every version in `istioVersions` (the apiVersion answered is the one asked for).
+  destinationrules: { apiVersion: 'networking.istio.io/v1', kind: 'DestinationRule' },
+  virtualservices: { apiVersion: 'networking.istio.io/v1', kind: 'VirtualService' },
 };
 
 interface Obj {
@@ -53,6 +61,8 @@ export interface KubeApiServer {
    * that shows what it got): as a Kubernetes Status whose message holds them, or as plain text.
    */
   echoHeaders: { status: number; as: 'status' | 'text' } | null;
+  /** The networking.istio.io versions served (others answer 404, as an API server without them). @default v1, v1beta1, v1alpha3 */
+  istioVersions: string[];
   /** Requests seen, as `METHOD path?query`. */
   readonly requests: string[];
   apply(kind: Kind, namespace: string, object: { metadata: { name: string; labels?: Record<string, string> } } & Record<string, unknown>): void;
@@ -85,19 +95,19 @@ export async function startKubeApi(options: { tls?: { cert: string; key: string 
   let floor = rv;
   const store = new Map<string, Obj>(); // `${kind}/${ns}/${name}`
   const history: Event[] = [];
-  const watches = new Set<{ res: http.ServerResponse; kind: Kind; ns: string; selector: string | null }>();
+  const watches = new Set<{ res: http.ServerResponse; kind: Kind; ns: string; selector: string | null; apiVersion: string }>();
   const requests: string[] = [];
   const sockets = new Set<import('node:net').Socket>();
   let bookmarksSent = 0;
 
-  const withKind = (kind: Kind, o: Obj): object => ({ ...API[kind], ...o });
+  const withKind = (kind: Kind, o: Obj, apiVersion = API[kind].apiVersion): object => ({ ...API[kind], apiVersion, ...o });
 
   function emit(e: Event): void {
     history.push(e);
     if (history.length > 1000) floor = history.shift()!.rv;
     for (const w of watches) {
       if (w.kind === e.kind && w.ns === e.object.metadata.namespace && matches(w.selector, e.object.metadata.labels)) {
-        w.res.write(JSON.stringify({ type: e.type, object: withKind(e.kind, e.object) }) + '\n');
+        w.res.write(JSON.stringify({ type: e.type, object: withKind(e.kind, e.object, w.apiVersion) }) + '\n');
       }
     }
   }
@@ -115,6 +125,7 @@ export async function startKubeApi(options: { tls?: { cert: string; key: string 
     watchMode: 'normal',
     goneAlways: false,
     echoHeaders: null,
+    istioVersions: ['v1', 'v1beta1', 'v1alpha3'],
     requests,
     apply(kind, ns, object) {
       const key = `${kind}/${ns}/${object.metadata.name}`;
@@ -172,23 +183,46 @@ export async function startKubeApi(options: { tls?: { cert: string; key: string 
     if (api.token !== undefined && req.headers.authorization !== `Bearer ${api.token}`) return status(res, 401, 'Unauthorized', 'Unauthorized');
     // Discovery documents, enough for kubectl.
     if (url.pathname === '/api') return json(res, { kind: 'APIVersions', versions: ['v1'], serverAddressByClientCIDRs: [] });
-    if (url.pathname === '/apis')
-      return json(res, { kind: 'APIGroupList', apiVersion: 'v1', groups: [{ name: 'discovery.k8s.io', versions: [{ groupVersion: 'discovery.k8s.io/v1', version: 'v1' }], preferredVersion: { groupVersion: 'discovery.k8s.io/v1', version: 'v1' } }] });
+    if (url.pathname === '/apis') {
+      const istio = api.istioVersions.map((v) => ({ groupVersion: `networking.istio.io/${v}`, version: v }));
+      const groups: object[] = [{ name: 'discovery.k8s.io', versions: [{ groupVersion: 'discovery.k8s.io/v1', version: 'v1' }], preferredVersion: { groupVersion: 'discovery.k8s.io/v1', version: 'v1' } }];
+      if (istio.length > 0) groups.push({ name: 'networking.istio.io', versions: istio, preferredVersion: istio[0] });
+      return json(res, { kind: 'APIGroupList', apiVersion: 'v1', groups });
+    }
+    const group = /^\/apis\/networking\.istio\.io\/([^/]+)$/.exec(url.pathname);
+    if (group && api.istioVersions.includes(group[1]!)) {
+      const verbs = ['get', 'list', 'watch'];
+      return json(res, {
+        kind: 'APIResourceList',
+        apiVersion: 'v1',
+        groupVersion: `networking.istio.io/${group[1]}`,
+        resources: [
+          { name: 'destinationrules', singularName: 'destinationrule', namespaced: true, kind: 'DestinationRule', shortNames: ['dr'], verbs },
+          { name: 'virtualservices', singularName: 'virtualservice', namespaced: true, kind: 'VirtualService', shortNames: ['vs'], verbs },
+        ],
+      });
+    }
     if (url.pathname === '/apis/discovery.k8s.io/v1')
       return json(res, { kind: 'APIResourceList', apiVersion: 'v1', groupVersion: 'discovery.k8s.io/v1', resources: [{ name: 'endpointslices', singularName: 'endpointslice', namespaced: true, kind: 'EndpointSlice', verbs: ['get', 'list', 'watch'] }] });
     if (url.pathname === '/api/v1')
-      return json(res, { kind: 'APIResourceList', groupVersion: 'v1', resources: [{ name: 'pods', singularName: 'pod', namespaced: true, kind: 'Pod', verbs: ['get', 'list', 'watch'] }, { name: 'services', singularName: 'service', namespaced: true, kind: 'Service', verbs: ['get', 'list', 'watch'] }] });
-    const m = url.pathname.match(/^\/(?:api\/v1|apis\/discovery\.k8s\.io\/v1)\/namespaces\/([^/]+)\/(endpointslices|pods|services)(?:\/([^/]+))?$/);
+      return json(res, { kind: 'APIResourceList', groupVersion: 'v1', resources: [{ name: 'pods', singularName: 'pod', namespaced: true, kind: 'Pod', verbs: ['get', 'list', 'watch'] }, { name: 'services', singularName: 'service', namespaced: true, kind: 'Service', verbs: ['get', 'list', 'watch'] }, { name: 'nodes', singularName: 'node', namespaced: false, kind: 'Node', verbs: ['get', 'list', 'watch'] }] });
+    const m =
+      url.pathname.match(/^\/(?:api\/v1|apis\/discovery\.k8s\.io\/v1)\/namespaces\/([^/]+)\/(endpointslices|pods|services)(?:\/([^/]+))?$/) ??
+      url.pathname.match(/^\/apis\/networking\.istio\.io\/([^/]+)\/namespaces\/([^/]+)\/(destinationrules|virtualservices)(?:\/([^/]+))?$/) ??
+      url.pathname.match(/^\/api\/v1\/()(nodes)(?:\/([^/]+))?$/);
     if (!m) return status(res, 404, 'NotFound', `the server could not find the requested resource (${url.pathname})`);
-    const [, ns, kind, name] = m as unknown as [string, string, Kind, string | undefined];
+    const istio = m.length === 5;
+    if (istio && !api.istioVersions.includes(m[1]!)) return status(res, 404, 'NotFound', `the server could not find the requested resource (${url.pathname})`);
+    const [ns, kind, name] = (istio ? m.slice(2) : m.slice(1)) as unknown as [string, Kind, string | undefined];
+    const apiVersion = istio ? `networking.istio.io/${m[1]}` : API[kind].apiVersion;
     if (name) {
       const o = store.get(`${kind}/${ns}/${name}`);
-      return o ? json(res, withKind(kind, o)) : status(res, 404, 'NotFound', `${kind} "${name}" not found`);
+      return o ? json(res, withKind(kind, o, apiVersion)) : status(res, 404, 'NotFound', `${kind} "${name}" not found`);
     }
     const selector = url.searchParams.get('labelSelector');
     const items = [...store.entries()].filter(([k, o]) => k.startsWith(`${kind}/${ns}/`) && matches(selector, o.metadata.labels)).map(([, o]) => o);
     if (url.searchParams.get('watch') !== '1' && url.searchParams.get('watch') !== 'true') {
-      return json(res, { kind: `${API[kind].kind}List`, apiVersion: API[kind].apiVersion, metadata: { resourceVersion: String(rv) }, items });
+      return json(res, { kind: `${API[kind].kind}List`, apiVersion, metadata: { resourceVersion: String(rv) }, items });
     }
     // watch
     const from = url.searchParams.get('resourceVersion');
@@ -204,13 +238,13 @@ export async function startKubeApi(options: { tls?: { cert: string; key: string 
       res.end();
       return;
     }
-    const w = { res, kind, ns, selector };
-    if (from === null || from === '0') for (const o of items) res.write(JSON.stringify({ type: 'ADDED', object: withKind(kind, o) }) + '\n');
-    else for (const e of history) if (e.rv > Number(from) && e.kind === kind && e.object.metadata.namespace === ns && matches(selector, e.object.metadata.labels)) res.write(JSON.stringify({ type: e.type, object: withKind(kind, e.object) }) + '\n');
+    const w = { res, kind, ns, selector, apiVersion };
+    if (from === null || from === '0') for (const o of items) res.write(JSON.stringify({ type: 'ADDED', object: withKind(kind, o, apiVersion) }) + '\n');
+    else for (const e of history) if (e.rv > Number(from) && e.kind === kind && e.object.metadata.namespace === ns && matches(selector, e.object.metadata.labels)) res.write(JSON.stringify({ type: e.type, object: withKind(kind, e.object, apiVersion) }) + '\n');
     watches.add(w);
     const bookmarks = url.searchParams.get('allowWatchBookmarks') === 'true' ? setInterval(() => {
           bookmarksSent++;
-          res.write(JSON.stringify({ type: 'BOOKMARK', object: { ...API[kind], metadata: { resourceVersion: String(rv) } } }) + '\n');
+          res.write(JSON.stringify({ type: 'BOOKMARK', object: { ...API[kind], apiVersion, metadata: { resourceVersion: String(rv) } } }) + '\n');
         }, 200) : null;
     const timeout = setTimeout(() => res.end(), Number(url.searchParams.get('timeoutSeconds') ?? 1800) * 1000);
     const done = (): void => {
@@ -240,7 +274,7 @@ function json(res: http.ServerResponse, body: unknown): void {
 export function slice(
   name: string,
   service: string,
-  endpoints: { ip: string; ready?: boolean | null; terminating?: boolean; zone?: string; pod?: string }[],
+  endpoints: { ip: string; ready?: boolean | null; terminating?: boolean; zone?: string; pod?: string; node?: string }[],
   port: number,
   addressType: 'IPv4' | 'IPv6' = 'IPv4',
 ): { metadata: { name: string; labels: Record<string, string> } } & Record<string, unknown> {
@@ -252,7 +286,7 @@ export function slice(
       addresses: [e.ip],
       conditions: { ...(e.ready === null ? {} : { ready: e.ready ?? true }), ...(e.terminating ? { terminating: true, serving: true } : {}) },
       ...(e.zone ? { zone: e.zone } : {}),
-      nodeName: 'node-1',
+      nodeName: e.node ?? 'node-1',
       ...(e.pod ? { targetRef: { kind: 'Pod', name: e.pod, namespace: 'default' } } : {}),
     })),
   };
