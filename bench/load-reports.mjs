@@ -7,9 +7,10 @@
 //      after FAST_MS (a timer), the fifth spends CPU_MS of CPU on every request, on its own event
 //      loop in its own process, so that the share round robin gives it is more than it can serve
 //      and its requests queue. CLIENTS independent callers (one mesh each: each sees only its own
-//      requests in flight) share the load. Contenders: prequal (the default) reading the reports,
-//      prequal with reports off (the replicas answer /n without one), the other balancers, undici
-//      BalancedPool; baseline: five fast replicas, round robin. Alternating epochs, as tail-latency.mjs.
+//      requests in flight) share the load. Contenders: prequal (the default: it goes by what this
+//      caller sees), prequal with `reportedRif: true` (adding the requests in flight the replicas
+//      report), the other balancers, undici BalancedPool; baseline: five fast replicas, round
+//      robin. Alternating epochs, as tail-latency.mjs.
 // Run alone: node bench/load-reports.mjs (after a build). Results print as tables; nothing is asserted.
 import { BalancedPool } from 'undici';
 import { createMesh } from '../dist/index.mjs';
@@ -42,8 +43,9 @@ export async function overloadedReplica({ durationMs = 2400, epochMs = 400, conc
   };
   try {
     callers(BASELINE, 'round-robin', allFast);
-    for (const b of names) callers(b === def ? `${b} (default), reading load reports` : b, b, fleet);
-    if (names.includes(def)) callers(`${def}, load reports off`, def, fleet, '/n');
+    for (const b of names) callers(b === def ? `${b} (the default)` : b, b, fleet);
+    // prequal adding the requests in flight the replicas report (its reportedRif option).
+    if (names.includes('prequal')) callers('prequal, reportedRif: true', { type: 'prequal', reportedRif: true }, fleet);
     const pools = Array.from({ length: clients }, () => new BalancedPool(fleet));
     let k = 0;
     const poolSends = pools.map((p) => sender(p, fleet[0]));
