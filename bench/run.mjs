@@ -43,6 +43,7 @@ import { weightedRoundRobinBench } from './weighted-round-robin.mjs';
 import { agentBench } from './agent.mjs';
 import { inboundBench } from './inbound.mjs';
 import { loadReports } from './load-reports.mjs';
+import { pickApp } from './balancers/pick-app.mjs';
 
 const root = fileURLToPath(new URL('..', import.meta.url));
 const durationMs = Number(process.env.BENCH_DURATION_MS ?? 3000);
@@ -70,6 +71,9 @@ if (microDirs.length > 0) {
     console.log(microOut.trim().split('\n').slice(-15).map((l) => `   ${l}`).join('\n'));
   }
 }
+
+console.log('');
+results.pickApp = await pickApp().catch((err) => (console.log(`   pick bench (bundled) failed: ${err.message}`), null));
 
 console.log('\n2. hot-path targets (issue 10 §7)');
 results.hotPath = await hotPath(concurrency ? { concurrency } : {});
