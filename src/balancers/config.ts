@@ -166,3 +166,11 @@ function parsePolicy(raw: unknown, path: string): HashPolicy {
   rejectUnknown(o, [k, 'terminal'], path);
   return Object.freeze(k === 'header' ? { header: v.toLowerCase(), ...terminal } : { query: v, ...terminal });
 }
+
+/** True when one of `balancers` reads the load reports endpoints send (its `usesLoadReports`, a flag or decided from its options). */
+export function readsLoadReports(balancers: readonly (ParsedBalancer | null | undefined)[]): boolean {
+  return balancers.some((b) => {
+    const uses = b?.def.usesLoadReports;
+    return uses === true || (typeof uses === 'function' && uses(b!.options) === true);
+  });
+}

@@ -129,3 +129,11 @@ export function passthroughRule(unknownHosts: UnknownHosts): (hostname: string) 
     return exact.has(host) || suffixes.some((s) => host.endsWith(s));
   };
 }
+
+/**
+ * The service's FQDN (`name.ns.svc.<cluster domain>`) among its `addresses`, else its first dotted
+ * host, else its name: the host of istio-mutual's SNI.
+ */
+export function meshHost(service: { readonly name: string; readonly hosts: readonly string[]; readonly addresses: readonly string[] }): string {
+  return service.addresses.find((a) => /^[^.]+\.[^.]+\.svc\../.test(a)) ?? service.hosts.find((h) => h.includes('.')) ?? service.name;
+}

@@ -28,6 +28,7 @@
  * retry layer's, when it wraps the call — before the caller's handler sees anything.
  */
 import type { Endpoint } from '../core/endpoint.js';
+import { MeshClosedError } from '../core/errors.js';
 import type { MeshEvents } from '../core/events.js';
 import type { Logger } from '../core/log.js';
 import { mod64 } from '../balancers/xxhash64.js';
@@ -166,4 +167,10 @@ function splitDraw(c: ParsedService, hasher: RequestHasher, random: () => number
   const b = c.balancer;
   if (!b.def.usesHash || b.hashOn === undefined) return () => random() * 100;
   return (call) => (hasher.compute(call, b.hashOn) ? mod64(hasher.out[0]!, hasher.out[1]!, 10_000) / 100 : random() * 100);
+}
+
+/** Close a pipeline's layers: whatever still waits in them fails with MESH_CLOSED. */
+export function closePipeline(p: Pipeline): void {
+  const closed = (): Error => new MeshClosedError();
+  for (const layer of p.layers) layer.close?.(closed);
 }

@@ -24,6 +24,7 @@ import type { MeshEvents } from '../core/events.js';
 import type { Logger } from '../core/log.js';
 import { DEFAULT_DECAY_MS } from '../balancers/peak-ewma.js';
 import type { BalancerDeps } from '../balancers/balancer.js';
+import { readsLoadReports } from '../balancers/config.js';
 import { startDiscovery, type DiscoveryContext, type DiscoverySource } from '../discovery/discovery.js';
 import { ServiceHealth } from '../health/endpoint-health.js';
 import { LoadReportReader } from '../load/orca.js';
@@ -38,8 +39,9 @@ import type { ParsedService } from './config.js';
 import type { ParsedRoute } from '../layers/route.js';
 import { handoffFor } from './handoff.js';
 import { CrossServiceCounts } from '../layers/forward.js';
-import { buildPipeline, type Pipeline } from './pipeline.js';
+import { buildPipeline, closePipeline, type Pipeline } from './pipeline.js';
 import { EndpointSet } from './endpoint-set.js';
+import { meshHost } from './hosts.js';
 import { serviceStats, type ServiceStats } from './stats.js';
 import { RetiringPipelines, sameEndpoints, sameHealth, targetKey } from './reconfigure.js';
 
@@ -109,7 +111,7 @@ export class Service implements CallEnv {
     this.now = deps.now;
     this.random = deps.random;
     this.hostHeader = config.hostHeader;
-    this.loadReports = usesLoadReports(config);
+    this.loadReports = readsLoadReports([config.balancer, ...config.subsets.map((x) => x.balancer)]);
     this.perRequestBufferLimitBytes = config.perRequestBufferLimitBytes;
     this.#health = this.#newHealth(config);
     this.#tls = config.tls
@@ -193,7 +195,7 @@ export class Service implements CallEnv {
     const retired = this.#pipeline;
     this.config = next;
     this.hostHeader = next.hostHeader;
-    this.loadReports = usesLoadReports(next);
+    this.loadReports = readsLoadReports([next.balancer, ...next.subsets.map((x) => x.balancer)]);
     this.perRequestBufferLimitBytes = next.perRequestBufferLimitBytes;
     this.#pipeline = this.#newPipeline(next);
     if (this.#ready) {
@@ -452,23 +454,4 @@ export class Service implements CallEnv {
       discovery: { updates: this.#updates, errors: this.#discoveryErrors, lastError: this.#lastDiscoveryError },
     });
   }
-}
-
-/** The service's FQDN (`name.ns.svc.<cluster domain>`), else its first dotted host, else its name: the host of istio-mutual's SNI. */
-function meshHost(config: ParsedService): string {
-  return config.addresses.find((a) => /^[^.]+\.[^.]+\.svc\../.test(a)) ?? config.hosts.find((h) => h.includes('.')) ?? config.name;
-}
-
-/** True when a balancer of `config` reads load reports. */
-function usesLoadReports(config: ParsedService): boolean {
-  return [config.balancer, ...config.subsets.map((x) => x.balancer)].some((b) => {
-    const uses = b?.def.usesLoadReports;
-    return uses === true || (typeof uses === 'function' && uses(b!.options) === true);
-  });
-}
-
-/** Close a pipeline's layers: whatever still waits in them fails with MESH_CLOSED. */
-function closePipeline(p: Pipeline): void {
-  const closed = (): Error => new MeshClosedError();
-  for (const layer of p.layers) layer.close?.(closed);
 }
