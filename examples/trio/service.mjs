@@ -22,6 +22,11 @@ process.on('message', (m) => {
 
 registerDiscovery('file', fileDiscovery);
 const discovery = (service) => ({ type: 'file', path: ENDPOINTS_FILE, service });
+// Every replica answers /readyz (mesh.probes): 503 from the moment it starts draining. Checked
+// every 250 ms, a draining replica gets no new request before it stops listening (drain's
+// delayMs below), and a passing check ends an outlier ejection at once — a killed replica that
+// restarted on its port is back within a check, not after the 30 s ejection.
+const healthCheck = { path: '/readyz', intervalMs: 250, timeoutMs: 200, healthyThreshold: 1, unhealthyThreshold: 1 };
 
 const mesh =
   ROLE === 'gateway'
@@ -32,6 +37,11 @@ const mesh =
             balancer: BALANCER ?? { type: 'prequal', reportedRif: true },
             timeoutMs: 3_000,
             retry: { attempts: 2, perTryTimeoutMs: 1_000 },
+            // A request still unanswered after 60 ms (healthy ones take a few) gets a copy on another
+            // replica: a replica slowed by 200 ms costs one hedge delay, not 200 ms (off by default;
+            // see the README's "Why hedging is off by default"). Catalog hedges its inventory calls at 25 ms.
+            hedge: { delayMs: 60 },
+            healthCheck,
             rateLimit: { requestsPerSecond: 400, burst: 100 },
             subsets: { v1: { labels: { version: 'v1' } }, v2: { labels: { version: 'v2' } } },
             routes: [
@@ -46,6 +56,7 @@ const mesh =
             discovery: discovery('catalog'),
             balancer: BALANCER,
             timeoutMs: 3_000,
+            healthCheck,
             rateLimit: { requestsPerSecond: 0.1, burst: 100 },
           },
         },
@@ -54,7 +65,7 @@ const mesh =
     : ROLE === 'catalog'
       ? createMesh({
           services: {
-            inventory: { discovery: discovery('inventory'), balancer: BALANCER, timeoutMs: 2_000, retry: { attempts: 2, perTryTimeoutMs: 500 } },
+            inventory: { discovery: discovery('inventory'), balancer: BALANCER, timeoutMs: 2_000, retry: { attempts: 2, perTryTimeoutMs: 500 }, hedge: { delayMs: 25 }, healthCheck },
           },
           unknownHosts: 'reject',
         })
@@ -103,7 +114,8 @@ const handler = mesh.inbound(async (req, res) => {
   }
 }, { name: ROLE, propagate: ['x-canary'] });
 
-const server = http.createServer((req, res) => live?.(req, res) || handler(req, res));
+const probes = mesh.probes();
+const server = http.createServer((req, res) => live?.(req, res) || probes(req, res, () => handler(req, res)));
 
 server.keepAliveTimeout = 5_000;
 server.listen(Number(process.env.PORT ?? 0), '127.0.0.1', () => {
@@ -118,6 +130,6 @@ const stop = async () => {
 };
 // SIGTERM drains: requests in flight finish (new ones get Connection: close, and a refused
 // connection once the server stops listening), the mesh closes, then SIGTERM ends the process.
-mesh.handleSignals({ servers: [server], graceMs: 2_000 });
+mesh.handleSignals({ servers: [server], graceMs: 2_000, delayMs: 300 });
 process.on('SIGINT', () => {}); // the runner decides; it sends SIGTERM
 process.on('disconnect', stop); // the runner is gone: never linger as an orphan

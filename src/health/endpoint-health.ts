@@ -112,7 +112,7 @@ export class ServiceHealth {
     this.#config = config;
     this.#hooks = hooks;
     this.#checker = config.healthCheck
-      ? new HealthChecker(config.healthCheck, hooks.service, hooks.random, (ep, healthy, detail) => this.#checked(ep, healthy, detail))
+      ? new HealthChecker(config.healthCheck, hooks.service, hooks.random, (ep, healthy, detail) => this.#checked(ep, healthy, detail), (ep) => this.#passed(ep))
       : null;
     if (config.outlier) {
       this.#sweep = setInterval(() => this.#interval(), config.outlier.intervalMs);
@@ -293,6 +293,27 @@ export class ServiceHealth {
     const s = this.#states.get(endpoint);
     if (!s) return;
     this.#hooks.events.emit('health-check', { service: this.#hooks.service, endpoint: endpoint.key, healthy, detail });
+    this.#setAvailable(endpoint, s);
+  }
+
+  /**
+   * A passing active check of a healthy endpoint ends its ejection and clears its failure counts
+   * (Envoy's successful_active_health_check_uneject_host, on unless outlier detection turns it
+   * off): what the check sees answer is back now, not when the ejection time runs out.
+   */
+  #passed(endpoint: Endpoint): void {
+    const s = this.#states.get(endpoint);
+    if (!s || s.circuit === 'closed' || this.#config.outlier?.unejectOnCheck === false) return;
+    if (s.timer) clearTimeout(s.timer);
+    s.timer = null;
+    s.c5xx = s.cGateway = s.cLocal = 0;
+    s.errorRate?.reset();
+    const from = s.circuit;
+    s.circuit = 'closed';
+    s.probing = false;
+    const ev = this.#hooks.events;
+    ev.emit('circuit', { service: this.#hooks.service, endpoint: endpoint.key, from, to: 'closed' });
+    ev.emit('unejection', { service: this.#hooks.service, endpoint: endpoint.key, reason: 'active health check passed' });
     this.#setAvailable(endpoint, s);
   }
 

@@ -1,8 +1,10 @@
 /**
  * Active HTTP health checks: every `intervalMs` (plus jitter) each endpoint is asked for `path`
  * over its own connection pool, with a timeout. `unhealthyThreshold` failures in a row mark it
- * unhealthy (not picked); `healthyThreshold` passes in a row bring it back. Checks run beside the
- * traffic: a failing or slow check never blocks a request, and never throws into the process.
+ * unhealthy (not picked); `healthyThreshold` passes in a row bring it back. Every pass of a healthy
+ * endpoint is reported too (`onPass`): it ends an outlier ejection (Envoy's
+ * successful_active_health_check_uneject_host). Checks run beside the traffic: a failing or slow
+ * check never blocks a request, and never throws into the process.
  */
 import { clampDelay } from '../core/clock.js';
 import type { Endpoint } from '../core/endpoint.js';
@@ -20,15 +22,23 @@ export class HealthChecker {
   readonly #host: string;
   readonly #random: () => number;
   readonly #onChange: (endpoint: Endpoint, healthy: boolean, detail: string) => void;
+  readonly #onPass: (endpoint: Endpoint) => void;
   readonly #states = new Map<Endpoint, CheckState>();
   #timer: NodeJS.Timeout | null = null;
   #closed = false;
 
-  constructor(config: ParsedHealthCheck, host: string, random: () => number, onChange: (endpoint: Endpoint, healthy: boolean, detail: string) => void) {
+  constructor(
+    config: ParsedHealthCheck,
+    host: string,
+    random: () => number,
+    onChange: (endpoint: Endpoint, healthy: boolean, detail: string) => void,
+    onPass: (endpoint: Endpoint) => void,
+  ) {
     this.#config = config;
     this.#host = host;
     this.#random = random;
     this.#onChange = onChange;
+    this.#onPass = onPass;
     this.#schedule();
   }
 
@@ -84,6 +94,7 @@ export class HealthChecker {
         state.healthy = true;
         this.#onChange(ep, true, detail);
       }
+      if (state.healthy) this.#onPass(ep);
     } else {
       state.passes = 0;
       state.fails++;

@@ -27,6 +27,12 @@ export interface OutlierDetectionConfig {
   maxEjectionPercent?: number;
   /** Eject endpoints whose failure share over an interval reaches `threshold` percent. Off unless set. */
   failurePercentage?: { threshold?: number; minimumHosts?: number; requestVolume?: number };
+  /**
+   * A passing active health check (`healthCheck`) ends an ejection at once and clears the failure
+   * counts (Envoy's `successful_active_health_check_uneject_host`). Turn off when the check's path
+   * does not exercise what requests do. @default true
+   */
+  successfulActiveHealthCheckUnejectHost?: boolean;
 }
 
 /** The error-rate circuit breaker per endpoint (opossum). On by default. */
@@ -76,6 +82,7 @@ export interface ParsedOutlier {
   readonly maxEjectionMs: number;
   readonly maxEjectionPercent: number;
   readonly failurePercentage: { readonly threshold: number; readonly minimumHosts: number; readonly requestVolume: number } | null;
+  readonly unejectOnCheck: boolean;
 }
 
 export interface ParsedBreaker {
@@ -114,7 +121,7 @@ export function parseOutlier(raw: unknown, path: string): ParsedOutlier | null {
   const o = raw === undefined ? {} : expectObject(raw, path);
   rejectUnknown(
     o,
-    ['consecutive5xxErrors', 'consecutiveGatewayErrors', 'splitExternalLocalOriginErrors', 'consecutiveLocalOriginFailures', 'intervalMs', 'baseEjectionTimeMs', 'maxEjectionTimeMs', 'maxEjectionPercent', 'failurePercentage'],
+    ['consecutive5xxErrors', 'consecutiveGatewayErrors', 'splitExternalLocalOriginErrors', 'consecutiveLocalOriginFailures', 'intervalMs', 'baseEjectionTimeMs', 'maxEjectionTimeMs', 'maxEjectionPercent', 'failurePercentage', 'successfulActiveHealthCheckUnejectHost'],
     path,
   );
   let failurePercentage: ParsedOutlier['failurePercentage'] = null;
@@ -139,6 +146,7 @@ export function parseOutlier(raw: unknown, path: string): ParsedOutlier | null {
     maxEjectionMs: Math.max(baseEjectionMs, optDurationMs(o, 'maxEjectionTimeMs', path, EJECTION_DEFAULTS.maxEjectionMs, MS)),
     maxEjectionPercent: optNumber(o, 'maxEjectionPercent', path, EJECTION_DEFAULTS.maxEjectionPercent, { min: 0, max: 100 }),
     failurePercentage,
+    unejectOnCheck: optBoolean(o, 'successfulActiveHealthCheckUnejectHost', path, true),
   });
 }
 

@@ -150,6 +150,7 @@ function healthToJSON(h: ParsedHealth): Json {
             maxEjectionTimeMs: o.maxEjectionMs,
             maxEjectionPercent: o.maxEjectionPercent,
             failurePercentage: o.failurePercentage === null ? undefined : { ...o.failurePercentage },
+            successfulActiveHealthCheckUnejectHost: o.unejectOnCheck,
           }),
     circuitBreaker: b === null ? false : { ...b },
     healthCheck:

@@ -108,7 +108,7 @@ describe('delays computed from a bad random source or clock stay within their bo
   test.each(draws)('health checks: random %s waits within [intervalMs, intervalMs × (1 + jitter)]', (_name, random) => {
     vi.useFakeTimers({ toFake: ['setTimeout', 'clearTimeout', 'Date'] });
     const config = parseHealthCheck({ path: '/healthz', intervalMs: 1_000, intervalJitterPercent: 20 }, 'healthCheck')!;
-    const checker = new HealthChecker(config, 'api', random, () => {});
+    const checker = new HealthChecker(config, 'api', random, () => {}, () => {});
     try {
       for (let i = 0; i < 3; i++) {
         const t = Date.now();

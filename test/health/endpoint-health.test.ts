@@ -255,6 +255,64 @@ describe('active health checks', () => {
   });
 });
 
+describe('a passing active health check ends an ejection (Envoy successful_active_health_check_uneject_host)', () => {
+  /** b0 fails requests with 503 until `fixed`, and always passes its check; resolves `checkSeen` per check. */
+  function failingUntilFixed(b: Backend) {
+    const state = { fixed: false, checks: 0, waiters: [] as (() => void)[] };
+    b.handler = (req, res) => {
+      if (req.url === '/healthz') {
+        state.checks++;
+        res.end('ok', () => state.waiters.splice(0).forEach((w) => w()));
+        return;
+      }
+      res.statusCode = state.fixed ? 200 : 503;
+      res.end('{}');
+    };
+    /** Resolves once `n` more checks were answered. */
+    const checks = (n: number) => {
+      const target = state.checks + n;
+      return new Promise<void>((resolve) => {
+        const wait = () => (state.checks >= target ? resolve() : state.waiters.push(wait));
+        wait();
+      });
+    };
+    return { state, checks };
+  }
+
+  test('on by default: the next passing check un-ejects, long before the ejection time', async () => {
+    const m = await setup(2, { outlierDetection: { baseEjectionTimeMs: 3_600_000, maxEjectionPercent: 100 }, healthCheck: { path: '/healthz', intervalMs: 20, healthyThreshold: 1 } });
+    const { state } = failingUntilFixed(backends[0]!);
+    const unejections = record(m, 'unejection');
+    const circuits = record(m, 'circuit');
+    for (let i = 0; i < 10; i++) await get(m); // round robin: 5 reach b0, all 503
+    expect(health(m, backends[0]!)).toBe('ejected');
+    state.fixed = true;
+    await new Promise<void>((resolve) => m.on('unejection', () => resolve()));
+    expect(unejections).toEqual([{ service: 'api', endpoint: backends[0]!.url, reason: 'active health check passed' }]);
+    expect(circuits.map((c) => `${c.from}->${c.to}`)).toEqual(['closed->open', 'open->closed']);
+    expect(health(m, backends[0]!)).toBe('healthy');
+    const before = backends[0]!.received.filter((r) => r.url === '/x').length;
+    for (let i = 0; i < 4; i++) expect(await get(m)).toBe(200);
+    expect(backends[0]!.received.filter((r) => r.url === '/x').length).toBe(before + 2); // back in the rotation
+  });
+
+  test('successfulActiveHealthCheckUnejectHost: false keeps the ejection for its time, however many checks pass', async () => {
+    const m = await setup(2, {
+      outlierDetection: { baseEjectionTimeMs: 3_600_000, maxEjectionPercent: 100, successfulActiveHealthCheckUnejectHost: false },
+      healthCheck: { path: '/healthz', intervalMs: 20, healthyThreshold: 1 },
+    });
+    const { checks } = failingUntilFixed(backends[0]!);
+    const unejections = record(m, 'unejection');
+    for (let i = 0; i < 10; i++) await get(m);
+    expect(health(m, backends[0]!)).toBe('ejected');
+    await checks(3);
+    await turns(() => false); // let what the third check's answer triggers run
+    expect(unejections).toEqual([]);
+    expect(health(m, backends[0]!)).toBe('ejected');
+    expect(m.toJSON().services!.api!.outlierDetection).toMatchObject({ successfulActiveHealthCheckUnejectHost: false });
+  });
+});
+
 describe('slow start', () => {
   test("a new endpoint's share ramps up over the window", async () => {
     let t = 0; // the mesh's clock, moved by hand
