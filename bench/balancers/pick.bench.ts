@@ -40,7 +40,7 @@ const rnd = (): number => {
 const deps = { service: 'bench', random: rnd, now: () => performance.now(), noEndpoint: { type: 'fail' as const, error: new NoHealthyEndpointError('bench', 'none') } };
 
 function fleet(n: number): Endpoint[] {
-  const load = { inFlight: 0 };
+  const load = { inFlight: 0, recentLatency: true };
   return Array.from({ length: n }, (_, i) => {
     const e = new Endpoint(parseEndpointSpec({ url: `http://127.${(i >> 8) & 255}.${i & 255}.1:8080`, weight: 1 + (i % 3) }, 'b'), {} as Dispatcher, new EndpointLoad(10_000, load));
     e.load.inFlight = i % 7;

@@ -89,6 +89,12 @@ export interface BalancerDefinition<O = Record<string, unknown>> {
    * of whose balancers sets it never looks at them. A function decides from the parsed options.
    */
   usesLoadReports?: boolean | ((options: O) => boolean);
+  /**
+   * True when pickers read `endpoint.load.recent` (the recent latency by requests in flight:
+   * load/recent-latency.ts), so attempts feed it. A service none of whose balancers sets it does
+   * not keep it up to date. A function decides from the parsed options.
+   */
+  usesRecentLatency?: boolean | ((options: O) => boolean);
 }
 
 /** A registry of balancers by name. The module-level one holds the built-ins; a mesh extends a copy. */

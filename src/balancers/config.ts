@@ -169,8 +169,15 @@ function parsePolicy(raw: unknown, path: string): HashPolicy {
 
 /** True when one of `balancers` reads the load reports endpoints send (its `usesLoadReports`, a flag or decided from its options). */
 export function readsLoadReports(balancers: readonly (ParsedBalancer | null | undefined)[]): boolean {
-  return balancers.some((b) => {
-    const uses = b?.def.usesLoadReports;
-    return uses === true || (typeof uses === 'function' && uses(b!.options) === true);
-  });
+  return balancers.some((b) => declares(b, 'usesLoadReports'));
+}
+
+/** True when one of `balancers` reads the endpoints' recent latency by RIF (its `usesRecentLatency`). */
+export function readsRecentLatency(balancers: readonly (ParsedBalancer | null | undefined)[]): boolean {
+  return balancers.some((b) => declares(b, 'usesRecentLatency'));
+}
+
+function declares(b: ParsedBalancer | null | undefined, flag: 'usesLoadReports' | 'usesRecentLatency'): boolean {
+  const uses = b?.def[flag];
+  return uses === true || (typeof uses === 'function' && uses(b!.options) === true);
 }

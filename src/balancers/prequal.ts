@@ -275,6 +275,7 @@ function has(list: readonly Endpoint[], m: number, e: Endpoint): boolean {
 export const prequal: BalancerDefinition<PrequalOptions> = {
   create: (endpoints, options, deps) => new PrequalPicker(endpoints, options, deps),
   usesLoadReports: (options) => options.reportedRif,
+  usesRecentLatency: true,
   parseOptions(raw, path) {
     rejectUnknown(raw, ['choiceCount', 'hotQuantile', 'reportedRif'], path);
     return {

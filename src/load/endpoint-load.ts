@@ -6,7 +6,8 @@
  * Peak EWMA as Finagle and tower (`load/peak_ewma.rs`) define it: a sample above the estimate
  * replaces it at once; a lower one is blended in with a weight that grows with the time since the
  * last sample, time constant `decayMs`. The same samples feed `recent` (load/recent-latency.ts),
- * the latency at a given RIF that the `prequal` balancer reads.
+ * the latency at a given RIF that the `prequal` balancer reads — only while a balancer of the
+ * service reads it (`usesRecentLatency`: ServiceLoad.recentLatency).
  *
  * When the service's balancer reads load reports (`usesLoadReports`), the latest report the
  * endpoint sent about itself (ORCA, orca.ts) is kept too, as {@link ReportedLoad}.
@@ -39,6 +40,8 @@ export interface ReportedLoad {
 export interface ServiceLoad {
   /** Requests in flight over all the service's endpoints. */
   inFlight: number;
+  /** True when a balancer of the service reads `recent` (its `usesRecentLatency`): samples feed it only then. */
+  recentLatency: boolean;
 }
 
 /** Finagle's penalty for an endpoint with requests in flight but no latency sample yet. */
@@ -85,7 +88,7 @@ export class EndpointLoad {
   readonly #decayMs: number;
   #weightSinceMs = NaN;
 
-  constructor(decayMs: number = DEFAULT_DECAY_MS, service: ServiceLoad = { inFlight: 0 }) {
+  constructor(decayMs: number = DEFAULT_DECAY_MS, service: ServiceLoad = { inFlight: 0, recentLatency: true }) {
     this.#decayMs = decayMs;
     this.service = service;
   }
@@ -117,7 +120,7 @@ export class EndpointLoad {
    */
   observeLatency(rttMs: number, nowMs: number, rif: number = this.inFlight, failed = false): void {
     this.#peak(rttMs, nowMs);
-    this.recent.observe(rttMs, nowMs, rif, failed);
+    if (this.service.recentLatency) this.recent.observe(rttMs, nowMs, rif, failed);
   }
 
   /**
@@ -127,7 +130,7 @@ export class EndpointLoad {
    */
   observeFailure(elapsedMs: number, nowMs: number, rif: number = this.inFlight): void {
     this.#peak(Math.max(elapsedMs, 2 * this.latencyMs(nowMs), FAILURE_FLOOR_MS), nowMs);
-    this.recent.observe(elapsedMs, nowMs, rif, true);
+    if (this.service.recentLatency) this.recent.observe(elapsedMs, nowMs, rif, true);
   }
 
   #peak(rttMs: number, nowMs: number): void {

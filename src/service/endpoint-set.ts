@@ -26,7 +26,8 @@ export interface EndpointChange {
 export class EndpointSet {
   readonly #active = new Map<string, Endpoint>();
   readonly #draining = new Set<Endpoint>();
-  readonly #load: ServiceLoad = { inFlight: 0 };
+  /** Shared by the endpoints' loads; the service sets `recentLatency` from its balancers. */
+  readonly load: ServiceLoad = { inFlight: 0, recentLatency: true };
   readonly #pool: ParsedPool;
   readonly #tls: TlsMaterial | null;
   readonly #decayMs: number;
@@ -103,7 +104,7 @@ export class EndpointSet {
         ...(this.#tls !== null ? { connect: this.#tls.connect } : { connectTimeout: p.connectTimeoutMs }),
       });
     };
-    return new Endpoint(spec, makePool, new EndpointLoad(this.#decayMs, this.#load));
+    return new Endpoint(spec, makePool, new EndpointLoad(this.#decayMs, this.load));
   }
 
   #drain(ep: Endpoint): void {

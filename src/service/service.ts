@@ -24,7 +24,7 @@ import type { MeshEvents } from '../core/events.js';
 import type { Logger } from '../core/log.js';
 import { DEFAULT_DECAY_MS } from '../balancers/peak-ewma.js';
 import type { BalancerDeps } from '../balancers/balancer.js';
-import { readsLoadReports } from '../balancers/config.js';
+import { readsLoadReports, readsRecentLatency } from '../balancers/config.js';
 import { startDiscovery, type DiscoveryContext, type DiscoverySource } from '../discovery/discovery.js';
 import { ServiceHealth } from '../health/endpoint-health.js';
 import { LoadReportReader } from '../load/orca.js';
@@ -72,7 +72,7 @@ export class Service implements CallEnv {
   readonly random: () => number;
   hostHeader: 'service' | 'endpoint';
   /** True when a balancer of this service reads load reports (ORCA headers); else responses are not looked at for them. */
-  loadReports: boolean;
+  loadReports = false;
   perRequestBufferLimitBytes: number;
 
   readonly #deps: ServiceDeps;
@@ -111,7 +111,6 @@ export class Service implements CallEnv {
     this.now = deps.now;
     this.random = deps.random;
     this.hostHeader = config.hostHeader;
-    this.loadReports = readsLoadReports([config.balancer, ...config.subsets.map((x) => x.balancer)]);
     this.perRequestBufferLimitBytes = config.perRequestBufferLimitBytes;
     this.#health = this.#newHealth(config);
     this.#tls = config.tls
@@ -130,11 +129,19 @@ export class Service implements CallEnv {
       log: deps.log,
       cut: () => this.#cut,
     });
+    this.#readLoad(config);
     const noEndpoint = { type: 'fail' as const, error: new NoHealthyEndpointError(config.name, 'every endpoint was excluded') };
     this.#balancerDeps = Object.freeze({ service: config.name, random: deps.random, now: deps.now, noEndpoint });
     this.#whole = new Target(null, config.balancer, config.localityLb);
     for (const s of config.subsets) this.#subsets.set(s.name, new Target(s, s.balancer ?? config.balancer, config.localityLb));
     this.#pipeline = this.#newPipeline(config);
+  }
+
+  /** What attempts feed and read of the endpoints' load: what the service's balancers read. */
+  #readLoad(config: ParsedService): void {
+    const balancers = [config.balancer, ...config.subsets.map((x) => x.balancer)];
+    this.loadReports = readsLoadReports(balancers);
+    this.#endpoints.load.recentLatency = readsRecentLatency(balancers);
   }
 
   #newHealth(config: ParsedService): ServiceHealth {
@@ -195,7 +202,7 @@ export class Service implements CallEnv {
     const retired = this.#pipeline;
     this.config = next;
     this.hostHeader = next.hostHeader;
-    this.loadReports = readsLoadReports([next.balancer, ...next.subsets.map((x) => x.balancer)]);
+    this.#readLoad(next);
     this.perRequestBufferLimitBytes = next.perRequestBufferLimitBytes;
     this.#pipeline = this.#newPipeline(next);
     if (this.#ready) {

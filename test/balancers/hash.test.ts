@@ -83,7 +83,7 @@ describe.each([
   });
 
   test('bounded loads divert from an endpoint over capacity', () => {
-    const load = { inFlight: 0 };
+    const load = { inFlight: 0, recentLatency: true };
     const eps = endpoints([1, 1, 1, 1], load);
     const p = build(def, eps, deps(seeded(3)), { balanceFactor: 125 });
     const k = keys[0]!;

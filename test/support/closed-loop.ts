@@ -56,7 +56,7 @@ export function closedLoop(balancer: BalancerDefinition<any>, latencyMs: readonl
     t += (-Math.log(1 - rnd()) * 1000) / (o.stallsPerSecond ?? 20);
     stalls.push(t, t - Math.log(1 - rnd()) * (o.stallMeanMs ?? 8));
   }
-  const shared = { inFlight: 0 };
+  const shared = { inFlight: 0, recentLatency: true };
   const eps = latencyMs.map((_, i) => new Endpoint(parseEndpointSpec({ url: `http://127.0.1.${i + 1}:80` }, 't'), {} as Dispatcher, new EndpointLoad(300, shared)));
   let now = start;
   const picker = build(balancer, eps, deps(seeded(7), () => now));

@@ -7,13 +7,13 @@ import { NoHealthyEndpointError } from '../../src/core/errors.js';
 import type { BalancerDefinition, BalancerDeps, PickContext, Picker } from '../../src/balancers/balancer.js';
 
 /** Endpoints `http://127.0.0.1:80`, `http://127.0.0.2:80`, … (past 253: `127.<hi>.<lo>.1`), with these weights. */
-export function endpoints(weights: readonly number[], load: ServiceLoad = { inFlight: 0 }): Endpoint[] {
+export function endpoints(weights: readonly number[], load: ServiceLoad = { inFlight: 0, recentLatency: true }): Endpoint[] {
   const url = (i: number): string => (i < 254 ? `http://127.0.0.${i + 1}:80` : `http://127.${(i >> 8) & 255}.${i & 255}.1:80`);
   return weights.map((w, i) => new Endpoint(parseEndpointSpec({ url: url(i), weight: w }, 't'), {} as Dispatcher, new EndpointLoad(10_000, load)));
 }
 
 /** Endpoints from URLs or specs, e.g. Envoy's test hosts `http://127.0.0.1:90` … `:95`. */
-export function endpointsAt(inputs: readonly EndpointInput[], load: ServiceLoad = { inFlight: 0 }): Endpoint[] {
+export function endpointsAt(inputs: readonly EndpointInput[], load: ServiceLoad = { inFlight: 0, recentLatency: true }): Endpoint[] {
   return inputs.map((input) => new Endpoint(parseEndpointSpec(input, 't'), {} as Dispatcher, new EndpointLoad(10_000, load)));
 }
 
