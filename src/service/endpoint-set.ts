@@ -3,7 +3,9 @@
  * linkerd's `reset_pool`). An endpoint whose address stays keeps its object — its connection
  * pool, load estimates and health — and only its metadata is refreshed; a new one is made with a
  * pool created on first use; a removed one takes no new requests, finishes its in-flight ones,
- * and then its pool closes. Once the service is cut off, no pool is created any more.
+ * and then its pool closes. Once the service is cut off, no pool is created any more. The set
+ * also holds what its endpoints' pools are made of: the pool config, and the TLS material
+ * (certificates, reloaded on change) when the service uses TLS.
  */
 import { Pool } from 'undici';
 import type { EndpointSpec } from '../core/endpoint-spec.js';
@@ -12,8 +14,10 @@ import { Endpoint } from '../core/endpoint.js';
 import { MeshClosedError } from '../core/errors.js';
 import type { Logger } from '../core/log.js';
 import { EndpointLoad, type ServiceLoad } from '../load/endpoint-load.js';
-import type { TlsMaterial } from '../security/tls.js';
-import type { ParsedPool } from './config.js';
+import { DEFAULT_DECAY_MS } from '../balancers/peak-ewma.js';
+import { TlsMaterial } from '../security/tls.js';
+import type { ParsedPool, ParsedService } from './config.js';
+import { meshHost } from './hosts.js';
 
 /** What an update changed. */
 export interface EndpointChange {
@@ -35,12 +39,25 @@ export class EndpointSet {
   readonly #cut: () => boolean;
 
   /** @param cut true once the service was cut off at the end of close's grace */
-  constructor(deps: { pool: ParsedPool; tls: TlsMaterial | null; decayMs: number; log: Logger; cut: () => boolean }) {
-    this.#pool = deps.pool;
-    this.#tls = deps.tls;
-    this.#decayMs = deps.decayMs;
+  constructor(config: ParsedService, deps: { log: Logger; cut: () => boolean }) {
+    this.#pool = config.pool;
+    this.#tls = config.tls
+      ? new TlsMaterial(config.tls, {
+          log: deps.log,
+          connectTimeoutMs: config.pool.connectTimeoutMs,
+          defaultServername: config.hosts[0] ?? config.name,
+          meshHost: meshHost(config),
+        })
+      : null;
+    const decay = (config.balancer.options as { decayMs?: unknown } | null)?.decayMs;
+    this.#decayMs = typeof decay === 'number' ? decay : DEFAULT_DECAY_MS;
     this.#log = deps.log;
     this.#cut = deps.cut;
+  }
+
+  /** Stop watching the TLS material's files (close: nothing new will connect). */
+  closeTls(): void {
+    this.#tls?.close();
   }
 
   get size(): number {

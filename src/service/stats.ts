@@ -4,6 +4,8 @@ import type { ReportedLoad } from '../load/endpoint-load.js';
 import type { ServiceHealth } from '../health/endpoint-health.js';
 import type { Layer, LayerStats } from '../request/layer.js';
 import type { ParsedService } from './config.js';
+import type { MeshEventMap } from '../core/events.js';
+import type { Call } from '../request/call.js';
 
 /** Snapshot of one endpoint for `mesh.stats()`. */
 export interface EndpointStats {
@@ -141,4 +143,19 @@ export function serviceStats(s: StatsSources): ServiceStats {
 function reported(r: ReportedLoad | null, now: number): EndpointStats['reportedLoad'] {
   if (r === null) return undefined;
   return { utilization: r.utilization, qps: r.qps, eps: r.eps, rif: Number.isNaN(r.rif) ? undefined : r.rif, ageMs: now - r.atMs };
+}
+
+/** The `request` event of a call that settled in `service`, at `nowMs`. */
+export function requestEvent(call: Call, service: string, nowMs: number): MeshEventMap['request'] {
+  return {
+    service,
+    endpoint: call.endpoint,
+    subset: call.target.subset ?? undefined,
+    via: call.via ?? undefined,
+    method: call.opts.method,
+    status: call.status,
+    error: call.error === undefined ? undefined : ((call.error as { code?: string }).code ?? call.error.name),
+    attempts: call.attempt + 1,
+    durationMs: nowMs - call.startMs,
+  };
 }

@@ -1,0 +1,80 @@
+/**
+ * How a service ends, and the requests it must see settle first. `close(graceMs)`: nothing new is
+ * admitted (`closed`); the service's own parts stop (`stopParts`: discovery, health, pipelines,
+ * TLS); the requests in flight — retries included — go on within the grace; whatever still runs
+ * when it ends is cut (`cut`: MESH_CLOSED, no retry, nothing counted against an endpoint: the
+ * layers read it); then the pools close, and nothing is sent or created after that. It resolves
+ * once every request has settled. `destroy()` is a close with no grace, also when a close is
+ * already waiting out its grace.
+ */
+import { MeshClosedError } from '../core/errors.js';
+import type { Call } from '../request/call.js';
+import { LiveCalls } from '../request/live-calls.js';
+import type { EndpointSet } from './endpoint-set.js';
+
+export class Shutdown {
+  /** Requests not yet settled: an intrusive list (no allocation per request). */
+  readonly live = new LiveCalls();
+  /** True once close started: nothing new is admitted. */
+  closed = false;
+  /** True once the grace ran out: nothing may be sent. */
+  cut = false;
+  readonly #endpoints: EndpointSet;
+  #settled: (() => void) | null = null;
+  /** Ends close's grace early (destroy while closing). */
+  #endGrace: (() => void) | null = null;
+  #closing: Promise<void> | null = null;
+  #destroyed = false;
+
+  constructor(endpoints: EndpointSet) {
+    this.#endpoints = endpoints;
+  }
+
+  /** `call` settled, or left for another service: once none is left, a waiting close goes on. */
+  left(call: Call): void {
+    this.live.delete(call);
+    if (this.live.size === 0) this.#settled?.();
+  }
+
+  /** Close within `graceMs`; `stopParts` runs at once (its synchronous part before anything else). */
+  close(graceMs: number, stopParts: () => Promise<void>): Promise<void> {
+    return (this.#closing ??= this.#close(graceMs, stopParts));
+  }
+
+  /** Cut every request now. */
+  destroy(stopParts: () => Promise<void>): Promise<void> {
+    this.#destroyed = true;
+    const closing = this.close(0, stopParts);
+    this.#endGrace?.();
+    return closing;
+  }
+
+  async #close(graceMs: number, stopParts: () => Promise<void>): Promise<void> {
+    this.closed = true;
+    await stopParts();
+    if (this.live.size > 0) {
+      let timer: NodeJS.Timeout | undefined;
+      await new Promise<void>((resolve) => {
+        this.#settled = this.#endGrace = resolve;
+        timer = setTimeout(resolve, this.#destroyed ? 0 : graceMs);
+      });
+      this.#endGrace = null;
+      clearTimeout(timer);
+      if (this.live.size > 0) await this.#cutOff();
+    }
+    this.cut = true;
+    await this.#endpoints.close();
+  }
+
+  /** The grace ran out: every request still running ends with MESH_CLOSED. */
+  async #cutOff(): Promise<void> {
+    this.cut = true;
+    const settled = new Promise<void>((resolve) => (this.#settled = resolve));
+    this.live.forEach((c) => c.abort(new MeshClosedError()));
+    if (this.live.size > 0) {
+      // Attempts abort asynchronously; destroying the pools settles any that still hold on.
+      await this.#endpoints.destroy();
+      await settled;
+    }
+  }
+}

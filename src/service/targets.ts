@@ -1,0 +1,54 @@
+/**
+ * The targets of a service: the whole service and each subset, every one with the picker its
+ * balancer built over the endpoints that may take traffic (routing/target.ts: tiers, panic).
+ * Pickers are rebuilt here when endpoints or their health change, never per request. Across a
+ * reconfigure a target whose identity (reconfigure.ts `targetKey`) is unchanged is kept, with its
+ * picker and balancer state.
+ */
+import type { Endpoint } from '../core/endpoint.js';
+import { NoHealthyEndpointError } from '../core/errors.js';
+import type { Logger } from '../core/log.js';
+import type { BalancerDeps } from '../balancers/balancer.js';
+import type { Locality } from '../routing/locality.js';
+import { Target } from '../routing/target.js';
+import type { ParsedService } from './config.js';
+import { targetKey } from './reconfigure.js';
+
+export class ServiceTargets {
+  readonly whole: Target;
+  readonly subsets: ReadonlyMap<string, Target>;
+  readonly #localityLb: ParsedService['localityLb'];
+
+  /** `keep`: the targets in force, whose unchanged ones carry over. */
+  constructor(config: ParsedService, keep?: ServiceTargets) {
+    const kept = new Map<string, Target>();
+    if (keep !== undefined) for (const t of keep.#all()) kept.set(targetKey(t.subset === null ? null : { name: t.subset, labels: t.labels ?? {} }, t.balancer, keep.#localityLb), t);
+    const target = (s: ParsedService['subsets'][number] | null, b: ParsedService['balancer']): Target => kept.get(targetKey(s, b, config.localityLb)) ?? new Target(s, b, config.localityLb);
+    this.#localityLb = config.localityLb;
+    this.whole = target(null, config.balancer);
+    this.subsets = new Map(config.subsets.map((s) => [s.name, target(s, s.balancer ?? config.balancer)]));
+  }
+
+  /** The subset named `subset` (one the config defines), or the whole service for null. */
+  get(subset: string | null): Target {
+    return subset === null ? this.whole : this.subsets.get(subset)!;
+  }
+
+  #all(): Target[] {
+    return [this.whole, ...this.subsets.values()];
+  }
+
+  /** Rebuild every target's picker over `all` endpoints, the health model's `eligible` ones taking traffic. */
+  rebuild(all: readonly Endpoint[], eligible: (candidates: readonly Endpoint[]) => readonly Endpoint[], deps: { service: string; locality: Locality; balancer: BalancerDeps; log: Logger }): void {
+    for (const t of this.#all()) {
+      t.rebuild(all, deps.locality, eligible, deps.balancer);
+      if (t.buildError !== null) deps.log.warn(`service ${deps.service}${t.subset === null ? '' : `, subset ${t.subset}`}: ${t.buildError}`);
+    }
+  }
+}
+
+/** What a service's balancers are built with: its random source and clock, and the answer when every endpoint was excluded. */
+export function balancerDeps(service: string, random: () => number, now: () => number): BalancerDeps {
+  const noEndpoint = { type: 'fail' as const, error: new NoHealthyEndpointError(service, 'every endpoint was excluded') };
+  return Object.freeze({ service, random, now, noEndpoint });
+}
