@@ -7,7 +7,8 @@
  *  - abort and pause reach whichever attempt is current (the controller proxy undici's
  *    RetryHandler keeps, so back-pressure survives a retry); while hedged copies race (`others`),
  *    the hedge layer decides which one becomes current and cancels the rest;
- *  - a timer a request waits on (`wait`) keeps the process alive and is cleared when it ends;
+ *  - a timer a request waits on (`wait`, call-timers.ts) keeps the process alive and is cleared
+ *    when it ends; its deadline does not;
  *  - every failure handed to the caller is a MeshError with service, endpoint and attempts, the
  *    underlying error as `cause` — except the caller's own abort reason, returned as given.
  *
@@ -26,7 +27,7 @@ import type { Attempt, AttemptSink } from './attempt.js';
 import { guardBody, type BodyGuard } from './body.js';
 import type { EndListener, MeshCall } from './call-view.js';
 import type { CallEnv as Env } from './call-env.js';
-import { PickState } from './pick-state.js';
+import { CallTimers } from './call-timers.js';
 
 type Handler = Dispatcher.DispatchHandler;
 type Controller = Dispatcher.DispatchController;
@@ -36,7 +37,7 @@ export type { EndListener, MeshCall } from './call-view.js';
 /** What a call needs from its service (request/call-env.ts). */
 export type CallEnv = Env<Call>;
 
-export class Call extends PickState implements Controller, AttemptSink, MeshCall {
+export class Call extends CallTimers implements Controller, AttemptSink, MeshCall {
   /** The service the call is in: the one addressed, or the one a route handed it over to (the forward layer). */
   env: CallEnv;
   /** The request: the caller's, or a copy (the route rewrote it; the inbound context added headers). Never mutated. */
@@ -85,12 +86,8 @@ export class Call extends PickState implements Controller, AttemptSink, MeshCall
   readonly #body: BodyGuard | null;
   #done = false;
   #aborted = false;
-  #timedOut = false;
   #reason: Error | null = null;
   #paused = false;
-  #deadlineMs = Infinity;
-  #deadline: NodeJS.Timeout | null = null;
-  #wait: NodeJS.Timeout | null = null;
   #onEnd: EndListener | EndListener[] | null = null;
 
   constructor(env: CallEnv, opts: Dispatcher.DispatchOptions, handler: Handler, host: string, target: Target) {
@@ -132,6 +129,10 @@ export class Call extends PickState implements Controller, AttemptSink, MeshCall
    */
   attemptStartMs(): number {
     return this.inDispatch ? this.startMs : this.env.now();
+  }
+
+  protected now(): number {
+    return this.env.now();
   }
 
   // ===== DispatchController (held by the caller's handler) =====
@@ -199,39 +200,6 @@ export class Call extends PickState implements Controller, AttemptSink, MeshCall
     else this.#onEnd.push(listener);
   }
 
-  /** Arm the deadline: `ms` after the call started, abort with `error()`; the earliest armed one holds. */
-  setDeadline(ms: number, error: () => Error): void {
-    const at = this.startMs + ms;
-    if (at >= this.#deadlineMs) return;
-    if (this.#deadline !== null) clearTimeout(this.#deadline);
-    this.#deadlineMs = at;
-    this.#deadline = setTimeout(() => {
-      this.#deadline = null;
-      if (this.done) return;
-      this.#timedOut = true;
-      this.abort(error());
-    }, ms);
-    // The request itself (a socket, a wait below) keeps the process alive, not its deadline.
-    this.#deadline.unref?.();
-  }
-
-  /** Time left before the deadline, ms (Infinity without one). */
-  remainingMs(): number {
-    return this.#deadlineMs === Infinity ? Infinity : this.#deadlineMs - this.env.now();
-  }
-
-  /**
-   * Go on with `fn` after `ms` (a back-off, a rate-limit wait, a fault delay). The timer keeps the
-   * process alive while the request waits on it, and is cleared if the request ends first.
-   */
-  wait(ms: number, fn: () => void): void {
-    if (this.#wait !== null) clearTimeout(this.#wait);
-    this.#wait = setTimeout(() => {
-      this.#wait = null;
-      if (!this.done) fn();
-    }, Math.max(0, ms));
-  }
-
   /**
    * Answer locally (fault injection's abort, a redirect, a user layer) without sending anything:
    * `text` (default: the status's reason), as text/plain unless `headers` are given.
@@ -263,9 +231,7 @@ export class Call extends PickState implements Controller, AttemptSink, MeshCall
     this.#done = true;
     this.status = status;
     this.error = error;
-    if (this.#deadline !== null) clearTimeout(this.#deadline);
-    if (this.#wait !== null) clearTimeout(this.#wait);
-    this.#deadline = this.#wait = null;
+    this.clearTimers();
     this.#body?.release();
     const l = this.#onEnd;
     this.#onEnd = null;
@@ -281,7 +247,7 @@ export class Call extends PickState implements Controller, AttemptSink, MeshCall
    * and the caller's own body failing say nothing about the endpoint.
    */
   kindOf(attempt: Attempt, kind: AttemptOutcomeKind): AttemptOutcomeKind {
-    const timedOut = attempt.perTryTimedOut || this.#timedOut;
+    const timedOut = attempt.perTryTimedOut || this.timedOut;
     if (this.#body !== null && this.#body.failed(timedOut || kind === 'timeout')) return 'invalid';
     if (timedOut) return 'timeout';
     if (this.#aborted) return 'cancelled';

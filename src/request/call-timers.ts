@@ -1,0 +1,67 @@
+/**
+ * The timers of one request (request/call.ts extends this): its deadline, and the wait it may be
+ * in (a back-off, a rate-limit wait, a fault delay). Kept in the call's own object — a class in
+ * its chain, not a field — so that a request is still one allocation.
+ *  - The deadline is armed by the layers that set one (deadline, route timeouts); the earliest
+ *    holds. When it fires, the call is aborted with the layer's error, and `timedOut` says so to
+ *    the outcome rules (a deadline says nothing about the endpoint). It never keeps the process
+ *    alive by itself: the request's socket or wait does.
+ *  - A wait keeps the process alive while the request waits on it, and is cleared when the call
+ *    ends (`clearTimers`, from the call's settle).
+ */
+import { PickState } from './pick-state.js';
+
+export abstract class CallTimers extends PickState {
+  /** When the call started, on `now()`'s clock. */
+  abstract readonly startMs: number;
+  /** True once the call has ended or was aborted. */
+  abstract get done(): boolean;
+  abstract abort(reason: Error): void;
+  protected abstract now(): number;
+
+  /** True when the deadline fired (the call was aborted for it). */
+  protected timedOut = false;
+  #deadlineMs = Infinity;
+  #deadline: NodeJS.Timeout | null = null;
+  #wait: NodeJS.Timeout | null = null;
+
+  /** Arm the deadline: `ms` after the call started, abort with `error()`; the earliest armed one holds. */
+  setDeadline(ms: number, error: () => Error): void {
+    const at = this.startMs + ms;
+    if (at >= this.#deadlineMs) return;
+    if (this.#deadline !== null) clearTimeout(this.#deadline);
+    this.#deadlineMs = at;
+    this.#deadline = setTimeout(() => {
+      this.#deadline = null;
+      if (this.done) return;
+      this.timedOut = true;
+      this.abort(error());
+    }, ms);
+    // The request itself (a socket, a wait below) keeps the process alive, not its deadline.
+    this.#deadline.unref?.();
+  }
+
+  /** Time left before the deadline, ms (Infinity without one). */
+  remainingMs(): number {
+    return this.#deadlineMs === Infinity ? Infinity : this.#deadlineMs - this.now();
+  }
+
+  /**
+   * Go on with `fn` after `ms` (a back-off, a rate-limit wait, a fault delay). The timer keeps the
+   * process alive while the request waits on it, and is cleared if the request ends first.
+   */
+  wait(ms: number, fn: () => void): void {
+    if (this.#wait !== null) clearTimeout(this.#wait);
+    this.#wait = setTimeout(() => {
+      this.#wait = null;
+      if (!this.done) fn();
+    }, Math.max(0, ms));
+  }
+
+  /** The call ended: neither timer may fire. */
+  protected clearTimers(): void {
+    if (this.#deadline !== null) clearTimeout(this.#deadline);
+    if (this.#wait !== null) clearTimeout(this.#wait);
+    this.#deadline = this.#wait = null;
+  }
+}
