@@ -2,7 +2,8 @@ import './node-check.js'; // first: fails on an unsupported Node.js before undic
 /**
  * meshlet — an in-process service mesh for Node.js. Public API only.
  */
-export { createMesh, registerBalancer, registerDiscovery, Mesh, type MeshStats } from './mesh.js';
+export { createMesh, Mesh, type MeshStats } from './mesh.js';
+export { registerBalancer, registerDiscovery } from './service/registrations.js';
 export type {
   MeshConfig,
   IstioMeshConfig,

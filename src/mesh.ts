@@ -5,14 +5,13 @@
  */
 import type { RequestInfo, RequestInit, Response } from 'undici';
 import { meshFetch, type RedirectPolicy } from './security/redirects.js';
-import { BalancerRegistry, type BalancerDefinition, type BalancerFactory } from './balancers/balancer.js';
-import { registerBuiltinBalancers } from './balancers/builtins.js';
 import { parseMeshConfig, type IstioMeshConfig, type MeshConfig, type ParsedMeshConfig, type ParsedService, type ServiceConfig } from './service/config.js';
 import type { LiveServices } from './service/live-services.js';
 import type { IstioLive, IstioLiveStats } from './istio/live.js';
 import { startIstioLive } from './istio/live-mesh.js';
 import { istioLiveToJSON, parseIstioLive, type ParsedIstioLive } from './istio/live-config.js';
 import { meshToJSON } from './service/config-json.js';
+import { registerOwn, registries } from './service/registrations.js';
 import { passthroughRule } from './service/hosts.js';
 import { importedRoutes } from './service/route-services.js';
 import { MeshDispatcher } from './core/dispatcher.js';
@@ -20,11 +19,9 @@ import type { EndpointInput } from './core/endpoint-spec.js';
 import { InvalidConfigError, messageOf } from './core/errors.js';
 import { guardClock, guardRandom } from './core/clock.js';
 import { Service, type ServiceStats } from './service/service.js';
-import { DiscoveryRegistry, type DiscoveryDefinition, type DiscoveryFactory } from './discovery/discovery.js';
-import { registerBuiltinDiscovery } from './discovery/builtins.js';
 import { StaticSource } from './discovery/static.js';
 import { sectionLogger } from './core/log.js';
-import { expectObject, join } from './config/check.js';
+import { expectObject } from './config/check.js';
 import { processLocality } from './routing/locality.js';
 import { MeshEvents, type Disposable, type MeshEventMap, type MeshEventName } from './core/events.js';
 import { fromInterceptor, type Layer } from './request/layer.js';
@@ -33,56 +30,6 @@ import { installGlobalAgent } from './agent/global.js';
 import type { AgentOptions, IncomingMessage, ServerResponse } from 'node:http';
 import { Inbound, type InboundStats, type InboundOptions, type DrainOptions, type SignalOptions } from './inbound/inbound.js';
 import type { FastifyPlugin, Middleware, ProbeHandler, ProbeOptions, RequestListener } from './inbound/inbound.js';
-
-/**
- * Module-level registrations (`registerBalancer`, `registerDiscovery`) live on `globalThis` under
- * a `Symbol.for` key, so the ESM and the CJS copy of meshlet loaded in one process share them;
- * each copy keeps its own built-ins.
- */
-const kShared = Symbol.for('meshlet.registrations');
-interface Shared {
-  readonly balancers: Map<string, BalancerFactory<any> | BalancerDefinition<any>>;
-  readonly discoveries: Map<string, DiscoveryFactory<any> | DiscoveryDefinition<any>>;
-}
-const shared: Shared = ((globalThis as Record<symbol, Shared | undefined>)[kShared] ??= { balancers: new Map(), discoveries: new Map() });
-
-let builtins: { balancers: BalancerRegistry; discoveries: DiscoveryRegistry } | null = null;
-
-/** The built-ins of this copy, plus every module-level registration of either copy. */
-function registries(): { balancers: BalancerRegistry; discoveries: DiscoveryRegistry } {
-  if (builtins === null) {
-    const balancers = new BalancerRegistry();
-    registerBuiltinBalancers(balancers);
-    const discoveries = new DiscoveryRegistry();
-    registerBuiltinDiscovery(discoveries);
-    builtins = { balancers, discoveries };
-  }
-  const balancers = new BalancerRegistry(builtins.balancers);
-  for (const [name, def] of shared.balancers) if (!balancers.has(name)) balancers.register(name, def);
-  const discoveries = new DiscoveryRegistry(builtins.discoveries);
-  for (const [type, def] of shared.discoveries) if (!discoveries.has(type)) discoveries.register(type, def);
-  return { balancers, discoveries };
-}
-
-/**
- * Register a load-balancing strategy for every mesh created afterwards. The built-ins
- * (`round-robin`, `random`, `least-request`, `peak-ewma`, `prequal`, `ring-hash`, `maglev`) are registered
- * the same way.
- * @throws InvalidConfigError when the name is not kebab-case or is taken.
- */
-export function registerBalancer<O>(name: string, factory: BalancerFactory<O> | BalancerDefinition<O>): void {
-  registries().balancers.register(name, factory); // validates, and refuses a taken name
-  shared.balancers.set(name, factory);
-}
-
-/**
- * Register a discovery source type for every mesh created afterwards (`static` is built in).
- * @throws InvalidConfigError when the type is not kebab-case or is taken.
- */
-export function registerDiscovery<O>(type: string, factory: DiscoveryFactory<O> | DiscoveryDefinition<O>): void {
-  registries().discoveries.register(type, factory);
-  shared.discoveries.set(type, factory);
-}
 
 /** What `mesh.stats()` returns. */
 export interface MeshStats {
@@ -322,12 +269,6 @@ export class Mesh {
     }
     return this.#closing;
   }
-}
-
-/** Register a mesh's own `balancers` / `discoveries` (an object by name), naming `path.<name>` in errors. */
-function registerOwn(registry: BalancerRegistry | DiscoveryRegistry, raw: unknown, path: string): void {
-  if (raw === undefined) return;
-  for (const [name, def] of Object.entries(expectObject(raw, path))) registry.register(name, def as never, join(path, name));
 }
 
 /**

@@ -17,27 +17,16 @@
  * - Failures are reported through `handlers.error`, never with a response body verbatim (at most
  *   a Status message, redacted: redact.ts). A first 410 is routine (history compacted) and only
  *   logged; 410s in a row are reported.
+ * What each event of the stream does (bookmark, ERROR, add/modify/delete):
+ * kubernetes-watch-event.ts.
  */
 import { request } from 'undici';
 import { KUBERNETES_BACKOFF, retryWithBackoff } from './backoff.js';
 import type { KubeAccess } from './kubernetes-client.js';
 import { describeBody } from './redact.js';
+import { applyWatchEvent, Gone, type KubeObject, type WatchEventTarget, type WatchHandlers } from './kubernetes-watch-event.js';
 
-export interface KubeObject {
-  metadata: { name: string; namespace?: string; resourceVersion?: string; uid?: string; labels?: Record<string, string> };
-  [k: string]: unknown;
-}
-
-export interface WatchHandlers {
-  /** A fresh list: the whole state. */
-  reset(items: KubeObject[]): void;
-  upsert(obj: KubeObject): void;
-  remove(obj: KubeObject): void;
-  /** A failure (kept going); `fatal` hints at a configuration problem (403). */
-  error(err: Error, fatal?: boolean): void;
-  /** Routine news (a first 410), for the debug log. */
-  debug(message: string): void;
-}
+export type { KubeObject, WatchHandlers } from './kubernetes-watch-event.js';
 
 export interface WatchOptions {
   /** Server-side watch timeout; undefined: a random 300–600 s per watch. */
@@ -49,7 +38,6 @@ export interface WatchOptions {
   readonly label?: string;
 }
 
-class Gone extends Error {}
 class HttpError extends Error {
   constructor(
     readonly status: number,
@@ -226,6 +214,14 @@ export class ListWatch {
         this.#url({ watch: '1', allowWatchBookmarks: 'true', timeoutSeconds: String(timeoutS), ...(this.#rv ? { resourceVersion: this.#rv } : {}) }),
         ac.signal,
       );
+      const target: WatchEventTarget = {
+        where: `${this.#label}: ${this.#path}`,
+        handlers: this.#handlers,
+        redact: (text) => this.#access.redact(text),
+        resourceVersion: (rv) => {
+          this.#rv = rv;
+        },
+      };
       let buffered = '';
       for await (const chunk of res.body) {
         buffered += (chunk as Buffer).toString('utf8');
@@ -235,7 +231,7 @@ export class ListWatch {
           buffered = buffered.slice(nl + 1);
           if (line) {
             events++;
-            this.#event(line);
+            applyWatchEvent(line, target);
           }
         }
       }
@@ -248,55 +244,6 @@ export class ListWatch {
       clearTimeout(t);
       signal.removeEventListener('abort', abort);
     }
-  }
-
-  #event(line: string): void {
-    let ev: { type?: unknown; object?: unknown };
-    try {
-      ev = JSON.parse(line);
-    } catch {
-      this.#handlers.error(new Error(`${this.#label}: ${this.#path}: skipped a watch event that is not JSON (${line.length} bytes)`));
-      return;
-    }
-    if (typeof ev !== 'object' || ev === null) {
-      this.#handlers.error(new Error(`${this.#label}: ${this.#path}: skipped a watch event that is not an object`));
-      return;
-    }
-    const obj = (typeof ev.object === 'object' && ev.object !== null ? ev.object : {}) as {
-      metadata?: { name?: unknown; resourceVersion?: unknown };
-      code?: unknown;
-      message?: unknown;
-      reason?: unknown;
-    };
-    const rv = obj.metadata?.resourceVersion;
-    // A bookmark is only a resourceVersion (no name); record it before any object check.
-    if (ev.type === 'BOOKMARK') {
-      if (typeof rv === 'string' && rv !== '') this.#rv = rv;
-      return;
-    }
-    if (ev.type === 'ERROR') {
-      if (obj.code === 410) {
-        this.#rv = undefined;
-        throw new Gone(`${this.#label}: ${this.#path}: the watch answered 410 Gone (too old resourceVersion)`);
-      }
-      const code = typeof obj.code === 'number' ? obj.code : 'without a code';
-      throw new Error(`${this.#label}: ${this.#path}: watch ERROR event ${code}: ${this.#access.redact(describeBody(JSON.stringify({ kind: 'Status', ...obj }), undefined))}`);
-    }
-    if (typeof obj.metadata?.name !== 'string') {
-      this.#handlers.error(new Error(`${this.#label}: ${this.#path}: skipped a ${String(ev.type).slice(0, 20)} event without an object name`));
-      return;
-    }
-    if (typeof rv === 'string' && rv !== '') this.#rv = rv;
-    const object = obj as KubeObject;
-    try {
-      if (ev.type === 'ADDED' || ev.type === 'MODIFIED') return this.#handlers.upsert(object);
-      if (ev.type === 'DELETED') return this.#handlers.remove(object);
-    } catch (err) {
-      // A handler's bug must not end the watch for every later event.
-      this.#handlers.error(new Error(`${this.#label}: ${this.#path}: handling a ${ev.type} event failed: ${(err as Error).message}`));
-      return;
-    }
- this.#handlers.error(new Error(`${this.#label}: ${this.#path}: skipped an event of unknown type ${JSON.stringify(ev.type).slice(0, 40)}`));
   }
 }
 

@@ -5,9 +5,9 @@
  * headers travel on.
  *
  * One storage per process, shared by the ESM and the CJS copy of meshlet through a
- * `Symbol.for` key on `globalThis` (as the registrations in mesh.ts are): a request served
- * through one copy is seen by calls made through the other. It is made by the first inbound entry
- * point; until then reading it costs a property look-up, not a `getStore()`.
+ * `Symbol.for` key on `globalThis` (as the registrations in service/registrations.ts are): a
+ * request served through one copy is seen by calls made through the other. It is made by the
+ * first inbound entry point; until then reading it costs a property look-up, not a `getStore()`.
  */
 import { AsyncLocalStorage } from 'node:async_hooks';
 
