@@ -256,19 +256,23 @@ describe('active health checks', () => {
 });
 
 describe('a passing active health check ends an ejection (Envoy successful_active_health_check_uneject_host)', () => {
-  /** b0 fails requests with 503 until `fixed`, and always passes its check; resolves `checkSeen` per check. */
+  /**
+   * b fails requests and its checks with 503 until `fixed` (so no check can pass before the test
+   * says, however the checks and requests interleave), then passes both; `checks(n)` resolves
+   * once n more checks have passed.
+   */
   function failingUntilFixed(b: Backend) {
     const state = { fixed: false, checks: 0, waiters: [] as (() => void)[] };
     b.handler = (req, res) => {
+      res.statusCode = state.fixed ? 200 : 503;
       if (req.url === '/healthz') {
-        state.checks++;
-        res.end('ok', () => state.waiters.splice(0).forEach((w) => w()));
+        if (state.fixed) state.checks++;
+        res.end('check', () => state.waiters.splice(0).forEach((w) => w()));
         return;
       }
-      res.statusCode = state.fixed ? 200 : 503;
       res.end('{}');
     };
-    /** Resolves once `n` more checks were answered. */
+    /** Resolves once `n` more checks have passed. */
     const checks = (n: number) => {
       const target = state.checks + n;
       return new Promise<void>((resolve) => {
@@ -280,7 +284,7 @@ describe('a passing active health check ends an ejection (Envoy successful_activ
   }
 
   test('on by default: the next passing check un-ejects, long before the ejection time', async () => {
-    const m = await setup(2, { outlierDetection: { baseEjectionTimeMs: 3_600_000, maxEjectionPercent: 100 }, healthCheck: { path: '/healthz', intervalMs: 20, healthyThreshold: 1 } });
+    const m = await setup(2, { outlierDetection: { baseEjectionTimeMs: 3_600_000, maxEjectionPercent: 100 }, healthCheck: { path: '/healthz', intervalMs: 20, healthyThreshold: 1, unhealthyThreshold: 1000 } });
     const { state } = failingUntilFixed(backends[0]!);
     const unejections = record(m, 'unejection');
     const circuits = record(m, 'circuit');
@@ -299,12 +303,13 @@ describe('a passing active health check ends an ejection (Envoy successful_activ
   test('successfulActiveHealthCheckUnejectHost: false keeps the ejection for its time, however many checks pass', async () => {
     const m = await setup(2, {
       outlierDetection: { baseEjectionTimeMs: 3_600_000, maxEjectionPercent: 100, successfulActiveHealthCheckUnejectHost: false },
-      healthCheck: { path: '/healthz', intervalMs: 20, healthyThreshold: 1 },
+      healthCheck: { path: '/healthz', intervalMs: 20, healthyThreshold: 1, unhealthyThreshold: 1000 },
     });
-    const { checks } = failingUntilFixed(backends[0]!);
+    const { state, checks } = failingUntilFixed(backends[0]!);
     const unejections = record(m, 'unejection');
     for (let i = 0; i < 10; i++) await get(m);
     expect(health(m, backends[0]!)).toBe('ejected');
+    state.fixed = true;
     await checks(3);
     await turns(() => false); // let what the third check's answer triggers run
     expect(unejections).toEqual([]);
