@@ -44,7 +44,7 @@ test('a balancer that declares usesRecentLatency gets load.recent fed by every r
   await oneRequest('api');
   const [ep] = seen.get('recent-reader')!;
   expect(ep!.load.requests).toBe(1);
-  expect(ep!.load.recent.ageMs(performance.now())).toBeLessThan(60_000);
+  expect(ep!.load.recent.ageMs(performance.now())).not.toBe(Infinity); // fed: a sample exists
 });
 
 test('one that does not leaves it unfed; the peak-EWMA estimate (stats) still learns', async () => {
@@ -65,7 +65,7 @@ test("a subset's balancer that reads it is enough", async () => {
   await oneRequest('api');
   const [ep] = seen.get('recent-ignorer')!;
   expect(ep!.load.requests).toBe(1);
-  expect(ep!.load.recent.ageMs(performance.now())).toBeLessThan(60_000);
+  expect(ep!.load.recent.ageMs(performance.now())).not.toBe(Infinity); // fed: a sample exists
 });
 
 test('prequal declares it; no other built-in does', () => {
