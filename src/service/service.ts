@@ -257,11 +257,11 @@ export class Service implements CallEnv {
 
   /** CallEnv: a request settled. */
   ended(call: Call): void {
-    this.#shutdown.live.delete(call);
+    // No longer live (a waiting close goes on once its continuation runs, after this returns).
+    this.#shutdown.left(call);
     if (this.#retiring.size > 0) this.#retiring.ended(call, closePipeline);
     const events = this.#deps.events;
     if (events.wants('request')) events.emit('request', requestEvent(call, this.name, this.now()));
-    this.#shutdown.left(call); // deleted above already: the retiring pipelines must not count it live
   }
 
   // ===== discovery updates =====
