@@ -143,16 +143,18 @@ export class Circuits {
     this.#setAvailable(endpoint, s);
   }
 
-  /** The probe succeeded: close the half-open circuit. */
-  close(endpoint: Endpoint, s: EndpointState): void {
+  /** Close the circuit (a half-open one's probe succeeded, or — `passed` — a check did). */
+  close(endpoint: Endpoint, s: EndpointState, reason = 'probe succeeded'): void {
+    const from = s.circuit;
     s.circuit = 'closed';
     s.probing = false;
     s.errorRate?.reset();
     const ev = this.#hooks.events;
-    ev.emit('circuit', { service: this.#hooks.service, endpoint: endpoint.key, from: 'half-open', to: 'closed' });
-    ev.emit('unejection', { service: this.#hooks.service, endpoint: endpoint.key, reason: 'probe succeeded' });
+    ev.emit('circuit', { service: this.#hooks.service, endpoint: endpoint.key, from, to: 'closed' });
+    ev.emit('unejection', { service: this.#hooks.service, endpoint: endpoint.key, reason });
     this.#setAvailable(endpoint, s);
   }
+
 
   /** The active health check marked the endpoint healthy or unhealthy. */
   checked(endpoint: Endpoint, healthy: boolean, detail: string): void {
@@ -173,14 +175,7 @@ export class Circuits {
     if (s.timer) clearTimeout(s.timer);
     s.timer = null;
     s.c5xx = s.cGateway = s.cLocal = 0;
-    s.errorRate?.reset();
-    const from = s.circuit;
-    s.circuit = 'closed';
-    s.probing = false;
-    const ev = this.#hooks.events;
-    ev.emit('circuit', { service: this.#hooks.service, endpoint: endpoint.key, from, to: 'closed' });
-    ev.emit('unejection', { service: this.#hooks.service, endpoint: endpoint.key, reason: 'active health check passed' });
-    this.#setAvailable(endpoint, s);
+    this.close(endpoint, s, 'active health check passed');
   }
 
   #setAvailable(endpoint: Endpoint, s: EndpointState): void {
