@@ -21,7 +21,7 @@
  */
 import type { Endpoint } from '../core/endpoint.js';
 import { optNumber, type Raw } from '../config/check.js';
-import { isFailure, type AttemptOutcome } from './outcome.js';
+import { isFailure, type AttemptOutcomeKind } from './outcome.js';
 import { ErrorRate } from './error-rate.js';
 import { HealthChecker } from './health-check.js';
 import { Circuits, type HealthHooks } from './circuit.js';
@@ -95,6 +95,14 @@ export class ServiceHealth {
     this.#circuits.add(endpoint, this.#checker?.add(endpoint) ?? null, joined ? now : -Infinity);
   }
 
+  /** Start on the endpoints of the health model this one replaces: each available again, none ramping up. */
+  takeOver(endpoints: readonly Endpoint[]): void {
+    for (const ep of endpoints) {
+      ep.available = true;
+      this.add(ep, false);
+    }
+  }
+
   remove(endpoint: Endpoint): void {
     if (this.#circuits.remove(endpoint)) this.#checker?.remove(endpoint);
   }
@@ -120,12 +128,11 @@ export class ServiceHealth {
     return true;
   }
 
-  /** One attempt's outcome. */
-  record(endpoint: Endpoint, outcome: AttemptOutcome): void {
+  /** One attempt's outcome, observed at `nowMs`. */
+  record(endpoint: Endpoint, kind: AttemptOutcomeKind, nowMs: number): void {
     const s = this.#circuits.get(endpoint);
     if (s === undefined) return;
-    if (s.errorRate === null && this.#config.breaker !== null) s.errorRate = new ErrorRate(this.#config.breaker, outcome.nowMs);
-    const kind = outcome.kind;
+    if (s.errorRate === null && this.#config.breaker !== null) s.errorRate = new ErrorRate(this.#config.breaker, nowMs);
     if (!isFailure(kind)) {
       if (kind !== 'success') {
         // cancelled / invalid: says nothing about the endpoint; a cancelled probe frees the slot.
@@ -134,7 +141,7 @@ export class ServiceHealth {
       }
       s.c5xx = s.cGateway = s.cLocal = 0;
       s.windowRequests++;
-      s.errorRate?.record(false, outcome.nowMs);
+      s.errorRate?.record(false, nowMs);
       if (s.circuit === 'half-open') this.#circuits.close(endpoint, s);
       return;
     }
@@ -156,7 +163,7 @@ export class ServiceHealth {
       if (o.consecutiveGateway > 0 && s.cGateway >= o.consecutiveGateway) return this.#circuits.eject(endpoint, s, `${s.cGateway} consecutive gateway errors`);
       if (o.split && o.consecutiveLocal > 0 && s.cLocal >= o.consecutiveLocal) return this.#circuits.eject(endpoint, s, `${s.cLocal} consecutive local-origin failures`);
     }
-    if (s.errorRate?.record(true, outcome.nowMs)) this.#circuits.eject(endpoint, s, 'error rate over the rolling window');
+    if (s.errorRate?.record(true, nowMs)) this.#circuits.eject(endpoint, s, 'error rate over the rolling window');
   }
 
   /** Endpoints that may take traffic; all of `candidates` when too few are available (panic). */

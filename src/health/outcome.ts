@@ -22,16 +22,6 @@ export type AttemptOutcomeKind =
   /** The request itself is invalid (bad header value…), or this process cannot make it (no TLS certificates yet): never retried, never the endpoint's fault. */
   | 'invalid';
 
-export interface AttemptOutcome {
-  readonly kind: AttemptOutcomeKind;
-  /** HTTP status when there was a response, else 0. */
-  readonly status: number;
-  /** Time from sending to the outcome, ms. */
-  readonly latencyMs: number;
-  /** When the outcome was observed, on the mesh's clock (ms). */
-  readonly nowMs: number;
-}
-
 const CONNECT_CODES = new Set([
   'ECONNREFUSED',
   'UND_ERR_CONNECT_TIMEOUT',

@@ -15,58 +15,18 @@ import { PerTryTimeoutError } from '../core/errors.js';
 import { withHeaders, withHost, withoutHost } from '../core/headers.js';
 import { errorKind, statusKind, type AttemptOutcomeKind } from '../health/outcome.js';
 import { DEADLINE_HEADER, ENVOY_TIMEOUT_HEADER } from './inbound-context.js';
+import type * as Contract from './attempt-contract.js';
+
+/** Where an attempt reports (attempt-contract.ts). */
+export type AttemptSink = Contract.AttemptSink<Attempt>;
+/** What an attempt needs of its request (attempt-contract.ts). */
+export type AttemptCall = Contract.AttemptCall<Attempt>;
 
 type Controller = Dispatcher.DispatchController;
 type Headers = Record<string, string | string[] | undefined>;
 
 /** Most bytes of a held-back (retriable) response body drained before the connection is dropped instead. */
 const MAX_DRAIN_BYTES = 64 * 1024;
-
-/** Where an attempt reports: the call (forward to the caller), or a layer wrapping it (retry). */
-export interface AttemptSink {
-  attemptStarted(attempt: Attempt, controller: Controller): void;
-  /** Response headers (or a 1xx). Return false to hold the response back: its body is drained, then `heldResponseDone`. */
-  responseStart(attempt: Attempt, status: number, headers: Headers, message: string | undefined): boolean;
-  responseData(attempt: Attempt, chunk: Buffer): void;
-  responseEnd(attempt: Attempt, trailers: Headers): void;
-  /** The attempt failed: with no response when `headersSent` is false. */
-  responseError(attempt: Attempt, error: Error, kind: AttemptOutcomeKind, headersSent: boolean): void;
-  /** A held-back response was drained (or failed while draining). */
-  heldResponseDone(attempt: Attempt): void;
-  upgrade(attempt: Attempt, status: number, headers: Headers, socket: Duplex): void;
-}
-
-/** What an attempt needs of its request (request/call.ts implements it). */
-export interface AttemptCall {
-  readonly env: {
-    readonly service: string;
-    readonly now: () => number;
-    readonly hostHeader: 'service' | 'endpoint';
-    observe(endpoint: Endpoint, kind: AttemptOutcomeKind, status: number, latencyMs: number, nowMs: number): void;
-    readonly loadReports: boolean;
-    loadReport(endpoint: Endpoint, headers: Headers, nowMs: number, sentRif: number): void;
-  };
-  readonly opts: Dispatcher.DispatchOptions;
-  readonly host: string;
-  /** The Host header the route sets, or null. */
-  readonly authority: string | null;
-  /** The body to send (a guard around a streamed one). */
-  readonly body: unknown;
-  readonly perTryTimeoutMs: number;
-  /** Time left before the request's deadline, ms (Infinity without one). */
-  remainingMs(): number;
-  readonly sink: AttemptSink;
-  /** The clock reading of the pick that chose this attempt's endpoint: when the attempt starts. */
-  readonly nowMs: number;
-  current: Attempt | null;
-  /** True when the attempt's callbacks count (the current one, or a hedge racing it). */
-  counts(attempt: Attempt): boolean;
-  /** The caller's handler, for undici's progress callbacks. */
-  readonly handler: Dispatcher.DispatchHandler;
-  exclude(endpoint: Endpoint): void;
-  /** The outcome class of a failure with no response, knowing the request's own state. */
-  kindOf(attempt: Attempt, kind: AttemptOutcomeKind): AttemptOutcomeKind;
-}
 
 export class Attempt implements Dispatcher.DispatchHandler {
   readonly call: AttemptCall;

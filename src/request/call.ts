@@ -4,9 +4,7 @@
  * deadline, attempt number). What a request *does* lives in the layers (layers/); this object only
  * carries it and keeps the rules every layer relies on:
  *  - the caller gets exactly one ending: a response end, an upgrade, or one error;
- *  - abort and pause reach whichever attempt is current (the controller proxy undici's
- *    RetryHandler keeps, so back-pressure survives a retry); while hedged copies race (`others`),
- *    the hedge layer decides which one becomes current and cancels the rest;
+ *  - abort and pause reach whichever attempt is current (call-controller.ts);
  *  - a timer a request waits on (`wait`, call-timers.ts) keeps the process alive and is cleared
  *    when it ends; its deadline does not;
  *  - every failure handed to the caller is a MeshError with service, endpoint and attempts, the
@@ -27,7 +25,7 @@ import type { Attempt, AttemptSink } from './attempt.js';
 import { guardBody, type BodyGuard } from './body.js';
 import type { EndListener, MeshCall } from './call-view.js';
 import type { CallEnv as Env } from './call-env.js';
-import { CallTimers } from './call-timers.js';
+import { CallController } from './call-controller.js';
 
 type Handler = Dispatcher.DispatchHandler;
 type Controller = Dispatcher.DispatchController;
@@ -37,7 +35,7 @@ export type { EndListener, MeshCall } from './call-view.js';
 /** What a call needs from its service (request/call-env.ts). */
 export type CallEnv = Env<Call>;
 
-export class Call extends CallTimers implements Controller, AttemptSink, MeshCall {
+export class Call extends CallController implements AttemptSink, MeshCall {
   /** The service the call is in: the one addressed, or the one a route handed it over to (the forward layer). */
   env: CallEnv;
   /** The request: the caller's, or a copy (the route rewrote it; the inbound context added headers). Never mutated. */
@@ -62,13 +60,6 @@ export class Call extends CallTimers implements Controller, AttemptSink, MeshCal
   perTryTimeoutMs = 0;
   /** Where attempts report; a layer may wrap it. */
   sink: AttemptSink = this;
-  /** The attempt whose callbacks count; older ones are ignored. */
-  current: Attempt | null = null;
-  /**
-   * Hedged attempts still racing `current` (their callbacks count too), or null: set by the hedge
-   * layer, which keeps every one of them in flight and picks the winner.
-   */
-  others: Attempt[] | null = null;
   /**
    * True while the hedge layer sends a copy: picking then never fails the call nor goes back to
    * an endpoint already tried — it resets this to false when it sends nothing.
@@ -85,9 +76,6 @@ export class Call extends CallTimers implements Controller, AttemptSink, MeshCal
   readonly #handler: Handler;
   readonly #body: BodyGuard | null;
   #done = false;
-  #aborted = false;
-  #reason: Error | null = null;
-  #paused = false;
   #onEnd: EndListener | EndListener[] | null = null;
 
   constructor(env: CallEnv, opts: Dispatcher.DispatchOptions, handler: Handler, host: string, target: Target) {
@@ -135,17 +123,8 @@ export class Call extends CallTimers implements Controller, AttemptSink, MeshCal
     return this.env.now();
   }
 
-  // ===== DispatchController (held by the caller's handler) =====
+  // ===== DispatchController (the rest is in call-controller.ts) =====
 
-  get aborted(): boolean {
-    return this.#aborted;
-  }
-  get paused(): boolean {
-    return this.#paused;
-  }
-  get reason(): Error | null {
-    return this.#reason;
-  }
   get rawHeaders(): Controller['rawHeaders'] {
     const raw = this.current?.controller?.rawHeaders;
     // Edited headers: the raw ones no longer say what the caller got (undici builds them from the object).
@@ -153,44 +132,17 @@ export class Call extends CallTimers implements Controller, AttemptSink, MeshCal
     if (this.setCookie === null || !Array.isArray(raw)) return raw;
     return [...raw, Buffer.from('set-cookie'), Buffer.from(this.setCookie)] as Controller['rawHeaders'];
   }
-  get rawTrailers(): Controller['rawTrailers'] {
-    return this.current?.controller?.rawTrailers;
-  }
-
-  abort(reason: Error): void {
-    if (this.#done || this.#aborted) return;
-    this.#aborted = true;
-    this.#reason = reason;
-    const inner = this.current?.controller;
-    if (inner && !this.current!.ended) inner.abort(reason);
-    else this.fail(reason);
-  }
-
-  pause(): void {
-    this.#paused = true;
-    this.current?.controller?.pause();
-  }
-
-  resume(): void {
-    this.#paused = false;
-    this.current?.controller?.resume();
-  }
-
-  /** True when `attempt`'s callbacks count: it is the current one, or a hedge racing it. */
-  counts(attempt: Attempt): boolean {
-    return attempt === this.current || (this.others !== null && this.others.includes(attempt));
-  }
 
   // ===== lifecycle =====
 
   get done(): boolean {
-    return this.#done || this.#aborted;
+    return this.#done || this.aborted;
   }
 
   /** Hand the caller its controller. Returns false if the caller aborted at once. */
   start(): boolean {
     this.#handler.onRequestStart?.(this, null);
-    return !this.#aborted;
+    return !this.aborted;
   }
 
   onEnd(listener: EndListener): void {
@@ -250,13 +202,13 @@ export class Call extends CallTimers implements Controller, AttemptSink, MeshCal
     const timedOut = attempt.perTryTimedOut || this.timedOut;
     if (this.#body !== null && this.#body.failed(timedOut || kind === 'timeout')) return 'invalid';
     if (timedOut) return 'timeout';
-    if (this.#aborted) return 'cancelled';
+    if (this.aborted) return 'cancelled';
     return kind;
   }
 
   /** The error the caller sees for an attempt that failed with `error`. */
   errorFor(attempt: Attempt, error: Error, kind: AttemptOutcomeKind): Error {
-    if (this.#aborted && this.#reason !== null) return this.#reason;
+    if (this.aborted && this.reason !== null) return this.reason;
     const details = { endpoint: attempt.endpoint.key, attempts: this.attempt + 1 };
     if (kind === 'invalid' && this.#body !== null && this.#body.failed(true)) return new RequestBodyError(this.env.service, this.#body.error ?? error, details);
     if (isMeshError(error)) return error;
@@ -268,14 +220,14 @@ export class Call extends CallTimers implements Controller, AttemptSink, MeshCal
 
   attemptStarted(attempt: Attempt, controller: Controller): void {
     if (!this.counts(attempt) || this.#done) {
-      controller.abort(attempt.abandonedBy ?? this.#reason ?? new Error('meshlet: attempt superseded'));
+      controller.abort(attempt.abandonedBy ?? this.reason ?? new Error('meshlet: attempt superseded'));
       return;
     }
-    if (this.#aborted) {
-      controller.abort(this.#reason!);
+    if (this.aborted) {
+      controller.abort(this.reason!);
       return;
     }
-    if (this.#paused) controller.pause();
+    if (this.paused) controller.pause();
   }
 
   responseStart(_attempt: Attempt, status: number, headers: Headers, message: string | undefined): boolean {

@@ -7,12 +7,8 @@
  * that can be computed when endpoints change is computed then (`#rebuild`): every
  * target's picker over the endpoints that may take traffic. A request only reads it.
  *
- * Close (shutdown.ts): discovery stops, requests still waiting for a slot or for discovery fail
- * with MESH_CLOSED, in-flight requests — retries included — go on within the grace; whatever is
- * still running when it ends is cut (MESH_CLOSED, no retry, nothing counted against an endpoint).
- * Then the pools close, and nothing is sent or created after that. `close()` resolves only once
- * every request has settled. Discovery's own state (ready yet, counts, failing) is in
- * service-discovery.ts.
+ * How it closes — the grace, the cut, nothing sent after — is shutdown.ts; discovery's own state
+ * (ready yet, counts, failing) is service-discovery.ts.
  *
  * Reconfigure (live config): `reconfigure` swaps in a new pipeline and targets built from a new
  * config while keeping endpoints, pools and discovery (reconfigure.ts says when it can).
@@ -137,29 +133,21 @@ export class Service implements CallEnv {
   }
 
   /**
-   * Replace this service's routing and policy config at once (routes, subsets, balancers,
-   * retries, hedging, timeouts, limits, rate limits, breakers, health): a new pipeline is built and
-   * swapped in, so a request sees either the old config or the new one, never a mix. Requests
-   * already running finish on the old pipeline, whose layers close once they have settled. The
-   * endpoints, their pools and discovery are kept; a target (subset) whose definition is unchanged
-   * keeps its balancer state, and an unchanged health config keeps ejections and probes (a changed
-   * one starts fresh: every endpoint available).
-   * Returns false, changing nothing, when `next` changes what the endpoints are made of —
-   * discovery, pool or TLS (reconfigure.ts) — or the service is closed: replace the service then.
+   * Replace this service's routing and policy config at once: a new pipeline is swapped in, so a
+   * request sees the old config or the new one, never a mix; requests already running finish on
+   * the old one, closed once they have settled. Endpoints, pools and discovery are kept; an
+   * unchanged target keeps its balancer state, an unchanged health config its ejections and probes
+   * (a changed one starts fresh). Returns false, changing nothing, when `next` changes what the
+   * endpoints are made of (reconfigure.ts) or the service is closed: replace the service then.
    * `next` must have been parsed for this service (same name; the caller keeps its host names).
    */
   reconfigure(next: ParsedService): boolean {
     if (this.#shutdown.closed || next.name !== this.name || !sameEndpoints(this.config, next)) return false;
     this.#targets = new ServiceTargets(next, this.#targets);
     if (!sameHealth(this.config, next)) {
-      const before = this.#health;
+      this.#health.close();
       this.#health = this.#newHealth(next);
-      before.close();
-      // A new health model starts fresh: what the old one ejected is available again.
-      for (const ep of this.#endpoints.active()) {
-        ep.available = true;
-        this.#health.add(ep, false);
-      }
+      this.#health.takeOver(this.#endpoints.active());
     }
     const retired = this.#pipeline;
     this.config = next;
@@ -235,18 +223,11 @@ export class Service implements CallEnv {
     this.#shutdown.left(call);
   }
 
-  /** CallEnv: one attempt's outcome, for the health model. Records are synchronous: one object serves all. */
+  /** CallEnv: one attempt's outcome, for the health model and the adaptive limit. */
   observe(endpoint: Endpoint, kind: AttemptOutcomeKind, status: number, latencyMs: number, nowMs: number): void {
-    const o = this.#outcome;
-    o.kind = kind;
-    o.status = status;
-    o.latencyMs = latencyMs;
-    o.nowMs = nowMs;
-    this.#health.record(endpoint, o);
+    this.#health.record(endpoint, kind, nowMs);
     this.#pipeline.adaptive?.observe(kind, status, latencyMs, nowMs);
   }
-
-  readonly #outcome: { kind: AttemptOutcomeKind; status: number; latencyMs: number; nowMs: number } = { kind: 'success', status: 0, latencyMs: 0, nowMs: 0 };
 
   #reports: ServiceLoadReports | null = null;
 
@@ -332,7 +313,7 @@ export class Service implements CallEnv {
       layers: this.#pipeline.layers,
       rateLimited: this.#pipeline.refusals.count,
       elsewhere: { routedTo: this.#pipeline.routedTo.toJSON(), mirroredTo: this.#pipeline.mirroredTo.toJSON(), receivedFrom: this.#from.toJSON() },
-      discovery: { updates: this.#discovery.updates, errors: this.#discovery.errors, lastError: this.#discovery.lastError },
+      discovery: this.#discovery,
     });
   }
 }
