@@ -14,14 +14,14 @@
  *
  * Handlers of both shapes are accepted: undici 8's (`onRequestStart`…) and the legacy one
  * (`onConnect`, `onHeaders`…) that the undici bundled in Node 22 and 24 still uses for the global
- * `fetch`; undici's own `Dispatcher1Wrapper.wrapHandler` adapts the latter.
+ * `fetch`: such a request goes through undici's documented `Dispatcher1Wrapper` around this
+ * dispatcher, which adapts the handler (and, as for any legacy consumer, asks for HTTP/1.1) and
+ * dispatches it here again.
  */
 import { Agent, Dispatcher, Dispatcher1Wrapper, errors } from 'undici';
 import { LRUCache } from 'lru-cache';
 import { InvalidRequestError, MeshClosedError, UnknownServiceError } from './errors.js';
 import { hintUnknownHost } from './unknown-host.js';
-
-const wrapHandler = (Dispatcher1Wrapper as unknown as { wrapHandler(h: object): Dispatcher.DispatchHandler }).wrapHandler;
 
 /** What the dispatcher routes to: a service of the mesh (service/service.ts). */
 export interface Service {
@@ -64,6 +64,8 @@ export class MeshDispatcher extends Dispatcher {
   /** Everything else seen (passthrough hosts are open-ended): bounded. */
   readonly #routes = new LRUCache<string, Route>({ max: 1024 });
   #agent: Agent | null = null;
+  /** undici's adapter for legacy handlers, around this dispatcher (made on the first such request). */
+  #legacy: Dispatcher1Wrapper | null = null;
   readonly #passthroughDispatcher: Dispatcher | null;
   readonly #pending: ((hostname: string) => Promise<void> | null) | null;
   #closed = false;
@@ -90,10 +92,10 @@ export class MeshDispatcher extends Dispatcher {
     this.#routes.clear();
   }
 
-  override dispatch(opts: Dispatcher.DispatchOptions, handler: Dispatcher.DispatchHandler): boolean {
+  override dispatch(opts: Dispatcher.DispatchOptions, h: Dispatcher.DispatchHandler): boolean {
     if (typeof opts !== 'object' || opts === null) throw new errors.InvalidArgumentError('opts must be an object');
-    if (typeof handler !== 'object' || handler === null) throw new errors.InvalidArgumentError('handler must be an object');
-    const h = typeof handler.onRequestStart === 'function' ? handler : wrapHandler(handler);
+    if (typeof h !== 'object' || h === null) throw new errors.InvalidArgumentError('handler must be an object');
+    if (typeof h.onRequestStart !== 'function') return (this.#legacy ??= new Dispatcher1Wrapper(this)).dispatch(opts, h);
     if (this.#closed) {
       h.onResponseError?.(null as never, new MeshClosedError());
       return true;

@@ -38,6 +38,29 @@ describe('request paths through the mesh', () => {
     expect(((await res.json()) as { host: string }).host).toBe('orders');
   });
 
+  test('a legacy-shape handler (onConnect, onHeaders, onData, onComplete, onError) dispatched directly gets the response, raw headers, and a MeshError once closed', async () => {
+    const legacy = (path: string) =>
+      new Promise<{ status: number; raw: string[]; body: string; error?: unknown }>((resolve) => {
+        let status = 0;
+        let raw: string[] = [];
+        const chunks: Buffer[] = [];
+        mesh.dispatcher.dispatch({ origin: 'http://orders', path, method: 'GET' }, {
+          onConnect: () => {},
+          onHeaders: (s: number, headers: Buffer[]) => ((status = s), (raw = headers.map(String)), true),
+          onData: (chunk: Buffer) => (chunks.push(chunk), true),
+          onComplete: () => resolve({ status, raw, body: Buffer.concat(chunks).toString() }),
+          onError: (error: Error) => resolve({ status, raw, body: '', error }),
+        } as never);
+      });
+    const ok = await legacy('/legacy');
+    expect(ok.status).toBe(200);
+    expect(ok.raw.map((x) => x.toLowerCase())).toContain('content-type');
+    expect((JSON.parse(ok.body) as { url: string }).url).toBe('/legacy');
+    await mesh.close();
+    const closed = await legacy('/after');
+    expect(isMeshError(closed.error) && closed.error.code).toBe('MESH_CLOSED');
+  });
+
   test("undici's fetch and request with { dispatcher } work", async () => {
     const r1 = await undiciFetch('http://orders/b', { dispatcher: mesh.dispatcher });
     expect(r1.status).toBe(200);
