@@ -17,6 +17,10 @@ import { registeredBalancers, balancersFromEnv, defaultBalancer } from './suppor
 import { againstBaseline, runAlternating, sender, fmt } from './support/load.mjs';
 
 const TARGET = 1.25;
+// Per contender and scenario: 15 cycles of 400 ms. With 6 (2,400 ms, before 2026-12-02) the
+// all-fast p99 itself moved 3.7–8.7 ms between runs and the default's median ratio 0.75–1.37 in
+// twelve (two over 1.25); with 15, 0.91–1.20 in sixteen (four runs of the four scenarios).
+const DURATION_MS = 6000;
 export const SCENARIOS = [
   { fastMs: 1, concurrency: 8 },
   { fastMs: 1, concurrency: 32 },
@@ -32,7 +36,7 @@ const POOL = 'undici BalancedPool';
  *   carries its load report (bench/load-reports.mjs runs it so, issue #14 §4)
  * @returns one entry per scenario: { fastMs, slowMs, concurrency, rows: [{ name, p99Ms, vsAllFast, slowShare, ... }] }
  */
-export async function tailLatency({ scenarios = SCENARIOS, durationMs = 2400, epochMs = 400, slowFactor = 10, balancers, inbound = false } = {}) {
+export async function tailLatency({ scenarios = SCENARIOS, durationMs = DURATION_MS, epochMs = 400, slowFactor = 10, balancers, inbound = false } = {}) {
   const names = await registeredBalancers(balancers ?? (await balancersFromEnv()), 'tail-latency');
   const def = await defaultBalancer();
   // 0–4: the fleet with one slow replica (0); 5–9: the all-fast fleet.
@@ -104,5 +108,5 @@ if (import.meta.url === `file://${process.argv[1]}`) {
         return { fastMs: f, concurrency: c };
       })
     : SCENARIOS;
-  await tailLatency({ scenarios, durationMs: Number(process.env.BENCH_DURATION_MS ?? 2400) });
+  await tailLatency({ scenarios, durationMs: Number(process.env.BENCH_DURATION_MS ?? DURATION_MS) });
 }
