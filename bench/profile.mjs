@@ -22,7 +22,7 @@ const outDir = join(root, 'bench', 'results', 'profiles');
 const cycles = Number(process.env.BENCH_PROFILE_CYCLES ?? 24);
 const EPOCH_MS = 250;
 const TOP = Number(process.env.BENCH_PROFILE_TOP ?? 15);
-const CONTENDERS = { pool: 'undici Pool', mesh: 'meshlet, default policies', off: 'meshlet, every policy off' };
+const CONTENDERS = { pool: 'undici Pool', mesh: 'meshlet, default policies', off: 'meshlet, every policy off', retry: 'undici Pool + its retry interceptor (reference)' };
 
 if (process.argv[2] === '--child') {
   // In the profiled process: the picked contenders of hot-path (a), alternating; writes, per
