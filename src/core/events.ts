@@ -89,44 +89,65 @@ export interface Disposable {
 
 type Listener<K extends MeshEventName> = (payload: MeshEventMap[K]) => void;
 
+/**
+ * One event name's listeners and diagnostics_channel (`meshlet:<name>`), for a caller that checks
+ * and emits it often (a service's `request` event, once per request): held, it is two reads.
+ */
+export class EventTopic<K extends MeshEventName> {
+  readonly listeners = new Set<Listener<K>>();
+  readonly channel: diagnostics.Channel;
+  readonly #onListenerError: (err: unknown) => void;
+
+  constructor(name: K, onListenerError: (err: unknown) => void) {
+    this.channel = diagnostics.channel(`meshlet:${name}`);
+    this.#onListenerError = onListenerError;
+  }
+
+  /** True when the event has a listener or a diagnostics_channel subscriber. */
+  get wanted(): boolean {
+    return this.listeners.size > 0 || this.channel.hasSubscribers;
+  }
+
+  emit(payload: MeshEventMap[K]): void {
+    for (const l of this.listeners) {
+      try {
+        l(payload);
+      } catch (err) {
+        this.#onListenerError(err);
+      }
+    }
+    if (this.channel.hasSubscribers) this.channel.publish(payload);
+  }
+}
+
 /** The event hub of one mesh. Emitting with no listener and no channel subscriber costs a check. */
 export class MeshEvents {
-  readonly #listeners = new Map<MeshEventName, Set<Listener<any>>>();
-  readonly #channels = new Map<MeshEventName, diagnostics.Channel>();
+  readonly #topics = new Map<MeshEventName, EventTopic<any>>();
   readonly #onListenerError: (err: unknown) => void;
 
   constructor(onListenerError: (err: unknown) => void) {
     this.#onListenerError = onListenerError;
   }
 
+  /** The topic of `name` (made on first use, then the same object). */
+  topic<K extends MeshEventName>(name: K): EventTopic<K> {
+    let t = this.#topics.get(name);
+    if (t === undefined) this.#topics.set(name, (t = new EventTopic(name, this.#onListenerError)));
+    return t;
+  }
+
   on<K extends MeshEventName>(name: K, listener: Listener<K>): Disposable {
-    let set = this.#listeners.get(name);
-    if (!set) this.#listeners.set(name, (set = new Set()));
+    const set = this.topic(name).listeners;
     set.add(listener);
     return { dispose: () => void set.delete(listener) };
   }
 
   /** True when an event of this name has a listener or a diagnostics_channel subscriber. */
   wants(name: MeshEventName): boolean {
-    if ((this.#listeners.get(name)?.size ?? 0) > 0) return true;
-    let ch = this.#channels.get(name);
-    if (!ch) this.#channels.set(name, (ch = diagnostics.channel(`meshlet:${name}`)));
-    return ch.hasSubscribers;
+    return this.topic(name).wanted;
   }
 
   emit<K extends MeshEventName>(name: K, payload: MeshEventMap[K]): void {
-    const set = this.#listeners.get(name);
-    if (set) {
-      for (const l of set) {
-        try {
-          l(payload);
-        } catch (err) {
-          this.#onListenerError(err);
-        }
-      }
-    }
-    let ch = this.#channels.get(name);
-    if (!ch) this.#channels.set(name, (ch = diagnostics.channel(`meshlet:${name}`)));
-    if (ch.hasSubscribers) ch.publish(payload);
+    this.topic(name).emit(payload);
   }
 }

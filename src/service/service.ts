@@ -17,7 +17,7 @@ import type { Dispatcher } from 'undici';
 import type { EndpointSpec } from '../core/endpoint-spec.js';
 import type { Endpoint } from '../core/endpoint.js';
 import { MeshClosedError } from '../core/errors.js';
-import type { MeshEvents } from '../core/events.js';
+import type { EventTopic, MeshEvents } from '../core/events.js';
 import type { Logger } from '../core/log.js';
 import type { BalancerDeps } from '../balancers/balancer.js';
 import { readsLoadReports, readsRecentLatency } from '../balancers/config.js';
@@ -81,6 +81,8 @@ export class Service implements CallEnv {
   readonly #from = new CrossServiceCounts();
   readonly #discovery: ServiceDiscovery;
   readonly #shutdown: Shutdown;
+  /** The `request` event, checked once per request. */
+  readonly #requestTopic: EventTopic<'request'>;
 
   constructor(config: ParsedService, deps: ServiceDeps) {
     this.name = this.service = config.name;
@@ -98,6 +100,7 @@ export class Service implements CallEnv {
     this.#balancerDeps = balancerDeps(config.name, deps.random, deps.now);
     this.#targets = new ServiceTargets(config);
     this.#pipeline = this.#newPipeline(config);
+    this.#requestTopic = deps.events.topic('request');
   }
 
   /** What attempts feed and read of the endpoints' load: what the service's balancers read. */
@@ -241,8 +244,8 @@ export class Service implements CallEnv {
     // No longer live (a waiting close goes on once its continuation runs, after this returns).
     this.#shutdown.left(call);
     if (this.#retiring.size > 0) this.#retiring.ended(call, closePipeline);
-    const events = this.#deps.events;
-    if (events.wants('request')) events.emit('request', requestEvent(call, this.name, this.now()));
+    const topic = this.#requestTopic;
+    if (topic.wanted) topic.emit(requestEvent(call, this.name, this.now()));
   }
 
   // ===== discovery updates =====
