@@ -23,7 +23,7 @@
 //      overloaded (CPU-bound) replica among five with four callers, prequal with and without its reports
 // Results: bench/results/latest.json. Targets are printed, never asserted: the exit code is 0
 // whatever the numbers (non-zero only if a benchmark itself crashes).
-// Knobs: BENCH_DURATION_MS (measured window per run, default 3000; tail latency: 6000 per
+// Knobs: BENCH_DURATION_MS (measured window per run, default 3000; tail latency and overhead: 6000 per
 // contender unless set), BENCH_CONCURRENCY (overhead and resilience; tail latency keeps its c=8 /
 // c=32), BENCH_BALANCERS (tail latency and the slow replica).
 // Backends run in a child process, killed at the end, on a crash and on Ctrl-C (support/backends.mjs).
@@ -78,7 +78,7 @@ results.pickApp = await pickApp().catch((err) => (console.log(`   pick bench (bu
 console.log('\n2. hot-path targets (issue 10 §7)');
 results.hotPath = await hotPath(concurrency ? { concurrency } : {});
 console.log('\n3. overhead, 3 backends, per balancer');
-results.overhead = await overhead({ durationMs, ...(concurrency ? { concurrency } : {}) });
+results.overhead = await overhead({ ...(process.env.BENCH_DURATION_MS ? { durationMs } : {}), ...(concurrency ? { concurrency } : {}) });
 console.log('\n4. tail latency');
 results.tailLatency = await tailLatency(process.env.BENCH_DURATION_MS ? { durationMs } : {});
 results.slowReplica = await slowReplica();
