@@ -16,10 +16,8 @@ import type { Endpoint } from '../core/endpoint.js';
 import { TwoChoicesPicker, parseChoiceOptions, type ChoiceOptions } from './two-choices.js';
 import { checkDuration } from '../config/duration.js';
 
-/** Default time constant of the latency EWMA, ms. */
+/** The default time constant of the latency EWMA is the load's own (load/endpoint-load.ts). */
 import { DEFAULT_DECAY_MS } from '../load/endpoint-load.js';
-
-export { DEFAULT_DECAY_MS };
 
 export interface PeakEwmaOptions extends ChoiceOptions {
   /** Time constant of the latency estimate's decay, ms. @default 300 */

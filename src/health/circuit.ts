@@ -155,7 +155,6 @@ export class Circuits {
     this.#setAvailable(endpoint, s);
   }
 
-
   /** The active health check marked the endpoint healthy or unhealthy. */
   checked(endpoint: Endpoint, healthy: boolean, detail: string): void {
     const s = this.#states.get(endpoint);

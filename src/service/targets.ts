@@ -17,14 +17,18 @@ import { targetKey } from './reconfigure.js';
 export class ServiceTargets {
   readonly whole: Target;
   readonly subsets: ReadonlyMap<string, Target>;
-  readonly #localityLb: ParsedService['localityLb'];
+  /** Every target by its identity (reconfigure.ts `targetKey`), the whole service first. */
+  readonly #byKey = new Map<string, Target>();
 
   /** `keep`: the targets in force, whose unchanged ones carry over. */
   constructor(config: ParsedService, keep?: ServiceTargets) {
-    const kept = new Map<string, Target>();
-    if (keep !== undefined) for (const t of keep.#all()) kept.set(targetKey(t.subset === null ? null : { name: t.subset, labels: t.labels ?? {} }, t.balancer, keep.#localityLb), t);
-    const target = (s: ParsedService['subsets'][number] | null, b: ParsedService['balancer']): Target => kept.get(targetKey(s, b, config.localityLb)) ?? new Target(s, b, config.localityLb);
-    this.#localityLb = config.localityLb;
+    const kept = keep === undefined ? null : keep.#byKey;
+    const target = (s: ParsedService['subsets'][number] | null, b: ParsedService['balancer']): Target => {
+      const key = targetKey(s, b, config.localityLb);
+      const t = kept?.get(key) ?? new Target(s, b, config.localityLb);
+      this.#byKey.set(key, t);
+      return t;
+    };
     this.whole = target(null, config.balancer);
     this.subsets = new Map(config.subsets.map((s) => [s.name, target(s, s.balancer ?? config.balancer)]));
   }
@@ -34,13 +38,9 @@ export class ServiceTargets {
     return subset === null ? this.whole : this.subsets.get(subset)!;
   }
 
-  #all(): Target[] {
-    return [this.whole, ...this.subsets.values()];
-  }
-
   /** Rebuild every target's picker over `all` endpoints, the health model's `eligible` ones taking traffic. */
   rebuild(all: readonly Endpoint[], eligible: (candidates: readonly Endpoint[]) => readonly Endpoint[], deps: { service: string; locality: Locality; balancer: BalancerDeps; log: Logger }): void {
-    for (const t of this.#all()) {
+    for (const t of this.#byKey.values()) {
       t.rebuild(all, deps.locality, eligible, deps.balancer);
       if (t.buildError !== null) deps.log.warn(`service ${deps.service}${t.subset === null ? '' : `, subset ${t.subset}`}: ${t.buildError}`);
     }
