@@ -3,6 +3,7 @@
  * the whole config first (every error names its field), then starts discovery for each service;
  * when one fails to start, every service built so far is stopped before the error is thrown.
  */
+import { performance } from 'node:perf_hooks';
 import type { RequestInfo, RequestInit, Response } from 'undici';
 import { meshFetch, type RedirectPolicy } from './security/redirects.js';
 import { parseMeshConfig, type IstioMeshConfig, type MeshConfig, type ParsedMeshConfig, type ParsedService, type ServiceConfig } from './service/config.js';
@@ -70,6 +71,7 @@ export class Mesh {
     this.#redirects = parsed.redirects;
     const meshLog = sectionLogger('meshlet:mesh', config.logger);
     const random = config.random ? guardRandom(config.random, meshLog.warn) : Math.random;
+    // perf_hooks' binding: the global `performance` is a getter, read on every call.
     const now = config.now ? guardClock(config.now, meshLog.warn) : () => performance.now();
     this.#events = new MeshEvents((err) => meshLog.warn(`an event listener threw: ${messageOf(err)}`));
     this.#inboundDeps = { now, random, log: sectionLogger('meshlet:inbound', config.logger), events: this.#events };

@@ -86,6 +86,19 @@ const isHost = (name: unknown): boolean => {
   return s.length === 4 && s.toLowerCase() === 'host';
 };
 
+let lastHostOnly: { readonly host: string } | null = null;
+
+/**
+ * The headers `{ host: value }` alone, for a request with none of its own: made once and reused
+ * while requests keep naming the same host (those to one service name it the same way), so such
+ * a request costs no headers object. Frozen: undici only reads them.
+ */
+export function hostOnly(value: string): Headers {
+  const last = lastHostOnly;
+  if (last !== null && last.host === value) return last;
+  return (lastHostOnly = Object.freeze({ host: value }));
+}
+
 /**
  * `headers` with the Host header set to `value`: a Host header the caller gave, in any case and
  * any shape, is replaced (undici refuses two, and sends the one it gets). The object form is

@@ -12,7 +12,7 @@ import type { Duplex } from 'node:stream';
 import type { Dispatcher } from 'undici';
 import type { Endpoint } from '../core/endpoint.js';
 import { PerTryTimeoutError } from '../core/errors.js';
-import { withHeaders, withHost, withoutHost } from '../core/headers.js';
+import { hostOnly, withHeaders, withHost, withoutHost } from '../core/headers.js';
 import { errorKind, statusKind, type AttemptOutcomeKind } from '../health/outcome.js';
 import { DEADLINE_HEADER, ENVOY_TIMEOUT_HEADER } from './inbound-context.js';
 import type * as Contract from './attempt-contract.js';
@@ -80,18 +80,14 @@ export class Attempt implements Dispatcher.DispatchHandler {
         const v = String(Math.max(0, Math.floor(leftMs)));
         headers = withHeaders(headers, [DEADLINE_HEADER, v, ENVOY_TIMEOUT_HEADER, v]);
       }
+      // The mesh decides the Host header, as a sidecar rewrites the authority: never the caller's.
+      const host = call.authority ?? (call.env.hostHeader === 'service' ? call.host : null);
       this.endpoint.dispatcher.dispatch(
         {
           ...opts,
           origin: this.endpoint.key,
           body: call.body as Dispatcher.DispatchOptions['body'],
-          // The mesh decides the Host header, as a sidecar rewrites the authority: never the caller's.
-          headers:
-            call.authority !== null
-              ? withHost(headers, call.authority)
-              : call.env.hostHeader === 'service'
-                ? withHost(headers, call.host)
-                : withoutHost(headers),
+          headers: host === null ? withoutHost(headers) : headers == null ? hostOnly(host) : withHost(headers, host),
         },
         this,
       );

@@ -1,6 +1,6 @@
 // Request headers in undici's three shapes; names like Object.prototype members are names.
 import { expect, test } from 'vitest';
-import { getHeader, withHeaders, withMissingHeaders } from '../../src/core/headers.js';
+import { getHeader, hostOnly, withHeaders, withMissingHeaders } from '../../src/core/headers.js';
 
 test.each(['constructor', '__proto__', 'hasownproperty', 'tostring'])('a header named %s is read only when the request carries it', (name) => {
   expect(getHeader({ accept: '*/*' }, name)).toBeUndefined();
@@ -52,4 +52,15 @@ test('withMissingHeaders reads an iterable of pairs once (a generator cannot be 
   expect(withMissingHeaders(pairs() as never, ['x-request-id', 'id-1', 'b3', '1'])).toEqual(['x-request-id', 'mine', 'accept', '*/*', 'b3', '1']);
   expect(reads).toBe(1);
   expect(() => withMissingHeaders([['a', 'b', 'c']] as never, ['b3', '1'])).toThrow(/key-value pair/);
+});
+
+test('hostOnly: one frozen { host } per value, reused while the value repeats', () => {
+  const a = hostOnly('api');
+  expect(a).toEqual({ host: 'api' });
+  expect(Object.isFrozen(a)).toBe(true);
+  expect(hostOnly('api')).toBe(a);
+  const b = hostOnly('api:9080');
+  expect(b).toEqual({ host: 'api:9080' });
+  expect(hostOnly('api')).toEqual({ host: 'api' });
+  expect(hostOnly('api')).not.toBe(b);
 });
