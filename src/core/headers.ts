@@ -101,12 +101,12 @@ export function hostOnly(value: string): Headers {
 
 /**
  * `headers` with the Host header set to `value`: a Host header the caller gave, in any case and
- * any shape, is replaced (undici refuses two, and sends the one it gets). The object form is
- * copied once; the other forms become a flat array.
+ * any shape, is replaced (undici refuses two, and sends the one it gets). No headers: the shared
+ * {@link hostOnly} object. The object form is copied once; the other forms become a flat array.
  * @throws InvalidArgumentError (undici's) for an iterable entry that is not a `[name, value]` pair
  */
 export function withHost(headers: Headers, value: string): Headers {
-  if (headers == null) return { host: value };
+  if (headers == null) return hostOnly(value);
   if (isObjectForm(headers)) {
     const obj = headers as Record<string, unknown>;
     if (!objectHasHost(obj)) return { ...obj, host: value } as Headers;

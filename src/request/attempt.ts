@@ -12,7 +12,7 @@ import type { Duplex } from 'node:stream';
 import type { Dispatcher } from 'undici';
 import type { Endpoint } from '../core/endpoint.js';
 import { PerTryTimeoutError } from '../core/errors.js';
-import { hostOnly, withHeaders, withHost, withoutHost } from '../core/headers.js';
+import { withHeaders, withHost, withoutHost } from '../core/headers.js';
 import { errorKind, statusKind, type AttemptOutcomeKind } from '../health/outcome.js';
 import { DEADLINE_HEADER, ENVOY_TIMEOUT_HEADER } from './inbound-context.js';
 import type * as Contract from './attempt-contract.js';
@@ -87,7 +87,7 @@ export class Attempt implements Dispatcher.DispatchHandler {
           ...opts,
           origin: this.endpoint.key,
           body: call.body as Dispatcher.DispatchOptions['body'],
-          headers: host === null ? withoutHost(headers) : headers == null ? hostOnly(host) : withHost(headers, host),
+          headers: host === null ? withoutHost(headers) : withHost(headers, host),
         },
         this,
       );
