@@ -28,6 +28,14 @@ export class Endpoint {
   readonly protocol: string;
   readonly hostname: string;
   readonly port: number;
+  /** The address as a Host header writes it: `10.0.0.7:8080`, `[::1]:8080` (no port when it is the protocol's default). */
+  readonly authority: string;
+  /**
+   * @internal The Host header the pool writes by itself for a request that sets none: the
+   * endpoint's `authority`, unless the pool was made to write the service's name
+   * (service/endpoint-set.ts). A request that must carry another Host sets it.
+   */
+  poolHost: string;
 
   /** Relative weight (≥ 1); refreshed on discovery updates. */
   weight: number;
@@ -69,6 +77,8 @@ export class Endpoint {
     this.protocol = spec.protocol;
     this.hostname = spec.hostname;
     this.port = spec.port;
+    this.authority = new URL(spec.origin).host;
+    this.poolHost = this.authority;
     this.weight = spec.weight;
     this.labels = spec.labels;
     this.zone = spec.zone;

@@ -81,13 +81,16 @@ export class Attempt implements Dispatcher.DispatchHandler {
         headers = withHeaders(headers, [DEADLINE_HEADER, v, ENVOY_TIMEOUT_HEADER, v]);
       }
       // The mesh decides the Host header, as a sidecar rewrites the authority: never the caller's.
-      const host = call.authority ?? (call.env.hostHeader === 'service' ? call.host : null);
-      this.endpoint.dispatcher.dispatch(
+      // The one the pool writes by itself costs undici nothing per request; any other is set.
+      const ep = this.endpoint;
+      const pool = ep.dispatcher;
+      const host = call.authority ?? (call.env.hostHeader === 'service' ? call.host : ep.authority);
+      pool.dispatch(
         {
           ...opts,
-          origin: this.endpoint.key,
+          origin: ep.key,
           body: call.body as Dispatcher.DispatchOptions['body'],
-          headers: host === null ? withoutHost(headers) : withHost(headers, host),
+          headers: host === ep.poolHost ? withoutHost(headers) : withHost(headers, host),
         },
         this,
       );

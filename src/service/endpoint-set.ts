@@ -6,8 +6,20 @@
  * and then its pool closes. Once the service is cut off, no pool is created any more. The set
  * also holds what its endpoints' pools are made of: the pool config, and the TLS material
  * (certificates, reloaded on change) when the service uses TLS.
+ *
+ * A plaintext pool is made for the origin `http://<service name>` and dials the endpoint's address
+ * through its own connector (undici's `buildConnector`, as `Pool` builds by default): undici then
+ * writes `host: <service name>` from a line it computed once per connection pool, where a Host
+ * header set per request costs it header parsing and a host line built per request (3–5 % of a
+ * request's CPU, measured with `bench/hot-path.mjs`). That is the Host meshlet sends by default
+ * (`hostHeader: 'service'`, a caller's `http://<name>`); a request that must carry another one
+ * sets it (request/attempt.ts compares with `endpoint.poolHost`). An https pool keeps the
+ * endpoint's origin: its Host is also the certificate's server name, which undici tracks per
+ * connection.
+ * undici's diagnostics channels report such a pool's connections under the service's name; the
+ * requests keep the endpoint's origin.
  */
-import { Pool } from 'undici';
+import { buildConnector, Pool } from 'undici';
 import type { EndpointSpec } from '../core/endpoint-spec.js';
 import { overTls } from '../core/endpoint-spec.js';
 import { Endpoint } from '../core/endpoint.js';
@@ -36,9 +48,17 @@ export class EndpointSet {
   readonly #decayMs: number;
   readonly #log: Logger;
   readonly #cut: () => boolean;
+  readonly #hostHeader: () => 'service' | 'endpoint';
+  /** The service's name when a pool can write it as its Host (a URL keeps it as written), else null. */
+  readonly #namedHost: string | null;
+  /** Dials plaintext endpoints: one for the set, as a Pool builds one for itself. */
+  #dial: ReturnType<typeof buildConnector> | null = null;
 
-  /** @param cut true once the service was cut off at the end of close's grace */
-  constructor(config: ParsedService, deps: { log: Logger; cut: () => boolean }) {
+  /**
+   * @param cut true once the service was cut off at the end of close's grace
+   * @param hostHeader the service's current `hostHeader` (read when a pool is made)
+   */
+  constructor(config: ParsedService, deps: { log: Logger; cut: () => boolean; hostHeader: () => 'service' | 'endpoint' }) {
     this.#pool = config.pool;
     this.#tls = config.tls
       ? new TlsMaterial(config.tls, {
@@ -52,6 +72,8 @@ export class EndpointSet {
     this.#decayMs = typeof decay === 'number' ? decay : DEFAULT_DECAY_MS;
     this.#log = deps.log;
     this.#cut = deps.cut;
+    this.#hostHeader = deps.hostHeader;
+    this.#namedHost = urlHost(config.name) === config.name ? config.name : null;
   }
 
   /** Stop watching the TLS material's files (close: nothing new will connect). */
@@ -107,20 +129,34 @@ export class EndpointSet {
 
   #create(spec: EndpointSpec): Endpoint {
     const p = this.#pool;
+    const options = {
+      connections: p.connections,
+      pipelining: p.pipelining,
+      keepAliveTimeout: p.keepAliveTimeoutMs,
+      headersTimeout: p.headersTimeoutMs,
+      bodyTimeout: p.bodyTimeoutMs,
+      maxHeaderSize: p.maxHeaderSizeBytes,
+      maxResponseSize: p.maxResponseSizeBytes,
+    };
     const makePool = (): Pool => {
       if (this.#cut()) throw new MeshClosedError();
-      return new Pool(spec.origin, {
-        connections: p.connections,
-        pipelining: p.pipelining,
-        keepAliveTimeout: p.keepAliveTimeoutMs,
-        headersTimeout: p.headersTimeoutMs,
-        bodyTimeout: p.bodyTimeoutMs,
-        maxHeaderSize: p.maxHeaderSizeBytes,
-        maxResponseSize: p.maxResponseSizeBytes,
-        ...(this.#tls !== null ? { connect: this.#tls.connect } : { connectTimeout: p.connectTimeoutMs }),
-      });
+      if (this.#tls !== null) return new Pool(spec.origin, { ...options, connect: this.#tls.connect });
+      const named = spec.protocol === 'http:' && this.#hostHeader() === 'service' ? this.#namedHost : null;
+      if (named === null) return new Pool(spec.origin, { ...options, connectTimeout: p.connectTimeoutMs });
+      ep.poolHost = named;
+      return new Pool(`http://${named}`, { ...options, connect: this.#dialer(spec, ep.authority) });
     };
-    return new Endpoint(spec, makePool, new EndpointLoad(this.#decayMs, this.load));
+    const ep = new Endpoint(spec, makePool, new EndpointLoad(this.#decayMs, this.load));
+    return ep;
+  }
+
+  /** A connector for a pool whose origin is the service's name: it dials the endpoint's address. */
+  #dialer(spec: EndpointSpec, host: string): buildConnector.connector {
+    const dial = (this.#dial ??= buildConnector({ timeout: this.#pool.connectTimeoutMs }));
+    const h = spec.hostname;
+    const hostname = h.charCodeAt(0) === 0x5b /* [ */ ? h.slice(1, -1) : h;
+    const port = String(spec.port);
+    return (opts, callback) => dial({ ...opts, host, hostname, port }, callback);
   }
 
   #drain(ep: Endpoint): void {
@@ -148,5 +184,14 @@ export class EndpointSet {
   /** Abort every pool's requests and close it. */
   async destroy(): Promise<void> {
     await Promise.allSettled(this.all().map((ep) => ep.destroy()));
+  }
+}
+
+/** `name` as the host of an http URL writes it, or null when a URL does not take it. */
+function urlHost(name: string): string | null {
+  try {
+    return new URL(`http://${name}`).host;
+  } catch {
+    return null;
   }
 }

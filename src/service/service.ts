@@ -94,7 +94,7 @@ export class Service implements CallEnv {
     this.perRequestBufferLimitBytes = config.perRequestBufferLimitBytes;
     this.#health = this.#newHealth(config);
     this.#discovery = new ServiceDiscovery(config.name, deps);
-    this.#endpoints = new EndpointSet(config, { log: deps.log, cut: () => this.#shutdown.cut });
+    this.#endpoints = new EndpointSet(config, { log: deps.log, cut: () => this.#shutdown.cut, hostHeader: () => this.hostHeader });
     this.#shutdown = new Shutdown(this.#endpoints);
     this.#readLoad(config);
     this.#balancerDeps = balancerDeps(config.name, deps.random, deps.now);

@@ -1,6 +1,8 @@
 // The Host header an endpoint receives is the mesh's — the host the caller addressed
 // (hostHeader: 'service') or the endpoint's address ('endpoint') — never one the caller set, in
 // any of the shapes undici takes headers in. Checked on real backends that record what they get.
+import http from 'node:http';
+import type { AddressInfo } from 'node:net';
 import { afterEach, beforeEach, describe, expect, test } from 'vitest';
 import { request, type Dispatcher } from 'undici';
 import { createMesh, type Mesh } from '../../src/index.js';
@@ -99,5 +101,103 @@ describe("a caller's Host header never reaches the endpoint", () => {
     await res.body.dump();
     expect(await mirrored).toBe('orders-shadow');
     expect(backend.received[0]!.headers.host).toBe('orders');
+  });
+});
+
+// A plaintext pool is made for `http://<service name>` and dials the endpoint's address
+// (service/endpoint-set.ts): the Host it writes by itself must be the one meshlet means to send,
+// exactly once, and any other Host must still be set per request on the same connections.
+describe('the Host a pool writes by itself', () => {
+  type Seen = { hosts: string[]; sockets: number };
+  async function recorder(host = '127.0.0.1'): Promise<{ url: string; seen: Seen; close(): Promise<void> }> {
+    const seen: Seen = { hosts: [], sockets: 0 };
+    const server = http.createServer((req, res) => {
+      for (let i = 0; i < req.rawHeaders.length; i += 2) if (req.rawHeaders[i]!.toLowerCase() === 'host') seen.hosts.push(req.rawHeaders[i + 1]!);
+      res.end('ok');
+    });
+    server.on('connection', () => seen.sockets++);
+    await new Promise<void>((resolve) => server.listen(0, host, resolve));
+    const port = (server.address() as AddressInfo).port;
+    return {
+      url: host.includes(':') ? `http://[${host}]:${port}` : `http://${host}:${port}`,
+      seen,
+      close: () => new Promise<void>((resolve) => server.close(() => resolve())),
+    };
+  }
+
+  async function get(m: Mesh, url: string, headers?: Record<string, string>): Promise<number> {
+    const res = await request(url, { dispatcher: m.dispatcher, ...(headers ? { headers } : {}) });
+    await res.body.dump();
+    return res.statusCode;
+  }
+
+  test("the service's name, once per request, with or without headers of the caller, over one kept-alive connection", async () => {
+    const r = await recorder();
+    try {
+      mesh = createMesh({ services: { orders: { endpoints: [r.url], pool: { connections: 1 } } } });
+      expect(await get(mesh, 'http://orders/a')).toBe(200);
+      expect(await get(mesh, 'http://orders/b', { 'x-a': '1' })).toBe(200);
+      expect(await get(mesh, 'http://orders/c', { Host: evil })).toBe(200);
+      expect(r.seen.hosts).toEqual(['orders', 'orders', 'orders']);
+      expect(r.seen.sockets).toBe(1);
+    } finally {
+      await mesh?.close();
+      mesh = null;
+      await r.close();
+    }
+  });
+
+  test('another host of the service, a port the caller named, a rewritten authority: each is sent as such, on the same connection', async () => {
+    const r = await recorder();
+    try {
+      mesh = createMesh({
+        services: {
+          orders: {
+            endpoints: [r.url],
+            hosts: ['orders.example'],
+            pool: { connections: 1 },
+            routes: [{ match: [{ uri: { prefix: '/rw' } }], rewrite: { authority: 'rewritten.example' } }, {}],
+          },
+        },
+      });
+      for (const url of ['http://orders.example/', 'http://orders/', 'http://orders:8080/', 'http://orders/rw', 'http://orders/']) expect(await get(mesh, url)).toBe(200);
+      expect(r.seen.hosts).toEqual(['orders.example', 'orders', 'orders:8080', 'rewritten.example', 'orders']);
+      expect(r.seen.sockets).toBe(1);
+    } finally {
+      await mesh?.close();
+      mesh = null;
+      await r.close();
+    }
+  });
+
+  test("an IPv6 endpoint is dialled at its address; hostHeader 'endpoint' sends that address", async () => {
+    let r: Awaited<ReturnType<typeof recorder>>;
+    try {
+      r = await recorder('::1');
+    } catch (err) {
+      // Only a machine without IPv6 on loopback lands here; the IPv4 tests above still run.
+      expect((err as NodeJS.ErrnoException).code).toMatch(/EADDRNOTAVAIL|EAFNOSUPPORT/);
+      return;
+    }
+    try {
+      mesh = createMesh({ services: { orders: { endpoints: [r.url] }, direct: { endpoints: [r.url], hostHeader: 'endpoint' } } });
+      expect(await get(mesh, 'http://orders/')).toBe(200);
+      expect(await get(mesh, 'http://direct/')).toBe(200);
+      expect(r.seen.hosts).toEqual(['orders', new URL(r.url).host]);
+    } finally {
+      await mesh?.close();
+      mesh = null;
+      await r.close();
+    }
+  });
+
+  test("a dead endpoint fails as a connect failure naming the endpoint's address, not the service's name", async () => {
+    const r = await recorder();
+    await r.close(); // its port now refuses connections
+    mesh = createMesh({ services: { orders: { endpoints: [r.url], retry: false } } });
+    const err = await request('http://orders/', { dispatcher: mesh.dispatcher }).catch((e: unknown) => e);
+    const port = new URL(r.url).port;
+    expect(err).toMatchObject({ code: 'UPSTREAM_FAILED', kind: 'connect-failure', endpoint: r.url, cause: { code: 'ECONNREFUSED', port: Number(port) } });
+    expect((err as Error & { cause: Error }).cause.message).toContain(`127.0.0.1:${port}`);
   });
 });

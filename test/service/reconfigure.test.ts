@@ -128,3 +128,15 @@ test('a changed health config starts fresh (what was ejected is available again)
   expect(v1()).toBe('healthy healthy');
   expect(await backendOf(m)).toBe('v1');
 });
+
+test("hostHeader changed in place: the pools already made send the new Host (they write the service's name by themselves, any other is set per request)", async () => {
+  const { m, config } = await setup();
+  const svc = m.service('api')!;
+  const v1 = backends[0]!;
+  expect(await backendOf(m)).toBe('v1');
+  expect(svc.reconfigure(parse(config('v1', { hostHeader: 'endpoint' })))).toBe(true);
+  expect(await backendOf(m)).toBe('v1');
+  expect(svc.reconfigure(parse(config('v1', { hostHeader: 'service' })))).toBe(true);
+  expect(await backendOf(m)).toBe('v1');
+  expect(v1.received.map((r) => r.headers.host)).toEqual(['api', `127.0.0.1:${v1.port}`, 'api']);
+});
