@@ -16,8 +16,8 @@
  * sets it (request/attempt.ts compares with `endpoint.poolHost`). An https pool keeps the
  * endpoint's origin: its Host is also the certificate's server name, which undici tracks per
  * connection.
- * undici's diagnostics channels report such a pool's connections under the service's name; the
- * requests keep the endpoint's origin.
+ * undici's diagnostics channels report such a pool's connections and requests under the service's
+ * name (its Client sets each request's origin); meshlet's events and errors name the endpoint.
  */
 import { buildConnector, Pool } from 'undici';
 import type { EndpointSpec } from '../core/endpoint-spec.js';

@@ -1,6 +1,7 @@
 // The Host header an endpoint receives is the mesh's — the host the caller addressed
 // (hostHeader: 'service') or the endpoint's address ('endpoint') — never one the caller set, in
 // any of the shapes undici takes headers in. Checked on real backends that record what they get.
+import diagnostics from 'node:diagnostics_channel';
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { afterEach, beforeEach, describe, expect, test } from 'vitest';
@@ -185,6 +186,28 @@ describe('the Host a pool writes by itself', () => {
       expect(await get(mesh, 'http://direct/')).toBe(200);
       expect(r.seen.hosts).toEqual(['orders', new URL(r.url).host]);
     } finally {
+      await mesh?.close();
+      mesh = null;
+      await r.close();
+    }
+  });
+
+  test("undici's diagnostics name the connection and the request by the service's name (as the README says)", async () => {
+    const r = await recorder();
+    const connected: string[] = [];
+    const created: string[] = [];
+    const onConnected = (m: unknown): void => void connected.push((m as { connectParams: { hostname: string } }).connectParams.hostname);
+    const onCreate = (m: unknown): void => void created.push(String((m as { request: { origin: unknown } }).request.origin));
+    diagnostics.subscribe('undici:client:connected', onConnected);
+    diagnostics.subscribe('undici:request:create', onCreate);
+    try {
+      mesh = createMesh({ services: { orders: { endpoints: [r.url] } } });
+      expect(await get(mesh, 'http://orders/')).toBe(200);
+      expect(connected).toEqual(['orders']);
+      expect(created).toEqual(['http://orders']);
+    } finally {
+      diagnostics.unsubscribe('undici:client:connected', onConnected);
+      diagnostics.unsubscribe('undici:request:create', onCreate);
       await mesh?.close();
       mesh = null;
       await r.close();
