@@ -12,6 +12,26 @@ import type { Dispatcher } from 'undici';
 import type { EndpointSpec } from './endpoint-spec.js';
 import { EndpointLoad } from '../load/endpoint-load.js';
 
+/** @internal One connection pool of an endpoint and the Host header it writes by itself. */
+export interface HostPool {
+  readonly dispatcher: Dispatcher;
+  /** The Host the pool writes for a request that sets none; any other is set on the request. */
+  readonly host: string;
+}
+
+/**
+ * @internal Makes an endpoint's pools (service/endpoint-set.ts): its first, and — when `perHost`
+ * — one for each further Host its requests carry (or null: that Host goes on the first pool).
+ */
+export interface PoolMaker {
+  readonly perHost: boolean;
+  primary(): HostPool;
+  forHost(host: string): HostPool | null;
+}
+
+/** Most pools an endpoint keeps for Hosts other than its first pool's; further ones share that one. */
+export const MAX_HOST_POOLS = 8;
+
 /** Lifecycle of an endpoint inside a service. */
 export type EndpointState = 'active' | 'draining' | 'closed';
 
@@ -30,13 +50,6 @@ export class Endpoint {
   readonly port: number;
   /** The address as a Host header writes it: `10.0.0.7:8080`, `[::1]:8080` (no port when it is the protocol's default). */
   readonly authority: string;
-  /**
-   * @internal The Host header the pool writes by itself for a request that sets none: the
-   * endpoint's `authority`, unless the pool was made to write the service's name
-   * (service/endpoint-set.ts). A request that must carry another Host sets it.
-   */
-  poolHost: string;
-
   /** Relative weight (≥ 1); refreshed on discovery updates. */
   weight: number;
   /** Labels (e.g. `version: v2`); refreshed on discovery updates. */
@@ -62,31 +75,39 @@ export class Endpoint {
   /** In-flight requests, counters and the latency estimate (load/endpoint-load.ts). */
   readonly load: EndpointLoad;
 
-  #dispatcher: Dispatcher | null;
-  readonly #makeDispatcher: (() => Dispatcher) | null;
+  #primary: HostPool | null = null;
+  /** Pools for further Hosts (TLS: undici verifies a connection for one server name, the Host's). */
+  #byHost: Map<string, HostPool> | null = null;
+  readonly #maker: PoolMaker;
+  #closing = false;
   /** Frozen pick result so a picker never allocates to return this endpoint. */
   readonly picked: PickedEndpoint;
 
   /**
    * @param dispatcher the connection pool for this endpoint, or a function that makes it on first
-   *   use (an undici Pool is ~18 KiB: a large fleet pays only for the endpoints it talks to).
+   *   use (an undici Pool is ~18 KiB: a large fleet pays only for the endpoints it talks to); the
+   *   mesh passes a {@link PoolMaker}.
    * @param load its load estimates (a fresh one by default).
    */
-  constructor(spec: EndpointSpec, dispatcher: Dispatcher | (() => Dispatcher), load: EndpointLoad = new EndpointLoad()) {
+  constructor(spec: EndpointSpec, dispatcher: Dispatcher | (() => Dispatcher) | PoolMaker, load: EndpointLoad = new EndpointLoad()) {
     this.key = spec.origin;
     this.protocol = spec.protocol;
     this.hostname = spec.hostname;
     this.port = spec.port;
     this.authority = new URL(spec.origin).host;
-    this.poolHost = this.authority;
     this.weight = spec.weight;
     this.labels = spec.labels;
     this.zone = spec.zone;
     this.region = spec.region;
     this.hashKey = hashKeyOf(spec);
     this.priority = spec.priority;
-    this.#dispatcher = typeof dispatcher === 'function' ? null : dispatcher;
-    this.#makeDispatcher = typeof dispatcher === 'function' ? dispatcher : null;
+    const authority = this.authority;
+    this.#maker =
+      typeof dispatcher === 'function'
+        ? { perHost: false, primary: () => ({ dispatcher: dispatcher(), host: authority }), forHost: () => null }
+        : 'primary' in dispatcher
+          ? dispatcher
+          : { perHost: false, primary: () => ({ dispatcher, host: authority }), forHost: () => null };
     this.load = load;
     this.picked = Object.freeze({ type: 'pick' as const, endpoint: this });
   }
@@ -112,17 +133,41 @@ export class Endpoint {
 
   /** The connection pool that carries this endpoint's requests (made on first use). */
   get dispatcher(): Dispatcher {
-    return (this.#dispatcher ??= this.#makeDispatcher!());
+    return (this.#primary ??= this.#maker.primary()).dispatcher;
   }
 
-  /** Close the pool once its requests are done (nothing to do if it was never made). */
+  /**
+   * @internal The pool for a request with Host `host` (made on first use): the first pool, or —
+   * when the endpoint keeps one per Host — that Host's (at most {@link MAX_HOST_POOLS}; none is
+   * made once the endpoint is closing).
+   */
+  poolFor(host: string): HostPool {
+    const first = (this.#primary ??= this.#maker.primary());
+    if (host === first.host || !this.#maker.perHost) return first;
+    const known = this.#byHost?.get(host);
+    if (known !== undefined) return known;
+    if (this.#closing || (this.#byHost?.size ?? 0) >= MAX_HOST_POOLS) return first;
+    const made = this.#maker.forHost(host);
+    if (made === null) return first;
+    (this.#byHost ??= new Map()).set(host, made);
+    return made;
+  }
+
+  #pools(): Dispatcher[] {
+    this.#closing = true;
+    const all = this.#byHost === null ? [] : [...this.#byHost.values()].map((p) => p.dispatcher);
+    if (this.#primary !== null) all.unshift(this.#primary.dispatcher);
+    return all;
+  }
+
+  /** Close the pools once their requests are done (nothing to do for one never made). */
   close(): Promise<void> {
-    return this.#dispatcher === null ? Promise.resolve() : this.#dispatcher.close();
+    return Promise.all(this.#pools().map((d) => d.close())).then(() => {});
   }
 
-  /** Abort the pool's requests and close it. */
+  /** Abort the pools' requests and close them. */
   destroy(): Promise<void> {
-    return this.#dispatcher === null ? Promise.resolve() : this.#dispatcher.destroy();
+    return Promise.all(this.#pools().map((d) => d.destroy())).then(() => {});
   }
 
   /** Requests in flight now (shorthand for `load.inFlight`, for custom balancers). */

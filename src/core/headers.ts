@@ -100,6 +100,15 @@ export function hostOnly(value: string): Headers {
 }
 
 /**
+ * The headers of a request with Host `host` sent on a pool that writes `pool.host` by itself
+ * (core/endpoint.ts): no Host header of its own when they agree — undici then computes nothing
+ * for it — else {@link withHost}. A Host the caller gave is never kept.
+ */
+export function hostHeadersOn(pool: { readonly host: string }, host: string, headers: Headers): Headers {
+  return host === pool.host ? withoutHost(headers) : withHost(headers, host);
+}
+
+/**
  * `headers` with the Host header set to `value`: a Host header the caller gave, in any case and
  * any shape, is replaced (undici refuses two, and sends the one it gets). No headers: the shared
  * {@link hostOnly} object. The object form is copied once; the other forms become a flat array.

@@ -10,6 +10,9 @@ import { clampDelay } from '../core/clock.js';
 import type { Endpoint } from '../core/endpoint.js';
 import type { ParsedHealthCheck } from './health-config.js';
 
+/** Sent with every check; the Host is the service's (left to the pool when it writes that one). */
+const CHECK_HEADERS = Object.freeze({ 'user-agent': 'meshlet-health-check' });
+
 export interface CheckState {
   healthy: boolean;
   passes: number;
@@ -70,11 +73,12 @@ export class HealthChecker {
     let ok = false;
     let detail: string;
     try {
-      const res = await ep.dispatcher.request({
+      const pool = ep.poolFor(this.#host);
+      const res = await pool.dispatcher.request({
         origin: ep.key,
         path: c.path,
         method: 'GET',
-        headers: { host: this.#host, 'user-agent': 'meshlet-health-check' },
+        headers: pool.host === this.#host ? CHECK_HEADERS : { host: this.#host, ...CHECK_HEADERS },
         signal: AbortSignal.timeout(c.timeoutMs),
         headersTimeout: c.timeoutMs,
         bodyTimeout: c.timeoutMs,

@@ -10,7 +10,7 @@
  */
 import type { Dispatcher } from 'undici';
 import type { Endpoint } from '../core/endpoint.js';
-import { withHost } from '../core/headers.js';
+import { hostHeadersOn, withHost } from '../core/headers.js';
 import type { Logger } from '../core/log.js';
 import type { PickContext } from '../balancers/balancer.js';
 import type { Target } from '../routing/target.js';
@@ -131,7 +131,9 @@ export class MirrorLayer implements Layer {
     ep.load.start(this.#now());
     const handler = new MirrorHandler(ep, this.#inFlight);
     try {
-      ep.dispatcher.dispatch({ ...opts, origin: ep.key, headers: withHost(opts.headers, shadowHost(host)) }, handler);
+      const shadow = shadowHost(host);
+      const pool = ep.poolFor(shadow);
+      pool.dispatcher.dispatch({ ...opts, origin: ep.key, headers: hostHeadersOn(pool, shadow, opts.headers) }, handler);
     } catch {
       handler.onResponseError();
       return false;

@@ -12,7 +12,7 @@ import type { Duplex } from 'node:stream';
 import type { Dispatcher } from 'undici';
 import type { Endpoint } from '../core/endpoint.js';
 import { PerTryTimeoutError } from '../core/errors.js';
-import { withHeaders, withHost, withoutHost } from '../core/headers.js';
+import { hostHeadersOn, withHeaders } from '../core/headers.js';
 import { errorKind, statusKind, type AttemptOutcomeKind } from '../health/outcome.js';
 import { DEADLINE_HEADER, ENVOY_TIMEOUT_HEADER } from './inbound-context.js';
 import type * as Contract from './attempt-contract.js';
@@ -83,14 +83,14 @@ export class Attempt implements Dispatcher.DispatchHandler {
       // The mesh decides the Host header, as a sidecar rewrites the authority: never the caller's.
       // The one the pool writes by itself costs undici nothing per request; any other is set.
       const ep = this.endpoint;
-      const pool = ep.dispatcher;
       const host = call.authority ?? (call.env.hostHeader === 'service' ? call.host : ep.authority);
-      pool.dispatch(
+      const pool = ep.poolFor(host);
+      pool.dispatcher.dispatch(
         {
           ...opts,
           origin: ep.key,
           body: call.body as Dispatcher.DispatchOptions['body'],
-          headers: host === ep.poolHost ? withoutHost(headers) : withHost(headers, host),
+          headers: hostHeadersOn(pool, host, headers),
         },
         this,
       );

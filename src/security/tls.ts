@@ -101,7 +101,8 @@ export class TlsMaterial {
     }
     const peers = this.#peers;
     const servername = c.servername ?? istioSni(c.istio.port ?? (Number(opts.port) || 443), this.#meshHost);
-    connector({ ...opts, servername }, (err, socket) => {
+    // The socket goes back to undici, which destroys it to cancel an attempt no request waits for.
+    return connector({ ...opts, servername }, (err, socket) => {
       if (err !== null || socket === null) return callback(err, null);
       // The chain was verified against the mesh's root; the identity is checked here, once known.
       peers.whenKnown(this.#connectTimeoutMs, (ids) => {

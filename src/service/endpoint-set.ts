@@ -7,22 +7,26 @@
  * also holds what its endpoints' pools are made of: the pool config, and the TLS material
  * (certificates, reloaded on change) when the service uses TLS.
  *
- * A plaintext pool is made for the origin `http://<service name>` and dials the endpoint's address
- * through its own connector (undici's `buildConnector`, as `Pool` builds by default): undici then
- * writes `host: <service name>` from a line it computed once per connection pool, where a Host
- * header set per request costs it header parsing and a host line built per request (3–5 % of a
- * request's CPU, measured with `bench/hot-path.mjs`). That is the Host meshlet sends by default
- * (`hostHeader: 'service'`, a caller's `http://<name>`); a request that must carry another one
- * sets it (request/attempt.ts compares with `endpoint.poolHost`). An https pool keeps the
- * endpoint's origin: its Host is also the certificate's server name, which undici tracks per
- * connection.
- * undici's diagnostics channels report such a pool's connections and requests under the service's
- * name (its Client sets each request's origin); meshlet's events and errors name the endpoint.
+ * An endpoint's first pool is made for the origin `http(s)://<service name>` and dials the
+ * endpoint's address through its own connector (undici's `buildConnector`, as `Pool` builds by
+ * default, or the TLS material's): undici then writes `host: <service name>` from a line it
+ * computed once per pool, where a Host header set per request costs it header parsing and a host
+ * line built per request (3–7 % of a request's CPU, measured with `bench/hot-path.mjs`). That is
+ * the Host meshlet sends by default (`hostHeader: 'service'`, a caller's `http://<name>`); a
+ * request that must carry another one sets it (core/headers.ts `hostHeadersOn`). undici's
+ * diagnostics channels report such a pool's connections and requests under the service's name
+ * (its Client sets each request's origin); meshlet's events and errors name the endpoint.
+ *
+ * With the service's `tls`, undici takes each request's Host for the connection's server name and
+ * reconnects when it changes, though meshlet's connector verifies the server for the configured
+ * name whatever the Host: so such an endpoint keeps one pool per Host (at most MAX_HOST_POOLS;
+ * further ones share the first), each made for that Host. An https endpoint without the service's
+ * `tls` keeps undici's behaviour (its origin, the Host as the server name).
  */
 import { buildConnector, Pool } from 'undici';
 import type { EndpointSpec } from '../core/endpoint-spec.js';
 import { overTls } from '../core/endpoint-spec.js';
-import { Endpoint } from '../core/endpoint.js';
+import { Endpoint, type HostPool, type PoolMaker } from '../core/endpoint.js';
 import { MeshClosedError } from '../core/errors.js';
 import type { Logger } from '../core/log.js';
 import { DEFAULT_DECAY_MS, EndpointLoad, type ServiceLoad } from '../load/endpoint-load.js';
@@ -138,21 +142,36 @@ export class EndpointSet {
       maxHeaderSize: p.maxHeaderSizeBytes,
       maxResponseSize: p.maxResponseSizeBytes,
     };
-    const makePool = (): Pool => {
+    const tls = this.#tls;
+    const authority = new URL(spec.origin).host;
+    // A pool made for `protocol//host` that dials this endpoint's address (with the service's TLS, if any).
+    const named = (host: string): HostPool => {
       if (this.#cut()) throw new MeshClosedError();
-      if (this.#tls !== null) return new Pool(spec.origin, { ...options, connect: this.#tls.connect });
-      const named = spec.protocol === 'http:' && this.#hostHeader() === 'service' ? this.#namedHost : null;
-      if (named === null) return new Pool(spec.origin, { ...options, connectTimeout: p.connectTimeoutMs });
-      ep.poolHost = named;
-      return new Pool(`http://${named}`, { ...options, connect: this.#dialer(spec, ep.authority) });
+      return { dispatcher: new Pool(`${spec.protocol}//${host}`, { ...options, connect: this.#dialer(spec, authority) }), host };
     };
-    const ep = new Endpoint(spec, makePool, new EndpointLoad(this.#decayMs, this.load));
-    return ep;
+    const maker: PoolMaker = {
+      // With the service's TLS, the server name is the config's whatever the Host: one pool per Host
+      // keeps undici from reconnecting whenever the Host (its idea of the server name) changes.
+      perHost: tls !== null,
+      primary: () => {
+        if (this.#cut()) throw new MeshClosedError();
+        const service = this.#hostHeader() === 'service' ? this.#namedHost : null;
+        if (service !== null && (spec.protocol === 'http:' || tls !== null)) return named(service);
+        const connect = tls !== null ? { connect: tls.connect } : { connectTimeout: p.connectTimeoutMs };
+        return { dispatcher: new Pool(spec.origin, { ...options, ...connect }), host: authority };
+      },
+      forHost: (host) => (urlHost(host) === host ? named(host) : null),
+    };
+    return new Endpoint(spec, maker, new EndpointLoad(this.#decayMs, this.load));
   }
 
-  /** A connector for a pool whose origin is the service's name: it dials the endpoint's address. */
+  /**
+   * A connector for a pool whose origin names a Host, not this endpoint: it dials the endpoint's
+   * address — through the TLS material's connector (which picks the server name from the config
+   * and the endpoint's host name, never the Host), or a plain one like a Pool's own.
+   */
   #dialer(spec: EndpointSpec, host: string): buildConnector.connector {
-    const dial = (this.#dial ??= buildConnector({ timeout: this.#pool.connectTimeoutMs }));
+    const dial = this.#tls?.connect ?? (this.#dial ??= buildConnector({ timeout: this.#pool.connectTimeoutMs }));
     const h = spec.hostname;
     const hostname = h.charCodeAt(0) === 0x5b /* [ */ ? h.slice(1, -1) : h;
     const port = String(spec.port);

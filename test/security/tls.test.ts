@@ -1,6 +1,6 @@
 import { createHash } from 'node:crypto';
 import https from 'node:https';
-import type { AddressInfo } from 'node:net';
+import type { AddressInfo, Socket } from 'node:net';
 import type { TLSSocket } from 'node:tls';
 import { copyFileSync } from 'node:fs';
 import { join } from 'node:path';
@@ -18,6 +18,10 @@ interface Server {
   close(): Promise<void>;
   /** SHA-256 of the client certificate presented on each connection (or 'none'). */
   clientCerts: string[];
+  /** Connections open now. */
+  open(): number;
+  /** Settles once every connection made so far has closed. */
+  allClosed(): Promise<void>;
 }
 
 async function serve(pair: Pair, ca: Pair, opts: { requireClientCert?: boolean; closeEach?: boolean } = {}): Promise<Server> {
@@ -29,6 +33,12 @@ async function serve(pair: Pair, ca: Pair, opts: { requireClientCert?: boolean; 
       res.end(JSON.stringify({ host: req.headers.host }));
     },
   );
+  const closed: Promise<void>[] = [];
+  let open = 0;
+  server.on('connection', (socket: Socket) => {
+    open++;
+    closed.push(new Promise((r) => socket.once('close', () => (open--, r()))));
+  });
   server.on('secureConnection', (socket: TLSSocket) => {
     const peer = socket.getPeerCertificate();
     clientCerts.push(peer && peer.raw ? createHash('sha256').update(peer.raw).digest('hex') : 'none');
@@ -37,6 +47,8 @@ async function serve(pair: Pair, ca: Pair, opts: { requireClientCert?: boolean; 
   return {
     url: `https://127.0.0.1:${(server.address() as AddressInfo).port}`,
     clientCerts,
+    open: () => open,
+    allClosed: () => Promise.all(closed).then(() => {}),
     close: () =>
       new Promise((r) => {
         server.closeAllConnections();
@@ -90,6 +102,42 @@ describe.skipIf(!hasOpenssl)('TLS and mutual TLS to endpoints', () => {
     servers.push(s);
     const m = meshFor(s.url, { tls: { ca: pki.ca.certPath } });
     expect(await get(m)).toEqual({ status: 200, body: { host: 'orders' } });
+  });
+
+  test('requests alternating between two Hosts (a rewritten authority) keep their TLS connections: one per Host, not one per switch', async () => {
+    const s = await serve(server, pki.ca);
+    servers.push(s);
+    const m = meshFor(s.url, {
+      tls: { ca: pki.ca.certPath },
+      pool: { connections: 1 },
+      routes: [{ match: [{ uri: { prefix: '/rw' } }], rewrite: { authority: 'other.example' } }, {}],
+    });
+    const hosts: string[] = [];
+    for (const path of ['/a', '/rw', '/b', '/rw', '/c']) {
+      const res = await request(`http://orders${path}`, { dispatcher: m.dispatcher });
+      hosts.push(((await res.body.json()) as { host: string }).host);
+    }
+    expect(hosts).toEqual(['orders', 'other.example', 'orders', 'other.example', 'orders']);
+    // undici reconnects an https pool whenever a request's Host (its server name) changes: 5 here.
+    expect(s.clientCerts).toHaveLength(2);
+  });
+
+  test('more Hosts than an endpoint keeps pools for still get their own Host; close ends every connection of every pool', async () => {
+    const s = await serve(server, pki.ca);
+    servers.push(s);
+    const m = meshFor(s.url, { tls: { ca: pki.ca.certPath } });
+    const hosts: string[] = [];
+    const expected: string[] = [];
+    for (let port = 8001; port <= 8012; port++) {
+      const res = await request(`http://orders:${port}/`, { dispatcher: m.dispatcher });
+      hosts.push(((await res.body.json()) as { host: string }).host);
+      expected.push(`orders:${port}`);
+    }
+    expect(hosts).toEqual(expected);
+    expect(s.open()).toBeGreaterThan(1);
+    await m.close({ graceMs: 1000 });
+    await s.allClosed();
+    expect(s.open()).toBe(0);
   });
 
   test('without the CA the endpoint is not trusted', async () => {
