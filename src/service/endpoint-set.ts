@@ -53,7 +53,7 @@ export class EndpointSet {
   readonly #log: Logger;
   readonly #cut: () => boolean;
   readonly #hostHeader: () => 'service' | 'endpoint';
-  /** The service's name when a pool can write it as its Host (a URL keeps it as written), else null. */
+  /** The Host callers address the service by, for its endpoints' first pools (null: a URL does not take it). */
   readonly #namedHost: string | null;
   /** Dials plaintext endpoints: one for the set, as a Pool builds one for itself. */
   #dial: ReturnType<typeof buildConnector> | null = null;
@@ -77,7 +77,8 @@ export class EndpointSet {
     this.#log = deps.log;
     this.#cut = deps.cut;
     this.#hostHeader = deps.hostHeader;
-    this.#namedHost = urlHost(config.name) === config.name ? config.name : null;
+    // As the dispatcher writes a caller's host (a URL's `host`): `orders`, or `orders:9080` when only that port reaches the service.
+    this.#namedHost = urlHost(config.port === null ? config.name : `${config.name}:${config.port}`);
   }
 
   /** Stop watching the TLS material's files (close: nothing new will connect). */

@@ -214,6 +214,24 @@ describe('the Host a pool writes by itself', () => {
     }
   });
 
+  test('a service only one port reaches: its pools are made for name:port, which callers must use', async () => {
+    const r = await recorder();
+    const connected: string[] = [];
+    const onConnected = (m: unknown): void => void connected.push((m as { connectParams: { host: string } }).connectParams.host);
+    diagnostics.subscribe('undici:client:connected', onConnected);
+    try {
+      mesh = createMesh({ services: { orders: { endpoints: [r.url], port: 9080 } } });
+      expect(await get(mesh, 'http://orders:9080/')).toBe(200);
+      expect(r.seen.hosts).toEqual(['orders:9080']);
+      expect(connected).toEqual(['orders:9080']);
+    } finally {
+      diagnostics.unsubscribe('undici:client:connected', onConnected);
+      await mesh?.close();
+      mesh = null;
+      await r.close();
+    }
+  });
+
   test("a dead endpoint fails as a connect failure naming the endpoint's address, not the service's name", async () => {
     const r = await recorder();
     await r.close(); // its port now refuses connections
