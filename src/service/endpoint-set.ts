@@ -78,7 +78,7 @@ export class EndpointSet {
     this.#cut = deps.cut;
     this.#hostHeader = deps.hostHeader;
     // As the dispatcher writes a caller's host (a URL's `host`): `orders`, or `orders:9080` when only that port reaches the service.
-    this.#namedHost = urlHost(config.port === null ? config.name : `${config.name}:${config.port}`);
+    this.#namedHost = urlHost('http:', config.port === null ? config.name : `${config.name}:${config.port}`);
   }
 
   /** Stop watching the TLS material's files (close: nothing new will connect). */
@@ -145,9 +145,11 @@ export class EndpointSet {
     };
     const tls = this.#tls;
     const authority = new URL(spec.origin).host;
-    // A pool made for `protocol//host` that dials this endpoint's address (with the service's TLS, if any).
-    const named = (host: string): HostPool => {
+    // A pool made for `protocol//host` that dials this endpoint's address (with the service's TLS,
+    // if any); none when such a URL would not write `host` as it is (`https://orders:443` drops the port).
+    const named = (host: string): HostPool | null => {
       if (this.#cut()) throw new MeshClosedError();
+      if (urlHost(spec.protocol, host) !== host) return null;
       return { dispatcher: new Pool(`${spec.protocol}//${host}`, { ...options, connect: this.#dialer(spec, authority) }), host };
     };
     const maker: PoolMaker = {
@@ -157,11 +159,12 @@ export class EndpointSet {
       primary: () => {
         if (this.#cut()) throw new MeshClosedError();
         const service = this.#hostHeader() === 'service' ? this.#namedHost : null;
-        if (service !== null && (spec.protocol === 'http:' || tls !== null)) return named(service);
+        const pool = service !== null && (spec.protocol === 'http:' || tls !== null) ? named(service) : null;
+        if (pool !== null) return pool;
         const connect = tls !== null ? { connect: tls.connect } : { connectTimeout: p.connectTimeoutMs };
         return { dispatcher: new Pool(spec.origin, { ...options, ...connect }), host: authority };
       },
-      forHost: (host) => (urlHost(host) === host ? named(host) : null),
+      forHost: named,
     };
     return new Endpoint(spec, maker, new EndpointLoad(this.#decayMs, this.load));
   }
@@ -207,10 +210,10 @@ export class EndpointSet {
   }
 }
 
-/** `name` as the host of an http URL writes it, or null when a URL does not take it. */
-function urlHost(name: string): string | null {
+/** `name` as the host of a URL of `protocol` writes it, or null when such a URL does not take it. */
+function urlHost(protocol: string, name: string): string | null {
   try {
-    return new URL(`http://${name}`).host;
+    return new URL(`${protocol}//${name}`).host;
   } catch {
     return null;
   }

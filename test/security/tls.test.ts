@@ -122,13 +122,13 @@ describe.skipIf(!hasOpenssl)('TLS and mutual TLS to endpoints', () => {
     expect(s.clientCerts).toHaveLength(2);
   });
 
-  test('more Hosts than an endpoint keeps pools for still get their own Host; close ends every connection of every pool', async () => {
+  test('more Hosts than an endpoint keeps pools for still get their own Host (orders:443 too, which an https URL would write as orders); close ends every connection of every pool', async () => {
     const s = await serve(server, pki.ca);
     servers.push(s);
     const m = meshFor(s.url, { tls: { ca: pki.ca.certPath } });
     const hosts: string[] = [];
     const expected: string[] = [];
-    for (let port = 8001; port <= 8012; port++) {
+    for (const port of [443, ...Array.from({ length: 12 }, (_, i) => 8001 + i)]) {
       const res = await request(`http://orders:${port}/`, { dispatcher: m.dispatcher });
       hosts.push(((await res.body.json()) as { host: string }).host);
       expected.push(`orders:${port}`);
