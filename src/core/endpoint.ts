@@ -20,13 +20,14 @@ export interface HostPool {
 }
 
 /**
- * @internal Makes an endpoint's pools (service/endpoint-set.ts): its first, and — when `perHost`
- * — one for each further Host its requests carry (or null: that Host goes on the first pool).
+ * @internal Makes the pools of a service's endpoints (service/endpoint-set.ts; one for them all):
+ * an endpoint's first, and — when `perHost` — one for each further Host its requests carry (or
+ * null: that Host goes on the first pool).
  */
 export interface PoolMaker {
   readonly perHost: boolean;
-  primary(): HostPool;
-  forHost(host: string): HostPool | null;
+  primary(endpoint: Endpoint): HostPool;
+  forHost(endpoint: Endpoint, host: string): HostPool | null;
 }
 
 /** Most pools an endpoint keeps for Hosts other than its first pool's; further ones share that one. */
@@ -101,13 +102,12 @@ export class Endpoint {
     this.region = spec.region;
     this.hashKey = hashKeyOf(spec);
     this.priority = spec.priority;
-    const authority = this.authority;
     this.#maker =
       typeof dispatcher === 'function'
-        ? { perHost: false, primary: () => ({ dispatcher: dispatcher(), host: authority }), forHost: () => null }
+        ? { perHost: false, primary: (ep) => ({ dispatcher: dispatcher(), host: ep.authority }), forHost: () => null }
         : 'primary' in dispatcher
           ? dispatcher
-          : { perHost: false, primary: () => ({ dispatcher, host: authority }), forHost: () => null };
+          : { perHost: false, primary: (ep) => ({ dispatcher, host: ep.authority }), forHost: () => null };
     this.load = load;
     this.picked = Object.freeze({ type: 'pick' as const, endpoint: this });
   }
@@ -133,7 +133,7 @@ export class Endpoint {
 
   /** The connection pool that carries this endpoint's requests (made on first use). */
   get dispatcher(): Dispatcher {
-    return (this.#primary ??= this.#maker.primary()).dispatcher;
+    return (this.#primary ??= this.#maker.primary(this)).dispatcher;
   }
 
   /**
@@ -142,12 +142,12 @@ export class Endpoint {
    * made once the endpoint is closing).
    */
   poolFor(host: string): HostPool {
-    const first = (this.#primary ??= this.#maker.primary());
+    const first = (this.#primary ??= this.#maker.primary(this));
     if (host === first.host || !this.#maker.perHost) return first;
     const known = this.#byHost?.get(host);
     if (known !== undefined) return known;
     if (this.#closing || (this.#byHost?.size ?? 0) >= MAX_HOST_POOLS) return first;
-    const made = this.#maker.forHost(host);
+    const made = this.#maker.forHost(this, host);
     if (made === null) return first;
     (this.#byHost ??= new Map()).set(host, made);
     return made;

@@ -57,6 +57,10 @@ export class EndpointSet {
   readonly #namedHost: string | null;
   /** Dials plaintext endpoints: one for the set, as a Pool builds one for itself. */
   #dial: ReturnType<typeof buildConnector> | null = null;
+  /** What every pool of the set is made with, besides how it connects. */
+  readonly #poolOptions: Pool.Options;
+  /** Makes every endpoint's pools: one object for the set, so an endpoint costs no closures for it. */
+  readonly #maker: PoolMaker;
 
   /**
    * @param cut true once the service was cut off at the end of close's grace
@@ -79,6 +83,26 @@ export class EndpointSet {
     this.#hostHeader = deps.hostHeader;
     // As the dispatcher writes a caller's host (a URL's `host`): `orders`, or `orders:9080` when only that port reaches the service.
     this.#namedHost = urlHost('http:', config.port === null ? config.name : `${config.name}:${config.port}`);
+    const p = config.pool;
+    this.#poolOptions = {
+      connections: p.connections,
+      pipelining: p.pipelining,
+      keepAliveTimeout: p.keepAliveTimeoutMs,
+      headersTimeout: p.headersTimeoutMs,
+      bodyTimeout: p.bodyTimeoutMs,
+      maxHeaderSize: p.maxHeaderSizeBytes,
+      maxResponseSize: p.maxResponseSizeBytes,
+    };
+    this.#maker = {
+      // With the service's TLS, the server name is the config's whatever the Host: one pool per Host
+      // keeps undici from reconnecting whenever the Host (its idea of the server name) changes.
+      perHost: this.#tls !== null,
+      primary: (ep) => this.#primary(ep),
+      forHost: (ep, host) => {
+        if (this.#cut()) throw new MeshClosedError();
+        return this.#named(ep, host);
+      },
+    };
   }
 
   /** Stop watching the TLS material's files (close: nothing new will connect). */
@@ -133,40 +157,27 @@ export class EndpointSet {
   }
 
   #create(spec: EndpointSpec): Endpoint {
-    const p = this.#pool;
-    const options = {
-      connections: p.connections,
-      pipelining: p.pipelining,
-      keepAliveTimeout: p.keepAliveTimeoutMs,
-      headersTimeout: p.headersTimeoutMs,
-      bodyTimeout: p.bodyTimeoutMs,
-      maxHeaderSize: p.maxHeaderSizeBytes,
-      maxResponseSize: p.maxResponseSizeBytes,
-    };
+    return new Endpoint(spec, this.#maker, new EndpointLoad(this.#decayMs, this.load));
+  }
+
+  /** An endpoint's first pool: made for the service's Host when it can be, else for the endpoint. */
+  #primary(ep: Endpoint): HostPool {
+    if (this.#cut()) throw new MeshClosedError();
     const tls = this.#tls;
-    const authority = new URL(spec.origin).host;
-    // A pool made for `protocol//host` that dials this endpoint's address (with the service's TLS,
-    // if any); none when such a URL would not write `host` as it is (`https://orders:443` drops the port).
-    const named = (host: string): HostPool | null => {
-      if (this.#cut()) throw new MeshClosedError();
-      if (urlHost(spec.protocol, host) !== host) return null;
-      return { dispatcher: new Pool(`${spec.protocol}//${host}`, { ...options, connect: this.#dialer(spec, authority) }), host };
-    };
-    const maker: PoolMaker = {
-      // With the service's TLS, the server name is the config's whatever the Host: one pool per Host
-      // keeps undici from reconnecting whenever the Host (its idea of the server name) changes.
-      perHost: tls !== null,
-      primary: () => {
-        if (this.#cut()) throw new MeshClosedError();
-        const service = this.#hostHeader() === 'service' ? this.#namedHost : null;
-        const pool = service !== null && (spec.protocol === 'http:' || tls !== null) ? named(service) : null;
-        if (pool !== null) return pool;
-        const connect = tls !== null ? { connect: tls.connect } : { connectTimeout: p.connectTimeoutMs };
-        return { dispatcher: new Pool(spec.origin, { ...options, ...connect }), host: authority };
-      },
-      forHost: named,
-    };
-    return new Endpoint(spec, maker, new EndpointLoad(this.#decayMs, this.load));
+    const service = this.#hostHeader() === 'service' ? this.#namedHost : null;
+    const pool = service !== null && (ep.protocol === 'http:' || tls !== null) ? this.#named(ep, service) : null;
+    if (pool !== null) return pool;
+    const connect = tls !== null ? { connect: tls.connect } : { connectTimeout: this.#pool.connectTimeoutMs };
+    return { dispatcher: new Pool(ep.key, { ...this.#poolOptions, ...connect }), host: ep.authority };
+  }
+
+  /**
+   * A pool made for `protocol//host` that dials the endpoint's address (with the service's TLS,
+   * if any); none when such a URL would not write `host` as it is (`https://orders:443` drops the port).
+   */
+  #named(ep: Endpoint, host: string): HostPool | null {
+    if (urlHost(ep.protocol, host) !== host) return null;
+    return { dispatcher: new Pool(`${ep.protocol}//${host}`, { ...this.#poolOptions, connect: this.#dialer(ep) }), host };
   }
 
   /**
@@ -174,11 +185,12 @@ export class EndpointSet {
    * address — through the TLS material's connector (which picks the server name from the config
    * and the endpoint's host name, never the Host), or a plain one like a Pool's own.
    */
-  #dialer(spec: EndpointSpec, host: string): buildConnector.connector {
+  #dialer(ep: Endpoint): buildConnector.connector {
     const dial = this.#tls?.connect ?? (this.#dial ??= buildConnector({ timeout: this.#pool.connectTimeoutMs }));
-    const h = spec.hostname;
+    const h = ep.hostname;
     const hostname = h.charCodeAt(0) === 0x5b /* [ */ ? h.slice(1, -1) : h;
-    const port = String(spec.port);
+    const port = String(ep.port);
+    const host = ep.authority;
     return (opts, callback) => dial({ ...opts, host, hostname, port }, callback);
   }
 
