@@ -16,7 +16,7 @@
 //   5. resilience: failing / hanging / stopped replicas, policies on vs off; adaptive concurrency
 //      (adaptive-concurrency.mjs): an upstream whose capacity halves mid-run, limits none / fixed /
 //      gradient2 / vegas
-//   6. memory per endpoint
+//   6. memory per endpoint; garbage per request, Pool vs meshlet (allocation.mjs)
 //   7. node:http through mesh.agent() vs undici.request through the mesh and a plain http.Agent (agent.mjs)
 //   8. the inbound side: a server's req/s and CPU per request through mesh.inbound() vs the bare handler (inbound.mjs);
 //      load reports (load-reports.mjs): the tail scenarios with every replica behind mesh.inbound(), and an
@@ -95,6 +95,11 @@ const mem = spawnSync(process.execPath, ['--expose-gc', join(root, 'bench', 'mem
 console.log((mem.stdout ?? '').trimEnd());
 if (mem.status !== 0) console.log(`   memory bench exited with ${mem.status ?? mem.signal}: ${(mem.stderr ?? '').trim().split('\n').slice(-3).join(' ')}`);
 results.memory = mem.stdout;
+// Garbage per request, in a process of its own (a heap the benches above filled would blur it).
+const alloc = spawnSync(process.execPath, [join(root, 'bench', 'allocation.mjs')], { cwd: root, env, encoding: 'utf8', timeout: 180_000 });
+console.log(`\n${(alloc.stdout ?? '').trimEnd()}`);
+if (alloc.status !== 0) console.log(`   allocation bench exited with ${alloc.status ?? alloc.signal}: ${(alloc.stderr ?? '').trim().split('\n').slice(-3).join(' ')}`);
+results.allocation = alloc.stdout;
 
 console.log('\n7. node:http through the mesh (mesh.agent())');
 results.agent = await agentBench(concurrency ? { concurrency } : {});
