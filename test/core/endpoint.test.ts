@@ -16,13 +16,13 @@ function maker(perHost: boolean): PoolMaker & { made: HostPool[] } {
   return { perHost, made, primary: () => make('orders'), forHost: (_ep, host) => (host === 'not-a-url-host' ? null : make(host)) };
 }
 
-const spec = parseEndpointSpec('https://10.0.0.7:8443', 'endpoints[0]');
+const spec = parseEndpointSpec('https://127.0.0.7:8443', 'endpoints[0]');
 
 test('the first pool is made on first use and serves its own Host', () => {
   const m = maker(true);
   const ep = new Endpoint(spec, m);
   expect(m.made).toHaveLength(0);
-  expect(ep.authority).toBe('10.0.0.7:8443');
+  expect(ep.authority).toBe('127.0.0.7:8443');
   const first = ep.poolFor('orders');
   expect(first.host).toBe('orders');
   expect(ep.dispatcher).toBe(first.dispatcher);
@@ -66,9 +66,9 @@ test('once closing, no pool is made for a new Host (it would never be closed); d
 });
 
 test('a dispatcher given as such (custom use) serves every Host, writing the endpoint\'s address', async () => {
-  const pool = new Pool('https://10.0.0.7:8443');
+  const pool = new Pool('https://127.0.0.7:8443');
   const ep = new Endpoint(spec, pool);
-  expect(ep.poolFor('orders')).toEqual({ dispatcher: pool, host: '10.0.0.7:8443' });
+  expect(ep.poolFor('orders')).toEqual({ dispatcher: pool, host: '127.0.0.7:8443' });
   await ep.close();
   expect(pool.closed).toBe(true);
 });
