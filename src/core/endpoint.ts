@@ -102,12 +102,11 @@ export class Endpoint {
     this.region = spec.region;
     this.hashKey = hashKeyOf(spec);
     this.priority = spec.priority;
-    this.#maker =
-      typeof dispatcher === 'function'
-        ? { perHost: false, primary: (ep) => ({ dispatcher: dispatcher(), host: ep.authority }), forHost: () => null }
-        : 'primary' in dispatcher
-          ? dispatcher
-          : { perHost: false, primary: (ep) => ({ dispatcher, host: ep.authority }), forHost: () => null };
+    if (typeof dispatcher !== 'function' && 'primary' in dispatcher) this.#maker = dispatcher;
+    else {
+      const make = typeof dispatcher === 'function' ? dispatcher : () => dispatcher;
+      this.#maker = { perHost: false, primary: (ep) => ({ dispatcher: make(), host: ep.authority }), forHost: () => null };
+    }
     this.load = load;
     this.picked = Object.freeze({ type: 'pick' as const, endpoint: this });
   }
@@ -153,7 +152,8 @@ export class Endpoint {
     return made;
   }
 
-  #pools(): Dispatcher[] {
+  /** Every pool made so far; from now on none is made for a new Host. */
+  #retire(): Dispatcher[] {
     this.#closing = true;
     const all = this.#byHost === null ? [] : [...this.#byHost.values()].map((p) => p.dispatcher);
     if (this.#primary !== null) all.unshift(this.#primary.dispatcher);
@@ -162,12 +162,12 @@ export class Endpoint {
 
   /** Close the pools once their requests are done (nothing to do for one never made). */
   close(): Promise<void> {
-    return Promise.all(this.#pools().map((d) => d.close())).then(() => {});
+    return Promise.all(this.#retire().map((d) => d.close())).then(() => {});
   }
 
   /** Abort the pools' requests and close them. */
   destroy(): Promise<void> {
-    return Promise.all(this.#pools().map((d) => d.destroy())).then(() => {});
+    return Promise.all(this.#retire().map((d) => d.destroy())).then(() => {});
   }
 
   /** Requests in flight now (shorthand for `load.inFlight`, for custom balancers). */

@@ -31,7 +31,7 @@ import { MeshClosedError } from '../core/errors.js';
 import type { Logger } from '../core/log.js';
 import { DEFAULT_DECAY_MS, EndpointLoad, type ServiceLoad } from '../load/endpoint-load.js';
 import { TlsMaterial } from '../security/tls.js';
-import type { ParsedPool, ParsedService } from './config.js';
+import type { ParsedService } from './config.js';
 import { meshHost } from './hosts.js';
 
 /** What an update changed. */
@@ -47,7 +47,7 @@ export class EndpointSet {
   readonly #draining = new Set<Endpoint>();
   /** Shared by the endpoints' loads; the service sets `recentLatency` from its balancers. */
   readonly load: ServiceLoad = { inFlight: 0, recentLatency: true };
-  readonly #pool: ParsedPool;
+  readonly #connectTimeoutMs: number;
   readonly #tls: TlsMaterial | null;
   readonly #decayMs: number;
   readonly #log: Logger;
@@ -67,7 +67,7 @@ export class EndpointSet {
    * @param hostHeader the service's current `hostHeader` (read when a pool is made)
    */
   constructor(config: ParsedService, deps: { log: Logger; cut: () => boolean; hostHeader: () => 'service' | 'endpoint' }) {
-    this.#pool = config.pool;
+    this.#connectTimeoutMs = config.pool.connectTimeoutMs;
     this.#tls = config.tls
       ? new TlsMaterial(config.tls, {
           log: deps.log,
@@ -167,7 +167,7 @@ export class EndpointSet {
     const service = this.#hostHeader() === 'service' ? this.#namedHost : null;
     const pool = service !== null && (ep.protocol === 'http:' || tls !== null) ? this.#named(ep, service) : null;
     if (pool !== null) return pool;
-    const connect = tls !== null ? { connect: tls.connect } : { connectTimeout: this.#pool.connectTimeoutMs };
+    const connect = tls !== null ? { connect: tls.connect } : { connectTimeout: this.#connectTimeoutMs };
     return { dispatcher: new Pool(ep.key, { ...this.#poolOptions, ...connect }), host: ep.authority };
   }
 
@@ -186,7 +186,7 @@ export class EndpointSet {
    * and the endpoint's host name, never the Host), or a plain one like a Pool's own.
    */
   #dialer(ep: Endpoint): buildConnector.connector {
-    const dial = this.#tls?.connect ?? (this.#dial ??= buildConnector({ timeout: this.#pool.connectTimeoutMs }));
+    const dial = this.#tls?.connect ?? (this.#dial ??= buildConnector({ timeout: this.#connectTimeoutMs }));
     const h = ep.hostname;
     const hostname = h.charCodeAt(0) === 0x5b /* [ */ ? h.slice(1, -1) : h;
     const port = String(ep.port);
