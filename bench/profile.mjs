@@ -1,13 +1,15 @@
 // Where the client's CPU goes per request in hot-path (a). One child process under Node's
 // `--cpu-prof` runs the contenders (undici Pool and meshlet with default policies by default;
-// `node bench/profile.mjs pool mesh off` picks) alternating in 250 ms epochs, as hot-path.mjs does,
-// the backend in its own, unprofiled process; each sample is credited to the contender whose
+// `node bench/profile.mjs pool mesh off` picks; `bal mesh3` compares undici's BalancedPool and
+// meshlet's defaults over three backends, as overhead.mjs and the sidecar bench balance)
+// alternating in 250 ms epochs, as hot-path.mjs does, the backends in their own, unprofiled process; each sample is credited to the contender whose
 // measured epoch it falls in (ramp, drain, warm-up and start-up are cut). So the contenders are
 // profiled side by side on the same machine state, which on this shared machine matters more than
 // anything. For each contender: sampled time per request by owner (meshlet's dist code, mapped back
 // to src/ with dist's source map; undici incl. its llhttp wasm; other packages; Node's internals; V8
 // builtins and GC; this harness), the top self-time functions of meshlet and of undici, in µs per
-// request; then meshlet − Pool per owner and the functions outside meshlet that grew most.
+// request; then meshlet − its baseline (Pool, or BalancedPool for mesh3) per owner and the functions
+// outside meshlet that grew most.
 // Run: node bench/profile.mjs (Node 24 first on PATH, after `npx tsup`).
 // Knobs: BENCH_PROFILE_CYCLES (default 24), BENCH_PROFILE_TOP (rows per list, default 15).
 // The profile is kept in bench/results/profiles/ (git-ignored: bench/.gitignore).
@@ -22,19 +24,40 @@ const outDir = join(root, 'bench', 'results', 'profiles');
 const cycles = Number(process.env.BENCH_PROFILE_CYCLES ?? 24);
 const EPOCH_MS = 250;
 const TOP = Number(process.env.BENCH_PROFILE_TOP ?? 15);
-const CONTENDERS = { pool: 'undici Pool', mesh: 'meshlet, default policies', off: 'meshlet, every policy off', retry: 'undici Pool + its retry interceptor (reference)' };
+const CONTENDERS = {
+  pool: 'undici Pool',
+  mesh: 'meshlet, default policies',
+  off: 'meshlet, every policy off',
+  retry: 'undici Pool + its retry interceptor (reference)',
+  bal: 'undici BalancedPool (3 backends)',
+  mesh3: 'meshlet, default policies (3 backends)',
+};
+/** What each meshlet contender is compared with in the difference tables. */
+const BASELINE = { mesh: 'pool', off: 'pool', mesh3: 'bal' };
 
 if (process.argv[2] === '--child') {
   // In the profiled process: the picked contenders of hot-path (a), alternating; writes, per
   // contender, its measured epochs ([start, end] in µs of the profiler's clock) and their totals.
   const { overheadContenders } = await import('./hot-path.mjs');
   const { startBackends } = await import('./support/backends.mjs');
-  const { runAlternating } = await import('./support/load.mjs');
+  const { runAlternating, requestSender } = await import('./support/load.mjs');
+  const { BalancedPool } = await import('undici');
+  const { createMesh } = await import('../dist/index.mjs');
   const picked = JSON.parse(process.argv[3]);
-  const backends = await startBackends([{}]);
+  const backends = await startBackends([{}, {}, {}]);
   const made = [];
   try {
-    const all = overheadContenders(backends.urls[0], 64);
+    const all = {
+      ...overheadContenders(backends.urls[0], 64),
+      [CONTENDERS.bal]: () => {
+        const d = new BalancedPool(backends.urls, { connections: 64 });
+        return { send: requestSender(d, `${backends.urls[0]}/`), close: () => d.close() };
+      },
+      [CONTENDERS.mesh3]: () => {
+        const m = createMesh({ services: { api: { endpoints: backends.urls, pool: { connections: 64 } } } });
+        return { send: requestSender(m.dispatcher, 'http://api/'), close: () => m.close() };
+      },
+    };
     for (const k of picked) made.push(all[CONTENDERS[k]]());
     const nowUs = () => Number(process.hrtime.bigint() / 1000n);
     const windows = picked.map(() => []);
@@ -155,13 +178,14 @@ for (const run of runs) {
   }
 }
 
-if (summaries.pool && (summaries.mesh || summaries.off)) {
-  for (const name of ['mesh', 'off'].filter((n) => summaries[n])) {
+{
+  for (const name of Object.keys(BASELINE).filter((n) => summaries[n] && summaries[BASELINE[n]])) {
+    const base = BASELINE[name];
     const a = summaries[name];
-    const b = summaries.pool;
+    const b = summaries[base];
     const owners = new Set([...a.owners.keys(), ...b.owners.keys()].filter((o) => o !== '(idle)'));
-    console.log(`\n## ${CONTENDERS[name]} − undici Pool, sampled self time per request by owner`);
-    console.log('| owner | meshlet µs/req | Pool µs/req | difference |');
+    console.log(`\n## ${CONTENDERS[name]} − ${CONTENDERS[base]}, sampled self time per request by owner`);
+    console.log(`| owner | meshlet µs/req | ${CONTENDERS[base]} µs/req | difference |`);
     console.log('|---|---:|---:|---:|');
     const rows = [...owners].map((o) => [o, (a.owners.get(o) ?? 0) / a.run.requests, (b.owners.get(o) ?? 0) / b.run.requests]);
     for (const [o, x, y] of rows.sort((p, q) => q[1] - q[2] - (p[1] - p[2]))) console.log(`| ${o} | ${fmt(x)} | ${fmt(y)} | ${x - y >= 0 ? '+' : ''}${fmt(x - y)} |`);
@@ -174,8 +198,8 @@ if (summaries.pool && (summaries.mesh || summaries.off)) {
     const fa = perFn(a);
     const fb = perFn(b);
     const diffs = [...new Set([...fa.keys(), ...fb.keys()])].map((k) => [k, (fa.get(k) ?? 0) - (fb.get(k) ?? 0)]).sort((p, q) => q[1] - p[1]).slice(0, TOP);
-    console.log(`\ntop ${TOP} increases outside meshlet's code (${CONTENDERS[name]} − Pool), µs/req:`);
-    console.log('| # | function | owner | where | meshlet | Pool | difference |');
+    console.log(`\ntop ${TOP} increases outside meshlet's code (${CONTENDERS[name]} − ${CONTENDERS[base]}), µs/req:`);
+    console.log(`| # | function | owner | where | meshlet | ${CONTENDERS[base]} | difference |`);
     console.log('|---:|---|---|---|---:|---:|---:|');
     diffs.forEach(([k, d], i) => {
       const [fn, at, o] = k.split('|');
