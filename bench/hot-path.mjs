@@ -9,7 +9,9 @@
 //     each; support/proxies.mjs), reached with an undici Pool, vs meshlet's defaults balancing over
 //     the three in-process. req/s ratio meshlet ÷ proxy path, and CPU per request of meshlet's client
 //     vs client + proxy (the proxy's from /proc/<pid>/stat over the same window). Targets: ≥ 1.7×
-//     req/s, ≤ 0.5× CPU. Skipped with a message when the proxies cannot be installed.
+//     req/s, ≤ 0.5× CPU. For reference, undici's BalancedPool over the three in-process (no policy
+//     at all), with its own ratios to each proxy path: the part of the targets that undici's pools
+//     themselves leave. Skipped with a message when the proxies cannot be installed.
 // Noise: this 2-core machine is shared, and other work there comes and goes over seconds, so runs
 // taken seconds apart disagree by up to 2× (measured). The contenders therefore alternate in short
 // epochs within one load run (support/load.mjs runAlternating: all dispatchers open and warm, the
@@ -20,7 +22,7 @@
 // Run alone: node bench/hot-path.mjs [a|b]   (knobs: BENCH_HOT_CYCLES, BENCH_HOT_EPOCH_MS, and
 // BENCH_WAIT_QUIET=<s>: before each part, wait up to that long for 3 quiet seconds)
 // For a CPU profile of one contender of (a) alone: bench/profile.mjs.
-import { Pool, interceptors } from 'undici';
+import { BalancedPool, Pool, interceptors } from 'undici';
 import { createMesh } from '../dist/index.mjs';
 import { startBackends } from './support/backends.mjs';
 import { runAlternating, requestSender, fmt } from './support/load.mjs';
@@ -29,6 +31,7 @@ import { pidsCpuUs, processTree, systemCpuUs } from './support/cpu.mjs';
 
 export const TARGETS = { cpu: 1.03, rps: 0.97, sidecarRps: 1.7, sidecarCpu: 0.5 };
 const REFERENCE = 'undici Pool + its retry interceptor (reference)';
+const SIDECAR_REFERENCE = 'undici BalancedPool (in-process, 3 backends; reference)';
 const POLICIES_OFF = { retry: false, outlierDetection: false, circuitBreaker: false };
 // A part whose epochs saw other processes (plus steal) use this much CPU, median, is marked busy.
 const BUSY_CORES = 0.15;
@@ -208,6 +211,11 @@ async function partB({ concurrency, epochMs, cycles }) {
     const mesh = createMesh({ services: { api: { endpoints: backends.urls } } });
     closers.push(() => mesh.close());
     contenders.push({ name: 'meshlet defaults (in-process, 3 backends)', send: requestSender(mesh.dispatcher, 'http://api/') });
+    // What undici's own balancer, with no policy at all, reaches against the same proxies: how
+    // much of the targets any client built on undici's pools can meet, whatever it does per request.
+    const balanced = new BalancedPool(backends.urls, { connections: concurrency });
+    closers.push(() => balanced.close());
+    contenders.push({ name: SIDECAR_REFERENCE, send: requestSender(balanced, `${backends.urls[0]}/`) });
     for (const [name, proxy] of Object.entries(proxies)) {
       const pool = new Pool(proxy.origin, { connections: concurrency });
       closers.push(() => pool.close());
@@ -219,13 +227,16 @@ async function partB({ concurrency, epochMs, cycles }) {
     for (const p of Object.values(proxies)) await p.stop();
     await backends.close();
   }
-  const [mesh] = run.epochs;
+  const [mesh, reference] = run.epochs;
+  /** `list`'s req/s and CPU per request (client + proxy) against `base`'s, per block, and their medians. */
+  const against = (list, base) => {
+    const rpsRatios = blockRatios(list, base, (m, x) => m.rps / x.rps);
+    const cpuRatios = blockRatios(list, base, (m, x) => m.totalUsPerReq / x.totalUsPerReq);
+    return { rpsRatios, cpuRatios, rpsRatio: median(rpsRatios), cpuRatio: median(cpuRatios) };
+  };
   const rows = run.epochs.map((list, i) => {
     const row = summary(contenders[i].name, list, run.p99Ms[i]);
-    if (i === 0) return row;
-    const rpsRatios = blockRatios(mesh, list, (m, x) => m.rps / x.rps);
-    const cpuRatios = blockRatios(mesh, list, (m, x) => m.totalUsPerReq / x.totalUsPerReq);
-    return { ...row, rpsRatios, cpuRatios, rpsRatio: median(rpsRatios), cpuRatio: median(cpuRatios) };
+    return i < 2 ? row : { ...row, ...against(mesh, list), reference: against(reference, list) };
   });
   const busy = median(run.epochs.flat().map((e) => e.otherCores + e.stealCores)) >= BUSY_CORES;
   console.log(`\n(b) vs a sidecar hop — the same 3 backends, c=${concurrency}; HAProxy and nginx with one worker each;`);
@@ -233,7 +244,7 @@ async function partB({ concurrency, epochMs, cycles }) {
   console.log(`| path | req/s | client CPU µs/req | proxy CPU µs/req | client + proxy µs/req | p99 ms | errors | backend, other, steal (cores) | meshlet req/s ÷ this | meshlet CPU ÷ this | req/s ≥ ${TARGETS.sidecarRps}× | CPU ≤ ${TARGETS.sidecarCpu}× |`);
   console.log('|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|---|');
   for (const [i, r] of rows.entries()) {
-    const base = i === 0;
+    const base = i < 2;
     console.log(
       `| ${r.name} | ${fmt(r.rps, 0)} | ${fmt(r.cpuUsPerReq, 1)} | ${base ? '—' : fmt(r.ownUsPerReq, 1)} | ${fmt(r.totalUsPerReq, 1)} | ${fmt(r.p99Ms, 2)} | ${r.errors} | ${noise(r)} | ` +
         `${base ? '' : `**${fmt(r.rpsRatio, 2)}×** [${spread(r.rpsRatios, 2)}]`} | ${base ? '' : `**${fmt(r.cpuRatio, 2)}×** [${spread(r.cpuRatios, 2)}]`} | ` +
@@ -242,6 +253,10 @@ async function partB({ concurrency, epochMs, cycles }) {
   }
   console.log("    req/s, CPU: over all epochs; proxy CPU: utime + stime of the proxy's processes over the same epoch (10 ms ticks).");
   console.log(NOISE_NOTE);
+  for (const r of rows.slice(2)) {
+    const x = r.reference;
+    console.log(`    reference — ${SIDECAR_REFERENCE} ÷ ${r.name}: req/s **${fmt(x.rpsRatio, 2)}×** [${spread(x.rpsRatios, 2)}], CPU **${fmt(x.cpuRatio, 2)}×** [${spread(x.cpuRatios, 2)}]`);
+  }
   if (busy) console.log(`    (busy) other processes used ≥ ${BUSY_CORES} cores during the epochs: not a baseline; rerun on a quiet machine.`);
   return { concurrency, epochMs, cycles, busy, rows };
 }
