@@ -2,8 +2,9 @@
 // `--cpu-prof` runs the contenders (undici Pool and meshlet with default policies by default;
 // `node bench/profile.mjs pool mesh off` picks; `bal mesh3` compares undici's BalancedPool and
 // meshlet's defaults over three backends, as overhead.mjs and the sidecar bench balance)
-// alternating in 250 ms epochs, as hot-path.mjs does, the backends in their own, unprofiled process; each sample is credited to the contender whose
-// measured epoch it falls in (ramp, drain, warm-up and start-up are cut). So the contenders are
+// alternating in 250 ms epochs, as hot-path.mjs does, the backends in their own, unprofiled
+// process; each sample is credited to the contender whose measured epoch it falls in (ramp,
+// drain, warm-up and start-up are cut). So the contenders are
 // profiled side by side on the same machine state, which on this shared machine matters more than
 // anything. For each contender: sampled time per request by owner (meshlet's dist code, mapped back
 // to src/ with dist's source map; undici incl. its llhttp wasm; other packages; Node's internals; V8
@@ -36,7 +37,8 @@ const CONTENDERS = {
 const BASELINE = { mesh: 'pool', off: 'pool', mesh3: 'bal' };
 
 if (process.argv[2] === '--child') {
-  // In the profiled process: the picked contenders of hot-path (a), alternating; writes, per
+  // In the profiled process: the picked contenders (hot-path (a)'s, and the two over three
+  // backends), alternating; writes, per
   // contender, its measured epochs ([start, end] in µs of the profiler's clock) and their totals.
   const { overheadContenders } = await import('./hot-path.mjs');
   const { startBackends } = await import('./support/backends.mjs');
@@ -178,32 +180,30 @@ for (const run of runs) {
   }
 }
 
-{
-  for (const name of Object.keys(BASELINE).filter((n) => summaries[n] && summaries[BASELINE[n]])) {
-    const base = BASELINE[name];
-    const a = summaries[name];
-    const b = summaries[base];
-    const owners = new Set([...a.owners.keys(), ...b.owners.keys()].filter((o) => o !== '(idle)'));
-    console.log(`\n## ${CONTENDERS[name]} − ${CONTENDERS[base]}, sampled self time per request by owner`);
-    console.log(`| owner | meshlet µs/req | ${CONTENDERS[base]} µs/req | difference |`);
-    console.log('|---|---:|---:|---:|');
-    const rows = [...owners].map((o) => [o, (a.owners.get(o) ?? 0) / a.run.requests, (b.owners.get(o) ?? 0) / b.run.requests]);
-    for (const [o, x, y] of rows.sort((p, q) => q[1] - q[2] - (p[1] - p[2]))) console.log(`| ${o} | ${fmt(x)} | ${fmt(y)} | ${x - y >= 0 ? '+' : ''}${fmt(x - y)} |`);
-    // Per function outside meshlet: what the extra undici / Node / V8 time is made of.
-    const perFn = (sm) => {
-      const m = new Map();
-      for (const f of sm.fns) if (f.owner !== '(idle)' && f.owner !== 'meshlet (dist)') m.set(`${f.name}|${f.where}|${f.owner}`, (m.get(`${f.name}|${f.where}|${f.owner}`) ?? 0) + f.us / sm.run.requests);
-      return m;
-    };
-    const fa = perFn(a);
-    const fb = perFn(b);
-    const diffs = [...new Set([...fa.keys(), ...fb.keys()])].map((k) => [k, (fa.get(k) ?? 0) - (fb.get(k) ?? 0)]).sort((p, q) => q[1] - p[1]).slice(0, TOP);
-    console.log(`\ntop ${TOP} increases outside meshlet's code (${CONTENDERS[name]} − ${CONTENDERS[base]}), µs/req:`);
-    console.log(`| # | function | owner | where | meshlet | ${CONTENDERS[base]} | difference |`);
-    console.log('|---:|---|---|---|---:|---:|---:|');
-    diffs.forEach(([k, d], i) => {
-      const [fn, at, o] = k.split('|');
-      console.log(`| ${i + 1} | ${fn} | ${o} | ${at} | ${fmt(fa.get(k) ?? 0, 3)} | ${fmt(fb.get(k) ?? 0, 3)} | +${fmt(d, 3)} |`);
-    });
-  }
+for (const name of Object.keys(BASELINE).filter((n) => summaries[n] && summaries[BASELINE[n]])) {
+  const base = BASELINE[name];
+  const a = summaries[name];
+  const b = summaries[base];
+  const owners = new Set([...a.owners.keys(), ...b.owners.keys()].filter((o) => o !== '(idle)'));
+  console.log(`\n## ${CONTENDERS[name]} − ${CONTENDERS[base]}, sampled self time per request by owner`);
+  console.log(`| owner | meshlet µs/req | ${CONTENDERS[base]} µs/req | difference |`);
+  console.log('|---|---:|---:|---:|');
+  const rows = [...owners].map((o) => [o, (a.owners.get(o) ?? 0) / a.run.requests, (b.owners.get(o) ?? 0) / b.run.requests]);
+  for (const [o, x, y] of rows.sort((p, q) => q[1] - q[2] - (p[1] - p[2]))) console.log(`| ${o} | ${fmt(x)} | ${fmt(y)} | ${x - y >= 0 ? '+' : ''}${fmt(x - y)} |`);
+  // Per function outside meshlet: what the extra undici / Node / V8 time is made of.
+  const perFn = (sm) => {
+    const m = new Map();
+    for (const f of sm.fns) if (f.owner !== '(idle)' && f.owner !== 'meshlet (dist)') m.set(`${f.name}|${f.where}|${f.owner}`, (m.get(`${f.name}|${f.where}|${f.owner}`) ?? 0) + f.us / sm.run.requests);
+    return m;
+  };
+  const fa = perFn(a);
+  const fb = perFn(b);
+  const diffs = [...new Set([...fa.keys(), ...fb.keys()])].map((k) => [k, (fa.get(k) ?? 0) - (fb.get(k) ?? 0)]).sort((p, q) => q[1] - p[1]).slice(0, TOP);
+  console.log(`\ntop ${TOP} increases outside meshlet's code (${CONTENDERS[name]} − ${CONTENDERS[base]}), µs/req:`);
+  console.log(`| # | function | owner | where | meshlet | ${CONTENDERS[base]} | difference |`);
+  console.log('|---:|---|---|---|---:|---:|---:|');
+  diffs.forEach(([k, d], i) => {
+    const [fn, at, o] = k.split('|');
+    console.log(`| ${i + 1} | ${fn} | ${o} | ${at} | ${fmt(fa.get(k) ?? 0, 3)} | ${fmt(fb.get(k) ?? 0, 3)} | +${fmt(d, 3)} |`);
+  });
 }
