@@ -21,6 +21,7 @@
  *    without the client ever sending its body.
  */
 import type { IncomingMessage, ServerResponse } from 'node:http';
+import type { Writable } from 'node:stream';
 import { errors, type Dispatcher } from 'undici';
 import { InProcessSocket } from './socket-pair.js';
 
@@ -114,65 +115,84 @@ export function forward(dispatcher: Dispatcher, origin: string, host: string, re
   }
 }
 
-/** The handler of one forwarded request: writes what the mesh answers to the client's response. */
-class ResponseWriter implements Dispatcher.DispatchHandler {
-  readonly #req: IncomingMessage;
-  readonly #res: ServerResponse;
-  #controller: Dispatcher.DispatchController | null = null;
+/**
+ * What the handlers of a request relayed to an in-process client share (ResponseWriter here,
+ * upgrade.ts's tunnel): the client going away before the end aborts the mesh's request; a client
+ * that does not read pauses it (and so the endpoint's socket) until it drains; a failure ends the
+ * client's connection with the mesh's error ({@link failClient}).
+ */
+export abstract class ClientRelay implements Dispatcher.DispatchHandler {
+  /** Where the response goes: the client's ServerResponse, or its connection for a tunnel. */
+  protected readonly out: Writable;
+  /** The connection a failure is reported on. */
+  readonly #socket: unknown;
+  protected controller: Dispatcher.DispatchController | null = null;
   /** The mesh's request ended (response end or error): the connection closing is not an abort. */
-  #ended = false;
+  protected ended = false;
   /** The client went away before the end. */
-  #gone = false;
+  protected gone = false;
   #waitingDrain = false;
 
-  constructor(req: IncomingMessage, res: ServerResponse) {
-    this.#req = req;
-    this.#res = res;
-    res.sendDate = false; // the endpoint's Date header, or none — not one made here
-    res.on('close', () => {
-      if (this.#ended) return;
-      this.#gone = true;
-      this.#controller?.abort(new errors.RequestAbortedError('the client closed the connection'));
+  constructor(out: Writable, socket: unknown) {
+    this.out = out;
+    this.#socket = socket;
+    out.on('close', () => {
+      if (this.ended) return;
+      this.gone = true;
+      this.controller?.abort(new errors.RequestAbortedError('the client closed the connection'));
     });
   }
 
   onRequestStart(controller: Dispatcher.DispatchController): void {
-    this.#controller = controller;
-    if (this.#gone) controller.abort(new errors.RequestAbortedError('the client closed the connection'));
-  }
-
-  onResponseStart(controller: Dispatcher.DispatchController, status: number, headers: Headers, statusMessage?: string): void {
-    if (status < 200 || this.#gone) return; // informational answers stay here
-    try {
-      this.#res.writeHead(status, statusMessage || undefined, responseHeaders(headers) as Record<string, string | string[]>);
-    } catch (err) {
-      this.#ended = true;
-      controller.abort(err as Error);
-      failClient(this.#req.socket, err as Error);
-    }
+    this.controller = controller;
+    if (this.gone) controller.abort(new errors.RequestAbortedError('the client closed the connection'));
   }
 
   onResponseData(controller: Dispatcher.DispatchController, chunk: Buffer): void {
-    if (this.#res.write(chunk) || this.#waitingDrain) return;
+    if (this.out.write(chunk) || this.#waitingDrain) return;
     // The client is not reading: hold the mesh's request (and the endpoint's socket) until it does.
     this.#waitingDrain = true;
     controller.pause();
-    this.#res.once('drain', () => {
+    this.out.once('drain', () => {
       this.#waitingDrain = false;
       controller.resume();
     });
   }
 
+  onResponseError(_controller: Dispatcher.DispatchController | null, err: Error): void {
+    this.ended = true;
+    if (!this.gone) failClient(this.#socket, err);
+  }
+}
+
+/** The handler of one forwarded request: writes what the mesh answers to the client's response. */
+class ResponseWriter extends ClientRelay {
+  readonly #req: IncomingMessage;
+  readonly #res: ServerResponse;
+
+  constructor(req: IncomingMessage, res: ServerResponse) {
+    super(res, req.socket);
+    this.#req = req;
+    this.#res = res;
+    res.sendDate = false; // the endpoint's Date header, or none — not one made here
+  }
+
+  onResponseStart(controller: Dispatcher.DispatchController, status: number, headers: Headers, statusMessage?: string): void {
+    if (status < 200 || this.gone) return; // informational answers stay here
+    try {
+      this.#res.writeHead(status, statusMessage || undefined, responseHeaders(headers) as Record<string, string | string[]>);
+    } catch (err) {
+      this.ended = true;
+      controller.abort(err as Error);
+      failClient(this.#req.socket, err as Error);
+    }
+  }
+
   onResponseEnd(_controller: Dispatcher.DispatchController, trailers: Headers): void {
-    this.#ended = true;
+    this.ended = true;
     const res = this.#res;
     // Trailers travel only in a chunked body (an endpoint's Content-Length rules them out).
     if (trailers && Object.keys(trailers).length > 0 && !res.hasHeader('content-length')) res.addTrailers(trailers as Record<string, string>);
     res.end();
-  }
-
-  onResponseError(_controller: Dispatcher.DispatchController | null, err: Error): void {
-    this.#ended = true;
-    if (!this.#gone) failClient(this.#req.socket, err);
   }
 }

@@ -13,8 +13,8 @@
  */
 import { STATUS_CODES, type IncomingMessage } from 'node:http';
 import type { Duplex } from 'node:stream';
-import { errors, type Dispatcher } from 'undici';
-import { failClient, requestHeaders, responseHeaders } from './forward.js';
+import type { Dispatcher } from 'undici';
+import { ClientRelay, requestHeaders, responseHeaders } from './forward.js';
 
 type Headers = Record<string, string | string[] | undefined>;
 
@@ -48,33 +48,21 @@ export function forwardUpgrade(dispatcher: Dispatcher, origin: string, host: str
   }
 }
 
-class TunnelHandler implements Dispatcher.DispatchHandler {
+/** The handler of one upgrade or CONNECT: the tunnel once the endpoint switches protocols, else its response relayed. */
+class TunnelHandler extends ClientRelay {
   readonly #socket: Duplex;
   readonly #early: Buffer;
-  #controller: Dispatcher.DispatchController | null = null;
-  #ended = false;
-  #gone = false;
-  #waitingDrain = false;
 
   constructor(socket: Duplex, early: Buffer) {
+    super(socket, socket);
     this.#socket = socket;
     this.#early = early;
-    socket.on('close', () => {
-      if (this.#ended) return;
-      this.#gone = true;
-      this.#controller?.abort(new errors.RequestAbortedError('the client closed the connection'));
-    });
-  }
-
-  onRequestStart(controller: Dispatcher.DispatchController): void {
-    this.#controller = controller;
-    if (this.#gone) controller.abort(new errors.RequestAbortedError('the client closed the connection'));
   }
 
   onRequestUpgrade(_controller: Dispatcher.DispatchController, status: number, headers: Headers, upstream: Duplex): void {
-    this.#ended = true;
+    this.ended = true;
     const socket = this.#socket;
-    if (this.#gone) {
+    if (this.gone) {
       upstream.destroy();
       return;
     }
@@ -90,28 +78,13 @@ class TunnelHandler implements Dispatcher.DispatchHandler {
   }
 
   onResponseStart(_controller: Dispatcher.DispatchController, status: number, headers: Headers, statusMessage?: string): void {
-    if (status < 200 || this.#gone) return;
+    if (status < 200 || this.gone) return;
     // Not upgraded: relay the response, its end marked by its Content-Length or by closing.
     this.#socket.write(head(status, statusMessage, { ...responseHeaders(headers), connection: 'close' }));
   }
 
-  onResponseData(controller: Dispatcher.DispatchController, chunk: Buffer): void {
-    if (this.#socket.write(chunk) || this.#waitingDrain) return;
-    this.#waitingDrain = true;
-    controller.pause();
-    this.#socket.once('drain', () => {
-      this.#waitingDrain = false;
-      controller.resume();
-    });
-  }
-
   onResponseEnd(): void {
-    this.#ended = true;
+    this.ended = true;
     this.#socket.end();
-  }
-
-  onResponseError(_controller: Dispatcher.DispatchController | null, err: Error): void {
-    this.#ended = true;
-    if (!this.#gone) failClient(this.#socket, err);
   }
 }
