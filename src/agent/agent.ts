@@ -35,6 +35,7 @@ import http from 'node:http';
 import type { Socket } from 'node:net';
 import type { Duplex } from 'node:stream';
 import type { Dispatcher } from 'undici';
+import { urlHost } from '../core/endpoint-spec.js';
 import { annotateUnresolved, bareName } from '../core/unknown-host.js';
 import { forward } from './forward.js';
 import { InProcessSocket, socketPair } from './socket-pair.js';
@@ -94,7 +95,7 @@ export class MeshAgent extends http.Agent {
     if (this.#env.passthrough && this.#env.dispatcher.lookup(hostname, String(port)) === null) {
       return super.createConnection(this.#hinted(options, hostname), callback) as Duplex;
     }
-    const host = `${hostname.includes(':') ? `[${hostname}]` : hostname}${port === 80 ? '' : `:${port}`}`;
+    const host = `${urlHost(hostname)}${port === 80 ? '' : `:${port}`}`;
     const [client, server] = socketPair();
     this.#routes.set(server, { origin: `http://${host}`, host, inContext: AsyncLocalStorage.snapshot() });
     this.#server.emit('connection', server);

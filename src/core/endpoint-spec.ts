@@ -136,9 +136,13 @@ export function describe(value: unknown): string {
   return `${typeof value === 'object' ? 'an object' : `a ${typeof value}`}`;
 }
 
+/** A host as a URL or a Host header writes it: an IPv6 address in brackets (once: `[::1]` stays as it is). */
+export function urlHost(hostname: string): string {
+  return hostname.includes(':') && !hostname.startsWith('[') ? `[${hostname}]` : hostname;
+}
+
 /** The same endpoint reached over TLS (a service with `tls` whose discovery yields plain addresses). */
 export function overTls(spec: EndpointSpec): EndpointSpec {
   if (spec.protocol === 'https:') return spec;
-  const host = spec.hostname.includes(':') && !spec.hostname.startsWith('[') ? `[${spec.hostname}]` : spec.hostname;
-  return Object.freeze({ ...spec, protocol: 'https:' as const, origin: `https://${host}:${spec.port}` });
+  return Object.freeze({ ...spec, protocol: 'https:' as const, origin: `https://${urlHost(spec.hostname)}:${spec.port}` });
 }

@@ -9,7 +9,7 @@
  * `endpoint.load`; they never keep their own copies.
  */
 import type { Dispatcher } from 'undici';
-import type { EndpointSpec } from './endpoint-spec.js';
+import { urlHost, type EndpointSpec } from './endpoint-spec.js';
 import { EndpointLoad } from '../load/endpoint-load.js';
 
 /** @internal One connection pool of an endpoint and the Host header it writes by itself. */
@@ -190,6 +190,5 @@ function sameLabels(a: Readonly<Record<string, string>>, b: Readonly<Record<stri
 /** The spec's `hashKey`, else its address as Envoy's `Address::asString()` writes it. */
 function hashKeyOf(spec: EndpointSpec): string {
   if (spec.hashKey !== undefined) return spec.hashKey;
-  const host = spec.hostname.includes(':') && !spec.hostname.startsWith('[') ? `[${spec.hostname}]` : spec.hostname;
-  return `${host}:${spec.port}`;
+  return `${urlHost(spec.hostname)}:${spec.port}`;
 }

@@ -14,6 +14,7 @@ import { homedir } from 'node:os';
 import { join } from 'node:path';
 import { Agent, type Dispatcher } from 'undici';
 import { parse as parseYaml } from 'yaml';
+import { urlHost } from '../core/endpoint-spec.js';
 import { InvalidConfigError } from '../core/errors.js';
 import { redact } from './redact.js';
 
@@ -116,8 +117,7 @@ export function locateApiServer(o: KubeAccessOptions, path = ''): Resolved {
   if (o.kubeconfig) return fromKubeconfig(o.kubeconfig, o.context, path);
   if (o.apiServer) return { server: o.apiServer.replace(/\/$/, ''), namespace: undefined };
   if (env.KUBERNETES_SERVICE_HOST) {
-    const host = env.KUBERNETES_SERVICE_HOST.includes(':') ? `[${env.KUBERNETES_SERVICE_HOST}]` : env.KUBERNETES_SERVICE_HOST;
-    return { server: `https://${host}:${env.KUBERNETES_SERVICE_PORT ?? '443'}`, namespace: read(join(saDir, 'namespace'))?.trim(), tokenFile: join(saDir, 'token'), ca: read(join(saDir, 'ca.crt')) };
+    return { server: `https://${urlHost(env.KUBERNETES_SERVICE_HOST)}:${env.KUBERNETES_SERVICE_PORT ?? '443'}`, namespace: read(join(saDir, 'namespace'))?.trim(), tokenFile: join(saDir, 'token'), ca: read(join(saDir, 'ca.crt')) };
   }
   const home = join(homedir(), '.kube', 'config');
   if (env.KUBECONFIG) return fromKubeconfig(env.KUBECONFIG.split(':')[0]!, o.context, path);
