@@ -9,6 +9,7 @@ import type { BalancerDefinition, BalancerFactory } from '../balancers/balancer.
 import type { BalancerConfig } from '../balancers/config.js';
 import type { DiscoveryConfig } from '../discovery/builtins.js';
 import type { DiscoveryDefinition, DiscoveryFactory } from '../discovery/discovery.js';
+import type { KubernetesAccessConfig } from '../discovery/kubernetes-config.js';
 import type { EndpointInput } from '../core/endpoint-spec.js';
 import type { Duration } from '../config/duration.js';
 import type { CircuitBreakerConfig, HealthCheckConfig, OutlierDetectionConfig, SlowStartConfig } from '../health/health-config.js';
@@ -217,7 +218,7 @@ export type IstioMeshConfig = Omit<MeshConfig, 'services' | 'istio'> & { service
  * `istio`: watch Istio's DestinationRule and VirtualService resources (networking.istio.io v1,
  * else v1beta1, else v1alpha3) in `namespaces`. Cluster access as for the `kubernetes` discovery.
  */
-export interface IstioLiveConfig {
+export interface IstioLiveConfig extends KubernetesAccessConfig {
   /** The namespaces whose resources are watched (at least one). */
   namespaces: string[];
   /** The Service port of the services that come up, by name or target port number. @default 'http' */
@@ -231,16 +232,4 @@ export interface IstioLiveConfig {
   watchTimeoutMs?: Duration;
   /** The services' endpoints get their nodes' regions (the `kubernetes` discovery's `nodeLabels`; needs access to `nodes`). @default false */
   nodeLabels?: boolean;
-  /** API server URL. @default in-cluster, else the kubeconfig */
-  apiServer?: string;
-  /** Path of a kubeconfig file. @default $KUBECONFIG, else ~/.kube/config (outside a cluster) */
-  kubeconfig?: string;
-  /** The kubeconfig context to use. @default its current-context */
-  context?: string;
-  /** Bearer token. @default the service account's token (in-cluster) or the kubeconfig user's */
-  token?: string;
-  /** File holding the bearer token, re-read every 60 s and after a 401. */
-  tokenFile?: string;
-  /** Directory of the service-account files. @default /var/run/secrets/kubernetes.io/serviceaccount */
-  serviceAccountDir?: string;
 }
