@@ -8,8 +8,8 @@ import type { Dispatcher } from 'undici';
 test('urlHost brackets an IPv6 address once, and leaves names and IPv4 addresses alone', () => {
   expect(urlHost('::1')).toBe('[::1]');
   expect(urlHost('[::1]')).toBe('[::1]');
-  expect(urlHost('fd00::7')).toBe('[fd00::7]');
-  expect(urlHost('10.0.0.7')).toBe('10.0.0.7');
+  expect(urlHost('0:0:0:0:0:0:0:1')).toBe('[0:0:0:0:0:0:0:1]');
+  expect(urlHost('127.0.0.1')).toBe('127.0.0.1');
   expect(urlHost('api.default.svc')).toBe('api.default.svc');
 });
 
@@ -17,10 +17,10 @@ test('overTls keeps an IPv6 endpoint a valid origin', () => {
   const spec = overTls(parseEndpointSpec('http://[::1]:8080', 'api'));
   expect(spec.origin).toBe('https://[::1]:8080');
   expect(new URL(spec.origin).port).toBe('8080');
-  expect(overTls(parseEndpointSpec('http://10.0.0.7:8080', 'api')).origin).toBe('https://10.0.0.7:8080');
+  expect(overTls(parseEndpointSpec('http://127.0.0.1:8080', 'api')).origin).toBe('https://127.0.0.1:8080');
 });
 
 test("an IPv6 endpoint's hash key is Envoy's [address]:port", () => {
-  const e = new Endpoint(parseEndpointSpec('http://[fd00::7]:9000', 'api'), {} as Dispatcher);
-  expect(e.hashKey).toBe('[fd00::7]:9000');
+  const e = new Endpoint(parseEndpointSpec('http://[::1]:9000', 'api'), {} as Dispatcher);
+  expect(e.hashKey).toBe('[::1]:9000');
 });
