@@ -161,18 +161,21 @@ export abstract class ClientRelay implements Dispatcher.DispatchHandler {
 
   onResponseError(_controller: Dispatcher.DispatchController | null, err: Error): void {
     this.ended = true;
-    if (!this.gone) failClient(this.#socket, err);
+    if (!this.gone) this.failClient(err);
+  }
+
+  /** End the client's connection with `err` ({@link failClient}). */
+  protected failClient(err: Error): void {
+    failClient(this.#socket, err);
   }
 }
 
 /** The handler of one forwarded request: writes what the mesh answers to the client's response. */
 class ResponseWriter extends ClientRelay {
-  readonly #req: IncomingMessage;
   readonly #res: ServerResponse;
 
   constructor(req: IncomingMessage, res: ServerResponse) {
     super(res, req.socket);
-    this.#req = req;
     this.#res = res;
     res.sendDate = false; // the endpoint's Date header, or none — not one made here
   }
@@ -184,7 +187,7 @@ class ResponseWriter extends ClientRelay {
     } catch (err) {
       this.ended = true;
       controller.abort(err as Error);
-      failClient(this.#req.socket, err as Error);
+      this.failClient(err as Error);
     }
   }
 
