@@ -51,7 +51,7 @@ export type {
 export type { BalancerName, BuiltinBalancers, CustomBalancers } from './balancers/config.js';
 export type { CustomDiscoveries, CustomDiscoveryConfig } from './discovery/discovery.js';
 export type { BuiltinDiscoveryConfig, StaticDiscoveryConfig, DnsDiscoveryConfig, DnsSrvDiscoveryConfig, KubernetesDiscoveryConfig, Duration } from './discovery/builtins.js';
-export type { KubernetesAccessConfig } from './discovery/kubernetes-config.js';
+export type { KubernetesAccessConfig } from './discovery/kubernetes-client.js';
 export type { Logger } from './core/log.js';
 export type { MeshEventMap, MeshEventName, Disposable } from './core/events.js';
 export { enableMetrics, type MetricsOptions } from './observability/metrics.js';

@@ -1,7 +1,8 @@
 /**
  * How meshlet reaches the Kubernetes API: in-cluster (KUBERNETES_SERVICE_HOST/PORT and the
  * service-account token, CA and namespace files), a kubeconfig (token, client certificate and
- * key, CA, insecure-skip-tls-verify, context selection), or an explicit `apiServer`. The bearer
+ * key, CA, insecure-skip-tls-verify, context selection), or an explicit `apiServer` — the fields of
+ * {@link KubernetesAccessConfig}, which the `kubernetes` discovery and `istio` both take. The bearer
  * token is re-read from its file every 60 s and after a 401, as projected tokens rotate. Nothing
  * here logs a token or a key; `redact` removes the current token from any text.
  *
@@ -31,17 +32,34 @@ export interface KubeAccess {
   close(): Promise<void>;
 }
 
-export interface KubeAccessOptions {
-  apiServer?: string | undefined;
-  kubeconfig?: string | undefined;
-  context?: string | undefined;
-  token?: string | undefined;
-  tokenFile?: string | undefined;
-  namespace?: string | undefined;
-  /** Directory of the service-account files (for tests). @default /var/run/secrets/kubernetes.io/serviceaccount */
-  serviceAccountDir?: string | undefined;
-  env?: NodeJS.ProcessEnv;
+/**
+ * How the mesh reaches the cluster's API server: the `kubernetes` discovery's options and those
+ * of `istio` (MeshConfig), which watches the same API. With none of them set: in-cluster (the
+ * service account), else the kubeconfig.
+ */
+export interface KubernetesAccessConfig {
+  /** API server URL, e.g. `https://10.0.0.1:6443`. @default in-cluster, else the kubeconfig */
+  apiServer?: string;
+  /** Path of a kubeconfig file. @default $KUBECONFIG, else ~/.kube/config (outside a cluster) */
+  kubeconfig?: string;
+  /** The kubeconfig context to use. @default its current-context */
+  context?: string;
+  /** Bearer token. @default the service account's token (in-cluster) or the kubeconfig user's */
+  token?: string;
+  /** File holding the bearer token, re-read every 60 s and after a 401. */
+  tokenFile?: string;
+  /** Directory of the service-account files. @default /var/run/secrets/kubernetes.io/serviceaccount */
+  serviceAccountDir?: string;
 }
+
+/**
+ * What {@link locateApiServer} and {@link resolveAccess} are given: the access fields as parsed
+ * (each may be absent), the namespace the config names, and the environment to look in.
+ */
+export type KubeAccessOptions = { [K in keyof KubernetesAccessConfig]?: KubernetesAccessConfig[K] | undefined } & {
+  namespace?: string | undefined;
+  env?: NodeJS.ProcessEnv;
+};
 
 const SA_DIR = '/var/run/secrets/kubernetes.io/serviceaccount';
 const TOKEN_REREAD_MS = 60_000;

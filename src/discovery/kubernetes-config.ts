@@ -8,27 +8,7 @@ import { InvalidConfigError } from '../core/errors.js';
 import { describe } from '../core/endpoint-spec.js';
 import { expectObject, join, optBoolean, optEnum, optString, rejectUnknown } from '../config/check.js';
 import { optDurationMs, type Duration } from '../config/duration.js';
-import { locateApiServer, type KubeAccessOptions } from './kubernetes-client.js';
-
-/**
- * How the mesh reaches the cluster's API server: the `kubernetes` discovery's options and those
- * of `istio` (MeshConfig), which watches the same API. With none of them set: in-cluster (the
- * service account), else the kubeconfig.
- */
-export interface KubernetesAccessConfig {
-  /** API server URL, e.g. `https://10.0.0.1:6443`. @default in-cluster, else the kubeconfig */
-  apiServer?: string;
-  /** Path of a kubeconfig file. @default $KUBECONFIG, else ~/.kube/config (outside a cluster) */
-  kubeconfig?: string;
-  /** The kubeconfig context to use. @default its current-context */
-  context?: string;
-  /** Bearer token. @default the service account's token (in-cluster) or the kubeconfig user's */
-  token?: string;
-  /** File holding the bearer token, re-read every 60 s and after a 401. */
-  tokenFile?: string;
-  /** Directory of the service-account files. @default /var/run/secrets/kubernetes.io/serviceaccount */
-  serviceAccountDir?: string;
-}
+import { locateApiServer, type KubeAccessOptions, type KubernetesAccessConfig } from './kubernetes-client.js';
 
 /** `{ type: 'kubernetes', service, port, … }` as written in the config. */
 export interface KubernetesDiscoveryConfig extends KubernetesAccessConfig {

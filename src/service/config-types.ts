@@ -9,7 +9,7 @@ import type { BalancerDefinition, BalancerFactory } from '../balancers/balancer.
 import type { BalancerConfig } from '../balancers/config.js';
 import type { DiscoveryConfig } from '../discovery/builtins.js';
 import type { DiscoveryDefinition, DiscoveryFactory } from '../discovery/discovery.js';
-import type { KubernetesAccessConfig } from '../discovery/kubernetes-config.js';
+import type { KubernetesAccessConfig } from '../discovery/kubernetes-client.js';
 import type { EndpointInput } from '../core/endpoint-spec.js';
 import type { Duration } from '../config/duration.js';
 import type { CircuitBreakerConfig, HealthCheckConfig, OutlierDetectionConfig, SlowStartConfig } from '../health/health-config.js';

@@ -1,4 +1,4 @@
-// KubernetesAccessConfig (discovery/kubernetes-config.ts), exported from the package: the API-server
+// KubernetesAccessConfig (discovery/kubernetes-client.ts, the access module), exported from the package: the API-server
 // access fields that the `kubernetes` discovery's config and `istio`'s both take — one declaration,
 // so the two cannot drift. Checked by the type checker (test/typecheck.test.ts runs tsc over the tests).
 import { expectTypeOf, test } from 'vitest';
