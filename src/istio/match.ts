@@ -64,7 +64,11 @@ export function httpMatch(m: Obj, doc: Doc, path: string, identity: Identity): M
     headers: (v, p) => (out.headers = table(v, p)),
     queryParams: (v, p) => (out.queryParams = table(v, p)),
     ignoreUriCase: (v, p) => (ignoreCase = doc.bool(v, p)),
-    gateways: (v, p) => (forGatewaysOnly = !doc.list(v, p).includes('mesh')),
+    gateways: (v, p) => {
+      // Empty is unset (a protobuf repeated field): the block keeps the VirtualService's gateways.
+      const gateways = doc.list(v, p);
+      forGatewaysOnly = gateways.length > 0 && !gateways.includes('mesh');
+    },
     sourceLabels: (v, p) => {
       const want = doc.record(v, p, (x, xp) => doc.str(x, xp));
       const mine = identity.labels();

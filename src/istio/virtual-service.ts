@@ -103,10 +103,15 @@ export function virtualService(spec: Obj, doc: Doc, table: ServiceTable, identit
   }
   const hosts = doc.list(spec.hosts, 'spec.hosts');
   // A VirtualService bound to gateways only (no "mesh") does not apply to sidecars, nor to meshlet.
+  // An empty list is no list: a protobuf repeated field cannot tell them apart, and pilot binds
+  // both to "mesh".
   let forMesh = true;
   doc.fields(spec, 'spec', {
     hosts: () => {},
-    gateways: (v, p) => (forMesh = doc.list(v, p).includes('mesh')),
+    gateways: (v, p) => {
+      const gateways = doc.list(v, p);
+      forMesh = gateways.length === 0 || gateways.includes('mesh');
+    },
     http: (v, p) => doc.list(v, p),
     tls: doc.reportAs('TLS routes (by SNI) are not supported: meshlet routes HTTP'),
     tcp: doc.reportAs('TCP routes are not supported: meshlet routes HTTP'),

@@ -351,4 +351,33 @@ spec:
     expect(services.r!.routes).toEqual([{ match: [{ uri: { prefix: '/api' } }], subset: 'api' }]);
     expect(unsupported).toEqual([]);
   });
+
+  test('an empty gateways list is no list (protobuf cannot tell them apart): the VirtualService and the block apply to the mesh', () => {
+    const { services, unsupported } = fromIstio(`apiVersion: networking.istio.io/v1
+kind: VirtualService
+metadata: { name: r }
+spec:
+  hosts: [r]
+  gateways: []
+  http:
+  - match: [{ gateways: [], uri: { prefix: /api } }]
+    route: [{ destination: { host: r, subset: api } }]
+  - route: [{ destination: { host: r, subset: rest } }]
+`);
+    expect(services.r!.routes).toEqual([{ match: [{ uri: { prefix: '/api' } }], subset: 'api' }, { subset: 'rest' }]);
+    expect(unsupported).toEqual([]);
+  });
+
+  test('a VirtualService whose gateways do not list mesh is left out', () => {
+    const { services } = fromIstio(`apiVersion: networking.istio.io/v1
+kind: VirtualService
+metadata: { name: r }
+spec:
+  hosts: [r]
+  gateways: [istio-system/ingress]
+  http:
+  - route: [{ destination: { host: r, subset: api } }]
+`);
+    expect(services.r?.routes).toBeUndefined();
+  });
 });
