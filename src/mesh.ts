@@ -73,7 +73,14 @@ export class Mesh {
     const random = config.random ? guardRandom(config.random, meshLog.warn) : Math.random;
     // perf_hooks' binding: the global `performance` is a getter, read on every call.
     const now = config.now ? guardClock(config.now, meshLog.warn) : () => performance.now();
-    this.#events = new MeshEvents((err) => meshLog.warn(`an event listener threw: ${messageOf(err)}`));
+    // A listener that throws is warned of once (it may run on every request), later at debug.
+    const threw = new WeakSet<object>();
+    this.#events = new MeshEvents((err, event, listener) => {
+      const line = `a listener of '${event}' threw (warned once per listener): ${messageOf(err)}`;
+      if (threw.has(listener)) return meshLog.debug(line);
+      threw.add(listener);
+      meshLog.warn(line);
+    });
     this.#inboundDeps = { now, random, log: sectionLogger('meshlet:inbound', config.logger), events: this.#events };
     const locality = processLocality(parsed.locality);
     const hosts = new Map<string, Service>();

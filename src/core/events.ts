@@ -96,9 +96,11 @@ type Listener<K extends MeshEventName> = (payload: MeshEventMap[K]) => void;
 export class EventTopic<K extends MeshEventName> {
   readonly listeners = new Set<Listener<K>>();
   readonly channel: diagnostics.Channel;
-  readonly #onListenerError: (err: unknown) => void;
+  readonly name: K;
+  readonly #onListenerError: ListenerErrorHandler;
 
-  constructor(name: K, onListenerError: (err: unknown) => void) {
+  constructor(name: K, onListenerError: ListenerErrorHandler) {
+    this.name = name;
     this.channel = diagnostics.channel(`meshlet:${name}`);
     this.#onListenerError = onListenerError;
   }
@@ -113,19 +115,22 @@ export class EventTopic<K extends MeshEventName> {
       try {
         l(payload);
       } catch (err) {
-        this.#onListenerError(err);
+        this.#onListenerError(err, this.name, l as Listener<MeshEventName>);
       }
     }
     if (this.channel.hasSubscribers) this.channel.publish(payload);
   }
 }
 
+/** What is told of a listener that threw: the error, the event, the listener. */
+export type ListenerErrorHandler = (err: unknown, event: MeshEventName, listener: Listener<MeshEventName>) => void;
+
 /** The event hub of one mesh. Emitting with no listener and no channel subscriber costs a check. */
 export class MeshEvents {
   readonly #topics = new Map<MeshEventName, EventTopic<any>>();
-  readonly #onListenerError: (err: unknown) => void;
+  readonly #onListenerError: ListenerErrorHandler;
 
-  constructor(onListenerError: (err: unknown) => void) {
+  constructor(onListenerError: ListenerErrorHandler) {
     this.#onListenerError = onListenerError;
   }
 

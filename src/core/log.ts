@@ -44,3 +44,37 @@ export function sectionLogger(section: string, sink?: Partial<Logger>): Logger {
     }),
   };
 }
+
+/**
+ * One degraded state that can repeat — a reload that keeps failing, a user function that keeps
+ * throwing, a discovery answer that keeps carrying the same bad record: `warn` logs only when the
+ * state differs from the one last warned of (later repeats go to debug), and `clear` ends it, so
+ * its next occurrence is warned of again. The state is a short key, not the message: a message
+ * that carries a changing detail (a count, a request's value) does not make a new state.
+ */
+export class StateWarning {
+  readonly #log: Logger;
+  #state: string | null = null;
+
+  constructor(log: Logger) {
+    this.#log = log;
+  }
+
+  /** Whether a state is in force (warned of and not cleared). */
+  get active(): boolean {
+    return this.#state !== null;
+  }
+
+  warn(state: string, message: string): void {
+    if (state === this.#state) return this.#log.debug(message);
+    this.#state = state;
+    this.#log.warn(message);
+  }
+
+  /** The state is over; `message`, when given, is warned (a recovery worth saying) if one was in force. */
+  clear(message?: string): void {
+    if (this.#state === null) return;
+    this.#state = null;
+    if (message !== undefined) this.#log.warn(message);
+  }
+}

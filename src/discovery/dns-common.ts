@@ -13,7 +13,6 @@ import { InvalidConfigError } from '../core/errors.js';
 import { describe, parseEndpointSpec, type EndpointSpec } from '../core/endpoint-spec.js';
 import { checkNumber, expectList, join, optEnum, optNumber, type Raw } from '../config/check.js';
 import { DNS_BACKOFF_CAP_MS, type BackoffBounds } from './backoff.js';
-import type { DiscoveryContext } from './discovery.js';
 import { optDurationMs, type Duration } from '../config/duration.js';
 
 /** Options `dns` and `dns-srv` share, as written in the config. Durations: ms or `'2s'`-style strings. */
@@ -226,12 +225,12 @@ export function urlOf(protocol: string, address: string, port: number): string {
   return `${protocol}://${isIP(address) === 6 ? `[${address}]` : address}:${port}`;
 }
 
-/** Make an endpoint for an address; null (and a warning) if it does not make a valid one. */
-export function endpointFor(ctx: DiscoveryContext, protocol: string, address: string, port: number, extra: object, path: string): EndpointSpec | null {
+/** Make an endpoint for an address; null, and why in `skipped`, if it does not make a valid one. */
+export function endpointFor(protocol: string, address: string, port: number, extra: object, path: string, skipped: string[]): EndpointSpec | null {
   try {
     return parseEndpointSpec({ url: urlOf(protocol, address, port), ...extra }, path);
   } catch (err) {
-    ctx.log.warn(`${path}: skipped ${address}: ${(err as Error).message}`);
+    skipped.push(`${address}: ${(err as Error).message}`);
     return null;
   }
 }

@@ -6,6 +6,7 @@
  * fast with NO_HEALTHY_ENDPOINT instead of waiting `readyTimeout`.
  */
 import type { EndpointSpec } from '../core/endpoint-spec.js';
+import { StateWarning } from '../core/log.js';
 import type { DiscoveryContext } from './discovery.js';
 import type { DnsCommonOptions } from './dns-common.js';
 
@@ -18,11 +19,25 @@ export class DnsPublisher {
   #holding = false;
   #dropTimer: NodeJS.Timeout | null = null;
   #stopped = false;
+  /** Records an answer carried that gave no endpoint: warned of once until the answers change. */
+  readonly #skipped: StateWarning;
 
   constructor(o: DnsCommonOptions, ctx: DiscoveryContext, what: string) {
     this.#o = o;
     this.#ctx = ctx;
     this.#what = what;
+    this.#skipped = new StateWarning(ctx.log);
+  }
+
+  /**
+   * What a good answer carried that gave no endpoint (records of the wrong address family, an
+   * address that makes no valid endpoint), or nothing: warned of when it changes, not on every
+   * refresh — the same answer comes back every TTL.
+   */
+  skipped(problems: readonly string[]): void {
+    if (problems.length === 0) return this.#skipped.clear();
+    const line = `${this.#what}: skipped ${problems.join('; ')}`;
+    if (!this.#stopped) this.#skipped.warn(line, line);
   }
 
   /** A good answer with at least one endpoint. */

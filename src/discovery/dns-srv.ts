@@ -186,8 +186,9 @@ class DnsSrvSource {
       else unresolved.push(`${n} (${a.failure ?? a.noData ?? 'no address'})`);
     });
     this.#targets = addresses;
-    if (skipped > 0) this.#ctx.log.warn(`${this.#what}: skipped ${skipped} target record(s) of the wrong address family`);
-    const specs = this.#endpoints(usable, addresses);
+    const problems = skipped > 0 ? [`${skipped} target record(s) of the wrong address family`] : [];
+    const specs = this.#endpoints(usable, addresses, problems);
+    this.#pub.skipped(problems);
 
     if (specs.length === 0) {
       if (failing.length > 0) this.#pub.failed(`no SRV target resolves: ${list(unresolved)}`);
@@ -202,7 +203,7 @@ class DnsSrvSource {
   }
 
 /** Endpoints from the records: weight 0 → 1, SRV priorities ranked into groups 0…128. */
-  #endpoints(records: readonly SrvRecord[], addresses: ReadonlyMap<string, Address[]>): EndpointSpec[] {
+  #endpoints(records: readonly SrvRecord[], addresses: ReadonlyMap<string, Address[]>, skipped: string[]): EndpointSpec[] {
     const ranks = [...new Set(records.map((r) => r.priority))].sort((a, b) => a - b);
     const merged = new Map<string, { address: string; port: number; weight: number; priority: number }>();
     for (const r of records) {
@@ -217,7 +218,7 @@ class DnsSrvSource {
     }
     const specs: EndpointSpec[] = [];
     for (const e of merged.values()) {
-      const spec = endpointFor(this.#ctx, this.#o.protocol, e.address, e.port, { weight: e.weight, priority: e.priority }, this.#what);
+      const spec = endpointFor(this.#o.protocol, e.address, e.port, { weight: e.weight, priority: e.priority }, this.#what, skipped);
       if (spec) specs.push(spec);
     }
     return specs;

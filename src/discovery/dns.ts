@@ -54,7 +54,6 @@ function startDns(o: DnsOptions, ctx: DiscoveryContext): PollingSource {
   async function refresh(signal: AbortSignal): Promise<number> {
     const answer = await resolveHost(resolver, o.host, o.family, current);
     if (signal.aborted) return 0;
-    if (answer.skipped > 0) ctx.log.warn(`${what}: skipped ${answer.skipped} record(s) of the wrong address family`);
     if (answer.failure !== null) pub.failed(answer.failure);
     if (!answer.fresh) {
       if (answer.failure !== null) throw new RetrySoon();
@@ -63,10 +62,12 @@ function startDns(o: DnsOptions, ctx: DiscoveryContext): PollingSource {
       throw new RetrySoon();
     }
     const specs: EndpointSpec[] = [];
+    const skipped = answer.skipped > 0 ? [`${answer.skipped} record(s) of the wrong address family`] : [];
     for (const a of answer.addresses) {
-      const spec = endpointFor(ctx, o.protocol, a.address, o.port, {}, what);
+      const spec = endpointFor(o.protocol, a.address, o.port, {}, what, skipped);
       if (spec) specs.push(spec);
     }
+    pub.skipped(skipped);
     current = answer.addresses;
     pub.good(specs);
     if (answer.failure !== null) throw new RetrySoon();

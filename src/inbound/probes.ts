@@ -12,7 +12,7 @@ import type { IncomingMessage, ServerResponse } from 'node:http';
 import { expectObject, join, optString, rejectUnknown } from '../config/check.js';
 import { describe } from '../core/endpoint-spec.js';
 import { InvalidConfigError, messageOf } from '../core/errors.js';
-import type { Logger } from '../core/log.js';
+import { StateWarning, type Logger } from '../core/log.js';
 
 export interface ProbeOptions {
   /** Path of the liveness probe. @default '/healthz' */
@@ -36,15 +36,20 @@ export function probeHandler(raw: unknown, path: string, draining: () => boolean
   }
   const appReady = o.ready;
   if (appReady !== undefined && typeof appReady !== 'function') throw new InvalidConfigError(join(path, 'ready'), `expected a function, got ${describe(appReady)}`);
+  // A ready() that throws is warned of once (the kubelet asks every few seconds), until it returns.
+  const threw = new StateWarning(log);
   const isReady = (): string | null => {
     if (draining()) return 'draining';
     if (appReady === undefined) return null;
+    let answer: unknown;
     try {
-      return (appReady as () => unknown)() === true ? null : 'not ready';
+      answer = (appReady as () => unknown)();
     } catch (err) {
-      log.warn(`probes: ready() threw, answering not ready: ${messageOf(err)}`);
+      threw.warn('threw', `probes: ready() threw, answering not ready (warned once until it returns again): ${messageOf(err)}`);
       return 'not ready';
     }
+    threw.clear();
+    return answer === true ? null : 'not ready';
   };
   return (req, res, next) => {
     const url = req.url ?? '/';

@@ -11,7 +11,7 @@ import { randomUUID } from 'node:crypto';
 import type { HashOn, HashPolicy } from '../balancers/config.js';
 import { evaluate, fieldHash, requestView } from '../balancers/hash-key.js';
 import { xxh64Latin1, xxh64Utf8 } from '../balancers/xxhash64.js';
-import type { Logger } from '../core/log.js';
+import { StateWarning, type Logger } from '../core/log.js';
 import type { Call } from '../request/call.js';
 import type { Layer, Next } from '../request/layer.js';
 
@@ -22,7 +22,8 @@ export class RequestHasher {
   readonly #part = new Uint32Array(2);
   readonly #service: string;
   readonly #random: () => number;
-  readonly #log: Logger;
+  /** A `hashOn` function that throws is warned of once, until it returns again. */
+  readonly #threw: StateWarning;
   readonly #generated = new WeakMap<Call, string>();
   /** The call `compute` evaluates (set just before, synchronously), for the bound #policyHash. */
   #call: Call | null = null;
@@ -31,7 +32,7 @@ export class RequestHasher {
   constructor(service: string, random: () => number, log: Logger) {
     this.#service = service;
     this.#random = random;
-    this.#log = log;
+    this.#threw = new StateWarning(log);
   }
 
   /**
@@ -65,9 +66,10 @@ export class RequestHasher {
       try {
         key = policy(requestView(call.opts));
       } catch (err) {
-        this.#log.warn(`service ${this.#service}: hashOn function threw, ignoring its value: ${(err as Error).message}`);
+        this.#threw.warn('threw', `service ${this.#service}: hashOn function threw, ignoring its value (warned once until it returns again): ${(err as Error)?.message ?? String(err)}`);
         return false;
       }
+      if (this.#threw.active) this.#threw.clear();
       if (typeof key !== 'string') return false;
       xxh64Utf8(key, 0, this.#part);
       return true;

@@ -23,7 +23,7 @@ import { isIP, type Socket } from 'node:net';
 import tls from 'node:tls';
 import { buildConnector } from 'undici';
 import type { EndpointSpec } from '../core/endpoint-spec.js';
-import type { Logger } from '../core/log.js';
+import { StateWarning, type Logger } from '../core/log.js';
 import { istioSni, PeerIdentities, spiffeId } from './istio-mutual.js';
 import {
   isPem,
@@ -44,6 +44,8 @@ type Connector = ReturnType<typeof buildConnector>;
 type ConnectOptions = Parameters<Connector>[0];
 type ConnectCallback = Parameters<Connector>[1];
 
+const RELOADS_AGAIN = 'tls: the certificate files load again; the failed reloads are over';
+
 /**
  * The TLS material of one service and the undici connector built from it; rebuilt when files change.
  */
@@ -59,6 +61,8 @@ export class TlsMaterial {
   #material: Material | null = null;
   #connector: Connector | null = null;
   #unavailable = '';
+  /** Reloads that fail while current certificates are in use: warned of once per reason, until one loads. */
+  readonly #keeping: StateWarning;
   #timer: NodeJS.Timeout | null = null;
   /** Times new material was taken into use. */
   reloads = 0;
@@ -69,6 +73,7 @@ export class TlsMaterial {
   constructor(config: ParsedTls, options: { log: Logger; connectTimeoutMs: number; defaultServername: string; meshHost?: string }) {
     this.#config = config;
     this.#log = options.log;
+    this.#keeping = new StateWarning(options.log);
     this.#connectTimeoutMs = options.connectTimeoutMs;
     this.#defaultServername = options.defaultServername;
     this.#meshHost = options.meshHost ?? options.defaultServername;
@@ -132,12 +137,13 @@ export class TlsMaterial {
       return this.#keep('reading new ones failed', safeMessage(err));
     }
     const m = this.#material;
-    if (m !== null && next.ca === m.ca && next.cert === m.cert && next.key === m.key) return;
+    if (m !== null && next.ca === m.ca && next.cert === m.cert && next.key === m.key) return this.#keeping.clear(RELOADS_AGAIN);
     try {
       tls.createSecureContext(secureOptions(next));
     } catch (err) {
       return this.#keep('the new ones do not load yet', safeMessage(err));
     }
+    this.#keeping.clear(RELOADS_AGAIN);
     if (m === null && this.#unavailable !== '') this.#log.warn('tls: certificates available; connections can be made');
     this.#unavailable = '';
     this.#material = next;
@@ -148,7 +154,7 @@ export class TlsMaterial {
 
   /** New material is not usable: keep the current one, or (none yet) say so once per reason. */
   #keep(what: string, detail: string): void {
-    if (this.#material !== null) return this.#log.warn(`tls: keeping the current certificates, ${what}: ${detail}`);
+    if (this.#material !== null) return this.#keeping.warn(`${what}: ${detail}`, `tls: keeping the current certificates, ${what}: ${detail} (warned once until a reload succeeds)`);
     const reason = `${[this.#config.cert, this.#config.key, this.#config.ca].join(', ')}: ${detail}`;
     if (reason === this.#unavailable) return;
     this.#unavailable = reason;

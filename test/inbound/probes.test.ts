@@ -35,8 +35,15 @@ test("readiness follows the application's ready(); a ready() that throws is not 
   expect(await httpRequest(`${url}/readyz?verbose`)).toMatchObject({ status: 200, body: 'ok\n' });
   state = 'throw';
   expect((await httpRequest(`${url}/readyz`)).status).toBe(503);
-  expect(warnings).toEqual(['meshlet:inbound: probes: ready() threw, answering not ready: db down']);
+  expect((await httpRequest(`${url}/readyz`)).status).toBe(503); // the kubelet asks again: warned once
+  const warning = 'meshlet:inbound: probes: ready() threw, answering not ready (warned once until it returns again): db down';
+  expect(warnings).toEqual([warning]);
   expect((await httpRequest(`${url}/healthz`)).status).toBe(200); // liveness does not depend on it
+  state = true; // it returns again: the next throw is a new state, warned of
+  expect((await httpRequest(`${url}/readyz`)).status).toBe(200);
+  state = 'throw';
+  expect((await httpRequest(`${url}/readyz`)).status).toBe(503);
+  expect(warnings).toEqual([warning, warning]);
 });
 
 test('custom paths; HEAD answers without a body; another path or method goes to next, or is a 404 without one', async () => {

@@ -84,20 +84,28 @@ describe('the request hash agrees with Envoy', () => {
     }
   });
 
-  test('a key function that throws is logged and its value ignored; the other policies still count', async () => {
+  test('a key function that throws is logged once (until it returns again) and its value ignored; the other policies still count', async () => {
     const warnings: string[] = [];
+    let throws = true;
     const m = meshOn(
       [
         () => {
-          throw new Error('no session store');
+          if (throws) throw new Error('no session store');
+          return undefined;
         },
         { header: 'x-user' },
       ],
-      { warn: (msg) => warnings.push(msg) },
+      { warn: (msg) => warnings.push(msg), debug: () => {} },
     );
     expect(await backendFor(m, { 'x-user': 'amy' })).toBe(expectedBackend(xxh('amy')));
+    expect(await backendFor(m, { 'x-user': 'amy' })).toBe(expectedBackend(xxh('amy'))); // throws again: not warned again
     expect(warnings).toHaveLength(1);
-    expect(warnings[0]).toMatch(/service api: hashOn function threw, ignoring its value: no session store$/);
+    expect(warnings[0]).toMatch(/service api: hashOn function threw, ignoring its value \(warned once until it returns again\): no session store$/);
+    throws = false;
+    await backendFor(m, { 'x-user': 'amy' });
+    throws = true;
+    await backendFor(m, { 'x-user': 'amy' }); // a new spell of throwing: warned of
+    expect(warnings).toHaveLength(2);
   });
 });
 

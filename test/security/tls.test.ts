@@ -65,6 +65,8 @@ describe.skipIf(!hasOpenssl)('TLS and mutual TLS to endpoints', () => {
   const servers: Server[] = [];
   const meshes: Mesh[] = [];
   const logs: string[] = [];
+  /** The warnings alone (logs has the debug lines and events too). */
+  const warnings: string[] = [];
 
   beforeAll(() => {
     pki = new Pki();
@@ -75,6 +77,7 @@ describe.skipIf(!hasOpenssl)('TLS and mutual TLS to endpoints', () => {
 
   afterEach(async () => {
     vi.useRealTimers();
+    warnings.length = 0;
     await Promise.all(meshes.splice(0).map((m) => m.close({ graceMs: 1000 })));
     await Promise.all(servers.splice(0).map((s) => s.close()));
   });
@@ -85,7 +88,7 @@ describe.skipIf(!hasOpenssl)('TLS and mutual TLS to endpoints', () => {
     const events: MeshEventName[] = ['ejection', 'retry', 'circuit', 'discovery-error'];
     const m = createMesh({
       services: { orders: { endpoints: [url], retry: false, ...service } },
-      logger: { debug: (msg: string, ...a: unknown[]) => logs.push([msg, ...a].join(' ')), warn: (msg: string, ...a: unknown[]) => logs.push([msg, ...a].join(' ')) },
+      logger: { debug: (msg: string, ...a: unknown[]) => logs.push([msg, ...a].join(' ')), warn: (msg: string, ...a: unknown[]) => (logs.push([msg, ...a].join(' ')), warnings.push(msg)) },
     });
     for (const e of events) m.on(e, (p) => logs.push(JSON.stringify(p)));
     meshes.push(m);
@@ -209,6 +212,10 @@ describe.skipIf(!hasOpenssl)('TLS and mutual TLS to endpoints', () => {
     copyFileSync(next.keyPath, keyPath);
     vi.advanceTimersByTime(50); // a reload sees the new key with the old cert
     expect(logs.at(-1)).toMatch(/tls: keeping the current certificates, the new ones do not load yet/);
+    const keeping = (): number => warnings.filter((w) => w.includes('keeping the current certificates')).length;
+    expect(keeping()).toBe(1);
+    vi.advanceTimersByTime(150); // three more reloads of the same half-written state: not warned again
+    expect(keeping()).toBe(1);
     for (let i = 0; i < 5; i++) statuses.push((await get(m)).status);
     copyFileSync(next.certPath, certPath);
     vi.advanceTimersByTime(50); // a reload sees both
