@@ -48,10 +48,12 @@ export function requestHeaders(raw: readonly string[], host: string, connection:
   return out;
 }
 
-/** The response's headers for the client, minus the hop-by-hop ones. */
+/** The response's headers for the client, minus the hop-by-hop ones and those its `Connection` header names. */
 export function responseHeaders(headers: Headers): Headers {
+  const connection = headers.connection;
+  const named = connection === undefined ? null : new Set(String(connection).toLowerCase().split(',').map((t) => t.trim()));
   const out: Headers = {};
-  for (const name in headers) if (!HOP_BY_HOP.has(name)) out[name] = headers[name];
+  for (const name in headers) if (!HOP_BY_HOP.has(name) && !named?.has(name)) out[name] = headers[name];
   return out;
 }
 

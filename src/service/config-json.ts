@@ -4,7 +4,7 @@
  * `createMesh(JSON.parse(JSON.stringify(mesh)))` builds the same mesh. What JSON cannot carry is
  * left out and must be given again: functions (logger, random, now, interceptors, registered
  * balancers and discoveries, a `hashOn` function), a Redis `client` object, and secrets (a literal
- * Kubernetes token, an inline PEM private key — file paths are kept).
+ * Kubernetes token, an inline PEM private key, a Redis URL with credentials — file paths are kept).
  */
 import type { ParsedBalancer } from '../balancers/config.js';
 import type { ParsedHealth } from '../health/endpoint-health.js';
@@ -120,6 +120,16 @@ function hedgeToJSON(h: ParsedHedge | null): Json | false {
   });
 }
 
+/** A URL with a user or a password in it (`redis://:secret@host`) is a secret: left out, as a token is. */
+function hasCredentials(url: string): boolean {
+  try {
+    const u = new URL(url);
+    return u.username !== '' || u.password !== '';
+  } catch {
+    return true; // not a URL we can read: do not risk writing a secret out
+  }
+}
+
 function rateLimitToJSON(r: ParsedRateLimit): Json {
   const g = r.global;
   return clean({
@@ -128,7 +138,7 @@ function rateLimitToJSON(r: ParsedRateLimit): Json {
     mode: r.mode,
     maxWaitMs: r.maxWaitMs,
     perEndpoint: r.perEndpoint === null ? undefined : { requestsPerSecond: r.perEndpoint.requestsPerSecond, burst: r.perEndpoint.burst },
-    global: g === null ? undefined : clean({ redis: g.redis, requestsPerSecond: g.requestsPerSecond, keyPrefix: g.keyPrefix, fallbackRequestsPerSecond: g.fallbackRequestsPerSecond }),
+    global: g === null ? undefined : clean({ redis: g.redis === undefined || hasCredentials(g.redis) ? undefined : g.redis, requestsPerSecond: g.requestsPerSecond, keyPrefix: g.keyPrefix, fallbackRequestsPerSecond: g.fallbackRequestsPerSecond }),
   });
 }
 

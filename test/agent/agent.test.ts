@@ -84,6 +84,29 @@ describe('requests to a service', () => {
     expect(got[0]!.headers['x-hop']).toBeUndefined();
   });
 
+  test("the response's hop-by-hop headers, and those its Connection header names, do not reach the client", async () => {
+    const server = http.createServer((_req, res) => {
+      res.setHeader('connection', 'keep-alive, x-private');
+      res.setHeader('x-private', 'only for this connection');
+      res.setHeader('x-public', 'end to end');
+      res.end('ok');
+    });
+    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+    try {
+      const { port } = server.address() as net.AddressInfo;
+      mesh = createMesh({ services: { orders: { endpoints: [`http://127.0.0.1:${port}`] } } });
+      agent = mesh.agent();
+      const res = await httpRequest('http://orders/h', { agent });
+      expect(res.status).toBe(200);
+      expect(res.headers['x-public']).toBe('end to end');
+      expect(res.headers['x-private']).toBeUndefined();
+    } finally {
+      await mesh.close();
+      server.closeAllConnections();
+      await new Promise((resolve) => server.close(resolve));
+    }
+  });
+
   test("hostHeader: 'endpoint' applies as for fetch: the client's default Host is not forwarded", async () => {
     meshWith({ endpoints: [backends[0]!.url], hostHeader: 'endpoint' });
     const res = await httpRequest('http://orders/h', { agent });
