@@ -12,8 +12,14 @@ import { describe } from '../core/endpoint-spec.js';
 import { InvalidConfigError } from '../core/errors.js';
 import { checkNumber, join, type Raw } from './check.js';
 
-/** A duration: milliseconds, or an Istio-style string such as `'250ms'`, `'2s'`, `'1m'`. */
-export type Duration = number | `${number}${'ms' | 's' | 'm' | 'h'}`;
+type DurationUnit = 'ms' | 's' | 'm' | 'h';
+type DurationPart = `${number}${DurationUnit}`;
+
+/**
+ * A duration: milliseconds, or an Istio-style string such as `'250ms'`, `'2s'`, `'1m'`, and up to
+ * three parts for the type checker (`'1m30s'`, `'1h30m'`, `'1h2m3s'`; the parser takes any number).
+ */
+export type Duration = number | DurationPart | `${DurationPart}${DurationPart}` | `${DurationPart}${DurationPart}${DurationPart}`;
 
 const UNIT_MS: Record<string, number> = { h: 3_600_000, m: 60_000, s: 1_000, ms: 1 };
 const STRING = /^(?:\d+(?:\.\d+)?(?:ms|h|m|s))+$/;

@@ -15,6 +15,7 @@ const definitions = { dns: dnsDiscovery, 'dns-srv': dnsSrvDiscovery, kubernetes:
 test('every typed config parses, and the types reject misspelled options', () => {
   const configs: BuiltinDiscoveryConfig[] = [
     { type: 'dns', host: 'web.test', port: 80, keepForMs: '30s', minRefreshMs: 500, family: 4 },
+    { type: 'dns', host: 'web.test', port: 80, keepForMs: '1m30s', maxRefreshMs: '1h2m3s', timeoutMs: '1.5s' }, // compound strings type-check too
     { type: 'dns-srv', name: '_http._tcp.web.test', refreshMs: '30s', timeoutMs: 300 },
     { type: 'kubernetes', service: 'web', port: 'http', apiServer: 'http://127.0.0.1:6443', watchTimeoutMs: '5m' },
     { type: 'static', endpoints: ['http://127.0.0.1:8080', { url: 'http://127.0.0.2:8080', weight: 2 }] },

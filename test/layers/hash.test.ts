@@ -95,7 +95,7 @@ describe('the request hash agrees with Envoy', () => {
         },
         { header: 'x-user' },
       ],
-      { warn: (msg) => warnings.push(msg), debug: () => {} },
+      { warn: (msg) => warnings.push(msg) },
     );
     expect(await backendFor(m, { 'x-user': 'amy' })).toBe(expectedBackend(xxh('amy')));
     expect(await backendFor(m, { 'x-user': 'amy' })).toBe(expectedBackend(xxh('amy'))); // throws again: not warned again
