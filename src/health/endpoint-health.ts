@@ -12,7 +12,9 @@
  * circuit half-opens: `admit()` lets exactly one request through as the probe; its success closes
  * the circuit, its failure re-opens it. While healthy, the ejection multiplier decays once per
  * interval. Active health checks are a second, independent gate (`unhealthy`), and slow start
- * sheds a share of a new endpoint's picks in `admit()`.
+ * sheds a share of a new endpoint's picks in `admit()` — a shed pick, unlike a refused one, is
+ * still taken when no other endpoint will (layers/pick.ts): slow start re-weights, as Envoy's
+ * does, and never fails a request (a new endpoint alone takes everything).
  *
  * The service calls: `add`/`remove` (discovery), `admit` (after each pick), `record` (each attempt's
  * outcome; the outcome object is reused — copy what you keep), `eligible` (building pickers: the
@@ -49,6 +51,13 @@ export interface ParsedHealth {
   readonly slowStart: ParsedSlowStart | null;
   readonly panicThresholdPercent: number;
 }
+
+/**
+ * `admit()`'s answer for one pick: `admitted`; `refused` (an open circuit, or a half-open one whose
+ * probe is out); or `shed` — slow start sheds this pick of a new endpoint: the endpoint is healthy,
+ * so it takes the request when every other candidate is refused or unavailable.
+ */
+export type Admission = 'admitted' | 'refused' | 'shed';
 
 /** Per-endpoint health for `mesh.stats()`. */
 export interface EndpointHealthStats {
@@ -108,24 +117,24 @@ export class ServiceHealth {
   }
 
   /** Right after a pick: may this endpoint take the request now? */
-  admit(endpoint: Endpoint): boolean {
+  admit(endpoint: Endpoint): Admission {
     const s = this.#circuits.get(endpoint);
-    if (s === undefined) return true;
+    if (s === undefined) return 'admitted';
     if (s.circuit === 'half-open') {
-      if (s.probing) return false; // exactly one trial
+      if (s.probing) return 'refused'; // exactly one trial
       s.probing = true;
-      return true;
+      return 'admitted';
     }
-    if (s.circuit === 'open') return this.#panic; // in panic, health is ignored (Envoy)
+    if (s.circuit === 'open') return this.#panic ? 'admitted' : 'refused'; // in panic, health is ignored (Envoy)
     const ss = this.#config.slowStart;
     if (ss !== null && s.addedAt !== -Infinity) {
       const t = this.#hooks.now() - s.addedAt;
       if (t < ss.windowMs) {
         const share = Math.max(ss.minWeightPercent / 100, Math.pow(Math.max(t, 1) / ss.windowMs, 1 / ss.aggression));
-        return this.#hooks.random() < share;
+        return this.#hooks.random() < share ? 'admitted' : 'shed';
       }
     }
-    return true;
+    return 'admitted';
   }
 
   /** One attempt's outcome, observed at `nowMs`. */

@@ -6,11 +6,17 @@
  * through, slow start sheds a share of a new endpoint's picks — and so does the endpoint's own
  * rate limit when one is set. A refused endpoint is excluded and the pick repeats, a bounded
  * number of times; a retry with no untried endpoint left may go back to one already tried.
+ * A shed endpoint is excluded too, but the first one is kept: when no other endpoint takes the
+ * request, it does. Slow start only moves picks to the other endpoints, as Envoy's re-weighting
+ * does; a new endpoint alone (a one-replica deployment restarted) takes every request rather
+ * than failing most of them with CIRCUIT_OPEN.
  * A hedge (`call.hedging`) only goes to an untried endpoint, and when there is none it sends
- * nothing and fails nothing: the copies already in flight go on.
+ * nothing and fails nothing: the copies already in flight go on. It takes no shed endpoint:
+ * a copy is extra load, which slow start is there to keep off a new endpoint.
  */
 import { CircuitOpenError, MeshClosedError, NoHealthyEndpointError, RateLimitedError } from '../core/errors.js';
 import type { Endpoint } from '../core/endpoint.js';
+import type { Admission } from '../health/endpoint-health.js';
 import { Attempt } from '../request/attempt.js';
 import type { Call } from '../request/call.js';
 import type { Next } from '../request/layer.js';
@@ -20,8 +26,8 @@ export interface PickDeps {
   readonly service: string;
   /** Endpoints of the service now (for the failure's reason and the loop's bound). */
   readonly endpointCount: () => number;
-  /** The health filter: may `endpoint` take this request now? */
-  readonly admit: (endpoint: Endpoint) => boolean;
+  /** The health filter: may `endpoint` take this request now (`shed`: only if no other will)? */
+  readonly admit: (endpoint: Endpoint) => Admission;
   /** The endpoint's own rate limit, when one is configured. */
   readonly endpointRate: ((endpoint: Endpoint) => boolean) | null;
   /** A refusal by every endpoint's rate limit. */
@@ -47,6 +53,7 @@ export function pickAndSend(deps: PickDeps): Next {
     }
     let refusedByHealth = 0;
     let refusedByRate = 0;
+    let shed: Endpoint | null = null; // the first endpoint slow start shed: the fallback
     for (let guard = 0; guard <= count + 1; guard++) {
       const result = picker.pick(call);
       if (result.type !== 'pick') {
@@ -54,12 +61,18 @@ export function pickAndSend(deps: PickDeps): Next {
           call.resetExcluded();
           continue;
         }
+        if (shed !== null) {
+          if (endpointRate === null || endpointRate(shed)) return new Attempt(call, shed).send();
+          refusedByRate++;
+        }
         if (refusedByRate > 0 && refusedByHealth === 0) return deps.rateLimited(call, 'every endpoint');
         return call.fail(refusedByHealth > 0 ? new CircuitOpenError(deps.service) : result.error);
       }
       const ep = result.endpoint;
-      if (!admit(ep)) {
-        refusedByHealth++;
+      const admission = admit(ep);
+      if (admission !== 'admitted') {
+        if (admission === 'shed') shed ??= ep;
+        else refusedByHealth++;
         call.exclude(ep);
         continue;
       }
@@ -70,6 +83,7 @@ export function pickAndSend(deps: PickDeps): Next {
       }
       return new Attempt(call, ep).send();
     }
+    if (shed !== null && (endpointRate === null || endpointRate(shed))) return new Attempt(call, shed).send();
     call.fail(new NoHealthyEndpointError(deps.service, 'no endpoint could be picked'));
   };
 
@@ -81,7 +95,7 @@ export function pickAndSend(deps: PickDeps): Next {
         const result = picker.pick(call);
         if (result.type !== 'pick') break;
         const ep = result.endpoint;
-        if (admit(ep) && (endpointRate === null || endpointRate(ep))) return new Attempt(call, ep).send();
+        if (admit(ep) === 'admitted' && (endpointRate === null || endpointRate(ep))) return new Attempt(call, ep).send();
         call.exclude(ep);
       }
     }

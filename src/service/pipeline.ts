@@ -32,6 +32,7 @@ import { MeshClosedError } from '../core/errors.js';
 import type { MeshEvents } from '../core/events.js';
 import type { Logger } from '../core/log.js';
 import { mod64 } from '../balancers/xxhash64.js';
+import type { Admission } from '../health/endpoint-health.js';
 import type { Target } from '../routing/target.js';
 import type { Call } from '../request/call.js';
 import { compose, type Layer, type Next } from '../request/layer.js';
@@ -73,7 +74,7 @@ export interface PipelineParts {
   /** The other services of the mesh, for routes and mirrors that name them. */
   readonly handoff: Handoff;
   /** The health filter over picks. */
-  readonly admit: (endpoint: Endpoint) => boolean;
+  readonly admit: (endpoint: Endpoint) => Admission;
   readonly endpointCount: () => number;
   /** Discovery's last error, for requests that gave up waiting for it. */
   readonly lastDiscoveryError: () => string | undefined;

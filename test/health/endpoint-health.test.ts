@@ -335,6 +335,32 @@ describe('slow start', () => {
     expect(early).toBeLessThan(late);
     expect(late).toBe(30);
   });
+
+  // random() → 0.99 sheds every pick a ramping endpoint gets (its share starts at minWeightPercent).
+  test('a new endpoint alone (it replaced the only one) takes every request of its window', async () => {
+    const m = await setup(2, { slowStart: { windowMs: 600_000, minWeightPercent: 10 } }, () => 0.99, () => 0);
+    const [a, b] = backends;
+    m.setEndpoints('api', [a!.url]);
+    m.setEndpoints('api', [b!.url]); // b is new, and the only endpoint: a restarted one-replica deployment
+    const results = [];
+    for (let i = 0; i < 30; i++) results.push(await get(m));
+    expect(results).toEqual(Array.from({ length: 30 }, () => 200));
+    expect(b!.received).toHaveLength(30);
+  });
+
+  test('a shed pick goes to an old endpoint when there is one, and to the new endpoint only when no other takes it', async () => {
+    const m = await setup(2, { slowStart: { windowMs: 600_000, minWeightPercent: 10 }, outlierDetection: { consecutive5xxErrors: 1, maxEjectionPercent: 100 }, panicThreshold: 0 }, () => 0.99, () => 0);
+    const [a, b] = backends;
+    m.setEndpoints('api', [a!.url]);
+    m.setEndpoints('api', [a!.url, b!.url]); // b is new
+    for (let i = 0; i < 10; i++) expect(await get(m)).toBe(200);
+    expect(b!.received).toHaveLength(0); // every pick of b shed, onto a
+    a!.fault = { kind: 'status', status: 503 };
+    expect(await get(m)).toBe(503); // a ejected: b, ramping, is all that is left
+    expect(health(m, a!)).toBe('ejected');
+    for (let i = 0; i < 10; i++) expect(await get(m)).toBe(200);
+    expect(b!.received).toHaveLength(10);
+  });
 });
 
 describe('lifecycle and config', () => {
