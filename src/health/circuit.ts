@@ -7,7 +7,9 @@
  * `maxEjectionTimeMs`, after which the circuit half-opens. A probe's success closes it, and so does
  * a passing active health check (Envoy's successful_active_health_check_uneject_host). Once per
  * outlier-detection interval the sweep decays the ejection multipliers and applies Envoy's
- * failure-percentage rule. Every transition emits its event and sets `endpoint.available`;
+ * failure-percentage rule; it runs whenever a rule ejects — with outlier detection off and the
+ * error-rate rule on, at the default interval, or a flapping endpoint's ejections would only ever
+ * grow to the cap. Every transition emits its event and sets `endpoint.available`;
  * `hooks.changed()` tells the service to rebuild its pickers.
  */
 import type { Endpoint } from '../core/endpoint.js';
@@ -53,13 +55,17 @@ export class Circuits {
   readonly #outlier: ParsedOutlier | null;
   readonly #hooks: HealthHooks;
   readonly #states = new Map<Endpoint, EndpointState>();
+  /** The sweep's period (0: no rule ejects, so there is no sweep). */
+  readonly #intervalMs: number;
   #sweep: NodeJS.Timeout | null = null;
 
-  constructor(outlier: ParsedOutlier | null, hooks: HealthHooks) {
+  /** `errorRate`: the error-rate rule is on (it ejects, so its ejections decay too). */
+  constructor(outlier: ParsedOutlier | null, errorRate: boolean, hooks: HealthHooks) {
     this.#outlier = outlier;
     this.#hooks = hooks;
-    if (outlier) {
-      this.#sweep = setInterval(() => this.#interval(), outlier.intervalMs);
+    this.#intervalMs = outlier?.intervalMs ?? (errorRate ? EJECTION_DEFAULTS.intervalMs : 0);
+    if (this.#intervalMs > 0) {
+      this.#sweep = setInterval(() => this.#interval(), this.#intervalMs);
       this.#sweep.unref?.();
     }
   }
@@ -187,14 +193,13 @@ export class Circuits {
     }
   }
 
-  /** Once per interval: decay ejection multipliers; the failure-percentage rule. */
+  /** Once per interval: decay ejection multipliers; the failure-percentage rule (outlier detection's). */
   #interval(): void {
-    const o = this.#outlier!;
-    const fp = o.failurePercentage;
+    const fp = this.#outlier?.failurePercentage ?? null;
     let volume = 0;
     if (fp) for (const s of this.#states.values()) if (s.windowRequests >= fp.requestVolume) volume++;
     for (const [ep, s] of this.#states) {
-      if (s.circuit === 'closed' && s.ejections > 0 && this.#hooks.now() - s.lastEjectedAt > o.intervalMs) s.ejections--;
+      if (s.circuit === 'closed' && s.ejections > 0 && this.#hooks.now() - s.lastEjectedAt > this.#intervalMs) s.ejections--;
       if (fp && volume >= fp.minimumHosts && s.circuit === 'closed' && s.windowRequests >= fp.requestVolume) {
         if ((s.windowFailures * 100) / s.windowRequests >= fp.threshold) this.eject(ep, s, `failure percentage ${Math.round((s.windowFailures * 100) / s.windowRequests)} %`);
       }

@@ -11,7 +11,7 @@
  * `maxEjectionPercent` of endpoints are ejected at once (one always may be). When it ends the
  * circuit half-opens: `admit()` lets exactly one request through as the probe; its success closes
  * the circuit, its failure re-opens it. While healthy, the ejection multiplier decays once per
- * interval. Active health checks are a second, independent gate (`unhealthy`), and slow start
+ * interval (outlier detection's, or its default when only the error-rate rule is on). Active health checks are a second, independent gate (`unhealthy`), and slow start
  * sheds a share of a new endpoint's picks in `admit()` — a shed pick, unlike a refused one, is
  * still taken when no other endpoint will (layers/pick.ts): slow start re-weights, as Envoy's
  * does, and never fails a request (a new endpoint alone takes everything).
@@ -92,7 +92,7 @@ export class ServiceHealth {
     this.#checker = config.healthCheck
       ? new HealthChecker(config.healthCheck, hooks.service, hooks.random, (ep, healthy, detail) => this.#circuits.checked(ep, healthy, detail), (ep) => this.#circuits.passed(ep))
       : null;
-    this.#circuits = new Circuits(config.outlier, hooks);
+    this.#circuits = new Circuits(config.outlier, config.breaker !== null, hooks);
   }
 
   /**

@@ -110,10 +110,11 @@ export interface ParsedSlowStart {
 const INT = { integer: true, min: 0, max: 1_000_000 };
 
 /**
- * How long an ejection lasts and how many endpoints may be ejected at once: outlier detection's
- * settings, or these defaults (Envoy's) when only the error-rate rule ejects.
+ * How long an ejection lasts, how many endpoints may be ejected at once and how often the sweep
+ * decays the ejection multiplier: outlier detection's settings, or these defaults (Envoy's) when
+ * only the error-rate rule ejects.
  */
-export const EJECTION_DEFAULTS = Object.freeze({ baseEjectionMs: 30_000, maxEjectionMs: 300_000, maxEjectionPercent: 10 });
+export const EJECTION_DEFAULTS = Object.freeze({ baseEjectionMs: 30_000, maxEjectionMs: 300_000, maxEjectionPercent: 10, intervalMs: 10_000 });
 const MS = { min: 1, max: 86_400_000 };
 
 export function parseOutlier(raw: unknown, path: string): ParsedOutlier | null {
@@ -141,7 +142,7 @@ export function parseOutlier(raw: unknown, path: string): ParsedOutlier | null {
     consecutiveGateway: optNumber(o, 'consecutiveGatewayErrors', path, 0, INT),
     split: optBoolean(o, 'splitExternalLocalOriginErrors', path, false),
     consecutiveLocal: optNumber(o, 'consecutiveLocalOriginFailures', path, 5, INT),
-    intervalMs: optDurationMs(o, 'intervalMs', path, 10_000, MS),
+    intervalMs: optDurationMs(o, 'intervalMs', path, EJECTION_DEFAULTS.intervalMs, MS),
     baseEjectionMs,
     maxEjectionMs: Math.max(baseEjectionMs, optDurationMs(o, 'maxEjectionTimeMs', path, EJECTION_DEFAULTS.maxEjectionMs, MS)),
     maxEjectionPercent: optNumber(o, 'maxEjectionPercent', path, EJECTION_DEFAULTS.maxEjectionPercent, { min: 0, max: 100 }),

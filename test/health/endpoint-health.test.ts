@@ -205,6 +205,33 @@ describe('outlier detection', () => {
     expect(health(m, backends[0]!)).toBe('ejected');
   });
 
+  test('with outlier detection off, the error-rate rule\'s ejections decay too: one step per 10 s interval while healthy', async () => {
+    // The mesh's clock is the fake one (Date), so the sweep's "healthy for an interval" and the
+    // ejection timers agree; requests run between the clock's moves, never across one.
+    vi.useFakeTimers({ toFake: ['setTimeout', 'clearTimeout', 'setInterval', 'clearInterval', 'Date'] });
+    const m = await setup(2, { outlierDetection: false, circuitBreaker: { errorThresholdPercentage: 50, volumeThreshold: 4 } }, () => 0, () => Date.now());
+    const ejections = record(m, 'ejection');
+    const b0 = backends[0]!;
+    const ejectionsOf = () => m.stats().services.api!.endpoints.find((e) => e.url === b0.url)!.ejections;
+    b0.fault = { kind: 'status', status: 503 };
+    for (let i = 0; i < 8; i++) await get(m); // round robin: 4 reach b0, all fail
+    vi.advanceTimersByTime(30_000); // the default base ejection time: half-open
+    for (let i = 0; i < 2; i++) await get(m); // the probe fails: ejected again, for twice as long
+    expect(ejections.map((e) => [e.durationMs, e.ejections])).toEqual([[30_000, 1], [60_000, 2]]);
+    b0.fault = { kind: 'none' };
+    vi.advanceTimersByTime(60_000);
+    for (let i = 0; i < 2; i++) expect(await get(m)).toBe(200); // the probe succeeds
+    expect(health(m, b0)).toBe('healthy');
+    expect(ejectionsOf()).toBe(2);
+    vi.advanceTimersByTime(10_000);
+    expect(ejectionsOf()).toBe(1);
+    vi.advanceTimersByTime(10_000);
+    expect(ejectionsOf()).toBe(0);
+    b0.fault = { kind: 'status', status: 503 };
+    for (let i = 0; i < 8; i++) await get(m);
+    expect(ejections.at(-1)).toMatchObject({ durationMs: 30_000, ejections: 1 }); // the base time again, not the 90 s a third ejection would get
+  });
+
   test('panic: when fewer than panicThreshold % are available, traffic goes to all of them', async () => {
     const m = await setup(3, { outlierDetection: { consecutive5xxErrors: 1, maxEjectionPercent: 100 }, panicThreshold: 50 });
     const panics = record(m, 'panic');
