@@ -8,6 +8,7 @@ import { describe } from '../core/endpoint-spec.js';
 import { InvalidConfigError } from '../core/errors.js';
 import { expectList, expectObject, join, optNumber, optString, rejectUnknown, userCode, type Raw } from '../config/check.js';
 import { optDurationMs, type Duration } from '../config/duration.js';
+import { DEFAULT_DECAY_MS } from '../load/endpoint-load.js';
 
 /**
  * One part of a request's hash (Envoy's `hash_policy`): a header, a cookie or a query parameter,
@@ -91,6 +92,15 @@ export interface ParsedBalancer {
   readonly def: BalancerDefinition<any>;
   readonly options: unknown;
   readonly hashOn: HashOn | undefined;
+}
+
+/**
+ * The time constant of the endpoints' latency estimate (load/endpoint-load.ts) under a service's
+ * balancer: its `decayMs` option when it has one (peak-ewma), else the default.
+ */
+export function decayMsOf(balancer: ParsedBalancer): number {
+  const decay = (balancer.options as { decayMs?: unknown } | null)?.decayMs;
+  return typeof decay === 'number' ? decay : DEFAULT_DECAY_MS;
 }
 
 /**

@@ -72,7 +72,12 @@ function consistentHash(o: Obj, doc: Doc, path: string): BalancerConfig {
       const hashOn: Obj = { cookie: doc.str(cookie.name, `${cp}.name`) };
       doc.fields(cookie, cp, {
         name: () => {},
-        ttl: (t, tp) => (hashOn.ttlMs = doc.duration(t, tp)),
+        ttl: (t, tp) => {
+          const ms = doc.duration(t, tp);
+          // Max-Age is in whole seconds: a TTL under 1 s would expire the cookie as it is set.
+          if (ms > 0 && ms < 1000) doc.unsupported(tp, `a TTL under 1 s is applied as 1 s (a cookie's Max-Age is in whole seconds), not ${ms} ms`);
+          hashOn.ttlMs = ms > 0 && ms < 1000 ? 1000 : ms;
+        },
         path: (x, xp) => {
           const path = doc.str(x, xp);
           if (path !== '') hashOn.path = path;

@@ -29,7 +29,8 @@ import { overTls } from '../core/endpoint-spec.js';
 import { Endpoint, type HostPool, type PoolMaker } from '../core/endpoint.js';
 import { MeshClosedError } from '../core/errors.js';
 import type { Logger } from '../core/log.js';
-import { DEFAULT_DECAY_MS, EndpointLoad, type ServiceLoad } from '../load/endpoint-load.js';
+import { decayMsOf } from '../balancers/config.js';
+import { EndpointLoad, type ServiceLoad } from '../load/endpoint-load.js';
 import { TlsMaterial } from '../security/tls.js';
 import type { ParsedService } from './config.js';
 import { meshHost } from './hosts.js';
@@ -76,8 +77,7 @@ export class EndpointSet {
           meshHost: meshHost(config),
         })
       : null;
-    const decay = (config.balancer.options as { decayMs?: unknown } | null)?.decayMs;
-    this.#decayMs = typeof decay === 'number' ? decay : DEFAULT_DECAY_MS;
+    this.#decayMs = decayMsOf(config.balancer);
     this.#log = deps.log;
     this.#cut = deps.cut;
     this.#hostHeader = deps.hostHeader;

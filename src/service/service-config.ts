@@ -7,7 +7,7 @@
  * what was expected and what was found.
  */
 import type { BalancerRegistry } from '../balancers/balancer.js';
-import { defaultBalancer, parseBalancer, type ParsedBalancer } from '../balancers/config.js';
+import { decayMsOf, defaultBalancer, parseBalancer, type ParsedBalancer } from '../balancers/config.js';
 import type { DiscoveryDefinition, DiscoveryRegistry } from '../discovery/discovery.js';
 import { describe } from '../core/endpoint-spec.js';
 import { InvalidConfigError } from '../core/errors.js';
@@ -142,7 +142,16 @@ export function parseService(
     : discoveryRest;
 
   const balancer = s.balancer === undefined ? defaultBalancer(balancers, join(path, 'balancer')) : parseBalancer(s.balancer, join(path, 'balancer'), balancers);
-  const subsets = parseSubsets(s.subsets, join(path, 'subsets'), (raw, p) => parseBalancer(raw, p, balancers));
+  const subsets = parseSubsets(s.subsets, join(path, 'subsets'), (raw, p) => {
+    const b = parseBalancer(raw, p, balancers);
+    // The latency estimate peak-ewma's decayMs shapes is the endpoint's, shared by every subset:
+    // only the service's balancer sets it, and a subset's other value would be silently unused.
+    const own = (b.options as { decayMs?: unknown } | null)?.decayMs;
+    if (typeof raw === 'object' && raw !== null && 'decayMs' in raw && own !== decayMsOf(balancer)) {
+      throw new InvalidConfigError(join(p, 'decayMs'), `a subset cannot set its own decay (${describe(own)} ms, the service's is ${decayMsOf(balancer)} ms): the latency estimate belongs to the endpoint, shared by every subset — set decayMs on the service's balancer`);
+    }
+    return b;
+  });
   const routes = parseRoutes(s.routes, join(path, 'routes'), new Set(subsets.map((x) => x.name)), name);
   const retry = parseRetryConfig(s.retry, join(path, 'retry'));
   const hedge = parseHedgeConfig(s.hedge, join(path, 'hedge'), { route: false }) ?? null;

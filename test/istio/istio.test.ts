@@ -131,6 +131,25 @@ spec:
     await validates(services);
   });
 
+  test('a cookie ttl under 1 s (which Istio accepts) is applied as 1 s and reported: Max-Age is in whole seconds', async () => {
+    const { services, unsupported } = fromIstio(
+      `apiVersion: networking.istio.io/v1
+kind: DestinationRule
+metadata: { name: reviews }
+spec:
+  host: reviews
+  trafficPolicy:
+    loadBalancer:
+      consistentHash:
+        httpCookie: { name: user, ttl: 0.5s }
+`,
+      withStatic,
+    );
+    expect(services.reviews!.balancer).toEqual({ type: 'ring-hash', hashOn: { cookie: 'user', ttlMs: 1000 } });
+    expect(unsupported.map((u) => u.path)).toEqual(['DestinationRule reviews: spec.trafficPolicy.loadBalancer.consistentHash.httpCookie.ttl']);
+    await validates(services);
+  });
+
   test("tls: SIMPLE and MUTUAL map; ISTIO_MUTUAL becomes mode 'istio-mutual' (the mesh's certificates)", async () => {
     const { services, unsupported } = fromIstio(`apiVersion: networking.istio.io/v1
 kind: DestinationRule

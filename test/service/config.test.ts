@@ -76,6 +76,7 @@ const bad: [string, unknown, string, RegExp][] = [
   ['a route hedge field', { services: { a: { endpoints: ok, routes: [{ hedge: { delay: 5 } }] } } }, 'services.a.routes[0].hedge.delay', /unknown field — did you mean "delayMs"/],
   ['buffer limit negative', { services: { a: { endpoints: ok, perRequestBufferLimitBytes: -1 } } }, 'services.a.perRequestBufferLimitBytes', /≥ 0/],
   ['buffer limit fractional', { services: { a: { endpoints: ok, perRequestBufferLimitBytes: 1.5 } } }, 'services.a.perRequestBufferLimitBytes', /integer/],
+  ["a subset's own peak-ewma decayMs (the estimate is the endpoint's)", { services: { a: { endpoints: ok, subsets: { v1: { labels: { v: '1' }, balancer: { type: 'peak-ewma', decayMs: 1000 } } } } } }, 'services.a.subsets.v1.balancer.decayMs', /the service's is 300 ms/],
 ];
 
 describe('createMesh rejects bad configuration with the path of the field', () => {
@@ -95,6 +96,15 @@ describe('createMesh rejects bad configuration with the path of the field', () =
 });
 
 describe('good configuration', () => {
+  test("a subset's peak-ewma may repeat the service's decayMs, or leave it out", async () => {
+    const mesh = createMesh({
+      services: {
+        a: { endpoints: ok, balancer: { type: 'peak-ewma', decayMs: 1000 }, subsets: { v1: { labels: { v: '1' }, balancer: { type: 'peak-ewma', decayMs: '1s' } }, v2: { labels: { v: '2' }, balancer: 'peak-ewma' } } },
+      },
+    });
+    await mesh.close();
+  });
+
   test('defaults are applied and visible in stats', async () => {
     const mesh = createMesh({ services: { a: { endpoints: ok } } });
     try {
