@@ -20,7 +20,7 @@ export interface MeshEventMap {
   'health-check': { service: string; endpoint: string; healthy: boolean; detail: string };
   /** A failed attempt is being retried after `delayMs`. */
   retry: { service: string; endpoint: string; attempt: number; delayMs: number; reason: string };
-  /** A retry was refused because the service's retry budget is spent. */
+  /** A retry was refused because its policy's retry budget (the service's, a subset's or a route's) is spent. */
   'retry-budget-exhausted': { service: string; endpoint: string; reason: string };
   /**
    * A hedge was sent: the request had been outstanding `delayMs` at `endpoint` (the copy that

@@ -83,7 +83,10 @@ export function retries(o: Obj, doc: Doc, path: string): RetryConfig | false {
     return false;
   }
   if (attempts > 10) doc.unsupported(`${path}.attempts`, `meshlet retries at most 10 times: ${attempts} is applied as 10`);
-  return { ...istioRetry(), ...retry, attempts: Math.min(attempts, 10) };
+  // No `budget`: Envoy's retry budget is the destination cluster's (a DestinationRule's
+  // retryBudget), over every route's retries, so the route shares its service's.
+  const { budget: _clusterBudget, ...defaults } = istioRetry();
+  return { ...defaults, ...retry, attempts: Math.min(attempts, 10) };
 }
 
 /** `fault`: each of delay and abort only with a percentage above 0. */

@@ -42,7 +42,11 @@ export interface RetryConfig {
   backoff?: { baseMs?: Duration; maxMs?: Duration };
   /** Longest `Retry-After` (on 429/503) honoured, ms; a longer one is not retried. @default 1000 */
   retryAfterMaxMs?: Duration;
-  /** Retry budget; `false` turns it off. @default { percent: 20, minRetriesPerSecond: 10 } */
+  /**
+   * Retry budget; `false` turns it off. A subset's or route's policy without one shares the
+   * service's (or, when the service's `retry` is `false`, one with the defaults).
+   * @default { percent: 20, minRetriesPerSecond: 10 }
+   */
   budget?: BudgetConfig | false;
 }
 
@@ -54,13 +58,18 @@ export interface ParsedRetry {
   readonly baseMs: number;
   readonly maxMs: number;
   readonly retryAfterMaxMs: number;
-  readonly budget: ParsedBudget | null;
+  /** null: no budget; undefined (a subset's or route's policy that sets none): the service's. */
+  readonly budget: ParsedBudget | null | undefined;
 }
 
 const IDEMPOTENT = new Set(['GET', 'HEAD', 'OPTIONS', 'PUT', 'DELETE', 'TRACE']);
 
-/** Parse `retry` of a service; `false` → null (off); absent → defaults. */
-export function parseRetryConfig(raw: unknown, path: string): ParsedRetry | null {
+/**
+ * Parse `retry` of a service, a subset or a route; `false` → null (off); absent → defaults. A
+ * service's policy without `budget` has the default budget; an override's (`scope: 'override'`)
+ * has none of its own (`budget` undefined): the retry layer gives it the service's.
+ */
+export function parseRetryConfig(raw: unknown, path: string, scope: 'service' | 'override' = 'service'): ParsedRetry | null {
   if (raw === false) return null;
   const o = raw === undefined ? {} : expectObject(raw, path);
   rejectUnknown(o, ['attempts', 'retryOn', 'retriableStatusCodes', 'perTryTimeoutMs', 'backoff', 'retryAfterMaxMs', 'budget'], path, ['perTryTimeout']);
@@ -97,7 +106,7 @@ export function parseRetryConfig(raw: unknown, path: string): ParsedRetry | null
     baseMs,
     maxMs,
     retryAfterMaxMs: optDurationMs(o, 'retryAfterMaxMs', path, 1_000, { min: 0, max: 600_000 }),
-    budget: parseBudgetConfig(o.budget, join(path, 'budget')),
+    budget: o.budget === undefined && scope === 'override' ? undefined : parseBudgetConfig(o.budget, join(path, 'budget')),
   });
 }
 

@@ -8,8 +8,12 @@
  * The safety rules (retry-policy.ts) are never traded for success: a non-idempotent request only
  * after a proven connect failure; a streamed body only when it was kept whole (read to its end
  * within `perRequestBufferLimitBytes`) or not one byte of it was read. Every
- * retry takes a token from the service's retry budget and, when `limits.maxRetries` is set, a
- * slot of it. The back-off timer keeps the process alive while the request waits on it; a
+ * retry takes a token from the retry budget of the policy that applied and, when
+ * `limits.maxRetries` is set, a slot of it. A subset's or route's policy that sets a budget has
+ * its own; one that sets none shares the service's (with the service's `retry: false`, one with
+ * the defaults, shared by all of these). Each budget counts the requests of the policies that
+ * share it — a budget is a share of the requests it covers. The budgets are made with the layer,
+ * never per request. The back-off timer keeps the process alive while the request waits on it; a
  * request aborted meanwhile (its caller, its deadline, the mesh closing) is not retried and
  * spends nothing. On whenever the service, a subset or a route has a retry policy.
  */
@@ -23,7 +27,7 @@ import type { Attempt, AttemptSink } from '../request/attempt.js';
 import type { Call } from '../request/call.js';
 import type { Layer, LayerStats, Next } from '../request/layer.js';
 import type { ConcurrencyLimit } from './concurrency-limit.js';
-import type { RetryBudget } from './retry-budget.js';
+import { parseBudgetConfig, RetryBudget, type ParsedBudget } from './retry-budget.js';
 import { backoffMs, isIdempotent, retriableError, retriableStatus, retryAfterMs, type ParsedRetry } from './retry-policy.js';
 
 type Headers = Record<string, string | string[] | undefined>;
@@ -35,23 +39,57 @@ export interface RetryPolicies {
   readonly byRoute: readonly (ParsedRetry | null | undefined)[];
 }
 
+/** A retry policy and the budget its retries take from (null: none). */
+interface RetryPolicy {
+  readonly config: ParsedRetry;
+  readonly budget: RetryBudget | null;
+}
+
 export class RetryLayer implements Layer {
   readonly name = 'retry';
-  readonly policies: RetryPolicies;
-  readonly budget: RetryBudget | null;
   readonly limit: ConcurrencyLimit;
   readonly service: string;
   readonly events: MeshEvents;
   readonly random: () => number;
+  readonly #service: RetryPolicy | null;
+  readonly #bySubset: ReadonlyMap<Target, RetryPolicy | null>;
+  readonly #byRoute: readonly (RetryPolicy | null | undefined)[];
+  /** Every budget of the layer, once each (for stats). */
+  readonly #budgets: RetryBudget[] = [];
   retries = 0;
 
-  constructor(policies: RetryPolicies, budget: RetryBudget | null, limit: ConcurrencyLimit, deps: { service: string; events: MeshEvents; random: () => number }) {
-    this.policies = policies;
-    this.budget = budget;
+  constructor(policies: RetryPolicies, limit: ConcurrencyLimit, deps: { service: string; events: MeshEvents; random: () => number; now: () => number }) {
     this.limit = limit;
     this.service = deps.service;
     this.events = deps.events;
     this.random = deps.random;
+    const budget = (b: ParsedBudget): RetryBudget => {
+      const made = new RetryBudget(b, deps.now);
+      this.#budgets.push(made);
+      return made;
+    };
+    const own = policies.service?.budget;
+    const serviceBudget = own ? budget(own) : null;
+    // What a subset's or route's policy without a budget of its own shares: the service's; with
+    // no service policy (`retry: false`) one with the defaults, so such retries are never unbounded.
+    let shared: RetryBudget | null | undefined = policies.service !== null ? serviceBudget : undefined;
+    const made = new Map<ParsedRetry, RetryPolicy>();
+    const policy = (c: ParsedRetry | null | undefined): RetryPolicy | null | undefined => {
+      if (c == null) return c;
+      let p = made.get(c);
+      if (p === undefined) {
+        let b: RetryBudget | null;
+        if (c === policies.service) b = serviceBudget;
+        else if (c.budget !== undefined) b = c.budget === null ? null : budget(c.budget);
+        else b = shared === undefined ? (shared = budget(parseBudgetConfig(undefined, 'retry.budget')!)) : shared;
+        p = { config: c, budget: b };
+        made.set(c, p);
+      }
+      return p;
+    };
+    this.#service = policy(policies.service) ?? null;
+    this.#bySubset = new Map([...policies.bySubset].map(([t, c]) => [t, policy(c) ?? null]));
+    this.#byRoute = policies.byRoute.map(policy);
   }
 
   static needed(p: RetryPolicies): boolean {
@@ -60,18 +98,23 @@ export class RetryLayer implements Layer {
   }
 
   handle(call: Call, next: Next): void {
-    const p = this.policies;
-    const byRoute = call.routeIndex >= 0 ? p.byRoute[call.routeIndex] : undefined;
-    const policy = byRoute !== undefined ? byRoute : p.bySubset.has(call.target) ? p.bySubset.get(call.target)! : p.service;
-    this.budget?.onRequest(call.startMs);
-    if (policy === null || policy.attempts === 0 || call.opts.upgrade || call.opts.method === 'CONNECT') return next(call);
+    const byRoute = call.routeIndex >= 0 ? this.#byRoute[call.routeIndex] : undefined;
+    const bySubset = this.#bySubset;
+    const p = byRoute !== undefined ? byRoute : bySubset.has(call.target) ? bySubset.get(call.target)! : this.#service;
+    if (p === null) return next(call);
+    // The request counts in the budget of the policy that covers it, retried or not.
+    p.budget?.onRequest(call.startMs);
+    const policy = p.config;
+    if (policy.attempts === 0 || call.opts.upgrade || call.opts.method === 'CONNECT') return next(call);
     call.perTryTimeoutMs = policy.perTryTimeoutMs;
-    call.sink = new RetryRun(this, call, policy, next);
+    call.sink = new RetryRun(this, call, p, next);
     next(call);
   }
 
   stats(): Partial<LayerStats> {
-    return { retries: this.retries, retryBudgetExhausted: this.budget?.exhausted ?? 0 };
+    let exhausted = 0;
+    for (const b of this.#budgets) exhausted += b.exhausted;
+    return { retries: this.retries, retryBudgetExhausted: exhausted };
   }
 }
 
@@ -80,16 +123,19 @@ class RetryRun implements AttemptSink {
   readonly #layer: RetryLayer;
   readonly #call: Call;
   readonly #policy: ParsedRetry;
+  /** The budget of the policy that applied. */
+  readonly #budget: RetryBudget | null;
   readonly #next: Next;
   #held: { reason: string; floorMs: number } | null = null;
   #holdsSlot = false;
   /** Retries sent (hedges are not retries: call.attempt counts those too). */
   #retries = 0;
 
-  constructor(layer: RetryLayer, call: Call, policy: ParsedRetry, next: Next) {
+  constructor(layer: RetryLayer, call: Call, policy: RetryPolicy, next: Next) {
     this.#layer = layer;
     this.#call = call;
-    this.#policy = policy;
+    this.#policy = policy.config;
+    this.#budget = policy.budget;
     this.#next = next;
   }
 
@@ -114,7 +160,7 @@ class RetryRun implements AttemptSink {
         return 'limit';
       }
     }
-    if (layer.budget !== null && !layer.budget.tryRetry()) {
+    if (this.#budget !== null && !this.#budget.tryRetry()) {
       if (!this.#holdsSlot) layer.limit.retryEnded();
       layer.events.emit('retry-budget-exhausted', { service: layer.service, endpoint: attempt.endpoint.key, reason });
       return 'budget';

@@ -147,7 +147,7 @@ export function parseSubsets<B>(raw: unknown, path: string, parseBalancer: (raw:
       name,
       labels: Object.freeze({ ...(labels as Record<string, string>) }),
       balancer: s.balancer === undefined ? undefined : parseBalancer(s.balancer, join(p, 'balancer')),
-      retry: s.retry === undefined ? undefined : parseRetryConfig(s.retry, join(p, 'retry')),
+      retry: s.retry === undefined ? undefined : parseRetryConfig(s.retry, join(p, 'retry'), 'override'),
       timeoutMs: optDurationMs(s, 'timeoutMs', p, undefined, { min: 0, max: 86_400_000 }, { key: 'timeout', unitMs: 1 }),
       limits: s.limits === undefined ? undefined : parseLimitsConfig(s.limits, join(p, 'limits')),
     });
@@ -182,7 +182,7 @@ export function parseRoutes(raw: unknown, path: string, subsets: ReadonlySet<str
       split: r.split === undefined ? null : Array.isArray(r.split) ? (r.split as SplitDestination[]).map((d) => ({ ...d })) : { ...(r.split as Record<string, number>) },
       destinations,
       timeoutMs: optDurationMs(r, 'timeoutMs', p, undefined, { min: 0, max: 86_400_000 }, { key: 'timeout', unitMs: 1 }),
-      retry: r.retry === undefined ? undefined : parseRetryConfig(r.retry, join(p, 'retry')),
+      retry: r.retry === undefined ? undefined : parseRetryConfig(r.retry, join(p, 'retry'), 'override'),
       hedge: parseHedgeConfig(r.hedge, join(p, 'hedge'), { route: true }),
       delay,
       abort,

@@ -94,15 +94,16 @@ function hashOnToJSON(h: ParsedBalancer['hashOn']): Json | undefined {
 
 function retryToJSON(r: ParsedRetry | null): Json | false {
   if (r === null) return false;
-  return {
+  // A subset's or route's policy without a budget of its own leaves `budget` out: it shares the service's.
+  return clean({
     attempts: r.attempts,
     retryOn: [...r.retryOn],
     retriableStatusCodes: [...r.retriableStatusCodes],
     perTryTimeoutMs: r.perTryTimeoutMs,
     backoff: { baseMs: r.baseMs, maxMs: r.maxMs },
     retryAfterMaxMs: r.retryAfterMaxMs,
-    budget: r.budget === null ? false : { ...r.budget },
-  };
+    budget: r.budget === null ? false : r.budget === undefined ? undefined : { ...r.budget },
+  });
 }
 
 function hedgeToJSON(h: ParsedHedge | null): Json | false {

@@ -51,7 +51,6 @@ import { ConcurrencyLayer } from '../layers/concurrency.js';
 import { AdaptiveLimit } from '../layers/adaptive-limit.js';
 import { ReadyLayer } from '../layers/ready.js';
 import { ServiceBreakerLayer } from '../layers/service-breaker.js';
-import { RetryBudget } from '../layers/retry-budget.js';
 import { RetryLayer, type RetryPolicies } from '../layers/retry.js';
 import { HedgeLayer, type HedgePolicies } from '../layers/hedge.js';
 import { pickAndSend } from '../layers/pick.js';
@@ -145,7 +144,7 @@ export function buildPipeline(p: PipelineParts): Pipeline {
     new ConcurrencyLayer(limit, subsetOf((s) => (s.limits ? new ConcurrencyLimit(s.limits, p.now) : undefined)), { ...deps, limits: c.limits }),
     ready,
     c.serviceBreaker ? new ServiceBreakerLayer(c.serviceBreaker, deps) : null,
-    RetryLayer.needed(retries) ? new RetryLayer(retries, c.retry?.budget ? new RetryBudget(c.retry.budget, p.now) : null, limit, deps) : null,
+    RetryLayer.needed(retries) ? new RetryLayer(retries, limit, deps) : null,
     HedgeLayer.needed(hedges) ? new HedgeLayer(hedges, deps) : null,
   ];
   const present = (l: Layer | null): l is Layer => l !== null;

@@ -123,9 +123,9 @@ describe('retries', () => {
   });
 
   test("retryOn unset is Istio's default list; gRPC conditions and retriable-4xx are accepted", () => {
-    expect(routeOf(vs('{ route: [{ destination: { host: r } }], retries: { attempts: 3 } }')).retry).toEqual({ attempts: 3, retryOn: ['connect-failure'], budget: false });
+    expect(routeOf(vs('{ route: [{ destination: { host: r } }], retries: { attempts: 3 } }')).retry).toEqual({ attempts: 3, retryOn: ['connect-failure'] });
     const { services, unsupported } = fromIstio(vs('{ route: [{ destination: { host: r } }], retries: { attempts: 1, retryOn: "cancelled,deadline-exceeded,internal,resource-exhausted,unavailable,retriable-4xx,503" } }'));
-    expect(services.r!.routes![0]!.retry).toEqual({ attempts: 1, retryOn: ['retriable-status-codes'], retriableStatusCodes: [409, 503], budget: false });
+    expect(services.r!.routes![0]!.retry).toEqual({ attempts: 1, retryOn: ['retriable-status-codes'], retriableStatusCodes: [409, 503] });
     expect(unsupported).toEqual([]);
   });
 

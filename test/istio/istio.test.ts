@@ -326,7 +326,7 @@ spec:
         split: { v1: 75, v2: 25 },
         timeoutMs: 10_000,
         // refused-stream never happens over HTTP/1.1, meshlet's protocol to endpoints
-        retry: { attempts: 3, perTryTimeoutMs: 2_000, retryOn: ['gateway-error', 'connect-failure', 'retriable-status-codes'], retriableStatusCodes: [503], budget: false },
+        retry: { attempts: 3, perTryTimeoutMs: 2_000, retryOn: ['gateway-error', 'connect-failure', 'retriable-status-codes'], retriableStatusCodes: [503] },
         fault: { delay: { fixedDelayMs: 5_000, percent: 0.1 }, abort: { httpStatus: 400, percent: 0.1 } },
         mirror: { subset: 'v2', percent: 50 },
       },

@@ -93,7 +93,7 @@ describe('from YAML', () => {
         match: [{ uri: { prefix: '/svc/' } }],
         rewrite: { uriRegexRewrite: { match: '^/svc/([^/]+)(/.*)$', rewrite: '\\2/instance/\\1' }, authority: 'ratings.internal' },
         headers: { request: { set: { test: 'true', 'x-pct': '100%' }, add: { 'x-trace': 'mesh' }, remove: ['x-secret'] }, response: { remove: ['x-internal'] } },
-        retry: { attempts: 1, backoff: { baseMs: 50, maxMs: 500 }, retryOn: ['connect-failure'], budget: false }, // Istio's retryOn and budget defaults (defaults.ts)
+        retry: { attempts: 1, backoff: { baseMs: 50, maxMs: 500 }, retryOn: ['connect-failure'] }, // Istio's retryOn default (defaults.ts); the budget is the service's
         subset: 'v1',
       },
     ]);

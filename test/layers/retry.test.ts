@@ -212,6 +212,92 @@ describe('retry budget', () => {
   });
 });
 
+describe("a subset's or route's retry budget", () => {
+  const spent = { percent: 0, minRetriesPerSecond: 0 };
+  /** The service retries nothing itself: whatever bounds the retries is the override's budget. */
+  const withRoute = (bs: Backend[], retry: ServiceConfig['retry']): Mesh => meshOver(bs, { retry: false, routes: [{ retry }] });
+
+  test("a route's spent budget refuses its retries: a retriable status comes back as the response", async () => {
+    for (const b of backends) b.fault = { kind: 'status', status: 503 };
+    const m = withRoute(backends, { attempts: 3, budget: spent });
+    let exhausted = 0;
+    m.on('retry-budget-exhausted', () => exhausted++);
+    expect((await call(m)).status).toBe(503);
+    expect(total(backends)).toBe(1);
+    expect(exhausted).toBe(1);
+    expect(m.stats().services.api!.retryBudgetExhausted).toBe(1);
+  });
+
+  test("a route's spent budget: a retriable error comes back as RETRY_BUDGET_EXHAUSTED with the original error", async () => {
+    await backends[0]!.stop();
+    const m = withRoute([backends[0]!, backends[1]!], { budget: spent });
+    const err = await call(m).catch((e: unknown) => e);
+    expect(err).toMatchObject({ code: 'RETRY_BUDGET_EXHAUSTED', service: 'api' });
+    expect((err as Error & { cause: unknown }).cause).toMatchObject({ code: 'UPSTREAM_FAILED', kind: 'connect-failure', cause: { code: 'ECONNREFUSED' } });
+    expect(backends[1]!.received).toHaveLength(0);
+  });
+
+  test("a subset's spent budget refuses its retries", async () => {
+    for (const b of backends) b.fault = { kind: 'status', status: 503 };
+    mesh = createMesh({
+      services: {
+        api: {
+          endpoints: backends.map((b) => ({ url: b.url, labels: { version: 'v1' } })),
+          balancer: 'round-robin',
+          outlierDetection: false,
+          retry: false,
+          subsets: { v1: { labels: { version: 'v1' }, retry: { attempts: 3, budget: spent } } },
+          routes: [{ subset: 'v1' }],
+        },
+      },
+      random: () => 0,
+    });
+    expect((await call(mesh)).status).toBe(503);
+    expect(total(backends)).toBe(1);
+    expect(mesh.stats().services.api!.retryBudgetExhausted).toBe(1);
+  });
+
+  test("a route's retries without a budget of their own take from the service's", async () => {
+    for (const b of backends) b.fault = { kind: 'status', status: 503 };
+    const m = meshOver(backends, { retry: { budget: spent }, routes: [{ retry: { attempts: 3 } }] });
+    expect((await call(m)).status).toBe(503);
+    expect(total(backends)).toBe(1);
+    expect(m.stats().services.api!.retryBudgetExhausted).toBe(1);
+  });
+
+  test("with the service's retry: false, a route's retries without a budget still have the default one", async () => {
+    for (const b of backends) b.fault = { kind: 'status', status: 503 };
+    const m = withRoute(backends, { attempts: 3 });
+    const n = 150;
+    for (let i = 0; i < n; i++) expect((await call(m)).status).toBe(503);
+    // 20 % of the requests plus 10/s over the 10 s window; unbounded, every request would be sent 4 times.
+    const sent = total(backends);
+    expect(sent).toBeGreaterThan(n);
+    expect(sent).toBeLessThanOrEqual(n + 0.2 * n + 100);
+    expect(m.stats().services.api!.retryBudgetExhausted).toBeGreaterThan(0);
+  });
+
+  test('a budget counts only the requests of the policies that use it; every budget counts in retryBudgetExhausted', async () => {
+    backends[0]!.handler = (req, res) => {
+      res.writeHead(req.url === '/failing' ? 503 : 200);
+      res.end();
+    };
+    const m = meshOver([backends[0]!], {
+      retry: { budget: spent },
+      routes: [{ match: [{ uri: { exact: '/failing' } }], retry: { attempts: 1, budget: { percent: 50, minRetriesPerSecond: 0 } } }, {}],
+    });
+    // Ten requests under the service's policy: were they counted by the route's budget, it would allow 5 retries.
+    for (let i = 0; i < 10; i++) expect((await call(m, {}, '/other')).status).toBe(200);
+    // The route's budget has seen one request: half a retry is none.
+    expect((await call(m, {}, '/failing')).status).toBe(503);
+    expect(backends[0]!.received.filter((r) => r.url === '/failing')).toHaveLength(1);
+    expect(m.stats().services.api!.retryBudgetExhausted).toBe(1);
+    // Its second request makes one retry allowed (50 % of 2).
+    expect((await call(m, {}, '/failing')).status).toBe(503);
+    expect(backends[0]!.received.filter((r) => r.url === '/failing')).toHaveLength(3);
+  });
+});
+
 test('a Retry-After longer than what is left of the deadline is not waited for: the 503 comes back at once', async () => {
   backends[0]!.handler = (_req, res) => {
     res.writeHead(503, { 'retry-after': '1' });

@@ -72,6 +72,9 @@ test('toJSON is complete, canonical (ms, current names) and a fixpoint: createMe
   expect(o.outlierDetection).toMatchObject({ consecutive5xxErrors: 3, baseEjectionTimeMs: 60_000, maxEjectionPercent: 10, failurePercentage: { threshold: 70, minimumHosts: 5, requestVolume: 50 } });
   expect(o.rateLimit).toEqual({ requestsPerSecond: 0.3, burst: 2, mode: 'wait', maxWaitMs: 1000, perEndpoint: { requestsPerSecond: 7, burst: 7 } });
   expect(o.routes![1]).toMatchObject({ name: 'route-1', split: { v1: 70, v2: 30 }, mirror: { subset: 'v2', percent: 5 } });
+  // A route's retry without a budget of its own shares the service's: the JSON leaves it out, not the defaults.
+  expect(o.routes![1]!.retry).toMatchObject({ attempts: 1 });
+  expect(o.routes![1]!.retry).not.toHaveProperty('budget');
   expect(o.hedge).toEqual({ delayPercentile: 90, minDelayMs: 2, maxDelayMs: 1000, maxAttempts: 3, nonFatalStatuses: [503], budget: { percent: 2, minRetriesPerSecond: 1, windowMs: 10_000 } });
   expect(o.perRequestBufferLimitBytes).toBe(1_048_576);
   expect(o.routes![2]!.hedge).toEqual({ delayMs: 15, maxAttempts: 2, nonFatalStatuses: [502, 503, 504], budget: false, allowNonIdempotent: true });
