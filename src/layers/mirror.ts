@@ -3,9 +3,10 @@
  * of the route's requests, fire-and-forget, to a subset (or the whole service) — of this service,
  * or of another service of the mesh — with the Host header `<host>-shadow[:port]` as Envoy sends
  * it. A copy never slows or fails the caller: its response is dropped, its failure only counted
- * on the endpoint's books, and copies still running when the mesh closes are aborted. A copy to
- * this service goes straight to an endpoint; one to another service enters that service's request
- * path after its routes (its limits, retry and health apply; its stats count it). A request with a
+ * on the endpoint's books, and copies still running when the mesh closes are aborted: no copy
+ * holds a close. A copy to this service goes straight to an endpoint (this layer cancels it at
+ * close); one to another service enters that service's request path after its routes (its
+ * limits, retry and health apply; its stats count it; its close cancels it). A request with a
  * streamed body is not mirrored (the body can be read once). On only when a route mirrors.
  */
 import type { Dispatcher } from 'undici';

@@ -25,7 +25,7 @@ import type { DiscoverySource } from '../discovery/discovery.js';
 import { ServiceHealth } from '../health/endpoint-health.js';
 import type { AttemptOutcomeKind } from '../health/outcome.js';
 import type { Locality } from '../routing/locality.js';
-import { Call, type CallEnv } from '../request/call.js';
+import { Call, type CallEnv, type MeshCall } from '../request/call.js';
 import type { Layer } from '../request/layer.js';
 import type { ParsedService } from './config.js';
 import type { ParsedRoute } from '../layers/route.js';
@@ -83,6 +83,14 @@ export class Service implements CallEnv {
   readonly #shutdown: Shutdown;
   /** The `request` event, checked once per request. */
   readonly #requestTopic: EventTopic<'request'>;
+  /**
+   * Mirrored copies from other services still running (made with the first copy). They are
+   * fire-and-forget, so close cancels them when it starts instead of waiting them out.
+   */
+  #copies: Set<Call> | null = null;
+  readonly #copyEnded = (call: MeshCall): void => {
+    this.#copies!.delete(call as Call);
+  };
 
   constructor(config: ParsedService, deps: ServiceDeps) {
     this.name = this.service = config.name;
@@ -218,6 +226,8 @@ export class Service implements CallEnv {
     this.#from.add(from);
     const call = new Call(this, opts, handler, host, this.#targets.get(subset));
     call.via = from;
+    (this.#copies ??= new Set()).add(call);
+    call.onEnd(this.#copyEnded);
     this.#enter(call, this.#pipeline.routed);
   }
 
@@ -291,12 +301,17 @@ export class Service implements CallEnv {
     return this.#shutdown.destroy(() => this.#stopParts());
   }
 
-  /** What closing stops before it waits for the requests: discovery, health, the pipelines, TLS. */
+  /**
+   * What closing stops before it waits for the requests: discovery, health, the pipelines, TLS —
+   * and the mirrored copies other services sent here, which never hold a close (the mirroring
+   * service's pipeline cancels the copies it sends straight to its own endpoints).
+   */
   #stopParts(): Promise<void> {
     const stopping = this.#discovery.stop();
     this.#health.close();
     closePipeline(this.#pipeline);
     this.#retiring.closeAll(closePipeline);
+    if (this.#copies !== null) for (const call of [...this.#copies]) call.abort(new MeshClosedError());
     this.#endpoints.closeTls();
     return stopping;
   }

@@ -157,6 +157,21 @@ describe('a mirror to another service', () => {
     await m.close({ graceMs: 0 });
     mesh = null;
   });
+
+  test('a copy to another service never holds a close: it is cancelled when close starts, however long the grace', async () => {
+    // The shadow takes the copy and never answers; the server sees whether the mesh hung up on it.
+    let hungUp = false;
+    canaryV1.handler = (_req, res) => res.on('close', () => (hungUp = !res.writableEnded));
+    const m = twoServices([{ mirror: { service: 'canary', subset: 'v1' } }]);
+    expect(await hit(m, '/c')).toMatchObject({ status: 200, backend: 'reviews' });
+    await vi.waitFor(() => expect(canaryV1.received).toHaveLength(1));
+    // With the copy held, this close would wait out all of its 60 s grace (past the test's timeout).
+    await m.close({ graceMs: 60_000 });
+    mesh = null;
+    await vi.waitFor(() => expect(hungUp).toBe(true));
+    // Cancelled, not failed: nothing counted against the shadow's endpoint.
+    expect(m.stats().services.canary!.failures).toBe(0);
+  });
 });
 
 test('mirrors that copy A to B and B to A make one copy each, never a chain', async () => {
