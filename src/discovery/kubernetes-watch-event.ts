@@ -2,8 +2,9 @@
  * One line of a Kubernetes watch stream, applied (the list-then-watch loop: kubernetes-watch.ts).
  * A BOOKMARK only moves the resourceVersion: it has one and no name, so it is handled before any
  * check of the object. An ERROR event throws — a 410 as {@link Gone}, the resourceVersion
- * forgotten first so the next round relists — and its Status is reported redacted, never verbatim
- * (redact.ts). ADDED / MODIFIED / DELETED keep the object's resourceVersion, then go to the
+ * forgotten first so the next round relists, any other as {@link WatchErrorEvent}, so the loop
+ * backs off instead of taking it for a dropped connection — and its Status is reported redacted,
+ * never verbatim (redact.ts). ADDED / MODIFIED / DELETED keep the object's resourceVersion, then go to the
  * handlers. A line that is not JSON, not an object, names no object or has an unknown type is
  * skipped and reported, and so is a handler that throws: one bad event must not end the watch.
  */
@@ -27,6 +28,9 @@ export interface WatchHandlers {
 
 /** 410 Gone: the resourceVersion is too old (history compacted); the next round relists. */
 export class Gone extends Error {}
+
+/** An ERROR event other than 410: the API server ended the watch on purpose; the loop backs off. */
+export class WatchErrorEvent extends Error {}
 
 /** Where a watch's events go: its handlers and its resourceVersion. */
 export interface WatchEventTarget {
@@ -70,7 +74,7 @@ export function applyWatchEvent(line: string, target: WatchEventTarget): void {
       throw new Gone(`${target.where}: the watch answered 410 Gone (too old resourceVersion)`);
     }
     const code = typeof obj.code === 'number' ? obj.code : 'without a code';
-    throw new Error(`${target.where}: watch ERROR event ${code}: ${target.redact(describeBody(JSON.stringify({ kind: 'Status', ...obj }), undefined))}`);
+    throw new WatchErrorEvent(`${target.where}: watch ERROR event ${code}: ${target.redact(describeBody(JSON.stringify({ kind: 'Status', ...obj }), undefined))}`);
   }
   if (typeof obj.metadata?.name !== 'string') {
     target.handlers.error(new Error(`${target.where}: skipped a ${String(ev.type).slice(0, 20)} event without an object name`));

@@ -2,18 +2,32 @@
  * List-then-watch of one Kubernetes collection, robust the way reference/kubernetes-dns.md §8.2
  * says a watcher must be, and never a storm for its API server (client-go's reflector):
  *
- * - A round is: list (when there is no resourceVersion to watch from), then one watch from the
- *   last resourceVersion, with bookmarks and a server timeout (`watchTimeoutMs`, else a random
- *   300–600 s per watch, as client-go) and a client-side deadline 30 s past it for a stalled
- *   stream.
+ * - A round is: list (when there is no resourceVersion to watch from), then a watch from the
+ *   last resourceVersion — and the next, while they end well (below) — each with bookmarks, a
+ *   server timeout (`watchTimeoutMs`, else a random 300–600 s per watch, as client-go) and a
+ *   client-side deadline 30 s past it for a stalled stream.
  * - Every event's resourceVersion is kept, a bookmark's too (a bookmark is handled before any
  *   check of the object: it has a resourceVersion and no name).
- * - A watch that stayed open at least 1 s and ended cleanly (server timeout, EOF) is healthy: the
- *   next watch starts at once from the last resourceVersion, and the back-off starts over.
- * - Anything else backs off with jitter before the next round (backoff.ts; 0.8 s doubling to
- *   30 s): a failed list, a watch refused (4xx/5xx), a broken or stalled stream, an ERROR event,
- *   a watch that ended in under 1 s (a server that closes watches at once), and 410 Gone (HTTP or
- *   ERROR event), which also forgets the resourceVersion so the next round relists.
+ * - How a watch ended decides what follows. It ended *well* when its stream ended cleanly (server
+ *   timeout, EOF) or its connection dropped after it had been healthy: it delivered an event (a
+ *   bookmark counts) or stayed open at least 1 s (client-go's "very short watch" is under 1 s with
+ *   no event).
+ *   - A watch that ended well after it *settled* — open 30 s (the back-off's cap), or until its
+ *     server timeout when `watchTimeoutMs` is shorter — is followed at once by the next, from the
+ *     last resourceVersion, and the back-off starts over. This is the only reset.
+ *   - A watch that ended well before it settled is followed at once by the next too, but at most
+ *     3 times in a row: from the 4th such watch since the last settled one, each backs off like
+ *     any failure, the delays growing, until a watch settles. A server (or a proxy) that drops or
+ *     ends every watch after a second or two therefore gets 3 quick re-watches, then back-off —
+ *     never a loop (client-go's reflector likewise resets its back-off only after a healthy
+ *     period).
+ * - Anything else backs off with jitter before the next round, whatever the watch lasted
+ *   (backoff.ts; 0.8 s doubling to 30 s): a failed list, a watch refused (4xx/5xx) or whose
+ *   request failed, an ERROR event, a stalled stream, a watch that ended or dropped in under 1 s
+ *   with no event (a server that closes watches at once), and 410 Gone (HTTP or ERROR event),
+ *   which also forgets the resourceVersion so the next round relists.
+ * - So once the delays have grown to the cap, a misbehaving API server sees at most one watch per
+ *   30 s (or per `watchTimeoutMs`, when that is shorter and the server honours it).
  * - Failures are reported through `handlers.error`, never with a response body verbatim (at most
  *   a Status message, redacted: redact.ts). A first 410 is routine (history compacted) and only
  *   logged; 410s in a row are reported.
@@ -24,7 +38,7 @@ import { request } from 'undici';
 import { KUBERNETES_BACKOFF, retryWithBackoff } from './backoff.js';
 import type { KubeAccess } from './kubernetes-client.js';
 import { describeBody } from './redact.js';
-import { applyWatchEvent, Gone, type KubeObject, type WatchEventTarget, type WatchHandlers } from './kubernetes-watch-event.js';
+import { applyWatchEvent, Gone, WatchErrorEvent, type KubeObject, type WatchEventTarget, type WatchHandlers } from './kubernetes-watch-event.js';
 
 export type { KubeObject, WatchHandlers } from './kubernetes-watch-event.js';
 
@@ -47,8 +61,16 @@ class HttpError extends Error {
   }
 }
 
-/** A watch open at least this long, ended cleanly, is healthy (client-go's "very short watch" is < 1 s). */
+/** A watch open at least this long (or that delivered an event) was healthy when it ended (client-go's "very short watch" is < 1 s with no event). */
 export const HEALTHY_WATCH_MS = 1_000;
+/**
+ * A watch open this long (or until its server timeout, when that is sooner) has settled: what
+ * follows it starts the back-off over. The back-off's cap, so that a server that keeps ending
+ * watches gets at most one per cap either way.
+ */
+export const SETTLED_WATCH_MS = KUBERNETES_BACKOFF.maxMs;
+/** Watches that ended well but before they settled are followed at once this many times in a row; later ones back off. */
+export const QUICK_REWATCHES = 3;
 const LIST_TIMEOUT_MS = 30_000;
 const STALL_GRACE_MS = 30_000;
 
@@ -63,6 +85,8 @@ export class ListWatch {
   readonly #opts: WatchOptions;
   readonly #stop = new AbortController();
   #rv: string | undefined;
+  /** Watches that ended well but before they settled, since the last settled one: the first QUICK_REWATCHES re-watch at once. */
+  #unsettled = 0;
 
   /**
    * @param path the collection (`/apis/discovery.k8s.io/v1/namespaces/ns/endpointslices`), or
@@ -117,23 +141,36 @@ export class ListWatch {
     }
   }
 
-  /** One round; resolves after a healthy watch, throws to back off. */
+  /**
+   * One round: list when there is no resourceVersion, then watch, and watch again at once while
+   * watches end well (at most QUICK_REWATCHES in a row before one settles). Resolves after a
+   * settled watch, so the back-off starts over; throws to back off.
+   */
   async #round(signal: AbortSignal): Promise<void> {
-    if (this.#rv === undefined) await this.#list(signal);
-    const started = this.#opts.now();
-    let events: number;
-    try {
-      events = await this.#watch(signal);
-    } catch (err) {
-      // A long healthy watch that then broke (a dropped connection) re-watches at once, back-off reset.
-      const healthy = this.#opts.now() - started >= HEALTHY_WATCH_MS;
-      if (!healthy || err instanceof Gone || err instanceof HttpError || signal.aborted) throw err;
-      this.#handlers.error(new Error(`${(err as Error).message}; re-watching`));
-      return;
-    }
-    const lasted = this.#opts.now() - started;
-    if (!(lasted >= HEALTHY_WATCH_MS)) {
-      throw new Error(`${this.#label}: ${this.#path}: the watch ended after ${Math.round(lasted)} ms (${events} events)`);
+    for (;;) {
+      if (this.#rv === undefined) await this.#list(signal);
+      const started = this.#opts.now();
+      // Throws, to back off, for what backs off whatever the watch lasted (refused, ERROR event, 410, stall).
+      const end = await this.#watch(signal);
+      const lasted = Math.round(this.#opts.now() - started);
+      const where = `${this.#label}: ${this.#path}`;
+      const how = end.dropped
+        ? `the watch broke after ${lasted} ms and ${end.events} events (${end.dropped.message})`
+        : `the watch ended after ${lasted} ms (${end.events} events)`;
+      if (lasted >= Math.min(SETTLED_WATCH_MS, end.timeoutMs)) {
+        this.#unsettled = 0;
+        if (end.dropped) this.#handlers.error(new Error(`${where}: ${how}; re-watching`));
+        return;
+      }
+      // Never healthy: a server that ends (or drops) every watch at once.
+      if (!(lasted >= HEALTHY_WATCH_MS) && end.events === 0) throw new Error(`${where}: ${how}`);
+      this.#unsettled++;
+      if (this.#unsettled > QUICK_REWATCHES) {
+        throw new Error(`${where}: ${how}, the ${ordinal(this.#unsettled)} watch in a row to end within ${SETTLED_WATCH_MS / 1000} s`);
+      }
+      // A dropped connection is news; a clean early end (a proxy's idle timeout) is routine.
+      if (end.dropped) this.#handlers.error(new Error(`${where}: ${how}; re-watching`));
+      else this.#handlers.debug(`${this.#path}: ${how}, before its ${end.timeoutMs / 1000} s timeout; re-watching`);
     }
   }
 
@@ -198,8 +235,12 @@ export class ListWatch {
     }
   }
 
-  /** One watch; resolves with the number of events when the stream ends cleanly. */
-  async #watch(signal: AbortSignal): Promise<number> {
+  /**
+   * One watch. Resolves when its stream ends, cleanly (`dropped` null) or because the connection
+   * broke; throws for what backs off whatever the watch lasted: a refused watch or a request that
+   * failed before any answer, an ERROR event (410: {@link Gone}), a stall, and when stopped.
+   */
+  async #watch(signal: AbortSignal): Promise<WatchEnd> {
     const timeoutS = Math.max(1, Math.round((this.#opts.watchTimeoutMs ?? (300 + Math.floor(clamp01(this.#opts.random()) * 300)) * 1000) / 1000));
     const ac = new AbortController();
     const abort = (): void => ac.abort(signal.reason);
@@ -209,11 +250,13 @@ export class ListWatch {
     const t = setTimeout(() => ac.abort(stalled), timeoutS * 1000 + STALL_GRACE_MS);
     t.unref();
     let events = 0;
+    let streaming = false;
     try {
       const res = await this.#get(
         this.#url({ watch: '1', allowWatchBookmarks: 'true', timeoutSeconds: String(timeoutS), ...(this.#rv ? { resourceVersion: this.#rv } : {}) }),
         ac.signal,
       );
+      streaming = true;
       const target: WatchEventTarget = {
         where: `${this.#label}: ${this.#path}`,
         handlers: this.#handlers,
@@ -235,16 +278,31 @@ export class ListWatch {
           }
         }
       }
-      return events;
+      return { events, timeoutMs: timeoutS * 1000, dropped: null };
     } catch (err) {
       if (ac.signal.aborted && ac.signal.reason === stalled) throw stalled;
-      if (err instanceof Gone || err instanceof HttpError || signal.aborted) throw err;
-      throw new Error(`${this.#label}: ${this.#path}: the watch broke after ${events} events (${(err as Error).message})`);
+      if (err instanceof Gone || err instanceof HttpError || err instanceof WatchErrorEvent || signal.aborted) throw err;
+      const message = err instanceof Error ? err.message : String(err);
+      // No answer at all (connection refused, reset before the headers) is a failed request, not a dropped watch.
+      if (!streaming) throw new Error(`${this.#label}: ${this.#path}: the watch request failed (${message})`);
+      return { events, timeoutMs: timeoutS * 1000, dropped: new Error(message) };
     } finally {
       clearTimeout(t);
       signal.removeEventListener('abort', abort);
     }
   }
 }
+
+/** How a watch's stream ended, when nothing in it says to back off. */
+interface WatchEnd {
+  /** Lines read: events, bookmarks included. */
+  readonly events: number;
+  /** The server-side timeout asked for (timeoutSeconds), in ms. */
+  readonly timeoutMs: number;
+  /** Why the stream broke (a dropped connection), or null when it ended cleanly. */
+  readonly dropped: Error | null;
+}
+
+const ordinal = (n: number): string => `${n}${n % 10 === 1 && n % 100 !== 11 ? 'st' : n % 10 === 2 && n % 100 !== 12 ? 'nd' : n % 10 === 3 && n % 100 !== 13 ? 'rd' : 'th'}`;
 
 const clamp01 = (x: number): number => (x >= 0 && x < 1 ? x : 0.5);

@@ -1,6 +1,7 @@
 /**
  * `kubernetes` discovery against an API server that misbehaves on purpose (issue 11 §1):
- * watches that end at once, 410 on every watch, bookmarks, malformed objects, error bodies that
+ * watches that end at once, watches held 1.1 s and then ended by an ERROR event or a dropped
+ * connection, 410 on every watch, bookmarks, malformed objects, error bodies that
  * echo the Authorization header, FQDN slices and slices without ports. The API server is the real
  * test server on 127.0.0.1 (test/support/kube-apiserver.ts). Counting tests run on fake timers
  * (the server's and the client's), so a count never depends on how fast the machine is: the
@@ -136,6 +137,82 @@ describe('kubernetes: never a storm', () => {
     const n = r.errors.length;
     await until(() => r.errors.length > n);
     expect(delays().at(-1)).toBeLessThanOrEqual(1600); // the back-off started over at 0.8–1.6 s
+    await r.stop();
+  });
+
+  /** The delays announced by failures ("; next try in 1.2 s"), in ms, in order. */
+  const delays = (r: ReturnType<typeof run>): number[] => r.errors.flatMap((m) => (/next try in ([\d.]+) s$/.test(m) ? [Number(/next try in ([\d.]+) s$/.exec(m)![1]) * 1000] : []));
+  /** Round n's delay (from 0) is 0.8 s × 2^n × [1, 2), capped at 30 s; ±50 ms for the one-decimal message. */
+  const expectGrowing = (ds: number[]): void => {
+    for (const [n, d] of ds.entries()) {
+      expect(d).toBeGreaterThanOrEqual(Math.min(30_000, 800 * 2 ** n) - 50);
+      expect(d).toBeLessThanOrEqual(Math.min(30_000, 1600 * 2 ** n) + 50);
+    }
+  };
+
+  /**
+   * Wait (real I/O) until the client is idle on the fake clock: every watch the server has ended
+   * has been reported, and either a watch is open or the client waits out a back-off.
+   */
+  async function settled(r: ReturnType<typeof run>): Promise<void> {
+    await until(() => {
+      if (r.reports() < watches() - api.watchers) return false;
+      return api.watchers === 1 || (r.reports() === watches() && /next try in/.test(r.errors.at(-1) ?? ''));
+    });
+  }
+
+  /** Let fake time run for `ms`, 10 ms at a time, the client settled after each step (watches held open). */
+  async function holdFor(r: ReturnType<typeof run>, ms: number): Promise<void> {
+    const t0 = Date.now();
+    await settled(r);
+    while (Date.now() - t0 < ms) {
+      await vi.advanceTimersByTimeAsync(10);
+      await settled(r);
+    }
+  }
+
+  test('an ERROR event (500) after 1.1 s backs off, the delays growing (was a new watch every 1.1 s, back-off reset)', async () => {
+    api.watchCut = { afterMs: 1100, how: 'error' };
+    const r = run();
+    await holdFor(r, 60_000);
+    console.log(`ERROR 500 after 1.1 s: ${watches()} watches in 60 s (fake time), delays ${delays(r).join(', ')} ms`);
+    // Rounds start ≥ 1.1 s + 0.8 s × 2^n apart: at most 7 in 60 s (55 before, measured).
+    expect(watches()).toBeLessThanOrEqual(7);
+    expect(lists()).toBe(1); // an ERROR event keeps the resourceVersion: no relist
+    expect(r.errors.length).toBeGreaterThanOrEqual(5);
+    for (const m of r.errors) expect(m).toMatch(/: watch ERROR event 500: InternalError: an internal error occurred; next try in [\d.]+ s$/);
+    expectGrowing(delays(r));
+    await r.stop();
+  });
+
+  test('a connection dropped after 1.1 s, again and again: 3 quick re-watches, then the delays grow; a watch open 30 s starts over', async () => {
+    api.watchCut = { afterMs: 1100, how: 'drop' };
+    const r = run();
+    await holdFor(r, 40_000);
+    console.log(`dropped after 1.1 s: ${watches()} watches in 40 s (fake time), delays ${delays(r).join(', ')} ms`);
+    const kinds = (from: number): string[] => r.errors.slice(from).map((m) => (/; re-watching$/.test(m) ? 'at once' : /next try in/.test(m) ? 'back-off' : m));
+    expect(kinds(0).slice(0, 4)).toEqual(['at once', 'at once', 'at once', 'back-off']);
+    expect(new Set(kinds(3))).toEqual(new Set(['back-off']));
+    expect(r.errors[0]).toMatch(/: the watch broke after 11\d\d ms and \d+ events \(.+\); re-watching$/);
+    expect(r.errors[3]).toMatch(/: the watch broke after 11\d\d ms and \d+ events \(.+\), the 4th watch in a row to end within 30 s; next try in [\d.]+ s$/);
+    expectGrowing(delays(r));
+    // 4 watches in the first 4.4 s, then ≥ 1.1 s + 0.8 s × 2^n apart: at most 10 in 40 s (37 before, measured).
+    expect(watches()).toBeLessThanOrEqual(10);
+    expect(lists()).toBe(1);
+
+    // A watch that stays open 30 s has settled: dropped then, it is followed at once, and the count starts over.
+    api.watchCut = null;
+    await vi.advanceTimersByTimeAsync(30_000); // past the pending back-off (at most the 30 s cap)
+    await until(() => api.watchers === 1);
+    await vi.advanceTimersByTimeAsync(30_000);
+    const n = r.errors.length;
+    api.watchCut = { afterMs: 1100, how: 'drop' };
+    api.dropWatches();
+    await until(() => r.errors.length > n);
+    expect(r.errors[n]).toMatch(/: the watch broke after [3-9]\d{4} ms and \d+ events \(.+\); re-watching$/);
+    await holdFor(r, 5000);
+    expect(kinds(n + 1).slice(0, 4)).toEqual(['at once', 'at once', 'at once', 'back-off']);
+    expect(delays(r).at(-1)).toBeLessThanOrEqual(1600 + 50); // the back-off started over too
     await r.stop();
   });
 

@@ -9,10 +9,11 @@
  * without the bearer token. Knobs: drop every watch, send a malformed line, refuse everything.
  *
  * Misbehaviour on purpose (issue 11): end every watch at once after its headers (`watchMode:
- * 'end-at-once'`), answer every watch with 410 (`goneAlways`, as an ERROR event or HTTP 410 per
- * `goneMode`), refuse everything with a body that echoes the request's headers, Authorization
- * included (`echoHeaders`, as a Status or as plain text) — objects of any shape can be stored
- * with `apply`, malformed ones included.
+ * 'end-at-once'`), hold every watch a while and then drop its connection, send an ERROR event or
+ * end it cleanly (`watchCut`), answer every watch with 410 (`goneAlways`, as an ERROR event or
+ * HTTP 410 per `goneMode`), refuse everything with a body that echoes the request's headers,
+ * Authorization included (`echoHeaders`, as a Status or as plain text) — objects of any shape can
+ * be stored with `apply`, malformed ones included.
  *
  * Istio's DestinationRules and VirtualServices (networking.istio.io, CRDs) are served the same way
  * at each version of `istioVersions`; a version not in it answers 404, as an API server without it.
@@ -54,6 +55,12 @@ export interface KubeApiServer {
   failWith: number | null;
   /** `'end-at-once'`: every watch answers 200, flushes its headers and ends with no event. */
   watchMode: 'normal' | 'end-at-once';
+  /**
+   * End every watch `afterMs` after it opened (on the server's timers: fake ones in tests that
+   * fake them), well before its timeoutSeconds: `drop` destroys the connection mid-stream, `error`
+   * sends an ERROR event (a Status with code 500) and ends the stream, `end` ends it cleanly.
+   */
+  watchCut: { afterMs: number; how: 'drop' | 'error' | 'end' } | null;
   /** Answer every watch with 410 Gone (the way `goneMode` says), whatever its resourceVersion. */
   goneAlways: boolean;
   /**
@@ -123,6 +130,7 @@ export async function startKubeApi(options: { tls?: { cert: string; key: string 
     goneMode: 'event',
     failWith: null,
     watchMode: 'normal',
+    watchCut: null,
     goneAlways: false,
     echoHeaders: null,
     istioVersions: ['v1', 'v1beta1', 'v1alpha3'],
@@ -247,10 +255,20 @@ export async function startKubeApi(options: { tls?: { cert: string; key: string 
           res.write(JSON.stringify({ type: 'BOOKMARK', object: { ...API[kind], apiVersion, metadata: { resourceVersion: String(rv) } } }) + '\n');
         }, 200) : null;
     const timeout = setTimeout(() => res.end(), Number(url.searchParams.get('timeoutSeconds') ?? 1800) * 1000);
+    const cutAs = api.watchCut;
+    const cut = cutAs
+      ? setTimeout(() => {
+          watches.delete(w); // at once: a client that re-watches quickly must not find this one still counted
+          if (cutAs.how === 'drop') res.socket?.destroy();
+          else if (cutAs.how === 'end') res.end();
+          else res.end(JSON.stringify({ type: 'ERROR', object: { kind: 'Status', apiVersion: 'v1', metadata: {}, status: 'Failure', message: 'an internal error occurred', reason: 'InternalError', code: 500 } }) + '\n');
+        }, cutAs.afterMs)
+      : null;
     const done = (): void => {
       watches.delete(w);
       if (bookmarks) clearInterval(bookmarks);
       clearTimeout(timeout);
+      if (cut) clearTimeout(cut);
     };
     res.on('close', done);
     res.on('finish', done);
