@@ -1,16 +1,22 @@
 /**
  * The one back-off of discovery: DNS re-resolution after a failure, the Kubernetes relist and
  * re-watch, reading the Service for pod labels. It is p-retry's, through its public options:
- * the n-th consecutive failure waits `minMs × 2^(n−1)`, randomized by a factor in [1, 2)
- * (p-retry's `randomize`), capped at `maxMs`, forever (`retries: Infinity`), on an unref'd timer
- * that `signal` cancels. A call that succeeds ends the run, so the next run starts from `minMs`
- * again: "a good answer resets the back-off".
+ * the n-th consecutive failure waits `min(minMs × 2^(n−1) × r, maxMs)`, r a random factor in
+ * [1, 2) (p-retry's `randomize`), forever (`retries: Infinity`), on an unref'd timer that
+ * `signal` cancels. The cap applies after the jitter (p-retry's `maxTimeout`), so once
+ * `minMs × 2^(n−1)` reaches `maxMs` every delay is exactly `maxMs`: settled, the tries come at a
+ * fixed period. Clients that failed together stay spread only by their earlier, jittered delays
+ * (p-retry's public options offer no jitter past the cap, and the delays are not computed here).
+ * A call that succeeds ends the run, so the next run starts from `minMs` again: "a good answer
+ * resets the back-off".
  *
  * The jitter comes from p-retry's `Math.random`; tests that need exact delays pin `Math.random`,
  * and tests that count attempts use fake timers and the bounds above, which hold for any draw.
  *
- * Kubernetes uses client-go's reflector numbers (0.8 s doubling, 30 s cap: about 30–60 s between
- * tries once settled); DNS uses [minRefreshMs, min(maxRefreshMs, 30 s)].
+ * Kubernetes uses client-go's reflector numbers (0.8 s doubling, 30 s cap): 0.8–1.6 s, 1.6–3.2 s,
+ * …, 25.6–30 s, then exactly 30 s from the 7th failure in a row (client-go jitters after its cap,
+ * 30–60 s; this back-off does not). DNS uses [minRefreshMs, min(maxRefreshMs, 30 s)], likewise
+ * exactly the cap once settled.
  */
 import pRetry from 'p-retry';
 
