@@ -37,7 +37,7 @@
 import { request } from 'undici';
 import { KUBERNETES_BACKOFF, retryWithBackoff } from './backoff.js';
 import type { KubeAccess } from './kubernetes-client.js';
-import { describeBody } from './redact.js';
+import { describeBody, parseJsonAnswer } from './redact.js';
 import { applyWatchEvent, Gone, WatchErrorEvent, type KubeObject, type WatchEventTarget, type WatchHandlers } from './kubernetes-watch-event.js';
 
 export type { KubeObject, WatchHandlers } from './kubernetes-watch-event.js';
@@ -192,7 +192,7 @@ export class ListWatch {
       throw new Gone(`${this.#label}: ${this.#path}: 410 Gone (too old resourceVersion)`);
     }
     if (res.statusCode === 401) this.#access.refreshToken();
-    const said = this.#access.redact(describeBody(text, String(res.headers['content-type'] ?? '')));
+    const said = this.#access.redact(describeBody(text, contentType(res)));
     const hint = res.statusCode === 403 ? ' (RBAC: the service account needs get/list/watch on this resource)' : '';
     throw new HttpError(res.statusCode, `${this.#label}: ${this.#path} answered ${res.statusCode}: ${said}${hint}`);
   }
@@ -220,7 +220,9 @@ export class ListWatch {
     t.unref();
     try {
       const res = await this.#get(this.#url({}), ac.signal);
-      const list = (await res.body.json()) as { metadata?: { resourceVersion?: unknown }; items?: unknown };
+      // Not `body.json()`: its SyntaxError quotes the start of the body (an HTML error page from a proxy).
+      const text = await res.body.text();
+      const list = parseJsonAnswer(text, contentType(res), `${this.#label}: ${this.#path}`, 'the list answer') as { metadata?: { resourceVersion?: unknown }; items?: unknown } | null;
       if (typeof list !== 'object' || list === null || !Array.isArray(list.items)) throw new Error(`${this.#label}: ${this.#path}: the list answer has no items`);
       const items = list.items.filter((i): i is KubeObject => typeof (i as KubeObject | null)?.metadata?.name === 'string');
       if (items.length < list.items.length) this.#handlers.error(new Error(`${this.#label}: ${this.#path}: skipped ${list.items.length - items.length} listed object(s) without metadata.name`));
@@ -302,6 +304,8 @@ interface WatchEnd {
   /** Why the stream broke (a dropped connection), or null when it ended cleanly. */
   readonly dropped: Error | null;
 }
+
+const contentType = (res: { headers: Record<string, string | string[] | undefined> }): string => String(res.headers['content-type'] ?? '');
 
 const ordinal = (n: number): string => `${n}${n % 10 === 1 && n % 100 !== 11 ? 'st' : n % 10 === 2 && n % 100 !== 12 ? 'nd' : n % 10 === 3 && n % 100 !== 13 ? 'rd' : 'th'}`;
 

@@ -26,7 +26,7 @@ import { namespaceOf, resolveAccess, type KubeAccess } from './kubernetes-client
 import { parseSlice, slicePort, type Slice } from './kubernetes-slices.js';
 import { ListWatch, type KubeObject, type WatchHandlers } from './kubernetes-watch.js';
 import { NodeLocalities } from './kubernetes-nodes.js';
-import { describeBody } from './redact.js';
+import { describeBody, parseJsonAnswer } from './redact.js';
 
 export type { KubernetesDiscoveryConfig, KubernetesOptions } from './kubernetes-config.js';
 
@@ -110,7 +110,8 @@ class KubernetesSource implements DiscoverySource {
         const text = await res.body.text();
         if (res.statusCode === 401) this.#access.refreshToken();
         if (res.statusCode !== 200) throw new Error(`reading service ${this.o.service} answered ${res.statusCode}: ${describeBody(text, String(res.headers['content-type'] ?? ''))}`);
-        const svc = JSON.parse(text) as { spec?: { selector?: unknown } } | null;
+        // The parser's own message would quote the start of the body: parseJsonAnswer says only its size and type.
+        const svc = parseJsonAnswer(text, String(res.headers['content-type'] ?? ''), `reading service ${this.o.service}`, 'the answer') as { spec?: { selector?: unknown } } | null;
         const sel = svc?.spec?.selector;
         if (typeof sel !== 'object' || sel === null || Object.keys(sel).length === 0) return null;
         return Object.entries(sel).map(([k, v]) => `${k}=${String(v)}`).join(',');

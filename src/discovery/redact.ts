@@ -2,7 +2,9 @@
  * Keeping credentials out of what discovery reports. Every message a source hands to
  * `ctx.error` (and so to `discovery-error` events, the diagnostics channel, the logger and
  * `stats().lastDiscoveryError`) passes through {@link redact}; a response body is never quoted
- * verbatim — at most a Kubernetes Status `message`, redacted and cut short ({@link describeBody}).
+ * verbatim — at most a Kubernetes Status `message`, redacted and cut short ({@link describeBody}) —
+ * and an answer that should be JSON and is not is described by its size and type only
+ * ({@link parseJsonAnswer}).
  */
 
 const PATTERNS: readonly [RegExp, string][] = [
@@ -47,6 +49,23 @@ export function describeBody(text: string, contentType: string | undefined, secr
     const message = redact(status.message, secrets).replace(/\s+/g, ' ').trim();
     return reason + (message.length > MAX_MESSAGE ? `${message.slice(0, MAX_MESSAGE)}…` : message);
   }
-  const type = (contentType ?? 'unknown type').split(';')[0]!.trim().slice(0, 60);
-  return `a ${Buffer.byteLength(text)}-byte ${type} body, not shown`;
+  return `a ${Buffer.byteLength(text)}-byte ${mediaType(contentType)} body, not shown`;
+}
+
+/**
+ * `text` parsed as JSON; when it is not, throws `<where>: <what> is not JSON (N bytes of <type>,
+ * not shown)` — never the parser's own message, which quotes the start of the text (V8:
+ * `Unexpected token '<', "<html>upst"... is not valid JSON`).
+ */
+export function parseJsonAnswer(text: string, contentType: string | undefined, where: string, what: string): unknown {
+  try {
+    return JSON.parse(text);
+  } catch {
+    throw new Error(`${where}: ${what} is not JSON (${Buffer.byteLength(text)} bytes of ${mediaType(contentType)}, not shown)`);
+  }
+}
+
+/** A Content-Type's media type, cut short (an attacker-chosen header goes into messages too). */
+function mediaType(contentType: string | undefined): string {
+  return (contentType || 'unknown type').split(';')[0]!.trim().slice(0, 60) || 'unknown type';
 }

@@ -1,8 +1,8 @@
 /**
  * `kubernetes` discovery against an API server that misbehaves on purpose (issue 11 §1):
  * watches that end at once, watches held 1.1 s and then ended by an ERROR event or a dropped
- * connection, 410 on every watch, bookmarks, malformed objects, error bodies that
- * echo the Authorization header, FQDN slices and slices without ports. The API server is the real
+ * connection, 410 on every watch, bookmarks, malformed objects, error bodies that echo the
+ * Authorization header, 200 answers that are not JSON, FQDN slices and slices without ports. The API server is the real
  * test server on 127.0.0.1 (test/support/kube-apiserver.ts). Counting tests run on fake timers
  * (the server's and the client's), so a count never depends on how fast the machine is: the
  * bounds come from the back-off (round n+1 starts 0.8 s × 2^(n−1) × [1, 2) after round n).
@@ -319,5 +319,40 @@ describe('kubernetes: credentials never leak', () => {
       diagnostics.unsubscribe('meshlet:discovery-error', onChannel);
       api.echoHeaders = null;
     }
+  });
+});
+
+describe('kubernetes: answers that are not JSON', () => {
+  const PAGE = '<html><head><title>502 upstream unavailable</title></head><body>upstream connect error or disconnect/reset before headers</body></html>';
+
+  test('a 200 list (and Service) answer that is not JSON is reported by size and type, never quoted; discovery recovers when the answers are JSON again', async () => {
+    api.apply('services', 'default', { metadata: { name: 'web' }, spec: { selector: { app: 'web' } } });
+    api.apply('pods', 'default', { metadata: { name: 'web-0', labels: { app: 'web', version: 'v1' } }, spec: {} });
+    api.apply('endpointslices', 'default', slice('web-a', 'web', [{ ip: '127.0.0.1', pod: 'web-0' }], backend.port));
+    api.answer200 = { contentType: 'text/html; charset=utf-8', body: PAGE };
+    const seen: string[] = [];
+    mesh = createMesh({
+      logger: { warn: (m: string) => seen.push(m), debug: (m: string) => seen.push(m) },
+      services: { web: { discovery: { type: 'kubernetes', service: 'web', namespace: 'default', port: 'http', apiServer: api.url, podLabels: true } } },
+    });
+    mesh.on('discovery-error', (e) => seen.push(e.message));
+    const bytes = Buffer.byteLength(PAGE);
+    // Both answers fail (the slices' list and the Service read for pod labels), each reported once before its back-off.
+    await until(() => seen.some((m) => m.includes('the list answer is not JSON')) && seen.some((m) => m.includes('reading service web: the answer is not JSON')));
+    const listError = seen.find((m) => m.includes('the list answer is not JSON'))!;
+    expect(listError).toMatch(
+      new RegExp(`^kubernetes discovery: /apis/discovery\\.k8s\\.io/v1/namespaces/default/endpointslices: the list answer is not JSON \\(${bytes} bytes of text/html, not shown\\); next try in [\\d.]+ s$`),
+    );
+    expect(seen.find((m) => m.includes('reading service web')) ?? '').toMatch(new RegExp(`reading service web: the answer is not JSON \\(${bytes} bytes of text/html, not shown\\)`));
+    expect(mesh.stats().services.web!.lastDiscoveryError).toMatch(/is not JSON \(\d+ bytes of text\/html, not shown\)/);
+    const all = [...seen, JSON.stringify(mesh.stats())].join('\n');
+    for (const quoted of ['<html', 'upstream', 'Unexpected token', 'valid JSON']) expect(all).not.toContain(quoted);
+
+    // Recovery: the next tries (within their 0.8–1.6 s back-off) get JSON and the endpoint is used, pod labels included.
+    api.answer200 = null;
+    const res = await request('http://web/', { dispatcher: mesh.dispatcher });
+    expect(res.statusCode).toBe(200);
+    await res.body.dump();
+    await until(() => mesh!.stats().services.web!.endpoints[0]?.labels.version === 'v1');
   });
 });

@@ -12,7 +12,8 @@
  * 'end-at-once'`), hold every watch a while and then drop its connection, send an ERROR event or
  * end it cleanly (`watchCut`), answer every watch with 410 (`goneAlways`, as an ERROR event or
  * HTTP 410 per `goneMode`), refuse everything with a body that echoes the request's headers,
- * Authorization included (`echoHeaders`, as a Status or as plain text) — objects of any shape can
+ * Authorization included (`echoHeaders`, as a Status or as plain text), answer every list and get
+ * 200 with a body that is not JSON (`answer200`: a proxy's HTML page) — objects of any shape can
  * be stored with `apply`, malformed ones included.
  *
  * Istio's DestinationRules and VirtualServices (networking.istio.io, CRDs) are served the same way
@@ -68,6 +69,8 @@ export interface KubeApiServer {
    * that shows what it got): as a Kubernetes Status whose message holds them, or as plain text.
    */
   echoHeaders: { status: number; as: 'status' | 'text' } | null;
+  /** Answer every request but a watch 200 with this body and Content-Type (not JSON, say), or null. */
+  answer200: { contentType: string; body: string } | null;
   /** The networking.istio.io versions served (others answer 404, as an API server without them). @default v1, v1beta1, v1alpha3 */
   istioVersions: string[];
   /** Requests seen, as `METHOD path?query`. */
@@ -133,6 +136,7 @@ export async function startKubeApi(options: { tls?: { cert: string; key: string 
     watchCut: null,
     goneAlways: false,
     echoHeaders: null,
+    answer200: null,
     istioVersions: ['v1', 'v1beta1', 'v1alpha3'],
     requests,
     apply(kind, ns, object) {
@@ -186,6 +190,11 @@ export async function startKubeApi(options: { tls?: { cert: string; key: string 
       if (api.echoHeaders.as === 'status') return status(res, api.echoHeaders.status, 'InternalError', `proxy error; request headers were:\n${seen}`);
       res.writeHead(api.echoHeaders.status, { 'content-type': 'text/plain' });
       res.end(`upstream said no. You sent:\n${seen}\n`);
+      return;
+    }
+    if (api.answer200 !== null && url.searchParams.get('watch') !== '1' && url.searchParams.get('watch') !== 'true') {
+      res.writeHead(200, { 'content-type': api.answer200.contentType });
+      res.end(api.answer200.body);
       return;
     }
     if (api.token !== undefined && req.headers.authorization !== `Bearer ${api.token}`) return status(res, 401, 'Unauthorized', 'Unauthorized');
