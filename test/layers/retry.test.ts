@@ -187,6 +187,24 @@ describe('timing', () => {
   });
 });
 
+test('Retry-After on a 429 is honoured too: the retry waits for it', async () => {
+  vi.useFakeTimers({ toFake: ['setTimeout', 'clearTimeout'] });
+  backends[0]!.handler = (_req, res) => {
+    res.writeHead(429, { 'retry-after': '2' });
+    res.end();
+  };
+  const m = meshOver([backends[0]!, backends[1]!], { retry: { retriableStatusCodes: [429], retryAfterMaxMs: 5_000 } });
+  let settled = false;
+  const outcome = call(m).finally(() => (settled = true));
+  while (backends[0]!.received.length < 1) await vi.advanceTimersByTimeAsync(0);
+  await vi.advanceTimersByTimeAsync(1_900);
+  expect(settled).toBe(false);
+  expect(backends[1]!.received).toHaveLength(0); // still waiting out the 2 s
+  await vi.advanceTimersByTimeAsync(200);
+  expect((await outcome).status).toBe(200);
+  expect(backends[1]!.received).toHaveLength(1);
+});
+
 describe('retry budget', () => {
   test('when every endpoint fails, retries stay within the budget (no retry storm)', async () => {
     for (const b of backends) b.fault = { kind: 'status', status: 503 };

@@ -113,6 +113,25 @@ describe('close', () => {
     expect(backends[0]!.received.length + backends[1]!.received.length).toBe(received); // nothing sent after close
   });
 
+  test('a request waiting for a concurrency slot when close starts fails with MESH_CLOSED; the running one finishes', async () => {
+    backends = await startBackends(1);
+    let release: (() => void) | null = null;
+    backends[0]!.handler = (_req, res) => {
+      release = () => res.end('done');
+    };
+    const m = meshOver([backends[0]!.url], { limits: { maxRequests: 1, maxPendingRequests: 1, maxQueueTimeMs: 600_000 } });
+    const running = get(m);
+    while (backends[0]!.received.length < 1) await new Promise((r) => setImmediate(r));
+    const queued = get(m);
+    while (m.stats().services.api!.pending < 1) await new Promise((r) => setImmediate(r));
+    const closed = m.close({ graceMs: 600_000 });
+    expect(await queued).toMatchObject({ code: 'MESH_CLOSED' }); // at once, not after the queue time or the grace
+    expect(backends[0]!.received).toHaveLength(1); // the queued one was never sent
+    release!();
+    expect(await running).toBe(200);
+    await closed;
+  });
+
   test('dispatcher.destroy() during a close cuts its grace short', async () => {
     backends = await startBackends(1);
     backends[0]!.fault = { kind: 'hang' };
@@ -190,6 +209,16 @@ describe('every failure a caller sees is a MeshError', () => {
     expect(hung).toMatchObject({ code: 'UPSTREAM_FAILED', kind: 'timeout' });
     expect((hung as Error).cause).toMatchObject({ code: 'UND_ERR_HEADERS_TIMEOUT' });
     for (const e of [refused, reset, hung]) expect(isMeshError(e)).toBe(true);
+  });
+
+  test('a response larger than pool.maxResponseSizeBytes is UPSTREAM_FAILED (reset), with undici\'s error as its cause', async () => {
+    backends = await startBackends(1);
+    backends[0]!.handler = (_req, res) => res.end('x'.repeat(4096));
+    const m = meshOver([backends[0]!.url], { retry: false, pool: { maxResponseSizeBytes: 1024 } });
+    // The headers arrive (200); the body fails when it passes the limit (read whole: dump() would ignore it).
+    const err = await request('http://api/x', { dispatcher: m.dispatcher }).then((r) => r.body.text(), (e: unknown) => e).catch((e: unknown) => e);
+    expect(err).toMatchObject({ code: 'UPSTREAM_FAILED', kind: 'reset', attempts: 1, cause: { code: 'UND_ERR_RES_EXCEEDED_MAX_SIZE' } });
+    expect(isMeshError(err)).toBe(true);
   });
 
   test('a malformed response (undici HTTPParserError) is UPSTREAM_FAILED too', async () => {
