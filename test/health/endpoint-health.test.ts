@@ -345,6 +345,207 @@ describe('a passing active health check ends an ejection (Envoy successful_activ
   });
 });
 
+describe('outlier detection: the other rules (README: consecutiveGatewayErrors, the local-origin split, failurePercentage, maxEjectionTimeMs)', () => {
+  /**
+   * b answers its nth request with `script[n]` — a status, or `'reset'` (the connection is
+   * destroyed, no response) — and 200 once the script has run out.
+   */
+  function scripted(b: Backend, script: readonly (number | 'reset')[]): void {
+    let n = 0;
+    b.handler = (req, res) => {
+      const step = script[n++] ?? 200;
+      if (step === 'reset') {
+        req.socket.destroy();
+        return;
+      }
+      res.writeHead(step);
+      res.end('{}');
+    };
+  }
+  /** b fails (500) `failing` of every 5 requests it gets, the first ones of each five. */
+  function failingShare(b: Backend, failing: number): void {
+    let n = 0;
+    b.handler = (_req, res) => {
+      res.writeHead(n++ % 5 < failing ? 500 : 200);
+      res.end('{}');
+    };
+  }
+  const allTimers = () => vi.useFakeTimers({ toFake: ['setTimeout', 'clearTimeout', 'setInterval', 'clearInterval'] });
+
+  test('consecutiveGatewayErrors: 502, 503 and 504 in a row eject, before consecutive5xxErrors (5) would', async () => {
+    const m = await setup(2, { outlierDetection: { consecutiveGatewayErrors: 3, maxEjectionPercent: 100 } });
+    fakeEjectionClock();
+    const ejections = record(m, 'ejection');
+    const b0 = backends[0]!;
+    scripted(b0, [502, 503, 504]);
+    const results = [];
+    for (let i = 0; i < 6; i++) results.push(await get(m)); // round robin: 3 reach b0
+    expect(results.filter((r) => r !== 200)).toEqual([502, 503, 504]);
+    expect(health(m, b0)).toBe('ejected');
+    expect(ejections).toEqual([expect.objectContaining({ endpoint: b0.url, reason: '3 consecutive gateway errors', ejections: 1 })]);
+    for (let i = 0; i < 4; i++) expect(await get(m)).toBe(200);
+    expect(b0.received).toHaveLength(3); // no more traffic while ejected
+  });
+
+  test('consecutiveGatewayErrors: fewer in a row (a success between), or other 5xx, do not eject', async () => {
+    const m = await setup(2, { outlierDetection: { consecutiveGatewayErrors: 3, consecutive5xxErrors: 0, maxEjectionPercent: 100 } });
+    const ejections = record(m, 'ejection');
+    const b0 = backends[0]!;
+    // two gateway errors, a success, two more, a success; then 500s, which are 5xx but not gateway errors
+    scripted(b0, [502, 503, 200, 504, 502, 200, 500, 500, 500, 500, 500, 500]);
+    for (let i = 0; i < 24; i++) await get(m); // round robin: 12 reach b0
+    expect(b0.received).toHaveLength(12);
+    expect(ejections).toEqual([]);
+    expect(health(m, b0)).toBe('healthy');
+  });
+
+  // README: "consecutiveGatewayErrors" — 502/503/504 *in a row*; in Envoy (whose names and
+  // semantics the README follows) a 5xx that is not a gateway error resets the gateway count
+  // (DetectorHostMonitorImpl::putHttpResponseCode: `else consecutive_gateway_failure_ = 0`).
+  // src/health/endpoint-health.ts:163 only ever increments s.cGateway; an http-5xx (500) neither
+  // counts nor resets it, so 503, 500, 503 ejects as "2 consecutive gateway errors".
+  test.fails('consecutiveGatewayErrors: a 500 between two gateway errors breaks the run (Envoy resets the count on a non-gateway 5xx)', async () => {
+    const m = await setup(2, { outlierDetection: { consecutiveGatewayErrors: 2, consecutive5xxErrors: 0, maxEjectionPercent: 100 } });
+    fakeEjectionClock();
+    const ejections = record(m, 'ejection');
+    const b0 = backends[0]!;
+    scripted(b0, [503, 500, 503]);
+    for (let i = 0; i < 6; i++) await get(m); // round robin: 3 reach b0
+    expect(b0.received).toHaveLength(3);
+    expect(ejections).toEqual([]);
+    expect(health(m, b0)).toBe('healthy');
+  });
+
+  test('splitExternalLocalOriginErrors: resets are local-origin failures, ejected by consecutiveLocalOriginFailures and not counted as 5xx', async () => {
+    const m = await setup(2, {
+      outlierDetection: { splitExternalLocalOriginErrors: true, consecutiveLocalOriginFailures: 3, consecutive5xxErrors: 2, maxEjectionPercent: 100 },
+    });
+    fakeEjectionClock();
+    const ejections = record(m, 'ejection');
+    const b0 = backends[0]!;
+    b0.fault = { kind: 'reset' };
+    const results = [];
+    for (let i = 0; i < 4; i++) results.push(await get(m)); // round robin: 2 reach b0
+    expect(results.filter((r) => r !== 200)).toEqual(['UPSTREAM_FAILED', 'UPSTREAM_FAILED']);
+    // two failures, consecutive5xxErrors: 2 — but with the split, resets are not 5xx
+    expect(ejections).toEqual([]);
+    expect(health(m, b0)).toBe('healthy');
+    for (let i = 0; i < 2; i++) await get(m); // the third reset
+    expect(b0.received).toHaveLength(3);
+    expect(health(m, b0)).toBe('ejected');
+    expect(ejections).toEqual([expect.objectContaining({ endpoint: b0.url, reason: '3 consecutive local-origin failures', ejections: 1 })]);
+  });
+
+  test('splitExternalLocalOriginErrors: with the split, HTTP 5xx still eject by consecutive5xxErrors, resets between them notwithstanding', async () => {
+    const m = await setup(2, {
+      outlierDetection: { splitExternalLocalOriginErrors: true, consecutiveLocalOriginFailures: 3, consecutive5xxErrors: 2, maxEjectionPercent: 100 },
+    });
+    fakeEjectionClock();
+    const ejections = record(m, 'ejection');
+    const b0 = backends[0]!;
+    scripted(b0, [500, 'reset', 500]);
+    for (let i = 0; i < 6; i++) await get(m); // round robin: 3 reach b0
+    expect(b0.received).toHaveLength(3);
+    expect(ejections).toEqual([expect.objectContaining({ endpoint: b0.url, reason: '2 consecutive 5xx' })]);
+  });
+
+  test('without the split, the same resets count as 5xx: consecutive5xxErrors: 2 ejects after two', async () => {
+    const m = await setup(2, { outlierDetection: { consecutiveLocalOriginFailures: 3, consecutive5xxErrors: 2, maxEjectionPercent: 100 } });
+    fakeEjectionClock();
+    const ejections = record(m, 'ejection');
+    const b0 = backends[0]!;
+    b0.fault = { kind: 'reset' };
+    for (let i = 0; i < 4; i++) await get(m); // round robin: 2 reach b0
+    expect(b0.received).toHaveLength(2);
+    expect(health(m, b0)).toBe('ejected');
+    expect(ejections).toEqual([expect.objectContaining({ endpoint: b0.url, reason: '2 consecutive 5xx' })]);
+  });
+
+  test('failurePercentage: the sweep, every intervalMs, ejects an endpoint whose failure share reached threshold — not before, and not one below it', async () => {
+    allTimers(); // before the mesh: the sweep is its setInterval
+    const m = await setup(3, {
+      outlierDetection: { consecutive5xxErrors: 0, intervalMs: 1_000, baseEjectionTimeMs: 60_000, maxEjectionPercent: 100, failurePercentage: { threshold: 60, minimumHosts: 3, requestVolume: 10 } },
+    });
+    const ejections = record(m, 'ejection');
+    const [b0, b1, b2] = backends as [Backend, Backend, Backend];
+    failingShare(b0, 3); // 60 %
+    failingShare(b1, 2); // 40 %
+    for (let i = 0; i < 30; i++) await get(m); // round robin: 10 each
+    expect([b0, b1, b2].map((b) => b.received.length)).toEqual([10, 10, 10]);
+    vi.advanceTimersByTime(999);
+    expect(ejections).toEqual([]); // judged at the sweep only
+    expect(health(m, b0)).toBe('healthy');
+    vi.advanceTimersByTime(1);
+    expect(ejections).toEqual([expect.objectContaining({ endpoint: b0.url, reason: 'failure percentage 60 %', ejections: 1, durationMs: 60_000 })]);
+    expect([b0, b1, b2].map((b) => health(m, b))).toEqual(['ejected', 'healthy', 'healthy']);
+    for (let i = 0; i < 6; i++) await get(m);
+    expect(b0.received).toHaveLength(10); // no more traffic while ejected
+  });
+
+  test('failurePercentage: an endpoint with fewer than requestVolume requests in the interval is not judged (the count starts again each interval)', async () => {
+    allTimers();
+    const m = await setup(3, {
+      outlierDetection: { consecutive5xxErrors: 0, intervalMs: 1_000, baseEjectionTimeMs: 60_000, maxEjectionPercent: 100, failurePercentage: { threshold: 50, minimumHosts: 3, requestVolume: 10 } },
+    });
+    const ejections = record(m, 'ejection');
+    const b0 = backends[0]!;
+    b0.fault = { kind: 'status', status: 500 }; // every request fails
+    for (let i = 0; i < 27; i++) await get(m); // 9 each
+    vi.advanceTimersByTime(1_000);
+    expect(ejections).toEqual([]);
+    for (let i = 0; i < 3; i++) await get(m); // 1 each: 10 over both intervals, 1 in this one
+    vi.advanceTimersByTime(1_000);
+    expect(ejections).toEqual([]);
+    expect(health(m, b0)).toBe('healthy');
+    for (let i = 0; i < 30; i++) await get(m); // 10 each in this interval
+    vi.advanceTimersByTime(1_000);
+    expect(ejections).toEqual([expect.objectContaining({ endpoint: b0.url, reason: 'failure percentage 100 %' })]);
+    expect(health(m, b0)).toBe('ejected');
+  });
+
+  test('failurePercentage: no endpoint is judged while fewer than minimumHosts have requestVolume requests', async () => {
+    allTimers();
+    const m = await setup(3, {
+      outlierDetection: { consecutive5xxErrors: 0, intervalMs: 1_000, baseEjectionTimeMs: 60_000, maxEjectionPercent: 100, failurePercentage: { threshold: 50, minimumHosts: 4, requestVolume: 10 } },
+    });
+    const ejections = record(m, 'ejection');
+    const b0 = backends[0]!;
+    b0.fault = { kind: 'status', status: 500 };
+    for (let round = 0; round < 3; round++) {
+      for (let i = 0; i < 30; i++) await get(m); // 10 each: 3 hosts with the volume, 4 needed
+      vi.advanceTimersByTime(1_000);
+    }
+    expect(b0.received).toHaveLength(30);
+    expect(ejections).toEqual([]);
+    expect(health(m, b0)).toBe('healthy');
+  });
+
+  test('maxEjectionTimeMs caps the growing ejection time (base × times ejected), on the event and on the clock', async () => {
+    allTimers(); // the decay sweep too (10 s), which this test never reaches
+    const m = await setup(2, { outlierDetection: { consecutive5xxErrors: 1, baseEjectionTimeMs: 100, maxEjectionTimeMs: 250, maxEjectionPercent: 100 } });
+    const ejections = record(m, 'ejection');
+    const b0 = backends[0]!;
+    b0.fault = { kind: 'status', status: 503 };
+    /** Requests until b0 (its probe, when half-open) fails once more — at most 4. */
+    const untilEjected = async () => {
+      const n = ejections.length;
+      for (let i = 0; i < 4 && ejections.length === n; i++) await get(m);
+      expect(ejections).toHaveLength(n + 1);
+    };
+    await untilEjected();
+    for (const ms of [100, 200, 250, 250]) {
+      expect(ejections.at(-1)!.durationMs).toBe(ms);
+      vi.advanceTimersByTime(ms - 1);
+      expect(health(m, b0)).toBe('ejected');
+      vi.advanceTimersByTime(1);
+      expect(health(m, b0)).toBe('half-open');
+      await untilEjected(); // the probe fails
+    }
+    expect(ejections.map((e) => [e.durationMs, e.ejections])).toEqual([[100, 1], [200, 2], [250, 3], [250, 4], [250, 5]]);
+    expect(m.stats().services.api!.endpoints.find((e) => e.url === b0.url)).toMatchObject({ health: 'ejected', ejections: 5 });
+  });
+});
+
 describe('slow start', () => {
   test("a new endpoint's share ramps up over the window", async () => {
     let t = 0; // the mesh's clock, moved by hand
