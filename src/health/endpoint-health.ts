@@ -166,8 +166,12 @@ export class ServiceHealth {
     if (o !== null) {
       const countsAs5xx = !local || !o.split;
       if (countsAs5xx) s.c5xx++;
+      // As Envoy's detector: another 5xx breaks a run of gateway errors, and (with the split) any
+      // HTTP answer is a local-origin success that breaks a run of local-origin failures.
       if (kind === 'gateway-error' || (local && !o.split)) s.cGateway++;
+      else if (!local) s.cGateway = 0;
       if (local && o.split) s.cLocal++;
+      else if (!local) s.cLocal = 0;
       if (o.consecutive5xx > 0 && s.c5xx >= o.consecutive5xx) return this.#circuits.eject(endpoint, s, `${s.c5xx} consecutive 5xx`);
       if (o.consecutiveGateway > 0 && s.cGateway >= o.consecutiveGateway) return this.#circuits.eject(endpoint, s, `${s.cGateway} consecutive gateway errors`);
       if (o.split && o.consecutiveLocal > 0 && s.cLocal >= o.consecutiveLocal) return this.#circuits.eject(endpoint, s, `${s.cLocal} consecutive local-origin failures`);

@@ -399,12 +399,9 @@ describe('outlier detection: the other rules (README: consecutiveGatewayErrors, 
     expect(health(m, b0)).toBe('healthy');
   });
 
-  // README: "consecutiveGatewayErrors" — 502/503/504 *in a row*; in Envoy (whose names and
-  // semantics the README follows) a 5xx that is not a gateway error resets the gateway count
-  // (DetectorHostMonitorImpl::putHttpResponseCode: `else consecutive_gateway_failure_ = 0`).
-  // src/health/endpoint-health.ts:163 only ever increments s.cGateway; an http-5xx (500) neither
-  // counts nor resets it, so 503, 500, 503 ejects as "2 consecutive gateway errors".
-  test.fails('consecutiveGatewayErrors: a 500 between two gateway errors breaks the run (Envoy resets the count on a non-gateway 5xx)', async () => {
+  // As Envoy's detector (DetectorHostMonitorImpl::putHttpResponseCode: a 5xx that is not a
+  // gateway error resets the gateway count).
+  test('consecutiveGatewayErrors: a 500 between two gateway errors breaks the run (Envoy resets the count on a non-gateway 5xx)', async () => {
     const m = await setup(2, { outlierDetection: { consecutiveGatewayErrors: 2, consecutive5xxErrors: 0, maxEjectionPercent: 100 } });
     fakeEjectionClock();
     const ejections = record(m, 'ejection');
@@ -434,6 +431,20 @@ describe('outlier detection: the other rules (README: consecutiveGatewayErrors, 
     expect(b0.received).toHaveLength(3);
     expect(health(m, b0)).toBe('ejected');
     expect(ejections).toEqual([expect.objectContaining({ endpoint: b0.url, reason: '3 consecutive local-origin failures', ejections: 1 })]);
+  });
+
+  test('splitExternalLocalOriginErrors: an HTTP answer between resets (a connection that worked) breaks their run, as in Envoy', async () => {
+    const m = await setup(2, {
+      outlierDetection: { splitExternalLocalOriginErrors: true, consecutiveLocalOriginFailures: 3, consecutive5xxErrors: 0, maxEjectionPercent: 100 },
+    });
+    fakeEjectionClock();
+    const ejections = record(m, 'ejection');
+    const b0 = backends[0]!;
+    scripted(b0, ['reset', 500, 'reset', 'reset']);
+    for (let i = 0; i < 8; i++) await get(m); // round robin: 4 reach b0
+    expect(b0.received).toHaveLength(4);
+    expect(ejections).toEqual([]); // reset, 500, reset, reset: two in a row, not three
+    expect(health(m, b0)).toBe('healthy');
   });
 
   test('splitExternalLocalOriginErrors: with the split, HTTP 5xx still eject by consecutive5xxErrors, resets between them notwithstanding', async () => {
