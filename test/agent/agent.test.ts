@@ -5,7 +5,7 @@ import { AsyncLocalStorage } from 'node:async_hooks';
 import http from 'node:http';
 import net from 'node:net';
 import { afterEach, beforeEach, describe, expect, test } from 'vitest';
-import { createMesh, MeshAgent, OverloadedError, TimeoutError, UnknownServiceError, type Mesh, type ServiceConfig } from '../../src/index.js';
+import { createMesh, MeshAgent, OverloadedError, TimeoutError, UnknownServiceError, type Mesh, type MeshConfig, type ServiceConfig } from '../../src/index.js';
 import { closeAll, startBackend, startBackends, type Backend } from '../support/backend.js';
 import { httpError, httpRequest } from '../support/http-client.js';
 
@@ -13,7 +13,7 @@ let backends: Backend[];
 let mesh: Mesh;
 let agent: MeshAgent;
 
-function meshWith(service: Partial<ServiceConfig> = {}, extra: { unknownHosts?: 'passthrough' | 'reject' } = {}): void {
+function meshWith(service: Partial<ServiceConfig> = {}, extra: Pick<MeshConfig, 'unknownHosts'> = {}): void {
   mesh = createMesh({ services: { orders: { endpoints: backends.map((b) => b.url), balancer: 'round-robin', ...service } }, ...extra });
   agent = mesh.agent();
 }
@@ -221,6 +221,29 @@ describe('hosts that are not services', () => {
       expect(err).toBeInstanceOf(UnknownServiceError);
       expect(err.code).toBe('UNKNOWN_SERVICE');
       expect(other.received).toHaveLength(0);
+      // Services still work through the same agent.
+      expect((await httpRequest('http://orders/ok', { agent })).status).toBe(200);
+    } finally {
+      await other.close();
+    }
+  });
+
+  test('with a passthrough list, a listed host goes out to its server; an unlisted one is UnknownServiceError, never contacted', async () => {
+    meshWith({}, { unknownHosts: { passthrough: ['127.0.0.1'] } });
+    const other = await startBackend('other');
+    try {
+      const res = await httpRequest(`${other.url}/listed`, { agent });
+      expect(res.status).toBe(200);
+      expect(JSON.parse(res.body)).toMatchObject({ backend: 'other', url: '/listed' });
+      // The client's connection is in process; the mesh's dispatcher decides and opens the real one.
+      expect(res.socket).not.toBeInstanceOf(net.Socket);
+      expect(other.received.map((r) => r.url)).toEqual(['/listed']);
+      // The same server by a name the list does not have: refused by the mesh's rule.
+      const err = await httpError(`http://localhost:${other.port}/unlisted`, { agent });
+      expect(err).toBeInstanceOf(UnknownServiceError);
+      expect(err).toMatchObject({ code: 'UNKNOWN_SERVICE', service: `localhost:${other.port}` });
+      expect(other.received.map((r) => r.url)).toEqual(['/listed']);
+      expect(backends.every((b) => b.received.length === 0)).toBe(true);
       // Services still work through the same agent.
       expect((await httpRequest('http://orders/ok', { agent })).status).toBe(200);
     } finally {

@@ -257,6 +257,28 @@ describe('upgrades and CONNECT', () => {
     expect(text).toBe('not upgrade');
   });
 
+  test('an upgrade the endpoint resets is not retried: one request reached it, the client gets the error, retries stays 0', async () => {
+    // The service has the default retry policy, which retries a reset (attempts 2): an ordinary
+    // GET the endpoint resets would be sent again. An upgrade goes to one endpoint, once.
+    let upgrades = 0;
+    server.removeAllListeners('upgrade');
+    server.on('upgrade', (_req: http.IncomingMessage, socket: Duplex) => {
+      upgrades++;
+      socket.destroy(); // reset: no response at all
+    });
+    const req = http.request('http://files/ws', { agent, headers: { connection: 'upgrade', upgrade: 'echo' } });
+    let upgraded = false;
+    req.on('upgrade', (_res, socket: Duplex) => ((upgraded = true), socket.destroy()));
+    req.end();
+    const [err] = (await once(req, 'error')) as [Error & { code?: string }];
+    expect(err).toMatchObject({ code: 'UPSTREAM_FAILED', service: 'files' });
+    expect(upgraded).toBe(false);
+    expect(upgrades).toBe(1);
+    const stats = mesh.stats().services.files!;
+    expect(stats.retries).toBe(0);
+    expect(stats.endpoints.map((e) => e.requests)).toEqual([1]);
+  });
+
   test('CONNECT to a service is refused with INVALID_REQUEST before any endpoint is contacted', async () => {
     let reached = false;
     server.once('connect', () => (reached = true));

@@ -231,6 +231,28 @@ describe('dns: failures', () => {
     expect(urls(mesh)).toEqual(['http://127.0.0.1:8080']);
   });
 
+  test('onNxdomain "keep" with keepForMs 0 drops the endpoints at the first NXDOMAIN, keeping nothing', async () => {
+    const warnings: string[] = [];
+    dns.zone.set('web.test', { a: [{ address: '127.0.0.1', ttl: 0 }] });
+    mesh = createMesh({
+      logger: { warn: (m: string) => void warnings.push(m) },
+      services: { web: { discovery: { type: 'dns', host: 'web.test', servers: [dns.server], family: 4, minRefreshMs: 50, port: 8080, onNxdomain: 'keep', keepForMs: 0 } } },
+    });
+    await until(() => urls(mesh!).length === 1);
+    expect(stats(mesh).discoveryUpdates).toBe(1);
+    dns.zone.delete('web.test');
+    await until(() => urls(mesh!).length === 0);
+    // Dropped by that refresh, not by a keep timer: nothing was reported as kept, and the reason
+    // is the NXDOMAIN itself (a kept set's drop says "for N ms").
+    expect(stats(mesh).discoveryErrors).toBe(0);
+    expect(stats(mesh).lastDiscoveryError ?? '').not.toMatch(/keeping/);
+    expect(stats(mesh).discoveryUpdates).toBe(2);
+    const drops = warnings.filter((w) => /dropping its endpoints/.test(w));
+    expect(drops).toHaveLength(1);
+    expect(drops[0]).toMatch(/web\.test has no A records \(ENOTFOUND\); dropping its endpoints$/);
+    expect(await codeOf(at(mesh))).toBe('NO_HEALTHY_ENDPOINT');
+  });
+
   test('onNxdomain "drop" empties the service at the first NXDOMAIN', async () => {
     dns.zone.set('web.test', { a: [{ address: '127.0.0.1', ttl: 0 }] });
     mesh = dnsMesh({ port: 8080, onNxdomain: 'drop' });

@@ -1,4 +1,4 @@
-import { describe, expect, test } from 'vitest';
+import { describe, expect, test, vi } from 'vitest';
 import { createMesh, InvalidConfigError, isMeshError, type MeshConfig } from '../../src/index.js';
 
 const ok = ['http://127.0.0.1:3001'];
@@ -40,6 +40,11 @@ const bad: [string, unknown, string, RegExp][] = [
   ['timeout NaN', { services: { a: { endpoints: ok, timeoutMs: NaN } } }, 'services.a.timeoutMs', /expected a number/],
   ['deprecated timeout still checked', { services: { a: { endpoints: ok, timeout: -1 } } }, 'services.a.timeout', /≥ 0/],
   ['old and new name together', { services: { a: { endpoints: ok, timeout: 1, timeoutMs: 1 } } }, 'services.a.timeout', /either "timeoutMs" or the deprecated "timeout"/],
+  ['old and new readyTimeout together', { services: { a: { endpoints: ok, readyTimeout: 1, readyTimeoutMs: 1 } } }, 'services.a.readyTimeout', /give either "readyTimeoutMs" or the deprecated "readyTimeout", not both/],
+  ['old and new perTryTimeout together', { services: { a: { endpoints: ok, retry: { perTryTimeout: 1, perTryTimeoutMs: 1 } } } }, 'services.a.retry.perTryTimeout', /give either "perTryTimeoutMs" or the deprecated "perTryTimeout", not both/],
+  ["a subset's old and new timeout together", { services: { a: { endpoints: ok, subsets: { v1: { labels: { v: '1' }, timeout: 1, timeoutMs: 1 } } } } }, 'services.a.subsets.v1.timeout', /give either "timeoutMs" or the deprecated "timeout", not both/],
+  ["a route's old and new timeout together", { services: { a: { endpoints: ok, routes: [{ timeout: 1, timeoutMs: 1 }] } } }, 'services.a.routes[0].timeout', /give either "timeoutMs" or the deprecated "timeout", not both/],
+  ["a route's old and new perTryTimeout together", { services: { a: { endpoints: ok, routes: [{ retry: { perTryTimeout: 1, perTryTimeoutMs: '1ms' } }] } } }, 'services.a.routes[0].retry.perTryTimeout', /give either "perTryTimeoutMs" or the deprecated "perTryTimeout", not both/],
   ['a misspelled field names the nearest', { services: { a: { endpoints: ok, timeuotMs: 5 } } }, 'services.a.timeuotMs', /unknown field — did you mean "timeoutMs"\?/],
   ['a misspelled pool field', { services: { a: { endpoints: ok, pool: { conections: 5 } } } }, 'services.a.pool.conections', /did you mean "connections"/],
   ['hostHeader value', { services: { a: { endpoints: ok, hostHeader: 'x' } } }, 'services.a.hostHeader', /"service", "endpoint"/],
@@ -122,5 +127,59 @@ describe('good configuration', () => {
   test('an empty services map is allowed (everything passes through)', async () => {
     const mesh = createMesh({ services: {} });
     await mesh.close();
+  });
+});
+
+describe('deprecated duration names', () => {
+  test('timeout, readyTimeout and retry.perTryTimeout (of the service, a subset, a route) still work, with one DeprecationWarning per name', async () => {
+    // The warning is once per process per code, and other tests of this file already give
+    // `timeout`: a fresh copy of the modules has a fresh record of what was warned about.
+    vi.resetModules();
+    const fresh = await import('../../src/index.js');
+    const emit = vi.spyOn(process, 'emitWarning').mockImplementation(() => {});
+    const config = (): MeshConfig => ({
+      services: {
+        a: {
+          endpoints: ok,
+          timeout: 2_000,
+          readyTimeout: 300,
+          retry: { perTryTimeout: 150 },
+          subsets: { v1: { labels: { v: '1' }, timeout: 900 } },
+          routes: [{ subset: 'v1', timeout: 700, retry: { perTryTimeout: 50 } }],
+        },
+      },
+    });
+    try {
+      const mesh = fresh.createMesh(config());
+      const again = fresh.createMesh(config()); // no second warning for any of them
+      try {
+        const a = JSON.parse(JSON.stringify(mesh)).services.a;
+        expect(a).toMatchObject({
+          timeoutMs: 2_000,
+          readyTimeoutMs: 300,
+          retry: { perTryTimeoutMs: 150 },
+          subsets: { v1: { timeoutMs: 900 } },
+          routes: [{ timeoutMs: 700, retry: { perTryTimeoutMs: 50 } }],
+        });
+        // Written back under the current names only.
+        expect(a).not.toHaveProperty('timeout');
+        expect(a).not.toHaveProperty('readyTimeout');
+        expect(a.retry).not.toHaveProperty('perTryTimeout');
+        expect(a.subsets.v1).not.toHaveProperty('timeout');
+        expect(a.routes[0]).not.toHaveProperty('timeout');
+        expect(a.routes[0].retry).not.toHaveProperty('perTryTimeout');
+      } finally {
+        await Promise.all([mesh.close(), again.close()]);
+      }
+      const warnings = emit.mock.calls.map(([message, options]) => ({ message: String(message), options }));
+      expect(warnings.map((w) => w.options).sort((x, y) => JSON.stringify(x).localeCompare(JSON.stringify(y)))).toEqual(
+        ['MESHLET_DEP_PERTRYTIMEOUT', 'MESHLET_DEP_READYTIMEOUT', 'MESHLET_DEP_TIMEOUT'].map((code) => ({ type: 'DeprecationWarning', code })),
+      );
+      for (const [old, current] of [['timeout', 'timeoutMs'], ['readyTimeout', 'readyTimeoutMs'], ['perTryTimeout', 'perTryTimeoutMs']]) {
+        expect(warnings.some((w) => w.message.includes(`"${old}" (ms) is deprecated; use "${current}"`)), old).toBe(true);
+      }
+    } finally {
+      emit.mockRestore();
+    }
   });
 });

@@ -1,9 +1,11 @@
 // Which unknown hosts `unknownHosts: { passthrough: [...] }` lets out: the rule the dispatcher
 // asks once per origin (test/core/dispatcher.test.ts checks it on real servers), and how the
-// list is written back by toJSON.
+// list is written back by toJSON; and which host names address a service with a dot in its name.
+import { request } from 'undici';
 import { afterAll, expect, test } from 'vitest';
 import { createMesh, type Mesh } from '../../src/index.js';
 import { passthroughRule } from '../../src/service/hosts.js';
+import { startBackend } from '../support/backend.js';
 
 const meshes: Mesh[] = [];
 afterAll(async () => {
@@ -41,4 +43,30 @@ test('the list is kept lower-case and without duplicates, and toJSON writes it b
   const again = createMesh(json);
   meshes.push(again);
   expect(JSON.parse(JSON.stringify(again))).toEqual(json);
+});
+
+test('a service name with a dot has no Kubernetes forms: orders.v2 is reached as orders.v2 only', async () => {
+  const backend = await startBackend('v2');
+  try {
+    const m = createMesh({ unknownHosts: 'reject', services: { 'orders.v2': { endpoints: [backend.url], namespaces: ['shop'] } } });
+    meshes.push(m);
+    const res = await request('http://orders.v2/k', { dispatcher: m.dispatcher });
+    expect(((await res.body.json()) as { backend: string }).backend).toBe('v2');
+    expect(m.dispatcher.lookup('orders.v2')).not.toBeNull();
+    for (const host of ['orders.v2.shop', 'orders.v2.shop.svc', 'orders.v2.shop.svc.cluster.local']) {
+      expect(m.dispatcher.lookup(host), host).toBeNull();
+      const err = await request(`http://${host}/k`, { dispatcher: m.dispatcher }).then(
+        (r) => r.body.dump().then(() => null),
+        (e: unknown) => e,
+      );
+      expect(err, host).toMatchObject({ code: 'UNKNOWN_SERVICE', service: host });
+    }
+    expect(backend.received.map((r) => r.headers.host)).toEqual(['orders.v2']);
+    // A dot-free name in the same mesh does get them: the namespace list itself is in effect.
+    const control = createMesh({ unknownHosts: 'reject', services: { orders: { endpoints: [backend.url], namespaces: ['shop'] } } });
+    meshes.push(control);
+    for (const host of ['orders.shop', 'orders.shop.svc', 'orders.shop.svc.cluster.local']) expect(control.dispatcher.lookup(host), host).not.toBeNull();
+  } finally {
+    await backend.close();
+  }
 });
