@@ -126,4 +126,50 @@ describe.skipIf(!hasRedis)('global rate limit through Redis', () => {
       await startRedis();
     }
   });
+
+  test('the logger is warned once when Redis goes away, however many requests fall back, and once when it is back', async () => {
+    const warnings: string[] = [];
+    const waiters: { re: RegExp; resolve: () => void }[] = [];
+    const logger = {
+      debug: () => {},
+      warn: (line: string) => {
+        warnings.push(line);
+        for (const w of waiters.splice(0)) if (w.re.test(line)) w.resolve();
+        else waiters.push(w);
+      },
+    };
+    /** Resolves once a warning matching `re` was logged (bounded by the test's timeout). */
+    const warned = (re: RegExp): Promise<void> =>
+      warnings.some((l) => re.test(l)) ? Promise.resolve() : new Promise((resolve) => waiters.push({ re, resolve }));
+    const unreachable = /global rate limit: Redis unreachable/;
+    const back = /global rate limit: Redis reachable again/;
+    const m = createMesh({
+      logger,
+      services: {
+        api: {
+          endpoints: [backends[0]!.url],
+          rateLimit: { global: { redis: socket, requestsPerSecond: 1_000, fallbackRequestsPerSecond: 1_000, keyPrefix: `l${Date.now()}` } },
+        },
+      },
+    });
+    try {
+      expect(await status(m)).toBe(200); // connected: the shared limit applies
+      expect(warnings).toEqual([]);
+      await stopRedis();
+      await warned(unreachable);
+      const down: (number | string)[] = [];
+      for (let i = 0; i < 5; i++) down.push(await status(m));
+      expect(down).toEqual([200, 200, 200, 200, 200]); // the fallback limit lets them through
+      expect(warnings.filter((l) => unreachable.test(l))).toHaveLength(1);
+      await startRedis();
+      await warned(back); // ioredis reconnects on its own
+      for (let i = 0; i < 3; i++) expect(await status(m)).toBe(200);
+      expect(warnings.filter((l) => unreachable.test(l))).toHaveLength(1);
+      expect(warnings.filter((l) => back.test(l))).toHaveLength(1);
+      expect(warnings).toHaveLength(2);
+    } finally {
+      await m.close();
+      if (!redis) await startRedis();
+    }
+  });
 });

@@ -2,7 +2,8 @@
 // it (support/holding.ts), so "slow" is an event the test controls, never a race against the
 // clock; the hedge delay runs on fake timers. Checked: the caller gets exactly one response (the
 // first that is not non-fatal), the other copies are aborted (their backend sees the connection
-// close) and not blamed, failures leave the race, aborts end it, and a retry starts a new one.
+// close) and not blamed, failures leave the race, the caller's abort, the deadline and close() end
+// it, and a retry starts a new one.
 // What is hedged and when: hedge-policy.test.ts.
 import { afterEach, beforeEach, describe, expect, test, vi } from 'vitest';
 import { createMesh, type Mesh, type MeshEventMap, type ServiceConfig } from '../../src/index.js';
@@ -36,6 +37,10 @@ function meshOver(service: Partial<ServiceConfig> = {}, now?: () => number): Mes
 
 const api = (m: Mesh) => m.stats().services.api!;
 const endpoint = (m: Mesh, i: number) => api(m).endpoints.find((e) => e.url === backends[i]!.url)!;
+/** Let `n` turns of the event loop pass (setImmediate is not faked). */
+const turns = async (n: number): Promise<void> => {
+  for (let i = 0; i < n; i++) await new Promise((resolve) => setImmediate(resolve));
+};
 const events = <K extends keyof MeshEventMap>(m: Mesh, name: K): MeshEventMap[K][] => {
   const out: MeshEventMap[K][] = [];
   m.on(name, (e) => out.push(e));
@@ -189,6 +194,62 @@ describe('what ends a race, and what does not', () => {
     expect(seen.error).toBe(reason);
     await Promise.all([first.closed, copy.closed]);
     expect(api(m)).toMatchObject({ failures: 0, inFlight: 0 });
+  });
+
+  test('the deadline (timeoutMs) ends every copy: the caller gets one TIMEOUT, and both connections are closed', async () => {
+    const held = [hold(backends[0]!), hold(backends[1]!)]; // neither ever answers
+    const m = meshOver({ timeoutMs: 50, hedge: { delayMs: 10 } });
+    const r = dispatch(m);
+    const first = await held[0]!.next();
+    vi.advanceTimersByTime(10);
+    const copy = await held[1]!.next(); // both copies are in flight
+    vi.advanceTimersByTime(39);
+    let settled = false;
+    void r.done.then(() => (settled = true));
+    await turns(20); // nothing ends it before the deadline
+    expect(settled).toBe(false);
+    vi.advanceTimersByTime(1); // the deadline, 50 ms after the start
+    const seen = await r.done;
+    expect(seen).toMatchObject({ starts: 0, ends: 0, errors: 1 });
+    expect(seen.error).toMatchObject({ code: 'TIMEOUT', service: 'api' });
+    await Promise.all([first.closed, copy.closed]); // the mesh closed both copies' connections
+    expect(held.map((h) => h.count)).toEqual([1, 1]);
+    // Both copies ended (inFlight 0). Which is blamed is not what this checks: the copy that was
+    // current when the deadline fired ends as a 'timeout' (a TIMEOUT is not blameless), the other
+    // is cancelled (blameless), as any copy that loses a race.
+    expect(api(m)).toMatchObject({ hedges: 1, hedgesWon: 0, inFlight: 0 });
+    for (const i of [0, 1]) expect(endpoint(m, i)).toMatchObject({ requests: 1, inFlight: 0 });
+  });
+
+  test('close() ends every copy: past its grace the caller gets one MESH_CLOSED, both connections are closed, nothing counts against the endpoints', async () => {
+    const held = [hold(backends[0]!), hold(backends[1]!)]; // neither ever answers
+    const m = meshOver({ hedge: { delayMs: 10 } });
+    const r = dispatch(m);
+    const first = await held[0]!.next();
+    vi.advanceTimersByTime(10);
+    const copy = await held[1]!.next();
+    let closed = false;
+    const closing = m.close({ graceMs: 20 }).then(() => (closed = true));
+    let settled = false;
+    void r.done.then(() => (settled = true));
+    await turns(20);
+    expect(settled).toBe(false); // the copies go on within the grace
+    await until(() => {
+      vi.advanceTimersByTime(1); // until the grace runs out (its timer is armed once close has stopped the service's parts)
+      return settled;
+    });
+    const seen = await r.done;
+    expect(seen).toMatchObject({ starts: 0, ends: 0, errors: 1 });
+    expect(seen.error).toMatchObject({ code: 'MESH_CLOSED' });
+    await Promise.all([first.closed, copy.closed]);
+    await until(() => {
+      vi.advanceTimersByTime(0);
+      return closed;
+    });
+    await closing;
+    expect(held.map((h) => h.count)).toEqual([1, 1]); // nothing sent after the cut
+    expect(api(m)).toMatchObject({ hedges: 1, failures: 0, inFlight: 0 });
+    for (const i of [0, 1]) expect(endpoint(m, i)).toMatchObject({ failures: 0, inFlight: 0 });
   });
 
   test('a retry after a failed race starts a new race on an endpoint not tried yet', async () => {

@@ -84,6 +84,87 @@ describe('a pending request keeps the process alive', () => {
   }
 });
 
+describe('every other timer a request waits on keeps the process alive too', () => {
+  // As above: a script whose only work is one pending request that waits on one of the mesh's
+  // timers. Had the timer been unref'd, Node would exit (status 0, printing nothing) before it
+  // fired; the response printed proves the process waited. The waits are short (≤ 200 ms); what
+  // is asserted is the output and the exit status, never the time taken.
+  async function runAlive(body: string): Promise<{ status: number | null; out: string }> {
+    const dir = mkdtempSync(join(tmpdir(), 'meshlet-alive-'));
+    const file = join(dir, 'script.mjs');
+    writeFileSync(file, `import { createMesh, parseEndpointSpec } from ${JSON.stringify(join(dist, 'index.mjs'))};\nimport diagnostics from 'node:diagnostics_channel';\n${body}\n`);
+    try {
+      return await run(file, dir);
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  }
+  const quiet = `random: () => 0, logger: { debug() {}, warn() {} }`;
+  const report = `(r) => { console.log('status', r.status); return mesh.close(); }, (e) => { console.log('failed', e.cause?.code ?? e.code); return mesh.close({ graceMs: 0 }); }`;
+
+  test('a rate-limit wait (mode: wait): the second request waits for its token', async () => {
+    backends = await startBackends(1);
+    // 5/s with a burst of 1: the first request takes the token, the second waits about 200 ms
+    // for the next one — after the first has ended, so its connection is idle (undici unrefs it).
+    const r = await runAlive(`
+      const mesh = createMesh({ ${quiet}, services: { api: { endpoints: [${JSON.stringify(backends[0]!.url)}],
+        rateLimit: { requestsPerSecond: 5, burst: 1, mode: 'wait', maxWaitMs: 1000 } } } });
+      const first = await mesh.fetch('http://api/first');
+      console.log('first', first.status, await first.text() !== '');
+      mesh.fetch('http://api/second').then(${report});`);
+    expect(r.out).toContain('first 200 true');
+    expect(r.out).toContain('status 200');
+    expect(r.status).toBe(0);
+    expect(backends[0]!.received.map((q) => q.url)).toEqual(['/first', '/second']);
+  });
+
+  test("a fault delay: the route's delay is waited for, then the request is sent", async () => {
+    backends = await startBackends(1);
+    const r = await runAlive(`
+      const mesh = createMesh({ ${quiet}, services: { api: { endpoints: [${JSON.stringify(backends[0]!.url)}],
+        routes: [{ fault: { delay: { fixedDelayMs: 150, percent: 100 } } }] } } });
+      mesh.fetch('http://api/x').then(${report});`);
+    expect(r.out).toContain('status 200');
+    expect(r.status).toBe(0);
+    expect(backends[0]!.received).toHaveLength(1);
+  });
+
+  test('a concurrency queue: a request waiting for the one slot waits until maxQueueTimeMs (OVERLOADED)', async () => {
+    backends = await startBackends(1);
+    backends[0]!.fault = { kind: 'hang' }; // the first request holds the slot for good
+    // The slot holder's own socket would keep the process alive by itself; the script unrefs it
+    // (undici publishes each new connection), so only the queue's timer is left to do so.
+    const r = await runAlive(`
+      diagnostics.subscribe('undici:client:connected', ({ socket }) => socket.unref());
+      const mesh = createMesh({ ${quiet}, services: { api: { endpoints: [${JSON.stringify(backends[0]!.url)}], retry: false,
+        limits: { maxRequests: 1, maxPendingRequests: 1, maxQueueTimeMs: 150 } } } });
+      const holder = mesh.fetch('http://api/holder').then((r) => 'status ' + r.status, (e) => 'failed ' + (e.cause?.code ?? e.code));
+      mesh.fetch('http://api/queued').then(${report}).then(async () => console.log('holder', await holder));`);
+    expect(r.out).toContain('failed OVERLOADED'); // the queued request, after its wait
+    expect(r.out).toContain('holder failed MESH_CLOSED'); // cut by the close that followed
+    expect(r.status).toBe(0);
+    expect(backends[0]!.received.map((q) => q.url)).toEqual(['/holder']);
+  });
+
+  test("discovery's first answer: a request made before it waits for it", async () => {
+    backends = await startBackends(1);
+    // The discovery answers after a timer of its own that is unref'd: only the ready layer's
+    // wait keeps the process alive until then.
+    const r = await runAlive(`
+      const mesh = createMesh({ ${quiet},
+        discoveries: { late: (_o, ctx) => {
+          const t = setTimeout(() => ctx.update([parseEndpointSpec(${JSON.stringify(backends[0]!.url)}, 'api')]), 150);
+          t.unref();
+          return { stop() { clearTimeout(t); } };
+        } },
+        services: { api: { discovery: { type: 'late' } } } });
+      mesh.fetch('http://api/x').then(${report});`);
+    expect(r.out).toContain('status 200');
+    expect(r.status).toBe(0);
+    expect(backends[0]!.received).toHaveLength(1);
+  });
+});
+
 describe('close', () => {
   test('requests still running when the grace ends fail with MESH_CLOSED, count against no endpoint and spend no retry budget; close resolves after all settled', async () => {
     backends = await startBackends(2);
