@@ -161,12 +161,20 @@ export class GlobalRateLimitLayer implements Layer {
       RateLimiterMemory: new (o: object) => Limiter;
     };
     let client = this.#config.client as RedisLike | undefined;
+    // Redis going away and coming back is a change of state the operator hears about, once each.
+    // Listened for as soon as the client exists: an 'error' with no listener is printed by ioredis
+    // itself ("Unhandled error event"), outside the mesh's logger.
+    const listen = (c: RedisLike): void => {
+      c.on('error', (err) => this.#setDegraded(true, (err as Error)?.message));
+      c.on('ready', () => this.#setDegraded(false));
+    };
     if (client === undefined) {
       const mod = (await import(pathToFileURL(this.#modules.redis!).href)) as { default?: unknown; Redis?: unknown };
       const Redis = (mod.Redis ?? mod.default) as new (...args: unknown[]) => RedisLike;
       const target = this.#config.redis!;
       const options = { enableOfflineQueue: false, maxRetriesPerRequest: 1, lazyConnect: false };
       client = target.startsWith('redis://') || target.startsWith('rediss://') ? new Redis(target, options) : new Redis({ path: target, ...options });
+      listen(client);
       this.#owned = true;
       // Give the connection a moment, so the first requests use the shared limit, not the fallback.
       if (client.status !== 'ready') {
@@ -179,10 +187,8 @@ export class GlobalRateLimitLayer implements Layer {
         });
       }
     }
+    if (!this.#owned) listen(client);
     this.#client = client;
-    // Redis going away and coming back is a change of state the operator hears about, once each.
-    client.on('error', (err) => this.#setDegraded(true, (err as Error)?.message));
-    client.on('ready', () => this.#setDegraded(false));
     if (this.#closed) this.close();
     return new rlf.RateLimiterRedis({
       storeClient: client,

@@ -4,7 +4,7 @@ import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { afterAll, beforeAll, describe, expect, test } from 'vitest';
+import { afterAll, beforeAll, describe, expect, test, vi } from 'vitest';
 import { request } from 'undici';
 import { createMesh } from '../../src/index.js';
 import { closeAll, startBackends, type Backend } from '../support/backend.js';
@@ -107,9 +107,13 @@ describe.skipIf(!hasRedis)('global rate limit through Redis', () => {
     }
   });
 
-  test('while Redis is down, the per-process fallback limit applies', async () => {
+  test('while Redis is down, the per-process fallback limit applies, and says so through the logger only', async () => {
     await stopRedis();
+    const warnings: string[] = [];
+    // ioredis prints an 'error' nobody listens for to console.error itself: meshlet listens from the start.
+    const printed = vi.spyOn(console, 'error');
     const m = createMesh({
+      logger: { debug: () => {}, warn: (line: string) => void warnings.push(line) },
       services: {
         api: {
           endpoints: [backends[0]!.url],
@@ -121,7 +125,10 @@ describe.skipIf(!hasRedis)('global rate limit through Redis', () => {
       const results: (number | string)[] = [];
       for (let i = 0; i < 5; i++) results.push(await status(m));
       expect(results).toEqual([200, 200, 200, 'RATE_LIMITED', 'RATE_LIMITED']);
+      expect(printed.mock.calls.filter((c) => String(c[0]).includes('ioredis'))).toEqual([]);
+      expect(warnings.filter((w) => w.includes('Redis unreachable'))).toHaveLength(1);
     } finally {
+      printed.mockRestore();
       await m.close();
       await startRedis();
     }

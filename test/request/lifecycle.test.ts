@@ -57,7 +57,8 @@ function run(file: string, cwd: string): Promise<{ status: number | null; out: s
 
 describe('a pending request keeps the process alive', () => {
   // The script has no server and nothing else to do: only the request (its back-off timer, then
-  // its socket) can keep it running until the response arrives.
+  // its socket) can keep it running until the response arrives. random 0.49: round robin starts
+  // at the refused endpoint (⌊0.49 × 2⌋ = 0) and the back-off is ⌊0.49 × 300⌋ = 147 ms, not 0.
   for (const kind of ['mjs', 'cjs'] as const) {
     test(`${kind}: a retry's back-off after a refused connection is waited for`, async () => {
       backends = await startBackends(2);
@@ -65,7 +66,7 @@ describe('a pending request keeps the process alive', () => {
       const dir = mkdtempSync(join(tmpdir(), 'meshlet-alive-'));
       const load = kind === 'mjs' ? `import { createMesh } from ${JSON.stringify(join(dist, 'index.mjs'))};` : `const { createMesh } = require(${JSON.stringify(join(dist, 'index.js'))});`;
       const body = `
-        const mesh = createMesh({ random: () => 0, logger: { debug() {}, warn() {} }, services: { api: {
+        const mesh = createMesh({ random: () => 0.49, logger: { debug() {}, warn() {} }, services: { api: {
           endpoints: ${JSON.stringify(backends.map((b) => b.url))}, balancer: 'round-robin',
           retry: { backoff: { baseMs: 300, maxMs: 300 } } } } });
         mesh.fetch('http://api/x').then(async (r) => { console.log('status', r.status); await mesh.close(); },
