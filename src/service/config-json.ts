@@ -121,13 +121,17 @@ function hedgeToJSON(h: ParsedHedge | null): Json | false {
   });
 }
 
-/** A URL with a user or a password in it (`redis://:secret@host`) is a secret: left out, as a token is. */
-function hasCredentials(url: string): boolean {
+/**
+ * A Redis URL with a user or a password in it (`redis://:secret@host`) is a secret: left out, as a
+ * token is. A socket path (what is not `redis://` / `rediss://`) carries none.
+ */
+function hasCredentials(target: string): boolean {
+  if (!/^rediss?:\/\//.test(target)) return false;
   try {
-    const u = new URL(url);
+    const u = new URL(target);
     return u.username !== '' || u.password !== '';
   } catch {
-    return true; // not a URL we can read: do not risk writing a secret out
+    return true; // a URL we cannot read: do not risk writing a secret out
   }
 }
 

@@ -110,12 +110,13 @@ test('defaults are written out, so the JSON says what a bare config does', () =>
 
 test('no secret in toJSON: a Redis URL with credentials is left out, one without them kept', () => {
   const global = (redis: string) => ({ endpoints: ['http://127.0.0.1:1'], rateLimit: { global: { redis, requestsPerSecond: 10 } } });
-  const m = make({ services: { a: global('redis://:s3cret@127.0.0.1:1'), b: global('redis://user:pw@127.0.0.1:1/0'), c: global('redis://127.0.0.1:1') } });
+  const m = make({ services: { a: global('redis://:s3cret@127.0.0.1:1'), b: global('redis://user:pw@127.0.0.1:1/0'), c: global('redis://127.0.0.1:1'), d: global('/tmp/meshlet-no-redis.sock') } });
   const text = JSON.stringify(m);
   expect(text).not.toContain('s3cret');
   expect(text).not.toContain('user:pw');
   expect(m.toJSON().services.a!.rateLimit).not.toHaveProperty('global.redis');
   expect(m.toJSON().services.c!.rateLimit).toMatchObject({ global: { redis: 'redis://127.0.0.1:1' } });
+  expect(m.toJSON().services.d!.rateLimit).toMatchObject({ global: { redis: '/tmp/meshlet-no-redis.sock' } }); // a socket path is kept
 });
 
 test('no secret in toJSON: a literal Kubernetes token and an inline private key are left out, file paths kept', async () => {
