@@ -154,14 +154,17 @@ export function namespaceOf(o: KubeAccessOptions, located: { readonly namespace?
   return o.namespace ?? located.namespace ?? 'default';
 }
 
-/** Connect to the API server {@link locateApiServer} finds. @throws InvalidConfigError as it does */
-export function resolveAccess(o: KubeAccessOptions, path = ''): KubeAccess {
+/**
+ * Connect to the API server {@link locateApiServer} finds; `now` is the mesh's clock (ms), on which
+ * the token file's 60 s re-read is timed. @throws InvalidConfigError as locateApiServer does
+ */
+export function resolveAccess(o: KubeAccessOptions, path = '', now: () => number = Date.now): KubeAccess {
   const r = locateApiServer(o, path);
   if (o.token) r.token = o.token;
   if (o.tokenFile) r.tokenFile = o.tokenFile;
   const tokenFile = r.tokenFile;
   let token = r.token ?? (tokenFile ? read(tokenFile)?.trim() : undefined);
-  let readAt = Date.now();
+  let readAt = now();
   const dispatcher = new Agent({
     connect: { ca: r.ca, cert: r.cert, key: r.key, rejectUnauthorized: !r.insecure },
     keepAliveTimeout: 30_000,
@@ -171,14 +174,14 @@ export function resolveAccess(o: KubeAccessOptions, path = ''): KubeAccess {
     namespace: namespaceOf(o, r),
     dispatcher,
     authorization() {
-      if (tokenFile && Date.now() - readAt > TOKEN_REREAD_MS) this.refreshToken();
+      if (tokenFile && now() - readAt > TOKEN_REREAD_MS) this.refreshToken();
       return token ? `Bearer ${token}` : undefined;
     },
     redact: (text) => redact(text, [token, r.token, o.token]),
     refreshToken() {
       if (!tokenFile) return;
       token = read(tokenFile)?.trim() ?? token;
-      readAt = Date.now();
+      readAt = now();
     },
     close: () => dispatcher.close(),
   };

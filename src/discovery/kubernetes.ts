@@ -54,7 +54,7 @@ class KubernetesSource implements DiscoverySource {
     private readonly o: KubernetesOptions,
     private readonly ctx: DiscoveryContext,
   ) {
-    this.#access = resolveAccess(o, `services.${ctx.service}.discovery`);
+    this.#access = resolveAccess(o, `services.${ctx.service}.discovery`, ctx.now);
     this.#podsSynced = !o.podLabels;
     const ns = encodeURIComponent(this.#access.namespace);
     const slices = new ListWatch(

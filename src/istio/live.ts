@@ -82,7 +82,7 @@ export class IstioLive {
     this.#o = o;
     this.#target = target;
     this.#deps = deps;
-    this.#access = resolveAccess(o, 'istio');
+    this.#access = resolveAccess(o, 'istio', deps.now);
     this.#watch = new IstioWatch(
       this.#access,
       o.namespaces,

@@ -201,6 +201,24 @@ describe('kubernetes discovery (EndpointSlices)', () => {
     expect(JSON.stringify(m.stats())).not.toContain('token-');
   });
 
+  test("the token file is re-read every 60 s of the mesh's clock (injected), not only after a 401", async () => {
+    const tokenFile = join(dir, 'token');
+    writeFileSync(tokenFile, 'token-1\n');
+    let clock = 0;
+    api.apply('endpointslices', 'default', slice('web-a', 'web', [{ ip: '127.0.0.1' }], port));
+    mesh = createMesh({
+      now: () => clock,
+      services: { web: { discovery: { type: 'kubernetes', service: 'web', namespace: 'default', port: 'http', apiServer: api.url, tokenFile, podLabels: false }, balancer: 'round-robin' } },
+    });
+    expect(await at(mesh)).toBe('127.0.0.1');
+    writeFileSync(tokenFile, 'token-2\n'); // rotated; the server accepts any token, so no 401 triggers a re-read
+    const before = api.authorizations.length;
+    clock = 61_000; // a minute passes on the mesh's clock, none on the wall's
+    api.dropWatches();
+    await until(() => api.authorizations.length > before);
+    expect(api.authorizations.slice(before)[0]).toBe('Bearer token-2');
+  });
+
   test('config errors name the field', () => {
     expect(() => createMesh({ services: { web: { discovery: { type: 'kubernetes', port: 80 } as never } } }) /* missing service, on purpose */).toThrowError(/discovery\.service: required/);
     expect(() => createMesh({ services: { web: { discovery: { type: 'kubernetes', service: 'web', port: 0 } } } })).toThrowError(/discovery\.port: expected a port name or number/);

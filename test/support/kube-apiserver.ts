@@ -50,6 +50,8 @@ export interface KubeApiServer {
   readonly url: string;
   /** Required bearer token (undefined: none required). */
   token: string | undefined;
+  /** The Authorization header of every request, in order (undefined when none was sent). */
+  readonly authorizations: (string | undefined)[];
   /** How a too-old resourceVersion is answered. */
   goneMode: 'event' | 'http';
   /** Refuse every request with this status (e.g. 503), or null. */
@@ -130,6 +132,7 @@ export async function startKubeApi(options: { tls?: { cert: string; key: string 
   const api: KubeApiServer = {
     url: '',
     token: undefined,
+    authorizations: [],
     goneMode: 'event',
     failWith: null,
     watchMode: 'normal',
@@ -197,6 +200,7 @@ export async function startKubeApi(options: { tls?: { cert: string; key: string 
       res.end(api.answer200.body);
       return;
     }
+    api.authorizations.push(req.headers.authorization);
     if (api.token !== undefined && req.headers.authorization !== `Bearer ${api.token}`) return status(res, 401, 'Unauthorized', 'Unauthorized');
     // Discovery documents, enough for kubectl.
     if (url.pathname === '/api') return json(res, { kind: 'APIVersions', versions: ['v1'], serverAddressByClientCIDRs: [] });
