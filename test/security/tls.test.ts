@@ -188,6 +188,26 @@ describe.skipIf(!hasOpenssl)('TLS and mutual TLS to endpoints', () => {
     expect(m.stats().services.orders!.endpoints[0]!.failures).toBe(1);
   });
 
+  test('a TLS_IDENTITY_MISMATCH is a connect failure: even a POST is retried on another endpoint, which answers', async () => {
+    const impostor = pki.issue('payments', ['DNS:orders', 'IP:127.0.0.1', 'URI:spiffe://cluster.local/ns/shop/sa/payments']);
+    const wrong = await serve(impostor, pki.ca);
+    const right = await serve(server, pki.ca);
+    servers.push(wrong, right);
+    const m = createMesh({
+      random: () => 0, // round robin starts at the first endpoint: the impostor
+      logger: { debug: () => {}, warn: () => {} },
+      services: { orders: { endpoints: [wrong.url, right.url], balancer: 'round-robin', tls: { ca: pki.ca.certPath, subjectAltNames: [ORDERS_ID] } } },
+    });
+    meshes.push(m);
+    const res = await request('http://orders/x', { dispatcher: m.dispatcher, method: 'POST', body: 'order' });
+    await res.body.dump();
+    expect(res.statusCode).toBe(200);
+    const s = m.stats().services.orders!;
+    expect(s.retries).toBe(1);
+    expect(s.endpoints.find((e) => e.url === wrong.url)).toMatchObject({ failures: 1 });
+    expect(s.endpoints.find((e) => e.url === right.url)).toMatchObject({ failures: 0, requests: 1 });
+  });
+
   test('an expired server certificate is refused', async () => {
     const s = await serve(expired, pki.ca);
     servers.push(s);
