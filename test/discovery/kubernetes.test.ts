@@ -309,6 +309,15 @@ users:
     expect(fromKubeconfig(path, undefined)).toMatchObject({ server: 'https://127.0.0.1:6443', namespace: 'shop', token: 'abc', ca: 'CA PEM', insecure: false });
     expect(fromKubeconfig(path, 'prod')).toMatchObject({ server: 'https://127.0.0.1:7443', cert: 'CERT PEM', key: 'KEY PEM', insecure: true });
     expect(() => fromKubeconfig(path, 'staging')).toThrowError(/no context "staging"/);
+    // Through createMesh, the error names the config field that chose the context.
+    let err: unknown;
+    try {
+      createMesh({ services: { web: { discovery: { type: 'kubernetes', service: 'web', port: 'http', kubeconfig: path, context: 'staging' } } } });
+    } catch (e) {
+      err = e;
+    }
+    expect(err).toMatchObject({ code: 'INVALID_CONFIG', path: 'services.web.discovery.context' });
+    expect((err as Error).message).toMatch(/no context "staging"/);
   });
 });
 
