@@ -190,6 +190,7 @@ describe('dns: failures', () => {
     ['SERVFAIL', () => dns.zone.set('web.test', { rcode: 'SERVFAIL' }), /ESERVFAIL/],
     ['REFUSED', () => dns.zone.set('web.test', { rcode: 'REFUSED' }), /EREFUSED/],
     ['no reply (timeout)', () => dns.zone.set('web.test', { noReply: true }), /ETIMEOUT/],
+    ['a malformed reply', () => dns.zone.set('web.test', { malformed: true }), /EBADRESP/],
     ['server gone (connection refused)', () => void dns.close(), /ECONNREFUSED/],
   ])('%s keeps the last good set, counted in stats', async (_, fail, code) => {
     const port = await serveOn('127.0.0.1');

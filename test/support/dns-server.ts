@@ -53,6 +53,8 @@ export type Answer =
     }
   | { rcode: Rcode }
   | { noReply: true }
+  /** A reply that is not a DNS message: the header promises one answer record, and the packet ends after the question. */
+  | { malformed: true }
   /** An alias: the answer carries the CNAME chain as a recursive server would, followed through the zone (a loop stops at the first repeat). */
   | { cname: string };
 
@@ -78,10 +80,11 @@ export interface TestDns {
 
 type Resource = Record<string, unknown>;
 
-function answer(zone: Map<string, Answer>, q: { name: string; type: number }, type: string, seen = new Set<string>()): { rcode?: number; answers: Resource[] } | null {
+function answer(zone: Map<string, Answer>, q: { name: string; type: number }, type: string, seen = new Set<string>()): { rcode?: number; answers: Resource[]; malformed?: true } | null {
   const found = zone.get(q.name.toLowerCase());
   if (found === undefined) return { rcode: Packet.RCODE.NXDOMAIN, answers: [] };
   if ('noReply' in found) return null;
+  if ('malformed' in found) return { answers: [], malformed: true };
   if ('cname' in found) {
     const alias: Resource = { name: q.name, class: Packet.CLASS.IN, type: Packet.TYPE.CNAME, ttl: 30, domain: found.cname };
     seen.add(q.name.toLowerCase());
@@ -121,7 +124,13 @@ export async function startDns(): Promise<TestDns> {
     const result = answer(zone, q, type);
     if (result === null) return;
     const res = Packet.createResponseFromRequest(request);
-    res.toBuffer = uncompressed;
+    res.toBuffer = result.malformed
+      ? function (this: InstanceType<typeof Packet>): Buffer {
+          const b = Buffer.from(uncompressed.call(this));
+          b.writeUInt16BE(1, 6); // ANCOUNT 1, and no answer follows
+          return b;
+        }
+      : uncompressed;
     if (result.rcode !== undefined) res.header.rcode = result.rcode;
     res.answers.push(...(result.answers as unknown as typeof res.answers));
     void send(res);
