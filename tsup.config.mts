@@ -1,7 +1,8 @@
 import { defineConfig } from 'tsup';
 
-// ESM (.mjs) and CJS (.js) with type declarations for both. p-retry is ESM-only: the CJS build
-// bundles it so `require('meshletjs')` works without relying on require(esm) interop.
+// ESM (.mjs) and CJS (.js) with type declarations for both. Dependencies stay external in both.
+// p-retry and p-map are ESM-only: the CJS build `require`s them through Node's require(esm), on by
+// default since 22.12 — every supported Node (≥ 22.19); test/package.test.ts requires the CJS build.
 //
 // src/node-check.ts (fails the import on Node < 22.19 with a clear message) is a separate entry
 // and stays a separate file: a check inlined into the bundle would run after undici, which ESM

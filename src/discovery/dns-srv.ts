@@ -23,6 +23,7 @@
  */
 import type { SrvRecord } from 'node:dns';
 import type { Resolver } from 'node:dns/promises';
+import pMap from 'p-map';
 import type { EndpointSpec } from '../core/endpoint-spec.js';
 import { expectObject, rejectUnknown } from '../config/check.js';
 import type { DiscoveryContext, DiscoveryDefinition } from './discovery.js';
@@ -76,20 +77,6 @@ const TARGET_LOOKUPS_IN_FLIGHT = 32;
  */
 export const MAX_TARGETS_PER_REFRESH = 256;
 const isRoot = (target: string): boolean => target === '' || target === '.';
-
-/** `items.map(fn)` with at most `limit` calls pending at a time; results in order. */
-async function mapLimit<T, R>(items: readonly T[], limit: number, fn: (item: T) => Promise<R>): Promise<R[]> {
-  const out = new Array<R>(items.length);
-  let next = 0;
-  const worker = async (): Promise<void> => {
-    while (next < items.length) {
-      const i = next++;
-      out[i] = await fn(items[i]!);
-    }
-  };
-  await Promise.all(Array.from({ length: Math.min(limit, items.length) }, worker));
-  return out;
-}
 
 class DnsSrvSource {
   readonly #o: DnsSrvOptions;
@@ -168,9 +155,9 @@ class DnsSrvSource {
     if (all.length > names.length) {
       this.#pub.partial(`${all.length} SRV targets, more than the ${MAX_TARGETS_PER_REFRESH} resolved per refresh: the ${all.length - names.length} of the highest priorities and lowest weights were not resolved and get no endpoints`);
     }
-    const answers = await mapLimit(names, TARGET_LOOKUPS_IN_FLIGHT, (n) =>
-      signal.aborted ? Promise.resolve(null) : resolveHost(this.#resolver, n, o.family, this.#targets.get(n) ?? []),
-    );
+    const answers = await pMap(names, (n) => (signal.aborted ? null : resolveHost(this.#resolver, n, o.family, this.#targets.get(n) ?? [])), {
+      concurrency: TARGET_LOOKUPS_IN_FLIGHT,
+    });
     if (signal.aborted) return 0;
 
     const addresses = new Map<string, Address[]>();
