@@ -235,6 +235,28 @@ describe('dns-srv: answers that would hurt', () => {
     }
   });
 
+  test('at most 32 target lookups are in flight at once', async () => {
+    const srv: SrvAnswer[] = Array.from({ length: 40 }, (_, i) => ({ target: `t${i}.internal`, port: 8080 }));
+    dns.zone.set(SRV, { srv });
+    for (let i = 0; i < 40; i++) dns.zone.set(`t${i}.internal`, { a: [{ address: `127.0.0.${1 + i}` }] });
+    dns.holdReplies = ['A']; // the SRV answer goes; every target's answer is held
+    // A long per-try timeout and one try: a held reply is never asked for again.
+    const run = capture({ refreshMs: 30_000, family: 4, timeoutMs: 60_000, tries: 1 });
+    try {
+      const targets = () => dns.queries.filter((q) => q.type === 'A');
+      await until(() => dns.held >= 32);
+      dns.holdReplies = []; // all go, and the rest of the lookups follow
+      await until(() => run.pushes.length === 1);
+      expect(run.pushes[0]).toHaveLength(40);
+      expect(targets()).toHaveLength(40);
+      // Each target's query arrived with at most 31 others unanswered: never more than 32 in flight.
+      expect(Math.max(...targets().map((q) => q.heldBefore + 1))).toBe(32);
+    } finally {
+      dns.holdReplies = [];
+      run.stop();
+    }
+  });
+
   test('an SRV name behind a CNAME loop: reported as an empty answer, never "(null)"', async () => {
     dns.zone.set(SRV, { cname: 'loop.internal' });
     dns.zone.set('loop.internal', { cname: SRV });

@@ -64,6 +64,8 @@ export interface Query {
   transport: 'udp' | 'tcp';
   /** `performance.now()` when it arrived. */
   at: number;
+  /** Replies held (`holdReplies`) when it arrived: the client's other queries still in flight. */
+  heldBefore: number;
 }
 
 export interface TestDns {
@@ -74,6 +76,13 @@ export interface TestDns {
   readonly zone: Map<string, Answer>;
   /** Queries received, in order. */
   readonly queries: Query[];
+  /**
+   * The query types whose replies are held, not sent (`held` counts them: the client's queries in
+   * flight); setting it to an empty list sends every held reply and lets later ones through.
+   */
+  holdReplies: readonly string[];
+  /** Replies held now. */
+  readonly held: number;
   /** Stop both listeners and drop open TCP connections. Idempotent. */
   close(): Promise<void>;
 }
@@ -114,13 +123,15 @@ export async function startDns(): Promise<TestDns> {
   const zone = new Map<string, Answer>();
   const queries: Query[] = [];
   const sockets = new Set<Socket>();
+  const held: (() => void)[] = [];
+  let holding: readonly string[] = [];
 
   const handle: dns2.DnsHandler = (request, send, client) => {
     const q = request.questions[0];
     if (!q) return;
     const transport = 'remoteAddress' in client && 'setNoDelay' in client ? 'tcp' : 'udp';
     const type = Object.entries(Packet.TYPE).find(([, v]) => v === q.type)?.[0] ?? String(q.type);
-    queries.push({ type, name: q.name.toLowerCase(), transport, at: performance.now() });
+    queries.push({ type, name: q.name.toLowerCase(), transport, at: performance.now(), heldBefore: held.length });
     const result = answer(zone, q, type);
     if (result === null) return;
     const res = Packet.createResponseFromRequest(request);
@@ -133,7 +144,8 @@ export async function startDns(): Promise<TestDns> {
       : uncompressed;
     if (result.rcode !== undefined) res.header.rcode = result.rcode;
     res.answers.push(...(result.answers as unknown as typeof res.answers));
-    void send(res);
+    if (holding.includes(type)) held.push(() => void send(res));
+    else void send(res);
   };
 
   // Bind UDP on port 0, then TCP on the same port; a clash on TCP (rare) means trying again.
@@ -164,6 +176,16 @@ export async function startDns(): Promise<TestDns> {
       port,
       zone,
       queries,
+      get holdReplies() {
+        return holding;
+      },
+      set holdReplies(types: readonly string[]) {
+        holding = types;
+        if (types.length === 0) for (const release of held.splice(0)) release();
+      },
+      get held() {
+        return held.length;
+      },
       close() {
         closed ??= Promise.all([
           new Promise<void>((resolve) => udp.close(() => resolve())),
