@@ -18,6 +18,8 @@ export abstract class CallTimers extends PickState {
   abstract get done(): boolean;
   abstract abort(reason: Error): void;
   protected abstract now(): number;
+  /** `now()`, or the call's start while it is still in its dispatch (nothing has waited yet). */
+  protected abstract attemptStartMs(): number;
 
   /** True when the deadline fired (the call was aborted for it). */
   protected timedOut = false;
@@ -25,9 +27,14 @@ export abstract class CallTimers extends PickState {
   #deadline: NodeJS.Timeout | null = null;
   #wait: NodeJS.Timeout | null = null;
 
-  /** Arm the deadline: `ms` after the call started, abort with `error()`; the earliest armed one holds. */
+  /**
+   * Arm the deadline: `ms` from now — from the call's start when it is armed in its dispatch; after
+   * a route's fault delay, from the end of the delay, as Envoy's router times a request only once
+   * the fault filter lets it through — and abort with `error()`; the earliest armed one holds.
+   * `remainingMs()` (the time sent on in the deadline headers) counts down to the same instant.
+   */
   setDeadline(ms: number, error: () => Error): void {
-    const at = this.startMs + ms;
+    const at = this.attemptStartMs() + ms;
     if (at >= this.#deadlineMs) return;
     if (this.#deadline !== null) clearTimeout(this.#deadline);
     this.#deadlineMs = at;

@@ -24,6 +24,20 @@ function meshWith(fault: NonNullable<Parameters<typeof createMesh>[0]['services'
   return mesh;
 }
 
+test("the route's timeout starts after its fault delay (as Envoy's router timeout), and the time sent on says so", async () => {
+  vi.useFakeTimers({ toFake: ['setTimeout', 'clearTimeout', 'Date'] });
+  mesh = createMesh({
+    now: () => Date.now(), // the mesh's clock on the fake one
+    services: { api: { endpoints: [backend.url], retry: false, routes: [{ timeoutMs: 150, fault: { delay: { fixedDelayMs: 100, percent: 100 } } }] } },
+  });
+  const done = request('http://api/', { dispatcher: mesh.dispatcher }).then((r) => r.body.text());
+  await vi.advanceTimersByTimeAsync(100); // the delay ends: the request goes, with its whole 150 ms
+  vi.useRealTimers();
+  await done;
+  expect(backend.received).toHaveLength(1);
+  expect(backend.received[0]!.headers['x-envoy-expected-rq-timeout-ms']).toBe('150');
+});
+
 test('a request both delayed and aborted is aborted after the delay, never reaching the endpoint', async () => {
   vi.useFakeTimers({ toFake: ['setTimeout', 'clearTimeout'] });
   const m = meshWith({ delay: { fixedDelayMs: 7_000, percent: 100 }, abort: { httpStatus: 500, percent: 100 } });
