@@ -4,7 +4,8 @@
  * A balancer is split the way grpc-js splits it: the *factory* runs when the endpoint set (or the
  * config) changes and builds a {@link Picker} — rings, tables, alias arrays computed once — and the
  * picker's synchronous `pick(ctx)` runs per request, reading only the snapshot and the live
- * numbers on each {@link Endpoint}. Built-ins register through the same public call as user code.
+ * numbers on each {@link Endpoint}. Built-ins register through the same registry method that
+ * `registerBalancer` uses for user code.
  */
 import type { Endpoint, PickedEndpoint } from '../core/endpoint.js';
 import type { MeshError } from '../core/errors.js';
@@ -20,7 +21,7 @@ export interface PickContext {
   readonly hash: number | undefined;
   /** The lower 32 bits of the request's 64-bit hash (0 when absent); with {@link hash}, hash × 2³² + hashLow. */
   readonly hashLow?: number;
-  /** Attempt number, 0 for the first try; hash balancers use it to move a retry elsewhere. */
+  /** Attempt number, 0 for the first try (informational: a retry moves on through {@link skip}, the hash balancers too). */
   readonly attempt: number;
   /** True when `endpoint` must not be returned (already tried, or excluded by the caller). */
   skip(endpoint: Endpoint): boolean;
@@ -102,27 +103,4 @@ export class BalancerRegistry extends Registry<BalancerDefinition<any>> {
   constructor(parent?: BalancerRegistry) {
     super('registerBalancer', 'name', parent);
   }
-}
-
-/**
- * Linear scan fallback shared by sampling balancers: among endpoints not skipped, return the one
- * with the lowest `score`, or undefined. O(n); used only when random sampling keeps hitting
- * skipped endpoints.
- */
-export function scanLowest(
-  endpoints: readonly Endpoint[],
-  ctx: PickContext,
-  score: (e: Endpoint) => number,
-): Endpoint | undefined {
-  let best: Endpoint | undefined;
-  let bestScore = Infinity;
-  for (const e of endpoints) {
-    if (ctx.skip(e)) continue;
-    const s = score(e);
-    if (best === undefined || s < bestScore) {
-      best = e;
-      bestScore = s;
-    }
-  }
-  return best;
 }

@@ -39,7 +39,7 @@ export function runningThreshold(rifs: Float64Array, m: number, hot: Float64Arra
 
 /**
  * The hot threshold of `values[0..m)`, written to `out[0]`: their `out[3]` quantile (linear between
- * order statistics, sorted into `scratch` by insertion: m is at most 16), but at most twice their
+ * order statistics, sorted into `scratch` by insertion: m ≤ max(16, choiceCount) ≤ 100), but at most twice their
  * mean + 1. The cap matters in small fleets, where the 0.84 quantile of five is nearly the
  * busiest: without it, two replicas whose estimates happen to be lowest could take 15 requests
  * each while three sit idle. (Written, not returned: a returned double may be boxed.)

@@ -1,5 +1,6 @@
 /**
- * `random`: weighted random (Envoy's RANDOM, with weights). An alias table makes each pick O(1).
+ * `random`: weighted random (Envoy's RANDOM, with weights). An alias table makes each pick O(1)
+ * (an O(n) scan only when draws keep landing on endpoints the request skips: sampling.ts).
  * Envoy's docs note it does better than round robin without active health checks: there is no bias
  * toward the endpoint after a failing one.
  */

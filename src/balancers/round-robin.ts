@@ -7,7 +7,8 @@
  * The sequence repeats every Σweight/gcd picks, so when that period is small (≤ 65,536, and cheap
  * to compute) it is computed once, at build time, and a pick is one array read. Larger periods run
  * the O(n) step per pick. Equal weights reduce to a plain rotation. The cursor starts at a random offset so
- * processes that rebuild together do not march in step. The cursor is the picker's one mutable field.
+ * processes that rebuild together do not march in step. The cursor is the schedule picker's one
+ * mutable field (the smooth picker, for larger periods, updates its current weights per pick).
  */
 import type { Endpoint } from '../core/endpoint.js';
 import type { BalancerDefinition, PickContext, Picker, PickResult, BalancerDeps } from './balancer.js';

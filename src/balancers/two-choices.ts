@@ -1,6 +1,6 @@
 /**
  * Power of `choiceCount` choices (Mitzenmacher; Envoy's LEAST_REQUEST, tower's p2c): sample
- * `choiceCount` distinct endpoints by weight and keep the one whose load per unit of weight is
+ * `choiceCount` endpoints by weight (each draw other than the best so far) and keep the one whose load per unit of weight is
  * lowest — ties keep the first sampled. Selection is apart from load (tower `load/`): the load
  * function is what makes `least-request` (in-flight) and `peak-ewma` (latency × in-flight) differ.
  */

@@ -223,7 +223,8 @@ export function xxh64Latin1(text: string, seedHigh: number, seedLow: number, out
  * (high × 2^32 + low) mod m, exactly, for 1 ≤ m ≤ 2^26 (Maglev's largest table is 5,000,011);
  * `two32` is 2^32 mod m, which a caller with a fixed m computes once. Remainders by floor
  * division, three times faster than `%` on numbers past 2^31 (measured): every value stays under
- * 2^46, where a double quotient is never rounded across an integer.
+ * 2^53 (under 2^45 for Maglev's table sizes), where a double quotient is never rounded across an
+ * integer.
  */
 export function mod64(high: number, low: number, m: number, two32: number = 4294967296 % m): number {
   const h = high >>> 0;

@@ -131,7 +131,8 @@ export function withHost(headers: Headers, value: string): Headers {
 
 /**
  * `headers` without any Host header, so that undici sends the endpoint's address: the same
- * object when there is none.
+ * object when there is none, for the object and flat-array forms (pairs and iterables come back
+ * as a new flat array).
  * @throws InvalidArgumentError (undici's) for an iterable entry that is not a `[name, value]` pair
  */
 export function withoutHost(headers: Headers): Headers {
@@ -242,7 +243,8 @@ export function withHeaders(headers: Headers, set: readonly string[]): Headers {
 /**
  * `headers` plus each header of `add` (a flat `[name, value, …]` list, lower-case names) that it
  * does not carry under any spelling: what the caller set is never replaced. The same object when
- * nothing is missing; else the object form is copied once and the other forms become a flat array.
+ * nothing is missing (an iterable comes back flattened); else the object form is copied once and
+ * the other forms become a flat array.
  * @throws InvalidArgumentError (undici's) for an iterable entry that is not a `[name, value]` pair
  */
 export function withMissingHeaders(headers: Headers, add: readonly string[]): Headers {

@@ -17,7 +17,7 @@
  * does, and never fails a request (a new endpoint alone takes everything).
  *
  * The service calls: `add`/`remove` (discovery), `admit` (after each pick), `record` (each attempt's
- * outcome; the outcome object is reused — copy what you keep), `eligible` (building pickers: the
+ * outcome kind, at its time), `eligible` (building pickers: the
  * available endpoints, or all of them in panic). We call `hooks.changed()` when availability
  * changes, so the service rebuilds its pickers.
  */

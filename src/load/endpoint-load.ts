@@ -56,7 +56,7 @@ export class EndpointLoad {
   inFlight = 0;
   /** Requests completed (any outcome). */
   requests = 0;
-  /** Requests that ended in an error or a 5xx status. */
+  /** Requests that ended in a 5xx status or an error — not one the caller cancelled or that was the request's own fault (invalid). */
   failures = 0;
   /** The owning service's shared numbers. */
   readonly service: ServiceLoad;

@@ -106,7 +106,7 @@ export class Call extends CallController implements AttemptSink, MeshCall {
   get replayable(): boolean {
     return this.#body === null || this.#body.replayable;
   }
-  /** True once a byte of a streamed body was read. */
+  /** True once undici began reading a streamed body (its iterator was started): from then, it cannot be sent again unless kept whole. */
   get bodyStarted(): boolean {
     return this.#body !== null && this.#body.started;
   }

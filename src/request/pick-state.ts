@@ -1,7 +1,7 @@
 /**
  * What a request tells its target's picker (the PickContext balancers read): its hash, its
  * attempt number, and the endpoints it already tried — kept without allocating for the usual one
- * or two (request/call.ts extends this).
+ * (a slot; a second and more go into an array) (request/call.ts extends this).
  */
 import type { Endpoint } from '../core/endpoint.js';
 import type { PickContext } from '../balancers/balancer.js';
