@@ -93,7 +93,8 @@ export class RetryLayer implements Layer {
   }
 
   static needed(p: RetryPolicies): boolean {
-    const on = (r: ParsedRetry | null | undefined): boolean => r != null && r.attempts > 0;
+    // A per-try timeout applies to the one try of a policy with no retries too.
+    const on = (r: ParsedRetry | null | undefined): boolean => r != null && (r.attempts > 0 || r.perTryTimeoutMs > 0);
     return on(p.service) || [...p.bySubset.values()].some(on) || p.byRoute.some(on);
   }
 
@@ -105,8 +106,9 @@ export class RetryLayer implements Layer {
     // The request counts in the budget of the policy that covers it, retried or not.
     p.budget?.onRequest(call.startMs);
     const policy = p.config;
-    if (policy.attempts === 0 || call.opts.upgrade || call.opts.method === 'CONNECT') return next(call);
+    if (call.opts.upgrade || call.opts.method === 'CONNECT') return next(call);
     call.perTryTimeoutMs = policy.perTryTimeoutMs;
+    if (policy.attempts === 0) return next(call);
     call.sink = new RetryRun(this, call, p, next);
     next(call);
   }

@@ -145,6 +145,21 @@ describe('the delay', () => {
     await first.closed;
   });
 
+  test('hedgeOnPerTryTimeout hedges under a policy with no retries too (attempts: 0)', async () => {
+    const held = hold(backends[0]!, backends[1]!);
+    const m = meshOver({ retry: { attempts: 0, perTryTimeoutMs: 50 }, hedge: { hedgeOnPerTryTimeout: true } });
+    const hedges = events(m, 'hedge');
+    const r = dispatch(m);
+    const first = await held.next();
+    vi.advanceTimersByTime(50);
+    expect(hedges).toMatchObject([{ delayMs: 50 }]);
+    const copy = await held.next();
+    copy.answer(200, 'the copy');
+    expect(await r.done).toMatchObject({ starts: 1, errors: 0, body: 'the copy' });
+    await first.closed;
+    expect(api(m)).toMatchObject({ hedges: 1, retries: 0 });
+  });
+
   test('hedgeOnPerTryTimeout: at the per-try timeout a copy is sent and the try is not cut', async () => {
     const held = hold(backends[0]!, backends[1]!);
     const m = meshOver({ retry: { attempts: 1, perTryTimeoutMs: 50 }, hedge: { hedgeOnPerTryTimeout: true } });

@@ -154,6 +154,23 @@ describe('timing', () => {
     expect(JSON.parse(r.body).backend).toBe('b1');
   });
 
+  test('a per-try timeout applies to the one try of a policy with no retries (attempts: 0)', async () => {
+    backends[0]!.fault = { kind: 'hang' };
+    vi.useFakeTimers({ toFake: ['setTimeout', 'clearTimeout'] });
+    const m = meshOver([backends[0]!], { retry: { attempts: 0, perTryTimeoutMs: 100 } });
+    let settled = false;
+    const outcome = call(m).then(
+      () => 'answered',
+      (e: unknown) => e,
+    ).finally(() => (settled = true));
+    while (backends[0]!.received.length < 1) await vi.advanceTimersByTimeAsync(0);
+    await vi.advanceTimersByTimeAsync(99);
+    expect(settled).toBe(false);
+    await vi.advanceTimersByTimeAsync(1);
+    expect(await outcome).toMatchObject({ code: 'TIMEOUT', attempts: 1 });
+    expect(backends[0]!.received).toHaveLength(1); // not retried
+  });
+
   test('the service timeout is a deadline over all attempts', async () => {
     for (const b of backends) b.fault = { kind: 'hang' };
     // Timers on the fake clock: five tries of 100 ms would end at 500 ms; the deadline ends it at 250.
