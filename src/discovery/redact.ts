@@ -1,7 +1,9 @@
 /**
  * Keeping credentials out of what discovery reports. Every message a source hands to
- * `ctx.error` (and so to `discovery-error` events, the diagnostics channel, the logger and
- * `stats().lastDiscoveryError`) passes through {@link redact}; a response body is never quoted
+ * `ctx.error` passes through {@link redact} before it reaches `discovery-error` events, the
+ * diagnostics channel, the logger and `stats().lastDiscoveryError` (service/service-discovery.ts,
+ * for every source, a custom one too; the kubernetes source also removes its own token literally);
+ * a response body is never quoted
  * verbatim — at most a Kubernetes Status `message`, redacted and cut short ({@link describeBody}) —
  * and an answer that should be JSON and is not is described by its size and type only
  * ({@link parseJsonAnswer}).

@@ -1,8 +1,10 @@
 /**
  * The ready layer: requests that arrive before discovery's first answer wait for it, up to the
- * service's `readyTimeoutMs` counted from the mesh's start. If discovery has not answered by
- * then they fail with NO_HEALTHY_ENDPOINT naming discovery's last error, if it reported one. The
- * timer keeps the process alive only while a request waits on it. Once ready, one comparison.
+ * service's `readyTimeoutMs` counted from when the service's pipeline was built (createMesh, a
+ * reconfigure, a live config change). If discovery has not answered by then they fail with
+ * NO_HEALTHY_ENDPOINT naming discovery's last error, if it reported one. The timer keeps the
+ * process alive only while a request waits on it (one that ended — aborted, its deadline — lets
+ * go). Once ready, one comparison.
  */
 import { NoHealthyEndpointError } from '../core/errors.js';
 import type { Call } from '../request/call.js';
@@ -34,7 +36,15 @@ export class ReadyLayer implements Layer {
     if (this.#state === 'timed-out') return call.fail(this.#notReady());
     this.#waiters.push({ call, next });
     this.#timer?.ref();
+    call.onEnd(this.#ended);
   }
+
+  /** A waiting request ended (aborted, its deadline): with none left, the timer no longer keeps the process alive. */
+  readonly #ended = (): void => {
+    if (this.#state !== 'waiting') return;
+    this.#waiters = this.#waiters.filter((w) => !w.call.done);
+    if (this.#waiters.length === 0) this.#timer?.unref();
+  };
 
   /** Discovery answered: let the waiting requests go on. */
   ready(): void {

@@ -6,7 +6,7 @@
  * The picker is built in tiers: endpoints grouped by (priority, locality rank), each tier a picker
  * of the target's balancer, traffic spread over tiers Envoy's way (tiers.ts); or, with a
  * `distribute` rule, by fixed locality shares. In panic (too few endpoints available) one flat
- * picker over all of them.
+ * picker over all of them (without a `distribute` rule; with one, its shares over all of them).
  */
 import type { BalancerDeps, Picker } from '../balancers/balancer.js';
 import type { ParsedBalancer } from '../balancers/config.js';
@@ -21,7 +21,7 @@ export class Target {
   readonly labels: Readonly<Record<string, string>> | null;
   readonly balancer: ParsedBalancer;
   readonly #localityLb: ParsedLocalityLb;
-  /** Current picker; null when the target has no endpoint. */
+  /** Current picker; null when no endpoint of the target may take traffic. */
   picker: Picker | null = null;
   /** Endpoints in the target at the last rebuild. */
   size = 0;
@@ -59,11 +59,11 @@ export class Target {
   ): void {
     const mine = this.labels === null ? all : all.filter((e) => this.includes(e));
     this.size = mine.length;
+    this.buildError = null; // this rebuild's, or none: an error of an earlier one is not said again
     if (mine.length === 0) {
       this.picker = null;
       return;
     }
-    this.buildError = null;
     const create = (endpoints: readonly Endpoint[]): Picker | null => {
       if (endpoints.length === 0) return null;
       try {

@@ -8,6 +8,7 @@
 import type { MeshEvents } from '../core/events.js';
 import type { Logger } from '../core/log.js';
 import { startDiscovery, type DiscoveryContext, type DiscoverySource } from '../discovery/discovery.js';
+import { redact } from '../discovery/redact.js';
 import type { EndpointSpec } from '../core/endpoint-spec.js';
 import type { ParsedService } from './config.js';
 
@@ -76,12 +77,17 @@ export class ServiceDiscovery {
     this.#whenReady?.resolve();
   }
 
-  /** Discovery failed: counted and announced always; warned about once per change of state. */
+  /**
+   * Discovery failed: counted and announced always; warned about once per change of state. The
+   * message is redacted here, whatever the source (a custom one too): what looks like a credential
+   * never reaches the events, the logger or the stats.
+   */
   #error(err: Error, known: number): void {
+    const message = redact(err instanceof Error ? err.message : String(err));
     this.errors++;
-    this.lastError = err.message;
-    this.#events.emit('discovery-error', { service: this.#service, message: err.message });
-    const line = `service ${this.#service}: discovery failed, keeping ${known} known endpoints: ${err.message}`;
+    this.lastError = message;
+    this.#events.emit('discovery-error', { service: this.#service, message });
+    const line = `service ${this.#service}: discovery failed, keeping ${known} known endpoints: ${message}`;
     if (this.#failing) this.#log.debug(line);
     else {
       this.#failing = true;

@@ -164,6 +164,18 @@ describe('every other timer a request waits on keeps the process alive too', () 
     expect(r.status).toBe(0);
     expect(backends[0]!.received).toHaveLength(1);
   });
+
+  test("a request that stopped waiting for discovery (its deadline) no longer holds the process, though the mesh stays open", async () => {
+    // The discovery never answers and readyTimeoutMs is a minute: once the one waiting request
+    // ended, nothing may keep the script alive — it exits without closing the mesh.
+    const r = await runAlive(`
+      const mesh = createMesh({ ${quiet},
+        discoveries: { never: () => ({ stop() {} }) },
+        services: { api: { discovery: { type: 'never' }, readyTimeoutMs: 60_000, timeoutMs: 50 } } });
+      mesh.fetch('http://api/x').then((r) => console.log('status', r.status), (e) => console.log('failed', e.cause?.code ?? e.code));`);
+    expect(r.out).toContain('failed TIMEOUT');
+    expect(r.status).toBe(0);
+  });
 });
 
 describe('close', () => {
