@@ -1,6 +1,6 @@
 /**
- * Fails the import of meshlet on a Node.js it does not support, with a message that says which
- * lines it does: 22 (22.19 or later) and 24. Without it, Node 20 crashes inside undici 8 at load
+ * Fails the import of meshlet on a Node.js older than 22.19, with a message that says which lines
+ * are supported (tested): 22 (22.19 or later) and 24. Without it, Node 20 crashes inside undici 8 at load
  * ("Cannot read properties of undefined (reading 'bind')"), which names neither meshlet nor Node.
  *
  * It must run before undici is evaluated. In ESM every import of a module is evaluated before its

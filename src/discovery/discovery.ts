@@ -55,7 +55,8 @@ export interface DiscoveryDefinition<O = Record<string, unknown>> {
   create: DiscoveryFactory<O>;
   /**
    * Validate and normalise the discovery options (the config minus `type`); throw
-   * {@link InvalidConfigError} naming a path under `path`. Called once, at createMesh.
+   * {@link InvalidConfigError} naming a path under `path`. Called whenever a service's config is
+   * parsed: at createMesh, and again on each live Istio config change.
    */
   parseOptions?: (raw: Record<string, unknown>, path: string) => O;
   /**
@@ -66,7 +67,8 @@ export interface DiscoveryDefinition<O = Record<string, unknown>> {
   /**
    * The Kubernetes namespace the source finds the service in, if it has one: the service's
    * Kubernetes names in that namespace (`name.<namespace>`, `….svc`, `….svc.cluster.local`)
-   * then address it. Called once, at createMesh, with the parsed options.
+   * then address it. Called with the parsed options whenever a service's config is parsed (at
+   * createMesh, and on each live Istio config change).
    */
   namespace?: (options: O) => string | undefined;
   /**

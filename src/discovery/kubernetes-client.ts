@@ -44,7 +44,7 @@ export interface KubernetesAccessConfig {
   kubeconfig?: string;
   /** The kubeconfig context to use. @default its current-context */
   context?: string;
-  /** Bearer token. @default the service account's token (in-cluster) or the kubeconfig user's */
+  /** Bearer token. @default the kubeconfig user's, or in-cluster the service account's (when neither `apiServer` nor `kubeconfig` is given) */
   token?: string;
   /** File holding the bearer token, re-read every 60 s and after a 401. */
   tokenFile?: string;

@@ -17,7 +17,7 @@ export interface KubernetesDiscoveryConfig extends KubernetesAccessConfig {
   service: string;
   /** The Service port, by name (`'http'`) or target port number. */
   port: string | number;
-  /** @default the kubeconfig context's namespace, the service account's, or 'default' */
+  /** @default the kubeconfig context's namespace, the service account's (in-cluster, without `apiServer`), or 'default' */
   namespace?: string;
   /** Scheme of the endpoints. @default 'http' */
   protocol?: 'http' | 'https';

@@ -1,6 +1,6 @@
 /**
  * Protobuf Duration strings as Istio writes them ("10s", "1.5s", "300ms", "1m", "2h45m", "0.5s")
- * to milliseconds. Undefined for anything else.
+ * to milliseconds, or a non-negative number of seconds. Undefined for anything else.
  */
 const UNIT: Record<string, number> = { h: 3_600_000, m: 60_000, s: 1000, ms: 1, us: 0.001, µs: 0.001, ns: 0.000001 };
 

@@ -15,7 +15,7 @@
  *
  * Services come up for the hosts the resources name, with `kubernetes` discovery (EndpointSlices
  * and pod labels, so subsets by `version` work) on the Service port `istio.port`; a host that is
- * not a Kubernetes one gets `dns` discovery on port 80. Until the first lists are in, a request to a
+ * not a Kubernetes one gets `dns` discovery on `istio.port` when that is a number, else port 80. Until the first lists are in, a request to a
  * host of a watched namespace waits for them (at most `readyTimeoutMs`).
  */
 import type { DiscoveryConfig, ServiceConfig } from '../service/config.js';

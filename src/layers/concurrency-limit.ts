@@ -58,7 +58,7 @@ export function limitsToJSON(l: ParsedLimits): Record<string, unknown> {
   return out;
 }
 
-/** A waiting request: resumed with `admit()` or failed with `reject()`. */
+/** A waiting request: resumed with `admit()` or failed with `expire()`. */
 export interface Waiting {
   /** Slot granted: go on. */
   admit(): void;

@@ -4,7 +4,7 @@
  * the others are cancelled. The delay is fixed (`delayMs`), a percentile of the service's recent
  * latencies (`delayPercentile`, the default: 95, "The Tail at Scale"), or the retry policy's
  * per-try timeout (`hedgeOnPerTryTimeout`, Envoy's simple form: the try that timed out is not
- * cancelled). Hedges are bounded by `maxAttempts` per request and by a budget over the service's
+ * cancelled). Hedges are bounded by `maxAttempts` per try (each retry races anew) and by a budget over the service's
  * requests, as retries are. Only idempotent methods are hedged unless a route opts in
  * (`allowNonIdempotent`); the body must be replayable.
  */

@@ -14,8 +14,9 @@
  * the defaults, shared by all of these). Each budget counts the requests of the policies that
  * share it — a budget is a share of the requests it covers. The budgets are made with the layer,
  * never per request. The back-off timer keeps the process alive while the request waits on it; a
- * request aborted meanwhile (its caller, its deadline, the mesh closing) is not retried and
- * spends nothing. On whenever the service, a subset or a route has a retry policy.
+ * request aborted meanwhile (its caller, its deadline, the mesh closing) is not retried — the
+ * budget's token, the retry slot and the `retry` event were spent when the retry was decided,
+ * before the wait. On whenever the service, a subset or a route has a retry policy.
  */
 import type { Duplex } from 'node:stream';
 import type { Dispatcher } from 'undici';

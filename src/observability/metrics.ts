@@ -16,7 +16,8 @@
  *    `meshlet.inbound.in_flight` (gauge), `meshlet.inbound.requests` (counter),
  *    `meshlet.inbound.concurrency.limit` (gauge, entry points with limits), and the counter
  *    `meshlet.inbound.refused` (by `http.response.status_code`: 503 concurrency, 429 rate).
- * All are built on `mesh.on(...)` events; `dispose()` removes every listener and callback.
+ * The counters and the histogram come from `mesh.on(...)` events, the observed instruments from
+ * `mesh.stats()` in one batch callback; `dispose()` removes every listener and callback.
  */
 import type { Mesh } from '../mesh.js';
 import type { Disposable } from '../core/events.js';

@@ -3,7 +3,7 @@
  *
  * Default (Istio's locality failover): endpoints in the caller's zone rank 0, the rest of its
  * region 1, everything else 2. `failover` names, per caller region, the regions to prefer next
- * (they rank 2, all others 3). Ranks become tiers that take traffic in Envoy's priority manner
+ * (in order, from rank 2; the regions not listed rank after them). Ranks become tiers that take traffic in Envoy's priority manner
  * (see tiers.ts), so traffic moves away gradually as the local tier's healthy share falls.
  * `distribute` instead fixes the share of each locality (Istio's `distribute`).
  *

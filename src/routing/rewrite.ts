@@ -16,7 +16,7 @@ import { compileReplaceAll } from './regex.js';
 
 /** How a route rewrites its requests. */
 export interface RewriteConfig {
-  /** Replace the matched part of the path: a prefix condition's prefix, else the whole path. */
+  /** Replace the matched part of the path: a prefix condition's prefix, an exact or regex condition's whole path, else the leading `/`. */
   uri?: string;
   /** Replace every match of `match` (RE2) in the path by `rewrite` (`\1`…`\9` a group, `\0` the match). */
   uriRegexRewrite?: { match: string; rewrite: string };

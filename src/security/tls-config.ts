@@ -25,7 +25,7 @@ export interface StandardTlsConfig {
   cert?: string;
   /** Client private key, for mutual TLS (with `cert`). */
   key?: string;
-  /** SNI and the name verified. @default the endpoint's host name, or the service name for IP endpoints */
+  /** SNI and the name verified. @default the endpoint's host name, or for an IP endpoint the service's first `hosts` entry (its name without `hosts`) */
   servername?: string;
   /** Accept only these identities (DNS or URI SANs) from endpoints; replaces host-name verification. */
   subjectAltNames?: string[];

@@ -169,7 +169,10 @@ function splitDraw(c: ParsedService, hasher: RequestHasher, random: () => number
   return (call) => (hasher.compute(call, b.hashOn) ? mod64(hasher.out[0]!, hasher.out[1]!, 10_000) / 100 : random() * 100);
 }
 
-/** Close a pipeline's layers: whatever still waits in them fails with MESH_CLOSED. */
+/**
+ * Close a pipeline's layers: what waits in the ready and concurrency queues fails with MESH_CLOSED;
+ * timed waits (a rate-limit wait, a fault delay, a retry's back-off) run on within close's grace.
+ */
 export function closePipeline(p: Pipeline): void {
   const closed = (): Error => new MeshClosedError();
   for (const layer of p.layers) layer.close?.(closed);

@@ -42,7 +42,8 @@ export function registries(): { balancers: BalancerRegistry; discoveries: Discov
 
 /**
  * Register a load-balancing strategy for every mesh created afterwards. The built-ins
- * (`round-robin`, `random`, `least-request`, `peak-ewma`, `prequal`, `ring-hash`, `maglev`) are registered
+ * (`round-robin`, `random`, `least-request`, `peak-ewma`, `prequal`, `ring-hash`, `maglev`,
+ * `weighted-round-robin`) are registered
  * the same way.
  * @throws InvalidConfigError when the name is not kebab-case or is taken.
  */
@@ -52,7 +53,8 @@ export function registerBalancer<O>(name: string, factory: BalancerFactory<O> | 
 }
 
 /**
- * Register a discovery source type for every mesh created afterwards (`static` is built in).
+ * Register a discovery source type for every mesh created afterwards (`static`, `dns`, `dns-srv`
+ * and `kubernetes` are built in).
  * @throws InvalidConfigError when the type is not kebab-case or is taken.
  */
 export function registerDiscovery<O>(type: string, factory: DiscoveryFactory<O> | DiscoveryDefinition<O>): void {
