@@ -12,7 +12,7 @@ import { createRequire } from 'node:module';
 import { join as joinPath } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { InvalidConfigError } from '../core/errors.js';
-import type { Logger } from '../core/log.js';
+import { StateWarning, type Logger } from '../core/log.js';
 import type { Call } from '../request/call.js';
 import type { Layer, Next } from '../request/layer.js';
 import { describe } from '../core/endpoint-spec.js';
@@ -37,6 +37,11 @@ export interface ParsedGlobalRateLimit {
   readonly requestsPerSecond: number;
   readonly keyPrefix: string;
   readonly fallbackRequestsPerSecond: number;
+}
+
+/** A `redis` that is a `redis://` / `rediss://` URL (which may carry credentials); anything else is a socket path. */
+export function isRedisUrl(target: string): boolean {
+  return target.startsWith('redis://') || target.startsWith('rediss://');
 }
 
 export function parseGlobalRateLimit(raw: unknown, path: string): ParsedGlobalRateLimit | null {
@@ -97,13 +102,13 @@ export class GlobalRateLimitLayer implements Layer {
   readonly #maxWaitMs: number;
   readonly #service: string;
   readonly #now: () => number;
-  readonly #log: Logger;
   readonly #refuse: (call: Call, scope: string) => void;
   readonly #modules: { limiter: string; redis: string | null };
   #limiter: Promise<Limiter> | null = null;
   #client: RedisLike | null = null;
   #owned = false;
-  #degraded = false;
+  /** Redis unreachable: warned of once when it starts, and once when Redis is back. */
+  readonly #redisDown: StateWarning;
   #closed = false;
 
   constructor(
@@ -116,7 +121,7 @@ export class GlobalRateLimitLayer implements Layer {
     this.#maxWaitMs = rate.maxWaitMs;
     this.#service = deps.service;
     this.#now = deps.now;
-    this.#log = deps.log;
+    this.#redisDown = new StateWarning(deps.log);
     this.#refuse = deps.refuse;
     this.#modules = {
       limiter: resolveOptional('rate-limiter-flexible', deps.path, 'rateLimit.global'),
@@ -173,7 +178,7 @@ export class GlobalRateLimitLayer implements Layer {
       const Redis = (mod.Redis ?? mod.default) as new (...args: unknown[]) => RedisLike;
       const target = this.#config.redis!;
       const options = { enableOfflineQueue: false, maxRetriesPerRequest: 1, lazyConnect: false };
-      client = target.startsWith('redis://') || target.startsWith('rediss://') ? new Redis(target, options) : new Redis({ path: target, ...options });
+      client = isRedisUrl(target) ? new Redis(target, options) : new Redis({ path: target, ...options });
       listen(client);
       this.#owned = true;
       // Give the connection a moment, so the first requests use the shared limit, not the fallback.
@@ -201,10 +206,9 @@ export class GlobalRateLimitLayer implements Layer {
   }
 
   #setDegraded(degraded: boolean, why?: string): void {
-    if (degraded === this.#degraded || this.#closed) return;
-    this.#degraded = degraded;
-    if (degraded) this.#log.warn(`global rate limit: Redis unreachable (${why ?? 'unknown error'}); using the per-process limit of ${this.#config.fallbackRequestsPerSecond}/s until it is back`);
-    else this.#log.warn('global rate limit: Redis reachable again; the shared limit applies');
+    if (this.#closed) return;
+    if (degraded) this.#redisDown.warn('unreachable', `global rate limit: Redis unreachable (${why ?? 'unknown error'}); using the per-process limit of ${this.#config.fallbackRequestsPerSecond}/s until it is back`);
+    else this.#redisDown.clear('global rate limit: Redis reachable again; the shared limit applies');
   }
 
   close(): void {

@@ -69,7 +69,7 @@ export class RequestHasher {
         this.#threw.warn('threw', `service ${this.#service}: hashOn function threw, ignoring its value (warned once until it returns again): ${(err as Error)?.message ?? String(err)}`);
         return false;
       }
-      if (this.#threw.active) this.#threw.clear();
+      this.#threw.clear();
       if (typeof key !== 'string') return false;
       xxh64Utf8(key, 0, this.#part);
       return true;

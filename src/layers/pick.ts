@@ -54,6 +54,7 @@ export function pickAndSend(deps: PickDeps): Next {
     let refusedByHealth = 0;
     let refusedByRate = 0;
     let shed: Endpoint | null = null; // the first endpoint slow start shed: the fallback
+    let none: Error | null = null; // the picker's own answer when it had nothing left
     for (let guard = 0; guard <= count + 1; guard++) {
       const result = picker.pick(call);
       if (result.type !== 'pick') {
@@ -61,12 +62,8 @@ export function pickAndSend(deps: PickDeps): Next {
           call.resetExcluded();
           continue;
         }
-        if (shed !== null) {
-          if (endpointRate === null || endpointRate(shed)) return new Attempt(call, shed).send();
-          refusedByRate++;
-        }
-        if (refusedByRate > 0 && refusedByHealth === 0) return deps.rateLimited(call, 'every endpoint');
-        return call.fail(refusedByHealth > 0 ? new CircuitOpenError(deps.service) : result.error);
+        none = result.error;
+        break;
       }
       const ep = result.endpoint;
       const admission = admit(ep);
@@ -83,8 +80,14 @@ export function pickAndSend(deps: PickDeps): Next {
       }
       return new Attempt(call, ep).send();
     }
-    if (shed !== null && (endpointRate === null || endpointRate(shed))) return new Attempt(call, shed).send();
-    call.fail(new NoHealthyEndpointError(deps.service, 'no endpoint could be picked'));
+    // No endpoint admitted the request: slow start's fallback takes it, else say why.
+    if (shed !== null) {
+      if (endpointRate === null || endpointRate(shed)) return new Attempt(call, shed).send();
+      refusedByRate++;
+    }
+    if (none === null) return call.fail(new NoHealthyEndpointError(deps.service, 'no endpoint could be picked'));
+    if (refusedByRate > 0 && refusedByHealth === 0) return deps.rateLimited(call, 'every endpoint');
+    call.fail(refusedByHealth > 0 ? new CircuitOpenError(deps.service) : none);
   };
 
   function hedge(call: Call): void {

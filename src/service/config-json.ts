@@ -12,6 +12,7 @@ import type { ParsedRetry } from '../layers/retry-policy.js';
 import { limitsToJSON } from '../layers/concurrency-limit.js';
 import type { ParsedHedge } from '../layers/hedge-config.js';
 import type { ParsedRateLimit } from '../layers/rate-limit.js';
+import { isRedisUrl } from '../layers/global-rate-limit.js';
 import type { ParsedRoute } from '../layers/route.js';
 import { actionsToJSON } from '../layers/route-actions.js';
 import type { ParsedLocalityLb } from '../routing/locality.js';
@@ -126,7 +127,7 @@ function hedgeToJSON(h: ParsedHedge | null): Json | false {
  * token is. A socket path (what is not `redis://` / `rediss://`) carries none.
  */
 function hasCredentials(target: string): boolean {
-  if (!/^rediss?:\/\//.test(target)) return false;
+  if (!isRedisUrl(target)) return false;
   try {
     const u = new URL(target);
     return u.username !== '' || u.password !== '';

@@ -146,9 +146,9 @@ export function parseService(
     const b = parseBalancer(raw, p, balancers);
     // The latency estimate peak-ewma's decayMs shapes is the endpoint's, shared by every subset:
     // only the service's balancer sets it, and a subset's other value would be silently unused.
-    const own = (b.options as { decayMs?: unknown } | null)?.decayMs;
+    const own = decayMsOf(b);
     if (typeof raw === 'object' && raw !== null && 'decayMs' in raw && own !== decayMsOf(balancer)) {
-      throw new InvalidConfigError(join(p, 'decayMs'), `a subset cannot set its own decay (${describe(own)} ms, the service's is ${decayMsOf(balancer)} ms): the latency estimate belongs to the endpoint, shared by every subset — set decayMs on the service's balancer`);
+      throw new InvalidConfigError(join(p, 'decayMs'), `a subset cannot set its own decay (${own} ms, the service's is ${decayMsOf(balancer)} ms): the latency estimate belongs to the endpoint, shared by every subset — set decayMs on the service's balancer`);
     }
     return b;
   });

@@ -6,7 +6,7 @@
  * the service's to apply (service.ts).
  */
 import type { MeshEvents } from '../core/events.js';
-import type { Logger } from '../core/log.js';
+import { StateWarning, type Logger } from '../core/log.js';
 import { startDiscovery, type DiscoveryContext, type DiscoverySource } from '../discovery/discovery.js';
 import { redact } from '../discovery/redact.js';
 import type { EndpointSpec } from '../core/endpoint-spec.js';
@@ -24,11 +24,13 @@ export class ServiceDiscovery {
   updates = 0;
   errors = 0;
   lastError: string | undefined = undefined;
-  #failing = false;
+  /** A failing spell: warned of when it starts, and when an answer ends it. */
+  readonly #failing: StateWarning;
 
   constructor(service: string, deps: { log: Logger; events: MeshEvents }) {
     this.#service = service;
     this.#log = deps.log;
+    this.#failing = new StateWarning(deps.log);
     this.#events = deps.events;
   }
 
@@ -64,10 +66,7 @@ export class ServiceDiscovery {
 
   /** An answer of `count` endpoints arrived (counted; said when it ends a failing spell). */
   answered(count: number): void {
-    if (this.#failing) {
-      this.#failing = false;
-      this.#log.warn(`service ${this.#service}: discovery answers again (${count} endpoints)`);
-    }
+    if (this.#failing.active) this.#failing.clear(`service ${this.#service}: discovery answers again (${count} endpoints)`);
     this.updates++;
   }
 
@@ -88,11 +87,7 @@ export class ServiceDiscovery {
     this.lastError = message;
     this.#events.emit('discovery-error', { service: this.#service, message });
     const line = `service ${this.#service}: discovery failed, keeping ${known} known endpoints: ${message}`;
-    if (this.#failing) this.#log.debug(line);
-    else {
-      this.#failing = true;
-      this.#log.warn(line);
-    }
+    this.#failing.warn('failing', line);
   }
 
   /** Stop the source (its signal aborts at once; waiters for the first answer are released). */
