@@ -6,8 +6,8 @@
  * through, slow start sheds a share of a new endpoint's picks — and so does the endpoint's own
  * rate limit when one is set. A refused endpoint is excluded and the pick repeats, a bounded
  * number of times; a retry with no untried endpoint left may go back to one already tried.
- * A shed endpoint is excluded too, but the first one is kept: when no other endpoint takes the
- * request, it does. Slow start only moves picks to the other endpoints, as Envoy's re-weighting
+ * A shed endpoint is excluded too, but kept: when no other endpoint takes the request, the first
+ * one shed does (or, if its own rate limit refuses, the next one shed). Slow start only moves picks to the other endpoints, as Envoy's re-weighting
  * does; a new endpoint alone (a one-replica deployment restarted) takes every request rather
  * than failing most of them with CIRCUIT_OPEN.
  * A hedge (`call.hedging`) only goes to an untried endpoint, and when there is none it sends
@@ -54,6 +54,7 @@ export function pickAndSend(deps: PickDeps): Next {
     let refusedByHealth = 0;
     let refusedByRate = 0;
     let shed: Endpoint | null = null; // the first endpoint slow start shed: the fallback
+    let moreShed: Endpoint[] | null = null; // the others, kept only when an endpoint's rate limit may refuse the first
     let none: Error | null = null; // the picker's own answer when it had nothing left
     for (let guard = 0; guard <= count + 1; guard++) {
       const result = picker.pick(call);
@@ -68,8 +69,9 @@ export function pickAndSend(deps: PickDeps): Next {
       const ep = result.endpoint;
       const admission = admit(ep);
       if (admission !== 'admitted') {
-        if (admission === 'shed') shed ??= ep;
-        else refusedByHealth++;
+        if (admission !== 'shed') refusedByHealth++;
+        else if (shed === null) shed = ep;
+        else if (endpointRate !== null) (moreShed ??= []).push(ep);
         call.exclude(ep);
         continue;
       }
@@ -84,6 +86,10 @@ export function pickAndSend(deps: PickDeps): Next {
     if (shed !== null) {
       if (endpointRate === null || endpointRate(shed)) return new Attempt(call, shed).send();
       refusedByRate++;
+      for (const ep of moreShed ?? []) {
+        if (endpointRate(ep)) return new Attempt(call, ep).send();
+        refusedByRate++;
+      }
     }
     if (none === null) return call.fail(new NoHealthyEndpointError(deps.service, 'no endpoint could be picked'));
     if (refusedByRate > 0 && refusedByHealth === 0) return deps.rateLimited(call, 'every endpoint');

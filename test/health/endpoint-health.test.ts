@@ -600,6 +600,16 @@ describe('slow start', () => {
     for (let i = 0; i < 10; i++) expect(await get(m)).toBe(200);
     expect(b!.received).toHaveLength(10);
   });
+
+  test("when the first shed endpoint's own rate limit refuses, the next shed one takes the request", async () => {
+    // b and c both new, every pick of either shed; each endpoint may take one request (the clock stands still).
+    const m = await setup(3, { slowStart: { windowMs: 600_000, minWeightPercent: 10 }, rateLimit: { requestsPerSecond: 1000, perEndpoint: { requestsPerSecond: 0.001, burst: 1 } } }, () => 0.99, () => 0);
+    const [a, b, c] = backends;
+    m.setEndpoints('api', [a!.url]);
+    m.setEndpoints('api', [b!.url, c!.url]);
+    expect([await get(m), await get(m), await get(m)]).toEqual([200, 200, 'RATE_LIMITED']);
+    expect([b!.received.length, c!.received.length]).toEqual([1, 1]);
+  });
 });
 
 describe('lifecycle and config', () => {
