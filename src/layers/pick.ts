@@ -17,6 +17,7 @@
 import { CircuitOpenError, MeshClosedError, NoHealthyEndpointError, RateLimitedError } from '../core/errors.js';
 import type { Endpoint } from '../core/endpoint.js';
 import type { Admission } from '../health/endpoint-health.js';
+import type { PickFailed, PickResult } from '../balancers/balancer.js';
 import { Attempt } from '../request/attempt.js';
 import type { Call } from '../request/call.js';
 import type { Next } from '../request/layer.js';
@@ -63,7 +64,7 @@ export function pickAndSend(deps: PickDeps): Next {
           call.resetExcluded();
           continue;
         }
-        none = result.error;
+        none = failureOf(result, call);
         break;
       }
       const ep = result.endpoint;
@@ -102,7 +103,10 @@ export function pickAndSend(deps: PickDeps): Next {
       call.nowMs = call.attemptStartMs();
       for (let guard = 0, count = deps.endpointCount(); guard <= count + 1; guard++) {
         const result = picker.pick(call);
-        if (result.type !== 'pick') break;
+        if (result.type !== 'pick') {
+          failureOf(result, call); // a malformed answer throws (LAYER_FAILED) here too
+          break;
+        }
         const ep = result.endpoint;
         if (admit(ep) === 'admitted' && (endpointRate === null || endpointRate(ep))) return new Attempt(call, ep).send();
         call.exclude(ep);
@@ -110,4 +114,17 @@ export function pickAndSend(deps: PickDeps): Next {
     }
     call.hedging = false; // nothing sent
   }
+}
+
+/**
+ * The error of a picker's answer that is not a pick: a `{ type: 'fail', error }` result's error.
+ * Anything else — an endpoint returned bare (not its `.picked`), a Promise, a fail result without
+ * an Error — is the balancer breaking its contract: thrown, so the call ends with LAYER_FAILED
+ * naming it, as a pick that throws does (an answer with no error would end the call with none).
+ */
+function failureOf(result: PickResult, call: Call): Error {
+  const r = result as unknown;
+  if (typeof r === 'object' && r !== null && (r as PickResult).type === 'fail' && (r as PickFailed).error instanceof Error) return (r as PickFailed).error;
+  const what = r instanceof Promise ? 'a Promise (pick must answer synchronously)' : r === null ? 'null' : typeof r === 'object' ? ((r as { type?: unknown }).type === 'fail' ? 'a fail result whose error is not an Error' : 'an object that is not a pick result') : typeof r;
+  throw new TypeError(`balancer "${call.target.balancer.name}" returned ${what} from pick; expected endpoint.picked, or { type: 'fail', error } (e.g. deps.noEndpoint)`);
 }

@@ -25,7 +25,7 @@ export class Target {
   picker: Picker | null = null;
   /** Endpoints in the target at the last rebuild. */
   size = 0;
-  /** What the balancer's factory threw at the last rebuild (the service logs it), else null. */
+  /** What was wrong with the balancer's factory at the last rebuild (it threw, or returned no picker; the service logs it), else null. */
   buildError: string | null = null;
 
   /**
@@ -66,14 +66,21 @@ export class Target {
     }
     const create = (endpoints: readonly Endpoint[]): Picker | null => {
       if (endpoints.length === 0) return null;
-      try {
-        return this.balancer.def.create(endpoints, this.balancer.options, deps);
-      } catch (err) {
-        // A broken (user) balancer must not break discovery: its requests fail, typed, until it builds.
-        this.buildError = `balancer "${this.balancer.name}" threw while building its picker: ${messageOf(err)}`;
+      // A broken (user) balancer must not break discovery: its requests fail, typed, until it builds.
+      const broken = (why: string): Picker => {
+        this.buildError = `balancer "${this.balancer.name}" ${why}`;
         const failed = { type: 'fail' as const, error: new NoHealthyEndpointError(deps.service, this.buildError) };
         return { pick: () => failed };
+      };
+      let picker: unknown;
+      try {
+        picker = this.balancer.def.create(endpoints, this.balancer.options, deps);
+      } catch (err) {
+        return broken(`threw while building its picker: ${messageOf(err)}`);
       }
+      if (typeof picker === 'object' && picker !== null && typeof (picker as Picker).pick === 'function') return picker as Picker;
+      const what = picker instanceof Promise ? 'a Promise (create must build its picker synchronously)' : picker === null ? 'null' : typeof picker === 'object' ? 'an object without a pick method' : typeof picker;
+      return broken(`returned ${what} instead of a picker (an object with a pick method)`);
     };
     const chosen = eligible(mine);
     const panic = chosen.length === mine.length && mine.some((e) => !e.available);
