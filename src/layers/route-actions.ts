@@ -58,6 +58,8 @@ export function parseRouteActions(r: Raw, path: string): RouteActions | null {
  * Apply `a` to a call that matched match block `block` of the route; true when the route answered
  * it (redirect, direct response, or an invalid request), so nothing goes further.
  */
+const SLASH = 0x2f;
+
 export function applyRouteActions(call: Call, a: RouteActions, block: number): boolean {
   if (a.response !== null) call.responseHeaders = a.response;
   if (a.answer !== null) {
@@ -69,9 +71,11 @@ export function applyRouteActions(call: Call, a: RouteActions, block: number): b
   if (a.request !== null || newPath !== null) {
     const opts = call.opts;
     try {
+      const path = newPath === null ? opts.path : newPath(opts.path, block);
+      if (path.charCodeAt(0) !== SLASH) throw new Error(`the route's rewrite gave a path that does not start with "/"`);
       call.opts = {
         ...opts,
-        path: newPath === null ? opts.path : newPath(opts.path, block),
+        path,
         headers: a.request === null ? opts.headers : editRequestHeaders(opts.headers, a.request),
       };
     } catch (err) {

@@ -7,6 +7,8 @@
  *    string is kept.
  *  - `uriRegexRewrite` replaces every match of an RE2 pattern in the path (the query string kept
  *    aside and put back), with `\1`-style groups in the substitution.
+ *  - `uri` must start with "/"; a regex rewrite whose result does not ends the request with
+ *    INVALID_REQUEST before anything is sent (route-actions.ts).
  *  - `authority` is the Host header the endpoints get.
  */
 import { InvalidConfigError } from '../core/errors.js';
@@ -78,6 +80,9 @@ export function parseRewrite(raw: unknown, path: string, parts: MatchedParts): C
   let rewritePath: CompiledRewrite['path'] = null;
   if (uri !== undefined && o.uriRegexRewrite !== undefined) throw new InvalidConfigError(join(path, 'uriRegexRewrite'), 'give either "uri" or "uriRegexRewrite", not both');
   if (uri !== undefined) {
+    // It replaces the start of the path: anything but "/…" leaves no path, and "http://…" is an
+    // absolute-form target a proxy behind the endpoint would follow.
+    if (uri.charCodeAt(0) !== 0x2f) throw new InvalidConfigError(join(path, 'uri'), `expected a path starting with "/", got ${describe(uri)}`);
     json.uri = uri;
     rewritePath = (p, block) => replaceMatched(p, parts[block]!, uri);
   } else if (o.uriRegexRewrite !== undefined) {

@@ -159,6 +159,23 @@ describe('rewrite', () => {
     expect(last(v1).url).toBe('/aaa/yyy/bbb/yyy/?k=/xxx/');
   });
 
+  test.each(['http://evil.example/', 'x', 'v2/'])('a uri that is not a path (%s) is refused by createMesh', (uri) => {
+    expect(() => meshWith({ routes: [{ rewrite: { uri }, subset: 'v1' }] })).toThrowError(/services\.catalog\.routes\[0\]\.rewrite\.uri: expected a path starting with "\/"/);
+  });
+
+  test('a regex rewrite that leaves no path starting with "/" ends the request with INVALID_REQUEST, and nothing is sent', async () => {
+    meshWith({
+      routes: [
+        { match: [{ uri: { prefix: '/abs/' } }], rewrite: { uriRegexRewrite: { match: '^/abs/', rewrite: 'http://evil.example/' } }, subset: 'v1' },
+        { match: [{ uri: { prefix: '/gone' } }], rewrite: { uriRegexRewrite: { match: '^.*$', rewrite: '' } }, subset: 'v1' },
+      ],
+    });
+    for (const path of ['/abs/a', '/gone?q=1']) {
+      await expect(hit(path)).rejects.toMatchObject({ code: 'INVALID_REQUEST', message: expect.stringMatching(/the route's rewrite gave a path that does not start with "\/"/) });
+    }
+    expect(v1.received).toHaveLength(0);
+  });
+
   test('authority is the Host the endpoints get, whatever hostHeader says', async () => {
     for (const hostHeader of ['service', 'endpoint'] as const) {
       meshWith({ hostHeader, routes: [{ rewrite: { authority: 'reviews.internal:8443' }, subset: 'v1' }] });
