@@ -137,6 +137,15 @@ export class ServiceHealth {
     return 'admitted';
   }
 
+  /**
+   * A request `admit` let through was not sent after all (the endpoint's own rate limit refused
+   * it): a half-open circuit's one trial is free again, for the next request to take.
+   */
+  unadmit(endpoint: Endpoint): void {
+    const s = this.#circuits.get(endpoint);
+    if (s !== undefined && s.circuit === 'half-open') s.probing = false;
+  }
+
   /** One attempt's outcome, observed at `nowMs`. */
   record(endpoint: Endpoint, kind: AttemptOutcomeKind, nowMs: number): void {
     const s = this.#circuits.get(endpoint);

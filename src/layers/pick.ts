@@ -4,12 +4,14 @@
  * The target's picker is an immutable snapshot built when endpoints or their health changed; the
  * health filter (`admit`) then decides per pick — a half-open circuit lets exactly one probe
  * through, slow start sheds a share of a new endpoint's picks — and so does the endpoint's own
- * rate limit when one is set. A refused endpoint is excluded and the pick repeats, a bounded
- * number of times; a retry with no untried endpoint left may go back to one already tried.
+ * rate limit when one is set (a half-open trial its rate limit refused is given back, not lost).
+ * A refused endpoint is excluded and the pick repeats, a bounded number of times; a retry with no
+ * untried endpoint left may go back to one already tried. A request no endpoint took fails with
+ * RATE_LIMITED when some endpoint's rate limit refused it, else CIRCUIT_OPEN.
  * A shed endpoint is excluded too, but kept: when no other endpoint takes the request, the first
- * one shed does (or, if its own rate limit refuses, the next one shed). Slow start only moves picks to the other endpoints, as Envoy's re-weighting
- * does; a new endpoint alone (a one-replica deployment restarted) takes every request rather
- * than failing most of them with CIRCUIT_OPEN.
+ * one shed does (or, if its own rate limit refuses, the next one shed). Slow start only moves
+ * picks to the other endpoints, as Envoy's re-weighting does; a new endpoint alone (a one-replica
+ * deployment restarted) takes every request rather than failing most of them with CIRCUIT_OPEN.
  * A hedge (`call.hedging`) only goes to an untried endpoint, and when there is none it sends
  * nothing and fails nothing: the copies already in flight go on. It takes no shed endpoint:
  * a copy is extra load, which slow start is there to keep off a new endpoint.
@@ -29,6 +31,8 @@ export interface PickDeps {
   readonly endpointCount: () => number;
   /** The health filter: may `endpoint` take this request now (`shed`: only if no other will)? */
   readonly admit: (endpoint: Endpoint) => Admission;
+  /** An admitted endpoint was not sent the request after all: a half-open circuit's trial is given back. */
+  readonly unadmit: (endpoint: Endpoint) => void;
   /** The endpoint's own rate limit, when one is configured. */
   readonly endpointRate: ((endpoint: Endpoint) => boolean) | null;
   /** A refusal by every endpoint's rate limit. */
@@ -38,7 +42,7 @@ export interface PickDeps {
 }
 
 export function pickAndSend(deps: PickDeps): Next {
-  const { admit, endpointRate } = deps;
+  const { admit, unadmit, endpointRate } = deps;
   return (call: Call): void => {
     if (call.hedging) return hedge(call);
     if (deps.cut()) return call.fail(new MeshClosedError());
@@ -77,6 +81,7 @@ export function pickAndSend(deps: PickDeps): Next {
         continue;
       }
       if (endpointRate !== null && !endpointRate(ep)) {
+        unadmit(ep);
         refusedByRate++;
         call.exclude(ep);
         continue;
@@ -93,7 +98,8 @@ export function pickAndSend(deps: PickDeps): Next {
       }
     }
     if (none === null) return call.fail(new NoHealthyEndpointError(deps.service, 'no endpoint could be picked'));
-    if (refusedByRate > 0 && refusedByHealth === 0) return deps.rateLimited(call, 'every endpoint');
+    // Some endpoint would have taken it but for its rate limit: that, not every circuit being open.
+    if (refusedByRate > 0) return deps.rateLimited(call, 'every endpoint');
     call.fail(refusedByHealth > 0 ? new CircuitOpenError(deps.service) : none);
   };
 
@@ -108,7 +114,10 @@ export function pickAndSend(deps: PickDeps): Next {
           break;
         }
         const ep = result.endpoint;
-        if (admit(ep) === 'admitted' && (endpointRate === null || endpointRate(ep))) return new Attempt(call, ep).send();
+        if (admit(ep) === 'admitted') {
+          if (endpointRate === null || endpointRate(ep)) return new Attempt(call, ep).send();
+          unadmit(ep);
+        }
         call.exclude(ep);
       }
     }

@@ -74,6 +74,8 @@ export interface PipelineParts {
   readonly handoff: Handoff;
   /** The health filter over picks. */
   readonly admit: (endpoint: Endpoint) => Admission;
+  /** An admitted pick that was not sent (its endpoint's rate limit refused it). */
+  readonly unadmit: (endpoint: Endpoint) => void;
   readonly endpointCount: () => number;
   /** Discovery's last error, for requests that gave up waiting for it. */
   readonly lastDiscoveryError: () => string | undefined;
@@ -155,6 +157,7 @@ export function buildPipeline(p: PipelineParts): Pipeline {
     service: name,
     endpointCount: p.endpointCount,
     admit: p.admit,
+    unadmit: p.unadmit,
     endpointRate: per ? new EndpointRates(per, p.now).take : null,
     rateLimited: refusals.refuse,
     cut: p.cut,

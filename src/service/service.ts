@@ -137,6 +137,7 @@ export class Service implements CallEnv {
       imported: d.imported,
       handoff: handoffFor(this, d.peer),
       admit: (ep) => this.#health.admit(ep),
+      unadmit: (ep) => this.#health.unadmit(ep),
       endpointCount: () => this.#endpoints.size,
       lastDiscoveryError: () => this.#discovery.lastError,
       cut: () => this.#shutdown.cut,

@@ -191,6 +191,33 @@ describe('outlier detection', () => {
     expect(backends[0]!.received.length - before).toBe(1);
   });
 
+  test("a half-open endpoint's probe refused by its own rate limit is given back: the next request probes it", async () => {
+    let t = 0; // the mesh's clock (the buckets'), moved by hand; the ejection timer on fake timers
+    const m = await setup(2, { outlierDetection: { consecutive5xxErrors: 1, baseEjectionTimeMs: 100, maxEjectionPercent: 100 }, rateLimit: { requestsPerSecond: 1000, perEndpoint: { requestsPerSecond: 1, burst: 1 } } }, () => 0, () => t);
+    const [b0, b1] = backends;
+    b0!.fault = { kind: 'status', status: 503 };
+    fakeEjectionClock();
+    const first = await get(m);
+    if (first === 200) expect(await get(m)).toBe(503); // round robin's start: b1 first, then b0
+    else expect(first).toBe(503);
+    expect(health(m, b0!)).toBe('ejected');
+    b0!.fault = { kind: 'none' };
+    vi.advanceTimersByTime(100);
+    expect(health(m, b0!)).toBe('half-open');
+    // Both buckets empty now (b1's too, if it answered above; else it takes this one): b0's trial,
+    // admitted by its circuit, is refused by its bucket — and must not be lost.
+    const codes = [await get(m), await get(m)];
+    expect(codes).toContain('RATE_LIMITED');
+    t += 1000; // both buckets refilled
+    for (let i = 0; i < 2 && health(m, b0!) !== 'healthy'; i++) {
+      expect(await get(m)).toBe(200);
+      t += 1000;
+    }
+    expect(health(m, b0!)).toBe('healthy');
+    expect(b0!.received.length).toBe(2); // the 503, then the probe that closed the circuit
+    void b1;
+  });
+
   test('the error-rate rule opens a circuit that consecutive counts miss', async () => {
     const m = await setup(2, {
       outlierDetection: { consecutive5xxErrors: 0, maxEjectionPercent: 100 },
