@@ -3,7 +3,8 @@
  * endpoint's books (in-flight, latency), reports the outcome to the service's observers through
  * `call.env.observe` (health: outlier detection, breaker, probes) once per attempt, and the
  * endpoint's load report in the response headers when the service reads them, times the try out
- * (`perTryTimeout`), drains a response its sink holds back for a retry, and passes everything else
+ * (`perTryTimeout`), drains a response its sink holds back for a retry (at most 64 KiB, 100 ms;
+ * past either the connection is dropped), and passes everything else
  * to `call.sink`. A try with a deadline (the request's, or its per-try timeout) sends the time
  * it has left (`x-meshlet-deadline-ms`, `x-envoy-expected-rq-timeout-ms`). Callbacks of an attempt that no longer counts (not the call's current one, nor
  * a hedge racing it) only close the endpoint's books; a hedge that lost is `cancel`led.
@@ -27,6 +28,11 @@ type Headers = Record<string, string | string[] | undefined>;
 
 /** Most bytes of a held-back (retriable) response body drained before the connection is dropped instead. */
 const MAX_DRAIN_BYTES = 64 * 1024;
+/**
+ * Longest wait for the rest of a held-back body: past it the connection is dropped (Envoy resets
+ * the upstream stream of a response it retries), so a body that stalls never holds the retry.
+ */
+const MAX_DRAIN_MS = 100;
 
 export class Attempt implements Dispatcher.DispatchHandler {
   readonly call: AttemptCall;
@@ -40,8 +46,9 @@ export class Attempt implements Dispatcher.DispatchHandler {
   abandonedBy: Error | null = null;
   #held = false;
   #drained = 0;
-  /** The abort we issue for a held-back body too large to drain (not the endpoint's fault). */
+  /** The abort we issue for a held-back body too large or too slow to drain (not counted twice against the endpoint). */
   #drainAbort: Error | null = null;
+  #drainTimer: NodeJS.Timeout | null = null;
   /** Time to response headers, ms. */
   #headersMs = 0;
   /** Requests in flight to the endpoint when this one was sent (the RIF its latency is filed under). */
@@ -183,7 +190,17 @@ export class Attempt implements Dispatcher.DispatchHandler {
       if (this.call.env.loadReports) this.call.env.loadReport(this.endpoint, headers, now, this.#rif);
     }
     if (this.#held || !this.#current) return;
-    if (!this.call.sink.responseStart(this, status, headers, message)) this.#held = true;
+    if (!this.call.sink.responseStart(this, status, headers, message)) this.#hold();
+  }
+
+  /** The sink holds this response back (to retry): drain its body, within MAX_DRAIN_BYTES and MAX_DRAIN_MS. */
+  #hold(): void {
+    this.#held = true;
+    this.#drainTimer = setTimeout(() => {
+      this.#drainTimer = null;
+      if (!this.#ended) this.controller?.abort((this.#drainAbort = new Error('meshlet: held-back response body did not arrive in time to drain')));
+    }, MAX_DRAIN_MS);
+    this.#drainTimer.unref?.();
   }
 
   onResponseData(controller: Controller, chunk: Buffer): void {
@@ -258,6 +275,10 @@ export class Attempt implements Dispatcher.DispatchHandler {
   #end(failed: boolean): void {
     if (this.#ended) return;
     this.#ended = true;
+    if (this.#drainTimer !== null) {
+      clearTimeout(this.#drainTimer);
+      this.#drainTimer = null;
+    }
     this.endpoint.load.end(failed);
   }
 }

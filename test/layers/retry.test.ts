@@ -142,6 +142,22 @@ describe('safety: never lose or duplicate a request', () => {
     expect(err).toBeInstanceOf(Error);
     expect(backends[1]!.received).toHaveLength(0);
   });
+
+  test('a retriable status whose body stalls does not hold the retry: its connection is dropped, the request retried', async () => {
+    // 3 of 100 bytes, then nothing: draining it would wait for the pool's body timeout (300 s).
+    let dropped!: Promise<void>;
+    backends[0]!.handler = (_req, res) => {
+      dropped = new Promise((resolve) => res.socket!.once('close', () => resolve()));
+      res.writeHead(503, { 'content-length': '100' });
+      res.write('abc');
+    };
+    const m = meshOver([backends[0]!, backends[1]!]);
+    const r = await call(m);
+    expect(r.status).toBe(200);
+    expect(r.body).toContain(backends[1]!.name);
+    await dropped; // the stalled response's connection, closed by the mesh
+    expect(m.stats().services.api!.retries).toBe(1);
+  });
 });
 
 describe('timing', () => {
