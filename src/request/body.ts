@@ -1,6 +1,7 @@
 /**
  * A guard around a streamed request body (a Readable, any async iterable — and what `fetch`
- * makes of every body, even a Buffer). It tells apart what the caller's body did from what the
+ * makes of every body, even a Buffer — and a one-shot sync iterable such as a generator, which
+ * undici takes too and which a retry would otherwise send again exhausted: empty). It tells apart what the caller's body did from what the
  * endpoint did, and keeps the bytes as they are sent so the body can be sent again:
  *  - the bytes read are kept, up to `limitBytes` (Envoy's `per_request_buffer_limit_bytes`);
  *    once the body was read to its end within the limit it is replayable — a retry or a hedge
@@ -9,8 +10,12 @@
  *    read (a connect failure);
  *  - a body that throws, yields something that is not bytes, or is still being waited for when
  *    the attempt fails (it stalled) is the caller's error — it counts against no endpoint;
- *  - `release()` (the request ended) drops the kept bytes.
- * Replayable bodies (none, a string, bytes) need no guard: `guardBody` returns null for them.
+ *  - a Readable's 'error' is listened for from the start, as undici does for a stream it is given
+ *    (it is given the guard instead): an error while the request waits for a slot or a connection
+ *    is the body's failure when it is read, not an unhandled 'error' event that ends the process;
+ *  - `release()` (the request ended) drops the kept bytes, and that listener.
+ * Replayable bodies (none, a string, bytes, an ArrayBuffer, an array of chunks, a Blob or a
+ * FormData, which undici reads anew each time) need no guard: `guardBody` returns null for them.
  */
 
 export interface BodyGuard {
@@ -47,10 +52,21 @@ class Guard implements BodyGuard {
   #keptBytes = 0;
   #ended = false;
 
+  /** The caller's stream while its 'error' is listened for, else null. */
+  #emitter: { off(event: 'error', f: (err: Error) => void): unknown } | null = null;
+  readonly #onError = (err: Error): void => {
+    this.error ??= err instanceof Error ? err : new Error(String(err));
+  };
+
   constructor(source: AsyncIterable<unknown>, limitBytes: number) {
     this.#stream = { [Symbol.asyncIterator]: () => this.#iterate(source) };
     this.#limit = limitBytes;
     this.#kept = limitBytes > 0 ? [] : null;
+    const s = source as Partial<NodeJS.EventEmitter>;
+    if (typeof s.on === 'function' && typeof s.off === 'function') {
+      s.on('error', this.#onError);
+      this.#emitter = s as NodeJS.EventEmitter;
+    }
   }
 
   get replayable(): boolean {
@@ -71,6 +87,8 @@ class Guard implements BodyGuard {
   release(): void {
     this.#kept = null;
     this.#keptBytes = 0;
+    this.#emitter?.off('error', this.#onError);
+    this.#emitter = null;
   }
 
   #keep(chunk: string | Uint8Array): void {
@@ -117,7 +135,20 @@ class Guard implements BodyGuard {
  * when the body is replayable as it is.
  */
 export function guardBody(body: unknown, limitBytes: number): BodyGuard | null {
-  if (body == null || typeof body === 'string' || body instanceof Uint8Array) return null;
-  if (typeof (body as AsyncIterable<unknown>)[Symbol.asyncIterator] !== 'function') return null;
-  return new Guard(body as AsyncIterable<unknown>, limitBytes);
+  if (body == null || typeof body !== 'object') return null; // a string (or what undici refuses)
+  if (ArrayBuffer.isView(body) || body instanceof ArrayBuffer || Array.isArray(body)) return null;
+  if (typeof (body as AsyncIterable<unknown>)[Symbol.asyncIterator] === 'function') return new Guard(body as AsyncIterable<unknown>, limitBytes);
+  const tag = (body as { [Symbol.toStringTag]?: unknown })[Symbol.toStringTag];
+  if (tag === 'FormData' || tag === 'Blob' || tag === 'File') return null;
+  if (typeof (body as Iterable<unknown>)[Symbol.iterator] === 'function') return new Guard(fromSync(body as Iterable<unknown>), limitBytes);
+  return null;
+}
+
+/** A sync iterable as an async one, read once, as undici reads it. */
+function fromSync(source: Iterable<unknown>): AsyncIterable<unknown> {
+  return {
+    async *[Symbol.asyncIterator]() {
+      yield* source;
+    },
+  };
 }

@@ -129,6 +129,64 @@ test('the kept bytes are dropped when the request ends', async () => {
   expect(during).toBe(false); // released before the end listeners run
 });
 
+describe('a one-shot sync iterable body (a generator, which undici takes)', () => {
+  test('a PUT that met a 503 is retried with the whole body, never an exhausted (empty) one', async () => {
+    backends[0]!.fault = { kind: 'status', status: 503 };
+    const m = meshOver();
+    function* chunks() {
+      yield 'hello ';
+      yield Buffer.from('world');
+    }
+    const res = await request('http://api/doc', { method: 'PUT', body: chunks(), dispatcher: m.dispatcher });
+    expect(res.statusCode).toBe(200);
+    await res.body.dump();
+    expect(backends[0]!.received[0]!.body.toString()).toBe('hello world');
+    expect(backends[1]!.received[0]!.body.toString()).toBe('hello world');
+  });
+
+  test('past the buffer limit it is not replayed: the 503 comes back', async () => {
+    backends[0]!.fault = { kind: 'status', status: 503 };
+    const m = meshOver({ perRequestBufferLimitBytes: 4 });
+    function* chunks() {
+      yield 'hello world';
+    }
+    const res = await request('http://api/doc', { method: 'PUT', body: chunks(), dispatcher: m.dispatcher });
+    expect(res.statusCode).toBe(503);
+    await res.body.dump();
+    expect(backends[1]!.received).toHaveLength(0);
+  });
+
+  test('arrays, typed arrays and other bytes go as they are (no guard): they can be sent again', () => {
+    expect(guardBody([Buffer.from('a'), 'b'], 10)).toBeNull();
+    expect(guardBody(new Uint16Array([1, 2]), 10)).toBeNull();
+    expect(guardBody(new ArrayBuffer(2), 10)).toBeNull();
+    expect(guardBody(new Blob(['x']), 10)).toBeNull();
+    expect(guardBody((function* () {})(), 10)).not.toBeNull();
+  });
+});
+
+test("a Readable body that errors while its request waits for a connection fails that request, typed — no unhandled 'error' event", async () => {
+  // One connection, held by a first request the backend answers only when told: the second waits for it.
+  let arrived!: (answer: () => void) => void;
+  const slowArrived = new Promise<() => void>((resolve) => (arrived = resolve));
+  backends[0]!.handler = (req, res) => {
+    if (req.url === '/slow') arrived(() => res.end('ok'));
+    else req.resume().on('end', () => res.end('ok'));
+  };
+  const m = meshOver({ endpoints: [backends[0]!.url], pool: { connections: 1 } });
+  const first = request('http://api/slow', { dispatcher: m.dispatcher });
+  const answer = await slowArrived;
+  const body = new Readable({ read() {} });
+  const second = request('http://api/x', { method: 'PUT', body, dispatcher: m.dispatcher }).catch((e: { code?: string; cause?: Error }) => e);
+  body.destroy(new Error('upload source failed')); // e.g. the file it reads failed; nobody reads the stream yet
+  answer();
+  await (await first).body.text();
+  const err = (await second) as { code?: string; cause?: Error };
+  expect(err.code).toBe('REQUEST_BODY_FAILED');
+  expect(err.cause?.message).toBe('upload source failed');
+  expect(backends[0]!.received.filter((r) => r.url === '/x')).toHaveLength(0);
+});
+
 describe('guardBody (unit)', () => {
   const read = async (body: AsyncIterable<unknown> | Buffer): Promise<Buffer> => {
     if (Buffer.isBuffer(body)) return body;
