@@ -196,6 +196,7 @@ export class Attempt implements Dispatcher.DispatchHandler {
   /** The sink holds this response back (to retry): drain its body, within MAX_DRAIN_BYTES and MAX_DRAIN_MS. */
   #hold(): void {
     this.#held = true;
+    this.controller?.resume(); // the drain is the mesh's, not the caller's: its pause does not hold it
     this.#drainTimer = setTimeout(() => {
       this.#drainTimer = null;
       if (!this.#ended) this.controller?.abort((this.#drainAbort = new Error('meshlet: held-back response body did not arrive in time to drain')));

@@ -1,7 +1,8 @@
 /**
  * The controller a caller's handler holds for one request (request/call.ts extends this): undici's
  * DispatchController, kept across attempts the way undici's RetryHandler keeps its proxy — abort
- * and pause reach whichever attempt is current, so back-pressure survives a retry. While hedged
+ * reaches whichever attempt is current, pause and resume every attempt in flight for the caller
+ * (the current one and the hedges racing it), so back-pressure survives a retry and a race. While hedged
  * copies race (`others`), the hedge layer decides which one becomes current and cancels the rest.
  * A class in the call's chain, not a field, so that a request is still one allocation.
  */
@@ -51,14 +52,17 @@ export abstract class CallController extends CallTimers implements Controller {
     else this.fail(reason);
   }
 
+  /** Back-pressure reaches every copy in flight: the current attempt, and hedges racing it (any may win). */
   pause(): void {
     this.#paused = true;
     this.current?.controller?.pause();
+    if (this.others !== null) for (const a of this.others) a.controller?.pause();
   }
 
   resume(): void {
     this.#paused = false;
     this.current?.controller?.resume();
+    if (this.others !== null) for (const a of this.others) a.controller?.resume();
   }
 
   /** True when `attempt`'s callbacks count: it is the current one, or a hedge racing it. */

@@ -4,7 +4,8 @@
  * deadline, attempt number). What a request *does* lives in the layers (layers/); this object only
  * carries it and keeps the rules every layer relies on:
  *  - the caller gets exactly one ending: a response end, an upgrade, or one error;
- *  - abort and pause reach whichever attempt is current (call-controller.ts);
+ *  - abort reaches whichever attempt is current, pause and resume every attempt in flight for the
+ *    caller (call-controller.ts);
  *  - a timer a request waits on (`wait`, call-timers.ts) keeps the process alive and is cleared
  *    when it ends; its deadline does not;
  *  - every failure handed to the caller is a MeshError with service, endpoint and attempts, the

@@ -130,6 +130,40 @@ describe('a copy after the hedge delay; the first answer wins', () => {
   });
 });
 
+describe("the caller's back-pressure (pause before any answer)", () => {
+  test('a resume reaches every copy in the race: the first copy, left to answer when the hedge fails, delivers its body', async () => {
+    const held = hold(backends[0]!, backends[1]!);
+    const m = meshOver({ hedge: { delayMs: 10 } });
+    const r = dispatch(m);
+    r.pause();
+    const first = await held.next();
+    vi.advanceTimersByTime(10);
+    const second = await held.next(); // the hedge (now the current copy), started while the caller is paused
+    r.resume();
+    second.req.socket.destroy(); // the hedge fails with no response: it leaves the race
+    await until(() => endpoint(m, 1).inFlight === 0);
+    first.answer(200, 'the first copy');
+    expect(await r.done).toMatchObject({ starts: 1, ends: 1, errors: 0, status: 200, body: 'the first copy' });
+  });
+
+  test('a copy whose non-fatal 503 leaves the race is drained even while the caller is paused: its books close', async () => {
+    const held = hold(backends[0]!, backends[1]!);
+    const m = meshOver({ hedge: { delayMs: 10 } });
+    const r = dispatch(m);
+    r.pause();
+    const first = await held.next();
+    vi.advanceTimersByTime(10);
+    const second = await held.next();
+    first.answer(503, 'busy'); // non-fatal: it leaves the race, drained by the mesh
+    await until(() => endpoint(m, 0).inFlight === 0 && endpoint(m, 0).requests === 1);
+    r.resume();
+    second.answer(200, 'ok');
+    expect(await r.done).toMatchObject({ starts: 1, ends: 1, status: 200, body: 'ok' });
+    await mesh!.close({ graceMs: 0 });
+    expect(api(m).endpoints.map((e) => e.inFlight)).toEqual([0, 0, 0]);
+  });
+});
+
 describe('what ends a race, and what does not', () => {
   test('a non-fatal status (503) from the hedge does not end the race: the slow copy answers', async () => {
     const slow = hold(backends[0]!);

@@ -92,5 +92,5 @@ export function dispatch(m: Mesh, opts: Partial<Dispatcher.DispatchOptions> = {}
       },
     );
   });
-  return { done, abort: (err: Error) => controller!.abort(err) };
+  return { done, abort: (err: Error) => controller!.abort(err), pause: () => controller!.pause(), resume: () => controller!.resume() };
 }
