@@ -137,7 +137,8 @@ describe('a one-shot sync iterable body (a generator, which undici takes)', () =
       yield 'hello ';
       yield Buffer.from('world');
     }
-    const res = await request('http://api/doc', { method: 'PUT', body: chunks(), dispatcher: m.dispatcher });
+    // undici's types for request() list no iterable; its runtime takes one (and dispatch's types do).
+    const res = await request('http://api/doc', { method: 'PUT', body: chunks() as unknown as Readable, dispatcher: m.dispatcher });
     expect(res.statusCode).toBe(200);
     await res.body.dump();
     expect(backends[0]!.received[0]!.body.toString()).toBe('hello world');
@@ -150,7 +151,7 @@ describe('a one-shot sync iterable body (a generator, which undici takes)', () =
     function* chunks() {
       yield 'hello world';
     }
-    const res = await request('http://api/doc', { method: 'PUT', body: chunks(), dispatcher: m.dispatcher });
+    const res = await request('http://api/doc', { method: 'PUT', body: chunks() as unknown as Readable, dispatcher: m.dispatcher });
     expect(res.statusCode).toBe(503);
     await res.body.dump();
     expect(backends[1]!.received).toHaveLength(0);
