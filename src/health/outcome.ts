@@ -50,7 +50,8 @@ const TIMEOUT_CODES = new Set(['UND_ERR_HEADERS_TIMEOUT', 'UND_ERR_BODY_TIMEOUT'
 
 /** Classify a status code. */
 export function statusKind(status: number): AttemptOutcomeKind {
-  if (status < 500) return 'success';
+  // Envoy's is5xx is 500–599: a status past it (HTTP/1.1 allows three digits) is no server error.
+  if (status < 500 || status > 599) return 'success';
   return status === 502 || status === 503 || status === 504 ? 'gateway-error' : 'http-5xx';
 }
 

@@ -16,7 +16,7 @@
 import type { Duplex } from 'node:stream';
 import type { Dispatcher } from 'undici';
 import type { MeshEvents } from '../core/events.js';
-import type { AttemptOutcomeKind } from '../health/outcome.js';
+import { statusKind, type AttemptOutcomeKind } from '../health/outcome.js';
 import type { Attempt, AttemptSink } from '../request/attempt.js';
 import type { Call } from '../request/call.js';
 import type { Next } from '../request/layer.js';
@@ -178,7 +178,7 @@ export class HedgeRun implements AttemptSink {
 
   responseStart(attempt: Attempt, status: number, headers: Headers, message: string | undefined): boolean {
     if (status < 200) return this.#racing() ? true : this.#inner.responseStart(attempt, status, headers, message);
-    if (status < 500) this.#layer.sample(attempt.startMs);
+    if (statusKind(status) === 'success') this.#layer.sample(attempt.startMs);
     if (!this.#decided) {
       if (this.#racing() && this.#policy.config.nonFatalStatuses.has(status)) {
         this.#retire(attempt);

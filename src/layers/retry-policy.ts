@@ -117,7 +117,7 @@ export function isIdempotent(method: string): boolean {
 
 /** True when a response with `status` is retriable under `policy`. */
 export function retriableStatus(policy: ParsedRetry, status: number): boolean {
-  if (status < 500) return policy.retryOn.has('retriable-status-codes') && policy.retriableStatusCodes.has(status);
+  if (status < 500 || status > 599) return policy.retryOn.has('retriable-status-codes') && policy.retriableStatusCodes.has(status);
   if (policy.retryOn.has('5xx')) return true;
   if ((status === 502 || status === 503 || status === 504) && policy.retryOn.has('gateway-error')) return true;
   return policy.retryOn.has('retriable-status-codes') && policy.retriableStatusCodes.has(status);

@@ -43,6 +43,7 @@ import { expectObject, optNumber, rejectUnknown } from '../config/check.js';
 import { optDurationMs, type Duration } from '../config/duration.js';
 import { CircuitOpenError, isMeshError, MeshClosedError, type MeshErrorCode } from '../core/errors.js';
 import type { MeshEvents } from '../core/events.js';
+import { statusKind } from '../health/outcome.js';
 import type { Call, MeshCall } from '../request/call.js';
 import type { Layer, LayerStats, Next } from '../request/layer.js';
 
@@ -83,7 +84,7 @@ const NEUTRAL: ReadonlySet<MeshErrorCode> = new Set<MeshErrorCode>(['INVALID_REQ
 /** How a request's end counts for the service's circuit. */
 export function serviceOutcome(call: MeshCall): 'success' | 'failure' | 'neutral' {
   const e = call.error;
-  if (e === undefined) return call.status >= 500 ? 'failure' : 'success';
+  if (e === undefined) return statusKind(call.status) === 'success' ? 'success' : 'failure';
   // Every failure meshlet hands a caller is a MeshError, except the caller's own abort reason.
   if (!isMeshError(e)) return 'neutral';
   return NEUTRAL.has(e.code) ? 'neutral' : 'failure';

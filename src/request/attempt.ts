@@ -214,8 +214,9 @@ export class Attempt implements Dispatcher.DispatchHandler {
   }
 
   onResponseEnd(_controller: Controller, trailers: Headers): void {
-    if (this.status !== 0) this.#observe(statusKind(this.status), this.call.env.now());
-    this.#end(this.status >= 500);
+    const kind = statusKind(this.status);
+    if (this.status !== 0) this.#observe(kind, this.call.env.now());
+    this.#end(kind !== 'success');
     if (this.#held) this.call.sink.heldResponseDone(this);
     else if (this.#current) this.call.sink.responseEnd(this, trailers);
   }

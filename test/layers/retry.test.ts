@@ -69,6 +69,17 @@ describe('what is retried', () => {
     expect((await call(m2)).status).toBe(200);
   });
 
+  test('a status past 599 is no 5xx (Envoy\'s is5xx is 500–599): not retried under retryOn 5xx, not counted by outlier detection', async () => {
+    backends[0]!.handler = (_req, res) => {
+      res.writeHead(600);
+      res.end();
+    };
+    const m = meshOver([backends[0]!, backends[1]!], { retry: { retryOn: ['5xx'] }, outlierDetection: { consecutive5xxErrors: 1 } });
+    expect((await call(m)).status).toBe(600);
+    expect(backends[1]!.received).toHaveLength(0);
+    expect(m.stats().services.api!.endpoints.find((e) => e.url === backends[0]!.url)).toMatchObject({ health: 'healthy', failures: 0 });
+  });
+
   test('retry: false turns retries off', async () => {
     backends[0]!.fault = { kind: 'status', status: 503 };
     const m = meshOver([backends[0]!], { retry: false });
