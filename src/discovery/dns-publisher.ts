@@ -3,7 +3,8 @@
  * pushed only when it differs from the last one; after the name goes away (NXDOMAIN/NODATA) the
  * last good set is kept for `keepForMs` (`onNxdomain: 'keep'`) or dropped at once (`'drop'`).
  * Before any good answer an absent name publishes an empty set at once, so waiting requests fail
- * fast with NO_HEALTHY_ENDPOINT instead of waiting `readyTimeout`.
+ * fast with NO_HEALTHY_ENDPOINT instead of waiting `readyTimeout`, and is reported (each refresh
+ * counts a discovery error, as after one).
  */
 import type { EndpointSpec } from '../core/endpoint-spec.js';
 import { StateWarning } from '../core/log.js';
@@ -49,7 +50,13 @@ export class DnsPublisher {
 
   /** The name has no records (NXDOMAIN, NODATA, no target resolves): apply `onNxdomain`. */
   none(reason: string): void {
-    if (!this.#holding) return this.#publish([]);
+    if (!this.#holding) {
+      // Nothing to keep: empty at once (requests fail fast), and say why — the reason names the
+      // name, or the SRV targets, that do not resolve.
+      this.#publish([]);
+      this.#report(`${this.#what} ${reason}`);
+      return;
+    }
     const keepMs = this.#o.keepForMs;
     if (this.#o.onNxdomain === 'drop' || keepMs === 0) return this.#drop(reason);
     if (this.#dropTimer === null) {

@@ -272,7 +272,9 @@ describe('dns: failures', () => {
     vi.useFakeTimers({ toFake: ['setTimeout', 'clearTimeout'] });
     mesh = dnsMesh({ host, port: 8080 }, { readyTimeoutMs: 10_000 });
     expect(await codeOf(at(mesh))).toBe('NO_HEALTHY_ENDPOINT');
-    expect(stats(mesh).discoveryErrors).toBe(0);
+    // Said why: the name (not found, or without records of the family).
+    expect(stats(mesh).discoveryErrors).toBe(1);
+    expect(stats(mesh).lastDiscoveryError).toBe(`dns discovery: ${host} has no A records (${host === 'nothing.test' ? 'ENOTFOUND' : 'ENODATA'})`);
   });
 });
 
