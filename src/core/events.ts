@@ -31,7 +31,12 @@ export interface MeshEventMap {
   'hedge-budget-exhausted': { service: string; endpoint: string };
   /** A request was refused by a rate limit. */
   'rate-limited': { service: string; scope: string };
-  /** A request was refused by a concurrency limit. */
+  /**
+   * A concurrency limit refused a request (it failed with OVERLOADED) or a retry (the caller got
+   * the response that would have been retried). `limit` names it: `maxPendingRequests` (queue
+   * full), `maxQueueTimeMs` (waited too long), `maxRetries`, or `subset <name>` (a subset's own
+   * limits). Each one is also counted in `mesh.stats()`'s `overloaded`.
+   */
   overloaded: { service: string; limit: string };
   /**
    * The adaptive concurrency limit (`limits.adaptive`) moved by at least 10 % since the last such

@@ -78,8 +78,6 @@ export class ConcurrencyLimit {
   readonly #now: () => number;
   active = 0;
   retries = 0;
-  /** Requests refused (queue full or waited too long). */
-  overloaded = 0;
   #queue: Entry[] = [];
   #head = 0;
   #timer: NodeJS.Timeout | null = null;
@@ -126,8 +124,8 @@ export class ConcurrencyLimit {
     }
     // Waiters that ended while queued (aborted) still hold a place; drop them before refusing.
     if (this.pending >= this.#limits.maxPendingRequests) this.#purge();
+    // Refusals are counted (and emitted) by the caller, which knows what was refused.
     if (this.pending >= this.#limits.maxPendingRequests || this.#limits.maxQueueTimeMs === 0) {
-      this.overloaded++;
       return 'overloaded';
     }
     this.#queue.push({ waiter, deadline: this.#now() + this.#limits.maxQueueTimeMs });
@@ -151,7 +149,7 @@ export class ConcurrencyLimit {
     this.#compact();
   }
 
-  /** May a retry start now? Counts it when yes; pair with `retryEnded`. */
+  /** May a retry start now? Counts it when yes; pair with `retryEnded`. A refusal is the caller's to count. */
   tryRetry(): boolean {
     if (this.retries >= this.#limits.maxRetries) return false;
     this.retries++;
@@ -189,10 +187,7 @@ export class ConcurrencyLimit {
         const entry = this.#queue[this.#head]!;
         if (!entry.waiter.done && entry.deadline > now) break;
         this.#head++;
-        if (!entry.waiter.done) {
-          this.overloaded++;
-          entry.waiter.expire();
-        }
+        if (!entry.waiter.done) entry.waiter.expire();
       }
       this.#compact();
       this.#arm();

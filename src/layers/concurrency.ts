@@ -4,7 +4,9 @@
  * DestinationRule subset's connectionPool). A request holds its slots until it ends; a full
  * limit queues it (FIFO, at most `maxQueueTimeMs`) or refuses it with OVERLOADED. The service's
  * limit may adapt to the upstream's latency (`limits.adaptive`, adaptive-limit.ts). Always on (the
- * defaults are generous); the hot path is one comparison when a slot is free.
+ * defaults are generous); the hot path is one comparison when a slot is free. Every refusal —
+ * queue full, waited past `maxQueueTimeMs`, a subset's limits — goes through `#refuse`, which
+ * counts it (`stats().overloaded`) and emits `overloaded` together, so the two always agree.
  */
 import { OverloadedError } from '../core/errors.js';
 import type { MeshEvents } from '../core/events.js';
@@ -26,6 +28,8 @@ export class ConcurrencyLayer implements Layer {
   readonly #events: MeshEvents;
   readonly #limits: { maxQueueTimeMs: number };
   readonly #release = (): void => this.#limit.release();
+  /** Requests refused with OVERLOADED. */
+  #overloaded = 0;
 
   constructor(limit: ConcurrencyLimit, bySubset: ReadonlyMap<Target, ConcurrencyLimit>, deps: { service: string; events: MeshEvents; limits: { maxQueueTimeMs: number } }) {
     this.#limit = limit;
@@ -63,14 +67,21 @@ export class ConcurrencyLayer implements Layer {
         if (call.done) giveBack();
         else admitted();
       },
-      expire: () => call.fail(new OverloadedError(this.#service, `waited ${this.#limits.maxQueueTimeMs} ms for one of ${limit.max} request slots`)),
+      // The service's queue names the wait's own limit; a subset's refusals all name the subset.
+      expire: () => this.#refuse(call, name === 'maxPendingRequests' ? 'maxQueueTimeMs' : name, `waited ${this.#limits.maxQueueTimeMs} ms for one of ${limit.max} request slots`),
     };
     const verdict = limit.acquire(queued);
     if (verdict === 'admitted') admitted();
     else if (verdict === 'overloaded') {
-      this.#events.emit('overloaded', { service: this.#service, limit: name });
-      call.fail(new OverloadedError(this.#service, name === 'maxPendingRequests' ? `${limit.max} requests in flight and ${limit.pending} waiting` : `subset "${call.target.subset}" is at its limits`));
+      this.#refuse(call, name, name === 'maxPendingRequests' ? `${limit.max} requests in flight and ${limit.pending} waiting` : `subset "${call.target.subset}" is at its limits`);
     }
+  }
+
+  /** End `call` with OVERLOADED: counted and emitted in one place, so stats and events agree. */
+  #refuse(call: Call, limit: string, why: string): void {
+    this.#overloaded++;
+    this.#events.emit('overloaded', { service: this.#service, limit });
+    call.fail(new OverloadedError(this.#service, why));
   }
 
   close(error: () => Error): void {
@@ -80,8 +91,6 @@ export class ConcurrencyLayer implements Layer {
   }
 
   stats(): Partial<LayerStats> {
-    let overloaded = this.#limit.overloaded;
-    for (const l of this.#bySubset.values()) overloaded += l.overloaded;
-    return { overloaded, pending: this.#limit.pending, concurrencyLimit: this.#limit.max };
+    return { overloaded: this.#overloaded, pending: this.#limit.pending, concurrencyLimit: this.#limit.max };
   }
 }

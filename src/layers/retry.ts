@@ -58,6 +58,8 @@ export class RetryLayer implements Layer {
   /** Every budget of the layer, once each (for stats). */
   readonly #budgets: RetryBudget[] = [];
   retries = 0;
+  /** Retries refused by `limits.maxRetries`: the service's `overloaded`, as each emits `overloaded`. */
+  overloaded = 0;
 
   constructor(policies: RetryPolicies, limit: ConcurrencyLimit, deps: { service: string; events: MeshEvents; random: () => number; now: () => number }) {
     this.limit = limit;
@@ -117,7 +119,7 @@ export class RetryLayer implements Layer {
   stats(): Partial<LayerStats> {
     let exhausted = 0;
     for (const b of this.#budgets) exhausted += b.exhausted;
-    return { retries: this.retries, retryBudgetExhausted: exhausted };
+    return { retries: this.retries, retryBudgetExhausted: exhausted, overloaded: this.overloaded };
   }
 }
 
@@ -159,6 +161,8 @@ class RetryRun implements AttemptSink {
     const layer = this.#layer;
     if (!this.#holdsSlot) {
       if (!layer.limit.tryRetry()) {
+        // Envoy's upstream_rq_retry_overflow: a circuit-breaker refusal, counted with the others.
+        layer.overloaded++;
         layer.events.emit('overloaded', { service: layer.service, limit: 'maxRetries' });
         return 'limit';
       }

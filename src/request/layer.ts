@@ -34,7 +34,7 @@ export interface LayerStats {
   hedgeBudgetExhausted: number;
   /** Requests refused by the rate limits. */
   rateLimited: number;
-  /** Requests refused by the concurrency limits. */
+  /** Requests refused by the concurrency limits (OVERLOADED), and retries refused by `limits.maxRetries`: one per `overloaded` event. */
   overloaded: number;
   /** Requests waiting for a concurrency slot now. */
   pending: number;

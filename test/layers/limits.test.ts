@@ -3,6 +3,7 @@ import { request } from 'undici';
 import { createMesh, type Mesh, type ServiceConfig } from '../../src/index.js';
 import { TokenBucket } from '../../src/layers/rate-limit.js';
 import { closeAll, startBackends, type Backend } from '../support/backend.js';
+import { hold } from '../support/holding.js';
 
 let backends: Backend[];
 let mesh: Mesh | null = null;
@@ -53,6 +54,35 @@ describe('concurrency limits', () => {
     const m = meshWith({ limits: { maxRequests: 1, maxPendingRequests: 10, maxQueueTimeMs: 50 } });
     const results = await Promise.all([get(m), get(m)]);
     expect(results).toEqual([200, 'OVERLOADED']);
+    expect(backends[0]!.received).toHaveLength(1);
+  });
+
+  test('every refusal is one overloaded event and one count in stats: a full queue, and a wait past maxQueueTimeMs', async () => {
+    // The first request is held until the test answers it: the queued ones expire whatever the machine's speed.
+    const held = hold(backends[0]!);
+    const m = meshWith({ limits: { maxRequests: 1, maxPendingRequests: 2, maxQueueTimeMs: 50 } });
+    const overloaded: string[] = [];
+    m.on('overloaded', (e) => overloaded.push(e.limit));
+    const first = get(m);
+    const h = await held.next();
+    // Two wait (and expire after 50 ms), two find the queue full.
+    const refused = await Promise.all([get(m), get(m), get(m), get(m)]);
+    h.answer();
+    expect(await first).toBe(200);
+    expect(refused).toEqual(['OVERLOADED', 'OVERLOADED', 'OVERLOADED', 'OVERLOADED']);
+    expect(overloaded).toEqual(['maxPendingRequests', 'maxPendingRequests', 'maxQueueTimeMs', 'maxQueueTimeMs']);
+    expect(m.stats().services.api).toMatchObject({ overloaded: 4, pending: 0, inFlight: 0 });
+    expect(backends[0]!.received).toHaveLength(1);
+  });
+
+  test('a retry limits.maxRetries refuses is one overloaded event and one count in stats; the caller gets the response', async () => {
+    backends[0]!.fault = { kind: 'status', status: 503 };
+    const m = meshWith({ limits: { maxRetries: 0 }, retry: { attempts: 2, retryOn: ['5xx'], budget: false } });
+    const overloaded: string[] = [];
+    m.on('overloaded', (e) => overloaded.push(e.limit));
+    expect(await get(m)).toBe(503);
+    expect(overloaded).toEqual(['maxRetries']);
+    expect(m.stats().services.api).toMatchObject({ overloaded: 1, retries: 0 });
     expect(backends[0]!.received).toHaveLength(1);
   });
 

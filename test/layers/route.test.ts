@@ -2,6 +2,7 @@ import { afterEach, beforeEach, describe, expect, test, vi } from 'vitest';
 import { request } from 'undici';
 import { createMesh, type Mesh, type ServiceConfig, type MeshConfig } from '../../src/index.js';
 import { closeAll, startBackend, type Backend } from '../support/backend.js';
+import { hold } from '../support/holding.js';
 import { seeded, tolerance } from '../support/seeded.js';
 
 let v1: Backend[];
@@ -298,6 +299,25 @@ describe('subset concurrency limits', () => {
     expect(results.sort()).toEqual([200, 200, 200, 'OVERLOADED'].sort());
     expect(performance.now() - started).toBeGreaterThanOrEqual(290);
     expect(v2.received).toHaveLength(2);
+    expect(m.stats().services.catalog!.overloaded).toBe(1);
+  });
+
+  test("a request that waits past its subset's maxQueueTimeMs is one overloaded event naming the subset and one count in stats", async () => {
+    const held = hold(v2);
+    const m = meshWith({
+      subsets: { v1: { labels: { version: 'v1' } }, v2: { labels: { version: 'v2' }, limits: { maxRequests: 1, maxPendingRequests: 1, maxQueueTimeMs: 50 } } },
+      routes: [{ subset: 'v2' }],
+    });
+    const overloaded: string[] = [];
+    m.on('overloaded', (e) => overloaded.push(e.limit));
+    const status = () => hit(m).then((r) => r.status, (e: { code: string }) => e.code);
+    const first = status();
+    const h = await held.next();
+    // Held until answered: the second waits in the subset's queue and expires, whatever the machine's speed.
+    expect(await status()).toBe('OVERLOADED');
+    h.answer();
+    expect(await first).toBe(200);
+    expect(overloaded).toEqual(['subset v2']);
     expect(m.stats().services.catalog!.overloaded).toBe(1);
   });
 });
