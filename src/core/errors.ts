@@ -209,7 +209,7 @@ export class UpstreamError extends MeshError {
   readonly kind: string;
   constructor(service: string, kind: string, cause: unknown, details: Omit<MeshErrorDetails, 'service' | 'cause'> = {}) {
     const why = (cause as Error)?.message ?? String(cause);
-    const code = (cause as { code?: string })?.code;
+    const code = errorCode(cause);
     super('UPSTREAM_FAILED', `service "${service}": ${kind} at ${details.endpoint ?? 'an endpoint'}: ${why}${code ? ` (${code})` : ''}`, {
       ...details,
       service,
@@ -254,4 +254,21 @@ export class LayerFailedError extends MeshError {
     super('LAYER_FAILED', `service "${service}": layer "${layer}" threw: ${(cause as Error)?.message ?? String(cause)}`, { service, cause });
     this.layer = layer;
   }
+}
+
+/**
+ * An error's `code` when it is a non-empty string (ECONNREFUSED, UND_ERR_HEADERS_TIMEOUT,
+ * OVERLOADED), else undefined. A DOMException has a legacy numeric `code` too — 23 for the
+ * TimeoutError of `AbortSignal.timeout`, 20 for an AbortError — that names nothing in our events
+ * and messages: its `name` does (`errorLabel`).
+ */
+export function errorCode(err: unknown): string | undefined {
+  const code = (err as { code?: unknown } | null | undefined)?.code;
+  return typeof code === 'string' && code !== '' ? code : undefined;
+}
+
+/** What an error is called in an event: its string `code`, else its `name` (TimeoutError), else 'error'. */
+export function errorLabel(err: unknown): string {
+  const name = (err as { name?: unknown } | null | undefined)?.name;
+  return errorCode(err) ?? (typeof name === 'string' && name !== '' ? name : 'error');
 }

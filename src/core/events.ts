@@ -16,7 +16,10 @@ export interface MeshEventMap {
    * `endpoint: '*'` the service's own circuit (`serviceBreaker`).
    */
   circuit: { service: string; endpoint: string; from: string; to: string };
-  /** An active health check changed an endpoint's health. */
+  /**
+   * An active health check changed an endpoint's health; `detail` is what the last check saw:
+   * `status 503`, `timeout after 1000 ms`, or the error's code (`ECONNREFUSED`) or name.
+   */
   'health-check': { service: string; endpoint: string; healthy: boolean; detail: string };
   /** A failed attempt is being retried after `delayMs`. */
   retry: { service: string; endpoint: string; attempt: number; delayMs: number; reason: string };
@@ -69,7 +72,8 @@ export interface MeshEventMap {
   panic: { service: string; active: boolean; available: number; total: number };
   /**
    * A request ended (published only while someone listens, so it costs nothing otherwise).
-   * `status` is 0 when it failed without a response; `error` is then the error's code.
+   * `status` is 0 when it failed without a response; `error` is then the error's code (its name
+   * when it has no string code: `TimeoutError` for your own AbortSignal.timeout).
    */
   request: {
     service: string;

@@ -8,7 +8,9 @@
  */
 import { clampDelay } from '../core/clock.js';
 import type { Endpoint } from '../core/endpoint.js';
+import { errorLabel } from '../core/errors.js';
 import type { ParsedHealthCheck } from './health-config.js';
+import { errorKind } from './outcome.js';
 
 /** Sent with every check; the Host is the service's (left to the pool when it writes that one). */
 const CHECK_HEADERS = Object.freeze({ 'user-agent': 'meshlet-health-check' });
@@ -87,7 +89,7 @@ export class HealthChecker {
       ok = res.statusCode >= c.expected[0] && res.statusCode <= c.expected[1];
       detail = `status ${res.statusCode}`;
     } catch (err) {
-      detail = (err as { code?: string }).code ?? (err as Error).name ?? 'error';
+      detail = failureDetail(err, c.timeoutMs);
     }
     state.running = false;
     if (this.#closed || !this.#states.has(ep)) return;
@@ -114,4 +116,15 @@ export class HealthChecker {
     if (this.#timer !== null) clearTimeout(this.#timer);
     this.#timer = null;
   }
+}
+
+/**
+ * A failed check's `detail`, always a string: 'timeout after N ms', else the error's code
+ * (ECONNREFUSED) or name. A check times out by its AbortSignal.timeout (a DOMException
+ * TimeoutError, whose legacy numeric code, 23, once became the detail) or by undici's header or
+ * body timeout (UND_ERR_HEADERS_TIMEOUT), whichever fires first: both read the same.
+ */
+function failureDetail(err: unknown, timeoutMs: number): string {
+  if ((err as { name?: unknown } | null)?.name === 'TimeoutError' || errorKind(err) === 'timeout') return `timeout after ${timeoutMs} ms`;
+  return errorLabel(err);
 }

@@ -3,6 +3,7 @@
  * detection vocabulary: a 5xx from the endpoint, a gateway failure (502, 503, 504), or a
  * local-origin failure (connect refused or timed out, reset, per-try timeout).
  */
+import { errorCode } from '../core/errors.js';
 
 export type AttemptOutcomeKind =
   /** Response headers with a status below 500. */
@@ -57,8 +58,9 @@ export function statusKind(status: number): AttemptOutcomeKind {
 
 /** Classify an error from undici (by its `code`, or its cause's). */
 export function errorKind(err: unknown): AttemptOutcomeKind {
-  const e = err as { code?: string; name?: string; cause?: { code?: string } } | null;
-  const code = e?.code ?? e?.cause?.code;
+  const e = err as { name?: string; cause?: unknown } | null;
+  // String codes only: a DOMException's numeric one (23, 20) must not hide its cause's.
+  const code = errorCode(e) ?? errorCode(e?.cause);
   if (code !== undefined) {
     if (code === 'UND_ERR_INVALID_ARG' || code === 'UND_ERR_NOT_SUPPORTED') return 'invalid';
     // This process has no certificates yet (istio-agent writes them): no endpoint is at fault, no retry helps.

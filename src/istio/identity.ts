@@ -12,7 +12,7 @@
  * the labels unknown, one that is malformed is an InvalidConfigError naming its line.
  */
 import { readFileSync } from 'node:fs';
-import { InvalidConfigError } from '../core/errors.js';
+import { errorCode, InvalidConfigError } from '../core/errors.js';
 import { describe as describeValue } from '../core/endpoint-spec.js';
 import { isObj } from './doc.js';
 
@@ -62,7 +62,7 @@ export class Identity {
     try {
       text = readFileSync(file, 'utf8');
     } catch (err) {
-      const code = (err as { code?: string }).code ?? (err as Error).message;
+      const code = errorCode(err) ?? (err as Error).message;
       return { known: false, why: `this process's labels are unknown (no source.labels option; labels file ${file}: ${code})` };
     }
     return { known: true, value: parseLabelsFile(text, file) };

@@ -1,5 +1,6 @@
 /** What `mesh.stats()` reports for a service and its endpoints, and how it is gathered. */
 import type { Endpoint } from '../core/endpoint.js';
+import { errorLabel } from '../core/errors.js';
 import type { ReportedLoad } from '../load/endpoint-load.js';
 import type { ServiceHealth } from '../health/endpoint-health.js';
 import type { Layer, LayerStats } from '../request/layer.js';
@@ -154,7 +155,8 @@ export function requestEvent(call: Call, service: string, nowMs: number): MeshEv
     via: call.via ?? undefined,
     method: call.opts.method,
     status: call.status,
-    error: call.error === undefined ? undefined : ((call.error as { code?: string }).code ?? call.error.name),
+    // errorLabel: your own AbortSignal.timeout's reason is a DOMException whose `code` is the number 23.
+    error: call.error === undefined ? undefined : errorLabel(call.error),
     attempts: call.attempt + 1,
     durationMs: nowMs - call.startMs,
   };

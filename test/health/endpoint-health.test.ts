@@ -1,3 +1,5 @@
+import net from 'node:net';
+import type { AddressInfo } from 'node:net';
 import { afterEach, describe, expect, test, vi } from 'vitest';
 import { request } from 'undici';
 import { createMesh, type Mesh, type ServiceConfig, type MeshEventMap } from '../../src/index.js';
@@ -306,6 +308,43 @@ describe('active health checks', () => {
     expect(health(m, backends[0]!)).toBe('healthy');
     expect(checks.map((c) => c.healthy)).toEqual([false, true]);
     expect(backends[0]!.received.find((r) => r.url === '/healthz')!.headers.host).toBe('api');
+  });
+});
+
+describe('the detail of a failed active health check says what happened, as a string', () => {
+  test('a check that gets no answer reads "timeout after N ms" (not the 23 of AbortSignal.timeout\'s DOMException); a refused one its code; a 503 its status', async () => {
+    // Accepts every connection and never answers: the check can only time out.
+    const sockets = new Set<net.Socket>();
+    const silent = net.createServer((s) => void sockets.add(s));
+    await new Promise<void>((resolve) => silent.listen(0, '127.0.0.1', resolve));
+    const silentUrl = `http://127.0.0.1:${(silent.address() as AddressInfo).port}`;
+    try {
+      backends = await startBackends(2);
+      const [refusing, failing] = backends as [Backend, Backend];
+      await refusing.stop();
+      failing.fault = { kind: 'status', status: 503 };
+      const m = (mesh = createMesh({
+        services: {
+          api: {
+            endpoints: [silentUrl, refusing.url, failing.url],
+            outlierDetection: false,
+            healthCheck: { path: '/healthz', intervalMs: 10, timeoutMs: 30, unhealthyThreshold: 1 },
+          },
+        },
+        random: () => 0,
+      }));
+      const details = new Map<string, unknown>();
+      await new Promise<void>((resolve) =>
+        m.on('health-check', (e) => {
+          if (!e.healthy) details.set(e.endpoint, e.detail);
+          if (details.size === 3) resolve();
+        }),
+      );
+      expect(Object.fromEntries(details)).toEqual({ [silentUrl]: 'timeout after 30 ms', [refusing.url]: 'ECONNREFUSED', [failing.url]: 'status 503' });
+    } finally {
+      for (const s of sockets) s.destroy();
+      await new Promise((resolve) => silent.close(resolve));
+    }
   });
 });
 

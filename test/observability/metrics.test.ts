@@ -5,6 +5,7 @@ import { request } from 'undici';
 import { MeterProvider, MetricReader, type ResourceMetrics } from '@opentelemetry/sdk-metrics';
 import { createMesh, enableMetrics, type Mesh } from '../../src/index.js';
 import { closeAll, startBackends, type Backend } from '../support/backend.js';
+import { until } from '../support/holding.js';
 
 class TestReader extends MetricReader {
   protected async onForceFlush(): Promise<void> {}
@@ -140,4 +141,25 @@ test('the inbound side: meshlet.inbound.in_flight, .requests and .concurrency.li
     server.closeAllConnections();
     await new Promise((resolve) => server.close(resolve));
   }
+});
+
+test("a request your own AbortSignal.timeout ended has error.type 'TimeoutError' (its DOMException's code is the number 23), in the request event too", async () => {
+  const handle = await enableMetrics(mesh, { meter: provider.getMeter('meshlet') as never });
+  const errors: unknown[] = [];
+  mesh.on('request', (e) => errors.push(e.error));
+  for (const b of backends) b.handler = () => {}; // never answers: only the caller's abort ends it
+  // The reason AbortSignal.timeout gives, without waiting for a timer.
+  const reason = new DOMException('The operation was aborted due to timeout', 'TimeoutError');
+  expect(reason.code).toBe(23);
+  const ac = new AbortController();
+  const pending = request('http://api/x', { dispatcher: mesh.dispatcher, signal: ac.signal }).catch((e: unknown) => e);
+  await until(() => backends.some((b) => b.received.length > 0));
+  ac.abort(reason);
+  expect(await pending).toBe(reason);
+  await until(() => errors.length > 0);
+  expect(errors).toEqual(['TimeoutError']);
+  const { resourceMetrics } = await reader.collect();
+  const points = find(resourceMetrics, 'http.client.request.duration')!.dataPoints as { attributes: Record<string, unknown> }[];
+  expect(points.map((p) => p.attributes['error.type'])).toEqual(['TimeoutError']);
+  handle.dispose();
 });
