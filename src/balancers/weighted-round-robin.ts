@@ -11,8 +11,11 @@
  *     an expired weight starts a new blackout when reports come back.
  *  3. Endpoints without a usable weight get the mean of the usable ones (A58; Envoy takes the
  *     median). With fewer than two usable weights, every endpoint weighs the same: plain round
- *     robin.
- *  4. Picks follow an earliest-deadline-first schedule: each endpoint's period is 1 / weight, its
+ *     robin. Usable weights are bounded to [mean / 100, mean × 10], as gRPC's scheduler bounds
+ *     them (static_stride_scheduler.cc: kMinRatio 0.01, kMaxRatio 10): one extreme report —
+ *     `cpu_utilization:1e-320` makes qps / utilization overflow to Infinity — can neither take
+ *     every pick (the others keep at least a hundredth of the mean each) nor starve an endpoint.
+ *  4. Picks follow an earliest-deadline-first schedule: each endpoint's period is mean / weight, its
  *     first deadline random in [0, period] so processes do not march in step; a pick takes the
  *     earliest deadline and moves it one period on.
  *
@@ -57,8 +60,13 @@ export function reportedWeight(load: EndpointLoad, nowMs: number, o: WeightedRou
   }
   const since = load.weightReportsSinceMs;
   if (o.blackoutPeriodMs > 0 && (Number.isNaN(since) || nowMs - since < o.blackoutPeriodMs)) return 0;
-  return r.qps / (r.utilization + (r.eps / r.qps) * o.errorUtilizationPenalty);
+  // A tiny but valid utilization overflows the quotient to Infinity: keep every weight finite.
+  return Math.min(r.qps / (r.utilization + (r.eps / r.qps) * o.errorUtilizationPenalty), Number.MAX_VALUE);
 }
+
+/** gRPC's bounds on a usable weight, relative to the mean of the usable ones. */
+const MIN_RATIO = 0.01;
+const MAX_RATIO = 10;
 
 class WeightedRoundRobinPicker implements Picker {
   readonly #endpoints: readonly Endpoint[];
@@ -101,21 +109,29 @@ class WeightedRoundRobinPicker implements Picker {
     this.#updatedMs = now;
     const eps = this.#endpoints;
     const period = this.#period;
-    let sum = 0;
+    let max = 0;
     let usable = 0;
     for (let i = 0; i < eps.length; i++) {
       const w = reportedWeight(eps[i]!.load, now, this.#options);
       period[i] = w;
       if (w > 0) {
-        sum += w;
+        max = Math.max(max, w);
         usable++;
       }
     }
-    const mean = usable >= 2 ? sum / usable : 1;
+    // Weights relative to the largest, in (0, 1], so their mean (≥ 1 / usable) can neither
+    // overflow (two weights near Number.MAX_VALUE) nor round to 0 (weights near 5e-324).
+    let mean = 1;
+    if (usable >= 2) {
+      let sum = 0;
+      for (let i = 0; i < eps.length; i++) if (period[i]! > 0) sum += period[i]! / max;
+      mean = sum / usable;
+    }
     const random = this.#deps.random;
     for (let i = 0; i < eps.length; i++) {
-      const w = usable >= 2 && period[i]! > 0 ? period[i]! : mean;
-      period[i] = 1 / w;
+      // Each weight as a multiple of the mean, bounded: a period in [0.1, 100], whatever was reported.
+      const ratio = usable >= 2 && period[i]! > 0 ? Math.min(MAX_RATIO, Math.max(MIN_RATIO, period[i]! / max / mean)) : 1;
+      period[i] = 1 / ratio;
       this.#deadline[i] = random() * period[i]!;
       this.#heap[i] = i;
     }

@@ -126,6 +126,50 @@ describe('weighted-round-robin (gRPC A58, Envoy client_side_weighted_round_robin
     expect(n.map((x) => Math.round(x / 100))).toEqual([10, 30, 20]);
   });
 
+  test('an extreme report (cpu_utilization:1e-320: qps / utilization is Infinity) stays finite and takes two thirds, not every pick: the other reporter keeps a hundredth of the mean, an unreported one the mean', () => {
+    const c = clock(0);
+    const eps = endpoints([1, 1, 1]);
+    const p = build(weightedRoundRobin, eps, deps(seeded(12), c.now), { blackoutPeriodMs: 0 });
+    const header = 'TEXT cpu_utilization:1e-320, rps_fractional:1';
+    const parsed = readLoadReport({ 'endpoint-load-metrics': header });
+    expect(parsed).toMatchObject({ type: 'report', report: { cpuUtilization: 1e-320, rpsFractional: 1 } }); // a valid report
+    if (parsed?.type === 'report') eps[0]!.load.report(parsed.report, 0);
+    reports(eps[1]!, 0, { cpuUtilization: 0.5, rpsFractional: 100 }); // weight 200
+    // The mean of the two is half the (finite) largest: eps[0] is 2× the mean, eps[1] at the
+    // floor of a hundredth of it, eps[2] (no report) the mean: 2 : 0.01 : 1 over 3010 picks.
+    const n = shares(p, eps, 3010);
+    expect(n[0]).toBeGreaterThanOrEqual(1999);
+    expect(n[0]).toBeLessThanOrEqual(2001);
+    expect(n[1]).toBeGreaterThanOrEqual(9);
+    expect(n[1]).toBeLessThanOrEqual(11);
+    expect(n[2]).toBeGreaterThanOrEqual(999);
+    expect(n[2]).toBeLessThanOrEqual(1001);
+  });
+
+  test('weights are bounded to [mean / 100, mean × 10] (gRPC static_stride_scheduler), and stay finite when two reports overflow', () => {
+    const c = clock(0);
+    /** Picks of each of `weights` over `n` (EDF: exact up to one pick per endpoint). */
+    const over = (weights: number[], n: number, seed: number): number[] => {
+      const eps = endpoints(weights.map(() => 1));
+      const p = build(weightedRoundRobin, eps, deps(seeded(seed), c.now), { blackoutPeriodMs: 0 });
+      weights.forEach((w, i) => reports(eps[i]!, 0, { cpuUtilization: 1, rpsFractional: w }));
+      return shares(p, eps, n);
+    };
+    // Capped from above: 100 among eleven 1s is 10.8× the mean (111 / 12); it counts as 10×.
+    const mean = 111 / 12;
+    const capped = over([100, ...Array<number>(11).fill(1)], 11_190, 13);
+    expect(Math.abs(capped[0]! - (11_190 * 10) / (10 + 11 / mean))).toBeLessThanOrEqual(12); // 10 000, not 10 081 unbounded
+    // Raised from below: 1 beside 1000 is 0.2 % of the mean (500.5); it counts as 1 %.
+    const raised = over([1000, 1], 20_080, 14);
+    expect(Math.abs(raised[1]! - (20_080 * 0.01) / (0.01 + 1000 / 500.5))).toBeLessThanOrEqual(2); // 100, not 20 unbounded
+    // Two overflowing reports weigh the same (Number.MAX_VALUE), not Infinity / Infinity = NaN.
+    const two = endpoints([1, 1]);
+    const q = build(weightedRoundRobin, two, deps(seeded(15), c.now), { blackoutPeriodMs: 0 });
+    reports(two[0]!, 0, { cpuUtilization: 1e-320, rpsFractional: 1 });
+    reports(two[1]!, 0, { cpuUtilization: 2e-320, rpsFractional: 1 });
+    expect(shares(q, two, 1000)).toEqual([500, 500]);
+  });
+
   test('fewer than two endpoints with weights: plain round robin (discovery weights ignored too)', () => {
     const c = clock(0);
     const eps = endpoints([5, 1, 1]);
