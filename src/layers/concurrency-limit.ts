@@ -95,6 +95,11 @@ export class ConcurrencyLimit {
     return this.#max;
   }
 
+  /** How long a request may wait for a slot of this limit. */
+  get maxQueueTimeMs(): number {
+    return this.#limits.maxQueueTimeMs;
+  }
+
   /** Allow `slots` in flight (capped by `maxRequests`, at least 1); a rise admits waiters at once. */
   resize(slots: number): void {
     this.#max = Math.max(1, Math.min(this.#limits.maxRequests, slots));

@@ -26,17 +26,15 @@ export class ConcurrencyLayer implements Layer {
   readonly #bySubset: ReadonlyMap<Target, ConcurrencyLimit>;
   readonly #service: string;
   readonly #events: MeshEvents;
-  readonly #limits: { maxQueueTimeMs: number };
   readonly #release = (): void => this.#limit.release();
   /** Requests refused with OVERLOADED. */
   #overloaded = 0;
 
-  constructor(limit: ConcurrencyLimit, bySubset: ReadonlyMap<Target, ConcurrencyLimit>, deps: { service: string; events: MeshEvents; limits: { maxQueueTimeMs: number } }) {
+  constructor(limit: ConcurrencyLimit, bySubset: ReadonlyMap<Target, ConcurrencyLimit>, deps: { service: string; events: MeshEvents }) {
     this.#limit = limit;
     this.#bySubset = bySubset;
     this.#service = deps.service;
     this.#events = deps.events;
-    this.#limits = deps.limits;
   }
 
   handle(call: Call, next: Next): void {
@@ -68,7 +66,7 @@ export class ConcurrencyLayer implements Layer {
         else admitted();
       },
       // The service's queue names the wait's own limit; a subset's refusals all name the subset.
-      expire: () => this.#refuse(call, name === 'maxPendingRequests' ? 'maxQueueTimeMs' : name, `waited ${this.#limits.maxQueueTimeMs} ms for one of ${limit.max} request slots`),
+      expire: () => this.#refuse(call, name === 'maxPendingRequests' ? 'maxQueueTimeMs' : name, `waited ${limit.maxQueueTimeMs} ms for one of ${limit.max} request slots${name === 'maxPendingRequests' ? '' : ` of subset "${call.target.subset}"`}`),
     };
     const verdict = limit.acquire(queued);
     if (verdict === 'admitted') admitted();

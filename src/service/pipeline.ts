@@ -143,7 +143,7 @@ export function buildPipeline(p: PipelineParts): Pipeline {
     ...p.interceptors,
     c.rateLimit?.service ? new RateLimitLayer(c.rateLimit, p.now, refusals.refuse) : null,
     c.rateLimit?.global ? new GlobalRateLimitLayer(c.rateLimit.global, c.rateLimit, { ...deps, refuse: refusals.refuse, path: `services.${name}.rateLimit.global` }) : null,
-    new ConcurrencyLayer(limit, subsetOf((s) => (s.limits ? new ConcurrencyLimit(s.limits, p.now) : undefined)), { ...deps, limits: c.limits }),
+    new ConcurrencyLayer(limit, subsetOf((s) => (s.limits ? new ConcurrencyLimit(s.limits, p.now) : undefined)), deps),
     ready,
     c.serviceBreaker ? new ServiceBreakerLayer(c.serviceBreaker, deps) : null,
     RetryLayer.needed(retries) ? new RetryLayer(retries, limit, deps) : null,
