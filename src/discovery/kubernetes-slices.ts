@@ -8,7 +8,8 @@
  *   "http"`, `ports: [null]`, a port number out of range) is skipped and reported; the previous
  *   good version of that slice, if any, stays; every other slice and every later event applies.
  * - An endpoint entry that is malformed, or whose first address is not an IP of the slice's
- *   family, is skipped and reported; the rest of the slice is used.
+ *   family, is skipped and reported; the rest of the slice is used — reported also when every
+ *   entry is bad and none is left (kubernetes.ts reports {@link Slice.problems} whatever remains).
  * - `addressType: FQDN` (deprecated; the EndpointSlice controller never writes it) is skipped
  *   and reported: its "addresses" are names meshlet would have to resolve, which is DNS
  *   discovery's job.

@@ -193,12 +193,15 @@ class KubernetesSource implements DiscoverySource {
       return;
     }
     this.#slices.set(name, slice);
-    if (slice.endpoints.length === 0) return;
     const problems: string[] = [];
-    if (slice.addressType === 'FQDN') problems.push(`has addressType FQDN (deprecated; not used by meshlet): its ${slice.endpoints.length} endpoint(s) are skipped`);
-    else {
-      const port = slicePort(slice, this.o.port);
-      if (typeof port === 'string') problems.push(`${port}: its ${slice.endpoints.length} endpoint(s) are skipped`);
+    // A slice left with no endpoint has nothing a port or FQDN problem could skip; but the entries
+    // parseSlice skipped are still reported (every endpoint malformed must not look like no pods).
+    if (slice.endpoints.length > 0) {
+      if (slice.addressType === 'FQDN') problems.push(`has addressType FQDN (deprecated; not used by meshlet): its ${slice.endpoints.length} endpoint(s) are skipped`);
+      else {
+        const port = slicePort(slice, this.o.port);
+        if (typeof port === 'string') problems.push(`${port}: its ${slice.endpoints.length} endpoint(s) are skipped`);
+      }
     }
     if (slice.problems.length > 0) problems.push(`skipped ${slice.problems.length} endpoint(s): ${slice.problems.slice(0, 3).join('; ')}${slice.problems.length > 3 ? '; …' : ''}`);
     if (problems.length > 0) once(problems.join('; '));

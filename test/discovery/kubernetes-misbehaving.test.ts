@@ -270,6 +270,21 @@ describe('kubernetes: bookmarks, malformed objects, odd slices', () => {
     await r.stop();
   });
 
+  test('a slice whose every endpoint is malformed is reported like a partly bad one (was skipped in silence, as if it had no pods)', async () => {
+    api.apply('endpointslices', 'default', slice('web-a', 'web', [{ ip: '127.0.0.1' }], backend.port));
+    api.apply('endpointslices', 'default', { ...slice('web-bad', 'web', [], 80), endpoints: [{ addresses: [] }, { addresses: ['not-an-ip'] }, { addresses: ['::1'] }, null] });
+    api.apply('endpointslices', 'default', { ...slice('web-empty', 'web', [], 80), endpoints: [] }); // no pods: still nothing to say
+    const r = run();
+    await until(() => r.updates.length === 1);
+    expect(r.updates[0]).toEqual([`http://127.0.0.1:${backend.port}`]);
+    expect(r.errors).toEqual(['kubernetes discovery: slice web-bad skipped 4 endpoint(s): endpoints[0] has no address; endpoints[1]: address "not-an-ip" is not IPv4; endpoints[2]: address "::1" is not IPv4; …']);
+    // A later version as bad: reported again (once per version), by a watch event this time.
+    api.apply('endpointslices', 'default', { ...slice('web-bad', 'web', [], 80), endpoints: [null] });
+    await until(() => r.errors.length === 2);
+    expect(r.errors[1]).toBe('kubernetes discovery: slice web-bad skipped 1 endpoint(s): endpoints[0] is null');
+    await r.stop();
+  });
+
   test('FQDN slices are skipped and reported; a slice without ports uses a numeric port and is reported for a named one', async () => {
     api.apply('endpointslices', 'default', { ...slice('web-fqdn', 'web', [], 80), addressType: 'FQDN', endpoints: [{ addresses: ['pod-1.example.test'] }] });
     api.apply('endpointslices', 'default', { ...slice('web-noports', 'web', [{ ip: '127.0.0.1' }], 0), ports: null });
