@@ -71,8 +71,38 @@ export const HEALTHY_WATCH_MS = 1_000;
 export const SETTLED_WATCH_MS = KUBERNETES_BACKOFF.maxMs;
 /** Watches that ended well but before they settled are followed at once this many times in a row; later ones back off. */
 export const QUICK_REWATCHES = 3;
-const LIST_TIMEOUT_MS = 30_000;
+/**
+ * The deadline of every request of the Kubernetes sources that is not a watch (a list, the
+ * Service read for pod labels): headers and body. undici's own bound is its 300 s headersTimeout;
+ * past this one the request counts as failed, like any other failure.
+ */
+export const LIST_TIMEOUT_MS = 30_000;
 const STALL_GRACE_MS = 30_000;
+
+/**
+ * Run `fn` with a signal that aborts when `signal` does or after `ms` (an unref'd timer, so fake
+ * timers drive it); when the deadline fired, `fn`'s failure is replaced by `timedOut` — undici's
+ * own error would say only "This operation was aborted".
+ */
+export async function withDeadline<T>(signal: AbortSignal, ms: number, timedOut: () => Error, fn: (signal: AbortSignal) => Promise<T>): Promise<T> {
+  const ac = new AbortController();
+  const abort = (): void => ac.abort(signal.reason);
+  signal.addEventListener('abort', abort, { once: true });
+  let fired = false;
+  const t = setTimeout(() => {
+    fired = true;
+    ac.abort(timedOut());
+  }, ms);
+  t.unref();
+  try {
+    return await fn(ac.signal);
+  } catch (err) {
+    throw fired && !signal.aborted ? (ac.signal.reason as Error) : err;
+  } finally {
+    clearTimeout(t);
+    signal.removeEventListener('abort', abort);
+  }
+}
 
 export class ListWatch {
   readonly #access: KubeAccess;
@@ -213,13 +243,9 @@ export class ListWatch {
   }
 
   async #listOnce(signal: AbortSignal): Promise<void> {
-    const ac = new AbortController();
-    const abort = (): void => ac.abort(signal.reason);
-    signal.addEventListener('abort', abort, { once: true });
-    const t = setTimeout(() => ac.abort(new Error(`${this.#label}: ${this.#path}: the list timed out after ${LIST_TIMEOUT_MS / 1000} s`)), LIST_TIMEOUT_MS);
-    t.unref();
-    try {
-      const res = await this.#get(this.#url({}), ac.signal);
+    const timedOut = (): Error => new Error(`${this.#label}: ${this.#path}: the list timed out after ${LIST_TIMEOUT_MS / 1000} s`);
+    await withDeadline(signal, LIST_TIMEOUT_MS, timedOut, async (signal) => {
+      const res = await this.#get(this.#url({}), signal);
       // Not `body.json()`: its SyntaxError quotes the start of the body (an HTML error page from a proxy).
       const text = await res.body.text();
       const list = parseJsonAnswer(text, contentType(res), `${this.#label}: ${this.#path}`, 'the list answer') as { metadata?: { resourceVersion?: unknown }; items?: unknown } | null;
@@ -229,12 +255,7 @@ export class ListWatch {
       const rv = list.metadata?.resourceVersion;
       this.#rv = typeof rv === 'string' && rv !== '' ? rv : undefined;
       this.#handlers.reset(items);
-    } catch (err) {
-      throw ac.signal.aborted && !signal.aborted ? (ac.signal.reason as Error) : err;
-    } finally {
-      clearTimeout(t);
-      signal.removeEventListener('abort', abort);
-    }
+    });
   }
 
   /**

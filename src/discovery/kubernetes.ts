@@ -24,7 +24,7 @@ import type { DiscoveryContext, DiscoveryDefinition, DiscoverySource } from './d
 import { parseKubernetesOptions, type KubernetesOptions } from './kubernetes-config.js';
 import { namespaceOf, resolveAccess, type KubeAccess } from './kubernetes-client.js';
 import { parseSlice, slicePort, type Slice } from './kubernetes-slices.js';
-import { ListWatch, type KubeObject, type WatchHandlers } from './kubernetes-watch.js';
+import { LIST_TIMEOUT_MS, ListWatch, withDeadline, type KubeObject, type WatchHandlers } from './kubernetes-watch.js';
 import { NodeLocalities } from './kubernetes-nodes.js';
 import { describeBody, parseJsonAnswer } from './redact.js';
 
@@ -43,7 +43,8 @@ class KubernetesSource implements DiscoverySource {
   #synced = false;
   /**
    * With `podLabels`, the first snapshot waits for the first list of pods (so a subset by
-   * `version` has its endpoints from the start), unless reading the selector or the pods fails.
+   * `version` has its endpoints from the start), unless reading the selector or the pods fails —
+   * within LIST_TIMEOUT_MS: a read that does not answer by then has failed.
    */
   #podsSynced: boolean;
   #stopped = false;
@@ -102,20 +103,23 @@ class KubernetesSource implements DiscoverySource {
   async #readSelector(ns: string): Promise<string | null> {
     const url = `${this.#access.server}/api/v1/namespaces/${ns}/services/${encodeURIComponent(this.o.service)}`;
     return retryWithBackoff(
-      async () => {
-        const headers: Record<string, string> = { accept: 'application/json' };
-        const auth = this.#access.authorization();
-        if (auth) headers.authorization = auth;
-        const res = await request(url, { dispatcher: this.#access.dispatcher, headers, signal: this.#stop.signal });
-        const text = await res.body.text();
-        if (res.statusCode === 401) this.#access.refreshToken();
-        if (res.statusCode !== 200) throw new Error(`reading service ${this.o.service} answered ${res.statusCode}: ${describeBody(text, String(res.headers['content-type'] ?? ''))}`);
-        // The parser's own message would quote the start of the body: parseJsonAnswer says only its size and type.
-        const svc = parseJsonAnswer(text, String(res.headers['content-type'] ?? ''), `reading service ${this.o.service}`, 'the answer') as { spec?: { selector?: unknown } } | null;
-        const sel = svc?.spec?.selector;
-        if (typeof sel !== 'object' || sel === null || Object.keys(sel).length === 0) return null;
-        return Object.entries(sel).map(([k, v]) => `${k}=${String(v)}`).join(',');
-      },
+      // The lists' deadline: a Service read that never answers is a failure (the endpoints go out
+      // without pod labels, reported), not minutes of no endpoints until undici's 300 s headersTimeout.
+      () =>
+        withDeadline(this.#stop.signal, LIST_TIMEOUT_MS, () => new Error(`reading service ${this.o.service} timed out after ${LIST_TIMEOUT_MS / 1000} s`), async (signal) => {
+          const headers: Record<string, string> = { accept: 'application/json' };
+          const auth = this.#access.authorization();
+          if (auth) headers.authorization = auth;
+          const res = await request(url, { dispatcher: this.#access.dispatcher, headers, signal });
+          const text = await res.body.text();
+          if (res.statusCode === 401) this.#access.refreshToken();
+          if (res.statusCode !== 200) throw new Error(`reading service ${this.o.service} answered ${res.statusCode}: ${describeBody(text, String(res.headers['content-type'] ?? ''))}`);
+          // The parser's own message would quote the start of the body: parseJsonAnswer says only its size and type.
+          const svc = parseJsonAnswer(text, String(res.headers['content-type'] ?? ''), `reading service ${this.o.service}`, 'the answer') as { spec?: { selector?: unknown } } | null;
+          const sel = svc?.spec?.selector;
+          if (typeof sel !== 'object' || sel === null || Object.keys(sel).length === 0) return null;
+          return Object.entries(sel).map(([k, v]) => `${k}=${String(v)}`).join(',');
+        }),
       {
         ...KUBERNETES_BACKOFF,
         signal: this.#stop.signal,

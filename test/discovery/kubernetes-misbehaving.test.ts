@@ -304,6 +304,32 @@ describe('kubernetes: bookmarks, malformed objects, odd slices', () => {
   });
 });
 
+describe('kubernetes: every request has a deadline', () => {
+  test('a Service read (for pod labels) that never answers holds the endpoints back 30 s, then they go out without pod labels, reported (was minutes, unreported)', async () => {
+    vi.useFakeTimers({ toFake: ['setTimeout', 'clearTimeout', 'setInterval', 'clearInterval', 'Date'] });
+    api.apply('services', 'default', { metadata: { name: 'web' }, spec: { selector: { app: 'web' } } });
+    api.apply('pods', 'default', { metadata: { name: 'web-0', labels: { app: 'web', version: 'v1' } }, spec: {} });
+    api.apply('endpointslices', 'default', slice('web-a', 'web', [{ ip: '127.0.0.1', pod: 'web-0' }], backend.port));
+    api.hang = /^GET \/api\/v1\/namespaces\/default\/services\/web$/;
+    mesh = createMesh({ services: { web: { discovery: { type: 'kubernetes', service: 'web', namespace: 'default', port: 'http', apiServer: api.url, podLabels: true } } } });
+    const updates: number[] = [];
+    mesh.on('discovery-update', (e) => updates.push(e.endpoints));
+    const web = () => mesh!.stats().services.web!;
+    await until(() => api.requests.some((r) => r.endsWith('/services/web')) && api.watchers === 1); // slices listed and watched; the Service read hangs
+    await vi.advanceTimersByTimeAsync(29_900);
+    expect([updates.length, web().discoveryErrors]).toEqual([0, 0]); // still waiting for the pods, within the deadline
+    await vi.advanceTimersByTimeAsync(100);
+    await until(() => updates.length === 1);
+    expect(web().lastDiscoveryError).toMatch(/^kubernetes discovery: pod labels unavailable for now \(reading service web timed out after 30 s\); next try in [\d.]+ s$/);
+    expect(web().endpoints.map((e) => [e.url, e.labels.version])).toEqual([[`http://127.0.0.1:${backend.port}`, undefined]]);
+    // The read is retried like any failure: once it answers, the pods are watched and their labels arrive.
+    api.hang = null;
+    await vi.advanceTimersByTimeAsync(1600); // past the first back-off (0.8–1.6 s)
+    await until(() => web().endpoints[0]?.labels.version === 'v1');
+    expect(api.requests.filter((r) => r.endsWith('/services/web'))).toHaveLength(2);
+  });
+});
+
 describe('kubernetes: credentials never leak', () => {
   const TOKEN = 'eyJhbGciOiJSUzI1NiJ9.eyJzdWIiOiJzeXN0ZW06c2VydmljZWFjY291bnQifQ.c2lnbmF0dXJl';
 

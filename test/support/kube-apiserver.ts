@@ -14,7 +14,7 @@
  * HTTP 410 per `goneMode`), refuse everything with a body that echoes the request's headers,
  * Authorization included (`echoHeaders`, as a Status or as plain text), answer every list and get
  * 200 with a body that is not JSON (`answer200`: a proxy's HTML page) — objects of any shape can
- * be stored with `apply`, malformed ones included.
+ * be stored with `apply`, malformed ones included; a request can be left unanswered (`hang`).
  *
  * Istio's DestinationRules and VirtualServices (networking.istio.io, CRDs) are served the same way
  * at each version of `istioVersions`; a version not in it answers 404, as an API server without it.
@@ -71,6 +71,11 @@ export interface KubeApiServer {
    * that shows what it got): as a Kubernetes Status whose message holds them, or as plain text.
    */
   echoHeaders: { status: number; as: 'status' | 'text' } | null;
+  /**
+   * Never answer a request whose `METHOD path` (no query) matches: it gets no headers, its
+   * connection stays open until the client gives up or the server closes. null: answer all.
+   */
+  hang: RegExp | null;
   /** Answer every request but a watch 200 with this body and Content-Type (not JSON, say), or null. */
   answer200: { contentType: string; body: string } | null;
   /** The networking.istio.io versions served (others answer 404, as an API server without them). @default v1, v1beta1, v1alpha3 */
@@ -140,6 +145,7 @@ export async function startKubeApi(options: { tls?: { cert: string; key: string 
     goneAlways: false,
     echoHeaders: null,
     answer200: null,
+    hang: null,
     istioVersions: ['v1', 'v1beta1', 'v1alpha3'],
     requests,
     apply(kind, ns, object) {
@@ -187,6 +193,7 @@ export async function startKubeApi(options: { tls?: { cert: string; key: string 
   const handler = (req: http.IncomingMessage, res: http.ServerResponse): void => {
     const url = new URL(req.url!, 'http://x');
     requests.push(`${req.method} ${url.pathname}${url.search}`);
+    if (api.hang?.test(`${req.method} ${url.pathname}`)) return;
     if (api.failWith !== null) return status(res, api.failWith, 'InternalError', 'refusing for the test');
     if (api.echoHeaders !== null) {
       const seen = Object.entries(req.headers).map(([k, v]) => `${k}: ${String(v)}`).join('\n');
