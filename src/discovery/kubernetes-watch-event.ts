@@ -52,8 +52,14 @@ export function applyWatchEvent(line: string, target: WatchEventTarget): void {
     target.handlers.error(new Error(`${target.where}: skipped a watch event that is not JSON (${line.length} bytes)`));
     return;
   }
-  if (typeof ev !== 'object' || ev === null) {
-    target.handlers.error(new Error(`${target.where}: skipped a watch event that is not an object`));
+  if (typeof ev !== 'object' || ev === null || Array.isArray(ev)) {
+    const is = ev === null ? 'null' : Array.isArray(ev) ? 'a list' : `a ${typeof ev}`;
+    target.handlers.error(new Error(`${target.where}: skipped a watch event that is not an object (${is})`));
+    return;
+  }
+  // Said before anything reads the type into a message ("a undefined event").
+  if (typeof ev.type !== 'string') {
+    target.handlers.error(new Error(`${target.where}: skipped a watch event without a type`));
     return;
   }
   const obj = (typeof ev.object === 'object' && ev.object !== null ? ev.object : {}) as {
@@ -77,7 +83,7 @@ export function applyWatchEvent(line: string, target: WatchEventTarget): void {
     throw new WatchErrorEvent(`${target.where}: watch ERROR event ${code}: ${target.redact(describeBody(JSON.stringify({ kind: 'Status', ...obj }), undefined))}`);
   }
   if (typeof obj.metadata?.name !== 'string') {
-    target.handlers.error(new Error(`${target.where}: skipped a ${String(ev.type).slice(0, 20)} event without an object name`));
+    target.handlers.error(new Error(`${target.where}: skipped ${article(ev.type)} ${JSON.stringify(ev.type.slice(0, 20))} event without an object name`));
     return;
   }
   if (typeof rv === 'string' && rv !== '') target.resourceVersion(rv);
@@ -92,3 +98,6 @@ export function applyWatchEvent(line: string, target: WatchEventTarget): void {
   }
   target.handlers.error(new Error(`${target.where}: skipped an event of unknown type ${JSON.stringify(ev.type).slice(0, 40)}`));
 }
+
+/** "a" or "an" before a word: "an ADDED event", "a MODIFIED event". */
+const article = (word: string): string => (/^[aeiou]/i.test(word) ? 'an' : 'a');

@@ -52,6 +52,19 @@ export interface WatchOptions {
   readonly label?: string;
 }
 
+/**
+ * A request that got no answer (connection refused or reset, TLS failure) or whose answer broke
+ * off: says which request, the transport's message in parentheses, the transport error as its
+ * cause. Never an aborted one: the deadline's or stop()'s reason says that.
+ */
+export class RequestFailed extends Error {}
+
+/** `<what> failed (<the transport's message>)`, with `err` as its cause. */
+export function requestFailed(what: string, err: unknown): RequestFailed {
+  const said = err instanceof Error ? err.message || err.name : String(err);
+  return new RequestFailed(`${what} failed (${said})`, { cause: err });
+}
+
 class HttpError extends Error {
   constructor(
     readonly status: number,
@@ -210,11 +223,18 @@ export class ListWatch {
     return `${this.#access.server}${this.#path}?${q}`;
   }
 
-  async #get(url: string, signal: AbortSignal): Promise<Awaited<ReturnType<typeof request>>> {
+  async #get(url: string, signal: AbortSignal, what: 'list' | 'watch'): Promise<Awaited<ReturnType<typeof request>>> {
     const headers: Record<string, string> = { accept: 'application/json' };
     const auth = this.#access.authorization();
     if (auth) headers.authorization = auth;
-    const res = await request(url, { dispatcher: this.#access.dispatcher, headers, signal });
+    let res: Awaited<ReturnType<typeof request>>;
+    try {
+      res = await request(url, { dispatcher: this.#access.dispatcher, headers, signal });
+    } catch (err) {
+      // undici's message alone ("connect ECONNREFUSED 10.0.0.1:6443") says nothing of which request.
+      if (signal.aborted) throw err;
+      throw requestFailed(`${this.#label}: ${this.#path}: the ${what} request`, err);
+    }
     if (res.statusCode === 200) return res;
     const text = await res.body.text().catch(() => '');
     if (res.statusCode === 410) {
@@ -245,9 +265,11 @@ export class ListWatch {
   async #listOnce(signal: AbortSignal): Promise<void> {
     const timedOut = (): Error => new Error(`${this.#label}: ${this.#path}: the list timed out after ${LIST_TIMEOUT_MS / 1000} s`);
     await withDeadline(signal, LIST_TIMEOUT_MS, timedOut, async (signal) => {
-      const res = await this.#get(this.#url({}), signal);
+      const res = await this.#get(this.#url({}), signal, 'list');
       // Not `body.json()`: its SyntaxError quotes the start of the body (an HTML error page from a proxy).
-      const text = await res.body.text();
+      const text = await res.body.text().catch((err: unknown) => {
+        throw signal.aborted ? err : requestFailed(`${this.#label}: ${this.#path}: reading the list answer`, err);
+      });
       const list = parseJsonAnswer(text, contentType(res), `${this.#label}: ${this.#path}`, 'the list answer') as { metadata?: { resourceVersion?: unknown }; items?: unknown } | null;
       if (typeof list !== 'object' || list === null || !Array.isArray(list.items)) throw new Error(`${this.#label}: ${this.#path}: the list answer has no items`);
       const items = list.items.filter((i): i is KubeObject => typeof (i as KubeObject | null)?.metadata?.name === 'string');
@@ -278,6 +300,7 @@ export class ListWatch {
       const res = await this.#get(
         this.#url({ watch: '1', allowWatchBookmarks: 'true', timeoutSeconds: String(timeoutS), ...(this.#rv ? { resourceVersion: this.#rv } : {}) }),
         ac.signal,
+        'watch',
       );
       streaming = true;
       const target: WatchEventTarget = {
@@ -304,7 +327,7 @@ export class ListWatch {
       return { events, timeoutMs: timeoutS * 1000, dropped: null };
     } catch (err) {
       if (ac.signal.aborted && ac.signal.reason === stalled) throw stalled;
-      if (err instanceof Gone || err instanceof HttpError || err instanceof WatchErrorEvent || signal.aborted) throw err;
+      if (err instanceof Gone || err instanceof HttpError || err instanceof WatchErrorEvent || err instanceof RequestFailed || signal.aborted) throw err;
       const message = err instanceof Error ? err.message : String(err);
       // No answer at all (connection refused, reset before the headers) is a failed request, not a dropped watch.
       if (!streaming) throw new Error(`${this.#label}: ${this.#path}: the watch request failed (${message})`);

@@ -24,7 +24,7 @@ import type { DiscoveryContext, DiscoveryDefinition, DiscoverySource } from './d
 import { parseKubernetesOptions, type KubernetesOptions } from './kubernetes-config.js';
 import { namespaceOf, resolveAccess, type KubeAccess } from './kubernetes-client.js';
 import { parseSlice, slicePort, type Slice } from './kubernetes-slices.js';
-import { LIST_TIMEOUT_MS, ListWatch, withDeadline, type KubeObject, type WatchHandlers } from './kubernetes-watch.js';
+import { LIST_TIMEOUT_MS, ListWatch, requestFailed, withDeadline, type KubeObject, type WatchHandlers } from './kubernetes-watch.js';
 import { NodeLocalities } from './kubernetes-nodes.js';
 import { describeBody, parseJsonAnswer } from './redact.js';
 
@@ -110,8 +110,14 @@ class KubernetesSource implements DiscoverySource {
           const headers: Record<string, string> = { accept: 'application/json' };
           const auth = this.#access.authorization();
           if (auth) headers.authorization = auth;
-          const res = await request(url, { dispatcher: this.#access.dispatcher, headers, signal });
-          const text = await res.body.text();
+          const what = `reading service ${this.o.service}`;
+          // The transport's message alone ("connect ECONNREFUSED …") would not say which request failed.
+          const res = await request(url, { dispatcher: this.#access.dispatcher, headers, signal }).catch((err: unknown) => {
+            throw signal.aborted ? err : requestFailed(what, err);
+          });
+          const text = await res.body.text().catch((err: unknown) => {
+            throw signal.aborted ? err : requestFailed(what, err);
+          });
           if (res.statusCode === 401) this.#access.refreshToken();
           if (res.statusCode !== 200) throw new Error(`reading service ${this.o.service} answered ${res.statusCode}: ${describeBody(text, String(res.headers['content-type'] ?? ''))}`);
           // The parser's own message would quote the start of the body: parseJsonAnswer says only its size and type.

@@ -8,6 +8,7 @@
  * bounds come from the back-off (round n+1 starts 0.8 s × 2^(n−1) × [1, 2) after round n).
  */
 import diagnostics from 'node:diagnostics_channel';
+import net from 'node:net';
 import { afterEach, beforeEach, describe, expect, test, vi } from 'vitest';
 import { request } from 'undici';
 import { createMesh, type Mesh } from '../../src/index.js';
@@ -327,6 +328,43 @@ describe('kubernetes: every request has a deadline', () => {
     await vi.advanceTimersByTimeAsync(1600); // past the first back-off (0.8–1.6 s)
     await until(() => web().endpoints[0]?.labels.version === 'v1');
     expect(api.requests.filter((r) => r.endsWith('/services/web'))).toHaveLength(2);
+  });
+});
+
+describe('kubernetes: what a failure says', () => {
+  test('a list (and a Service read) that gets no answer says which request failed, never the token (was the bare "connect ECONNREFUSED …")', async () => {
+    const TOKEN = 'eyJhbGciOiJSUzI1NiJ9.eyJzdWIiOiJzeXN0ZW06c2VydmljZWFjY291bnQifQ.c2lnbmF0dXJl';
+    const closed = net.createServer();
+    await new Promise<void>((r) => closed.listen(0, '127.0.0.1', r));
+    const port = (closed.address() as net.AddressInfo).port;
+    await new Promise((r) => closed.close(r)); // nothing listens there now: connection refused
+    const seen: string[] = [];
+    mesh = createMesh({ services: { web: { discovery: { type: 'kubernetes', service: 'web', namespace: 'default', port: 'http', apiServer: `http://127.0.0.1:${port}`, token: TOKEN, podLabels: true } } } });
+    mesh.on('discovery-error', (e) => seen.push(e.message));
+    await until(() => seen.some((m) => m.includes('/endpointslices')) && seen.some((m) => m.includes('reading service web')));
+    const refused = `connect ECONNREFUSED 127\\.0\\.0\\.1:${port}`;
+    expect(seen.find((m) => m.includes('/endpointslices'))).toMatch(new RegExp(`^kubernetes discovery: /apis/discovery\\.k8s\\.io/v1/namespaces/default/endpointslices: the list request failed \\(${refused}\\); next try in [\\d.]+ s$`));
+    expect(seen.find((m) => m.includes('reading service web'))).toMatch(new RegExp(`^kubernetes discovery: pod labels unavailable for now \\(reading service web failed \\(${refused}\\)\\); next try in [\\d.]+ s$`));
+    expect([...seen, JSON.stringify(mesh.stats())].join('\n')).not.toContain(TOKEN.split('.')[0]);
+  });
+
+  test('watch lines that are a list, have no type, or name no object are reported as such (was "skipped a undefined event")', async () => {
+    api.apply('endpointslices', 'default', slice('web-a', 'web', [{ ip: '127.0.0.1' }], backend.port));
+    const r = run();
+    await until(() => api.watchers === 1 && r.updates.length === 1);
+    api.sendRaw('[1,2]');
+    api.sendRaw('{"object":{"metadata":{"name":"web-b"}}}');
+    api.sendRaw('{"type":"ADDED","object":{}}');
+    api.sendRaw('{"type":"MODIFIED","object":{}}');
+    await until(() => r.errors.length === 4);
+    const where = 'kubernetes discovery: /apis/discovery.k8s.io/v1/namespaces/default/endpointslices';
+    expect(r.errors).toEqual([
+      `${where}: skipped a watch event that is not an object (a list)`,
+      `${where}: skipped a watch event without a type`,
+      `${where}: skipped an "ADDED" event without an object name`,
+      `${where}: skipped a "MODIFIED" event without an object name`,
+    ]);
+    await r.stop();
   });
 });
 
