@@ -25,7 +25,10 @@
  *   (backoff.ts; 0.8 s doubling to 30 s): a failed list, a watch refused (4xx/5xx) or whose
  *   request failed, an ERROR event, a stalled stream, a watch that ended or dropped in under 1 s
  *   with no event (a server that closes watches at once), and 410 Gone (HTTP or ERROR event),
- *   which also forgets the resourceVersion so the next round relists.
+ *   which also forgets the resourceVersion so the next round relists; so does a watch line over
+ *   MAX_WATCH_LINE_BYTES (8 MiB: no real event is that big), which ends the watch unread.
+ * - The stream is split into lines in linear time, bytes kept until their newline; what is left
+ *   after the last newline when a stream ends is an event cut short: reported, not applied.
  * - So once the delays have grown to the cap, a misbehaving API server sees at most one watch per
  *   30 s (or per `watchTimeoutMs`, when that is shorter and the server honours it).
  * - Failures are reported through `handlers.error`, never with a response body verbatim (at most
@@ -91,6 +94,51 @@ export const QUICK_REWATCHES = 3;
  */
 export const LIST_TIMEOUT_MS = 30_000;
 const STALL_GRACE_MS = 30_000;
+/**
+ * The longest watch line (one event) read: 8 MiB. etcd stores no object over 1.5 MiB (its default
+ * request limit; an EndpointSlice of the most, 1,000, endpoints with its managedFields is well under
+ * that), and JSON is seldom twice the size of the stored protobuf: 8 MiB is over 5 times the largest
+ * real object. Past it the line is no event meshlet could use and would only grow the heap: the
+ * watch fails (backs off, relists). The list answer has no such bound (a list is legitimately big).
+ */
+export const MAX_WATCH_LINE_BYTES = 8 * 1024 * 1024;
+
+/** A watch line past {@link MAX_WATCH_LINE_BYTES}: the watch fails, the resourceVersion is forgotten (relist). */
+class LineTooLong extends Error {}
+
+/**
+ * The lines of a watch stream, split on '\n' in linear time: each chunk is searched once, from
+ * where the last line ended, and the pieces of a line not yet ended are kept as they came and
+ * joined once, when its newline arrives (no rescan of a growing buffer per chunk). Bytes, not
+ * strings: a UTF-8 character split across two chunks is decoded whole ('\n' is never part of one).
+ */
+class LineSplitter {
+  #pending: Buffer[] = [];
+  /** Bytes of the line not ended yet. */
+  pendingBytes = 0;
+
+  constructor(readonly maxBytes: number) {}
+
+  /** The lines this chunk ends (without '\n'); throws {@link LineTooLong} past the cap. */
+  push(chunk: Buffer, tooLong: () => LineTooLong): string[] {
+    const lines: string[] = [];
+    let start = 0;
+    for (let nl = chunk.indexOf(0x0a, start); nl >= 0; nl = chunk.indexOf(0x0a, start)) {
+      if (this.pendingBytes + nl - start > this.maxBytes) throw tooLong();
+      const piece = chunk.subarray(start, nl);
+      lines.push((this.#pending.length > 0 ? Buffer.concat([...this.#pending, piece]) : piece).toString('utf8'));
+      this.#pending = [];
+      this.pendingBytes = 0;
+      start = nl + 1;
+    }
+    if (start < chunk.length) {
+      this.pendingBytes += chunk.length - start;
+      if (this.pendingBytes > this.maxBytes) throw tooLong();
+      this.#pending.push(chunk.subarray(start));
+    }
+    return lines;
+  }
+}
 
 /**
  * Run `fn` with a signal that aborts when `signal` does or after `ms` (an unref'd timer, so fake
@@ -296,6 +344,7 @@ export class ListWatch {
     t.unref();
     let events = 0;
     let streaming = false;
+    const lines = new LineSplitter(MAX_WATCH_LINE_BYTES);
     try {
       const res = await this.#get(
         this.#url({ watch: '1', allowWatchBookmarks: 'true', timeoutSeconds: String(timeoutS), ...(this.#rv ? { resourceVersion: this.#rv } : {}) }),
@@ -311,27 +360,33 @@ export class ListWatch {
           this.#rv = rv;
         },
       };
-      let buffered = '';
+      const where = `${this.#label}: ${this.#path}`;
+      const tooLong = (): LineTooLong => {
+        // Watching again from here would meet the same event: relist past it.
+        this.#rv = undefined;
+        return new LineTooLong(`${where}: a watch event over ${MAX_WATCH_LINE_BYTES / 1024 / 1024} MiB (no newline within ${MAX_WATCH_LINE_BYTES} bytes); ended the watch, relisting`);
+      };
       for await (const chunk of res.body) {
-        buffered += (chunk as Buffer).toString('utf8');
-        let nl: number;
-        while ((nl = buffered.indexOf('\n')) >= 0) {
-          const line = buffered.slice(0, nl).trim();
-          buffered = buffered.slice(nl + 1);
+        for (const raw of lines.push(chunk as Buffer, tooLong)) {
+          const line = raw.trim();
           if (line) {
             events++;
             applyWatchEvent(line, target);
           }
         }
       }
+      // The API server ends every event with '\n': what follows the last one is an event cut short.
+      // Not applied; the next watch, from the last resourceVersion, delivers it again whole.
+      if (lines.pendingBytes > 0) this.#handlers.error(new Error(`${where}: the watch stream ended inside an event (${lines.pendingBytes} bytes after its last newline); skipped`));
       return { events, timeoutMs: timeoutS * 1000, dropped: null };
     } catch (err) {
       if (ac.signal.aborted && ac.signal.reason === stalled) throw stalled;
-      if (err instanceof Gone || err instanceof HttpError || err instanceof WatchErrorEvent || err instanceof RequestFailed || signal.aborted) throw err;
+      if (err instanceof Gone || err instanceof HttpError || err instanceof WatchErrorEvent || err instanceof RequestFailed || err instanceof LineTooLong || signal.aborted) throw err;
       const message = err instanceof Error ? err.message : String(err);
       // No answer at all (connection refused, reset before the headers) is a failed request, not a dropped watch.
       if (!streaming) throw new Error(`${this.#label}: ${this.#path}: the watch request failed (${message})`);
-      return { events, timeoutMs: timeoutS * 1000, dropped: new Error(message) };
+      const cut = lines.pendingBytes > 0 ? `; ${lines.pendingBytes} bytes of an unfinished event discarded` : '';
+      return { events, timeoutMs: timeoutS * 1000, dropped: new Error(message + cut) };
     } finally {
       clearTimeout(t);
       signal.removeEventListener('abort', abort);

@@ -368,6 +368,65 @@ describe('kubernetes: what a failure says', () => {
   });
 });
 
+describe('kubernetes: watch lines', () => {
+  const where = 'kubernetes discovery: /apis/discovery.k8s.io/v1/namespaces/default/endpointslices';
+
+  test('a line past 8 MiB ends the watch as failed, reported; it backs off and relists (was buffered without bound)', async () => {
+    api.apply('endpointslices', 'default', slice('web-a', 'web', [{ ip: '127.0.0.1' }], backend.port));
+    const r = run();
+    await until(() => api.watchers === 1 && r.updates.length === 1);
+    api.writeRaw('{"type":"ADDED","object":{"metadata":{"name":"web-huge"},"pad":"');
+    const MiB = 'x'.repeat(1024 * 1024);
+    for (let i = 0; i < 9; i++) api.writeRaw(MiB); // 9 MiB and no newline
+    await until(() => r.errors.length === 1);
+    expect(r.errors[0]).toMatch(new RegExp(`^${where}: a watch event over 8 MiB \\(no newline within 8388608 bytes\\); ended the watch, relisting; next try in (0\\.[89]|1\\.[0-6]) s$`));
+    await until(() => lists() === 2 && api.watchers === 1); // after the back-off: a new list, then a new watch
+    // The watch after the relist works: an event is applied.
+    api.apply('endpointslices', 'default', slice('web-a', 'web', [{ ip: '127.0.0.2' }], backend.port));
+    await until(() => r.updates.length === 2);
+    expect(r.updates[1]).toEqual([`http://127.0.0.2:${backend.port}`]);
+    expect(r.errors).toHaveLength(1);
+    await r.stop();
+  });
+
+  test('a stream that ends inside an event is reported; the cut event is not applied (was dropped in silence)', async () => {
+    api.apply('endpointslices', 'default', slice('web-a', 'web', [{ ip: '127.0.0.1' }], backend.port));
+    const r = run();
+    await until(() => api.watchers === 1 && r.updates.length === 1);
+    const cut = '{"type":"DELETED","object":{"metadata":{"name":"web-a"';
+    api.writeRaw(cut);
+    api.endWatches();
+    await until(() => r.errors.length >= 1);
+    expect(r.errors[0]).toBe(`${where}: the watch stream ended inside an event (${Buffer.byteLength(cut)} bytes after its last newline); skipped`);
+    expect(r.updates).toHaveLength(1); // web-a was not deleted
+    await r.stop();
+  });
+
+  test('an event split across many small writes, a UTF-8 character cut in two among them, is read whole', async () => {
+    api.apply('endpointslices', 'default', slice('web-a', 'web', [{ ip: '127.0.0.1' }], backend.port));
+    mesh = createMesh({ services: { web: { discovery: { type: 'kubernetes', service: 'web', namespace: 'default', port: 'http', apiServer: api.url, podLabels: false } } } });
+    const web = () => mesh!.stats().services.web!;
+    await until(() => api.watchers === 1 && web().endpoints.length === 1);
+    const event = Buffer.from(JSON.stringify({ type: 'MODIFIED', object: slice('web-a', 'web', [{ ip: '127.0.0.1', zone: 'zürich-1' }], backend.port) }) + '\n');
+    const u = event.indexOf(Buffer.from('ü'));
+    // Cut inside the ü (2 bytes), then the rest in 7-byte writes.
+    // I/O turns between the writes, so the client is likely to read them apart (nothing asserted
+    // depends on it: read together, the event must come out whole all the same).
+    const turns = async (): Promise<void> => {
+      for (let n = 0; n < 5; n++) await new Promise((r) => setImmediate(r));
+    };
+    api.writeRaw(event.subarray(0, u + 1));
+    await turns();
+    for (let i = u + 1; i < event.length; i += 7) {
+      api.writeRaw(event.subarray(i, i + 7));
+      await turns();
+    }
+    await until(() => web().endpoints[0]?.zone !== undefined);
+    expect(web().endpoints[0]!.zone).toBe('zürich-1');
+    expect(web().discoveryErrors).toBe(0);
+  });
+});
+
 describe('kubernetes: credentials never leak', () => {
   const TOKEN = 'eyJhbGciOiJSUzI1NiJ9.eyJzdWIiOiJzeXN0ZW06c2VydmljZWFjY291bnQifQ.c2lnbmF0dXJl';
 

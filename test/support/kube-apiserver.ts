@@ -90,6 +90,10 @@ export interface KubeApiServer {
   dropWatches(): void;
   /** Write a raw line to every open watch stream. */
   sendRaw(line: string): void;
+  /** Write raw bytes, no newline added, to every open watch stream. */
+  writeRaw(data: string | Buffer): void;
+  /** End every open watch stream cleanly (as at its timeoutSeconds). */
+  endWatches(): void;
   readonly watchers: number;
   /** Bookmarks written so far (real wire format: only metadata.resourceVersion). */
   readonly bookmarksSent: number;
@@ -172,6 +176,12 @@ export async function startKubeApi(options: { tls?: { cert: string; key: string 
     },
     sendRaw(line) {
       for (const w of watches) w.res.write(line + '\n');
+    },
+    writeRaw(data) {
+      for (const w of watches) w.res.write(data);
+    },
+    endWatches() {
+      for (const w of watches) w.res.end();
     },
     get watchers() {
       return watches.size;
