@@ -24,6 +24,12 @@ export interface WatchHandlers {
   error(err: Error, fatal?: boolean): void;
   /** Routine news (a first 410), for the debug log. */
   debug(message: string): void;
+  /**
+   * The events of one chunk of the stream have been applied (upsert / remove above): a handler
+   * that publishes a snapshot can do it here once per chunk instead of once per event (a burst of
+   * events arrives in one chunk). Called also when the chunk's events stopped early (an ERROR event).
+   */
+  flush?(): void;
 }
 
 /** 410 Gone: the resourceVersion is too old (history compacted); the next round relists. */

@@ -35,7 +35,7 @@
  *   a Status message, redacted: redact.ts). A first 410 is routine (history compacted) and only
  *   logged; 410s in a row are reported.
  * What each event of the stream does (bookmark, ERROR, add/modify/delete):
- * kubernetes-watch-event.ts.
+ * kubernetes-watch-event.ts; after the events of each chunk, `handlers.flush` (publish once).
  */
 import { request } from 'undici';
 import { KUBERNETES_BACKOFF, retryWithBackoff } from './backoff.js';
@@ -265,6 +265,15 @@ export class ListWatch {
     }
   }
 
+  /** The handlers' flush, whose failure is reported, never thrown into the stream loop. */
+  #flush(): void {
+    try {
+      this.#handlers.flush?.();
+    } catch (err) {
+      this.#handlers.error(new Error(`${this.#label}: ${this.#path}: applying watch events failed: ${(err as Error).message}`));
+    }
+  }
+
   #url(extra: Record<string, string>): string {
     const q = new URLSearchParams(extra);
     if (this.#labelSelector) q.set('labelSelector', this.#labelSelector);
@@ -367,12 +376,19 @@ export class ListWatch {
         return new LineTooLong(`${where}: a watch event over ${MAX_WATCH_LINE_BYTES / 1024 / 1024} MiB (no newline within ${MAX_WATCH_LINE_BYTES} bytes); ended the watch, relisting`);
       };
       for await (const chunk of res.body) {
-        for (const raw of lines.push(chunk as Buffer, tooLong)) {
-          const line = raw.trim();
-          if (line) {
-            events++;
-            applyWatchEvent(line, target);
+        let applied = 0;
+        try {
+          for (const raw of lines.push(chunk as Buffer, tooLong)) {
+            const line = raw.trim();
+            if (line) {
+              events++;
+              applied++;
+              applyWatchEvent(line, target);
+            }
           }
+        } finally {
+          // Once per chunk, whatever ended it: what was applied is published even when an event threw.
+          if (applied > 0) this.#flush();
         }
       }
       // The API server ends every event with '\n': what follows the last one is an event cut short.

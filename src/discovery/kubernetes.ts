@@ -13,6 +13,8 @@
  * endpoint whose pod is not known yet is published without them and updated when it arrives.
  * The pod's `spec.serviceAccountName` becomes the endpoint's `serviceAccount` (`<namespace>/<name>`),
  * the identity `tls: { mode: 'istio-mutual' }` checks.
+ * Watch events change the slices (or pods) only; the snapshot is merged and published once per
+ * chunk of the stream (the watches' `flush`), each slice's endpoints parsed once per version.
  * Malformed slices and events are reported and skipped; the last good set stays while the API is
  * unreachable. See kubernetes-watch.ts for list/watch/relist/back-off. Every message reported
  * passes through the access's `redact` (no token, no response body verbatim).
@@ -48,6 +50,15 @@ class KubernetesSource implements DiscoverySource {
    */
   #podsSynced: boolean;
   #stopped = false;
+  /** Events applied since the last publish (the watches' flush publishes them once per chunk). */
+  #pending = false;
+  /**
+   * Each slice's endpoints as published, computed once per slice version (a Slice object is one
+   * version) and {@link #generation}: an event re-parses its own slice, not all of them.
+   */
+  readonly #parsed = new WeakMap<Slice, { generation: number; entries: readonly ParsedEndpoint[] }>();
+  /** Bumped when what endpoints take from pods or nodes may have changed: every slice is parsed again. */
+  #generation = 0;
 
   readonly #stop = new AbortController();
 
@@ -70,14 +81,17 @@ class KubernetesSource implements DiscoverySource {
           this.#synced = true;
           this.#publish();
         },
+        // Events only change the slices; the chunk's flush publishes once (a burst of N events
+        // was N full re-merges and N discovery-updates, blocking the event loop for seconds).
         upsert: (obj) => {
           this.#accept(obj, this.#slices.get(obj.metadata.name));
-          this.#publish();
+          this.#pending = true;
         },
         remove: (obj) => {
           this.#slices.delete(obj.metadata.name);
-          this.#publish();
+          this.#pending = true;
         },
+        flush: () => this.#flush(),
         ...this.#report,
       },
       this.#watchOptions,
@@ -85,7 +99,16 @@ class KubernetesSource implements DiscoverySource {
     this.#watches.push(slices);
     slices.start();
     if (o.podLabels) void this.#watchPods(ns);
-    if (o.nodeLabels) this.#nodes = new NodeLocalities(this.#access, () => this.#publish(), this.#report, this.#watchOptions);
+    if (o.nodeLabels)
+      this.#nodes = new NodeLocalities(
+        this.#access,
+        () => {
+          this.#generation++;
+          this.#publish();
+        },
+        this.#report,
+        this.#watchOptions,
+      );
     ctx.signal.addEventListener('abort', () => void this.stop(), { once: true });
   }
 
@@ -160,17 +183,23 @@ class KubernetesSource implements DiscoverySource {
           this.#pods.clear();
           for (const p of items) this.#pods.set(p.metadata.name, podInfo(p));
           this.#podsSynced = true;
+          this.#generation++;
           this.#publish();
         },
         upsert: (p) => {
           const before = JSON.stringify(this.#pods.get(p.metadata.name));
           const info = podInfo(p);
           this.#pods.set(p.metadata.name, info);
-          if (before !== JSON.stringify(info)) this.#publish();
+          if (before === JSON.stringify(info)) return;
+          this.#generation++;
+          this.#pending = true;
         },
         remove: (p) => {
+          // Not published by itself: its endpoints leave with the slice's next version.
           this.#pods.delete(p.metadata.name);
+          this.#generation++;
         },
+        flush: () => this.#flush(),
         debug: this.#report.debug,
         error: (err) => {
           this.#report.error(err);
@@ -224,19 +253,39 @@ class KubernetesSource implements DiscoverySource {
     this.#publish();
   }
 
+  /** Publish what the events of a chunk changed, once. */
+  #flush(): void {
+    if (!this.#pending) return;
+    this.#pending = false;
+    this.#publish();
+  }
+
   /** Merge every usable slice into one snapshot; pushed only when it changed. */
   #publish(): void {
     if (!this.#synced || !this.#podsSynced || this.#stopped || this.#nodes?.listed === false) return;
-    const byUrl = new Map<string, EndpointSpec>();
+    this.#pending = false;
+    const byUrl = new Map<string, ParsedEndpoint>();
     for (const slice of this.#slices.values()) {
-      if (slice.addressType === 'FQDN') continue;
-      const port = slicePort(slice, this.o.port);
-      if (typeof port === 'string') continue;
+      for (const ep of this.#endpointsOf(slice)) if (!byUrl.has(ep.url)) byUrl.set(ep.url, ep);
+    }
+    const parsed = [...byUrl.values()];
+    const key = parsed.map((e) => e.key).sort().join('\n');
+    if (key === this.#lastKey) return;
+    this.#lastKey = key;
+    this.ctx.update(parsed.map((e) => e.spec));
+  }
+
+  /** A slice's usable endpoints as specs, from the cache while neither the slice nor {@link #generation} changed. */
+  #endpointsOf(slice: Slice): readonly ParsedEndpoint[] {
+    const cached = this.#parsed.get(slice);
+    if (cached?.generation === this.#generation) return cached.entries;
+    const entries: ParsedEndpoint[] = [];
+    const port = slice.addressType === 'FQDN' ? 'FQDN' : slicePort(slice, this.o.port);
+    if (typeof port === 'number') {
       for (const ep of slice.endpoints) {
         if (!ep.usable) continue;
         const host = slice.addressType === 'IPv6' ? `[${ep.address}]` : ep.address;
         const url = `${this.o.protocol}://${host}:${port}`;
-        if (byUrl.has(url)) continue;
         const pod = ep.pod !== undefined ? this.#pods.get(ep.pod) : undefined;
         const labels: Record<string, string> = { ...(pod?.labels ?? {}) };
         if (ep.nodeName) labels['kubernetes.io/hostname'] = ep.nodeName;
@@ -244,20 +293,16 @@ class KubernetesSource implements DiscoverySource {
         const node = this.#nodes?.of(ep.nodeName);
         const zone = ep.zone ?? node?.zone;
         try {
-          byUrl.set(
-            url,
-            parseEndpointSpec({ url, labels, ...(zone ? { zone } : {}), ...(node?.region ? { region: node.region } : {}), ...(serviceAccount ? { serviceAccount } : {}) }, `slice ${slice.name}`),
-          );
+          const spec = parseEndpointSpec({ url, labels, ...(zone ? { zone } : {}), ...(node?.region ? { region: node.region } : {}), ...(serviceAccount ? { serviceAccount } : {}) }, `slice ${slice.name}`);
+          entries.push({ url, spec, key: `${spec.origin} ${spec.region ?? ''} ${spec.zone ?? ''} ${spec.serviceAccount ?? ''} ${JSON.stringify(spec.labels)}` });
         } catch (err) {
+          // Reported once per slice version (and pod or node change), not at every publish.
           this.#report.error(new Error(`kubernetes discovery: slice ${slice.name}: ${(err as Error).message}; skipped`));
         }
       }
     }
-    const specs = [...byUrl.values()];
-    const key = specs.map((e) => `${e.origin} ${e.region ?? ''} ${e.zone ?? ''} ${e.serviceAccount ?? ''} ${JSON.stringify(e.labels)}`).sort().join('\n');
-    if (key === this.#lastKey) return;
-    this.#lastKey = key;
-    this.ctx.update(specs);
+    this.#parsed.set(slice, { generation: this.#generation, entries });
+    return entries;
   }
 
   async stop(): Promise<void> {
@@ -268,6 +313,13 @@ class KubernetesSource implements DiscoverySource {
     this.#nodes?.stop();
     await this.#access.close().catch(() => {});
   }
+}
+
+/** One endpoint as published: its URL (the de-duplication key), its spec, and its part of the snapshot's change key. */
+interface ParsedEndpoint {
+  readonly url: string;
+  readonly spec: EndpointSpec;
+  readonly key: string;
 }
 
 /** What an endpoint takes from its pod: its labels and its service account (its workload identity). */

@@ -427,6 +427,37 @@ describe('kubernetes: watch lines', () => {
   });
 });
 
+describe('kubernetes: a burst of events', () => {
+  test('the events of one chunk are applied in order and published once (was one full re-merge and discovery-update per event)', async () => {
+    api.apply('endpointslices', 'default', slice('web-a', 'web', [{ ip: '127.0.0.1' }], backend.port));
+    api.apply('endpointslices', 'default', slice('web-b', 'web', [{ ip: '127.0.0.200' }], 8080));
+    mesh = createMesh({ services: { web: { discovery: { type: 'kubernetes', service: 'web', namespace: 'default', port: 'http', apiServer: api.url, podLabels: false } } } });
+    const updates: number[] = [];
+    mesh.on('discovery-update', (e) => updates.push(e.endpoints));
+    const urls = () => mesh!.stats().services.web!.endpoints.filter((e) => e.state !== 'draining').map((e) => e.url).sort();
+    await until(() => api.watchers === 1 && updates.length === 1);
+    // 60 MODIFIED events of web-a, each moving its endpoint (each a different set), then web-b
+    // DELETED and ADDED again with another endpoint, and web-c ADDED and DELETED: one write, one chunk.
+    let rv = 5000;
+    const event = (type: string, obj: ReturnType<typeof slice>): string => JSON.stringify({ type, object: { ...obj, metadata: { ...obj.metadata, namespace: 'default', resourceVersion: String(++rv) } } });
+    const burst: string[] = [];
+    for (let n = 1; n <= 60; n++) burst.push(event('MODIFIED', slice('web-a', 'web', [{ ip: `127.0.1.${n}` }], 8080)));
+    burst.push(event('DELETED', slice('web-b', 'web', [{ ip: '127.0.0.200' }], 8080)));
+    burst.push(event('ADDED', slice('web-b', 'web', [{ ip: '127.0.0.201' }], 8080)));
+    burst.push(event('ADDED', slice('web-c', 'web', [{ ip: '127.0.0.202' }], 8080)));
+    burst.push(event('DELETED', slice('web-c', 'web', [{ ip: '127.0.0.202' }], 8080)));
+    api.sendRaw(burst.join('\n'));
+    await until(() => urls().includes('http://127.0.1.60:8080'));
+    await until(() => api.bookmarksSent > 0 && mesh!.stats().services.web!.discoveryErrors === 0); // the stream went on
+    console.log(`a burst of ${burst.length} events in one write: ${updates.length - 1} discovery-update(s)`);
+    // One chunk as written; a reader may still get it in a few pieces, never one per event.
+    expect(updates.length - 1).toBeGreaterThanOrEqual(1);
+    expect(updates.length - 1).toBeLessThanOrEqual(3);
+    expect(updates.at(-1)).toBe(2);
+    expect(urls()).toEqual(['http://127.0.0.201:8080', 'http://127.0.1.60:8080']);
+  });
+});
+
 describe('kubernetes: credentials never leak', () => {
   const TOKEN = 'eyJhbGciOiJSUzI1NiJ9.eyJzdWIiOiJzeXN0ZW06c2VydmljZWFjY291bnQifQ.c2lnbmF0dXJl';
 
