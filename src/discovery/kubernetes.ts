@@ -26,7 +26,8 @@ import type { DiscoveryContext, DiscoveryDefinition, DiscoverySource } from './d
 import { parseKubernetesOptions, type KubernetesOptions } from './kubernetes-config.js';
 import { namespaceOf, resolveAccess, type KubeAccess } from './kubernetes-client.js';
 import { parseSlice, slicePort, type Slice } from './kubernetes-slices.js';
-import { LIST_TIMEOUT_MS, ListWatch, requestFailed, withDeadline, type KubeObject, type WatchHandlers } from './kubernetes-watch.js';
+import { requestFailed, withDeadline } from './kubernetes-requests.js';
+import { LIST_TIMEOUT_MS, ListWatch, type KubeObject, type WatchHandlers } from './kubernetes-watch.js';
 import { NodeLocalities } from './kubernetes-nodes.js';
 import { describeBody, parseJsonAnswer } from './redact.js';
 
