@@ -84,6 +84,9 @@ export function parseEndpointSpec(input: unknown, path: string): EndpointSpec {
   }
   if (!url.hostname) throw new InvalidConfigError(`${path}.url`, 'expected a host');
   const port = url.port ? Number(url.port) : url.protocol === 'https:' ? 443 : 80;
+  // WHATWG URL accepts port 0, which no server listens on: a connection there fails at every
+  // request, so it is refused here as SRV records and slices with port 0 are skipped.
+  if (port === 0) throw new InvalidConfigError(`${path}.url`, `expected a port from 1 to 65535, got 0 in ${JSON.stringify(o.url)}`);
 
   const weight = o.weight ?? 1;
   if (typeof weight !== 'number' || !Number.isInteger(weight) || weight < 1 || weight > MAX_WEIGHT) {

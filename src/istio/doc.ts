@@ -9,6 +9,10 @@ import { InvalidConfigError } from '../core/errors.js';
 import { describe as describeValue } from '../core/endpoint-spec.js';
 import { durationMs } from './duration.js';
 
+/** The largest protobuf int32 and uint32. */
+export const INT32_MAX = 2_147_483_647;
+export const UINT32_MAX = 4_294_967_295;
+
 export type Obj = Record<string, unknown>;
 export const isObj = (v: unknown): v is Obj => typeof v === 'object' && v !== null && !Array.isArray(v);
 
@@ -98,16 +102,21 @@ export class Doc {
     return value;
   }
 
-  /** A whole number from 0 (an int32 or uint32 count). */
-  count(v: unknown, path: string): number {
+  /**
+   * A whole number from 0 up to `max`: an int32 field by default (a route's weight, retry
+   * attempts), nothing past 2147483647; a uint32 or uint64 field passes its own bound, and so do
+   * the connection-pool sizes, whose documented default is Envoy's 2^32 - 1 (users write it out).
+   * Without a bound `weight: 1e308` added up to Infinity and split as NaN.
+   */
+  count(v: unknown, path: string, max: number = INT32_MAX): number {
     const n = this.num(v, path);
-    if (!Number.isInteger(n) || n < 0) this.bad(path, `expected a whole number from 0, got ${describeValue(n)}`);
+    if (!Number.isInteger(n) || n < 0 || n > max) this.bad(path, `expected a whole number from 0 to ${max}, got ${describeValue(n)}`);
     return n;
   }
 
   /** A count in a protobuf UInt32Value: `{ value: n }` or `n`. */
   wrappedCount(v: unknown, path: string): number {
-    return this.count(this.wrapped(v, path), path);
+    return this.count(this.wrapped(v, path), path, UINT32_MAX);
   }
 
   /** A handler that reports a field meshlet knows and does not apply, saying why. */

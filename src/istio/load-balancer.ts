@@ -9,7 +9,7 @@ import type { BalancerConfig, BalancerName } from '../balancers/config.js';
 import type { SlowStartConfig } from '../health/health-config.js';
 import type { LocalityLbConfig } from '../routing/locality.js';
 import { describe as describeValue } from '../core/endpoint-spec.js';
-import type { Doc, Obj } from './doc.js';
+import { UINT32_MAX, type Doc, type Obj } from './doc.js';
 import type { Scope } from './traffic-policy.js';
 
 const SIMPLE = new Map<unknown, BalancerName>([
@@ -60,7 +60,7 @@ export function loadBalancer(lb: Obj, doc: Doc, path: string, scope: Scope): Loa
 function consistentHash(o: Obj, doc: Doc, path: string): BalancerConfig {
   const b: Obj = { type: 'ring-hash' };
   const size = (key: string) => (n: unknown, p: string) => {
-    const v = doc.count(n, p);
+    const v = doc.count(n, p, Number.MAX_SAFE_INTEGER); // uint64 (sizes past meshlet's bound are refused where the balancer is read)
     if (v > 0) b[key] = v; // 0: Envoy's default
   };
   doc.fields(o, path, {
@@ -114,7 +114,7 @@ function localityLbSetting(o: Obj, doc: Doc, path: string): LocalityLbConfig {
         doc.fields(doc.obj(x, xp), xp, {
           from: (s, sp) => (e.from = locality(s, sp)),
           to: (t, tp) => {
-            e.to = doc.record(t, tp, (w, wp) => doc.count(w, wp));
+            e.to = doc.record(t, tp, (w, wp) => doc.count(w, wp, UINT32_MAX));
             for (const k of Object.keys(e.to)) locality(k, `${tp}.${k}`);
           },
         });

@@ -9,7 +9,7 @@ import type { LimitsConfig } from '../layers/concurrency-limit.js';
 import type { StandardTlsConfig, TlsConfig } from '../security/tls.js';
 import type { PoolConfig } from '../service/config.js';
 import { UNLIMITED, MAX_CONNECTIONS } from './defaults.js';
-import type { Doc, Obj } from './doc.js';
+import { UINT32_MAX, type Doc, type Obj } from './doc.js';
 
 /** Where a policy applies: a subset shares the service's endpoints, connections and locality. */
 export type Scope = 'service' | 'subset';
@@ -37,7 +37,7 @@ export function connectionPool(cp: Obj, doc: Doc, path: string, scope: Scope): C
   doc.fields(cp, path, {
     tcp: (t, tp) =>
       doc.fields(doc.obj(t, tp), tp, {
-        maxConnections: (n, np) => (maxConnections = doc.count(n, np)),
+        maxConnections: (n, np) => (maxConnections = doc.count(n, np, UINT32_MAX)),
         connectTimeout: service((d, dp) => (pool.connectTimeoutMs = doc.duration(d, dp))),
         tcpKeepalive: doc.reportAs('TCP keep-alive probes are not supported'),
         maxConnectionDuration: doc.reportAs('connections are not closed after a maximum duration'),
@@ -45,13 +45,13 @@ export function connectionPool(cp: Obj, doc: Doc, path: string, scope: Scope): C
       }),
     http: (h, hp) =>
       doc.fields(doc.obj(h, hp), hp, {
-        http1MaxPendingRequests: (n, np) => (pending = doc.count(n, np)),
-        http2MaxRequests: (n, np) => (maxRequests = doc.count(n, np)),
+        http1MaxPendingRequests: (n, np) => (pending = doc.count(n, np, UINT32_MAX)),
+        http2MaxRequests: (n, np) => (maxRequests = doc.count(n, np, UINT32_MAX)),
         maxRequestsPerConnection: doc.reportAs('connections are not closed after a number of requests'),
         maxRetries:
           scope === 'service'
             ? (n: unknown, np: string) => {
-                const v = doc.count(n, np);
+                const v = doc.count(n, np, UINT32_MAX);
                 if (v > 0) limits.maxRetries = Math.min(v, UNLIMITED);
               }
             : doc.reportAs("meshlet's retry limit is the service's: a subset cannot have its own"),

@@ -24,3 +24,13 @@ test("an IPv6 endpoint's hash key is Envoy's [address]:port", () => {
   const e = new Endpoint(parseEndpointSpec('http://[::1]:9000', 'api'), {} as Dispatcher);
   expect(e.hashKey).toBe('[::1]:9000');
 });
+
+test('an endpoint URL on port 0 is refused, naming the field; port 1 and the default ports are not', () => {
+  expect(() => parseEndpointSpec('http://127.0.0.1:0', 'services.api.endpoints[0]')).toThrow(
+    expect.objectContaining({ code: 'INVALID_CONFIG', path: 'services.api.endpoints[0].url' }),
+  );
+  expect(() => parseEndpointSpec({ url: 'https://[::1]:00' }, 'e')).toThrow(/port from 1 to 65535, got 0/);
+  expect(parseEndpointSpec('http://127.0.0.1:1', 'e').port).toBe(1);
+  expect(parseEndpointSpec('http://127.0.0.1', 'e').port).toBe(80);
+  expect(parseEndpointSpec('https://127.0.0.1', 'e').port).toBe(443);
+});
