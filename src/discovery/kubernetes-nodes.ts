@@ -28,6 +28,8 @@ export class NodeLocalities {
   readonly #nodes = new Map<string, NodeLocality>();
   readonly #watch: ListWatch;
   #listed = false;
+  /** A region or zone changed in the chunk being read. */
+  #pending = false;
 
   /**
    * @param changed a node's region or zone changed (or the first list arrived)
@@ -51,8 +53,15 @@ export class NodeLocalities {
           this.#listed = true;
           changed();
         },
+        // A chunk's events only change the map; its flush tells the source once (a node pool
+        // relabelled in one burst is one publish, not one per node).
         upsert: (n) => {
-          if (set(n)) changed();
+          if (set(n)) this.#pending = true;
+        },
+        flush: () => {
+          if (!this.#pending) return;
+          this.#pending = false;
+          changed();
         },
         remove: (n) => {
           this.#nodes.delete(n.metadata.name);

@@ -456,6 +456,30 @@ describe('kubernetes: a burst of events', () => {
     expect(updates.at(-1)).toBe(2);
     expect(urls()).toEqual(['http://127.0.0.201:8080', 'http://127.0.1.60:8080']);
   });
+  test('nodes relabelled in one chunk are published once, not once per node', async () => {
+    const nodes = 30;
+    const node = (n: number, region: string) => ({ metadata: { name: `node-${n}`, labels: { 'topology.kubernetes.io/region': region } } });
+    for (let n = 1; n <= nodes; n++) api.apply('nodes', '', node(n, 'eu-west'));
+    const eps = Array.from({ length: nodes }, (_, i) => ({ ip: `127.0.2.${i + 1}`, node: `node-${i + 1}` }));
+    api.apply('endpointslices', 'default', slice('web-a', 'web', eps, 8080));
+    mesh = createMesh({ services: { web: { discovery: { type: 'kubernetes', service: 'web', namespace: 'default', port: 'http', apiServer: api.url, podLabels: false, nodeLabels: true } } } });
+    const updates: number[] = [];
+    mesh.on('discovery-update', (e) => updates.push(e.endpoints));
+    const regions = () => new Set(mesh!.stats().services.web!.endpoints.map((e) => e.region));
+    await until(() => api.watchers === 2 && updates.length === 1);
+    expect([...regions()]).toEqual(['eu-west']);
+    let rv = 9000;
+    const burst = Array.from({ length: nodes }, (_, i) => {
+      const o = node(i + 1, 'eu-central');
+      return JSON.stringify({ type: 'MODIFIED', object: { kind: 'Node', apiVersion: 'v1', ...o, metadata: { ...o.metadata, resourceVersion: String(++rv) } } });
+    });
+    api.sendRaw(burst.join('\n'), 'nodes');
+    await until(() => regions().size === 1 && regions().has('eu-central'));
+    // One chunk as written; a reader may still get it in a few pieces, never one per node.
+    expect(updates.length - 1).toBeGreaterThanOrEqual(1);
+    expect(updates.length - 1).toBeLessThanOrEqual(3);
+    expect(mesh.stats().services.web!.discoveryErrors).toBe(0);
+  });
 });
 
 describe('kubernetes: credentials never leak', () => {

@@ -88,8 +88,8 @@ export interface KubeApiServer {
   compact(): void;
   /** Close every open watch stream abruptly. */
   dropWatches(): void;
-  /** Write a raw line to every open watch stream. */
-  sendRaw(line: string): void;
+  /** Write a raw line to every open watch stream (of `kind` only, when given). */
+  sendRaw(line: string, kind?: Kind): void;
   /** Write raw bytes, no newline added, to every open watch stream. */
   writeRaw(data: string | Buffer): void;
   /** End every open watch stream cleanly (as at its timeoutSeconds). */
@@ -174,8 +174,8 @@ export async function startKubeApi(options: { tls?: { cert: string; key: string 
       for (const w of watches) w.res.socket?.destroy();
       watches.clear();
     },
-    sendRaw(line) {
-      for (const w of watches) w.res.write(line + '\n');
+    sendRaw(line, kind) {
+      for (const w of watches) if (kind === undefined || w.kind === kind) w.res.write(line + '\n');
     },
     writeRaw(data) {
       for (const w of watches) w.res.write(data);
