@@ -1,4 +1,7 @@
-/** DestinationRule → a service's balancer, pools, outlier detection, TLS and subsets, field by field. */
+/**
+ * DestinationRule → a service's balancer, pools, outlier detection, TLS and subsets, field by field;
+ * a host's several rules merged as pilot merges them (rule-merge.ts).
+ */
 import type { ServiceConfig, BalancerConfig } from '../service/config.js';
 import type { SubsetConfig } from '../layers/route.js';
 import { describe as describeValue } from '../core/endpoint-spec.js';
@@ -6,6 +9,7 @@ import { put, type Doc, type Obj } from './doc.js';
 import type { ServiceTable } from './services.js';
 import { portNumber } from './destinations.js';
 import type { Identity } from './identity.js';
+import type { RuleMerge } from './rule-merge.js';
 
 /** Whether `workloadSelector` (`{ matchLabels }`) selects this process: true, false, or why it is not known. */
 function selectsMe(v: unknown, doc: Doc, identity: Identity): boolean | { why: string } {
@@ -95,33 +99,46 @@ function portSettings(e: Obj, doc: Doc, path: string, ports: PortInto): void {
   doc.fields(e, path, parts);
 }
 
+/** One entry of `subsets`: its labels and trafficPolicy. */
+function subset(so: Obj, doc: Doc, sp: string): SubsetConfig<BalancerConfig> {
+  const out: SubsetConfig<BalancerConfig> = { labels: {} };
+  doc.fields(so, sp, {
+    name: () => {},
+    labels: (l, lp) => (out.labels = doc.record(l, lp, (x, xp) => doc.str(x, xp))),
+    trafficPolicy: (t, tp) => trafficPolicy(doc.obj(t, tp), doc, tp, 'subset', out),
+  });
+  return out;
+}
+
 /**
  * A DestinationRule; with a `workloadSelector`, only when it selects this process (identity.ts):
- * a rule for other workloads is left out, as their sidecars alone take it.
+ * a rule for other workloads is left out, as their sidecars alone take it. Rules are read in
+ * pilot's order and merged into the host's service (rule-merge.ts): a later rule adds subsets of
+ * new names and a trafficPolicy only when no earlier one had one; what it loses is reported.
  */
-export function destinationRule(spec: Obj, doc: Doc, table: ServiceTable, identity: Identity): void {
+export function destinationRule(spec: Obj, doc: Doc, table: ServiceTable, identity: Identity, merge: RuleMerge): void {
   const selects = selectsMe(spec.workloadSelector, doc, identity);
   if (selects === false) return;
   const ref = table.names.ref(spec.host, doc, 'spec.host');
+  const name = table.names.of(ref).name;
+  if (!merge.admit(name, spec, doc)) return;
   const svc = table.service(ref, spec.host as string);
   const ports: PortInto = (port, part) => table.portSettings(ref, spec.host as string, port, part);
   doc.fields(spec, 'spec', {
     host: () => {},
-    trafficPolicy: (v, p) => trafficPolicy(doc.obj(v, p), doc, p, 'service', svc, ports),
+    trafficPolicy: (v, p) => {
+      if (merge.takePolicy(name, doc)) trafficPolicy(doc.obj(v, p), doc, p, 'service', svc, ports);
+    },
     subsets: (v, p) => {
-      const subsets: Record<string, SubsetConfig<BalancerConfig>> = {};
+      const subsets: Record<string, SubsetConfig<BalancerConfig>> = svc.subsets ?? {};
+      const mine = new Set<string>();
       doc.list(v, p).forEach((s, i) => {
         const sp = `${p}[${i}]`;
         const so = doc.obj(s, sp);
-        const subset: SubsetConfig<BalancerConfig> = { labels: {} };
-        doc.fields(so, sp, {
-          name: () => {},
-          labels: (l, lp) => (subset.labels = doc.record(l, lp, (x, xp) => doc.str(x, xp))),
-          trafficPolicy: (t, tp) => trafficPolicy(doc.obj(t, tp), doc, tp, 'subset', subset),
-        });
         if (typeof so.name !== 'string') doc.bad(`${sp}.name`, `expected a subset name, got ${describeValue(so.name)}`);
-        if (Object.hasOwn(subsets, so.name)) doc.bad(`${sp}.name`, `subset "${so.name}" is defined twice`);
-        put(subsets, so.name, subset);
+        if (mine.has(so.name)) doc.bad(`${sp}.name`, `subset "${so.name}" is defined twice`);
+        mine.add(so.name);
+        if (merge.takeSubset(name, so.name, doc, sp)) put(subsets, so.name, subset(so, doc, sp));
       });
       svc.subsets = subsets;
     },

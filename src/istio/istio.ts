@@ -7,7 +7,8 @@
  *
  * Two passes: the hosts every document names first (names.ts decides each host's service name
  * from all of them), then the documents field by field — destination-rule.ts (with
- * traffic-policy.ts) and virtual-service.ts (with match.ts, destinations.ts, route-policy.ts);
+ * traffic-policy.ts; a host's several rules in pilot's order, merged by rule-merge.ts) and
+ * virtual-service.ts (with match.ts, destinations.ts, route-policy.ts);
  * doc.ts reads a document and reports what it does not take. Last, defaults.ts fills in Istio's
  * defaults where meshlet's own differ.
  */
@@ -25,6 +26,7 @@ export type { SourceIdentity } from './identity.js';
 import { Names } from './names.js';
 import { ServiceTable, type DiscoveryInfo } from './services.js';
 import { withIstioDefaults } from './defaults.js';
+import { compareRules, creationTime, RuleMerge, type RuleMeta } from './rule-merge.js';
 
 export type { DiscoveryInfo } from './services.js';
 
@@ -57,7 +59,7 @@ export interface FromIstioResult {
   unsupported: { path: string; message: string }[];
 }
 
-type Read = { kind: 'DestinationRule' | 'VirtualService'; spec: Obj; doc: Doc };
+type Read = { kind: 'DestinationRule' | 'VirtualService'; spec: Obj; doc: Doc; order: RuleMeta };
 
 /**
  * Convert Istio DestinationRule and VirtualService YAML into meshlet services, with Istio's
@@ -87,7 +89,7 @@ export function fromIstio(yamlText: string, options: FromIstioOptions = {}): Fro
       return;
     }
     const spec = doc.obj(raw.spec, 'spec');
-    if (kind === 'DestinationRule' || kind === 'VirtualService') reads.push({ kind, spec, doc });
+    if (kind === 'DestinationRule' || kind === 'VirtualService') reads.push({ kind, spec, doc, order: ruleMeta(spec, meta, doc, i) });
     else doc.unsupported('kind', `${kind === undefined ? describeValue(raw.kind) : kind} is not supported (DestinationRule and VirtualService are)`);
   });
   // First the hosts every document names, so that each host's service name is known (names.ts).
@@ -100,9 +102,16 @@ export function fromIstio(yamlText: string, options: FromIstioOptions = {}): Fro
     }
   }
   const table = new ServiceTable(names);
-  for (const { kind, spec, doc } of reads) {
-    if (kind === 'DestinationRule') destinationRule(spec, doc, table, identity);
-    else virtualService(spec, doc, table, identity);
+  // DestinationRules in pilot's order, merged per host (rule-merge.ts); then the VirtualServices.
+  const merge = new RuleMerge();
+  const rules = reads.filter((r) => r.kind === 'DestinationRule').sort((a, b) => compareRules(a.order, b.order));
+  for (const { spec, doc, order } of rules) {
+    table.at = order.index;
+    destinationRule(spec, doc, table, identity, merge);
+  }
+  for (const { kind, spec, doc, order } of reads) {
+    table.at = order.index;
+    if (kind === 'VirtualService') virtualService(spec, doc, table, identity);
   }
   table.finish(); // the services of single ports, now that their hosts' rules are read
   const unsupported = byDocument.flat();
@@ -115,6 +124,17 @@ export function fromIstio(yamlText: string, options: FromIstioOptions = {}): Fro
     throw new InvalidConfigError('fromIstio', `unsupported fields: ${unsupported.map((u) => `${u.path} (${u.message})`).join('; ')}`);
   }
   return { services: out, unsupported };
+}
+
+/** What orders a DestinationRule among the others of its host (rule-merge.ts). */
+function ruleMeta(spec: Obj, meta: Obj, doc: Doc, index: number): RuleMeta {
+  return {
+    selector: spec.workloadSelector !== undefined,
+    created: creationTime(meta.creationTimestamp, doc),
+    name: typeof meta.name === 'string' ? meta.name : '',
+    namespace: doc.namespace ?? '',
+    index,
+  };
 }
 
 const OPTIONS = ['discovery', 'namespace', 'strict', 'source'];

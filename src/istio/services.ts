@@ -8,6 +8,10 @@
  * replaces the loadBalancer, connectionPool, outlierDetection and tls of the rule wholesale).
  * `<port>.<name>` cannot be a Kubernetes host's service name: a Service name starts with a letter.
  * The copies are made once every document is read (`finish`).
+ *
+ * DestinationRules are read in pilot's order, not the text's (rule-merge.ts); the services still
+ * come out in the order the text first names them, each with the host that first document gave,
+ * as the caller sets `at` to the place of the document being read.
  */
 import type { ServiceConfig } from '../service/config.js';
 import type { HostRef, Names } from './names.js';
@@ -45,6 +49,10 @@ export class ServiceTable {
   readonly services = new Map<string, ServiceConfig>();
   readonly info = new Map<string, DiscoveryInfo>();
   readonly #ports = new Map<string, PortService>();
+  /** The place in the text of the first document naming each service (and port service). */
+  readonly #firstAt = new Map<string, number>();
+  /** The place in the text of the document being read. */
+  at = 0;
 
   constructor(readonly names: Names) {}
 
@@ -58,7 +66,10 @@ export class ServiceTable {
       else if (n.namespace !== undefined) svc.namespaces = [n.namespace];
       this.services.set(n.name, svc);
       this.info.set(n.name, { namespace: n.namespace, host, name: n.kubernetesName });
+    } else if (this.at < this.#firstAt.get(n.name)!) {
+      this.info.get(n.name)!.host = host; // an earlier document, read later, named it first
     }
+    this.#noteAt(n.name);
     return svc;
   }
 
@@ -68,7 +79,18 @@ export class ServiceTable {
     const base = this.names.of(ref).name;
     const name = `${port}.${base}`;
     if (!this.#ports.has(name)) this.#ports.set(name, { base, port, ref, settings: {}, replaced: new Set() });
+    this.#noteAt(name);
     return name;
+  }
+
+  #noteAt(name: string): void {
+    const seen = this.#firstAt.get(name);
+    if (seen === undefined || this.at < seen) this.#firstAt.set(name, this.at);
+  }
+
+  /** `map` in the order the text first names its keys. */
+  #inTextOrder<T>(map: Map<string, T>): [string, T][] {
+    return [...map].sort(([a], [b]) => this.#firstAt.get(a)! - this.#firstAt.get(b)!);
   }
 
   /** Where a `portLevelSettings` entry's `part` (loadBalancer, connectionPool, …) of the port's service goes. */
@@ -80,7 +102,10 @@ export class ServiceTable {
 
   /** Once every document is read: each port's service, a copy of its host's with the port's settings. */
   finish(): void {
-    for (const [name, p] of this.#ports) {
+    const services = this.#inTextOrder(this.services);
+    this.services.clear();
+    for (const [name, svc] of services) this.services.set(name, svc);
+    for (const [name, p] of this.#inTextOrder(this.#ports)) {
       const base = this.services.get(p.base)!;
       const copy: ServiceConfig = structuredClone(base);
       for (const part of p.replaced) for (const k of PORT_GROUPS[part] ?? []) delete copy[k];
