@@ -72,6 +72,9 @@ function selectorKey(spec: Obj): string | undefined {
 /** What the rule's exportTo lists, when it is a list of strings. */
 const exportsTo = (spec: Obj, to: string): boolean => Array.isArray(spec.exportTo) && spec.exportTo.includes(to);
 
+/** How a report names the rule that won: its label, with its namespace when it has one. */
+const named = (doc: Doc): string => (doc.namespace === undefined ? doc.label : `${doc.label} (namespace ${doc.namespace})`);
+
 /** The DestinationRules of each service fromIstio makes, merged in the order they are read. */
 export class RuleMerge {
   readonly #hosts = new Map<string, HostRules>();
@@ -84,7 +87,7 @@ export class RuleMerge {
     const selector = selectorKey(spec);
     const host = this.#hosts.get(service);
     if (host === undefined) {
-      this.#hosts.set(service, { first: { label: doc.label, selector }, policyFrom: undefined, subsets: new Map() });
+      this.#hosts.set(service, { first: { label: named(doc), selector }, policyFrom: undefined, subsets: new Map() });
       return true;
     }
     const first = host.first;
@@ -102,7 +105,7 @@ export class RuleMerge {
   takePolicy(service: string, doc: Doc): boolean {
     const host = this.#hosts.get(service)!;
     if (host.policyFrom === undefined) {
-      host.policyFrom = doc.label;
+      host.policyFrom = named(doc);
       return true;
     }
     doc.unsupported('spec.trafficPolicy', `ignored: ${host.policyFrom}, which comes first for this host, has a trafficPolicy, and Istio takes the first rule's whole`);
@@ -114,7 +117,7 @@ export class RuleMerge {
     const host = this.#hosts.get(service)!;
     const from = host.subsets.get(name);
     if (from === undefined) {
-      host.subsets.set(name, doc.label);
+      host.subsets.set(name, named(doc));
       return true;
     }
     doc.unsupported(path, `ignored: subset "${name}" is defined by ${from}, which comes first for this host, and Istio keeps the first rule's`);
