@@ -18,6 +18,8 @@
  *
  * Istio's DestinationRules and VirtualServices (networking.istio.io, CRDs) are served the same way
  * at each version of `istioVersions`; a version not in it answers 404, as an API server without it.
+ * Every object gets `metadata.creationTimestamp` when it is created (from `now`, in whole seconds)
+ * and keeps it when it is replaced, as a real API server's objects do.
  */
 import http from 'node:http';
 import https from 'node:https';
@@ -36,7 +38,7 @@ const API: Record<Kind, { apiVersion: string; kind: string }> = {
 };
 
 interface Obj {
-  metadata: { name: string; namespace: string; resourceVersion: string; uid: string; labels?: Record<string, string> };
+  metadata: { name: string; namespace: string; resourceVersion: string; uid: string; creationTimestamp: string; labels?: Record<string, string> };
   [k: string]: unknown;
 }
 interface Event {
@@ -82,6 +84,11 @@ export interface KubeApiServer {
   istioVersions: string[];
   /** Requests seen, as `METHOD path?query`. */
   readonly requests: string[];
+  /**
+   * The clock `metadata.creationTimestamp` is read from when an object is created (kept when it is
+   * replaced), written as the API server writes it: RFC 3339 in whole seconds, UTC. @default Date.now
+   */
+  now: () => number;
   apply(kind: Kind, namespace: string, object: { metadata: { name: string; labels?: Record<string, string> } } & Record<string, unknown>): void;
   remove(kind: Kind, namespace: string, name: string): void;
   /** Forget history older than now: a watch from an older resourceVersion gets 410. */
@@ -152,12 +159,15 @@ export async function startKubeApi(options: { tls?: { cert: string; key: string 
     hang: null,
     istioVersions: ['v1', 'v1beta1', 'v1alpha3'],
     requests,
+    now: Date.now,
     apply(kind, ns, object) {
       const key = `${kind}/${ns}/${object.metadata.name}`;
-      const existed = store.has(key);
-      const o = { ...object, metadata: { ...object.metadata, namespace: ns, uid: `uid-${object.metadata.name}`, resourceVersion: String(++rv) } } as Obj;
+      const existed = store.get(key);
+      // Set by the server at creation and kept by every update, whatever the client sends.
+      const creationTimestamp = existed?.metadata.creationTimestamp ?? new Date(Math.floor(api.now() / 1000) * 1000).toISOString().replace('.000Z', 'Z');
+      const o = { ...object, metadata: { ...object.metadata, namespace: ns, uid: `uid-${object.metadata.name}`, creationTimestamp, resourceVersion: String(++rv) } } as Obj;
       store.set(key, o);
-      emit({ rv, kind, type: existed ? 'MODIFIED' : 'ADDED', object: o });
+      emit({ rv, kind, type: existed !== undefined ? 'MODIFIED' : 'ADDED', object: o });
     },
     remove(kind, ns, name) {
       const key = `${kind}/${ns}/${name}`;
