@@ -165,6 +165,53 @@ test('a malformed version keeps the last good one in force (warned, an event), t
   expect(m.stats().istio).toMatchObject({ services: [], resources: [] });
 });
 
+const CANARY_RULE = (name: string, subsets: string): string => `apiVersion: networking.istio.io/v1
+kind: DestinationRule
+metadata:
+  name: ${name}
+spec:
+  host: reviews
+  subsets: ${subsets}
+`;
+
+test('a second DestinationRule for the host adds its subset: the unchanged VirtualService stays in force, and a route to the new subset applies', async () => {
+  const a = await cluster();
+  applyYaml(a, 'shop', `${REVIEWS_RULE}---\n${reviewsAllTo('v1')}`);
+  mesh = createMesh({ istio: { namespaces: ['shop'], apiServer: a.url } });
+  const m = mesh;
+  expect((await call(m, 'http://reviews.shop/')).backend).toBe('reviews-v1');
+  let applied = nextConfig(m, (e) => versionOf(e, 'DestinationRule', 'reviews-canary') === a.resourceVersion);
+  applyYaml(a, 'shop', CANARY_RULE('reviews-canary', '[{ name: canary, labels: { version: v3 } }]'));
+  await applied;
+  // The rules merge (Istio's mergeDestinationRule): v1 is still defined, so the route to it stays.
+  const vs = m.stats().istio!.resources.find((r) => r.kind === 'VirtualService')!;
+  expect(vs).not.toHaveProperty('error');
+  expect(vs.inForce).toBe(vs.resourceVersion);
+  for (let i = 0; i < 3; i++) expect((await call(m, 'http://reviews.shop/')).backend).toBe('reviews-v1');
+  expect(m.service('reviews')!.config.subsets.map((s) => s.name)).toEqual(['v1', 'v2', 'v3', 'canary']);
+  applied = nextConfig(m, (e) => versionOf(e, 'VirtualService', 'reviews') === a.resourceVersion);
+  applyYaml(a, 'shop', reviewsAllTo('canary'));
+  await applied;
+  expect((await call(m, 'http://reviews.shop/')).backend).toBe('reviews-v3');
+});
+
+test("the older DestinationRule's subset wins by the API server's creationTimestamp, whatever the names; the newer one's is reported", async () => {
+  const a = await cluster();
+  a.now = () => Date.UTC(2024, 0, 1);
+  applyYaml(a, 'shop', REVIEWS_RULE);
+  a.now = () => Date.UTC(2024, 0, 1, 0, 1);
+  // Named to sort before `reviews`: by name it would come first and its v1 (pods of v2) would win.
+  applyYaml(a, 'shop', `${CANARY_RULE('a-canary', '[{ name: v1, labels: { version: v2 } }, { name: canary, labels: { version: v3 } }]')}---\n${reviewsAllTo('v1')}`);
+  mesh = createMesh({ istio: { namespaces: ['shop'], apiServer: a.url }, logger: { warn: () => {}, debug: () => {} } });
+  const m = mesh;
+  for (let i = 0; i < 3; i++) expect((await call(m, 'http://reviews.shop/')).backend).toBe('reviews-v1');
+  expect(m.stats().istio!.unsupported).toEqual([{ path: 'DestinationRule a-canary: spec.subsets[0]', message: expect.stringMatching(/^ignored: subset "v1" is defined by DestinationRule reviews \(namespace shop\)/) }]);
+  const applied = nextConfig(m, (e) => versionOf(e, 'VirtualService', 'reviews') === a.resourceVersion);
+  applyYaml(a, 'shop', reviewsAllTo('canary'));
+  await applied;
+  expect((await call(m, 'http://reviews.shop/')).backend).toBe('reviews-v3');
+});
+
 test('an API server without networking.istio.io/v1 is read at v1beta1 (the list answers 404 at v1)', async () => {
   const a = await cluster();
   a.istioVersions = ['v1beta1', 'v1alpha3'];
