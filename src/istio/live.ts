@@ -12,6 +12,9 @@
  * an unknown subset) leaves the last good one in force; it is reported once (a warning and an
  * `istio-config-error` event), and the next good version applies. A deleted resource's config
  * goes with it. Each applied change emits `istio-config` with the resources and versions in force.
+ * Several DestinationRules for one host merge in fromIstio as pilot merges them (rule-merge.ts), in
+ * the order of the `metadata.creationTimestamp` the API server gave each (kept in the objects
+ * watch.ts holds), whatever order they are tried in here.
  *
  * Services come up for the hosts the resources name, with `kubernetes` discovery (EndpointSlices
  * and pod labels, so subsets by `version` work) on the Service port `istio.port`; a host that is
