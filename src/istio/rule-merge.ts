@@ -19,8 +19,8 @@
  * the new one's exportTo is a superset of the other's, and a workload's rule is exported to "."
  * alone. Whatever a later rule has that is ignored is reported, naming the rule that won.
  */
-import type { Doc, Obj } from './doc.js';
-import { isObj } from './doc.js';
+import { describe as describeValue } from '../core/endpoint-spec.js';
+import { isObj, type Doc, type Obj } from './doc.js';
 
 /** What orders a DestinationRule document among the others of its host. */
 export interface RuleMeta {
@@ -39,7 +39,7 @@ const RFC3339 = /^\d{4}-\d{2}-\d{2}[Tt]\d{2}:\d{2}:\d{2}(\.\d+)?([Zz]|[+-]\d{2}:
 export function creationTime(v: unknown, doc: Doc): number {
   if (v === undefined || v === null) return -Infinity;
   const ms = typeof v === 'string' && RFC3339.test(v) ? Date.parse(v) : NaN;
-  if (Number.isNaN(ms)) doc.bad('metadata.creationTimestamp', `expected an RFC 3339 time such as "2024-05-01T12:00:00Z", got ${JSON.stringify(v) ?? String(v)}`);
+  if (Number.isNaN(ms)) doc.bad('metadata.creationTimestamp', `expected an RFC 3339 time such as "2024-05-01T12:00:00Z", got ${describeValue(v)}`);
   return ms;
 }
 

@@ -179,7 +179,7 @@ describe('through createMesh', () => {
 
   test("a route to the canary rule's subset and one to the first rule's both reach their pods", async () => {
     backends = [await startBackend('v1'), await startBackend('canary')];
-    const endpoints = [
+    const endpoints: { url: string; labels: Record<string, string> }[] = [
       { url: backends[0]!.url, labels: { version: 'v1' } },
       { url: backends[1]!.url, labels: { version: 'v2', track: 'canary' } },
     ];
