@@ -11,6 +11,7 @@
  * never collide: the first kind has one label, the second two, the third at least three.
  */
 import { describe as describeValue } from '../core/endpoint-spec.js';
+import { SERVICE_NAME } from '../service/service-config.js';
 import type { Doc } from './doc.js';
 
 /** What a host names: a Kubernetes Service of a namespace (undefined: not known), or another host. */
@@ -39,6 +40,19 @@ function parse(host: unknown, docNamespace: string | undefined, home: string | u
   return { kind: 'kubernetes', service: parts[0]!, namespace: parts[1] ?? docNamespace ?? home };
 }
 
+/**
+ * A host is DNS labels — letters, digits and "-" — as Istio's ValidateWildcardDomain
+ * (pkg/config/validation/agent/validation.go) takes in a VirtualService's `hosts`, a
+ * destination's `host` and a DestinationRule's `host`: `reviews:9080` is refused (a destination's
+ * port is its `port.number`). meshlet names a service by the host, with the same rule.
+ */
+function checkHostName(host: string, doc: Doc, path: string): void {
+  const h = host.toLowerCase().replace(/\.$/, '');
+  if (SERVICE_NAME.test(h)) return;
+  if (/:\d*$/.test(h)) doc.bad(path, `a host has no port: Istio refuses "${host}" (a destination's port is its port.number)`);
+  doc.bad(path, `expected a host name (letters, digits, "-" and "."), got ${describeValue(host)}`);
+}
+
 export class Names {
   readonly #home: string | undefined;
   /** Per Kubernetes service name, the namespaces the documents name it in. */
@@ -62,6 +76,7 @@ export class Names {
   ref(host: unknown, doc: Doc, path: string): HostRef {
     const ref = parse(host, doc.namespace, this.#home);
     if (ref === undefined) doc.bad(path, `expected a service host (no wildcards), got ${describeValue(host)}`);
+    checkHostName(host as string, doc, path);
     if (ref.kind === 'other' || ref.namespace !== undefined) return ref;
     // A short name with no namespace known: the only namespace the documents name it in, if one.
     const seen = this.#namespaces.get(ref.service);
