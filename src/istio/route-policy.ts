@@ -9,6 +9,7 @@ import type { RetryConfig, RetryOn } from '../layers/retry-policy.js';
 import type { FaultConfig } from '../layers/fault.js';
 import type { Doc, Obj } from './doc.js';
 import { istioRetry } from './defaults.js';
+import { CAP, integerIn, istioDuration, longest } from './bounds.js';
 
 /** Envoy's retry conditions that map to meshlet's own, one for one. */
 const SAME = new Set<string>(['5xx', 'gateway-error', 'reset', 'connect-failure']);
@@ -57,12 +58,12 @@ export function retries(o: Obj, doc: Doc, path: string): RetryConfig | false {
     attempts: (n, np) => (attempts = doc.count(n, np)),
     perTryTimeout: (d, dp) => {
       others.push(dp);
-      retry.perTryTimeoutMs = doc.duration(d, dp);
+      retry.perTryTimeoutMs = longest(doc.duration(d, dp), CAP.timeoutMs, doc, dp, 'a per-try timeout');
     },
-    // Envoy's base interval; its maximum is 10 times that.
+    // Envoy's base interval; its maximum is 10 times that. Istio refuses one under 1 ms.
     backoff: (d, dp) => {
       others.push(dp);
-      const baseMs = doc.duration(d, dp);
+      const baseMs = longest(istioDuration(d, doc, dp), CAP.backoffMs, doc, dp, 'a retry back-off');
       retry.backoff = { baseMs, maxMs: 10 * baseMs };
     },
     retryOn: (s, sp) => {
@@ -98,7 +99,7 @@ export function fault(o: Obj, doc: Doc, path: string): FaultConfig {
       let percentage: number | undefined;
       let ms: number | undefined;
       doc.fields(doc.obj(d, dp), dp, {
-        fixedDelay: (x, xp) => (ms = doc.duration(x, xp)),
+        fixedDelay: (x, xp) => (ms = longest(doc.duration(x, xp), CAP.faultDelayMs, doc, xp, 'a fault delay')),
         exponentialDelay: doc.reportAs('not supported (Istio does not apply it either)'),
         percentage: (x, xp) => (percentage = doc.percent(x, xp)),
         percent: (x, xp) => (percent = doc.percent(x, xp)), // deprecated: a whole percentage
@@ -110,7 +111,9 @@ export function fault(o: Obj, doc: Doc, path: string): FaultConfig {
       let percent = 0;
       let status: number | undefined;
       doc.fields(doc.obj(a, ap), ap, {
-        httpStatus: (x, xp) => (status = doc.num(x, xp)),
+        // Istio's validateHTTPStatus (pkg/config/validation/validation.go) lets 600 through, but
+        // its message, and Envoy's abort (http_status: gte 200, lt 600), say 200 to 599.
+        httpStatus: (x, xp) => (status = integerIn(x, 200, 599, doc, xp, 'an HTTP status', "Istio's validation and Envoy's fault filter")),
         grpcStatus: doc.reportAs('meshlet aborts with an HTTP status, not a gRPC one'),
         http2Error: doc.reportAs('not supported (Istio does not apply it either)'),
         percentage: (x, xp) => (percent = doc.percent(x, xp)),

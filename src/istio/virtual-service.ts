@@ -12,6 +12,7 @@ import { fault, retries } from './route-policy.js';
 import { destination, mirrorsOf, routeDestinations, type Destination, type Here, type MirrorCandidate } from './destinations.js';
 import type { ServiceTable } from './services.js';
 import type { Identity } from './identity.js';
+import { CAP, longest } from './bounds.js';
 import { directResponse, finishActions, headerOperations, redirect, rewrite } from './route-actions.js';
 
 /** One `http` route for the service of `here`, or null when it is skipped (reported). */
@@ -41,7 +42,7 @@ function httpRoute(r: Obj, doc: Doc, path: string, here: Here, identity: Identit
       action = true;
       Object.assign(route, routeDestinations(v, doc, p, here, destinationHeaders));
     },
-    timeout: (v, p) => (route.timeoutMs = doc.duration(v, p)),
+    timeout: (v, p) => (route.timeoutMs = longest(doc.duration(v, p), CAP.timeoutMs, doc, p, 'a route timeout')),
     retries: (v, p) => (route.retry = retries(doc.obj(v, p), doc, p)),
     fault: (v, p) => {
       const f = fault(doc.obj(v, p), doc, p);

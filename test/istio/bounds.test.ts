@@ -43,3 +43,41 @@ test('a host with a port is refused at the document and field (Istio refuses it)
   const { services } = await builds(vs('route: [{ destination: { host: ratings, port: { number: 9080 } } }]', '[Reviews.prod.svc.cluster.local.]'));
   expect(Object.keys(services).sort()).toEqual(['9080.ratings', 'ratings', 'reviews']);
 });
+
+test('fault.abort.httpStatus outside 200..599 (or not a whole number) is refused at the document and field', async () => {
+  for (const status of ['99', '600', '0', '503.5', '"abc"']) {
+    expect(() => fromIstio(vs(`${TO_R}fault: { abort: { httpStatus: ${status}, percentage: { value: 10 } } }`), withStatic), status).toThrow(
+      /^invalid config at VirtualService r: spec\.http\[0\]\.fault\.abort\.httpStatus: expected (an HTTP status from 200 to 599|a number)/,
+    );
+  }
+  for (const status of [200, 599]) {
+    const { services } = await builds(vs(`${TO_R}fault: { abort: { httpStatus: ${status}, percentage: { value: 10 } } }`));
+    expect(services.r!.routes![0]!.fault).toEqual({ abort: { httpStatus: status, percent: 10 } });
+  }
+});
+
+test("a duration past meshlet's cap is applied at the cap and reported by document and field, with the cap", async () => {
+  const cases = [
+    { field: 'fault.delay.fixedDelay', yaml: 'fault: { delay: { fixedDelay: 2h, percentage: { value: 10 } } }', atCap: 'fault: { delay: { fixedDelay: 1h, percentage: { value: 10 } } }', message: 'a fault delay is at most 1h in meshlet: 2h is applied as 1h', applied: { fault: { delay: { fixedDelayMs: 3_600_000 } } } },
+    { field: 'timeout', yaml: 'timeout: 48h', atCap: 'timeout: 24h', message: 'a route timeout is at most 24h in meshlet: 48h is applied as 24h', applied: { timeoutMs: 86_400_000 } },
+    { field: 'retries.perTryTimeout', yaml: 'retries: { attempts: 1, perTryTimeout: 30h }', atCap: 'retries: { attempts: 1, perTryTimeout: 24h }', message: 'a per-try timeout is at most 24h in meshlet: 30h is applied as 24h', applied: { retry: { perTryTimeoutMs: 86_400_000 } } },
+    { field: 'retries.backoff', yaml: 'retries: { attempts: 1, backoff: 2m }', atCap: 'retries: { attempts: 1, backoff: 60s }', message: 'a retry back-off is at most 1m in meshlet: 2m is applied as 1m', applied: { retry: { backoff: { baseMs: 60_000, maxMs: 600_000 } } } },
+  ];
+  for (const c of cases) {
+    const past = await builds(vs(TO_R + c.yaml));
+    expect(past.services.r!.routes![0], c.field).toMatchObject(c.applied);
+    expect(past.unsupported).toEqual([{ path: `VirtualService r: spec.http[0].${c.field}`, message: c.message }]);
+    const at = await builds(vs(TO_R + c.atCap));
+    expect(at.services.r!.routes![0], c.field).toMatchObject(c.applied);
+    expect(at.unsupported, c.field).toEqual([]);
+  }
+});
+
+test('retries.backoff under 1ms is refused at the document and field, as Istio refuses it', async () => {
+  for (const backoff of ['0s', '0.5ms']) {
+    expect(() => fromIstio(vs(`${TO_R}retries: { attempts: 1, backoff: ${backoff} }`), withStatic)).toThrow(
+      'VirtualService r: spec.http[0].retries.backoff: expected a duration of at least 1ms',
+    );
+  }
+  expect((await builds(vs(`${TO_R}retries: { attempts: 1, backoff: 1ms }`))).services.r!.routes![0]!.retry).toMatchObject({ backoff: { baseMs: 1, maxMs: 10 } });
+});
