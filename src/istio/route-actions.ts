@@ -15,6 +15,7 @@ import type { RouteConfig } from '../layers/route.js';
 import type { HeaderOperations, RouteHeaders } from '../routing/header-ops.js';
 import { isClientHeader } from '../routing/header-ops.js';
 import { put, type Doc, type Obj } from './doc.js';
+import { integerIn } from './bounds.js';
 
 /** `headers` of a route or destination, and the Host a request `set`/`add` of it gives. */
 export function headerOperations(v: unknown, doc: Doc, path: string): { headers: RouteHeaders; authority: string | undefined } {
@@ -91,7 +92,7 @@ export function redirect(v: unknown, doc: Doc, path: string): RouteConfig['redir
     prefixRewrite: (x, p) => (out.prefixRewrite = doc.str(x, p)),
     authority: (x, p) => (out.authority = doc.str(x, p)),
     scheme: (x, p) => (out.scheme = doc.str(x, p)),
-    port: (x, p) => (port = doc.num(x, p)),
+    port: (x, p) => (port = integerIn(x, 0, 65_535, doc, p, 'a port', "Istio's ValidatePort; 0 is unset")),
     derivePort: (x, p) => {
       const how = doc.str(x, p);
       if (how === 'FROM_REQUEST_PORT') port = 'request';
@@ -109,17 +110,33 @@ export function redirect(v: unknown, doc: Doc, path: string): RouteConfig['redir
   return out;
 }
 
+/** Istio's largest direct response body (validateHTTPDirectResponse refuses one over 1 MiB); meshlet's too. */
+const MAX_BODY = 1024 * 1024;
+
 /** `directResponse`: status, and body `string` or `bytes` (base64; taken when it is UTF-8 text). */
 export function directResponse(v: unknown, doc: Doc, path: string): RouteConfig['directResponse'] {
   const out: Obj = {};
-  doc.fields(doc.obj(v, path), path, {
-    status: (x, p) => (out.status = doc.num(x, p)),
+  const size = (bytes: number, p: string) => {
+    if (bytes > MAX_BODY) doc.bad(p, `a direct response body is at most 1 MiB (Istio refuses a larger one), got ${bytes} bytes`);
+  };
+  const o = doc.obj(v, path);
+  // Istio's validateHTTPStatus refuses a status left out (0) or outside 200..600; Envoy's
+  // direct_response takes 200 to 599.
+  if (o.status === undefined) doc.bad(`${path}.status`, 'required (Istio refuses a direct response without one)');
+  doc.fields(o, path, {
+    status: (x, p) => (out.status = integerIn(x, 200, 599, doc, p, 'an HTTP status', "Istio's validation and Envoy's direct response")),
     body: (x, p) =>
       doc.fields(doc.obj(x, p), p, {
-        string: (s, sp) => (out.body = doc.str(s, sp)),
+        string: (s, sp) => {
+          const text = doc.str(s, sp);
+          size(Buffer.byteLength(text), sp);
+          out.body = text;
+        },
         bytes: (b, bp) => {
           const base64 = doc.str(b, bp);
-          const text = Buffer.from(base64, 'base64').toString('utf8');
+          const bytes = Buffer.from(base64, 'base64');
+          size(bytes.length, bp);
+          const text = bytes.toString('utf8');
           if (Buffer.from(text, 'utf8').toString('base64').replace(/=+$/, '') === base64.replace(/\s/g, '').replace(/=+$/, '')) out.body = text;
           else doc.unsupported(bp, 'meshlet answers with a text body: these bytes are not UTF-8 text (the response is sent without a body)');
         },

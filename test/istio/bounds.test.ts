@@ -81,3 +81,32 @@ test('retries.backoff under 1ms is refused at the document and field, as Istio r
   }
   expect((await builds(vs(`${TO_R}retries: { attempts: 1, backoff: 1ms }`))).services.r!.routes![0]!.retry).toMatchObject({ backoff: { baseMs: 1, maxMs: 10 } });
 });
+
+test('a redirect port that is no port is refused at the document and field (Istio\'s ValidatePort)', async () => {
+  for (const port of ['70000', '1.5', '-1']) {
+    expect(() => fromIstio(vs(`redirect: { uri: /x, port: ${port} }`), withStatic), port).toThrow(
+      'VirtualService r: spec.http[0].redirect.port: expected a port from 0 to 65535',
+    );
+  }
+  expect((await builds(vs('redirect: { uri: /x, port: 65535 }'))).services.r!.routes![0]!.redirect).toEqual({ uri: '/x', port: 65_535 });
+});
+
+test('a direct response without a status, with one outside 200..599, or with a body over 1 MiB is refused at the document and field', async () => {
+  expect(() => fromIstio(vs('directResponse: { body: { string: gone } }'), withStatic)).toThrow('VirtualService r: spec.http[0].directResponse.status: required');
+  for (const status of ['99', '600', '204.5']) {
+    expect(() => fromIstio(vs(`directResponse: { status: ${status} }`), withStatic), status).toThrow(
+      'VirtualService r: spec.http[0].directResponse.status: expected an HTTP status from 200 to 599',
+    );
+  }
+  const MiB = 1024 * 1024;
+  expect(() => fromIstio(vs(`directResponse: { status: 200, body: { string: ${'x'.repeat(MiB + 1)} } }`), withStatic)).toThrow(
+    `VirtualService r: spec.http[0].directResponse.body.string: a direct response body is at most 1 MiB (Istio refuses a larger one), got ${MiB + 1} bytes`,
+  );
+  expect(() => fromIstio(vs(`directResponse: { status: 200, body: { bytes: ${Buffer.alloc(MiB + 1, 'x').toString('base64')} } }`), withStatic)).toThrow(
+    'VirtualService r: spec.http[0].directResponse.body.bytes: a direct response body is at most 1 MiB',
+  );
+  for (const status of [200, 599]) {
+    const { services } = await builds(vs(`directResponse: { status: ${status}, body: { string: ${'x'.repeat(MiB)} } }`));
+    expect(services.r!.routes![0]!.directResponse).toEqual({ status, body: 'x'.repeat(MiB) });
+  }
+});
