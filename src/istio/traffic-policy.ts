@@ -10,6 +10,7 @@ import type { StandardTlsConfig, TlsConfig } from '../security/tls.js';
 import type { PoolConfig } from '../service/config.js';
 import { UNLIMITED, MAX_CONNECTIONS } from './defaults.js';
 import { UINT32_MAX, type Doc, type Obj } from './doc.js';
+import { atMost, CAP, istioDuration, longest } from './bounds.js';
 
 /** Where a policy applies: a subset shares the service's endpoints, connections and locality. */
 export type Scope = 'service' | 'subset';
@@ -38,7 +39,7 @@ export function connectionPool(cp: Obj, doc: Doc, path: string, scope: Scope): C
     tcp: (t, tp) =>
       doc.fields(doc.obj(t, tp), tp, {
         maxConnections: (n, np) => (maxConnections = doc.count(n, np, UINT32_MAX)),
-        connectTimeout: service((d, dp) => (pool.connectTimeoutMs = doc.duration(d, dp))),
+        connectTimeout: service((d, dp) => (pool.connectTimeoutMs = longest(istioDuration(d, doc, dp), CAP.connectTimeoutMs, doc, dp, 'a connect timeout'))),
         tcpKeepalive: doc.reportAs('TCP keep-alive probes are not supported'),
         maxConnectionDuration: doc.reportAs('connections are not closed after a maximum duration'),
         idleTimeout: service((d, dp) => (idle = { ...idle, tcp: idleMs(d, doc, dp) })),
@@ -83,12 +84,17 @@ export function connectionPool(cp: Obj, doc: Doc, path: string, scope: Scope): C
   };
 }
 
-/** An idle timeout; 0 (never close an idle connection) becomes meshlet's longest, 1 h. */
+/** meshlet's longest keep-alive of an idle connection (service-config.ts, `pool.keepAliveTimeoutMs`). */
+const MAX_IDLE_MS = 3_600_000;
+
+/**
+ * An idle timeout; 0 (never close an idle connection) becomes meshlet's longest, 1 h, and so does
+ * a longer one (reported). Istio refuses one between 0 and 1 ms (ValidateDuration).
+ */
 function idleMs(v: unknown, doc: Doc, path: string): number {
-  const ms = doc.duration(v, path);
-  if (ms > 0) return Math.min(ms, 3_600_000);
+  if (doc.duration(v, path) > 0) return longest(istioDuration(v, doc, path), MAX_IDLE_MS, doc, path, 'an idle timeout');
   doc.unsupported(path, "0 (no idle timeout) is applied as meshlet's longest, 1 h");
-  return 3_600_000;
+  return MAX_IDLE_MS;
 }
 
 export interface OutlierRead {
@@ -97,19 +103,25 @@ export interface OutlierRead {
   panicThreshold: number;
 }
 
+/**
+ * `outlierDetection`. Istio takes any UInt32 count (meshlet counts up to 1,000,000: a larger one
+ * is applied so, and reported) and refuses an interval or ejection time under 1 ms.
+ */
 export function outlierDetection(o: Obj, doc: Doc, path: string): OutlierRead {
   const od: OutlierDetectionConfig = {};
   let panicThreshold = 0;
+  const consecutive = (n: unknown, np: string) => atMost(doc.wrappedCount(n, np), CAP.consecutive, doc, np, 'a count of consecutive failures');
+  const time = (d: unknown, dp: string, what: string) => longest(istioDuration(d, doc, dp), CAP.healthMs, doc, dp, what);
   doc.fields(o, path, {
-    consecutive5xxErrors: (n, np) => (od.consecutive5xxErrors = doc.wrappedCount(n, np)),
-    consecutiveGatewayErrors: (n, np) => (od.consecutiveGatewayErrors = doc.wrappedCount(n, np)),
+    consecutive5xxErrors: (n, np) => (od.consecutive5xxErrors = consecutive(n, np)),
+    consecutiveGatewayErrors: (n, np) => (od.consecutiveGatewayErrors = consecutive(n, np)),
     splitExternalLocalOriginErrors: (b, bp) => (od.splitExternalLocalOriginErrors = doc.bool(b, bp)),
     consecutiveLocalOriginFailures: (n, np) => {
-      const v = doc.wrappedCount(n, np);
+      const v = consecutive(n, np);
       if (v > 0) od.consecutiveLocalOriginFailures = v; // 0: Envoy's default, 5
     },
-    interval: (d, dp) => (od.intervalMs = doc.duration(d, dp)),
-    baseEjectionTime: (d, dp) => (od.baseEjectionTimeMs = doc.duration(d, dp)),
+    interval: (d, dp) => (od.intervalMs = time(d, dp, 'an outlier detection interval')),
+    baseEjectionTime: (d, dp) => (od.baseEjectionTimeMs = time(d, dp, 'an ejection time')),
     maxEjectionPercent: (n, np) => {
       const v = doc.percent(n, np);
       if (v > 0) od.maxEjectionPercent = v; // 0: Envoy's default, 10 %

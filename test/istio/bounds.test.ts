@@ -110,3 +110,37 @@ test('a direct response without a status, with one outside 200..599, or with a b
     expect(services.r!.routes![0]!.directResponse).toEqual({ status, body: 'x'.repeat(MiB) });
   }
 });
+
+const TP = 'DestinationRule r: spec.trafficPolicy';
+
+test('connectionPool and outlierDetection durations under 1ms are refused at the document and field, as Istio refuses them', () => {
+  const cases = [
+    ['connectionPool.tcp.connectTimeout', '{ connectionPool: { tcp: { connectTimeout: 0s } } }'],
+    ['connectionPool.tcp.connectTimeout', '{ connectionPool: { tcp: { connectTimeout: 0.5ms } } }'],
+    ['connectionPool.http.idleTimeout', '{ connectionPool: { http: { idleTimeout: 0.5ms } } }'],
+    ['outlierDetection.interval', '{ outlierDetection: { interval: 0s } }'],
+    ['outlierDetection.baseEjectionTime', '{ outlierDetection: { baseEjectionTime: 0s } }'],
+  ];
+  for (const [field, policy] of cases) {
+    expect(() => fromIstio(dr(policy!), withStatic), policy).toThrow(`${TP}.${field}: expected a duration of at least 1ms (Istio's validation refuses a shorter one)`);
+  }
+});
+
+test("connectionPool and outlierDetection values past meshlet's caps are applied at the cap and reported; at the cap they pass", async () => {
+  const cases = [
+    { field: 'connectionPool.tcp.connectTimeout', past: '{ connectionPool: { tcp: { connectTimeout: 20m } } }', at: '{ connectionPool: { tcp: { connectTimeout: 10m } } }', message: 'a connect timeout is at most 10m in meshlet: 20m is applied as 10m', applied: { pool: { connectTimeoutMs: 600_000 } } },
+    { field: 'connectionPool.http.idleTimeout', past: '{ connectionPool: { http: { idleTimeout: 2h } } }', at: '{ connectionPool: { http: { idleTimeout: 1h } } }', message: 'an idle timeout is at most 1h in meshlet: 2h is applied as 1h', applied: { pool: { keepAliveTimeoutMs: 3_600_000 } } },
+    { field: 'outlierDetection.consecutive5xxErrors', past: '{ outlierDetection: { consecutive5xxErrors: 2000000 } }', at: '{ outlierDetection: { consecutive5xxErrors: 1000000 } }', message: 'a count of consecutive failures is at most 1000000 in meshlet: 2000000 is applied as 1000000', applied: { outlierDetection: { consecutive5xxErrors: 1_000_000 } } },
+    { field: 'outlierDetection.consecutiveGatewayErrors', past: '{ outlierDetection: { consecutiveGatewayErrors: { value: 4294967295 } } }', at: '{ outlierDetection: { consecutiveGatewayErrors: { value: 1000000 } } }', message: 'a count of consecutive failures is at most 1000000 in meshlet: 4294967295 is applied as 1000000', applied: { outlierDetection: { consecutiveGatewayErrors: 1_000_000 } } },
+    { field: 'outlierDetection.interval', past: '{ outlierDetection: { interval: 48h } }', at: '{ outlierDetection: { interval: 24h } }', message: 'an outlier detection interval is at most 24h in meshlet: 48h is applied as 24h', applied: { outlierDetection: { intervalMs: 86_400_000 } } },
+    { field: 'outlierDetection.baseEjectionTime', past: '{ outlierDetection: { baseEjectionTime: 25h } }', at: '{ outlierDetection: { baseEjectionTime: 24h } }', message: 'an ejection time is at most 24h in meshlet: 25h is applied as 24h', applied: { outlierDetection: { baseEjectionTimeMs: 86_400_000 } } },
+  ];
+  for (const c of cases) {
+    const past = await builds(dr(c.past));
+    expect(past.services.r, c.field).toMatchObject(c.applied);
+    expect(past.unsupported).toEqual([{ path: `${TP}.${c.field}`, message: c.message }]);
+    const at = await builds(dr(c.at));
+    expect(at.services.r, c.field).toMatchObject(c.applied);
+    expect(at.unsupported, c.field).toEqual([]);
+  }
+});
