@@ -30,7 +30,7 @@ export interface MaglevOptions {
 /** Envoy's largest table size (its config's `lte`). */
 const MAX_TABLE = 5_000_011;
 
-function isPrime(n: number): boolean {
+export function isPrime(n: number): boolean {
   if (n < 2) return false;
   if (n % 2 === 0) return n === 2;
   for (let d = 3; d * d <= n; d += 2) if (n % d === 0) return false;

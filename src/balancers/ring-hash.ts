@@ -30,7 +30,7 @@ export interface RingHashOptions {
 }
 
 /** Envoy's `DefaultMaxRingSize`, also the largest ring it accepts. */
-const MAX_RING = 8_388_608;
+export const MAX_RING = 8_388_608;
 
 /** A ring: points sorted by hash (upper and lower 32 bits), and the endpoint each belongs to. */
 export interface Ring {

@@ -9,8 +9,11 @@ import type { BalancerConfig, BalancerName } from '../balancers/config.js';
 import type { SlowStartConfig } from '../health/health-config.js';
 import type { LocalityLbConfig } from '../routing/locality.js';
 import { describe as describeValue } from '../core/endpoint-spec.js';
-import { UINT32_MAX, type Doc, type Obj } from './doc.js';
+import type { Doc, Obj } from './doc.js';
 import type { Scope } from './traffic-policy.js';
+import { isPrime } from '../balancers/maglev.js';
+import { MAX_RING } from '../balancers/ring-hash.js';
+import { atMost, CAP, durationText, integerIn, istioDuration, longest } from './bounds.js';
 
 const SIMPLE = new Map<unknown, BalancerName>([
   ['ROUND_ROBIN', 'round-robin'],
@@ -19,6 +22,9 @@ const SIMPLE = new Map<unknown, BalancerName>([
   ['RANDOM', 'random'],
   ['UNSPECIFIED', 'least-request'], // Istio's default balancer
 ]);
+
+/** meshlet's smallest maglev table (maglev.ts). */
+const MIN_TABLE = 7;
 
 const PER_SERVICE = (what: string): string => `meshlet's ${what} is the service's: a subset cannot have its own`;
 
@@ -48,6 +54,15 @@ export function loadBalancer(lb: Obj, doc: Doc, path: string, scope: Scope): Loa
       }),
     warmup: perService('slow start') ?? ((v, p) => (warmup = { slowStart: warmupConfig(doc.obj(v, p), doc, p), path: p, explicit: true })),
   });
+  if (warmup?.explicit === false) {
+    // Istio does not validate the deprecated warmupDurationSecs: 0 is Envoy's slow start window of
+    // 0, which is no slow start.
+    const ms = warmup.slowStart.windowMs as number;
+    if (ms < 1) {
+      doc.unsupported(warmup.path, `no effect: a slow start window of ${durationText(ms)} is no slow start (as in Envoy)`);
+      warmup = undefined;
+    } else warmup.slowStart.windowMs = longest(ms, CAP.healthMs, doc, warmup.path, 'a slow start window');
+  }
   if (warmup !== undefined) {
     // Istio programs slow start only into ROUND_ROBIN and LEAST_REQUEST (its default).
     const b = out.balancer;
@@ -59,9 +74,21 @@ export function loadBalancer(lb: Obj, doc: Doc, path: string, scope: Scope): Loa
 
 function consistentHash(o: Obj, doc: Doc, path: string): BalancerConfig {
   const b: Obj = { type: 'ring-hash' };
-  const size = (key: string) => (n: unknown, p: string) => {
-    const v = doc.count(n, p, Number.MAX_SAFE_INTEGER); // uint64 (sizes past meshlet's bound are refused where the balancer is read)
-    if (v > 0) b[key] = v; // 0: Envoy's default
+  // 0: Envoy's default. Envoy takes a ring of up to 8388608 (RingHashLbConfig's minimum_ring_size
+  // `lte`), as meshlet does (ring-hash.ts).
+  const ringSize = (n: unknown, p: string) => {
+    const v = doc.count(n, p, Number.MAX_SAFE_INTEGER); // a uint64
+    if (v > MAX_RING) doc.bad(p, `expected a ring size up to ${MAX_RING} (Envoy refuses a larger one), got ${v}`);
+    if (v > 0) b.minimumRingSize = v;
+  };
+  // 0: Envoy's default. Istio's validateLoadBalancer refuses a size from 5000011 and one its isPrime
+  // (Envoy's, where 1 is prime) refuses; meshlet's table has at least 7 slots (maglev.ts).
+  const tableSize = (n: unknown, p: string) => {
+    const v = doc.count(n, p, Number.MAX_SAFE_INTEGER); // a uint64
+    if (v >= 5_000_011) doc.bad(p, `expected a table size under 5000011 (Istio refuses a larger one), got ${v}`);
+    if (v > 3 && !isPrime(v)) doc.bad(p, `expected a prime table size (Istio refuses another), got ${v}`);
+    if (v > 0 && v < MIN_TABLE) doc.unsupported(p, `a table size is at least ${MIN_TABLE} in meshlet: ${v} is applied as ${MIN_TABLE}`);
+    if (v > 0) b.tableSize = Math.max(v, MIN_TABLE);
   };
   doc.fields(o, path, {
     httpHeaderName: (h, hp) => (b.hashOn = { header: doc.str(h, hp) }),
@@ -76,7 +103,7 @@ function consistentHash(o: Obj, doc: Doc, path: string): BalancerConfig {
           const ms = doc.duration(t, tp);
           // Max-Age is in whole seconds: a TTL under 1 s would expire the cookie as it is set.
           if (ms > 0 && ms < 1000) doc.unsupported(tp, `a TTL under 1 s is applied as 1 s (a cookie's Max-Age is in whole seconds), not ${ms} ms`);
-          hashOn.ttlMs = ms > 0 && ms < 1000 ? 1000 : ms;
+          hashOn.ttlMs = ms > 0 && ms < 1000 ? 1000 : atMost(ms, CAP.cookieTtlMs, doc, tp, "a cookie's TTL", durationText);
         },
         path: (x, xp) => {
           const path = doc.str(x, xp);
@@ -87,11 +114,11 @@ function consistentHash(o: Obj, doc: Doc, path: string): BalancerConfig {
       b.hashOn = hashOn;
     },
     useSourceIp: doc.reportAs('a client-side balancer has one source address: every request would hash alike'),
-    minimumRingSize: size('minimumRingSize'),
-    ringHash: (r, rp) => doc.fields(doc.obj(r, rp), rp, { minimumRingSize: size('minimumRingSize') }),
+    minimumRingSize: ringSize,
+    ringHash: (r, rp) => doc.fields(doc.obj(r, rp), rp, { minimumRingSize: ringSize }),
     maglev: (m, mp) => {
       b.type = 'maglev';
-      doc.fields(doc.obj(m, mp), mp, { tableSize: size('tableSize') });
+      doc.fields(doc.obj(m, mp), mp, { tableSize });
     },
   });
   return b as BalancerConfig;
@@ -114,7 +141,10 @@ function localityLbSetting(o: Obj, doc: Doc, path: string): LocalityLbConfig {
         doc.fields(doc.obj(x, xp), xp, {
           from: (s, sp) => (e.from = locality(s, sp)),
           to: (t, tp) => {
-            e.to = doc.record(t, tp, (w, wp) => doc.count(w, wp, UINT32_MAX));
+            // Istio's ValidateLocalityLbSetting: each weight from 1 to 100, adding up to 100.
+            e.to = doc.record(t, tp, (w, wp) => integerIn(w, 1, 100, doc, wp, 'a locality weight', "Istio's validation"));
+            const total = Object.values(e.to).reduce((a, w) => a + w, 0);
+            if (total !== 100) doc.bad(tp, `the locality weights add up to ${total}, not 100 (Istio refuses such a rule)`);
             for (const k of Object.keys(e.to)) locality(k, `${tp}.${k}`);
           },
         });
@@ -135,9 +165,14 @@ function localityLbSetting(o: Obj, doc: Doc, path: string): LocalityLbConfig {
 function warmupConfig(w: Obj, doc: Doc, path: string): SlowStartConfig {
   const s: Partial<SlowStartConfig> = {};
   doc.fields(w, path, {
-    duration: (d, dp) => (s.windowMs = doc.duration(d, dp)),
+    duration: (d, dp) => (s.windowMs = longest(istioDuration(d, doc, dp), CAP.healthMs, doc, dp, 'a slow start window')),
     minimumPercent: (m, mp) => (s.minWeightPercent = doc.percent(m, mp)),
-    aggression: (a, ap) => (s.aggression = doc.num(doc.wrapped(a, ap), ap)),
+    // Istio's validateLoadBalancer refuses an aggression of 0 or less; meshlet's goes up to 100.
+    aggression: (a, ap) => {
+      const value = doc.num(doc.wrapped(a, ap), ap);
+      if (!(value > 0)) doc.bad(ap, `expected an aggression above 0 (Istio refuses another), got ${value}`);
+      s.aggression = atMost(value, CAP.aggression, doc, ap, 'slow start aggression');
+    },
   });
   if (s.windowMs === undefined) doc.bad(`${path}.duration`, 'required (Istio refuses a warmup without one)');
   return s as SlowStartConfig;

@@ -144,3 +144,53 @@ test("connectionPool and outlierDetection values past meshlet's caps are applied
     expect(at.unsupported, c.field).toEqual([]);
   }
 });
+
+const LB = `${TP}.loadBalancer`;
+const hashed = (lb: string): string => dr(`{ loadBalancer: { consistentHash: { httpHeaderName: x, ${lb} } } }`);
+
+test('loadBalancer values Istio (or Envoy) refuses are refused at the document and field', async () => {
+  const cases = [
+    [hashed('ringHash: { minimumRingSize: 8388609 }'), `${LB}.consistentHash.ringHash.minimumRingSize: expected a ring size up to 8388608 (Envoy refuses a larger one), got 8388609`],
+    [hashed('minimumRingSize: 9000000'), `${LB}.consistentHash.minimumRingSize: expected a ring size up to 8388608`],
+    [hashed('maglev: { tableSize: 5000011 }'), `${LB}.consistentHash.maglev.tableSize: expected a table size under 5000011 (Istio refuses a larger one), got 5000011`],
+    [hashed('maglev: { tableSize: 65536 }'), `${LB}.consistentHash.maglev.tableSize: expected a prime table size (Istio refuses another), got 65536`],
+    [dr('{ loadBalancer: { warmup: { duration: 0s } } }'), `${LB}.warmup.duration: expected a duration of at least 1ms`],
+    [dr('{ loadBalancer: { warmup: { duration: 1s, aggression: { value: 0 } } } }'), `${LB}.warmup.aggression: expected an aggression above 0 (Istio refuses another), got 0`],
+    [dr("{ loadBalancer: { localityLbSetting: { distribute: [{ from: 'a/*', to: { 'a/*': 100, 'b/*': 0 } }] } } }"), `${LB}.localityLbSetting.distribute[0].to.b/*: expected a locality weight from 1 to 100 (Istio's validation), got a number (0)`],
+    [dr("{ loadBalancer: { localityLbSetting: { distribute: [{ from: 'a/*', to: { 'a/*': 200 } }] } } }"), `${LB}.localityLbSetting.distribute[0].to.a/*: expected a locality weight from 1 to 100`],
+    [dr("{ loadBalancer: { localityLbSetting: { distribute: [{ from: 'a/*', to: { 'a/*': 60, 'b/*': 30 } }] } } }"), `${LB}.localityLbSetting.distribute[0].to: the locality weights add up to 90, not 100 (Istio refuses such a rule)`],
+  ];
+  for (const [yaml, message] of cases) expect(() => fromIstio(yaml!, withStatic), message).toThrow(message!);
+  // Locality weights at Istio's bounds, 1 and 99, pass.
+  const { services } = await builds(dr("{ loadBalancer: { localityLbSetting: { distribute: [{ from: 'a/*', to: { 'a/*': 99, 'b/*': 1 } }] } } }"));
+  expect(services.r!.localityLb).toEqual({ distribute: [{ from: 'a/*', to: { 'a/*': 99, 'b/*': 1 } }] });
+});
+
+test("loadBalancer values Istio takes past meshlet's bounds are applied at the bound and reported; at the bound they pass", async () => {
+  const cases = [
+    { field: 'consistentHash.maglev.tableSize', past: hashed('maglev: { tableSize: 5 }'), at: hashed('maglev: { tableSize: 7 }'), message: 'a table size is at least 7 in meshlet: 5 is applied as 7', applied: { balancer: { type: 'maglev', tableSize: 7 } } },
+    { field: 'consistentHash.httpCookie.ttl', past: dr('{ loadBalancer: { consistentHash: { httpCookie: { name: c, ttl: 12000h } } } }'), at: dr('{ loadBalancer: { consistentHash: { httpCookie: { name: c, ttl: 9600h } } } }'), message: "a cookie's TTL is at most 9600h in meshlet: 12000h is applied as 9600h", applied: { balancer: { hashOn: { cookie: 'c', ttlMs: 400 * 86_400_000 } } } },
+    { field: 'warmup.duration', past: dr('{ loadBalancer: { warmup: { duration: 48h } } }'), at: dr('{ loadBalancer: { warmup: { duration: 24h } } }'), message: 'a slow start window is at most 24h in meshlet: 48h is applied as 24h', applied: { slowStart: { windowMs: 86_400_000 } } },
+    { field: 'warmupDurationSecs', past: dr('{ loadBalancer: { warmupDurationSecs: 30h } }'), at: dr('{ loadBalancer: { warmupDurationSecs: 24h } }'), message: 'a slow start window is at most 24h in meshlet: 30h is applied as 24h', applied: { slowStart: { windowMs: 86_400_000 } } },
+    { field: 'warmup.aggression', past: dr('{ loadBalancer: { warmup: { duration: 1s, aggression: { value: 200 } } } }'), at: dr('{ loadBalancer: { warmup: { duration: 1s, aggression: { value: 100 } } } }'), message: 'slow start aggression is at most 100 in meshlet: 200 is applied as 100', applied: { slowStart: { windowMs: 1000, aggression: 100 } } },
+  ];
+  for (const c of cases) {
+    const past = await builds(c.past);
+    expect(past.services.r, c.field).toMatchObject(c.applied);
+    expect(past.unsupported).toEqual([{ path: `${LB}.${c.field}`, message: c.message }]);
+    const at = await builds(c.at);
+    expect(at.services.r, c.field).toMatchObject(c.applied);
+    expect(at.unsupported, c.field).toEqual([]);
+  }
+  // The sizes at Envoy's and Istio's bounds, and the smallest table Istio takes (1 is prime to its
+  // isPrime). The largest ring is not built here (seconds of CPU): fromIstio checks ring-hash.ts's own bound.
+  expect(fromIstio(hashed('ringHash: { minimumRingSize: 8388608 }'), withStatic).services.r!.balancer).toMatchObject({ minimumRingSize: 8_388_608 });
+  expect((await builds(hashed('maglev: { tableSize: 4999963 }'))).services.r!.balancer).toMatchObject({ tableSize: 4_999_963 });
+  expect((await builds(hashed('maglev: { tableSize: 1 }'))).services.r!.balancer).toMatchObject({ tableSize: 7 });
+});
+
+test('warmupDurationSecs of 0 is no slow start, as Envoy reads a window of 0, and is reported: createMesh refused a window of 0', async () => {
+  const { services, unsupported } = await builds(dr('{ loadBalancer: { warmupDurationSecs: 0s } }'));
+  expect(services.r!.slowStart).toBeUndefined();
+  expect(unsupported).toEqual([{ path: `${LB}.warmupDurationSecs`, message: 'no effect: a slow start window of 0ms is no slow start (as in Envoy)' }]);
+});
