@@ -89,6 +89,10 @@ export function fromIstio(yamlText: string, options: FromIstioOptions = {}): Fro
       return;
     }
     const spec = doc.obj(raw.spec, 'spec');
+    // The namespace names hosts (`reviews.<namespace>.svc`) and services: a Kubernetes one, or none.
+    if (meta.namespace !== undefined && !(typeof meta.namespace === 'string' && NAMESPACE.test(meta.namespace))) {
+      doc.bad('metadata.namespace', `expected a Kubernetes namespace, got ${describeValue(meta.namespace)}`);
+    }
     if (kind === 'DestinationRule' || kind === 'VirtualService') reads.push({ kind, spec, doc, order: ruleMeta(spec, meta, doc, i) });
     else doc.unsupported('kind', `${kind === undefined ? describeValue(raw.kind) : kind} is not supported (DestinationRule and VirtualService are)`);
   });
@@ -138,6 +142,8 @@ function ruleMeta(spec: Obj, meta: Obj, doc: Doc, index: number): RuleMeta {
 }
 
 const OPTIONS = ['discovery', 'namespace', 'strict', 'source'];
+/** A Kubernetes namespace: a DNS-1123 label. */
+const NAMESPACE = /^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$/;
 
 function checkOptions(options: unknown): void {
   if (!isObj(options)) throw new InvalidConfigError('fromIstio options', `expected an object, got ${describeValue(options)}`);
@@ -147,7 +153,7 @@ function checkOptions(options: unknown): void {
   if (options.discovery !== undefined && typeof options.discovery !== 'function') {
     throw new InvalidConfigError('fromIstio options.discovery', `expected a function, got ${describeValue(options.discovery)}`);
   }
-  if (options.namespace !== undefined && (typeof options.namespace !== 'string' || !/^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$/.test(options.namespace))) {
+  if (options.namespace !== undefined && (typeof options.namespace !== 'string' || !NAMESPACE.test(options.namespace))) {
     throw new InvalidConfigError('fromIstio options.namespace', `expected a Kubernetes namespace, got ${describeValue(options.namespace)}`);
   }
   if (options.strict !== undefined && typeof options.strict !== 'boolean') {

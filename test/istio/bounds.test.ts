@@ -194,3 +194,11 @@ test('warmupDurationSecs of 0 is no slow start, as Envoy reads a window of 0, an
   expect(services.r!.slowStart).toBeUndefined();
   expect(unsupported).toEqual([{ path: `${LB}.warmupDurationSecs`, message: 'no effect: a slow start window of 0ms is no slow start (as in Envoy)' }]);
 });
+
+test("a document's metadata.namespace that is no Kubernetes namespace is refused there: createMesh refused the hosts and namespaces made from it", async () => {
+  const rule = (namespace: string) => `apiVersion: networking.istio.io/v1\nkind: DestinationRule\nmetadata: { name: r, namespace: ${namespace} }\nspec: { host: r }\n`;
+  for (const namespace of ['Prod', 'a_b', `${'n'.repeat(64)}`]) {
+    expect(() => fromIstio(rule(namespace), withStatic), namespace).toThrow('DestinationRule r: metadata.namespace: expected a Kubernetes namespace');
+  }
+  expect((await builds(rule('n'.repeat(63)))).services.r).toMatchObject({ namespaces: ['n'.repeat(63)] });
+});
