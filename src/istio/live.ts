@@ -3,8 +3,8 @@
  * mesh's services with `fromIstio`, again after every change, and applied through the mesh
  * (service/live-services.ts) without a restart.
  *
- * Which versions are in force: after the first list of every collection, and after each event,
- * the latest version of every resource is tried together (fromIstio, then each service's config
+ * Which versions are in force: after the first list of every collection, and after each chunk of
+ * watch events (the events read together are tried once, watch.ts), the latest version of every resource is tried together (fromIstio, then each service's config
  * parsed as createMesh would). When that fails, resources are taken one at a time —
  * DestinationRules first, then VirtualServices, by namespace and name — each at its latest
  * version if the config still parses with it, else at its last good version, else not at all.

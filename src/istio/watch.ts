@@ -4,7 +4,8 @@
  * 410 relist, back-off with jitter, redaction), on networking.istio.io v1, falling back to
  * v1beta1 then v1alpha3 when the API server answers 404 to the list. The latest version of every
  * resource is kept here, with the `apiVersion` and `kind` that list items lack; `changed` is
- * called after each list and event, `synced` once every watch has listed once.
+ * called after each list and after each chunk of events that changed something (once for the
+ * chunk, not per event), `synced` once every watch has listed once.
  */
 import type { KubeAccess } from '../discovery/kubernetes-client.js';
 import { ListWatch, type KubeObject } from '../discovery/kubernetes-watch.js';
@@ -38,6 +39,8 @@ export class IstioWatch {
   readonly #watches: ListWatch[] = [];
   readonly #listed = new Set<ListWatch>();
   #synced = false;
+  /** A resource changed in the chunk being read (any watch's: one flag, as they all call one `changed`). */
+  #pending = false;
 
   constructor(access: KubeAccess, namespaces: readonly string[], hooks: IstioWatchHooks, opts: { watchTimeoutMs: number | undefined; random: () => number; now: () => number }) {
     for (const ns of namespaces) {
@@ -60,12 +63,19 @@ export class IstioWatch {
               if (!this.#synced && this.#listed.size === this.#watches.length) this.#synced = true;
               hooks.changed();
             },
+            // A chunk's events only change the resources; its flush tries the config once (each
+            // try converts every resource: per event, a burst of N cost N whole conversions).
             upsert: (o) => {
               put(w, o);
-              hooks.changed();
+              this.#pending = true;
             },
             remove: (o) => {
               this.resources.delete(resourceKey(kind, ns, o.metadata.name));
+              this.#pending = true;
+            },
+            flush: () => {
+              if (!this.#pending) return;
+              this.#pending = false;
               hooks.changed();
             },
             error: (err) => hooks.error(access.redact(err.message)),

@@ -354,6 +354,36 @@ test('a watch event that is not JSON is reported and skipped; the next event app
   expect((await call(m, 'http://reviews.shop/')).backend).toBe('reviews-v2');
 });
 
+test('the events of one watch chunk are tried once: a burst of 40 changes is one config, not 40', async () => {
+  const a = await cluster();
+  applyYaml(a, 'shop', `${REVIEWS_RULE}---\n${reviewsAllTo('v1')}`);
+  mesh = createMesh({ istio: { namespaces: ['shop'], apiServer: a.url } });
+  const m = mesh;
+  expect((await call(m, 'http://reviews.shop/')).backend).toBe('reviews-v1');
+  await until(() => a.watchers >= 4);
+  const configs: MeshEventMap['istio-config'][] = [];
+  m.on('istio-config', (e) => configs.push(e));
+  let rv = 90_000;
+  const vs = (version: string): string =>
+    JSON.stringify({
+      type: 'MODIFIED',
+      object: {
+        apiVersion: 'networking.istio.io/v1',
+        kind: 'VirtualService',
+        metadata: { name: 'reviews', namespace: 'shop', resourceVersion: String(++rv), creationTimestamp: '2024-01-01T00:00:00Z' },
+        spec: { hosts: ['reviews'], http: [{ route: [{ destination: { host: 'reviews', subset: version } }] }] },
+      },
+    });
+  const burst = Array.from({ length: 40 }, (_, i) => vs(i % 2 === 0 ? 'v2' : 'v1'));
+  burst.push(vs('v3'));
+  a.sendRaw(burst.join('\n'), 'virtualservices');
+  await until(() => configs.some((e) => versionOf(e, 'VirtualService', 'reviews') === String(rv)));
+  // One chunk as written; a reader may still get it in a few pieces, never one per event.
+  expect(configs.length).toBeGreaterThanOrEqual(1);
+  expect(configs.length).toBeLessThanOrEqual(3);
+  expect((await call(m, 'http://reviews.shop/')).backend).toBe('reviews-v3');
+});
+
 const kubectl = spawnSync('kubectl', ['version', '--client'], { encoding: 'utf8' }).status === 0;
 if (!kubectl) console.warn('skipping the kubectl shape check: kubectl is not installed');
 
