@@ -100,12 +100,12 @@ beforeAll(() => {
   // Inside the repository, so the package's self-reference (`meshletjs` → dist/) applies.
   dir = mkdtempSync(join(root, '.readme-test-'));
   for (const b of checked) writeFileSync(join(dir, fileName(b)), frame(b).text);
-  writeFileSync(
-    join(dir, 'tsconfig.json'),
+  for (const [name, lib] of LIBS) writeFileSync(
+    join(dir, name),
     JSON.stringify({
       compilerOptions: {
         target: 'ES2023',
-        lib: ['ES2023'],
+        lib,
         module: 'NodeNext',
         moduleResolution: 'NodeNext',
         types: ['node'],
@@ -121,6 +121,12 @@ beforeAll(() => {
   );
 });
 
+/** Node's own libs, and with the DOM's too (a project that also builds for the browser has it): its fetch types differ. */
+const LIBS = [
+  ['tsconfig.json', ['ES2023']],
+  ['tsconfig.dom.json', ['ES2023', 'DOM']],
+] as const;
+
 afterAll(() => {
   if (dir) rmSync(dir, { recursive: true, force: true });
 });
@@ -133,11 +139,11 @@ describe.runIf(built)('README samples', () => {
     expect(blocks.filter((b) => b.kind === 'unchecked').map((b) => `README.md:${b.line}`)).toEqual([]);
   });
 
-  test('every ts/js block type-checks against the built package (strict)', () => {
+  test.each(LIBS)('every ts/js block type-checks against the built package (strict, %s)', (config) => {
     const tsc = join(root, 'node_modules', 'typescript', 'bin', 'tsc');
     let out = '';
     try {
-      execFileSync(process.execPath, [tsc, '-p', join(dir, 'tsconfig.json'), '--pretty', 'false'], { cwd: dir, encoding: 'utf8' });
+      execFileSync(process.execPath, [tsc, '-p', join(dir, config), '--pretty', 'false'], { cwd: dir, encoding: 'utf8' });
     } catch (err) {
       out = String((err as { stdout?: string }).stdout ?? err);
     }
