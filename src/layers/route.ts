@@ -138,8 +138,9 @@ export function parseSubsets<B>(raw: unknown, path: string, parseBalancer: (raw:
     if (!SUBSET_NAME.test(name)) throw new InvalidConfigError(p, 'a subset name is letters, digits, "-", "_" and "."');
     const s = expectObject(value, p);
     rejectUnknown(s, ['labels', 'balancer', 'retry', 'timeoutMs', 'limits'], p, ['timeout']);
+    // `labels: {}`: every endpoint of the service — as an Istio subset without labels, whose
+    // cluster has all the host's endpoints, there to give them another policy.
     const labels = expectObject(s.labels, join(p, 'labels'));
-    if (Object.keys(labels).length === 0) throw new InvalidConfigError(join(p, 'labels'), 'expected at least one label');
     for (const [k, v] of Object.entries(labels)) {
       if (typeof v !== 'string') throw new InvalidConfigError(join(join(p, 'labels'), k), `expected a string, got ${describe(v)}`);
     }

@@ -381,3 +381,25 @@ spec:
     expect(services.r?.routes).toBeUndefined();
   });
 });
+
+test('a DestinationRule subset without labels is the whole host (Istio takes it); createMesh takes what fromIstio made of it', () => {
+  const { services } = fromIstio(`apiVersion: networking.istio.io/v1
+kind: DestinationRule
+metadata: { name: reviews }
+spec:
+  host: reviews
+  subsets:
+  - name: everyone
+    trafficPolicy: { loadBalancer: { simple: ROUND_ROBIN } }
+---
+apiVersion: networking.istio.io/v1
+kind: VirtualService
+metadata: { name: reviews }
+spec:
+  hosts: [reviews]
+  http:
+  - route: [{ destination: { host: reviews, subset: everyone } }]
+`, withStatic);
+  expect(services.reviews!.subsets).toEqual({ everyone: { labels: {}, balancer: 'round-robin' } });
+  mesh = createMesh({ services });
+});

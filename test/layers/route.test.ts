@@ -193,6 +193,13 @@ describe('subsets', () => {
   });
 });
 
+test('a subset with labels: {} takes every endpoint of the service (an Istio subset without labels)', async () => {
+  const m = meshWith({ subsets: { all: { labels: {}, balancer: 'round-robin' } }, routes: [{ subset: 'all' }] });
+  const seen = new Set<string>();
+  for (let i = 0; i < 6; i++) seen.add((await hit(m)).backend);
+  expect([...seen].sort()).toEqual(['v1a', 'v1b', 'v2a']);
+});
+
 describe('bad routes are rejected at createMesh with the path', () => {
   const cases: [string, Partial<ServiceConfig>, RegExp][] = [
     ['unknown subset', { routes: [{ subset: 'v9' }] }, /services\.catalog\.routes\[0\]\.subset: unknown subset/],
@@ -204,7 +211,7 @@ describe('bad routes are rejected at createMesh with the path', () => {
     ['abort without status', { routes: [{ fault: { abort: { percent: 5 } as never } }] }, /fault\.abort\.httpStatus: required/],
     ['percent over 100', { routes: [{ fault: { delay: { fixedDelayMs: 5, percent: 150 } } }] }, /fault\.delay\.percent/],
     ['mirror to unknown subset', { routes: [{ mirror: { subset: 'nope' } }] }, /mirror\.subset: unknown subset/],
-    ['subset without labels', { subsets: { v1: { labels: {} } } }, /subsets\.v1\.labels: expected at least one label/],
+    ['subset without a labels object', { subsets: { v1: {} as never } }, /subsets\.v1\.labels: expected an object/],
     ['unknown route field', { routes: [{ destination: 'v1' } as never] }, /routes\[0\]\.destination: unknown field/],
     ['distribute shares not 100', { localityLb: { distribute: [{ from: 'r/a', to: { 'r/a': 70, 'r/b': 20 } }] } }, /localityLb\.distribute\[0\]\.to: shares must add up to 100/],
   ];
