@@ -119,6 +119,20 @@ export class Doc {
     return this.count(this.wrapped(v, path), path, UINT32_MAX);
   }
 
+  /**
+   * Run one of meshlet's own validators (`check`, which throws InvalidConfigError) on a value read
+   * at `path`: its refusal is told at the document and field, not at the `services.…` path
+   * createMesh would have named later.
+   */
+  checked<T>(path: string, check: () => T): T {
+    try {
+      return check();
+    } catch (err) {
+      if (!(err instanceof InvalidConfigError)) throw err;
+      return this.bad(path, err.message.replace(/^invalid config at [^:]*: /, ''));
+    }
+  }
+
   /** A handler that reports a field meshlet knows and does not apply, saying why. */
   reportAs(message: string): (v: unknown, p: string) => void {
     return (_v, p) => this.unsupported(p, message);

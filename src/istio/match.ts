@@ -9,6 +9,7 @@
  * this process never matches and is left out; one whose source is, matches on its other conditions.
  */
 import type { RouteMatch, StringMatch } from '../routing/match.js';
+import { compileFullMatch } from '../routing/regex.js';
 import { isObj, put, type Doc, type Obj } from './doc.js';
 import type { Identity } from './identity.js';
 
@@ -16,7 +17,11 @@ export function stringMatch(v: unknown, doc: Doc, path: string): StringMatch {
   const o = doc.obj(v, path);
   const keys = Object.keys(o);
   if (keys.length !== 1 || !['exact', 'prefix', 'regex'].includes(keys[0]!)) doc.bad(path, 'expected exactly one of exact, prefix, regex');
-  return { [keys[0]!]: doc.str(o[keys[0]!], `${path}.${keys[0]!}`) } as StringMatch;
+  const kp = `${path}.${keys[0]!}`;
+  const text = doc.str(o[keys[0]!], kp);
+  // Istio's validation compiles the regex (RE2, as meshlet's routes do): a bad one is refused here.
+  if (keys[0] === 'regex' && text !== '*') doc.checked(kp, () => compileFullMatch(text, kp));
+  return { [keys[0]!]: text } as StringMatch;
 }
 
 /** `exact` or `prefix` as a regex matching it in any ASCII case (`ignoreUriCase`). */

@@ -14,6 +14,7 @@
 import type { RouteConfig } from '../layers/route.js';
 import type { HeaderOperations, RouteHeaders } from '../routing/header-ops.js';
 import { isClientHeader } from '../routing/header-ops.js';
+import { compileReplaceAll } from '../routing/regex.js';
 import { put, type Doc, type Obj } from './doc.js';
 import { integerIn } from './bounds.js';
 
@@ -74,6 +75,8 @@ export function rewrite(v: unknown, doc: Doc, path: string): RouteConfig['rewrit
       const r: Obj = {};
       doc.fields(doc.obj(x, p), p, { match: (m, mp) => (r.match = doc.str(m, mp)), rewrite: (s, sp) => (r.rewrite = doc.str(s, sp)) });
       out.uriRegexRewrite = { match: (r.match as string | undefined) ?? '', rewrite: (r.rewrite as string | undefined) ?? '' };
+      const { match, rewrite } = out.uriRegexRewrite;
+      doc.checked(p, () => compileReplaceAll(match, rewrite, p));
     },
   });
   // Istio takes the regex rewrite over uri when both are given; an empty rewrite does nothing.

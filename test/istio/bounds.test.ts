@@ -2,7 +2,7 @@
 // naming no Istio document: each is now refused (what Istio's validation refuses) or applied at
 // meshlet's cap and reported (what Istio takes), by document and field; a value at the bound
 // passes fromIstio and createMesh.
-import { expect, test } from 'vitest';
+import { describe, expect, test } from 'vitest';
 import { createMesh, fromIstio } from '../../src/index.js';
 
 const withStatic = { discovery: () => ({ type: 'static' as const, endpoints: ['http://127.0.0.1:9'] }) };
@@ -201,4 +201,31 @@ test("a document's metadata.namespace that is no Kubernetes namespace is refused
     expect(() => fromIstio(rule(namespace), withStatic), namespace).toThrow('DestinationRule r: metadata.namespace: expected a Kubernetes namespace');
   }
   expect((await builds(rule('n'.repeat(63)))).services.r).toMatchObject({ namespaces: ['n'.repeat(63)] });
+});
+
+describe('a regex RE2 refuses is refused at the document and field (Istio compiles it too)', () => {
+  const vs = (http: string) => `apiVersion: networking.istio.io/v1
+kind: VirtualService
+metadata: { name: r }
+spec:
+  hosts: [r]
+  http:
+  - ${http}
+`;
+  test.each([
+    ['uri', "{ match: [{ uri: { regex: '(' } }], route: [{ destination: { host: r } }] }", /VirtualService r: spec\.http\[0\]\.match\[0\]\.uri\.regex: invalid RE2 regular expression "\("/],
+    ['header', "{ match: [{ headers: { x-user: { regex: 'a(?=b)' } } }], route: [{ destination: { host: r } }] }", /VirtualService r: spec\.http\[0\]\.match\[0\]\.headers\.x-user\.regex: invalid RE2/],
+    ['rewrite', "{ rewrite: { uriRegexRewrite: { match: '[', rewrite: '/x' } }, route: [{ destination: { host: r } }] }", /VirtualService r: spec\.http\[0\]\.rewrite\.uriRegexRewrite: invalid RE2/],
+    ['rewrite group', "{ rewrite: { uriRegexRewrite: { match: '^/a(.*)$', rewrite: '/b/\\2' } }, route: [{ destination: { host: r } }] }", /spec\.http\[0\]\.rewrite\.uriRegexRewrite: \\2 names group 2, but the pattern has 1 group/],
+  ])('%s', (_name, http, message) => {
+    expect(() => fromIstio(vs(http))).toThrowError(message);
+  });
+
+  test('a good regex, and Istio\'s regex "*" (present), still convert and build', async () => {
+    const { services } = fromIstio(
+      vs("{ match: [{ uri: { regex: '/api/v[0-9]+/.*' }, headers: { x-any: { regex: '*' } } }], rewrite: { uriRegexRewrite: { match: '^/api/v1/(.*)$', rewrite: '/\\1' } }, route: [{ destination: { host: r } }] }"),
+      { discovery: () => ({ type: 'static', endpoints: ['http://127.0.0.1:9'] }) },
+    );
+    await createMesh({ services }).close();
+  });
 });
