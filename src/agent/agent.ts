@@ -22,10 +22,11 @@
  *
  * Each request is dispatched in the async context of the code that made it (all
  * `AsyncLocalStorage` stores: the request being served, OpenTelemetry's active span), captured
- * when its connection is made or reused — not in the context of the connection's first request,
- * which the server side's parser would otherwise run every later request of a keep-alive
- * connection in. (With `maxSockets` set, a request that waited for a free connection is
- * dispatched in the context of the one that freed it.)
+ * when the request is handed to the agent and carried with it onto whichever connection it gets:
+ * a new one, a kept-alive one, or — with `maxSockets` — one another request freed while it
+ * waited. Not the context of the connection's first request, which the server side's parser
+ * would otherwise run every later request of a keep-alive connection in, nor that of the request
+ * that freed the connection.
  *
  * The agent speaks plain HTTP (`http://orders/`): TLS to endpoints is the service's `tls`.
  */
@@ -55,9 +56,24 @@ export interface AgentEnv {
 interface Route {
   readonly origin: string;
   readonly host: string;
-  /** Runs a function in the async context of the connection's current request (made or reused in it). */
+  /** Runs a function in the async context of the connection's current request (the code that made it). */
   inContext: <R>(fn: () => R) => R;
 }
+
+/** A connection's context before its first request is given to it: the context it is parsed in. */
+const asParsed = <R>(fn: () => R): R => fn();
+
+/**
+ * `http.Agent#addRequest(req, options)`: how every ClientRequest made with an agent is handed to
+ * it, synchronously in the ClientRequest's constructor — so in the caller's async context. Not in
+ * Node's docs nor in @types/node, but the entry point of every Agent since Node 0.x, which agents
+ * such as agent-base and tunnel override; no documented hook runs for each request in its
+ * caller's context: `createConnection` runs for new connections only, `reuseSocket` for
+ * kept-alive ones only, and a request that waited for a free connection (`maxSockets`) is given
+ * it with neither (Node's 'free' handler).
+ */
+type AddRequest = (this: http.Agent, req: http.ClientRequest, options: http.ClientRequestArgs, ...legacy: unknown[]) => void;
+const baseAddRequest = (http.Agent.prototype as unknown as { addRequest: AddRequest }).addRequest;
 
 type LookupCallback = (err: NodeJS.ErrnoException | null, ...rest: unknown[]) => void;
 type Lookup = (hostname: string, options: dns.LookupOptions, callback: LookupCallback) => void;
@@ -97,17 +113,28 @@ export class MeshAgent extends http.Agent {
     }
     const host = `${urlHost(hostname)}${port === 80 ? '' : `:${port}`}`;
     const [client, server] = socketPair();
-    this.#routes.set(server, { origin: `http://${host}`, host, inContext: AsyncLocalStorage.snapshot() });
+    // The context is the request's, set when it gets the connection (addRequest): a connection
+    // made for a request that waited (`maxSockets`) is made in the context of the one that left.
+    this.#routes.set(server, { origin: `http://${host}`, host, inContext: asParsed });
     this.#server.emit('connection', server);
     return client;
   }
 
-  /** A kept-alive connection is given to a new request: its requests now run in that request's context. */
-  override reuseSocket(socket: Socket, request: http.ClientRequest): void {
-    super.reuseSocket(socket, request);
-    const peer = socket instanceof InProcessSocket ? socket.peer : null;
-    const route = peer === null ? undefined : this.#routes.get(peer);
-    if (route !== undefined) route.inContext = AsyncLocalStorage.snapshot();
+  /**
+   * @internal Node's Agent calls this for every request, in the context of the code that made it
+   * (see {@link baseAddRequest}): the request's context is captured here and given to the
+   * connection when the request gets it — the ClientRequest's documented 'socket' event, emitted
+   * before the request's first byte is written, so before the server side parses it (one request
+   * at a time per connection: Node's client does not pipeline).
+   */
+  addRequest(req: http.ClientRequest, options: http.ClientRequestArgs, ...legacy: unknown[]): void {
+    const inContext = AsyncLocalStorage.snapshot();
+    req.on('socket', (socket: Socket) => {
+      const peer = socket instanceof InProcessSocket ? socket.peer : null;
+      const route = peer === null ? undefined : this.#routes.get(peer);
+      if (route !== undefined) route.inContext = inContext;
+    });
+    baseAddRequest.call(this, req, options, ...legacy);
   }
 
   /** `options` with a DNS lookup that annotates an unresolved bare name (core/unknown-host.ts). */

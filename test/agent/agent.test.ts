@@ -7,6 +7,7 @@ import net from 'node:net';
 import { afterEach, beforeEach, describe, expect, test } from 'vitest';
 import { createMesh, MeshAgent, OverloadedError, TimeoutError, UnknownServiceError, type Mesh, type MeshConfig, type ServiceConfig } from '../../src/index.js';
 import { closeAll, startBackend, startBackends, type Backend } from '../support/backend.js';
+import { hold } from '../support/holding.js';
 import { httpError, httpRequest } from '../support/http-client.js';
 
 let backends: Backend[];
@@ -50,6 +51,33 @@ describe('requests to a service', () => {
     for (const id of ['first', 'second', 'third']) sockets.add((await store.run(id, () => httpRequest('http://orders/x', { agent }))).socket);
     expect(sockets.size).toBe(1);
     expect(seen).toEqual(['first', 'second', 'third']);
+  });
+
+  // With maxSockets, a request that waited gets the connection another request freed (kept
+  // alive) or a new one made when that one closed (no keep-alive): Node calls neither
+  // createConnection in its context nor reuseSocket for it.
+  test.each([
+    ['kept alive', true],
+    ['made again after the first closed', false],
+  ])('with maxSockets: 1, a request that waited for a connection (%s) is dispatched in its own context', async (_, keepAlive) => {
+    const store = new AsyncLocalStorage<string>();
+    const seen: (string | undefined)[] = [];
+    mesh = createMesh({
+      interceptors: [{ name: 'context', handle: (call, next) => (seen.push(store.getStore()), next(call)) }],
+      services: { orders: { endpoints: [backends[0]!.url] } },
+    });
+    agent = mesh.agent({ maxSockets: 1, keepAlive });
+    const held = hold(backends[0]!);
+    const first = store.run('first', () => httpRequest('http://orders/first', { agent }));
+    const second = store.run('second', () => httpRequest('http://orders/second', { agent }));
+    const h1 = await held.next();
+    expect(h1.req.url).toBe('/first');
+    h1.answer();
+    const h2 = await held.next();
+    expect(h2.req.url).toBe('/second');
+    h2.answer();
+    await Promise.all([first, second]);
+    expect(seen).toEqual(['first', 'second']);
   });
 
   test('100 sequential requests on one keep-alive connection are balanced per request over 3 endpoints', async () => {
