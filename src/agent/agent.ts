@@ -28,6 +28,16 @@
  * would otherwise run every later request of a keep-alive connection in, nor that of the request
  * that freed the connection.
  *
+ * The in-process parser takes request headers up to {@link MAX_HEADER_SIZE_BYTES} (16 MiB):
+ * `fetch` through the mesh sends a request's headers whatever their size, so what reaches an
+ * endpoint is the endpoint's to refuse (its own 431), through the agent too; the client is code of
+ * this process, so the bound guards no one against a peer. A request the parser cannot take (a
+ * header block past that, a malformed request written on the connection by hand) is answered on
+ * it, if nothing is in flight there, with 431 (or 400) and a text body naming the MeshError code,
+ * `INVALID_REQUEST`, then the connection closes cleanly (Node's default answer is followed by a
+ * destroy, which an in-process connection reads as a reset: a response cut short); with a request
+ * in flight, its ClientRequest fails with that `InvalidRequestError`.
+ *
  * The agent speaks plain HTTP (`http://orders/`): TLS to endpoints is the service's `tls`.
  */
 import { AsyncLocalStorage } from 'node:async_hooks';
@@ -37,8 +47,10 @@ import type { Socket } from 'node:net';
 import type { Duplex } from 'node:stream';
 import type { Dispatcher } from 'undici';
 import { urlHost } from '../core/endpoint-spec.js';
+import { InvalidRequestError } from '../core/errors.js';
 import { annotateUnresolved, bareName } from '../core/unknown-host.js';
-import { forward } from './forward.js';
+import { MAX_HEADER_SIZE_BYTES } from '../service/service-config.js';
+import { failClient, forward } from './forward.js';
 import { InProcessSocket, socketPair } from './socket-pair.js';
 import { forwardUpgrade } from './upgrade.js';
 
@@ -58,6 +70,8 @@ interface Route {
   readonly host: string;
   /** Runs a function in the async context of the connection's current request (the code that made it). */
   inContext: <R>(fn: () => R) => R;
+  /** The connection's latest response: a parse error while it is open cannot be answered on the connection. */
+  current: http.ServerResponse | null;
 }
 
 /** A connection's context before its first request is given to it: the context it is parsed in. */
@@ -95,7 +109,8 @@ export class MeshAgent extends http.Agent {
     this.#env = env;
     // Never bound to a port: connections arrive by emit('connection'). No request or header
     // timeout of its own: the mesh's deadlines and the client's timeouts apply.
-    const server = http.createServer({ requestTimeout: 0, headersTimeout: 0, requireHostHeader: false });
+    const server = http.createServer({ requestTimeout: 0, headersTimeout: 0, requireHostHeader: false, maxHeaderSize: MAX_HEADER_SIZE_BYTES });
+    server.on('clientError', (err: Error & { code?: string }, socket: Duplex) => this.#clientError(err, socket));
     server.on('request', (req, res) => this.#request(req, res, false));
     server.on('checkContinue', (req, res) => this.#request(req, res, true));
     server.on('upgrade', (req: http.IncomingMessage, socket: Duplex, head: Buffer) => this.#upgrade(req, socket, head));
@@ -115,7 +130,7 @@ export class MeshAgent extends http.Agent {
     const [client, server] = socketPair();
     // The context is the request's, set when it gets the connection (addRequest): a connection
     // made for a request that waited (`maxSockets`) is made in the context of the one that left.
-    this.#routes.set(server, { origin: `http://${host}`, host, inContext: asParsed });
+    this.#routes.set(server, { origin: `http://${host}`, host, inContext: asParsed, current: null });
     this.#server.emit('connection', server);
     return client;
   }
@@ -150,7 +165,27 @@ export class MeshAgent extends http.Agent {
   #request(req: http.IncomingMessage, res: http.ServerResponse, expectContinue: boolean): void {
     const route = this.#routes.get(req.socket);
     if (route === undefined) return void req.socket.destroy();
+    route.current = res;
     route.inContext(() => forward(this.#env.dispatcher, route.origin, route.host, req, res, expectContinue));
+  }
+
+  /**
+   * The in-process parser refused what the client wrote (Node's 'clientError'). Answered on the
+   * connection, then closed with a FIN, when no response is open on it; else the client's
+   * request fails with the typed error (its response may have started: nothing can be written).
+   */
+  #clientError(err: Error & { code?: string }, socket: Duplex): void {
+    const route = this.#routes.get(socket);
+    if (route === undefined) return void socket.destroy();
+    if (!socket.writable) return; // answered already: the connection is closing
+    const error = new InvalidRequestError(route.host, err);
+    const open = route.current;
+    if (open !== null && !open.writableEnded) return failClient(socket, error);
+    const status = err.code === 'HPE_HEADER_OVERFLOW' ? 431 : err.code === 'HPE_CHUNK_EXTENSIONS_OVERFLOW' ? 413 : 400;
+    const body = `${error.code}: ${error.message}${err.code === 'HPE_HEADER_OVERFLOW' ? ` (the agent takes ${MAX_HEADER_SIZE_BYTES} bytes of headers)` : ''}\n`;
+    socket.end(
+      `HTTP/1.1 ${status} ${http.STATUS_CODES[status]}\r\ncontent-type: text/plain; charset=utf-8\r\ncontent-length: ${Buffer.byteLength(body)}\r\nconnection: close\r\n\r\n${body}`,
+    );
   }
 
   #upgrade(req: http.IncomingMessage, socket: Duplex, head: Buffer): void {

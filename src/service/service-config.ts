@@ -25,6 +25,9 @@ import { checkIstioIdentities, parseTlsConfig, type ParsedTls } from '../securit
 import type { Interceptor, InterceptorFactory, LayerContext } from '../request/layer.js';
 import { parseNamespaces, serviceAddresses, type ParsedMeshHosts } from './hosts.js';
 
+/** The largest `pool.maxHeaderSizeBytes`: no header block the mesh parses is ever larger. */
+export const MAX_HEADER_SIZE_BYTES = 16_777_216;
+
 export interface ParsedPool {
   readonly connections: number;
   readonly pipelining: number;
@@ -191,7 +194,7 @@ export function parseService(
     connectTimeoutMs: optDurationMs(poolRaw, 'connectTimeoutMs', poolPath, 2_000, { min: 1, max: 600_000 }),
     headersTimeoutMs: optDurationMs(poolRaw, 'headersTimeoutMs', poolPath, 30_000, { min: 0, max: 86_400_000 }),
     bodyTimeoutMs: optDurationMs(poolRaw, 'bodyTimeoutMs', poolPath, 300_000, { min: 0, max: 86_400_000 }),
-    maxHeaderSizeBytes: optNumber(poolRaw, 'maxHeaderSizeBytes', poolPath, 16_384, { integer: true, min: 1024, max: 16_777_216 }),
+    maxHeaderSizeBytes: optNumber(poolRaw, 'maxHeaderSizeBytes', poolPath, 16_384, { integer: true, min: 1024, max: MAX_HEADER_SIZE_BYTES }),
     maxResponseSizeBytes: optNumber(poolRaw, 'maxResponseSizeBytes', poolPath, -1, { integer: true, min: -1 }),
   });
 

@@ -5,7 +5,7 @@ import { AsyncLocalStorage } from 'node:async_hooks';
 import http from 'node:http';
 import net from 'node:net';
 import { afterEach, beforeEach, describe, expect, test } from 'vitest';
-import { createMesh, MeshAgent, OverloadedError, TimeoutError, UnknownServiceError, type Mesh, type MeshConfig, type ServiceConfig } from '../../src/index.js';
+import { createMesh, InvalidRequestError, MeshAgent, OverloadedError, TimeoutError, UnknownServiceError, type Mesh, type MeshConfig, type ServiceConfig } from '../../src/index.js';
 import { closeAll, startBackend, startBackends, type Backend } from '../support/backend.js';
 import { hold } from '../support/holding.js';
 import { httpError, httpRequest } from '../support/http-client.js';
@@ -277,5 +277,68 @@ describe('hosts that are not services', () => {
     } finally {
       await other.close();
     }
+  });
+});
+
+describe('what the in-process parser refuses is answered, never reset', () => {
+  /** What comes back on a raw connection of the agent's: the bytes read, then how it ended. */
+  function raw(written: string[]): Promise<{ text: string; ended: 'close' | Error }> {
+    return new Promise((resolve) => {
+      const socket = agent.createConnection({ host: 'orders', port: 80 }) as net.Socket;
+      let text = '';
+      socket.on('data', (c: Buffer) => (text += c.toString('latin1')));
+      socket.on('error', (err) => resolve({ text, ended: err }));
+      socket.on('close', () => resolve({ text, ended: 'close' }));
+      for (const w of written) socket.write(w);
+    });
+  }
+
+  test('request headers past 16 KB reach the endpoint, as through fetch', async () => {
+    const big = http.createServer({ maxHeaderSize: 65_536 }, (req, res) => res.end(`saw ${req.headers['x-big']?.length}`));
+    big.listen(0, '127.0.0.1');
+    await new Promise((resolve) => big.once('listening', resolve));
+    try {
+      mesh = createMesh({ services: { orders: { endpoints: [`http://127.0.0.1:${(big.address() as net.AddressInfo).port}`] } } });
+      agent = mesh.agent();
+      const headers = { 'x-big': 'a'.repeat(20_000) };
+      expect((await mesh.fetch('http://orders/', { headers })).status).toBe(200);
+      expect(await httpRequest('http://orders/', { agent, headers })).toMatchObject({ status: 200, body: 'saw 20000' });
+    } finally {
+      big.closeAllConnections();
+      big.close();
+    }
+  });
+
+  test('a header block past the agent’s 16 MiB: a 431 the client reads whole, naming INVALID_REQUEST, then a clean close', async () => {
+    meshWith();
+    const res = await httpRequest('http://orders/', { agent, headers: { 'x-big': 'a'.repeat(16_777_216) } });
+    expect(res.status).toBe(431);
+    expect(res.headers['content-type']).toMatch(/^text\/plain/);
+    expect(res.body).toMatch(/^INVALID_REQUEST: service "orders": the request is invalid: /);
+    expect(backends.every((b) => b.received.length === 0)).toBe(true);
+  });
+
+  test('a malformed request: 400 naming INVALID_REQUEST, then the connection closes without an error', async () => {
+    meshWith();
+    const { text, ended } = await raw(['NOT HTTP AT ALL\r\n\r\n']);
+    expect(ended).toBe('close');
+    expect(text).toMatch(/^HTTP\/1\.1 400 Bad Request\r\n/);
+    expect(text).toMatch(/\r\nconnection: close\r\n/);
+    expect(text).toMatch(/\r\n\r\nINVALID_REQUEST: service "orders": the request is invalid: .+\n$/);
+    expect(backends.every((b) => b.received.length === 0)).toBe(true);
+  });
+
+  test('malformed bytes after a request in flight: that request fails with InvalidRequestError, the endpoint’s request is cancelled', async () => {
+    meshWith({ endpoints: [backends[0]!.url] });
+    const held = hold(backends[0]!);
+    const socket = agent.createConnection({ host: 'orders', port: 80 }) as net.Socket;
+    const ended = new Promise<unknown>((resolve) => socket.on('error', resolve).on('close', () => resolve('close')));
+    socket.write('GET /held HTTP/1.1\r\nhost: orders\r\n\r\n');
+    const h = await held.next();
+    socket.write('NOT HTTP AT ALL\r\n\r\n');
+    const err = await ended;
+    expect(err).toBeInstanceOf(InvalidRequestError);
+    expect(err).toMatchObject({ code: 'INVALID_REQUEST', service: 'orders' });
+    await h.closed;
   });
 });
