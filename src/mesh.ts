@@ -265,7 +265,8 @@ export class Mesh {
   /**
    * Stop discovery and new requests, let in-flight ones finish — their retries included — for up
    * to `graceMs` (default 30 000), then end whatever still runs with MESH_CLOSED and close every
-   * connection. Resolves once every request has settled; nothing is sent after that. Idempotent:
+   * connection — upgraded ones (WebSocket, tunnels) are held for and cut as requests are.
+   * Resolves once every request has settled; nothing is sent after that. Idempotent:
    * later calls return the same promise.
    */
   close(options: { graceMs?: number } = {}): Promise<void> {

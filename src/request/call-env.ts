@@ -1,4 +1,5 @@
 /** What a request (request/call.ts) needs from its service: fixed for the service's life. */
+import type { Duplex } from 'node:stream';
 import type { Endpoint } from '../core/endpoint.js';
 import type { AttemptOutcomeKind } from '../health/outcome.js';
 
@@ -23,4 +24,9 @@ export interface CallEnv<C = unknown> {
   loadReport(endpoint: Endpoint, headers: Record<string, string | string[] | undefined>, nowMs: number, sentRif: number): void;
   /** The call ended (exactly once). */
   ended(call: C): void;
+  /**
+   * The endpoint switched protocols (an upgrade, a CONNECT): `socket`, handed to the caller now,
+   * stays open past the call; called before the call ends, so a close waiting for it sees it.
+   */
+  upgraded(socket: Duplex): void;
 }

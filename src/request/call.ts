@@ -262,6 +262,7 @@ export class Call extends CallController implements AttemptSink, MeshCall {
 
   upgrade(attempt: Attempt, status: number, headers: Headers, socket: Duplex): void {
     if (this.#done) return;
+    this.env.upgraded(socket);
     this.#settle(attempt.status || status, undefined);
     this.#handler.onRequestUpgrade?.(this, status, headers, socket);
   }

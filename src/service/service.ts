@@ -13,6 +13,7 @@
  * Reconfigure (live config): `reconfigure` swaps in a new pipeline and targets built from a new
  * config while keeping endpoints, pools and discovery (reconfigure.ts says when it can).
  */
+import type { Duplex } from 'node:stream';
 import type { Dispatcher } from 'undici';
 import type { EndpointSpec } from '../core/endpoint-spec.js';
 import type { Endpoint } from '../core/endpoint.js';
@@ -248,6 +249,11 @@ export class Service implements CallEnv {
   /** CallEnv: a response's headers, for `endpoint`'s load report. */
   loadReport(endpoint: Endpoint, headers: Record<string, string | string[] | undefined>, nowMs: number, sentRif: number): void {
     (this.#reports ??= new ServiceLoadReports(this.name, this.#deps.log)).read(endpoint, headers, nowMs, sentRif);
+  }
+
+  /** CallEnv: a request's connection was upgraded: it holds a close as a request does (shutdown.ts). */
+  upgraded(socket: Duplex): void {
+    this.#shutdown.tunnel(socket);
   }
 
   /** CallEnv: a request settled. */

@@ -6,7 +6,12 @@
  * layers read it); then the pools close, and nothing is sent or created after that. It resolves
  * once every request has settled. `destroy()` is a close with no grace, also when a close is
  * already waiting out its grace.
+ *
+ * An upgraded connection (a WebSocket, a CONNECT tunnel: the endpoint's socket, handed to the
+ * caller when its request settled) holds a close as a request does: the grace waits for it to
+ * close, and when the grace ends it is destroyed — nothing is sent on it after that.
  */
+import type { Duplex } from 'node:stream';
 import { MeshClosedError } from '../core/errors.js';
 import type { Call } from '../request/call.js';
 import { LiveCalls } from '../request/live-calls.js';
@@ -15,6 +20,8 @@ import type { EndpointSet } from './endpoint-set.js';
 export class Shutdown {
   /** Requests not yet settled: an intrusive list (no allocation per request). */
   readonly live = new LiveCalls();
+  /** Upgraded connections still open. */
+  readonly #tunnels = new Set<Duplex>();
   /** True once close started: nothing new is admitted. */
   closed = false;
   /** True once the grace ran out: nothing may be sent. */
@@ -33,7 +40,17 @@ export class Shutdown {
   /** `call` settled, or left for another service: once none is left, a waiting close goes on. */
   left(call: Call): void {
     this.live.delete(call);
-    if (this.live.size === 0) this.#settled?.();
+    if (this.live.size === 0 && this.#tunnels.size === 0) this.#settled?.();
+  }
+
+  /** `socket`, a request's upgraded connection, is open until it closes; once the grace is over it is destroyed. */
+  tunnel(socket: Duplex): void {
+    if (this.cut) return void socket.destroy();
+    this.#tunnels.add(socket);
+    socket.once('close', () => {
+      this.#tunnels.delete(socket);
+      if (this.live.size === 0 && this.#tunnels.size === 0) this.#settled?.();
+    });
   }
 
   /** Close within `graceMs`; `stopParts` runs at once (its synchronous part before anything else). */
@@ -52,7 +69,7 @@ export class Shutdown {
   async #close(graceMs: number, stopParts: () => Promise<void>): Promise<void> {
     this.closed = true;
     await stopParts();
-    if (this.live.size > 0) {
+    if (this.live.size > 0 || this.#tunnels.size > 0) {
       let timer: NodeJS.Timeout | undefined;
       await new Promise<void>((resolve) => {
         this.#settled = this.#endGrace = resolve;
@@ -60,6 +77,9 @@ export class Shutdown {
       });
       this.#endGrace = null;
       clearTimeout(timer);
+      this.cut = true;
+      for (const socket of this.#tunnels) socket.destroy();
+      this.#tunnels.clear();
       if (this.live.size > 0) await this.#cutOff();
     }
     this.cut = true;

@@ -2,12 +2,14 @@
 // what runs past its grace with MESH_CLOSED and nothing after, the caller's own body failing is
 // the caller's error, and every failure a caller sees is a MeshError. Real servers on loopback.
 import { execFile } from 'node:child_process';
+import { once } from 'node:events';
+import http from 'node:http';
 import { createServer, type AddressInfo } from 'node:net';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { afterEach, describe, expect, test } from 'vitest';
-import { request } from 'undici';
+import { request, upgrade } from 'undici';
 import { createMesh, isMeshError, parseEndpointSpec, type Mesh, type MeshEventMap, type ServiceConfig } from '../../src/index.js';
 import { closeAll, startBackends, type Backend } from '../support/backend.js';
 
@@ -250,6 +252,63 @@ describe('close', () => {
     expect(await r).toBe(200);
     await closed;
     expect(backends[1]!.received).toHaveLength(1);
+  });
+});
+
+describe('close and upgraded connections (undici.upgrade through the mesh)', () => {
+  /** An endpoint that switches to an echo protocol; its upgraded sockets, which server.close() leaves open. */
+  async function echoServer(): Promise<{ url: string; sockets: Set<import('node:stream').Duplex>; close(): Promise<void> }> {
+    const sockets = new Set<import('node:stream').Duplex>();
+    const server = http.createServer((_req, res) => res.end());
+    server.on('upgrade', (_req, socket: import('node:stream').Duplex) => {
+      sockets.add(socket);
+      socket.write('HTTP/1.1 101 Switching Protocols\r\nconnection: upgrade\r\nupgrade: echo\r\n\r\n');
+      socket.on('data', (d: Buffer) => socket.write(d));
+      socket.on('end', () => socket.end());
+    });
+    await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+    return {
+      url: `http://127.0.0.1:${(server.address() as AddressInfo).port}`,
+      sockets,
+      close: () => {
+        for (const s of sockets) s.destroy();
+        return new Promise((r) => server.close(() => r()));
+      },
+    };
+  }
+
+  test('close waits for an open upgraded connection within its grace, then destroys it: nothing is sent on it after', async () => {
+    const echo = await echoServer();
+    try {
+      const m = meshOver([echo.url]);
+      const { socket } = await upgrade('http://api/ws', { dispatcher: m.dispatcher, protocol: 'echo' });
+      let done = false;
+      const closing = m.close({ graceMs: 600_000 }).then(() => (done = true));
+      for (let i = 0; i < 50; i++) await new Promise((r) => setImmediate(r));
+      expect(done).toBe(false);
+      socket.write('in the grace');
+      expect(String((await once(socket, 'data'))[0])).toBe('in the grace');
+      const closed = once(socket, 'close');
+      await m.dispatcher.destroy(); // the grace ends now
+      await closed;
+      await closing;
+      expect(socket.destroyed).toBe(true);
+    } finally {
+      await echo.close();
+    }
+  });
+
+  test('an upgraded connection its caller closes during the grace lets close resolve', async () => {
+    const echo = await echoServer();
+    try {
+      const m = meshOver([echo.url]);
+      const { socket } = await upgrade('http://api/ws', { dispatcher: m.dispatcher, protocol: 'echo' });
+      const closing = m.close({ graceMs: 600_000 });
+      socket.destroy();
+      await closing; // now, not after ten minutes
+    } finally {
+      await echo.close();
+    }
   });
 });
 
