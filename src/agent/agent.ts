@@ -95,13 +95,19 @@ type Lookup = (hostname: string, options: dns.LookupOptions, callback: LookupCal
 /**
  * The mesh's `http.Agent`. Options are `http.Agent`'s; `keepAlive` defaults to true (in-process
  * connections are cheap to keep and to make). Create one and reuse it: `destroy()` ends its
- * connections, in-flight requests included.
+ * connections, in-flight requests and upgraded connections included.
  */
 export class MeshAgent extends http.Agent {
   readonly #env: AgentEnv;
   readonly #server: http.Server;
   /** The route of each in-process connection, by its server-side socket. */
   readonly #routes = new WeakMap<object, Route>();
+  /**
+   * The server-side sockets of upgrade and CONNECT requests, open or tunnelling: the client's
+   * end has left the agent's pools (Node hands an upgraded socket to its caller), so
+   * `http.Agent#destroy` would not reach them.
+   */
+  readonly #tunnels = new Set<Duplex>();
 
   /** @internal Use `mesh.agent()`. */
   constructor(env: AgentEnv, options: http.AgentOptions = {}) {
@@ -188,9 +194,18 @@ export class MeshAgent extends http.Agent {
     );
   }
 
+  /** End every connection, in-flight requests and upgraded ones (WebSocket, tunnels) included. */
+  override destroy(): void {
+    super.destroy();
+    for (const socket of this.#tunnels) socket.destroy();
+    this.#tunnels.clear();
+  }
+
   #upgrade(req: http.IncomingMessage, socket: Duplex, head: Buffer): void {
     const route = this.#routes.get(socket);
     if (route === undefined) return void socket.destroy();
+    this.#tunnels.add(socket);
+    socket.once('close', () => this.#tunnels.delete(socket));
     route.inContext(() => forwardUpgrade(this.#env.dispatcher, route.origin, route.host, req, socket, head));
   }
 }

@@ -4,7 +4,8 @@
  * CONNECT), so it is routed and balanced — one endpoint per connection, as a tunnel has to be —
  * and never retried. When the endpoint switches protocols, its status line and headers go to the
  * client, and from then on the client's in-process connection and the endpoint's socket are
- * piped to each other until either side closes. (A CONNECT to a service names an authority-form
+ * piped to each other until either side closes — or the agent is destroyed (agent.ts), or the
+ * mesh's close ends the endpoint's socket after its grace (service/shutdown.ts). (A CONNECT to a service names an authority-form
  * target, which the dispatcher refuses with INVALID_REQUEST before any endpoint is contacted.)
  *
  * An endpoint that answers with an ordinary response instead gets that response relayed

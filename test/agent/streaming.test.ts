@@ -247,6 +247,49 @@ describe('upgrades and CONNECT', () => {
     socket.destroy();
   });
 
+  /** An upgraded connection through the agent: the client's socket and the endpoint's. */
+  async function tunnel(): Promise<{ client: Duplex; endpoint: Duplex }> {
+    const arrived = once(server, 'upgrade') as Promise<[http.IncomingMessage, Duplex]>;
+    const req = http.request('http://files/ws', { agent, headers: { connection: 'upgrade', upgrade: 'echo' } });
+    req.end();
+    const [, client] = (await once(req, 'upgrade')) as [http.IncomingMessage, Duplex];
+    const [, endpoint] = await arrived;
+    client.write('ping');
+    expect(String((await once(client, 'data'))[0])).toBe('PING');
+    return { client, endpoint };
+  }
+
+  test('agent.destroy() ends an upgraded connection: the client’s socket closes, the endpoint’s connection ends', async () => {
+    const { client, endpoint } = await tunnel();
+    const closed = Promise.all([once(client, 'close'), once(endpoint, 'end')]);
+    agent.destroy();
+    await closed;
+    expect(client.destroyed).toBe(true);
+  });
+
+  test('mesh.close() holds for an open upgraded connection within its grace, then ends it', async () => {
+    const { client, endpoint } = await tunnel();
+    let done = false;
+    const closing = mesh.close({ graceMs: 600_000 }).then(() => (done = true));
+    for (let i = 0; i < 50; i++) await new Promise((r) => setImmediate(r));
+    expect(done).toBe(false);
+    client.write('still');
+    expect(String((await once(client, 'data'))[0])).toBe('STILL'); // the tunnel still relays in the grace
+    const closed = Promise.all([once(client, 'close'), once(endpoint, 'end')]);
+    await mesh.dispatcher.destroy(); // the grace ends now
+    await closed;
+    await closing;
+    expect(done).toBe(true);
+  });
+
+  test('an upgraded connection the client closes during the grace lets mesh.close() resolve', async () => {
+    const { client, endpoint } = await tunnel();
+    const closing = mesh.close({ graceMs: 600_000 });
+    client.destroy();
+    await once(endpoint, 'end');
+    await closing; // now, not after ten minutes
+  });
+
   test('an endpoint that answers an upgrade with a plain response: the client gets that response', async () => {
     const req = http.request('http://files/ws', { agent, headers: { connection: 'upgrade', upgrade: 'other' } });
     req.end();
