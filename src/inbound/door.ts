@@ -6,6 +6,7 @@
  *  2. The concurrency limit (layers/concurrency-limit.ts, adaptive with layers/adaptive-limit.ts
  *     fed by the handler's latency): full → 503 with `Retry-After`. No queue: a server that
  *     refuses at once lets the caller retry elsewhere (meshlet clients honour `Retry-After`).
+ *     A refusal carries the load report and counts in it, as an error (load-report.ts).
  *  3. Admitted: the request's context (deadline, propagated headers: propagation.ts) is made and
  *     kept in the AsyncLocalStorage while it is served — the adapter runs the handler in it, and
  *     the request's events run in it too (an `'end'` listener reading the body is called from
@@ -103,8 +104,8 @@ export class Door {
     const hub = this.#hub;
     const s = this.#stats;
     const now = hub.now();
-    if (this.#bucket !== null && !this.#bucket.tryTake(now)) return this.#refuse(this.#rateLimited, 'rate-limit');
-    if (this.#limit !== null && !this.#limit.tryAcquire()) return this.#refuse(this.#overloaded, 'concurrency');
+    if (this.#bucket !== null && !this.#bucket.tryTake(now)) return this.#refuse(res, this.#rateLimited, 'rate-limit');
+    if (this.#limit !== null && !this.#limit.tryAcquire()) return this.#refuse(res, this.#overloaded, 'concurrency');
     const budgetMs = requestBudgetMs(req.headers);
     if (budgetMs !== Infinity) s.withDeadline++;
     const ctx = new RequestContext(req.headers, this.#names, now + budgetMs, hub.now);
@@ -121,9 +122,19 @@ export class Door {
     return scope;
   }
 
-  #refuse(refusal: Refusal, limit: string): Refusal {
+  /**
+   * A refusal is a response like any other in the load report: it carries the report, and it is
+   * counted (an error: eps), so that a server refusing most of its requests does not look idle
+   * to the callers' weighted-round-robin.
+   */
+  #refuse(res: ServerResponse, refusal: Refusal, limit: string): Refusal {
     if (refusal.status === 429) this.#stats.rateLimited++;
     else this.#stats.overloaded++;
+    const sampler = this.#sampler;
+    if (sampler !== null) {
+      res.setHeader(LOAD_METRICS_HEADER, sampler.header(this.#hub.inFlight));
+      sampler.count(refusal.status);
+    }
     this.#hub.events.emit('inbound-refused', { entry: this.name, status: refusal.status, limit });
     return refusal;
   }

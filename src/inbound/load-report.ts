@@ -10,7 +10,10 @@
  *    one core busy;
  *  - `application_utilization` — what the entry point's `applicationUtilization()` returns (≥ 0;
  *    balancers prefer it to cpu_utilization when > 0, gRPC A58), sampled with the rest;
- *  - `rps_fractional`, `eps` — responses, and 5xx responses, per second over the window;
+ *  - `rps_fractional`, `eps` — responses, and error responses, per second over the window. An
+ *    error (ORCA's eps, errors per second, which weighted round robin weighs against the
+ *    endpoint) is a 5xx or a 429: an answer that turned the request away for the server's sake
+ *    — the entry point's own 503 and 429 refusals included — not one about the request (4xx);
  *  - `named_metrics.eventloop_utilization` — the event loop's utilization over the window
  *    (`performance.eventLoopUtilization`): for Node often the truer load, since one busy loop
  *    saturates a single core;
@@ -71,10 +74,10 @@ export class LoadSampler {
     this.#timer.unref();
   }
 
-  /** A response ended with `status`. */
+  /** A response ended with `status` (a 5xx or a 429 is an error). */
   count(status: number): void {
     this.#responses++;
-    if (status >= 500) this.#errors++;
+    if (status >= 500 || status === 429) this.#errors++;
   }
 
   /** The header value for a response when `others` other requests are in flight. */

@@ -95,6 +95,44 @@ test("after a window: CPU as a share of the cores, event-loop utilization, reque
   expect(next.eps).toBe(0);
 });
 
+// A server refusing most of its requests must not look idle to its callers' weighted round robin
+// (weight = qps / (utilization + eps / qps × penalty)): its refusals are responses, and errors.
+test('the concurrency limit’s 503 refusals carry the report and count in it, as errors', async () => {
+  const s = await start({ limits: { maxRequests: 1 }, loadReports: { intervalMs: 1000 } });
+  const held = httpRequest(`${s.url}/hold`);
+  await gate.arrived(1);
+  for (let i = 0; i < 3; i++) {
+    const r = await httpRequest(`${s.url}/x`);
+    expect(r.status).toBe(503);
+    expect(r.headers['endpoint-load-metrics']).toBe('TEXT named_metrics.rif:1');
+  }
+  gate.open();
+  await held;
+  await until(() => mesh.stats().inbound!.inFlight === 0);
+  t += 1000;
+  vi.advanceTimersByTime(1000);
+  const r = await report(`${s.url}/now`);
+  expect(r.rpsFractional).toBe(4); // the held request and the 3 refusals, in 1 s
+  expect(r.eps).toBe(3);
+});
+
+test('the rate limit’s 429 refusals carry the report and count in it, as errors', async () => {
+  // The clock stands still within the window: the bucket of 1 never refills.
+  const s = await start({ rateLimit: { requestsPerSecond: 1, burst: 1 }, loadReports: { intervalMs: 1000 } });
+  expect((await httpRequest(`${s.url}/x`)).status).toBe(200);
+  for (let i = 0; i < 2; i++) {
+    const r = await httpRequest(`${s.url}/x`);
+    expect(r.status).toBe(429);
+    expect(r.headers['endpoint-load-metrics']).toBe('TEXT named_metrics.rif:0');
+  }
+  await until(() => mesh.stats().inbound!.inFlight === 0);
+  t += 1000;
+  vi.advanceTimersByTime(1000);
+  const r = await report(`${s.url}/now`);
+  expect(r.rpsFractional).toBe(3);
+  expect(r.eps).toBe(2);
+});
+
 test('loadReports: false sends none', async () => {
   const s = await start({ loadReports: false });
   expect((await httpRequest(`${s.url}/`)).headers['endpoint-load-metrics']).toBeUndefined();
