@@ -3,6 +3,7 @@
  * (`mode: 'istio-mutual'`, istio-mutual.ts). Also the helpers that read and check the material and
  * the errors a TLS connection fails with.
  */
+import { X509Certificate } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import tls, { type PeerCertificate } from 'node:tls';
 import { InvalidConfigError, MeshError } from '../core/errors.js';
@@ -90,8 +91,21 @@ export function parseTlsConfig(raw: unknown, path: string): ParsedTls | null {
   // istio-agent may not have written its files yet: TlsMaterial logs and retries.
   if (parsed.istio !== null) return parsed;
   // Fail at createMesh, not mid-request: the files must exist and the material must load.
+  let material: Material;
   try {
-    tls.createSecureContext(secureOptions(readMaterial(parsed)));
+    material = readMaterial(parsed);
+  } catch (err) {
+    throw new InvalidConfigError(path, `TLS material does not load: ${safeMessage(err)}`);
+  }
+  if (material.ca !== undefined) {
+    try {
+      checkCa(material.ca);
+    } catch (err) {
+      throw new InvalidConfigError(join(path, 'ca'), safeMessage(err));
+    }
+  }
+  try {
+    tls.createSecureContext(secureOptions(material));
   } catch (err) {
     throw new InvalidConfigError(path, `TLS material does not load: ${safeMessage(err)}`);
   }
@@ -127,6 +141,53 @@ const load = (s: string | undefined): string | undefined => (s === undefined ? u
 
 export function readMaterial(config: ParsedTls): Material {
   return { ca: load(config.ca), cert: load(config.cert), key: load(config.key) };
+}
+
+const PEM_BEGIN = /^-----BEGIN ([A-Z0-9 ]+)-----\s*$/;
+const PEM_END = /^-----END ([A-Z0-9 ]+)-----\s*$/;
+
+/**
+ * Throws unless `pem` is a CA bundle that loads whole: at least one certificate, every
+ * certificate block parses, and no block is left open. `tls.createSecureContext` checks none of
+ * this — it takes garbage, an empty file or one cut short in the middle of a certificate, and every
+ * connection then fails verification — so a CA is checked here, at createMesh and before a
+ * reload takes it. Text between blocks is ignored (as OpenSSL does: bundles carry comments), and
+ * so are complete blocks of other kinds (OpenSSL skips them too); a PEM line not at the start of
+ * its line, which OpenSSL does not read, is refused. The messages never quote the content.
+ */
+export function checkCa(pem: string): void {
+  const lines = pem.split('\n');
+  let open: { label: string; line: number } | null = null;
+  let body: string[] = [];
+  let certificates = 0;
+  for (const [i, raw] of lines.entries()) {
+    const line = raw.replace(/\r$/, '');
+    const begin = PEM_BEGIN.exec(line);
+    const end = begin === null ? PEM_END.exec(line) : null;
+    if (begin !== null) {
+      if (open !== null) throw new Error(`the CA bundle's PEM block at line ${open.line} has no END line before the next BEGIN (line ${i + 1})`);
+      open = { label: begin[1]!, line: i + 1 };
+      body = [line];
+    } else if (end !== null) {
+      if (open === null || end[1] !== open.label) throw new Error(`the CA bundle has an END line that matches no BEGIN (line ${i + 1})`);
+      body.push(line);
+      if (open.label === 'CERTIFICATE' || open.label === 'TRUSTED CERTIFICATE') {
+        certificates++;
+        try {
+          new X509Certificate(body.join('\n'));
+        } catch (err) {
+          throw new Error(`the CA bundle's certificate ${certificates} (line ${open.line}) does not parse: ${safeMessage(err)}`);
+        }
+      }
+      open = null;
+    } else if (line.includes('-----BEGIN') || line.includes('-----END')) {
+      throw new Error(`the CA bundle has a malformed PEM line (line ${i + 1}), which OpenSSL would not read`);
+    } else if (open !== null) {
+      body.push(line);
+    }
+  }
+  if (open !== null) throw new Error(`the CA bundle ends inside a PEM block (begun at line ${open.line}): cut short, or still being written`);
+  if (certificates === 0) throw new Error(pem.trim() === '' ? 'the CA bundle is empty' : 'the CA bundle holds no PEM certificate');
 }
 
 export function secureOptions(m: Material): tls.SecureContextOptions {

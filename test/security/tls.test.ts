@@ -2,7 +2,7 @@ import { createHash } from 'node:crypto';
 import https from 'node:https';
 import type { AddressInfo, Socket } from 'node:net';
 import type { TLSSocket } from 'node:tls';
-import { copyFileSync } from 'node:fs';
+import { copyFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, afterEach, beforeAll, describe, expect, test, vi } from 'vitest';
 import { request } from 'undici';
@@ -243,6 +243,41 @@ describe.skipIf(!hasOpenssl)('TLS and mutual TLS to endpoints', () => {
     expect(statuses.every((x) => x === 200)).toBe(true);
     expect(new Set(s.clientCerts).size).toBe(2);
     expect(s.clientCerts.at(-1)).not.toBe(s.clientCerts[0]);
+  });
+
+  test('a CA that is no whole certificate bundle fails at createMesh at tls.ca, its content never quoted', () => {
+    const file = (name: string, content: string): string => {
+      const p = join(pki.dir, name);
+      writeFileSync(p, content);
+      return p;
+    };
+    const body = pki.ca.cert.split('\n')[1]!;
+    const cases: [unknown, RegExp][] = [
+      [file('garbage-ca.pem', 'this is not a pem\n'), /the CA bundle holds no PEM certificate/],
+      [file('empty-ca.pem', ''), /the CA bundle is empty/],
+      [file('half-ca.pem', pki.ca.cert.slice(0, pki.ca.cert.length >> 1)), /the CA bundle ends inside a PEM block \(begun at line 1\): cut short/],
+      [file('ca-and-half.pem', pki.ca.cert + pki.ca.cert.slice(0, 100)), /the CA bundle ends inside a PEM block \(begun at line \d+\)/],
+      [file('key-as-ca.pem', pki.ca.key), /the CA bundle holds no PEM certificate/],
+      ['-----BEGIN CERTIFICATE-----\nAAAAgarbage\n-----END CERTIFICATE-----\n', /the CA bundle's certificate 1 \(line 1\) does not parse/],
+      [`-----BEGIN CERTIFICATE-----\n${body}\n-----END CERTIFICATE-----\n`, /the CA bundle's certificate 1 \(line 1\) does not parse/],
+      [`  ${pki.ca.cert}`, /the CA bundle has a malformed PEM line \(line 1\)/], // OpenSSL reads no indented BEGIN: no CA at all
+    ];
+    for (const [ca, message] of cases) {
+      let err: unknown;
+      try {
+        createMesh({ services: { orders: { endpoints: ['https://127.0.0.1:1'], tls: { ca } } } } as never);
+      } catch (e) {
+        err = e;
+      }
+      expect(err, String(ca).slice(0, 40)).toMatchObject({ code: 'INVALID_CONFIG', path: 'services.orders.tls.ca' });
+      expect((err as Error).message).toMatch(message);
+      expect((err as Error).message).not.toContain(body);
+      expect((err as Error).message).not.toContain('AAAAgarbage');
+    }
+    // A bundle with comments and more than one certificate, CRLF line ends too, is taken.
+    for (const ca of [file('commented-ca.pem', `# meshlet test CA\n${pki.ca.cert}\n# again\n${pki.ca.cert}`), pki.ca.cert.replace(/\n/g, '\r\n')]) {
+      meshes.push(createMesh({ services: { orders: { endpoints: ['https://127.0.0.1:1'], tls: { ca } } } }));
+    }
   });
 
   test('bad TLS config fails at createMesh with the path', () => {
