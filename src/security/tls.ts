@@ -4,9 +4,11 @@
  *
  * Certificates and keys given as file paths are re-read every `reloadIntervalMs` (cert-manager and
  * SPIFFE agents rotate them in place, often by swapping a symlink, which file watchers miss). New
- * material is checked with `tls.createSecureContext` before it is used; a half-written rotation is
- * skipped until the next read. New connections use the new material (a fresh undici connector, so
- * no TLS session from the old identity is resumed); open connections carry on.
+ * material is checked before it is used: the CA bundle by `checkCa` (whole certificates that parse;
+ * `tls.createSecureContext` takes an empty or cut-short CA without a word), and all of it by
+ * `tls.createSecureContext`. A half-written rotation is skipped, warned once, until a read finds it
+ * whole. New connections use the new material (a fresh undici connector, so no TLS session from
+ * the old identity is resumed); open connections carry on.
  *
  * With `subjectAltNames`, the peer's certificate must carry one of them — DNS names or URIs such as
  * `spiffe://cluster.local/ns/shop/sa/orders` — and that check replaces host-name verification (as
@@ -26,6 +28,7 @@ import type { EndpointSpec } from '../core/endpoint-spec.js';
 import { StateWarning, type Logger } from '../core/log.js';
 import { istioSni, PeerIdentities, spiffeId } from './istio-mutual.js';
 import {
+  checkCa,
   isPem,
   readMaterial,
   safeMessage,
@@ -139,6 +142,7 @@ export class TlsMaterial {
     const m = this.#material;
     if (m !== null && next.ca === m.ca && next.cert === m.cert && next.key === m.key) return this.#keeping.clear(RELOADS_AGAIN);
     try {
+      if (next.ca !== undefined) checkCa(next.ca); // createSecureContext takes a CA cut short, or none
       tls.createSecureContext(secureOptions(next));
     } catch (err) {
       return this.#keep('the new ones do not load yet', safeMessage(err));

@@ -1,7 +1,7 @@
 // tls: { mode: 'istio-mutual' } against real https servers that require a client certificate: the
 // files istio-agent writes (made here, in a temp dir, by test/support/pki.ts), Envoy's SNI, the
 // server's SPIFFE ID checked against the endpoints' service accounts, rotation, missing files.
-import { mkdirSync } from 'node:fs';
+import { mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { request } from 'undici';
 import { afterAll, afterEach, beforeAll, describe, expect, test, vi } from 'vitest';
@@ -128,6 +128,50 @@ describe.skipIf(!hasOpenssl)('tls: istio-mutual', () => {
     for (let i = 0; i < 3; i++) statuses.push((await get(m)).status);
     expect(statuses).toEqual([200, 200, 200, 200, 200, 200]);
     expect(s.connections.map((c) => c.client)).toEqual([...Array(3).fill(fingerprint(client.cert)), ...Array(3).fill(fingerprint(next.cert))]);
+  });
+
+  test('root-cert.pem caught half-written or emptied by a rotation: the current root kept, warned once each; the whole new one taken', async () => {
+    const s = await server({ closeEach: true }); // every request a new connection, with the material of the moment
+    vi.useFakeTimers({ toFake: ['setInterval', 'clearInterval'] });
+    const dir = agentDir();
+    const m = meshFor({ url: s.url, serviceAccount: 'shop/orders' }, { tls: { mode: 'istio-mutual', certDir: dir, reloadIntervalMs: 50 } });
+    const next = new Pki(); // the mesh's new root, next to the old one in the new root-cert.pem
+    const bundle = next.ca.cert + pki.ca.cert;
+    const from = logs.length;
+    const keeping = (): string[] => logs.slice(from).filter((w) => w.includes('keeping the current certificates'));
+    const statuses: number[] = [];
+    try {
+      statuses.push((await get(m)).status);
+      writeFileSync(join(dir, 'root-cert.pem'), bundle.slice(0, next.ca.cert.length >> 1));
+      vi.advanceTimersByTime(200); // four reloads of the same half-written file
+      for (let i = 0; i < 3; i++) statuses.push((await get(m)).status);
+      expect(keeping()).toEqual([expect.stringContaining('the CA bundle ends inside a PEM block (begun at line 1): cut short, or still being written')]);
+      writeFileSync(join(dir, 'root-cert.pem'), '');
+      vi.advanceTimersByTime(200);
+      for (let i = 0; i < 3; i++) statuses.push((await get(m)).status);
+      expect(keeping()).toHaveLength(2);
+      expect(keeping()[1]).toContain('the CA bundle is empty');
+      expect(statuses).toEqual(Array(7).fill(200));
+      writeFileSync(join(dir, 'root-cert.pem'), bundle);
+      vi.advanceTimersByTime(50); // one reload: the whole new root-cert.pem is taken
+      s.present(next.issue('orders-next', ['URI:spiffe://cluster.local/ns/shop/sa/orders'])); // signed by the new root only
+      expect((await get(m)).status).toBe(200);
+      expect(keeping()).toHaveLength(2);
+    } finally {
+      next.dispose();
+    }
+  });
+
+  test('a root-cert.pem half-written at start-up is no certificate yet: TLS_CERTIFICATES_UNAVAILABLE, then the whole file is used', async () => {
+    const s = await server();
+    const dir = agentDir();
+    writeFileSync(join(dir, 'root-cert.pem'), pki.ca.cert.slice(0, pki.ca.cert.length >> 1));
+    const m = meshFor({ url: s.url, serviceAccount: 'shop/orders' }, { tls: { mode: 'istio-mutual', certDir: dir } });
+    expect(logs.at(-1)).toMatch(/tls: no certificates yet \(.*: the CA bundle ends inside a PEM block/);
+    expect(await get(m).catch((e: { code?: string }) => e.code)).toBe('TLS_CERTIFICATES_UNAVAILABLE');
+    expect(s.connections).toEqual([]);
+    writeFileSync(join(dir, 'root-cert.pem'), pki.ca.cert);
+    expect((await get(m)).status).toBe(200); // a new connection re-reads the files while there are none
   });
 
   test('files istio-agent has not written yet: logged, requests fail with TLS_CERTIFICATES_UNAVAILABLE blaming no endpoint, and work once they appear', async () => {

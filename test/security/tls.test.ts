@@ -22,6 +22,8 @@ interface Server {
   open(): number;
   /** Settles once every connection made so far has closed. */
   allClosed(): Promise<void>;
+  /** Present another certificate from the next connection on. */
+  present(pair: Pair): void;
 }
 
 async function serve(pair: Pair, ca: Pair, opts: { requireClientCert?: boolean; closeEach?: boolean } = {}): Promise<Server> {
@@ -49,6 +51,7 @@ async function serve(pair: Pair, ca: Pair, opts: { requireClientCert?: boolean; 
     clientCerts,
     open: () => open,
     allClosed: () => Promise.all(closed).then(() => {}),
+    present: (p) => server.setSecureContext({ cert: p.cert, key: p.key, ca: ca.cert }),
     close: () =>
       new Promise((r) => {
         server.closeAllConnections();
@@ -243,6 +246,42 @@ describe.skipIf(!hasOpenssl)('TLS and mutual TLS to endpoints', () => {
     expect(statuses.every((x) => x === 200)).toBe(true);
     expect(new Set(s.clientCerts).size).toBe(2);
     expect(s.clientCerts.at(-1)).not.toBe(s.clientCerts[0]);
+  });
+
+  test('a rotation that catches the CA file half-written or emptied keeps the current CA, warned once each, and takes the whole new bundle', async () => {
+    const s = await serve(server, pki.ca, { closeEach: true }); // every request a new connection, with the material of the moment
+    servers.push(s);
+    const caPath = join(pki.dir, 'live-ca.pem');
+    copyFileSync(pki.ca.certPath, caPath);
+    // The reload interval runs on the fake clock: each step below is one reload, whatever the machine's speed.
+    vi.useFakeTimers({ toFake: ['setInterval', 'clearInterval'] });
+    const m = meshFor(s.url, { tls: { ca: caPath, reloadIntervalMs: 50 } });
+    const next = new Pki(); // the new root, rolled out next to the old one: the new bundle holds both
+    const nextServer = next.issue('orders-next', ['DNS:orders', 'IP:127.0.0.1']);
+    const bundle = next.ca.cert + pki.ca.cert;
+    const keeping = (): string[] => warnings.filter((w) => w.includes('keeping the current certificates'));
+    const statuses: number[] = [];
+    try {
+      statuses.push((await get(m)).status);
+      writeFileSync(caPath, bundle.slice(0, next.ca.cert.length >> 1)); // caught in the middle of its first certificate
+      vi.advanceTimersByTime(200); // four reloads of the same half-written file
+      for (let i = 0; i < 3; i++) statuses.push((await get(m)).status);
+      expect(keeping()).toEqual([expect.stringContaining('the CA bundle ends inside a PEM block (begun at line 1): cut short, or still being written')]);
+      writeFileSync(caPath, ''); // truncated, before the write
+      vi.advanceTimersByTime(200);
+      for (let i = 0; i < 3; i++) statuses.push((await get(m)).status);
+      expect(keeping()).toHaveLength(2);
+      expect(keeping()[1]).toContain('the CA bundle is empty');
+      expect(statuses).toEqual(Array(7).fill(200));
+      writeFileSync(caPath, bundle);
+      vi.advanceTimersByTime(50); // one reload: the whole bundle is taken
+      expect(warnings.at(-1)).toMatch(/tls: the certificate files load again/);
+      s.present(nextServer); // a server certificate only the new root signs
+      expect((await get(m)).status).toBe(200);
+      expect(keeping()).toHaveLength(2);
+    } finally {
+      next.dispose();
+    }
   });
 
   test('a CA that is no whole certificate bundle fails at createMesh at tls.ca, its content never quoted', () => {

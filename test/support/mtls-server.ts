@@ -17,6 +17,8 @@ export interface MtlsServer {
   connections: { sni: string | false | null; client: string }[];
   /** Resolves on the next TLS connection. */
   nextConnection(): Promise<void>;
+  /** Present another certificate from the next connection on. */
+  present(pair: Pair): void;
   close(): Promise<void>;
 }
 
@@ -42,6 +44,7 @@ export async function serveMtls(pair: Pair, ca: Pair, opts: { closeEach?: boolea
     port,
     connections,
     nextConnection: () => new Promise((r) => waiting.push(r)),
+    present: (p) => server.setSecureContext({ cert: p.cert, key: p.key, ca: ca.cert }),
     close: () =>
       new Promise((r) => {
         server.closeAllConnections();
