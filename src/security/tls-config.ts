@@ -105,7 +105,7 @@ export function parseTlsConfig(raw: unknown, path: string): ParsedTls | null {
     }
   }
   try {
-    tls.createSecureContext(secureOptions(material));
+    checkLoads(material);
   } catch (err) {
     throw new InvalidConfigError(path, `TLS material does not load: ${safeMessage(err)}`);
   }
@@ -188,6 +188,17 @@ export function checkCa(pem: string): void {
   }
   if (open !== null) throw new Error(`the CA bundle ends inside a PEM block (begun at line ${open.line}): cut short, or still being written`);
   if (certificates === 0) throw new Error(pem.trim() === '' ? 'the CA bundle is empty' : 'the CA bundle holds no PEM certificate');
+}
+
+/**
+ * Throws unless the material makes a secure context. `tls.createSecureContext` takes an empty
+ * certificate or key as none — a client that silently stops presenting its certificate — so an
+ * empty one is refused first. The CA is `checkCa`'s.
+ */
+export function checkLoads(m: Material): void {
+  if (m.cert !== undefined && m.cert.trim() === '') throw new Error('the certificate chain is empty');
+  if (m.key !== undefined && m.key.trim() === '') throw new Error('the private key is empty');
+  tls.createSecureContext(secureOptions(m));
 }
 
 export function secureOptions(m: Material): tls.SecureContextOptions {

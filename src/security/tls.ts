@@ -6,9 +6,10 @@
  * SPIFFE agents rotate them in place, often by swapping a symlink, which file watchers miss). New
  * material is checked before it is used: the CA bundle by `checkCa` (whole certificates that parse;
  * `tls.createSecureContext` takes an empty or cut-short CA without a word), and all of it by
- * `tls.createSecureContext`. A half-written rotation is skipped, warned once, until a read finds it
- * whole. New connections use the new material (a fresh undici connector, so no TLS session from
- * the old identity is resumed); open connections carry on.
+ * `checkLoads` (`tls.createSecureContext`, after refusing an empty certificate or key). A
+ * half-written rotation is skipped, warned once, until a read finds it whole. New connections use
+ * the new material (a fresh undici connector, so no TLS session from the old identity is resumed);
+ * open connections carry on.
  *
  * With `subjectAltNames`, the peer's certificate must carry one of them — DNS names or URIs such as
  * `spiffe://cluster.local/ns/shop/sa/orders` — and that check replaces host-name verification (as
@@ -29,6 +30,7 @@ import { StateWarning, type Logger } from '../core/log.js';
 import { istioSni, PeerIdentities, spiffeId } from './istio-mutual.js';
 import {
   checkCa,
+  checkLoads,
   isPem,
   readMaterial,
   safeMessage,
@@ -143,7 +145,7 @@ export class TlsMaterial {
     if (m !== null && next.ca === m.ca && next.cert === m.cert && next.key === m.key) return this.#keeping.clear(RELOADS_AGAIN);
     try {
       if (next.ca !== undefined) checkCa(next.ca); // createSecureContext takes a CA cut short, or none
-      tls.createSecureContext(secureOptions(next));
+      checkLoads(next);
     } catch (err) {
       return this.#keep('the new ones do not load yet', safeMessage(err));
     }

@@ -248,6 +248,35 @@ describe.skipIf(!hasOpenssl)('TLS and mutual TLS to endpoints', () => {
     expect(s.clientCerts.at(-1)).not.toBe(s.clientCerts[0]);
   });
 
+  test('an emptied certificate or key file is not taken (Node would make it a client without a certificate): kept, warned once; refused at createMesh', async () => {
+    const s = await serve(server, pki.ca, { requireClientCert: true, closeEach: true });
+    servers.push(s);
+    const certPath = join(pki.dir, 'empty-live.crt');
+    const keyPath = join(pki.dir, 'empty-live.key');
+    copyFileSync(client.certPath, certPath);
+    copyFileSync(client.keyPath, keyPath);
+    vi.useFakeTimers({ toFake: ['setInterval', 'clearInterval'] });
+    const m = meshFor(s.url, { tls: { ca: pki.ca.certPath, cert: certPath, key: keyPath, reloadIntervalMs: 50 } });
+    const keeping = (): string[] => warnings.filter((w) => w.includes('keeping the current certificates'));
+    const statuses: number[] = [];
+    statuses.push((await get(m)).status);
+    for (const [path, whole, what] of [[certPath, client.certPath, 'the certificate chain is empty'], [keyPath, client.keyPath, 'the private key is empty']] as const) {
+      writeFileSync(path, '');
+      vi.advanceTimersByTime(200); // four reloads of the emptied file
+      for (let i = 0; i < 3; i++) statuses.push((await get(m)).status);
+      expect(keeping().at(-1)).toContain(what);
+      copyFileSync(whole, path);
+      vi.advanceTimersByTime(50);
+    }
+    expect(statuses).toEqual(Array(7).fill(200));
+    expect(keeping()).toHaveLength(2);
+    expect(s.clientCerts).not.toContain('none');
+    writeFileSync(certPath, '');
+    expect(() => createMesh({ services: { orders: { endpoints: [s.url], tls: { ca: pki.ca.certPath, cert: certPath, key: keyPath } } } })).toThrowError(
+      /services\.orders\.tls: TLS material does not load: the certificate chain is empty/,
+    );
+  });
+
   test('a rotation that catches the CA file half-written or emptied keeps the current CA, warned once each, and takes the whole new bundle', async () => {
     const s = await serve(server, pki.ca, { closeEach: true }); // every request a new connection, with the material of the moment
     servers.push(s);
