@@ -22,6 +22,8 @@ export interface CallEnv<C = unknown> {
    * `loadReports`); `sentRif`: this client's other requests in flight to it when the request was sent.
    */
   loadReport(endpoint: Endpoint, headers: Record<string, string | string[] | undefined>, nowMs: number, sentRif: number): void;
+  /** A `call.onEnd` listener threw `err` (it is skipped; the call ends as it would have). */
+  endListenerThrew(err: unknown): void;
   /** The call ended (exactly once). */
   ended(call: C): void;
   /**

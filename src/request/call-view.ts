@@ -31,7 +31,10 @@ export interface MeshCall {
    * upstream: as text/plain, or with `headers` (content-length is set for you).
    */
   respond(status: number, body?: string, headers?: Record<string, string | string[]>): void;
-  /** Run `listener` once when the request ends; read `status` / `error` there. */
+  /**
+   * Run `listener` once when the request ends; read `status` / `error` there. One that throws is
+   * skipped (the service warns once): the request ends as it would have.
+   */
   onEnd(listener: EndListener): void;
   /** Final status (0 while running or after a failure with no response). */
   readonly status: number;

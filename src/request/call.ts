@@ -147,7 +147,7 @@ export class Call extends CallController implements AttemptSink, MeshCall {
   }
 
   onEnd(listener: EndListener): void {
-    if (this.#done) listener(this);
+    if (this.#done) this.#runEnd(listener);
     else if (this.#onEnd === null) this.#onEnd = listener;
     else if (typeof this.#onEnd === 'function') this.#onEnd = [this.#onEnd, listener];
     else this.#onEnd.push(listener);
@@ -188,9 +188,22 @@ export class Call extends CallController implements AttemptSink, MeshCall {
     this.#body?.release();
     const l = this.#onEnd;
     this.#onEnd = null;
-    if (typeof l === 'function') l(this);
-    else if (l !== null) for (const f of l) f(this);
+    if (typeof l === 'function') this.#runEnd(l);
+    else if (l !== null) for (const f of l) this.#runEnd(f);
     this.env.ended(this);
+  }
+
+  /**
+   * Run one end listener. One that throws is reported (the service warns once) and skipped: the
+   * other listeners — a concurrency slot given back, a breaker's count — the service's books and
+   * the caller's ending still happen.
+   */
+  #runEnd(listener: EndListener): void {
+    try {
+      listener(this);
+    } catch (err) {
+      this.env.endListenerThrew(err);
+    }
   }
 
   // ===== outcomes =====

@@ -17,9 +17,9 @@ import type { Duplex } from 'node:stream';
 import type { Dispatcher } from 'undici';
 import type { EndpointSpec } from '../core/endpoint-spec.js';
 import type { Endpoint } from '../core/endpoint.js';
-import { MeshClosedError } from '../core/errors.js';
+import { MeshClosedError, messageOf } from '../core/errors.js';
 import type { EventTopic, MeshEvents } from '../core/events.js';
-import type { Logger } from '../core/log.js';
+import { StateWarning, type Logger } from '../core/log.js';
 import type { BalancerDeps } from '../balancers/balancer.js';
 import { readsLoadReports, readsRecentLatency } from '../balancers/config.js';
 import type { DiscoverySource } from '../discovery/discovery.js';
@@ -254,6 +254,17 @@ export class Service implements CallEnv {
   /** CallEnv: a request's connection was upgraded: it holds a close as a request does (shutdown.ts). */
   upgraded(socket: Duplex): void {
     this.#shutdown.tunnel(socket);
+  }
+
+  /** Warns of the first `call.onEnd` listener that throws (made then); later ones go to debug. */
+  #endThrew: StateWarning | null = null;
+
+  /** CallEnv: a `call.onEnd` listener threw (an interceptor's, most likely); the request ended as it would have. */
+  endListenerThrew(err: unknown): void {
+    (this.#endThrew ??= new StateWarning(this.#deps.log)).warn(
+      'threw',
+      `service ${this.name}: a call.onEnd listener threw; the request ended as it would have (warned once, later ones at debug level): ${messageOf(err)}`,
+    );
   }
 
   /** CallEnv: a request settled. */

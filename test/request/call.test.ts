@@ -1,0 +1,86 @@
+// What a layer may do with a call (request/call.ts), seen from the caller: an end listener that
+// throws is reported and skipped, a local answer is a real HTTP status, and `fail` always ends the
+// request with an Error — the request settles and close() goes on, whatever the layer did wrong.
+// Real backends on loopback; the interceptors are the users' (README, "Your own layers").
+import { afterEach, expect, test } from 'vitest';
+import { request } from 'undici';
+import { createMesh, type Interceptor, type Mesh } from '../../src/index.js';
+import { closeAll, startBackends, type Backend } from '../support/backend.js';
+
+let backends: Backend[] = [];
+let mesh: Mesh | null = null;
+afterEach(async () => {
+  await mesh?.close({ graceMs: 0 });
+  mesh = null;
+  await closeAll(backends);
+  backends = [];
+});
+
+const warned: string[] = [];
+const debugged: string[] = [];
+
+function meshWith(handle: Interceptor['handle'], service: Record<string, unknown> = {}): Mesh {
+  warned.length = debugged.length = 0;
+  mesh = createMesh({
+    logger: { warn: (m: string) => void warned.push(m), debug: (m: string) => void debugged.push(m) },
+    services: { api: { endpoints: [backends[0]!.url], retry: false, ...service, interceptors: [{ name: 'mine', handle }] } },
+  });
+  return mesh;
+}
+
+/** The status and body, or the error the request failed with. */
+const get = (m: Mesh) =>
+  request('http://api/x', { dispatcher: m.dispatcher }).then(
+    async (r) => ({ status: r.statusCode, body: await r.body.text() }),
+    (e: unknown) => e,
+  );
+
+test('an onEnd listener that throws is warned of once; the request, the other listeners and close() still end', async () => {
+  backends = await startBackends(1);
+  const later: number[] = [];
+  const m = meshWith(
+    (call, next) => {
+      call.onEnd(() => {
+        throw new Error('listener boom');
+      });
+      call.onEnd((c) => void later.push(c.status));
+      next(call);
+    },
+    // The concurrency slot is given back by a listener registered after the user's.
+    { limits: { maxRequests: 1, maxPendingRequests: 0 } },
+  );
+  expect(await get(m)).toMatchObject({ status: 200 });
+  expect(await get(m)).toMatchObject({ status: 200 });
+  expect(later).toEqual([200, 200]);
+  expect(m.stats().services.api!.inFlight).toBe(0);
+  expect(warned).toHaveLength(1);
+  expect(warned[0]).toMatch(/service api: a call\.onEnd listener threw.*listener boom/);
+  expect(debugged.filter((d) => d.includes('listener boom'))).toHaveLength(1);
+  await m.close(); // it waited forever for the request the throw had left live
+  mesh = null;
+});
+
+test('an onEnd listener that throws after a local answer, or given once the request ended, is warned of too', async () => {
+  backends = await startBackends(1);
+  let late: unknown = 'not run';
+  const m = meshWith((call) => {
+    call.onEnd(() => {
+      throw new Error('before');
+    });
+    call.respond(202, 'local');
+    try {
+      // Already ended: runs now, and its throw is the listener's, not the layer's.
+      call.onEnd(() => {
+        throw new Error('after');
+      });
+      late = null;
+    } catch (err) {
+      late = err;
+    }
+  });
+  expect(await get(m)).toEqual({ status: 202, body: 'local' });
+  expect(late).toBeNull();
+  expect(warned).toHaveLength(1);
+  expect(debugged.some((d) => d.includes('after'))).toBe(true);
+  expect(backends[0]!.received).toHaveLength(0);
+});
