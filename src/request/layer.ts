@@ -72,6 +72,7 @@ export interface LayerContext {
  */
 export interface Interceptor {
   readonly name: string;
+  /** May be `async`: what it returns is ignored, but a promise that rejects ends the call with LAYER_FAILED, as a throw does. */
   handle(call: MeshCall, next: (call: MeshCall) => void): void;
   /** The mesh is closing. */
   close?(): void;
@@ -84,6 +85,8 @@ export type InterceptorFactory = (ctx: LayerContext) => Interceptor | null;
  * Chain `layers` in order, ending in `terminal`. Runs once per service, never per request. A layer
  * that throws ends the call with LAYER_FAILED (the innermost step that threw catches it), so a
  * broken interceptor cannot leave a request hanging — now or when a wait, queue or back-off goes on.
+ * So does one whose `handle` returns a promise that rejects (an `async handle`): what a `handle`
+ * returns is otherwise ignored, a promise that resolves included.
  */
 export function compose(layers: readonly Layer[], terminal: Next, service: string): Next {
   let next: Next = guarded(service, 'pick', terminal);
@@ -95,14 +98,21 @@ export function compose(layers: readonly Layer[], terminal: Next, service: strin
   return next;
 }
 
-function guarded(service: string, name: string, step: Next): Next {
+function guarded(service: string, name: string, step: (call: Call) => unknown): Next {
   return (call) => {
     try {
-      step(call);
+      const r = step(call);
+      // Almost always undefined: one type check. A thenable is an async handle, whose throw is a rejection.
+      if (typeof r === 'object' && r !== null && typeof (r as PromiseLike<unknown>).then === 'function') failOnRejection(service, name, call, r as PromiseLike<unknown>);
     } catch (err) {
       call.fail(new LayerFailedError(service, name, err));
     }
   };
+}
+
+/** End `call` with LAYER_FAILED if `p` rejects (a no-op once it has ended); the rejection is handled, never unhandled. */
+function failOnRejection(service: string, name: string, call: Call, p: PromiseLike<unknown>): void {
+  p.then(undefined, (err: unknown) => call.fail(new LayerFailedError(service, name, err)));
 }
 
 /** A user interceptor as a layer. */
