@@ -245,13 +245,17 @@ export class InvalidRequestError extends MeshError {
 }
 
 /**
- * A layer of the request path threw (a user interceptor, most likely): the request ends with this
- * error instead of hanging. Never retried, counted against no endpoint; `cause` is what was thrown.
+ * A layer of the request path threw, or its `handle` returned a promise that rejected (a user
+ * interceptor, most likely): the request ends with this error instead of hanging. Never retried,
+ * counted against no endpoint; `cause` is what was thrown. Also a layer's misuse of the call the
+ * call itself catches — `call.fail` given something that is not an Error (`cause`), `call.respond`
+ * given no status from 200 to 599 — with `layer` naming the method (`call.fail`, `call.respond`)
+ * and `problem` the message.
  */
 export class LayerFailedError extends MeshError {
   readonly layer: string;
-  constructor(service: string, layer: string, cause: unknown) {
-    super('LAYER_FAILED', `service "${service}": layer "${layer}" threw: ${(cause as Error)?.message ?? String(cause)}`, { service, cause });
+  constructor(service: string, layer: string, cause: unknown, problem?: string) {
+    super('LAYER_FAILED', `service "${service}": ${problem ?? `layer "${layer}" threw: ${(cause as Error)?.message ?? String(cause)}`}`, { service, cause });
     this.layer = layer;
   }
 }

@@ -24,11 +24,16 @@ export interface MeshCall {
   readonly attempt: number;
   /** True once the request ended or was aborted. */
   readonly done: boolean;
-  /** End the request with `error` (a MeshError is best; it reaches the caller as given). */
+  /**
+   * End the request with `error` (a MeshError is best; it reaches the caller as given). Anything
+   * that is not an Error ends it with LAYER_FAILED (`layer: 'call.fail'`, the value as `cause`).
+   */
   fail(error: Error): void;
   /**
    * Answer locally with `status` and a short body (default: the status's reason), sending nothing
-   * upstream: as text/plain, or with `headers` (content-length is set for you).
+   * upstream: as text/plain, or with `headers` (content-length is set for you). `status` is a
+   * whole number from 200 to 599 (as Envoy's direct_response); any other ends the request with
+   * LAYER_FAILED (`layer: 'call.respond'`).
    */
   respond(status: number, body?: string, headers?: Record<string, string | string[]>): void;
   /**

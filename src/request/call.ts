@@ -18,7 +18,8 @@ import { STATUS_CODES } from 'node:http';
 import type { Duplex } from 'node:stream';
 import type { Dispatcher } from 'undici';
 import type { Endpoint } from '../core/endpoint.js';
-import { InvalidRequestError, isMeshError, RequestBodyError, UpstreamError, type MeshError } from '../core/errors.js';
+import { describe } from '../core/endpoint-spec.js';
+import { InvalidRequestError, isMeshError, LayerFailedError, RequestBodyError, UpstreamError, type MeshError } from '../core/errors.js';
 import type { Target } from '../routing/target.js';
 import type { AttemptOutcomeKind } from '../health/outcome.js';
 import { editResponseHeaders, type CompiledHeaderOps } from '../routing/header-ops.js';
@@ -159,6 +160,12 @@ export class Call extends CallController implements AttemptSink, MeshCall {
    */
   respond(status: number, text?: string, headers?: Headers): void {
     if (this.#done) return;
+    // Below 200 undici takes it for an informational response and waits for the real one; past
+    // 599 it is no HTTP status. Envoy's direct_response allows 200–599 as well.
+    if (!(Number.isInteger(status) && status >= 200 && status <= 599)) {
+      const problem = `call.respond was given ${describe(status)}: a status is a whole number from 200 to 599; nothing was answered`;
+      return this.fail(new LayerFailedError(this.env.service, 'call.respond', undefined, problem));
+    }
     const body = Buffer.from(text ?? STATUS_CODES[status] ?? '');
     this.#settle(status, undefined);
     const length = String(body.length);
@@ -168,9 +175,16 @@ export class Call extends CallController implements AttemptSink, MeshCall {
     this.#handler.onResponseEnd?.(this, {});
   }
 
-  /** End the request with `error` (annotated with the attempts made, when a MeshError). */
+  /**
+   * End the request with `error` (annotated with the attempts made, when a MeshError). Anything
+   * else than an Error — `fail()`, `fail(null)`, `fail('text')`, from a layer — becomes a
+   * LAYER_FAILED naming it; the caller's own abort reason is passed on as given, whatever it is.
+   */
   fail(error: Error): void {
     if (this.#done) return;
+    if (!((error as unknown) instanceof Error) && !(this.aborted && error === this.reason) && !isMeshError(error)) {
+      error = new LayerFailedError(this.env.service, 'call.fail', error, `call.fail was given ${describe(error)}, not an Error`);
+    }
     if (isMeshError(error)) {
       const e = error as MeshError & { endpoint: string | undefined; attempts: number | undefined };
       if (e.attempts === undefined) e.attempts = this.attempt + 1;

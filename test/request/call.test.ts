@@ -4,7 +4,7 @@
 // Real backends on loopback; the interceptors are the users' (README, "Your own layers").
 import { afterEach, expect, test } from 'vitest';
 import { request } from 'undici';
-import { createMesh, type Interceptor, type Mesh } from '../../src/index.js';
+import { createMesh, LayerFailedError, type Interceptor, type Mesh, type MeshCall } from '../../src/index.js';
 import { closeAll, startBackends, type Backend } from '../support/backend.js';
 
 let backends: Backend[] = [];
@@ -83,4 +83,45 @@ test('an onEnd listener that throws after a local answer, or given once the requ
   expect(warned).toHaveLength(1);
   expect(debugged.some((d) => d.includes('after'))).toBe(true);
   expect(backends[0]!.received).toHaveLength(0);
+});
+
+test.each([42, 99, 100, 199, 600, 1000, NaN, 200.5, -1, '200'].map((v) => [typeof v === 'string' ? `'${v}'` : String(v), v as number] as const))(
+  'call.respond(%s) ends the request with LAYER_FAILED (a status is a whole number from 200 to 599)',
+  async (_text, status) => {
+    backends = await startBackends(1);
+    const m = meshWith((call) => call.respond(status, 'local'));
+    const err = await get(m);
+    expect(err).toBeInstanceOf(LayerFailedError);
+    expect(err).toMatchObject({ code: 'LAYER_FAILED', layer: 'call.respond', service: 'api', message: expect.stringContaining('from 200 to 599') });
+    expect(backends[0]!.received).toHaveLength(0);
+    expect(m.stats().services.api!.inFlight).toBe(0);
+  },
+);
+
+test.each([200, 418, 599])('call.respond(%s) answers with it', async (status) => {
+  backends = await startBackends(1);
+  const m = meshWith((call) => call.respond(status, 'local'));
+  expect(await get(m)).toEqual({ status, body: 'local' });
+});
+
+test.each([
+  ['null', null, /given null, not an Error/],
+  ['nothing', undefined, /given nothing, not an Error/],
+  ['a string', 'nope', /given a string \("nope"\), not an Error/],
+  ['an object', { code: 'X' }, /given an object, not an Error/],
+])('call.fail(%s) ends the request with LAYER_FAILED that describes it, the value as cause', async (_what, value, message) => {
+  backends = await startBackends(1);
+  const m = meshWith((call: MeshCall) => (value === undefined ? (call.fail as () => void)() : call.fail(value as unknown as Error)));
+  const err = await get(m);
+  expect(err).toBeInstanceOf(LayerFailedError);
+  expect(err).toMatchObject({ code: 'LAYER_FAILED', layer: 'call.fail', service: 'api', attempts: 1, message: expect.stringMatching(message) });
+  expect((err as Error).cause).toBe(value);
+  expect(backends[0]!.received).toHaveLength(0);
+});
+
+test('call.fail with an Error of the layer\'s own reaches the caller as given', async () => {
+  backends = await startBackends(1);
+  const mine = new RangeError('mine');
+  const m = meshWith((call) => call.fail(mine));
+  expect(await get(m)).toBe(mine);
 });
