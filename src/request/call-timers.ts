@@ -8,8 +8,16 @@
  *    alive by itself: the request's socket or wait does.
  *  - A wait keeps the process alive while the request waits on it, and is cleared when the call
  *    ends (`clearTimers`, from the call's settle).
+ * Either may be longer than a Node timer can run (MAX_TIMER_MS): it is then timed in steps.
  */
 import { PickState } from './pick-state.js';
+
+/**
+ * The longest delay Node's timers take (2^31 − 1 ms, about 24.8 days): past it setTimeout warns
+ * (TimeoutOverflowWarning) and fires after 1 ms. A longer deadline or wait — a caller's
+ * `grpc-timeout: 600H` — is timed in steps of at most this.
+ */
+export const MAX_TIMER_MS = 2 ** 31 - 1;
 
 export abstract class CallTimers extends PickState {
   /** When the call started, on `now()`'s clock. */
@@ -38,12 +46,19 @@ export abstract class CallTimers extends PickState {
     if (at >= this.#deadlineMs) return;
     if (this.#deadline !== null) clearTimeout(this.#deadline);
     this.#deadlineMs = at;
+    this.#armDeadline(ms, error);
+  }
+
+  /** The deadline's timer, `ms` on: in steps of at most MAX_TIMER_MS (a longer delay would fire at once). */
+  #armDeadline(ms: number, error: () => Error): void {
+    const step = Math.min(ms, MAX_TIMER_MS);
     this.#deadline = setTimeout(() => {
       this.#deadline = null;
       if (this.done) return;
+      if (ms > step) return this.#armDeadline(ms - step, error);
       this.timedOut = true;
       this.abort(error());
-    }, ms);
+    }, step);
     // The request itself (a socket, a wait below) keeps the process alive, not its deadline.
     this.#deadline.unref?.();
   }
@@ -59,10 +74,13 @@ export abstract class CallTimers extends PickState {
    */
   wait(ms: number, fn: () => void): void {
     if (this.#wait !== null) clearTimeout(this.#wait);
+    const step = Math.min(Math.max(0, ms), MAX_TIMER_MS);
     this.#wait = setTimeout(() => {
       this.#wait = null;
-      if (!this.done) fn();
-    }, Math.max(0, ms));
+      if (this.done) return;
+      if (ms > step) this.wait(ms - step, fn);
+      else fn();
+    }, step);
   }
 
   /** The call ended: neither timer may fire. */

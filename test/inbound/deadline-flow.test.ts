@@ -26,6 +26,8 @@ beforeEach(async () => {
     services: {
       leaf: { endpoints: [leaf.url] },
       quick: { endpoints: [leaf.url], timeoutMs: 50 },
+      // No undici timeouts: only the caller's deadline ends a call to a leaf that never answers.
+      patient: { endpoints: [leaf.url], pool: { headersTimeoutMs: 0, bodyTimeoutMs: 0 } },
     },
   });
   front = await serve(
@@ -111,6 +113,39 @@ test('a call still in flight when the caller\'s deadline runs out is cut with DE
   expect(JSON.parse((await answered).body)).toEqual({ code: 'DEADLINE_EXCEEDED', sent: true, name: 'DeadlineExceededError' });
   expect(failure).toBeInstanceOf(DeadlineExceededError);
   expect(isMeshError(failure) && failure.endpoint).toBe(leaf.url);
+});
+
+test.each([
+  [{ 'grpc-timeout': '700H' }, 2_520_000_000],
+  [{ 'x-envoy-expected-rq-timeout-ms': '3000000000' }, 3_000_000_000],
+  [{ 'x-meshlet-deadline-ms': '2147483648' }, 2_147_483_648],
+])('a deadline past what a Node timer holds (%j) is kept to the end, not cut at once', async (headers, ms) => {
+  // A setTimeout past 2^31 − 1 ms fires after 1 ms (TimeoutOverflowWarning); the fake timers do the same.
+  vi.useFakeTimers({ toFake: ['setTimeout', 'clearTimeout'] });
+  const warnings: Error[] = [];
+  const onWarning = (w: Error): void => void warnings.push(w);
+  process.on('warning', onWarning);
+  try {
+    leaf.handler = () => {};
+    let failure: unknown;
+    handler = () => call('patient').catch((err: unknown) => {
+      failure = err;
+      throw err;
+    });
+    const answered = httpRequest(`${front.url}/`, { headers });
+    await until(() => leaf.received.length === 1);
+    expect(sentDeadlines()).toEqual([[String(ms), String(ms)]]);
+    await vi.advanceTimersByTimeAsync(1);
+    expect(failure).toBeUndefined();
+    // Past the longest Node timer (2^31 − 1 ms) and up to 1 ms before the deadline: still waiting.
+    await vi.advanceTimersByTimeAsync(ms - 2);
+    expect(failure).toBeUndefined();
+    await vi.advanceTimersByTimeAsync(1);
+    expect(JSON.parse((await answered).body)).toEqual({ code: 'DEADLINE_EXCEEDED', sent: true, name: 'DeadlineExceededError' });
+    expect(warnings.filter((w) => w.name === 'TimeoutOverflowWarning')).toEqual([]);
+  } finally {
+    process.off('warning', onWarning);
+  }
 });
 
 test("the call's own timeout still ends it with TIMEOUT when it is the shorter", async () => {
