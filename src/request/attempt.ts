@@ -84,7 +84,8 @@ export class Attempt implements Dispatcher.DispatchHandler {
       // x-envoy-expected-rq-timeout-ms: a meshlet (or Envoy) on the other side keeps to it.
       const leftMs = Math.min(call.remainingMs(), call.perTryTimeoutMs > 0 ? call.perTryTimeoutMs : Infinity);
       if (leftMs !== Infinity) {
-        const v = String(Math.max(0, Math.floor(leftMs)));
+        // At least 1: Envoy reads 0 as no timeout at all (and under 1 ms left is not none).
+        const v = String(Math.max(1, Math.floor(leftMs)));
         headers = withHeaders(headers, [DEADLINE_HEADER, v, ENVOY_TIMEOUT_HEADER, v]);
       }
       // The mesh decides the Host header, as a sidecar rewrites the authority: never the caller's.

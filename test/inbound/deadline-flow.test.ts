@@ -115,6 +115,13 @@ test('a call still in flight when the caller\'s deadline runs out is cut with DE
   expect(isMeshError(failure) && failure.endpoint).toBe(leaf.url);
 });
 
+test('under 1 ms left goes on as 1 ms, never 0 (which Envoy reads as no timeout at all)', async () => {
+  vi.useFakeTimers({ toFake: ['setTimeout', 'clearTimeout'] }); // the 0.5 ms do not run out while the leaf answers
+  handler = () => call();
+  expect((await httpRequest(`${front.url}/`, { headers: { 'grpc-timeout': '500u' } })).status).toBe(200);
+  expect(sentDeadlines()).toEqual([['1', '1']]);
+});
+
 test.each([
   [{ 'grpc-timeout': '700H' }, 2_520_000_000],
   [{ 'x-envoy-expected-rq-timeout-ms': '3000000000' }, 3_000_000_000],
