@@ -229,7 +229,8 @@ export class Attempt implements Dispatcher.DispatchHandler {
 
   #fail(error: Error): void {
     if (this.#ended) return;
-    if (this.status !== 0) this.#failedAfterHeaders(error);
+    // After the headers the outcome is decided there: cut by the caller, the response counts as its status says.
+    const failedAfterHeaders = this.status === 0 || this.#failedAfterHeaders(error);
     if (this.#held) {
       this.#end(true);
       this.call.sink.heldResponseDone(this);
@@ -247,7 +248,8 @@ export class Attempt implements Dispatcher.DispatchHandler {
       this.#observed = true;
       this.call.env.observe(this.endpoint, kind, 0, now - this.startMs, now);
     }
-    this.#end(!blameless);
+    // The endpoint's failure count agrees with what its observers were told.
+    this.#end(!blameless && failedAfterHeaders);
     if (this.call.counts(this)) this.call.sink.responseError(this, error, kind, headersSent);
   }
 
@@ -256,16 +258,20 @@ export class Attempt implements Dispatcher.DispatchHandler {
    * body timed out). Unless the caller (or we) stopped it, that is the endpoint failing — counted
    * by outlier detection and the breaker as a reset, and by the latency estimate as a failure, so a
    * replica that answers headers fast and then cuts every body short stops looking fast.
+   * Returns whether the endpoint's books count it failed: not when the caller (or we) stopped a
+   * good response, as its observers are told.
    */
-  #failedAfterHeaders(error: Error): void {
+  #failedAfterHeaders(error: Error): boolean {
     const now = this.call.env.now();
     const kind = this.#cancelled || error === this.#drainAbort ? 'cancelled' : this.call.kindOf(this, errorKind(error));
     if (kind === 'cancelled' || kind === 'invalid') {
-      this.#observe(statusKind(this.status), now); // the response was good as far as it went
-      return;
+      const status = statusKind(this.status);
+      this.#observe(status, now); // the response was good as far as it went
+      return status !== 'success';
     }
     if (!this.#observed) this.endpoint.load.observeFailure(now - this.startMs, now, this.#rif);
     this.#observe(kind, now);
+    return true;
   }
 
   /** Report this attempt's outcome to the service's observers, once. */
