@@ -186,7 +186,9 @@ export class Call extends CallController implements AttemptSink, MeshCall {
       error = new LayerFailedError(this.env.service, 'call.fail', error, `call.fail was given ${describe(error)}, not an Error`);
     }
     if (isMeshError(error)) {
-      const e = error as MeshError & { endpoint: string | undefined; attempts: number | undefined };
+      // An error made where the service is not known (a TLS connector's) is given it here.
+      const e = error as MeshError & { service: string | undefined; endpoint: string | undefined; attempts: number | undefined };
+      if (e.service === undefined) e.service = this.env.service;
       if (e.attempts === undefined) e.attempts = this.attempt + 1;
       if (e.endpoint === undefined && this.current !== null) e.endpoint = this.current.endpoint.key;
     }

@@ -83,7 +83,7 @@ describe.skipIf(!hasOpenssl)('tls: istio-mutual', () => {
     const s = await server();
     const m = meshFor({ url: s.url, serviceAccount: 'shop/payments' }, { tls: { mode: 'istio-mutual', certDir: agentDir() } });
     const err = await get(m).catch((e: unknown) => e);
-    expect(err).toMatchObject({ code: 'TLS_IDENTITY_MISMATCH' });
+    expect(err).toMatchObject({ code: 'TLS_IDENTITY_MISMATCH', service: 'orders', endpoint: s.url, attempts: expect.any(Number) });
     expect((err as Error).message).toContain('spiffe://cluster.local/ns/shop/sa/orders');
     expect((err as Error).message).toContain('spiffe://cluster.local/ns/shop/sa/payments');
     expect(m.stats().services.orders!.endpoints[0]!.failures).toBe(1);
@@ -180,7 +180,7 @@ describe.skipIf(!hasOpenssl)('tls: istio-mutual', () => {
     const m = meshFor({ url: s.url, serviceAccount: 'shop/orders' }, { tls: { mode: 'istio-mutual', certDir: dir } });
     expect(logs.at(-1)).toContain(`tls: no certificates yet (${join(dir, 'cert-chain.pem')}, ${join(dir, 'key.pem')}, ${join(dir, 'root-cert.pem')}: ENOENT`);
     const err = await get(m).catch((e: unknown) => e);
-    expect(err).toMatchObject({ code: 'TLS_CERTIFICATES_UNAVAILABLE' });
+    expect(err).toMatchObject({ code: 'TLS_CERTIFICATES_UNAVAILABLE', service: 'orders' });
     expect(m.stats().services.orders!.endpoints[0]!.failures).toBe(0);
     expect(s.connections).toEqual([]);
     writeAgentFiles(dir, client, pki.ca);
