@@ -22,9 +22,10 @@ import { guardClock, guardRandom } from './core/clock.js';
 import { Service, type ServiceStats } from './service/service.js';
 import { StaticSource } from './discovery/static.js';
 import { sectionLogger } from './core/log.js';
-import { expectObject } from './config/check.js';
+import { didYouMean, expectObject } from './config/check.js';
+import { describe } from './core/endpoint-spec.js';
 import { processLocality } from './routing/locality.js';
-import { MeshEvents, type Disposable, type MeshEventMap, type MeshEventName } from './core/events.js';
+import { isMeshEventName, MESH_EVENT_NAMES, MeshEvents, type Disposable, type MeshEventMap, type MeshEventName } from './core/events.js';
 import { fromInterceptor, type Layer } from './request/layer.js';
 import { MeshAgent } from './agent/agent.js';
 import { installGlobalAgent } from './agent/global.js';
@@ -194,8 +195,15 @@ export class Mesh {
   /**
    * Subscribe to an event (`ejection`, `retry`, `circuit`, `discovery-update`, …); returns
    * `{ dispose() }`. Every event is also published on `node:diagnostics_channel` as `meshlet:<name>`.
+   * A listener that throws, or returns a promise that rejects, is warned of (once per listener).
+   * @throws InvalidConfigError at `on.name` for a name that is no event, at `on.listener` for a listener that is no function
    */
   on<K extends MeshEventName>(name: K, listener: (payload: MeshEventMap[K]) => void): Disposable {
+    if (!isMeshEventName(name)) {
+      const hint = typeof name === 'string' ? didYouMean(name, MESH_EVENT_NAMES) : '';
+      throw new InvalidConfigError('on.name', `expected an event name, got ${describe(name)}${hint} (events: ${MESH_EVENT_NAMES.join(', ')})`);
+    }
+    if (typeof listener !== 'function') throw new InvalidConfigError('on.listener', `expected a function, got ${describe(listener)}`);
     return this.#events.on(name, listener);
   }
 

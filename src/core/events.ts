@@ -91,6 +91,37 @@ export interface MeshEventMap {
 
 export type MeshEventName = keyof MeshEventMap;
 
+/** Every event name, checked against MeshEventMap by the type checker (none missing, none extra). */
+const NAMES = {
+  ejection: true,
+  unejection: true,
+  circuit: true,
+  'health-check': true,
+  retry: true,
+  'retry-budget-exhausted': true,
+  hedge: true,
+  'hedge-budget-exhausted': true,
+  'rate-limited': true,
+  overloaded: true,
+  'concurrency-limit': true,
+  'inbound-refused': true,
+  drain: true,
+  'discovery-update': true,
+  'discovery-error': true,
+  'istio-config': true,
+  'istio-config-error': true,
+  panic: true,
+  request: true,
+} as const satisfies Record<MeshEventName, true>;
+
+/** The names `mesh.on` takes. */
+export const MESH_EVENT_NAMES: readonly MeshEventName[] = Object.freeze(Object.keys(NAMES) as MeshEventName[]);
+
+/** True when `name` is an event meshlet emits. */
+export function isMeshEventName(name: unknown): name is MeshEventName {
+  return typeof name === 'string' && Object.hasOwn(NAMES, name);
+}
+
 /** What `mesh.on` returns. */
 export interface Disposable {
   dispose(): void;
@@ -119,15 +150,33 @@ export class EventTopic<K extends MeshEventName> {
     return this.listeners.size > 0 || this.channel.hasSubscribers;
   }
 
+  /**
+   * Call every listener. Nothing a listener does reaches the emitter (a request settling, a
+   * discovery update): a throw, or a returned promise that rejects, goes to the error handler.
+   */
   emit(payload: MeshEventMap[K]): void {
     for (const l of this.listeners) {
       try {
-        l(payload);
+        const r = l(payload) as unknown;
+        // An async listener that rejects would be an unhandled rejection: the process would exit.
+        // Only a returned value is looked at; `undefined`, the usual one, costs one comparison.
+        if (r !== undefined && r !== null && typeof (r as PromiseLike<unknown>).then === 'function') {
+          (r as PromiseLike<unknown>).then(undefined, (err: unknown) => this.#failed(err, l));
+        }
       } catch (err) {
-        this.#onListenerError(err, this.name, l as Listener<MeshEventName>);
+        this.#failed(err, l);
       }
     }
     if (this.channel.hasSubscribers) this.channel.publish(payload);
+  }
+
+  /** A listener failed: told to the handler, which itself may not throw into the emitter either. */
+  #failed(err: unknown, listener: Listener<K>): void {
+    try {
+      this.#onListenerError(err, this.name, listener as Listener<MeshEventName>);
+    } catch {
+      // The handler logs; a logger that throws is already ignored (core/log.ts). Nothing else may escape.
+    }
   }
 }
 
@@ -150,6 +199,7 @@ export class MeshEvents {
     return t;
   }
 
+  /** Add a listener; the caller (mesh.on) has checked the name and that the listener is a function. */
   on<K extends MeshEventName>(name: K, listener: Listener<K>): Disposable {
     const set = this.topic(name).listeners;
     set.add(listener);
