@@ -22,7 +22,8 @@ import { guardClock, guardRandom } from './core/clock.js';
 import { Service, type ServiceStats } from './service/service.js';
 import { StaticSource } from './discovery/static.js';
 import { sectionLogger } from './core/log.js';
-import { didYouMean, expectObject } from './config/check.js';
+import { didYouMean, expectObject, rejectUnknown } from './config/check.js';
+import { optDurationMs, type Duration } from './config/duration.js';
 import { describe } from './core/endpoint-spec.js';
 import { processLocality } from './routing/locality.js';
 import { isMeshEventName, MESH_EVENT_NAMES, MeshEvents, type Disposable, type MeshEventMap, type MeshEventName } from './core/events.js';
@@ -272,21 +273,37 @@ export class Mesh {
 
   /**
    * Stop discovery and new requests, let in-flight ones finish — their retries included — for up
-   * to `graceMs` (default 30 000), then end whatever still runs with MESH_CLOSED and close every
-   * connection — upgraded ones (WebSocket, tunnels) are held for and cut as requests are.
-   * Resolves once every request has settled; nothing is sent after that. Idempotent:
-   * later calls return the same promise.
+   * to `graceMs` (default 30 000; a duration as in config: ms or `'30s'`, at most 24 h), then end
+   * whatever still runs with MESH_CLOSED and close every connection — upgraded ones (WebSocket,
+   * tunnels) are held for and cut as requests are. Resolves once every request has settled;
+   * nothing is sent after that. Idempotent: later calls return the same promise. Options that are
+   * wrong reject it with an InvalidConfigError at `close.graceMs`, and nothing closes.
    */
-  close(options: { graceMs?: number } = {}): Promise<void> {
+  close(options?: { graceMs?: Duration } | null): Promise<void> {
     if (this.#closing === null) {
-      const grace = options.graceMs ?? 30_000;
-      if (!(grace >= 0)) throw new InvalidConfigError('close.graceMs', `expected a number ≥ 0, got ${String(grace)}`);
+      let grace: number;
+      try {
+        grace = closeGraceMs(options);
+      } catch (err) {
+        return Promise.reject(err);
+      }
       this.#graceMs = grace;
       this.#inbound?.stop();
       this.#closing = this.dispatcher.close();
     }
     return this.#closing;
   }
+}
+
+/** The longest grace `close` takes: 24 h, as the longest timeouts of the config (and within a timer's range). */
+const MAX_GRACE_MS = 86_400_000;
+
+/** `close`'s options (null or undefined: the defaults) → the grace, ms. @throws InvalidConfigError */
+function closeGraceMs(options: unknown): number {
+  if (options === undefined || options === null) return 30_000;
+  const o = expectObject(options, 'close');
+  rejectUnknown(o, ['graceMs'], 'close');
+  return optDurationMs(o, 'graceMs', 'close', 30_000, { min: 0, max: MAX_GRACE_MS });
 }
 
 /**

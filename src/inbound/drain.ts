@@ -11,7 +11,8 @@
  *  5. The mesh closes (outbound pools), with what is left of the grace for its own calls.
  * `mesh.handleSignals()` runs it on SIGTERM, then lets the signal end the process.
  */
-import { expectList, expectObject, join, optNumber, rejectUnknown } from '../config/check.js';
+import { expectList, expectObject, join, rejectUnknown } from '../config/check.js';
+import { optDurationMs, type Duration } from '../config/duration.js';
 import { describe } from '../core/endpoint-spec.js';
 import { InvalidConfigError } from '../core/errors.js';
 import type { Disposable, MeshEvents } from '../core/events.js';
@@ -35,10 +36,10 @@ export interface DrainableServer {
 }
 
 export interface DrainOptions {
-  /** Longest wait for requests in flight (and then the mesh's own calls), ms, from the drain's start. @default 30000 */
-  graceMs?: number;
-  /** How long requests are still taken after readiness starts failing, before `servers` stop listening, ms. @default 0 */
-  delayMs?: number;
+  /** Longest wait for requests in flight (and then the mesh's own calls), ms or a duration (`'25s'`), from the drain's start; at most 1 h. @default 30000 */
+  graceMs?: Duration;
+  /** How long requests are still taken after readiness starts failing, before `servers` stop listening, ms or a duration (`'5s'`). @default 0 */
+  delayMs?: Duration;
   /** Servers to stop listening after `delayMs`; connections still open when the grace ends are cut. */
   servers?: readonly DrainableServer[];
 }
@@ -60,8 +61,8 @@ function parseDrain(o: Record<string, unknown>, path: string): ParsedDrain {
   servers.forEach((s, i) => {
     if (typeof (s as DrainableServer | null)?.close !== 'function') throw new InvalidConfigError(join(join(path, 'servers'), i), `expected a server (with close()), got ${describe(s)}`);
   });
-  const graceMs = optNumber(o, 'graceMs', path, 30_000, { min: 0, max: 3_600_000 });
-  const delayMs = optNumber(o, 'delayMs', path, 0, { min: 0, max: 3_600_000 });
+  const graceMs = optDurationMs(o, 'graceMs', path, 30_000, { min: 0, max: 3_600_000 });
+  const delayMs = optDurationMs(o, 'delayMs', path, 0, { min: 0, max: 3_600_000 });
   if (delayMs > graceMs) throw new InvalidConfigError(join(path, 'delayMs'), `expected at most graceMs (${graceMs}), got ${delayMs}`);
   return { graceMs, delayMs, servers: servers as DrainableServer[] };
 }

@@ -107,6 +107,9 @@ test("when the grace ends with a request still in flight, its connection is cut,
 test('drain is idempotent, and checks its options before anything starts', async () => {
   expect(() => mesh.drain({ graceMs: -1 })).toThrow(expect.objectContaining({ path: 'drain.graceMs' }));
   expect(() => mesh.drain({ graceMs: 100, delayMs: 200 })).toThrow(expect.objectContaining({ path: 'drain.delayMs' }));
+  // Durations as in the config: '1s' is 1000 ms (and a delay past it is refused), 'soon' none.
+  expect(() => mesh.drain({ graceMs: '1s', delayMs: '1001ms' })).toThrow(expect.objectContaining({ path: 'drain.delayMs', message: expect.stringContaining('at most graceMs (1000)') }));
+  expect(() => mesh.drain({ graceMs: 'soon' as never })).toThrow(expect.objectContaining({ path: 'drain.graceMs' }));
   expect(() => mesh.drain({ servers: [{} as never] })).toThrow(expect.objectContaining({ path: 'drain.servers[0]' }));
   expect(() => mesh.drain({ grace: 5 } as never)).toThrow(InvalidConfigError);
   expect(mesh.stats().inbound!.draining).toBe(false);
