@@ -275,9 +275,10 @@ export class Mesh {
    * Stop discovery and new requests, let in-flight ones finish — their retries included — for up
    * to `graceMs` (default 30 000; a duration as in config: ms or `'30s'`, at most 24 h), then end
    * whatever still runs with MESH_CLOSED and close every connection — upgraded ones (WebSocket,
-   * tunnels) are held for and cut as requests are. Resolves once every request has settled;
-   * nothing is sent after that. Idempotent: later calls return the same promise. Options that are
-   * wrong reject it with an InvalidConfigError at `close.graceMs`, and nothing closes.
+   * tunnels) are held for and cut as requests are. A discovery source whose `stop()` has not
+   * settled when the grace ends is left behind (warned of). Resolves once every request has
+   * settled; nothing is sent after that. Idempotent: later calls return the same promise. Options
+   * that are wrong reject it with an InvalidConfigError at `close.graceMs`, and nothing closes.
    */
   close(options?: { graceMs?: Duration } | null): Promise<void> {
     if (this.#closing === null) {

@@ -104,7 +104,9 @@ export class Service implements CallEnv {
     this.#health = this.#newHealth(config);
     this.#discovery = new ServiceDiscovery(config.name, deps);
     this.#endpoints = new EndpointSet(config, { log: deps.log, cut: () => this.#shutdown.cut, hostHeader: () => this.hostHeader });
-    this.#shutdown = new Shutdown(this.#endpoints);
+    this.#shutdown = new Shutdown(this.#endpoints, (graceMs) =>
+      deps.log.warn(`service ${this.name}: discovery had not stopped when the grace of ${graceMs} ms ended; closing without waiting for it`),
+    );
     this.#readLoad(config);
     this.#balancerDeps = balancerDeps(config.name, deps.random, deps.now);
     this.#targets = new ServiceTargets(config);

@@ -1,11 +1,12 @@
 /**
  * How a service ends, and the requests it must see settle first. `close(graceMs)`: nothing new is
  * admitted (`closed`); the service's own parts stop (`stopParts`: discovery, health, pipelines,
- * TLS); the requests in flight — retries included — go on within the grace; whatever still runs
- * when it ends is cut (`cut`: MESH_CLOSED, no retry, nothing counted against an endpoint: the
- * layers read it); then the pools close, and nothing is sent or created after that. It resolves
- * once every request has settled. `destroy()` is a close with no grace, also when a close is
- * already waiting out its grace.
+ * TLS) and the grace starts, both at once; the requests in flight — retries included — go on
+ * within the grace; whatever still runs when it ends is cut (`cut`: MESH_CLOSED, no retry, nothing
+ * counted against an endpoint: the layers read it); a part whose stop has not settled by then (a
+ * discovery source's `stop()` that hangs) is left behind, told to `stalled`; then the pools close,
+ * and nothing is sent or created after that. It resolves once every request has settled.
+ * `destroy()` is a close with no grace, also when a close is already waiting out its grace.
  *
  * An upgraded connection (a WebSocket, a CONNECT tunnel: the endpoint's socket, handed to the
  * caller when its request settled) holds a close as a request does: the grace waits for it to
@@ -32,9 +33,12 @@ export class Shutdown {
   #endGrace: (() => void) | null = null;
   #closing: Promise<void> | null = null;
   #destroyed = false;
+  readonly #stalled: (graceMs: number) => void;
 
-  constructor(endpoints: EndpointSet) {
+  /** `stalled(graceMs)`: the parts had not stopped when the grace ended; close went on without them. */
+  constructor(endpoints: EndpointSet, stalled: (graceMs: number) => void) {
     this.#endpoints = endpoints;
+    this.#stalled = stalled;
   }
 
   /** `call` settled, or left for another service: once none is left, a waiting close goes on. */
@@ -68,20 +72,38 @@ export class Shutdown {
 
   async #close(graceMs: number, stopParts: () => Promise<void>): Promise<void> {
     this.closed = true;
-    await stopParts();
-    if (this.live.size > 0 || this.#tunnels.size > 0) {
+    let stopped = false;
+    const done = (): void => void (stopped = true);
+    // The grace counts from here, not from when the parts have stopped: a source's stop() that is
+    // slow or never settles must not stretch it. (What a stop rejects with is logged by the part:
+    // ServiceDiscovery.stop.)
+    const stopping = stopParts().then(done, done);
+    const idle = (): boolean => this.live.size === 0 && this.#tunnels.size === 0;
+    // With nothing in flight, a stop that settles at once (most do) leaves nothing to wait for: no timer.
+    if (idle()) await Promise.race([stopping, nextTurn()]);
+    if (!stopped || !idle()) {
       let timer: NodeJS.Timeout | undefined;
       await new Promise<void>((resolve) => {
-        this.#settled = this.#endGrace = resolve;
+        const check = (): void => {
+          if (stopped && idle()) resolve();
+        };
+        this.#settled = check;
+        this.#endGrace = resolve;
+        void stopping.then(check);
         timer = setTimeout(resolve, this.#destroyed ? 0 : graceMs);
       });
       this.#endGrace = null;
       clearTimeout(timer);
+      if (!stopped) {
+        // A stop that settles in a few ticks (a destroy right after close) is not one left behind.
+        await Promise.race([stopping, nextTurn()]);
+        if (!stopped) this.#stalled(this.#destroyed ? 0 : graceMs);
+      }
       this.cut = true;
       for (const socket of this.#tunnels) socket.destroy();
       this.#tunnels.clear();
-      if (this.live.size > 0) await this.#cutOff();
     }
+    if (this.live.size > 0) await this.#cutOff();
     this.cut = true;
     await this.#endpoints.close();
   }
@@ -97,4 +119,9 @@ export class Shutdown {
       await settled;
     }
   }
+}
+
+/** Settles on the next turn of the event loop, once every promise job queued before it has run. */
+function nextTurn(): Promise<void> {
+  return new Promise((resolve) => setImmediate(resolve));
 }

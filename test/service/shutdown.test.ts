@@ -1,9 +1,11 @@
-// How close() takes its grace. Its options are read with the config's duration rule (ms or '1s',
-// at most 24 h) and a wrong one rejects the promise close returns, closing nothing.
+// How close() takes its grace, and what it waits for. Its options are read with the config's
+// duration rule (ms or '1s', at most 24 h) and a wrong one rejects the promise close returns,
+// closing nothing. The grace counts from close itself: a discovery source whose stop() is slow
+// or never settles neither stretches it nor holds close forever — it is left behind, warned of.
 import http from 'node:http';
 import { afterEach, beforeEach, expect, test, vi } from 'vitest';
 import { request } from 'undici';
-import { createMesh, type Mesh } from '../../src/index.js';
+import { createMesh, parseEndpointSpec, type DiscoveryContext, type Mesh, type MeshConfig } from '../../src/index.js';
 import { closeAll, startBackends, type Backend } from '../support/backend.js';
 
 let backends: Backend[];
@@ -41,6 +43,20 @@ function hanging(m: Mesh, service = 'api'): { outcome: Promise<string>; settled:
   );
   void outcome.finally(() => (done = true));
   return { outcome, settled: () => done };
+}
+
+/** A mesh whose service `api` is found by a custom discovery, whose stop() returns `stop()`. */
+function meshWithStop(stop: () => Promise<void>, warnings: string[]): Mesh {
+  return createMesh({
+    logger: { debug: () => {}, warn: (m: string) => void warnings.push(m) },
+    discoveries: {
+      custom: (_o: unknown, ctx: DiscoveryContext) => {
+        ctx.update([parseEndpointSpec(backends[0]!.url, 'custom')]);
+        return { stop };
+      },
+    },
+    services: { api: { discovery: { type: 'custom' } } },
+  } as unknown as MeshConfig);
 }
 
 test('a wrong graceMs rejects the promise close returns (no throw) at close.graceMs, and nothing closes', async () => {
@@ -87,4 +103,46 @@ test("graceMs takes a duration string: '1s' lets a request in flight run 1000 ms
   vi.useRealTimers();
   expect(await req.outcome).toBe('MESH_CLOSED');
   await closing;
+});
+
+test("the grace counts from close, not from when discovery's stop() settled", async () => {
+  const warnings: string[] = [];
+  let stopped!: () => void;
+  mesh = meshWithStop(() => new Promise<void>((resolve) => (stopped = resolve)), warnings);
+  const req = hanging(mesh);
+  await arrived;
+  vi.useFakeTimers({ toFake: ['setTimeout', 'clearTimeout'] });
+  const closing = mesh.close({ graceMs: 100 });
+  await vi.advanceTimersByTimeAsync(60);
+  stopped(); // the source took 60 ms to stop
+  await vi.advanceTimersByTimeAsync(39);
+  expect(req.settled()).toBe(false);
+  await vi.advanceTimersByTimeAsync(1); // 100 ms after close: the grace is over
+  vi.useRealTimers();
+  expect(await req.outcome).toBe('MESH_CLOSED');
+  await closing;
+  expect(warnings).toEqual([]); // it did stop within the grace
+});
+
+test("a discovery stop() that never settles does not hold close: it is left behind, warned of", async () => {
+  const warnings: string[] = [];
+  mesh = meshWithStop(() => new Promise<void>(() => {}), warnings);
+  const req = hanging(mesh);
+  await arrived;
+  await mesh.close({ graceMs: 0 });
+  expect(await req.outcome).toBe('MESH_CLOSED');
+  expect(warnings).toEqual(['meshlet:service:api: service api: discovery had not stopped when the grace of 0 ms ended; closing without waiting for it']);
+});
+
+test('a stop() left behind that rejects later is still logged', async () => {
+  const warnings: string[] = [];
+  let fail!: (e: Error) => void;
+  const stopping = new Promise<void>((_resolve, reject) => (fail = reject));
+  mesh = meshWithStop(() => stopping, warnings);
+  await mesh.close({ graceMs: 0 });
+  expect(warnings).toHaveLength(1);
+  fail(new Error('registry unreachable'));
+  await stopping.catch(() => {});
+  await new Promise((resolve) => setImmediate(resolve));
+  expect(warnings[1]).toBe('meshlet:service:api: service api: stopping discovery failed: registry unreachable');
 });
