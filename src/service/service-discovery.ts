@@ -79,10 +79,12 @@ export class ServiceDiscovery {
   /**
    * Discovery failed: counted and announced always; warned about once per change of state. The
    * message is redacted here, whatever the source (a custom one too): what looks like a credential
-   * never reaches the events, the logger or the stats.
+   * never reaches the events, the logger or the stats. A source that was stopped (the service
+   * closed) may still report what it was doing: that is dropped, at debug.
    */
   #error(err: Error, known: number): void {
     const message = redact(err instanceof Error ? err.message : String(err));
+    if (this.#stop.signal.aborted) return this.#log.debug(`service ${this.#service}: discovery stopped; a late error dropped: ${message}`);
     this.errors++;
     this.lastError = message;
     this.#events.emit('discovery-error', { service: this.#service, message });

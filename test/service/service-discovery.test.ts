@@ -29,3 +29,23 @@ test("a custom source's error that quotes a credential is redacted in stats, eve
   expect(events).toHaveLength(1);
   expect(warnings).toHaveLength(1);
 });
+
+test("once the service closed, its source's late reports are dropped: no warning, no event, not counted", async () => {
+  const warnings: string[] = [];
+  const debug: string[] = [];
+  const events: string[] = [];
+  let ctx: { error(e: Error): void; update(specs: unknown[]): void; signal: AbortSignal } | null = null;
+  mesh = createMesh({
+    logger: { debug: (m: string) => void debug.push(m), warn: (m: string) => void warnings.push(m) },
+    discoveries: { registry: (_o: unknown, c: typeof ctx) => ((ctx = c), { stop() {} }) },
+    services: { a: { discovery: { type: 'registry' } } },
+  } as unknown as MeshConfig);
+  mesh.on('discovery-error', (e) => void events.push(e.message));
+  await mesh.close({ graceMs: 0 });
+  expect(ctx!.signal.aborted).toBe(true);
+  ctx!.error(new Error('late: the watch ended'));
+  expect(warnings).toEqual([]);
+  expect(events).toEqual([]);
+  expect(mesh.stats().services.a).toMatchObject({ discoveryErrors: 0, lastDiscoveryError: undefined });
+  expect(debug.some((m) => m.includes('late: the watch ended'))).toBe(true);
+});
