@@ -30,7 +30,7 @@ export abstract class CallTimers extends PickState {
   protected abstract attemptStartMs(): number;
 
   /** True when the deadline fired (the call was aborted for it). */
-  protected timedOut = false;
+  timedOut = false;
   #deadlineMs = Infinity;
   #deadline: NodeJS.Timeout | null = null;
   #wait: NodeJS.Timeout | null = null;

@@ -34,7 +34,7 @@ import { handoffFor } from './handoff.js';
 import { CrossServiceCounts } from '../layers/forward.js';
 import { buildPipeline, closePipeline, type Pipeline } from './pipeline.js';
 import { EndpointSet } from './endpoint-set.js';
-import { requestEvent, serviceStats, type ServiceStats } from './stats.js';
+import { callFailed, requestEvent, serviceStats, type ServiceStats } from './stats.js';
 import { RetiringPipelines, sameEndpoints, sameHealth } from './reconfigure.js';
 import { balancerDeps, ServiceTargets } from './targets.js';
 import { ServiceDiscovery } from './service-discovery.js';
@@ -82,6 +82,8 @@ export class Service implements CallEnv {
   readonly #from = new CrossServiceCounts();
   readonly #discovery: ServiceDiscovery;
   readonly #shutdown: Shutdown;
+  /** Requests that ended here, and failed (stats.ts: callFailed): `stats()`' own counts, never summed from endpoints that come and go. */
+  readonly #calls = { requests: 0, failures: 0 };
   /** The `request` event, checked once per request. */
   readonly #requestTopic: EventTopic<'request'>;
   /**
@@ -273,6 +275,9 @@ export class Service implements CallEnv {
   ended(call: Call): void {
     // No longer live (a waiting close goes on once its continuation runs, after this returns).
     this.#shutdown.left(call);
+    const calls = this.#calls;
+    calls.requests++;
+    if (callFailed(call)) calls.failures++;
     if (this.#retiring.size > 0) this.#retiring.ended(call, closePipeline);
     const topic = this.#requestTopic;
     if (topic.wanted) topic.emit(requestEvent(call, this.name, this.now()));
@@ -346,6 +351,7 @@ export class Service implements CallEnv {
       config: this.config,
       now: this.now(),
       ready: this.#discovery.ready,
+      calls: this.#calls,
       endpoints: this.#endpoints.all(),
       health: this.#health,
       layers: this.#pipeline.layers,

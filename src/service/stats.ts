@@ -18,6 +18,12 @@ export interface EndpointStats {
   /** `healthy`, `unavailable` (ejected or failing checks), `draining` (removed, finishing in-flight requests). */
   state: 'healthy' | 'unavailable' | 'draining';
   inFlight: number;
+  /**
+   * Attempts this endpoint finished (a retry or hedge sent here is one more), and of them the
+   * failed ones. An endpoint that discovery removed and brought back while it was still draining
+   * is listed twice until the old one has drained: the old one (`draining`, its counters) and the
+   * new one, whose counters start at 0.
+   */
   requests: number;
   failures: number;
   /** Peak-EWMA latency estimate in ms (0 before the first response). */
@@ -41,8 +47,18 @@ export interface ServiceStats extends Omit<LayerStats, 'serviceCircuit' | 'concu
   discovery: string;
   /** True once discovery has answered at least once. */
   ready: boolean;
+  /**
+   * Requests that ended in this service — one per `request` event, whatever their attempts
+   * (retries are `retries`, hedges `hedges`) — since it was made: never less than before, as
+   * endpoints come and go.
+   */
   requests: number;
+  /**
+   * Of `requests`, those that ended with a 5xx status or an error (the event's `error`) — other
+   * than your own abort and MESH_CLOSED (the mesh closing), which say nothing of the service.
+   */
   failures: number;
+  /** Attempts in flight at its endpoints. */
   inFlight: number;
   /** Endpoint-set updates applied. */
   discoveryUpdates: number;
@@ -68,6 +84,8 @@ export interface StatsSources {
   readonly config: ParsedService;
   readonly now: number;
   readonly ready: boolean;
+  /** The service's own counts of requests that ended, and failed. */
+  readonly calls: { readonly requests: number; readonly failures: number };
   readonly endpoints: readonly Endpoint[];
   readonly health: ServiceHealth;
   readonly layers: readonly Layer[];
@@ -78,13 +96,9 @@ export interface StatsSources {
 
 export function serviceStats(s: StatsSources): ServiceStats {
   const eps: EndpointStats[] = [];
-  let requests = 0;
-  let failures = 0;
   let inFlight = 0;
   for (const ep of s.endpoints) {
     const load = ep.load;
-    requests += load.requests;
-    failures += load.failures;
     inFlight += load.inFlight;
     eps.push({
       url: ep.key,
@@ -118,8 +132,8 @@ export function serviceStats(s: StatsSources): ServiceStats {
     balancer: s.config.balancer.name,
     discovery: s.config.discoveryType,
     ready: s.ready,
-    requests,
-    failures,
+    requests: s.calls.requests,
+    failures: s.calls.failures,
     inFlight,
     discoveryUpdates: s.discovery.updates,
     discoveryErrors: s.discovery.errors,
@@ -144,6 +158,17 @@ export function serviceStats(s: StatsSources): ServiceStats {
 function reported(r: ReportedLoad | null, now: number): EndpointStats['reportedLoad'] {
   if (r === null) return undefined;
   return { utilization: r.utilization, qps: r.qps, eps: r.eps, rif: Number.isNaN(r.rif) ? undefined : r.rif, ageMs: now - r.atMs };
+}
+
+/**
+ * Whether a settled call counts in its service's `failures`: a 5xx, or an error that is neither
+ * the caller's own abort nor MESH_CLOSED. A success costs two comparisons.
+ */
+export function callFailed(call: Call): boolean {
+  const error = call.error;
+  if (error === undefined) return call.status >= 500 && call.status <= 599;
+  if ((error as { code?: unknown }).code === 'MESH_CLOSED') return false;
+  return !(call.aborted && !call.timedOut && error === call.reason);
 }
 
 /** The `request` event of a call that settled in `service`, at `nowMs`. */

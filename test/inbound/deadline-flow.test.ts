@@ -94,7 +94,9 @@ test('with nothing left the call fails with DEADLINE_EXCEEDED at once, and is no
   const later = await httpRequest(`${front.url}/`, { headers: { 'grpc-timeout': '100m' } });
   expect(JSON.parse(later.body)).toMatchObject({ code: 'DEADLINE_EXCEEDED', sent: false });
   expect(leaf.received).toHaveLength(0);
-  expect(mesh.stats().services.leaf!.requests).toBe(0);
+  const leafStats = mesh.stats().services.leaf!;
+  expect(leafStats.endpoints.reduce((n, e) => n + e.requests, 0)).toBe(0); // no attempt
+  expect(leafStats.requests).toBe(2); // two calls, each failed at once
 });
 
 test('a call still in flight when the caller\'s deadline runs out is cut with DEADLINE_EXCEEDED', async () => {
