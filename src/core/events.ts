@@ -21,7 +21,11 @@ export interface MeshEventMap {
    * `status 503`, `timeout after 1000 ms`, or the error's code (`ECONNREFUSED`) or name.
    */
   'health-check': { service: string; endpoint: string; healthy: boolean; detail: string };
-  /** A failed attempt is being retried after `delayMs`. */
+  /**
+   * A failed attempt (at `endpoint`) was retried: attempt number `attempt` is being sent now, after
+   * a back-off of `delayMs`. Emitted when the retry is sent, not when it is decided: a request that
+   * ends during the back-off (its caller, its deadline, the mesh closing) emits none.
+   */
   retry: { service: string; endpoint: string; attempt: number; delayMs: number; reason: string };
   /** A retry was refused because its policy's retry budget (the service's, a subset's or a route's) is spent. */
   'retry-budget-exhausted': { service: string; endpoint: string; reason: string };

@@ -46,6 +46,8 @@ export class RetryBudget {
   readonly #window: RollingPair;
   /** Retries refused since creation. */
   exhausted = 0;
+  /** When the last retry was taken, on the budget's clock: what {@link refund} takes to give that one back. */
+  takenAtMs = 0;
 
   constructor(config: ParsedBudget, now: () => number) {
     this.#config = config;
@@ -69,11 +71,16 @@ export class RetryBudget {
       return false;
     }
     w.addB(now);
+    this.takenAtMs = now;
     return true;
   }
 
-  /** Give back what `tryRetry` took, when nothing was sent after all (a hedge with no endpoint to go to). */
-  refund(): void {
-    this.#window.removeB(this.#now());
+  /**
+   * Give back what `tryRetry` took at `atMs` (default: just now), when nothing was sent after all:
+   * a hedge with no endpoint to go to, a retry whose request ended during its back-off.
+   */
+  refund(atMs?: number): void {
+    const now = this.#now();
+    this.#window.removeB(now, atMs ?? now);
   }
 }

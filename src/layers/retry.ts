@@ -14,9 +14,11 @@
  * the defaults, shared by all of these). Each budget counts the requests of the policies that
  * share it — a budget is a share of the requests it covers. The budgets are made with the layer,
  * never per request. The back-off timer keeps the process alive while the request waits on it; a
- * request aborted meanwhile (its caller, its deadline, the mesh closing) is not retried — the
- * budget's token, the retry slot and the `retry` event were spent when the retry was decided,
- * before the wait. On whenever the service, a subset or a route has a retry policy.
+ * request aborted meanwhile (its caller, its deadline, the mesh closing) is not retried: the
+ * budget's token taken when the retry was decided is given back, and the retry is neither counted
+ * (`retries`) nor announced (`retry`), both of which happen when it is sent. The retry slot is
+ * the request's until it ends either way. On whenever the service, a subset or a route has a
+ * retry policy.
  */
 import type { Duplex } from 'node:stream';
 import type { Dispatcher } from 'undici';
@@ -133,8 +135,12 @@ class RetryRun implements AttemptSink {
   readonly #next: Next;
   #held: { reason: string; floorMs: number } | null = null;
   #holdsSlot = false;
-  /** Retries sent (hedges are not retries: call.attempt counts those too). */
+  /** Retries decided (hedges are not retries: call.attempt counts those too). */
   #retries = 0;
+  /** A budget token was taken for a retry not sent yet: given back if the request ends first. */
+  #owed = false;
+  /** When that token was taken (the budget's clock). */
+  #owedAtMs = 0;
 
   constructor(layer: RetryLayer, call: Call, policy: RetryPolicy, next: Next) {
     this.#layer = layer;
@@ -172,10 +178,17 @@ class RetryRun implements AttemptSink {
       layer.events.emit('retry-budget-exhausted', { service: layer.service, endpoint: attempt.endpoint.key, reason });
       return 'budget';
     }
+    if (this.#budget !== null) {
+      this.#owed = true;
+      this.#owedAtMs = this.#budget.takenAtMs;
+    }
     if (!this.#holdsSlot) {
-      // One retry slot per request, held until it ends.
+      // One retry slot per request, held until it ends; a token for a retry never sent goes back.
       this.#holdsSlot = true;
-      this.#call.onEnd(() => layer.limit.retryEnded());
+      this.#call.onEnd(() => {
+        layer.limit.retryEnded();
+        if (this.#owed) this.#budget!.refund(this.#owedAtMs);
+      });
     }
     return 'ok';
   }
@@ -186,9 +199,13 @@ class RetryRun implements AttemptSink {
     const n = call.attempt + 1;
     this.#retries++;
     const delayMs = Math.max(floorMs, backoffMs(this.#policy, this.#retries, layer.random));
-    layer.retries++;
-    layer.events.emit('retry', { service: layer.service, endpoint: attempt.endpoint.key, attempt: n, delayMs, reason });
+    const endpoint = attempt.endpoint.key;
+    // Counted and announced when sent: a request that ends during the back-off (the mesh closing)
+    // was not retried (call.wait does not run this then).
     call.wait(delayMs, () => {
+      this.#owed = false;
+      layer.retries++;
+      layer.events.emit('retry', { service: layer.service, endpoint, attempt: n, delayMs, reason });
       call.attempt = n;
       this.#next(call);
     });

@@ -53,9 +53,16 @@ export class RollingPair {
     this.b++;
   }
 
-  /** Take back one second count from the current bucket (never below zero). */
-  removeB(nowMs: number): void {
-    const k = this.#advance(nowMs);
+  /**
+   * Take back one second count made at `atMs` (default: now) from its bucket, never below zero;
+   * nothing once that bucket has left the window (the count is gone already).
+   */
+  removeB(nowMs: number, atMs: number = nowMs): void {
+    this.#advance(nowMs);
+    const at = Math.floor(atMs / this.#bucketMs);
+    const age = this.#epoch - at;
+    if (age < 0 || age >= BUCKETS) return;
+    const k = ((at % BUCKETS) + BUCKETS) % BUCKETS;
     if (this.#b[k]! > 0) {
       this.#b[k]!--;
       this.b--;

@@ -370,3 +370,60 @@ test('a Retry-After longer than what is left of the deadline is not waited for: 
   expect((await call(m)).status).toBe(503);
   expect(backends[1]!.received).toHaveLength(0);
 });
+
+describe('a retry the request ended before it was sent', () => {
+  /** One endpoint that answers 503; a retry waits a back-off of 30 s (random 0.5 of 60 s). */
+  function slowRetries(retry: ServiceConfig['retry'] = {}): Mesh {
+    backends[0]!.fault = { kind: 'status', status: 503 };
+    mesh = createMesh({
+      random: () => 0.5,
+      services: { api: { endpoints: [backends[0]!.url], outlierDetection: false, circuitBreaker: false, retry: { attempts: 2, backoff: { baseMs: 60_000, maxMs: 60_000 }, ...retry } } },
+    });
+    return mesh;
+  }
+  /** Once the endpoint has finished `n` attempts, the retry of the last one is waiting out its back-off. */
+  const attemptsEnded = (m: Mesh, n: number) => vi.waitFor(() => expect(m.stats().services.api!.endpoints[0]!.requests).toBe(n));
+
+  test('close during the back-off: not retried, not counted in retries, no retry event', async () => {
+    const m = slowRetries();
+    const retries: unknown[] = [];
+    m.on('retry', (e) => void retries.push(e));
+    const outcome = call(m).then(
+      (r) => `status ${r.status}`,
+      (e: { code?: string }) => String(e.code),
+    );
+    await attemptsEnded(m, 1);
+    await m.close({ graceMs: 0 });
+    expect(await outcome).toBe('MESH_CLOSED');
+    expect(backends[0]!.received).toHaveLength(1);
+    expect(m.stats().services.api!.retries).toBe(0);
+    expect(retries).toEqual([]);
+  });
+
+  test("a retry never sent gives its budget token back: the next request's retry is not refused", async () => {
+    // One retry per window (0.1 a second over 10 s, and no share of the requests).
+    const m = slowRetries({ budget: { percent: 0, minRetriesPerSecond: 0.1, windowMs: 10_000 } });
+    const exhausted: unknown[] = [];
+    m.on('retry-budget-exhausted', (e) => void exhausted.push(e));
+    const first = new AbortController();
+    const one = call(m, { signal: first.signal }).catch((e: unknown) => e);
+    await attemptsEnded(m, 1);
+    first.abort(new Error('caller gave up'));
+    expect(await one).toMatchObject({ message: 'caller gave up' });
+
+    const second = new AbortController();
+    let settled = false;
+    const two = call(m, { signal: second.signal }).then(
+      () => (settled = true),
+      () => (settled = true),
+    );
+    await attemptsEnded(m, 2);
+    // Its retry took the token the first one gave back, and waits its back-off.
+    expect(exhausted).toEqual([]);
+    expect(m.stats().services.api!.retryBudgetExhausted).toBe(0);
+    expect(settled).toBe(false);
+    second.abort(new Error('done'));
+    await two;
+    expect(m.stats().services.api!.retries).toBe(0);
+  });
+});
