@@ -162,13 +162,19 @@ function reported(r: ReportedLoad | null, now: number): EndpointStats['reportedL
 
 /**
  * Whether a settled call counts in its service's `failures`: a 5xx, or an error that is neither
- * the caller's own abort nor MESH_CLOSED. A success costs two comparisons.
+ * the caller's own abort nor MESH_CLOSED (but a 5xx the caller cut short counts). A success costs three comparisons.
  */
 export function callFailed(call: Call): boolean {
   const error = call.error;
+  if (call.aborted && !call.timedOut && error === call.reason) {
+    // The caller's own abort (its reason as given, even undefined) is no failure — unless the
+    // response it cut short already was one (a 503 whose body it stopped reading), as the
+    // endpoint's books count it (attempt.ts).
+    const status = call.current?.status ?? 0;
+    return status >= 500 && status <= 599;
+  }
   if (error === undefined) return call.status >= 500 && call.status <= 599;
-  if ((error as { code?: unknown }).code === 'MESH_CLOSED') return false;
-  return !(call.aborted && !call.timedOut && error === call.reason);
+  return (error as { code?: unknown }).code !== 'MESH_CLOSED';
 }
 
 /** The `request` event of a call that settled in `service`, at `nowMs`. */
