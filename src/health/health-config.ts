@@ -47,7 +47,7 @@ export interface CircuitBreakerConfig {
 
 /** Active HTTP health checks. Off unless set. */
 export interface HealthCheckConfig {
-  /** Path requested, e.g. `/healthz`. */
+  /** Path requested, e.g. `/healthz` or `/health?full=1`: URL path and query characters, others percent-encoded. */
   path: string;
   /** @default 10000 */
   intervalMs?: Duration;
@@ -162,12 +162,24 @@ export function parseBreaker(raw: unknown, path: string): ParsedBreaker | null {
   });
 }
 
+/**
+ * What a check's request line may carry after GET: an origin-form request target (RFC 9112 3.2.1),
+ * `/` then path segments and an optional query of RFC 3986 pchar (unreserved, sub-delims, `:`, `@`,
+ * `%XX`), `/` and `?`. Anything else — a space or CR/LF, which would split the request line,
+ * another control character, `#`, a non-ASCII one — is refused here: undici refuses such a path
+ * on every check (UND_ERR_INVALID_ARG) or a server answers 400, and the endpoints go unhealthy.
+ */
+const REQUEST_PATH = /^\/(?:[A-Za-z0-9\-._~!$&'()*+,;=:@/?]|%[0-9A-Fa-f]{2})*$/;
+
 export function parseHealthCheck(raw: unknown, path: string): ParsedHealthCheck | null {
   if (raw === undefined) return null;
   const o = expectObject(raw, path);
   rejectUnknown(o, ['path', 'intervalMs', 'intervalJitterPercent', 'timeoutMs', 'healthyThreshold', 'unhealthyThreshold', 'expectedStatuses'], path);
   const p = optString(o, 'path', path);
   if (p === undefined || !p.startsWith('/')) throw new InvalidConfigError(join(path, 'path'), `required: a path starting with "/", got ${describe(o.path)}`);
+  if (!REQUEST_PATH.test(p)) {
+    throw new InvalidConfigError(join(path, 'path'), `expected a request path and query of URL characters (percent-encode others: no space, control or non-ASCII character), got ${describe(p)}`);
+  }
   let expected: [number, number] = [200, 399];
   if (o.expectedStatuses !== undefined) {
     const e = expectList(o.expectedStatuses, join(path, 'expectedStatuses'), '[lowest, highest] statuses');
