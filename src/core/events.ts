@@ -18,7 +18,8 @@ export interface MeshEventMap {
   circuit: { service: string; endpoint: string; from: string; to: string };
   /**
    * An active health check changed an endpoint's health; `detail` is what the last check saw:
-   * `status 503`, `timeout after 1000 ms`, or the error's code (`ECONNREFUSED`) or name.
+   * `status 503`, `timeout after 1000 ms` (no whole answer in time), the error's code
+   * (`ECONNREFUSED`) or name, or `status 200, body failed: UND_ERR_SOCKET` (the body was cut short).
    */
   'health-check': { service: string; endpoint: string; healthy: boolean; detail: string };
   /**

@@ -3,8 +3,9 @@
  * over its own connection pool, with a timeout. `unhealthyThreshold` failures in a row mark it
  * unhealthy (not picked); `healthyThreshold` passes in a row bring it back. Every pass of a healthy
  * endpoint is reported too (`onPass`): it ends an outlier ejection (Envoy's
- * successful_active_health_check_uneject_host). Checks run beside the traffic: a failing or slow
- * check never blocks a request, and never throws into the process.
+ * successful_active_health_check_uneject_host). A check is its whole answer, headers and body,
+ * within `timeoutMs`: a body that stalls or is cut short fails it. Checks run beside the traffic:
+ * a failing or slow check never blocks a request, and never throws into the process.
  */
 import { clampDelay } from '../core/clock.js';
 import type { Endpoint } from '../core/endpoint.js';
@@ -74,6 +75,7 @@ export class HealthChecker {
     state.running = true;
     let ok = false;
     let detail: string;
+    let status = 0;
     try {
       const pool = ep.poolFor(this.#host);
       const res = await pool.dispatcher.request({
@@ -85,11 +87,16 @@ export class HealthChecker {
         headersTimeout: c.timeoutMs,
         bodyTimeout: c.timeoutMs,
       });
-      await res.body.dump();
-      ok = res.statusCode >= c.expected[0] && res.statusCode <= c.expected[1];
-      detail = `status ${res.statusCode}`;
+      status = res.statusCode;
+      // A check is its whole answer: the body is read to its end within the same timeout (the
+      // signal's), chunk by chunk and dropped — never buffered. A body that stalls, is cut short or
+      // is reset fails the check, as such a response fails a request (a reset). dump() would not
+      // tell: it resolves once the body closes, after an error too.
+      for await (const chunk of res.body) void chunk;
+      ok = status >= c.expected[0] && status <= c.expected[1];
+      detail = `status ${status}`;
     } catch (err) {
-      detail = failureDetail(err, c.timeoutMs);
+      detail = failureDetail(err, c.timeoutMs, status);
     }
     state.running = false;
     if (this.#closed || !this.#states.has(ep)) return;
@@ -120,11 +127,13 @@ export class HealthChecker {
 
 /**
  * A failed check's `detail`, always a string: 'timeout after N ms', else the error's code
- * (ECONNREFUSED) or name. A check times out by its AbortSignal.timeout (a DOMException
- * TimeoutError, whose legacy numeric code, 23, once became the detail) or by undici's header or
- * body timeout (UND_ERR_HEADERS_TIMEOUT), whichever fires first: both read the same.
+ * (ECONNREFUSED) or name — after `status N, body failed: ` when the status had come (the body was
+ * cut short or reset: `status 200, body failed: UND_ERR_SOCKET`). A check times out by its
+ * AbortSignal.timeout (a DOMException TimeoutError, whose legacy numeric code, 23, once became
+ * the detail) or by undici's header or body timeout (UND_ERR_HEADERS_TIMEOUT), whichever fires
+ * first, before the headers or in the body: all read the same.
  */
-function failureDetail(err: unknown, timeoutMs: number): string {
+function failureDetail(err: unknown, timeoutMs: number, status: number): string {
   if ((err as { name?: unknown } | null)?.name === 'TimeoutError' || errorKind(err) === 'timeout') return `timeout after ${timeoutMs} ms`;
-  return errorLabel(err);
+  return status === 0 ? errorLabel(err) : `status ${status}, body failed: ${errorLabel(err)}`;
 }
