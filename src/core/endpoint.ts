@@ -22,12 +22,14 @@ export interface HostPool {
 /**
  * @internal Makes the pools of a service's endpoints (service/endpoint-set.ts; one for them all):
  * an endpoint's first, and — when `perHost` — one for each further Host its requests carry (or
- * null: that Host goes on the first pool).
+ * null: that Host goes on the first pool); and, for the health checker, a connection of the
+ * endpoint's own for its checks (null: none, the checks go over the first pool).
  */
 export interface PoolMaker {
   readonly perHost: boolean;
   primary(endpoint: Endpoint): HostPool;
   forHost(endpoint: Endpoint, host: string): HostPool | null;
+  forChecks(endpoint: Endpoint, host: string): HostPool | null;
 }
 
 /** Most pools an endpoint keeps for Hosts other than its first pool's; further ones share that one. */
@@ -105,7 +107,7 @@ export class Endpoint {
     if (typeof dispatcher !== 'function' && 'primary' in dispatcher) this.#maker = dispatcher;
     else {
       const make = typeof dispatcher === 'function' ? dispatcher : () => dispatcher;
-      this.#maker = { perHost: false, primary: (ep) => ({ dispatcher: make(), host: ep.authority }), forHost: () => null };
+      this.#maker = { perHost: false, primary: (ep) => ({ dispatcher: make(), host: ep.authority }), forHost: () => null, forChecks: () => null };
     }
     this.load = load;
     this.picked = Object.freeze({ type: 'pick' as const, endpoint: this });
@@ -150,6 +152,16 @@ export class Endpoint {
     if (made === null) return first;
     (this.#byHost ??= new Map()).set(host, made);
     return made;
+  }
+
+  /**
+   * @internal A dispatcher of this endpoint's own for its health checks, made now for `host` (the
+   * Host they carry), dialled as its pools are, and closed by the caller (health/health-check.ts):
+   * a check that hangs then holds no connection a request waits for. Null for an endpoint made
+   * with a dispatcher rather than a service's {@link PoolMaker}: its checks go over that one.
+   */
+  checkPool(host: string): HostPool | null {
+    return this.#maker.forChecks(this, host);
   }
 
   /** Every pool made so far; from now on none is made for a new Host. */

@@ -209,10 +209,10 @@ export class ServiceHealth {
     return { health, ejections: s.ejections };
   }
 
-  /** Stop every timer (ejection expiry, sweeps, health checks, window rotation). */
-  close(): void {
+  /** Stop every timer (ejection expiry, sweeps, health checks, window rotation); resolves once the checks' connections are gone. */
+  close(): Promise<void> {
     this.#circuits.stop();
-    this.#checker?.close();
+    return this.#checker?.close() ?? Promise.resolve();
   }
 
   #setPanic(active: boolean, available: number, total: number): void {

@@ -1,14 +1,15 @@
 /**
  * Active HTTP health checks: every `intervalMs` (plus jitter) each endpoint is asked for `path`
- * over its own connection pool, with a timeout. `unhealthyThreshold` failures in a row mark it
- * unhealthy (not picked); `healthyThreshold` passes in a row bring it back. Every pass of a healthy
- * endpoint is reported too (`onPass`): it ends an outlier ejection (Envoy's
+ * over a connection of its own for its checks (not its pool's: requests never wait behind a check),
+ * with a timeout. `unhealthyThreshold` failures in a row mark it unhealthy (not picked);
+ * `healthyThreshold` passes in a row bring it back. Every pass of a healthy endpoint is reported
+ * too (`onPass`): it ends an outlier ejection (Envoy's
  * successful_active_health_check_uneject_host). A check is its whole answer, headers and body,
- * within `timeoutMs`: a body that stalls or is cut short fails it. Checks run beside the traffic:
- * a failing or slow check never blocks a request, and never throws into the process.
+ * within `timeoutMs`: a body that stalls or is cut short fails it. Checks run beside the traffic: a
+ * failing or slow check never blocks a request, and never throws into the process.
  */
 import { clampDelay } from '../core/clock.js';
-import type { Endpoint } from '../core/endpoint.js';
+import type { Endpoint, HostPool } from '../core/endpoint.js';
 import { errorLabel } from '../core/errors.js';
 import type { ParsedHealthCheck } from './health-config.js';
 import { errorKind } from './outcome.js';
@@ -21,6 +22,11 @@ export interface CheckState {
   passes: number;
   fails: number;
   running: boolean;
+  /**
+   * The checks' own dispatcher (one connection, made on the first check, destroyed when the
+   * endpoint leaves or the checker closes); null before, or for an endpoint that has none.
+   */
+  pool: HostPool | null;
 }
 
 export class HealthChecker {
@@ -49,13 +55,16 @@ export class HealthChecker {
   }
 
   add(endpoint: Endpoint): CheckState {
-    const state: CheckState = { healthy: true, passes: 0, fails: 0, running: false };
+    const state: CheckState = { healthy: true, passes: 0, fails: 0, running: false, pool: null };
     this.#states.set(endpoint, state);
     return state;
   }
 
+  /** Stop checking `endpoint`: its checks' connection goes (a check in flight is cut, its answer dropped). */
   remove(endpoint: Endpoint): void {
+    const state = this.#states.get(endpoint);
     this.#states.delete(endpoint);
+    if (state?.pool) void destroy(state.pool);
   }
 
   #schedule(): void {
@@ -77,7 +86,8 @@ export class HealthChecker {
     let detail: string;
     let status = 0;
     try {
-      const pool = ep.poolFor(this.#host);
+      // The checks' own connection, never the traffic's: a check that hangs delays no request.
+      const pool = (state.pool ??= ep.checkPool(this.#host)) ?? ep.poolFor(this.#host);
       const res = await pool.dispatcher.request({
         origin: ep.key,
         path: c.path,
@@ -118,11 +128,20 @@ export class HealthChecker {
     }
   }
 
-  close(): void {
+  /** Stop checking; resolves once the checks' connections are gone. */
+  close(): Promise<void> {
     this.#closed = true;
     if (this.#timer !== null) clearTimeout(this.#timer);
     this.#timer = null;
+    const pools: Promise<void>[] = [];
+    for (const state of this.#states.values()) if (state.pool) pools.push(destroy(state.pool));
+    return Promise.all(pools).then(() => {});
   }
+}
+
+/** Destroy a check's dispatcher (a check in flight on it fails, and is dropped); never rejects. */
+function destroy(pool: HostPool): Promise<void> {
+  return pool.dispatcher.destroy().catch(() => {});
 }
 
 /**

@@ -22,8 +22,12 @@
  * name whatever the Host: so such an endpoint keeps one pool per Host (at most MAX_HOST_POOLS;
  * further ones share the first), each made for that Host. An https endpoint without the service's
  * `tls` keeps undici's behaviour (its origin, the Host as the server name).
+ *
+ * With health checks, an endpoint's checks go over a dispatcher of their own (one connection, made
+ * as its first pool is; the checker closes it): a check that hangs holds none of the connections
+ * its requests take.
  */
-import { buildConnector, Pool } from 'undici';
+import { buildConnector, Client, Pool, type Dispatcher } from 'undici';
 import type { EndpointSpec } from '../core/endpoint-spec.js';
 import { overTls } from '../core/endpoint-spec.js';
 import { Endpoint, type HostPool, type PoolMaker } from '../core/endpoint.js';
@@ -102,6 +106,10 @@ export class EndpointSet {
         if (this.#cut()) throw new MeshClosedError();
         return this.#named(ep, host);
       },
+      forChecks: (ep, host) => {
+        if (this.#cut()) throw new MeshClosedError();
+        return this.#forChecks(ep, host);
+      },
     };
   }
 
@@ -166,18 +174,33 @@ export class EndpointSet {
     const tls = this.#tls;
     const service = this.#hostHeader() === 'service' ? this.#namedHost : null;
     const pool = service !== null && (ep.protocol === 'http:' || tls !== null) ? this.#named(ep, service) : null;
-    if (pool !== null) return pool;
-    const connect = tls !== null ? { connect: tls.connect } : { connectTimeout: this.#connectTimeoutMs };
-    return { dispatcher: new Pool(ep.key, { ...this.#poolOptions, ...connect }), host: ep.authority };
+    return pool ?? this.#own(ep);
+  }
+
+  /**
+   * The dispatcher of an endpoint's health checks: an undici Client (one connection, ~ a Pool's
+   * one client) made as its first pool is — for the checks' Host when a URL takes it, else for
+   * the endpoint — with the same options and TLS, so that a check that hangs holds none of the
+   * connections its requests take. Made only for a service with health checks, on its first check.
+   */
+  #forChecks(ep: Endpoint, host: string): HostPool {
+    const named = ep.protocol === 'http:' || this.#tls !== null ? this.#named(ep, host, CLIENT) : null;
+    return named ?? this.#own(ep, CLIENT);
+  }
+
+  /** A pool made for the endpoint's own origin (undici's behaviour: its Host, its server name; the service's TLS, if any). */
+  #own(ep: Endpoint, make: MakeDispatcher = POOL): HostPool {
+    const connect = this.#tls !== null ? { connect: this.#tls.connect } : { connectTimeout: this.#connectTimeoutMs };
+    return { dispatcher: make(ep.key, { ...this.#poolOptions, ...connect }), host: ep.authority };
   }
 
   /**
    * A pool made for `protocol//host` that dials the endpoint's address (with the service's TLS,
    * if any); none when such a URL would not write `host` as it is (`https://orders:443` drops the port).
    */
-  #named(ep: Endpoint, host: string): HostPool | null {
+  #named(ep: Endpoint, host: string, make: MakeDispatcher = POOL): HostPool | null {
     if (urlHost(ep.protocol, host) !== host) return null;
-    return { dispatcher: new Pool(`${ep.protocol}//${host}`, { ...this.#poolOptions, connect: this.#dialer(ep) }), host };
+    return { dispatcher: make(`${ep.protocol}//${host}`, { ...this.#poolOptions, connect: this.#dialer(ep) }), host };
   }
 
   /**
@@ -221,6 +244,12 @@ export class EndpointSet {
     await Promise.allSettled(this.all().map((ep) => ep.destroy()));
   }
 }
+
+type MakeDispatcher = (origin: string, options: Pool.Options) => Dispatcher;
+/** An endpoint's pools. */
+const POOL: MakeDispatcher = (origin, options) => new Pool(origin, options);
+/** Its health checks' one connection (a Client takes a Pool's options and leaves `connections`). */
+const CLIENT: MakeDispatcher = (origin, { connections: _, ...options }) => new Client(origin, options);
 
 /** `name` as the host of a URL of `protocol` writes it, or null when such a URL does not take it. */
 function urlHost(protocol: string, name: string): string | null {

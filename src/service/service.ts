@@ -162,7 +162,7 @@ export class Service implements CallEnv {
     if (this.#shutdown.closed || next.name !== this.name || !sameEndpoints(this.config, next)) return false;
     this.#targets = new ServiceTargets(next, this.#targets);
     if (!sameHealth(this.config, next)) {
-      this.#health.close();
+      void this.#health.close();
       this.#health = this.#newHealth(next);
       this.#health.takeOver(this.#endpoints.active());
     }
@@ -333,12 +333,12 @@ export class Service implements CallEnv {
    */
   #stopParts(): Promise<void> {
     const stopping = this.#discovery.stop();
-    this.#health.close();
+    const health = this.#health.close();
     closePipeline(this.#pipeline);
     this.#retiring.closeAll(closePipeline);
     if (this.#copies !== null) for (const call of [...this.#copies]) call.abort(new MeshClosedError());
     this.#endpoints.closeTls();
-    return stopping;
+    return Promise.all([stopping, health]).then(() => {});
   }
 
   /** Current endpoints (active ones), for stats and tests. */
