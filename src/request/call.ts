@@ -166,12 +166,20 @@ export class Call extends CallController implements AttemptSink, MeshCall {
       const problem = `call.respond was given ${describe(status)}: a status is a whole number from 200 to 599; nothing was answered`;
       return this.fail(new LayerFailedError(this.env.service, 'call.respond', undefined, problem));
     }
-    const body = Buffer.from(text ?? STATUS_CODES[status] ?? '');
     this.#settle(status, undefined);
-    const length = String(body.length);
-    const h = headers === undefined ? { 'content-type': 'text/plain', 'content-length': length } : { ...headers, 'content-length': length };
-    this.#handler.onResponseStart?.(this, status, h, STATUS_CODES[status] ?? '');
-    this.#handler.onResponseData?.(this, body);
+    // 204 and 304 have no body (RFC 9110 §15.3.5, §15.4.5), whatever `text` says, and a 204 no
+    // Content-Length; the answer to a HEAD request has its length but no body bytes.
+    if (status === 204 || status === 304) {
+      const h = headers === undefined ? {} : { ...headers };
+      delete h['content-length'];
+      this.#handler.onResponseStart?.(this, status, h, STATUS_CODES[status] ?? '');
+    } else {
+      const body = Buffer.from(text ?? STATUS_CODES[status] ?? '');
+      const length = String(body.length);
+      const h = headers === undefined ? { 'content-type': 'text/plain', 'content-length': length } : { ...headers, 'content-length': length };
+      this.#handler.onResponseStart?.(this, status, h, STATUS_CODES[status] ?? '');
+      if (this.opts.method !== 'HEAD') this.#handler.onResponseData?.(this, body);
+    }
     this.#handler.onResponseEnd?.(this, {});
   }
 

@@ -104,6 +104,24 @@ test.each([200, 418, 599])('call.respond(%s) answers with it', async (status) =>
   expect(await get(m)).toEqual({ status, body: 'local' });
 });
 
+test.each([204, 304])('call.respond(%s) answers with no body and no content-length, whatever the text', async (status) => {
+  backends = await startBackends(1);
+  const m = meshWith((call) => call.respond(status, 'ignored'));
+  const r = await request('http://api/x', { dispatcher: m.dispatcher });
+  expect(r.statusCode).toBe(status);
+  expect(r.headers['content-length']).toBeUndefined();
+  expect(await r.body.text()).toBe('');
+});
+
+test('call.respond to a HEAD request gives the length of the text and no body bytes', async () => {
+  backends = await startBackends(1);
+  const m = meshWith((call) => call.respond(200, 'local'));
+  const r = await request('http://api/x', { dispatcher: m.dispatcher, method: 'HEAD' });
+  expect(r.statusCode).toBe(200);
+  expect(r.headers['content-length']).toBe('5');
+  expect(await r.body.text()).toBe('');
+});
+
 test.each([
   ['null', null, /given null, not an Error/],
   ['nothing', undefined, /given nothing, not an Error/],
