@@ -4,9 +4,10 @@
  * `rate-limiter-flexible` and `ioredis` are optional peer dependencies, loaded only when a service
  * configures `rateLimit.global` — nothing is imported otherwise.
  *
- * While Redis is unreachable the limit falls back to a per-process in-memory limiter
- * (rate-limiter-flexible's insurance limiter) at `fallbackRequestsPerSecond`, so an outage of the
- * limiter never becomes an outage of the service.
+ * While Redis is unreachable — refusing connections, erroring, or not answering within
+ * `commandTimeoutMs` — the limit falls back to a per-process in-memory limiter
+ * (`RateLimiterMemory`) at `fallbackRequestsPerSecond`, so an outage of the limiter never becomes
+ * an outage of the service: a Redis that hangs costs each request at most `commandTimeoutMs`.
  */
 import { createRequire } from 'node:module';
 import { join as joinPath } from 'node:path';
@@ -17,6 +18,7 @@ import type { Call } from '../request/call.js';
 import type { Layer, Next } from '../request/layer.js';
 import { describe } from '../core/endpoint-spec.js';
 import { expectObject, join, optNumber, optString, rejectUnknown } from '../config/check.js';
+import { optDurationMs, type Duration } from '../config/duration.js';
 
 export interface GlobalRateLimitConfig {
   /** Redis to use: a `redis://` URL or a unix socket path. Or give `client`. */
@@ -29,6 +31,13 @@ export interface GlobalRateLimitConfig {
   keyPrefix?: string;
   /** Per-process rate used while Redis is unreachable. @default requestsPerSecond */
   fallbackRequestsPerSecond?: number;
+  /**
+   * How long a request waits for Redis's answer before the per-process fallback decides for it
+   * (and Redis counts as unreachable until it answers in time again). Also ioredis's
+   * `commandTimeout` on the client meshlet makes; a `client` you pass in is left as it is.
+   * @default 100
+   */
+  commandTimeoutMs?: Duration;
 }
 
 export interface ParsedGlobalRateLimit {
@@ -37,6 +46,7 @@ export interface ParsedGlobalRateLimit {
   readonly requestsPerSecond: number;
   readonly keyPrefix: string;
   readonly fallbackRequestsPerSecond: number;
+  readonly commandTimeoutMs: number;
 }
 
 /** A `redis` that is a `redis://` / `rediss://` URL (which may carry credentials); anything else is a socket path. */
@@ -47,7 +57,7 @@ export function isRedisUrl(target: string): boolean {
 export function parseGlobalRateLimit(raw: unknown, path: string): ParsedGlobalRateLimit | null {
   if (raw === undefined) return null;
   const o = expectObject(raw, path);
-  rejectUnknown(o, ['redis', 'client', 'requestsPerSecond', 'keyPrefix', 'fallbackRequestsPerSecond'], path);
+  rejectUnknown(o, ['redis', 'client', 'requestsPerSecond', 'keyPrefix', 'fallbackRequestsPerSecond', 'commandTimeoutMs'], path);
   if ((o.redis === undefined) === (o.client === undefined)) {
     throw new InvalidConfigError(join(path, 'redis'), 'give exactly one of "redis" (a URL or socket path) and "client"');
   }
@@ -62,11 +72,29 @@ export function parseGlobalRateLimit(raw: unknown, path: string): ParsedGlobalRa
     requestsPerSecond: rps,
     keyPrefix: optString(o, 'keyPrefix', path) ?? 'meshlet',
     fallbackRequestsPerSecond: optNumber(o, 'fallbackRequestsPerSecond', path, rps, { integer: true, min: 1, max: 1e9 }),
+    // Redis answers in well under a millisecond; 100 ms is far past a healthy answer (a GC pause, a
+    // busy instance) and still short enough to add little to a request while Redis hangs.
+    commandTimeoutMs: optDurationMs(o, 'commandTimeoutMs', path, 100, { min: 1, max: 60_000 }),
   });
 }
 
 interface Limiter {
   consume(key: string, points?: number): Promise<unknown>;
+}
+
+/** The shared limit in Redis, and the per-process one that decides while Redis is unreachable. */
+interface Limiters {
+  readonly shared: Limiter;
+  readonly fallback: Limiter;
+}
+
+/** What Redis said: allowed (0), refused for `ms`, or no answer (`why`: an error or the timeout). */
+type RedisAnswer = { readonly ms: number } | { readonly why: string };
+
+/** ms before the next point from a limiter's refusal (a RateLimiterRes), or undefined for an error. */
+function refusedFor(res: unknown): number | undefined {
+  const ms = (res as { msBeforeNext?: unknown } | null)?.msBeforeNext;
+  return typeof ms === 'number' ? Math.max(1, ms) : undefined;
 }
 
 interface RedisLike {
@@ -91,8 +119,9 @@ export function resolveOptional(name: string, path: string, feature: string): st
 /**
  * The global rate-limit layer: one limit shared by every process, kept in Redis by
  * rate-limiter-flexible (an optional peer, with ioredis when meshlet makes the client). While
- * Redis is unreachable the per-process insurance limiter (`fallbackRequestsPerSecond`) decides,
- * and the logger is told once when that starts and once when Redis is back. In `wait` mode a
+ * Redis is unreachable (an error, or no answer within `commandTimeoutMs`) the per-process limiter
+ * (`fallbackRequestsPerSecond`) decides, and the logger is told once when that starts and once
+ * when Redis is back (it answers in time, or reconnects). In `wait` mode a
  * refused request waits for its turn within `maxWaitMs`. On only when `rateLimit.global` is set.
  */
 export class GlobalRateLimitLayer implements Layer {
@@ -104,7 +133,7 @@ export class GlobalRateLimitLayer implements Layer {
   readonly #now: () => number;
   readonly #refuse: (call: Call, scope: string) => void;
   readonly #modules: { limiter: string; redis: string | null };
-  #limiter: Promise<Limiter> | null = null;
+  #limiter: Promise<Limiters> | null = null;
   #client: RedisLike | null = null;
   #owned = false;
   /** Redis unreachable: warned of once when it starts, and once when Redis is back. */
@@ -135,23 +164,23 @@ export class GlobalRateLimitLayer implements Layer {
   }
 
   async #admit(call: Call, next: Next, startedMs: number): Promise<void> {
-    let limiter: Limiter;
+    let limiters: Limiters;
     try {
-      limiter = await this.#limiter!;
+      limiters = await this.#limiter!;
     } catch (err) {
       call.fail(new InvalidConfigError('rateLimit.global', `the shared limiter could not be created: ${(err as Error).message}`));
       return;
     }
     if (call.done) return;
+    const answer = await this.#ask(limiters.shared);
     let verdict: number;
-    try {
-      await limiter.consume(this.#service, 1);
-      verdict = 0;
-    } catch (res) {
-      const ms = (res as { msBeforeNext?: number }).msBeforeNext;
-      // A plain Error means Redis and the insurance limiter both failed: let the request through.
-      verdict = typeof ms === 'number' ? Math.max(1, ms) : 0;
-      if (typeof ms !== 'number') this.#setDegraded(true, (res as Error)?.message);
+    if ('ms' in answer) {
+      this.#setDegraded(false); // an answer in time: Redis is back, if it was away
+      verdict = answer.ms;
+    } else {
+      this.#setDegraded(true, answer.why);
+      // The fallback failing too (it should not: it is in memory) lets the request through.
+      verdict = await limiters.fallback.consume(this.#service, 1).then(() => 0, (res: unknown) => refusedFor(res) ?? 0);
     }
     if (call.done) return;
     if (verdict === 0) return next(call);
@@ -160,7 +189,32 @@ export class GlobalRateLimitLayer implements Layer {
     call.wait(verdict, () => void this.#admit(call, next, startedMs));
   }
 
-  async #create(): Promise<Limiter> {
+  /**
+   * Redis's verdict, waited for at most `commandTimeoutMs`: a Redis that accepts the connection
+   * and never answers (stopped, swapping, a long script) must cost a request no more than that,
+   * whoever made the client. An answer that comes later is dropped (its point stays counted).
+   */
+  async #ask(shared: Limiter): Promise<RedisAnswer> {
+    const ms = this.#config.commandTimeoutMs;
+    let timer: NodeJS.Timeout | undefined;
+    const late = new Promise<RedisAnswer>((resolve) => {
+      timer = setTimeout(resolve, ms, { why: `no answer within ${ms} ms` });
+    });
+    const answered = shared.consume(this.#service, 1).then(
+      (): RedisAnswer => ({ ms: 0 }),
+      (res: unknown): RedisAnswer => {
+        const refused = refusedFor(res);
+        return refused === undefined ? { why: (res as Error | null)?.message ?? String(res) } : { ms: refused };
+      },
+    );
+    try {
+      return await Promise.race([answered, late]);
+    } finally {
+      clearTimeout(timer);
+    }
+  }
+
+  async #create(): Promise<Limiters> {
     const rlf = (await import(pathToFileURL(this.#modules.limiter).href)) as {
       RateLimiterRedis: new (o: object) => Limiter;
       RateLimiterMemory: new (o: object) => Limiter;
@@ -177,7 +231,7 @@ export class GlobalRateLimitLayer implements Layer {
       const mod = (await import(pathToFileURL(this.#modules.redis!).href)) as { default?: unknown; Redis?: unknown };
       const Redis = (mod.Redis ?? mod.default) as new (...args: unknown[]) => RedisLike;
       const target = this.#config.redis!;
-      const options = { enableOfflineQueue: false, maxRetriesPerRequest: 1, lazyConnect: false };
+      const options = { enableOfflineQueue: false, maxRetriesPerRequest: 1, lazyConnect: false, commandTimeout: this.#config.commandTimeoutMs };
       client = isRedisUrl(target) ? new Redis(target, options) : new Redis({ path: target, ...options });
       listen(client);
       this.#owned = true;
@@ -195,14 +249,18 @@ export class GlobalRateLimitLayer implements Layer {
     if (!this.#owned) listen(client);
     this.#client = client;
     if (this.#closed) this.close();
-    return new rlf.RateLimiterRedis({
-      storeClient: client,
-      points: this.#config.requestsPerSecond,
-      duration: 1,
-      keyPrefix: this.#config.keyPrefix,
-      rejectIfRedisNotReady: true,
-      insuranceLimiter: new rlf.RateLimiterMemory({ points: this.#config.fallbackRequestsPerSecond, duration: 1 }),
-    });
+    // No insuranceLimiter on the Redis limiter: #admit asks the fallback itself, for a Redis that
+    // errs and for one that does not answer in time alike, and so knows which of the two decided.
+    return {
+      shared: new rlf.RateLimiterRedis({
+        storeClient: client,
+        points: this.#config.requestsPerSecond,
+        duration: 1,
+        keyPrefix: this.#config.keyPrefix,
+        rejectIfRedisNotReady: true,
+      }),
+      fallback: new rlf.RateLimiterMemory({ points: this.#config.fallbackRequestsPerSecond, duration: 1 }),
+    };
   }
 
   #setDegraded(degraded: boolean, why?: string): void {

@@ -144,7 +144,7 @@ function rateLimitToJSON(r: ParsedRateLimit): Json {
     mode: r.mode,
     maxWaitMs: r.maxWaitMs,
     perEndpoint: r.perEndpoint === null ? undefined : { requestsPerSecond: r.perEndpoint.requestsPerSecond, burst: r.perEndpoint.burst },
-    global: g === null ? undefined : clean({ redis: g.redis === undefined || hasCredentials(g.redis) ? undefined : g.redis, requestsPerSecond: g.requestsPerSecond, keyPrefix: g.keyPrefix, fallbackRequestsPerSecond: g.fallbackRequestsPerSecond }),
+    global: g === null ? undefined : clean({ redis: g.redis === undefined || hasCredentials(g.redis) ? undefined : g.redis, requestsPerSecond: g.requestsPerSecond, keyPrefix: g.keyPrefix, fallbackRequestsPerSecond: g.fallbackRequestsPerSecond, commandTimeoutMs: g.commandTimeoutMs }),
   });
 }
 

@@ -4,7 +4,7 @@ import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { afterAll, beforeAll, describe, expect, test, vi } from 'vitest';
+import { afterAll, beforeAll, describe, expect, onTestFinished, test, vi } from 'vitest';
 import { request } from 'undici';
 import { createMesh } from '../../src/index.js';
 import { closeAll, startBackends, type Backend } from '../support/backend.js';
@@ -44,6 +44,41 @@ async function stopRedis(): Promise<void> {
   redis.kill('SIGTERM');
   await p;
   redis = null;
+}
+
+/** A logger that keeps its warnings, and `warned(re)`: resolves once one matching `re` was logged (bounded by the test's timeout). */
+function recordingLogger() {
+  const warnings: string[] = [];
+  const waiters: { re: RegExp; resolve: () => void }[] = [];
+  const logger = {
+    debug: () => {},
+    warn: (line: string) => {
+      warnings.push(line);
+      for (const w of waiters.splice(0)) if (w.re.test(line)) w.resolve();
+      else waiters.push(w);
+    },
+  };
+  const warned = (re: RegExp): Promise<void> =>
+    warnings.some((l) => re.test(l)) ? Promise.resolve() : new Promise((resolve) => waiters.push({ re, resolve }));
+  return { warnings, logger, warned };
+}
+
+const unreachable = /global rate limit: Redis unreachable/;
+const back = /global rate limit: Redis reachable again/;
+
+/**
+ * Run `body` with redis-server stopped (SIGSTOP: its connections stay open, nothing answers). It
+ * gets SIGCONT back when `body` settles, and when the test ends (a test that timed out included).
+ */
+async function whileStopped<T>(body: () => Promise<T>): Promise<T> {
+  const pid = redis!.pid!;
+  onTestFinished(() => void process.kill(pid, 'SIGCONT'));
+  process.kill(pid, 'SIGSTOP');
+  try {
+    return await body();
+  } finally {
+    process.kill(pid, 'SIGCONT');
+  }
 }
 
 describe.skipIf(!hasRedis)('global rate limit through Redis', () => {
@@ -135,21 +170,7 @@ describe.skipIf(!hasRedis)('global rate limit through Redis', () => {
   });
 
   test('the logger is warned once when Redis goes away, however many requests fall back, and once when it is back', async () => {
-    const warnings: string[] = [];
-    const waiters: { re: RegExp; resolve: () => void }[] = [];
-    const logger = {
-      debug: () => {},
-      warn: (line: string) => {
-        warnings.push(line);
-        for (const w of waiters.splice(0)) if (w.re.test(line)) w.resolve();
-        else waiters.push(w);
-      },
-    };
-    /** Resolves once a warning matching `re` was logged (bounded by the test's timeout). */
-    const warned = (re: RegExp): Promise<void> =>
-      warnings.some((l) => re.test(l)) ? Promise.resolve() : new Promise((resolve) => waiters.push({ re, resolve }));
-    const unreachable = /global rate limit: Redis unreachable/;
-    const back = /global rate limit: Redis reachable again/;
+    const { warnings, logger, warned } = recordingLogger();
     const m = createMesh({
       logger,
       services: {
@@ -177,6 +198,60 @@ describe.skipIf(!hasRedis)('global rate limit through Redis', () => {
     } finally {
       await m.close();
       if (!redis) await startRedis();
+    }
+  });
+
+  test('a Redis that stops answering (connection open, no replies) does not hold requests: the fallback decides, and the logger is told once', async () => {
+    const { warnings, logger, warned } = recordingLogger();
+    const m = createMesh({
+      logger,
+      services: {
+        api: {
+          endpoints: [backends[0]!.url],
+          rateLimit: { global: { redis: socket, requestsPerSecond: 1_000, fallbackRequestsPerSecond: 2, keyPrefix: `s${Date.now()}` } },
+        },
+      },
+    });
+    try {
+      expect(await status(m)).toBe(200); // connected: the shared limit applies
+      const frozen = await whileStopped(() => Promise.all([status(m), status(m), status(m)]));
+      // Each settled, by the per-process limit of 2/s: two through, one refused.
+      expect(frozen.filter((r) => r === 200)).toHaveLength(2);
+      expect(frozen.filter((r) => r === 'RATE_LIMITED')).toHaveLength(1);
+      expect(warnings.filter((l) => unreachable.test(l))).toHaveLength(1);
+      expect(warnings.find((l) => unreachable.test(l))).toMatch(/no answer within 100 ms|Command timed out/); // ours or ioredis's commandTimeout, whichever first
+      // Redis answers again: the next request is decided by it, and the logger hears it is back.
+      expect(await status(m)).toBe(200);
+      await warned(back);
+      expect(warnings).toHaveLength(2);
+    } finally {
+      await m.close();
+    }
+  });
+
+  test('a client you pass in gets the same bound without its options being changed', async () => {
+    const { Redis } = await import('ioredis');
+    const client = new Redis({ path: socket });
+    await new Promise((resolve) => client.once('ready', resolve));
+    const { warnings, logger } = recordingLogger();
+    const m = createMesh({
+      logger,
+      services: {
+        api: {
+          endpoints: [backends[0]!.url],
+          rateLimit: { global: { client, requestsPerSecond: 1_000, fallbackRequestsPerSecond: 1_000, commandTimeoutMs: '50ms', keyPrefix: `c${Date.now()}` } },
+        },
+      },
+    });
+    try {
+      expect(await status(m)).toBe(200);
+      expect(await whileStopped(() => Promise.all([status(m), status(m)]))).toEqual([200, 200]);
+      expect(warnings.filter((l) => unreachable.test(l))).toHaveLength(1);
+      expect(warnings.find((l) => unreachable.test(l))).toContain('no answer within 50 ms');
+      expect(client.options.commandTimeout).toBeUndefined(); // theirs: untouched
+    } finally {
+      await m.close();
+      client.disconnect();
     }
   });
 });
