@@ -18,6 +18,12 @@ export default defineConfig({
   clean: true,
   target: 'node22',
   platform: 'node',
+  // Code that needs its own file's path uses CommonJS's __filename (tsc reads src/ as CommonJS, so
+  // import.meta is not allowed there); the ESM build gets it as import.meta.filename. Not tsup's
+  // `shims`: its ESM shim is a chunk imported before ./node-check.mjs (see above).
+  esbuildOptions(options, { format }) {
+    if (format === 'esm') options.define = { ...options.define, __filename: 'import.meta.filename' };
+  },
   esbuildPlugins: [
     {
       name: 'node-check-stays-external',

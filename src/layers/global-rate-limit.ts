@@ -10,7 +10,7 @@
  * an outage of the service: a Redis that hangs costs each request at most `commandTimeoutMs`.
  */
 import { createRequire } from 'node:module';
-import { join as joinPath } from 'node:path';
+import { isAbsolute, join as joinPath } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { InvalidConfigError } from '../core/errors.js';
 import { StateWarning, type Logger } from '../core/log.js';
@@ -104,16 +104,25 @@ interface RedisLike {
 }
 
 /**
- * Where an optional package is installed, resolved as the application would resolve it (from
- * the working directory); throws InvalidConfigError naming the package when it is missing, so a
- * configured feature never switches itself off.
+ * Where an optional package is installed: resolved from meshlet's own file, as any of its imports
+ * would be (an optional peer is installed next to meshlet, whatever the working directory), then
+ * from the application's main module, then from the working directory (meshlet bundled into the
+ * app, or linked from elsewhere). Throws InvalidConfigError naming the package when none finds
+ * it, so a configured feature never switches itself off.
  */
 export function resolveOptional(name: string, path: string, feature: string): string {
-  try {
-    return createRequire(joinPath(process.cwd(), 'noop.js')).resolve(name);
-  } catch {
-    throw new InvalidConfigError(path, `${feature} needs the optional package "${name}", which is not installed: npm install ${name}`);
+  // __filename: CommonJS's own in the CJS build; the ESM build defines it as import.meta.filename
+  // (tsup.config.mts), so the source stays valid for tsc, which reads it as CommonJS.
+  const main = process.argv[1];
+  const from = [__filename, ...(main !== undefined && isAbsolute(main) ? [main] : []), joinPath(process.cwd(), 'noop.js')];
+  for (const base of from) {
+    try {
+      return createRequire(base).resolve(name);
+    } catch {
+      // not from here: the next place
+    }
   }
+  throw new InvalidConfigError(path, `${feature} needs the optional package "${name}", which is not installed: npm install ${name}`);
 }
 
 /**

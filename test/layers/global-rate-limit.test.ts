@@ -1,9 +1,9 @@
 // The shared (Redis) rate limit, against a real redis-server started here on a unix socket.
 // Skipped, with the reason, where redis-server is not installed (Debian package: redis-server).
-import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
-import { mkdtempSync, rmSync } from 'node:fs';
+import { execFile, spawn, spawnSync, type ChildProcess } from 'node:child_process';
+import { cpSync, mkdirSync, mkdtempSync, readFileSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { join, resolve } from 'node:path';
 import { afterAll, beforeAll, describe, expect, onTestFinished, test, vi } from 'vitest';
 import { request } from 'undici';
 import { createMesh } from '../../src/index.js';
@@ -16,6 +16,16 @@ let dir: string;
 let socket: string;
 let redis: ChildProcess | null = null;
 let backends: Backend[];
+
+const root = resolve(__dirname, '../..');
+const dist = join(root, 'dist'); // built by `npm test`'s pretest
+
+/** Run a script with the Node this suite runs on, from `cwd` (asynchronously: the backends live in this process). */
+function runNode(file: string, cwd: string): Promise<string> {
+  return new Promise((done) => {
+    execFile(process.execPath, [file], { cwd, encoding: 'utf8', timeout: 15_000 }, (_err, stdout, stderr) => done(`${stdout}${stderr}`));
+  });
+}
 
 /** Start redis-server and wait for its own word that it accepts connections (or for it to exit). */
 async function startRedis(): Promise<void> {
@@ -254,4 +264,65 @@ describe.skipIf(!hasRedis)('global rate limit through Redis', () => {
       client.disconnect();
     }
   });
+
+  // The packages are installed next to meshlet (here: the repository's node_modules); the app
+  // runs from a directory with no node_modules of its own, as a service started from / or a
+  // systemd unit's WorkingDirectory does.
+  for (const kind of ['mjs', 'cjs'] as const) {
+    test(`${kind}: the optional packages are found next to meshlet, whatever the working directory`, async () => {
+      const app = mkdtempSync(join(tmpdir(), 'meshlet-cwd-'));
+      const file = join(app, `main.${kind}`);
+      const load = kind === 'mjs' ? `import { createMesh } from ${JSON.stringify(join(dist, 'index.mjs'))};` : `const { createMesh } = require(${JSON.stringify(join(dist, 'index.js'))});`;
+      writeFileSync(
+        file,
+        `${load}
+         (async () => {
+           const warnings = [];
+           const mesh = createMesh({
+             logger: { debug() {}, warn: (l) => warnings.push(l) },
+             services: { api: { endpoints: [${JSON.stringify(backends[0]!.url)}], rateLimit: { global: { redis: ${JSON.stringify(socket)}, requestsPerSecond: 5 } } } },
+           });
+           const r = await mesh.fetch('http://api/x');
+           await r.arrayBuffer();
+           console.log('status', r.status, 'warnings', warnings.length);
+           await mesh.close();
+         })().catch((e) => console.log(e.code, e.message));`,
+      );
+      try {
+        expect(await runNode(file, app)).toBe('status 200 warnings 0\n');
+      } finally {
+        rmSync(app, { recursive: true, force: true });
+      }
+    });
+  }
+});
+
+test('a configured feature whose optional package is missing fails at createMesh, naming the package', async () => {
+  // An app whose node_modules has meshlet (a copy of the build) and its dependencies, not
+  // rate-limiter-flexible: nothing on the way from meshlet, the main module or the cwd has it.
+  const app = mkdtempSync(join(tmpdir(), 'meshlet-optional-'));
+  const pkg = JSON.parse(readFileSync(join(root, 'package.json'), 'utf8')) as { dependencies: Record<string, string> };
+  const own = join(app, 'node_modules', 'meshletjs');
+  mkdirSync(own, { recursive: true });
+  cpSync(join(root, 'package.json'), join(own, 'package.json'));
+  cpSync(dist, join(own, 'dist'), { recursive: true });
+  for (const dep of Object.keys(pkg.dependencies)) {
+    mkdirSync(join(app, 'node_modules', dep, '..'), { recursive: true });
+    symlinkSync(join(root, 'node_modules', dep), join(app, 'node_modules', dep), 'dir');
+  }
+  const file = join(app, 'main.mjs');
+  writeFileSync(
+    file,
+    `import { createMesh } from 'meshletjs';
+     try { createMesh({ services: { api: { endpoints: ['http://127.0.0.1:1'], rateLimit: { global: { redis: 'redis://127.0.0.1:1', requestsPerSecond: 5 } } } } }); console.log('created'); }
+     catch (e) { console.log(e.code, e.message); }`,
+  );
+  try {
+    const out = await runNode(file, app);
+    expect(out).toContain('INVALID_CONFIG');
+    expect(out).toContain('needs the optional package "rate-limiter-flexible", which is not installed: npm install rate-limiter-flexible');
+    expect(out).not.toContain('created');
+  } finally {
+    rmSync(app, { recursive: true, force: true });
+  }
 });

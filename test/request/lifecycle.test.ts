@@ -407,25 +407,6 @@ describe('every failure a caller sees is a MeshError', () => {
   });
 });
 
-test('a configured feature whose optional package is missing fails at createMesh, naming the package', async () => {
-  const dir = mkdtempSync(join(tmpdir(), 'meshlet-optional-')); // no node_modules here
-  const file = join(dir, 'script.mjs');
-  writeFileSync(
-    file,
-    `import { createMesh } from ${JSON.stringify(join(dist, 'index.mjs'))};
-     try { createMesh({ services: { api: { endpoints: ['http://127.0.0.1:1'], rateLimit: { global: { redis: 'redis://127.0.0.1:1', requestsPerSecond: 5 } } } } }); console.log('created'); }
-     catch (e) { console.log(e.code, e.message); }`,
-  );
-  try {
-    const r = await run(file, dir);
-    expect(r.out).toContain('INVALID_CONFIG');
-    expect(r.out).toContain('rate-limiter-flexible');
-    expect(r.out).not.toContain('created');
-  } finally {
-    rmSync(dir, { recursive: true, force: true });
-  }
-});
-
 test('a logger that throws never breaks a request or discovery', async () => {
   backends = await startBackends(1);
   mesh = createMesh({
