@@ -23,7 +23,7 @@ import { optDurationMs, type Duration } from '../config/duration.js';
 export interface GlobalRateLimitConfig {
   /** Redis to use: a `redis://` URL or a unix socket path. Or give `client`. */
   redis?: string;
-  /** An ioredis (or node-redis) client you own; meshlet never closes it. */
+  /** An ioredis (or node-redis) client you own; meshlet never closes it, nor changes its options, and takes its listeners off it when the mesh closes. */
   client?: unknown;
   /** Requests per second allowed across all processes. */
   requestsPerSecond: number;
@@ -97,8 +97,12 @@ function refusedFor(res: unknown): number | undefined {
   return typeof ms === 'number' ? Math.max(1, ms) : undefined;
 }
 
+type Listener = (...args: unknown[]) => void;
+
 interface RedisLike {
-  on(event: string, listener: (...args: unknown[]) => void): unknown;
+  on(event: string, listener: Listener): unknown;
+  off?(event: string, listener: Listener): unknown;
+  removeListener?(event: string, listener: Listener): unknown;
   status?: string;
   disconnect?(): void;
 }
@@ -125,6 +129,12 @@ export function resolveOptional(name: string, path: string, feature: string): st
   throw new InvalidConfigError(path, `${feature} needs the optional package "${name}", which is not installed: npm install ${name}`);
 }
 
+/** Take `listener` off `client` (an EventEmitter: ioredis, node-redis). */
+function unlisten(client: RedisLike, event: string, listener: Listener): void {
+  if (client.off) client.off(event, listener);
+  else client.removeListener?.(event, listener);
+}
+
 /**
  * The global rate-limit layer: one limit shared by every process, kept in Redis by
  * rate-limiter-flexible (an optional peer, with ioredis when meshlet makes the client). While
@@ -145,6 +155,8 @@ export class GlobalRateLimitLayer implements Layer {
   #limiter: Promise<Limiters> | null = null;
   #client: RedisLike | null = null;
   #owned = false;
+  /** What this layer listens to on the client: taken off a client passed in at close, as it outlives the mesh. */
+  readonly #listening: { client: RedisLike; event: string; listener: Listener }[] = [];
   /** Redis unreachable: warned of once when it starts, and once when Redis is back. */
   readonly #redisDown: StateWarning;
   #closed = false;
@@ -233,8 +245,8 @@ export class GlobalRateLimitLayer implements Layer {
     // Listened for as soon as the client exists: an 'error' with no listener is printed by ioredis
     // itself ("Unhandled error event"), outside the mesh's logger.
     const listen = (c: RedisLike): void => {
-      c.on('error', (err) => this.#setDegraded(true, (err as Error)?.message));
-      c.on('ready', () => this.#setDegraded(false));
+      this.#listen(c, 'error', (err) => this.#setDegraded(true, (err as Error)?.message));
+      this.#listen(c, 'ready', () => this.#setDegraded(false));
     };
     if (client === undefined) {
       const mod = (await import(pathToFileURL(this.#modules.redis!).href)) as { default?: unknown; Redis?: unknown };
@@ -246,12 +258,15 @@ export class GlobalRateLimitLayer implements Layer {
       this.#owned = true;
       // Give the connection a moment, so the first requests use the shared limit, not the fallback.
       if (client.status !== 'ready') {
+        const c = client;
         await new Promise<void>((resolve) => {
-          const t = setTimeout(resolve, 1_000);
-          client!.on('ready', () => {
+          const done = (): void => {
             clearTimeout(t);
+            unlisten(c, 'ready', done);
             resolve();
-          });
+          };
+          const t = setTimeout(done, 1_000);
+          c.on('ready', done);
         });
       }
     }
@@ -278,8 +293,16 @@ export class GlobalRateLimitLayer implements Layer {
     else this.#redisDown.clear('global rate limit: Redis reachable again; the shared limit applies');
   }
 
+  #listen(client: RedisLike, event: string, listener: Listener): void {
+    client.on(event, listener);
+    this.#listening.push({ client, event, listener });
+  }
+
   close(): void {
     this.#closed = true;
+    // Ours goes with the mesh, its 'error' listener kept (a late error must not become ioredis's
+    // "Unhandled error event"; #setDegraded ignores it); yours is left as it was before the mesh.
     if (this.#owned) this.#client?.disconnect?.();
+    else for (const l of this.#listening.splice(0)) unlisten(l.client, l.event, l.listener);
   }
 }

@@ -265,6 +265,33 @@ describe.skipIf(!hasRedis)('global rate limit through Redis', () => {
     }
   });
 
+  test('a client you pass in keeps no listener of a closed mesh', async () => {
+    const { Redis } = await import('ioredis');
+    const client = new Redis({ path: socket });
+    await new Promise((resolve) => client.once('ready', resolve));
+    const before = { error: client.listenerCount('error'), ready: client.listenerCount('ready') };
+    const warned: Error[] = [];
+    const onWarning = (w: Error): void => void warned.push(w);
+    process.on('warning', onWarning);
+    try {
+      // More meshes than EventEmitter's default limit of 10 listeners per event.
+      for (let i = 0; i < 12; i++) {
+        const m = createMesh({
+          logger: { debug: () => {}, warn: () => {} },
+          services: { api: { endpoints: [backends[0]!.url], rateLimit: { global: { client, requestsPerSecond: 1_000, keyPrefix: `k${Date.now()}` } } } },
+        });
+        expect(await status(m)).toBe(200);
+        await m.close();
+      }
+      expect({ error: client.listenerCount('error'), ready: client.listenerCount('ready') }).toEqual(before);
+      expect(warned.filter((w) => w.name === 'MaxListenersExceededWarning')).toEqual([]);
+      expect(client.status).toBe('ready'); // and still yours, connected
+    } finally {
+      process.off('warning', onWarning);
+      client.disconnect();
+    }
+  });
+
   // The packages are installed next to meshlet (here: the repository's node_modules); the app
   // runs from a directory with no node_modules of its own, as a service started from / or a
   // systemd unit's WorkingDirectory does.
