@@ -21,7 +21,7 @@ import { expectObject, join, optNumber, optString, rejectUnknown } from '../conf
 import { optDurationMs, type Duration } from '../config/duration.js';
 
 export interface GlobalRateLimitConfig {
-  /** Redis to use: a `redis://` URL or a unix socket path. Or give `client`. */
+  /** Redis to use: a `redis://` or `rediss://` URL, or the absolute path of a unix socket. Or give `client`. */
   redis?: string;
   /** An ioredis (or node-redis) client you own; meshlet never closes it, nor changes its options, and takes its listeners off it when the mesh closes. */
   client?: unknown;
@@ -51,7 +51,33 @@ export interface ParsedGlobalRateLimit {
 
 /** A `redis` that is a `redis://` / `rediss://` URL (which may carry credentials); anything else is a socket path. */
 export function isRedisUrl(target: string): boolean {
-  return target.startsWith('redis://') || target.startsWith('rediss://');
+  return /^rediss?:\/\//i.test(target);
+}
+
+/**
+ * A `redis` is a `redis://` or `rediss://` URL, or the absolute path of a unix socket. Anything
+ * else — another scheme, a host:port, a mistyped `redis//host`, a relative path — would reach
+ * ioredis as a socket path that is not there, and the limit would stay on its fallback for good
+ * with only a `connect ENOENT` warning: refused here instead. What is shown of the value has
+ * anything before an `@` left out (it may be a password).
+ */
+function checkRedisTarget(target: string, path: string): void {
+  if (isRedisUrl(target)) {
+    if (!URL.canParse(target)) throw new InvalidConfigError(path, 'expected a redis:// or rediss:// URL, got one that does not parse as a URL (not shown: it may hold a password)');
+    return;
+  }
+  if (isAbsolute(target)) return;
+  const shown = describe(target.replace(/[^/@]*@/g, '…@'));
+  const scheme = /^([a-z][a-z0-9+.-]*):\/\//i.exec(target)?.[1];
+  const hint =
+    scheme !== undefined
+      ? `: "${scheme}://" is not a Redis scheme`
+      : /^(?:\[[0-9a-f:.]+\]|[a-z0-9.-]+):\d+$/i.test(target)
+        ? `: for a host and port, write "redis://${target}"`
+        : /^rediss?(?::|\/\/)/i.test(target)
+          ? ': a URL starts with "redis://" or "rediss://"'
+          : ': a socket path must be absolute';
+  throw new InvalidConfigError(path, `expected a redis:// or rediss:// URL, or the absolute path of a unix socket, got ${shown}${hint}`);
 }
 
 export function parseGlobalRateLimit(raw: unknown, path: string): ParsedGlobalRateLimit | null {
@@ -66,8 +92,10 @@ export function parseGlobalRateLimit(raw: unknown, path: string): ParsedGlobalRa
   }
   if (o.requestsPerSecond === undefined) throw new InvalidConfigError(join(path, 'requestsPerSecond'), 'required');
   const rps = optNumber(o, 'requestsPerSecond', path, 0, { integer: true, min: 1, max: 1e9 });
+  const redis = optString(o, 'redis', path);
+  if (redis !== undefined) checkRedisTarget(redis, join(path, 'redis'));
   return Object.freeze({
-    redis: optString(o, 'redis', path),
+    redis,
     client: o.client,
     requestsPerSecond: rps,
     keyPrefix: optString(o, 'keyPrefix', path) ?? 'meshlet',

@@ -353,3 +353,20 @@ test('a configured feature whose optional package is missing fails at createMesh
     rmSync(app, { recursive: true, force: true });
   }
 });
+
+test('a redis that is neither a redis:// URL nor an absolute socket path is refused at createMesh, not taken as a socket that is not there', () => {
+  const make = (redis: string) => () =>
+    createMesh({ services: { api: { endpoints: ['http://127.0.0.1:1'], rateLimit: { global: { redis, requestsPerSecond: 5 } } } } });
+  const at = 'services.api.rateLimit.global.redis';
+  for (const [redis, why] of [
+    ['redis//127.0.0.1:6379', 'a URL starts with "redis://" or "rediss://"'],
+    ['http://127.0.0.1:6379', '"http://" is not a Redis scheme'],
+    ['127.0.0.1:6379', 'for a host and port, write "redis://127.0.0.1:6379"'],
+    ['redis.sock', 'a socket path must be absolute'],
+  ] as const) {
+    expect(make(redis), redis).toThrow(expect.objectContaining({ code: 'INVALID_CONFIG', path: at, message: expect.stringContaining(why) }));
+  }
+  // What is shown of the value leaves out anything before an '@': it may be a password.
+  expect(make('http://user:s3cret@127.0.0.1:6379')).toThrow(expect.objectContaining({ message: expect.not.stringContaining('s3cret') }));
+  expect(make('redis://:s3cret@127.0.0.1:99999')).toThrow(expect.objectContaining({ path: at, message: expect.not.stringContaining('s3cret') }));
+});
