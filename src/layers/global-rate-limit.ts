@@ -27,7 +27,11 @@ export interface GlobalRateLimitConfig {
   client?: unknown;
   /** Requests per second allowed across all processes. */
   requestsPerSecond: number;
-  /** Redis key prefix; the service name is appended. @default 'meshlet' */
+  /**
+   * Redis key prefix: the count is at `<keyPrefix>:<service>`, shared by every mesh on that Redis
+   * with a service of that name (all replicas of a service: by design). Set another to keep an app
+   * whose services have the same names apart. @default 'meshlet'
+   */
   keyPrefix?: string;
   /** Per-process rate used while Redis is unreachable. @default requestsPerSecond */
   fallbackRequestsPerSecond?: number;

@@ -265,6 +265,29 @@ describe.skipIf(!hasRedis)('global rate limit through Redis', () => {
     }
   });
 
+  test('the count is at <keyPrefix>:<service>: a service of the same name shares it, another keyPrefix keeps an app apart', async () => {
+    const name = `keys${Date.now()}`;
+    const config = (keyPrefix?: string) => ({
+      services: { [name]: { endpoints: [backends[0]!.url], rateLimit: { global: { redis: socket, requestsPerSecond: 2, ...(keyPrefix ? { keyPrefix } : {}) } } } },
+    });
+    const get = (m: ReturnType<typeof createMesh>) =>
+      request(`http://${name}/x`, { dispatcher: m.dispatcher }).then(
+        async (r) => (await r.body.dump(), r.statusCode),
+        (e: { code?: string }) => e.code ?? 'error',
+      );
+    const a = createMesh(config());
+    const b = createMesh(config());
+    const other = createMesh(config('other-app'));
+    try {
+      expect([await get(a), await get(b), await get(a)]).toEqual([200, 200, 'RATE_LIMITED']);
+      expect(await get(other)).toBe(200); // a budget of its own
+      const exists = (key: string) => spawnSync('redis-cli', ['-s', socket, 'EXISTS', key], { encoding: 'utf8' }).stdout.trim();
+      expect([exists(`meshlet:${name}`), exists(`other-app:${name}`)]).toEqual(['1', '1']);
+    } finally {
+      await Promise.all([a.close(), b.close(), other.close()]);
+    }
+  });
+
   test('a client you pass in keeps no listener of a closed mesh', async () => {
     const { Redis } = await import('ioredis');
     const client = new Redis({ path: socket });
