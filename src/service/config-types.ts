@@ -142,6 +142,8 @@ export interface PassthroughList {
 
 /** Configuration accepted by `createMesh`. */
 export interface MeshConfig {
+  /** The JSON Schema a config file names for editors (`./node_modules/meshletjs/schema.json`); ignored. */
+  $schema?: string;
   /**
    * Services by logical name; the name is the host callers use (`http://orders/...`). With
    * `istio` it may be left out ({@link IstioMeshConfig}): services then come from the cluster.

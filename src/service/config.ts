@@ -34,7 +34,7 @@ export interface ParsedMeshConfig {
   readonly interceptors: readonly InterceptorFactory[];
 }
 
-const MESH_KEYS = ['services', 'istio', 'unknownHosts', 'namespace', 'clusterDomain', 'balancers', 'discoveries', 'logger', 'random', 'now', 'locality', 'redirects', 'interceptors', 'passthroughDispatcher'];
+const MESH_KEYS = ['services', 'istio', 'unknownHosts', 'namespace', 'clusterDomain', 'balancers', 'discoveries', 'logger', 'random', 'now', 'locality', 'redirects', 'interceptors', 'passthroughDispatcher', '$schema'];
 
 /** Validate the whole config; throws {@link InvalidConfigError} at the first bad field. */
 export function parseMeshConfig(
@@ -44,6 +44,7 @@ export function parseMeshConfig(
 ): ParsedMeshConfig {
   const cfg = expectObject(raw, '');
   rejectUnknown(cfg, MESH_KEYS, '');
+  if (cfg.$schema !== undefined && typeof cfg.$schema !== 'string') throw new InvalidConfigError('$schema', `expected the schema's URL or path, got ${describe(cfg.$schema)}`);
   for (const k of ['random', 'now'] as const) {
     if (cfg[k] !== undefined && typeof cfg[k] !== 'function') {
       throw new InvalidConfigError(k, `expected a function, got ${describe(cfg[k])}`);

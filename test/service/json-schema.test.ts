@@ -67,3 +67,12 @@ test('typos and wrong values fail the schema, as they fail createMesh', () => {
   expect(errors({ services: { a: { endpoints: [], balancer: { type: 'weighted-round-robin', blackoutPeriod: 1 } } } })).not.toEqual([]);
   expect(errors({ services: { a: { endpoints: [], balancer: { type: 'maglev', hashOn: [{ header: 'x', terminal: 1 }] } } } })).not.toEqual([]);
 });
+
+test('a config file that names the schema in $schema (as the README says) passes the schema and createMesh, which ignores it', () => {
+  const config = { $schema: './node_modules/meshletjs/schema.json', services: { orders: { endpoints: ['http://127.0.0.1:3001'] } } };
+  expect(errors(config)).toEqual([]);
+  const m = createMesh(config);
+  meshes.push(m);
+  expect(m.toJSON()).not.toHaveProperty('$schema');
+  expect(() => createMesh({ ...config, $schema: 42 } as never)).toThrowError(/invalid config at \$schema: expected the schema's URL or path, got a number \(42\)/);
+});
