@@ -22,14 +22,16 @@ export interface HostPool {
 /**
  * @internal Makes the pools of a service's endpoints (service/endpoint-set.ts; one for them all):
  * an endpoint's first, and — when `perHost` — one for each further Host its requests carry (or
- * null: that Host goes on the first pool); and, for the health checker, a connection of the
- * endpoint's own for its checks (null: none, the checks go over the first pool).
+ * null: that Host goes on the first pool); for the health checker, a connection of the
+ * endpoint's own for its checks (null: none, the checks go over the first pool); and for mirrored
+ * copies, a pool of their own (null: none, the copies go over the first pool).
  */
 export interface PoolMaker {
   readonly perHost: boolean;
   primary(endpoint: Endpoint): HostPool;
   forHost(endpoint: Endpoint, host: string): HostPool | null;
   forChecks(endpoint: Endpoint, host: string): HostPool | null;
+  forMirrors(endpoint: Endpoint, host: string): HostPool | null;
 }
 
 /** Most pools an endpoint keeps for Hosts other than its first pool's; further ones share that one. */
@@ -81,6 +83,8 @@ export class Endpoint {
   #primary: HostPool | null = null;
   /** Pools for further Hosts (TLS: undici verifies a connection for one server name, the Host's). */
   #byHost: Map<string, HostPool> | null = null;
+  /** The pool of mirrored copies (made with the first copy), or null. */
+  #mirrors: HostPool | null = null;
   readonly #maker: PoolMaker;
   #closing = false;
   /** Frozen pick result so a picker never allocates to return this endpoint. */
@@ -107,7 +111,7 @@ export class Endpoint {
     if (typeof dispatcher !== 'function' && 'primary' in dispatcher) this.#maker = dispatcher;
     else {
       const make = typeof dispatcher === 'function' ? dispatcher : () => dispatcher;
-      this.#maker = { perHost: false, primary: (ep) => ({ dispatcher: make(), host: ep.authority }), forHost: () => null, forChecks: () => null };
+      this.#maker = { perHost: false, primary: (ep) => ({ dispatcher: make(), host: ep.authority }), forHost: () => null, forChecks: () => null, forMirrors: () => null };
     }
     this.load = load;
     this.picked = Object.freeze({ type: 'pick' as const, endpoint: this });
@@ -164,11 +168,26 @@ export class Endpoint {
     return this.#maker.forChecks(this, host);
   }
 
+  /**
+   * @internal The pool of the copies route mirrors send this endpoint (layers/mirror.ts), made on
+   * the first for its Host `host` and then kept, closed with the endpoint's other pools: copies
+   * that hang hold none of the connections its requests take, as Envoy sends a shadow over the
+   * mirror cluster's own pool. The first pool for an endpoint made with a dispatcher rather than a
+   * service's {@link PoolMaker}; null once the endpoint is closing (no copy is sent then).
+   */
+  mirrorPool(host: string): HostPool | null {
+    if (this.#mirrors !== null) return this.#mirrors;
+    if (this.#closing) return null;
+    return (this.#mirrors = this.#maker.forMirrors(this, host) ?? this.poolFor(host));
+  }
+
   /** Every pool made so far; from now on none is made for a new Host. */
   #retire(): Dispatcher[] {
     this.#closing = true;
     const all = this.#byHost === null ? [] : [...this.#byHost.values()].map((p) => p.dispatcher);
     if (this.#primary !== null) all.unshift(this.#primary.dispatcher);
+    const mirrors = this.#mirrors?.dispatcher;
+    if (mirrors !== undefined && !all.includes(mirrors)) all.push(mirrors);
     return all;
   }
 

@@ -18,9 +18,10 @@ export interface Handoff {
   send(call: Call, service: string, subset: string | null, routeIndex: number): void;
   /**
    * Send a copy (a mirror) to `service` (its subset, or the whole) with this handler, which ignores
-   * what comes back; that service keeps the copy's books and ends it when it closes.
+   * what comes back, and a deadline `timeoutMs` away; that service keeps the copy's books and ends
+   * it when it closes.
    */
-  copy(opts: Dispatcher.DispatchOptions, handler: Dispatcher.DispatchHandler, host: string, service: string, subset: string | null): void;
+  copy(opts: Dispatcher.DispatchOptions, handler: Dispatcher.DispatchHandler, host: string, service: string, subset: string | null, timeoutMs: number): void;
 }
 
 /** Requests handed to other services, by service name (stats `routedTo`, `mirroredTo`). */

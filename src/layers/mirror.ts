@@ -4,15 +4,32 @@
  * or of another service of the mesh — with the Host header `<host>-shadow[:port]` as Envoy sends
  * it. A copy never slows or fails the caller: its response is dropped, its failure only counted
  * on the endpoint's books, and copies still running when the mesh closes are aborted: no copy
- * holds a close. A copy to this service goes straight to an endpoint (this layer cancels it at
- * close); one to another service enters that service's request path after its routes (its
- * limits, retry and health apply; its stats count it; its close cancels it). A request with a
- * streamed body is not mirrored (the body can be read once). On only when a route mirrors.
+ * holds a close. A request with a streamed body is not mirrored (the body can be read once).
+ *
+ * A copy has the route's timeout, as Envoy gives a shadow the route's (router.cc: the shadow's
+ * `RequestOptions.setTimeout(timeout_.global_timeout_)`): the caller's own — the route's, else the
+ * subset's, else the service's — else {@link MIRROR_TIMEOUT_MS}, so that a mirror target that
+ * never answers holds nothing for ever.
+ *
+ * A copy to this service goes straight to an endpoint over the endpoint's mirror pool
+ * (Endpoint.mirrorPool: its own connections, as Envoy sends a shadow over the mirror cluster's
+ * pool), never over the pools callers take, and it is not one of the endpoint's or the service's
+ * requests in flight: the balancers that read them (least-request, peak-EWMA, prequal, bounded
+ * hashing) weigh the callers' load only, as an Envoy cluster's balancer counts its own hosts'
+ * requests, not a mirror cluster's. It ends in the endpoint's `requests` (and `failures`). This
+ * layer cancels it at close.
+ *
+ * A copy to another service enters that service's request path after its routes: it is that
+ * service's request (its limits, retry, health, connections and in-flight counts — a mirror
+ * cluster's own in Envoy; its stats count it; its close cancels it), with the sending route's
+ * timeout as its deadline (that service's own timeout too: the earlier holds).
+ * On only when a route mirrors.
  */
 import type { Dispatcher } from 'undici';
-import type { Endpoint } from '../core/endpoint.js';
+import type { Endpoint, HostPool } from '../core/endpoint.js';
 import { hostHeadersOn, withHost } from '../core/headers.js';
 import type { Logger } from '../core/log.js';
+import { MAX_TIMER_MS } from '../request/call-timers.js';
 import type { PickContext } from '../balancers/balancer.js';
 import type { Target } from '../routing/target.js';
 import type { Call } from '../request/call.js';
@@ -21,6 +38,21 @@ import type { ParsedMirror } from './route-destinations.js';
 import type { CrossServiceCounts, Handoff } from './forward.js';
 
 const NO_SKIP: PickContext = { hash: undefined, attempt: 0, skip: () => false };
+
+/**
+ * A copy's timeout when its route, subset and service set none: Envoy's default route timeout
+ * (15 s). Istio turns the route timeout off, and Envoy's shadow then has none; here a copy that
+ * never ends would hold its connection and its place in the mirror pool for ever.
+ */
+export const MIRROR_TIMEOUT_MS = 15_000;
+
+/** The timeouts a caller's request has (the deadline layer's), for its copies. */
+export interface MirrorTimeouts {
+  readonly serviceMs: number;
+  readonly bySubset: ReadonlyMap<Target, number>;
+  /** By route index; undefined: the route sets none. */
+  readonly byRoute: readonly (number | undefined)[];
+}
 
 /** Takes a copy's response to another service and drops it: that service keeps its books. */
 const DROP: Dispatcher.DispatchHandler = {
@@ -35,20 +67,27 @@ class MirrorHandler implements Dispatcher.DispatchHandler {
   #ended = false;
   #controller: Dispatcher.DispatchController | null = null;
   #cancelled = false;
+  #timer: NodeJS.Timeout | null = null;
 
   constructor(
     readonly endpoint: Endpoint,
     readonly inFlight: Set<MirrorHandler>,
+    timeoutMs: number,
   ) {
     inFlight.add(this);
+    // Never keeps the process alive: the copy's socket does while it runs.
+    this.#timer = setTimeout(() => this.cancel('timed out'), Math.min(timeoutMs, MAX_TIMER_MS));
+    this.#timer.unref?.();
   }
   onRequestStart(controller: Dispatcher.DispatchController): void {
     this.#controller = controller;
     if (this.#cancelled) controller.abort(new Error('meshlet: mirror cancelled'));
   }
-  cancel(): void {
+  /** Abort the copy (one still queued in the pool is aborted as it starts). */
+  cancel(why = 'cancelled'): void {
+    if (this.#ended) return;
     this.#cancelled = true;
-    this.#controller?.abort(new Error('meshlet: mirror cancelled'));
+    this.#controller?.abort(new Error(`meshlet: mirror ${why}`));
   }
   onResponseStart(): void {}
   onResponseData(): void {}
@@ -61,8 +100,10 @@ class MirrorHandler implements Dispatcher.DispatchHandler {
   #end(failed: boolean): void {
     if (this.#ended) return;
     this.#ended = true;
+    if (this.#timer !== null) clearTimeout(this.#timer);
+    this.#timer = null;
     this.inFlight.delete(this);
-    this.endpoint.load.end(failed);
+    this.endpoint.load.ended(failed);
   }
 }
 
@@ -74,8 +115,8 @@ export class MirrorLayer implements Layer {
   readonly #handoff: Handoff;
   readonly #counts: CrossServiceCounts;
   readonly #random: () => number;
-  readonly #now: () => number;
   readonly #log: Logger;
+  readonly #timeouts: MirrorTimeouts;
   readonly #inFlight = new Set<MirrorHandler>();
 
   constructor(
@@ -83,15 +124,16 @@ export class MirrorLayer implements Layer {
     whole: Target,
     targets: ReadonlyMap<string, Target>,
     elsewhere: { handoff: Handoff; counts: CrossServiceCounts },
-    deps: { random: () => number; now: () => number; log: Logger },
+    timeouts: MirrorTimeouts,
+    deps: { random: () => number; log: Logger },
   ) {
     this.#byRoute = byRoute;
+    this.#timeouts = timeouts;
     this.#whole = whole;
     this.#targets = targets;
     this.#handoff = elsewhere.handoff;
     this.#counts = elsewhere.counts;
     this.#random = deps.random;
-    this.#now = deps.now;
     this.#log = deps.log;
   }
 
@@ -113,27 +155,40 @@ export class MirrorLayer implements Layer {
       this.#log.debug('request not mirrored: its body is streamed');
       return;
     }
+    const timeoutMs = this.#timeoutOf(call);
     if (m.service !== null) {
       this.#counts.add(m.service);
       const shadow = shadowHost(host);
-      this.#handoff.copy({ ...opts, headers: withHost(opts.headers, shadow) }, DROP, shadow, m.service, m.subset);
+      this.#handoff.copy({ ...opts, headers: withHost(opts.headers, shadow) }, DROP, shadow, m.service, m.subset, timeoutMs);
       return;
     }
     const target = m.subset === null ? this.#whole : this.#targets.get(m.subset)!;
-    if (!this.#send(target, opts, host)) this.#log.debug('request not mirrored: no endpoint');
+    if (!this.#send(target, opts, host, timeoutMs)) this.#log.debug('request not mirrored: no endpoint');
   }
 
-  #send(target: Target, opts: Dispatcher.DispatchOptions, host: string): boolean {
+  /** The caller's timeout (the deadline layer's: route, subset, service), else {@link MIRROR_TIMEOUT_MS}. */
+  #timeoutOf(call: Call): number {
+    const t = this.#timeouts;
+    const ms = t.byRoute[call.routeIndex] ?? t.bySubset.get(call.target) ?? t.serviceMs;
+    return ms > 0 ? ms : MIRROR_TIMEOUT_MS;
+  }
+
+  #send(target: Target, opts: Dispatcher.DispatchOptions, host: string, timeoutMs: number): boolean {
     const picker = target.picker;
     if (picker === null) return false;
     const result = picker.pick(NO_SKIP);
     if (result.type !== 'pick') return false;
     const ep = result.endpoint;
-    ep.load.start(this.#now());
-    const handler = new MirrorHandler(ep, this.#inFlight);
+    const shadow = shadowHost(host);
+    let pool: HostPool | null;
     try {
-      const shadow = shadowHost(host);
-      const pool = ep.poolFor(shadow);
+      pool = ep.mirrorPool(shadow);
+    } catch {
+      return false; // the service was cut off: nothing more is sent
+    }
+    if (pool === null) return false; // the endpoint is closing
+    const handler = new MirrorHandler(ep, this.#inFlight, timeoutMs);
+    try {
       pool.dispatcher.dispatch({ ...opts, origin: ep.key, headers: hostHeadersOn(pool, shadow, opts.headers) }, handler);
     } catch {
       handler.onResponseError();

@@ -114,6 +114,15 @@ export class EndpointLoad {
   }
 
   /**
+   * A request that was never in flight on these books ended — a mirrored copy (layers/mirror.ts),
+   * which balancers must not count as the callers' load: counted in `requests` (and `failures`) only.
+   */
+  ended(failed: boolean): void {
+    this.requests++;
+    if (failed) this.failures++;
+  }
+
+  /**
    * Feed a latency sample (time to response headers, ms) observed at `nowMs`, of a request sent
    * when `rif` others were in flight (what {@link start} returned). `failed` (a 5xx) counts the
    * sample as a failure for `recent`; the peak EWMA takes it as it is.

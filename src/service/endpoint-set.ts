@@ -25,7 +25,9 @@
  *
  * With health checks, an endpoint's checks go over a dispatcher of their own (one connection, made
  * as its first pool is; the checker closes it): a check that hangs holds none of the connections
- * its requests take.
+ * its requests take. Likewise the copies route mirrors send an endpoint go over a pool of their
+ * own (made with the first copy, as its first pool is, with the same options; closed with the
+ * endpoint's pools): a mirror target that hangs holds none of the connections callers wait for.
  */
 import { buildConnector, Client, Pool, type Dispatcher } from 'undici';
 import type { EndpointSpec } from '../core/endpoint-spec.js';
@@ -110,6 +112,10 @@ export class EndpointSet {
         if (this.#cut()) throw new MeshClosedError();
         return this.#forChecks(ep, host);
       },
+      forMirrors: (ep, host) => {
+        if (this.#cut()) throw new MeshClosedError();
+        return this.#forMirrors(ep, host);
+      },
     };
   }
 
@@ -186,6 +192,16 @@ export class EndpointSet {
   #forChecks(ep: Endpoint, host: string): HostPool {
     const named = ep.protocol === 'http:' || this.#tls !== null ? this.#named(ep, host, CLIENT) : null;
     return named ?? this.#own(ep, CLIENT);
+  }
+
+  /**
+   * The pool of the copies route mirrors send an endpoint: made as its first pool is — for the
+   * copies' Host (`<host>-shadow`) when a URL takes it, else for the endpoint — with the same
+   * options and TLS, so that copies never wait for, nor hold, the connections callers take.
+   */
+  #forMirrors(ep: Endpoint, host: string): HostPool {
+    const named = ep.protocol === 'http:' || this.#tls !== null ? this.#named(ep, host) : null;
+    return named ?? this.#own(ep);
   }
 
   /** A pool made for the endpoint's own origin (undici's behaviour: its Host, its server name; the service's TLS, if any). */

@@ -16,7 +16,7 @@ export interface Peer {
   readonly config: { readonly routes: readonly ParsedRoute[] };
   release(call: Call): void;
   adopt(call: Call, subset: string | null, from: string, route: ParsedRoute): void;
-  copy(opts: Dispatcher.DispatchOptions, handler: Dispatcher.DispatchHandler, host: string, subset: string | null, from: string): void;
+  copy(opts: Dispatcher.DispatchOptions, handler: Dispatcher.DispatchHandler, host: string, subset: string | null, from: string, timeoutMs: number): void;
 }
 
 export function handoffFor(self: Peer, peer: (name: string) => Peer | undefined): Handoff {
@@ -31,8 +31,8 @@ export function handoffFor(self: Peer, peer: (name: string) => Peer | undefined)
       self.release(call);
       to.adopt(call, subset, self.name, self.config.routes[routeIndex]!);
     },
-    copy(opts: Dispatcher.DispatchOptions, handler: Dispatcher.DispatchHandler, host: string, service: string, subset: string | null): void {
-      other(service).copy(opts, handler, host, subset, self.name);
+    copy(opts: Dispatcher.DispatchOptions, handler: Dispatcher.DispatchHandler, host: string, service: string, subset: string | null, timeoutMs: number): void {
+      other(service).copy(opts, handler, host, subset, self.name, timeoutMs);
     },
   };
 }

@@ -134,7 +134,9 @@ export function buildPipeline(p: PipelineParts): Pipeline {
     new InboundContextLayer(name),
     c.routes.length > 0 ? new RouteLayer(c.routes, p.subsets, splitDraw(c, hasher, p.random)) : null,
     FaultLayer.needed(faults) ? new FaultLayer(faults, p.random) : null,
-    MirrorLayer.needed(mirrors) ? new MirrorLayer(mirrors, p.whole, p.subsets, { handoff: p.handoff, counts: mirroredTo }, deps) : null,
+    MirrorLayer.needed(mirrors)
+      ? new MirrorLayer(mirrors, p.whole, p.subsets, { handoff: p.handoff, counts: mirroredTo }, { serviceMs: c.timeoutMs, ...timeouts }, deps)
+      : null,
     ForwardLayer.needed(c.routes) ? new ForwardLayer(p.handoff, routedTo) : null,
   ];
   const tail: (Layer | null)[] = [

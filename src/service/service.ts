@@ -17,7 +17,7 @@ import type { Duplex } from 'node:stream';
 import type { Dispatcher } from 'undici';
 import type { EndpointSpec } from '../core/endpoint-spec.js';
 import type { Endpoint } from '../core/endpoint.js';
-import { MeshClosedError, messageOf } from '../core/errors.js';
+import { MeshClosedError, messageOf, TimeoutError } from '../core/errors.js';
 import type { EventTopic, MeshEvents } from '../core/events.js';
 import { StateWarning, type Logger } from '../core/log.js';
 import type { BalancerDeps } from '../balancers/balancer.js';
@@ -227,11 +227,15 @@ export class Service implements CallEnv {
     this.#pipeline.routed(call);
   }
 
-  /** @internal A mirrored copy from service `from` (handoff.ts) to `subset` (or the whole), past the routes. */
-  copy(opts: Dispatcher.DispatchOptions, handler: Dispatcher.DispatchHandler, host: string, subset: string | null, from: string): void {
+  /**
+   * @internal A mirrored copy from service `from` (handoff.ts) to `subset` (or the whole), past the
+   * routes, with the sending route's timeout `timeoutMs` (this service's own applies too: the earlier holds).
+   */
+  copy(opts: Dispatcher.DispatchOptions, handler: Dispatcher.DispatchHandler, host: string, subset: string | null, from: string, timeoutMs: number): void {
     this.#from.add(from);
     const call = new Call(this, opts, handler, host, this.#targets.get(subset));
     call.via = from;
+    call.setDeadline(timeoutMs, () => new TimeoutError(this.name, timeoutMs, { attempts: call.attempt + 1, endpoint: call.endpoint }));
     (this.#copies ??= new Set()).add(call);
     call.onEnd(this.#copyEnded);
     this.#enter(call, this.#pipeline.routed);

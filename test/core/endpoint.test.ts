@@ -13,7 +13,7 @@ function maker(perHost: boolean): PoolMaker & { made: HostPool[] } {
     made.push(p);
     return p;
   };
-  return { perHost, made, primary: () => make('orders'), forHost: (_ep, host) => (host === 'not-a-url-host' ? null : make(host)), forChecks: () => null };
+  return { perHost, made, primary: () => make('orders'), forHost: (_ep, host) => (host === 'not-a-url-host' ? null : make(host)), forChecks: () => null, forMirrors: () => null };
 }
 
 const spec = parseEndpointSpec('https://127.0.0.7:8443', 'endpoints[0]');
