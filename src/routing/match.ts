@@ -4,11 +4,16 @@
  * String conditions are `{ exact }`, `{ prefix }`, `{ regex }` (RE2 syntax, linear-time, and a
  * whole-value match, as Envoy's safe_regex: routing/regex.ts) or, for headers and query parameters,
  * `{ present: true }`.
+ *
+ * A header that a request carries more than once is matched as Envoy's HeaderUtility::matchHeaders
+ * matches it: all its values joined with `,` in order (getAllOfHeaderAsString), so `x-rep: a` then
+ * `x-rep: b` is `a,b` — which `{ exact: 'b' }` does not match, in either order. A query parameter
+ * given twice is matched on its first value, as Envoy's QueryParameterMatcher reads it.
  */
 import type { Dispatcher } from 'undici';
 import { InvalidConfigError } from '../core/errors.js';
 import { describe } from '../core/endpoint-spec.js';
-import { getHeader } from '../core/headers.js';
+import { getHeaderValues } from '../core/headers.js';
 import { expectObject, join, rejectUnknown } from '../config/check.js';
 import { compileFullMatch } from './regex.js';
 
@@ -52,6 +57,12 @@ function compileString(raw: unknown, path: string, allowPresent: boolean): Test 
   return (s) => s !== undefined && re.test(s);
 }
 
+/** A header's value as Envoy matches it: absent, its one value, or its values joined with `,` (the only case that allocates). */
+function headerValue(headers: Dispatcher.DispatchOptions['headers'], name: string): string | undefined {
+  const v = getHeaderValues(headers, name);
+  return typeof v === 'object' ? v.join(',') : v;
+}
+
 function splitPath(path: string): [string, string] {
   const q = path.indexOf('?');
   return q < 0 ? [path, ''] : [path.slice(0, q), path.slice(q + 1)];
@@ -66,7 +77,7 @@ export function compileMatch(raw: unknown, path: string): Matcher {
     for (const [name, cond] of Object.entries(expectObject(o.headers, join(path, 'headers')))) {
       const t = compileString(cond, join(join(path, 'headers'), name), true);
       const lower = name.toLowerCase();
-      tests.push((opts) => t(getHeader(opts.headers, lower)));
+      tests.push((opts) => t(headerValue(opts.headers, lower)));
     }
   }
   if (o.uri !== undefined) {
