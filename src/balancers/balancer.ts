@@ -62,7 +62,7 @@ export interface BalancerDeps {
 /**
  * Builds a picker for the current endpoint set. Called again on every endpoint, health or config
  * change. The service passes only endpoints that may take traffic (not ejected, not draining — or,
- * in panic mode, all of them), so a picker need not check health; it must honour `ctx.skip`.
+ * for a priority level in panic, all of its endpoints), so a picker need not check health; it must honour `ctx.skip`.
  * `endpoints` is never empty.
  */
 export type BalancerFactory<O = Record<string, unknown>> = (

@@ -21,8 +21,9 @@ export type EndpointInput =
       /** Key used by hash balancers instead of the address `host:port` (Envoy's `envoy.lb` `hash_key` metadata). */
       hashKey?: string | undefined;
       /**
-       * Priority group, 0 (highest) to 128. Only the lowest-numbered group with an available
-       * endpoint takes traffic (RFC 2782 SRV priorities, Envoy priority levels). @default 0
+       * Priority group, 0 (highest) to 128 (RFC 2782 SRV priorities, Envoy priority levels): the
+       * lowest-numbered group takes all traffic while ~72 % of it is available, then spills over to
+       * the next gradually. @default 0
        */
       priority?: number | undefined;
       /**

@@ -73,7 +73,7 @@ export class Endpoint {
   state: EndpointState = 'active';
   /**
    * False while the endpoint must not take new requests (ejected, open circuit, failing health
-   * checks). Pickers skip unavailable endpoints unless the service is in panic mode.
+   * checks). Pickers skip unavailable endpoints unless their priority level is in panic.
    */
   available = true;
 

@@ -17,9 +17,10 @@
  * does, and never fails a request (a new endpoint alone takes everything).
  *
  * The service calls: `add`/`remove` (discovery), `admit` (after each pick), `record` (each attempt's
- * outcome kind, at its time), `eligible` (building pickers: the
- * available endpoints, or all of them in panic). We call `hooks.changed()` when availability
- * changes, so the service rebuilds its pickers.
+ * outcome kind, at its time). We call `hooks.changed()` when availability changes, so the service
+ * rebuilds its pickers; panic (balancing over unavailable endpoints) is each target's own decision,
+ * made then (routing/target.ts, routing/tiers.ts), and `admit` lets an open circuit through only
+ * for the target whose panicking level holds it.
  */
 import type { Endpoint } from '../core/endpoint.js';
 import { optNumber, type Raw } from '../config/check.js';
@@ -84,7 +85,6 @@ export class ServiceHealth {
   readonly #hooks: HealthHooks;
   readonly #checker: HealthChecker | null;
   readonly #circuits: Circuits;
-  #panic = false;
 
   constructor(config: ParsedHealth, hooks: HealthHooks) {
     this.#config = config;
@@ -116,8 +116,12 @@ export class ServiceHealth {
     if (this.#circuits.remove(endpoint)) this.#checker?.remove(endpoint);
   }
 
-  /** Right after a pick: may this endpoint take the request now? */
-  admit(endpoint: Endpoint): Admission {
+  /**
+   * Right after a pick: may this endpoint take the request now? `panicking`: the endpoints the
+   * picking target balances over although unavailable, because their level is in panic (Envoy
+   * ignores health there), or null.
+   */
+  admit(endpoint: Endpoint, panicking: ReadonlySet<Endpoint> | null): Admission {
     const s = this.#circuits.get(endpoint);
     if (s === undefined) return 'admitted';
     if (s.circuit === 'half-open') {
@@ -125,7 +129,7 @@ export class ServiceHealth {
       s.probing = true;
       return 'admitted';
     }
-    if (s.circuit === 'open') return this.#panic ? 'admitted' : 'refused'; // in panic, health is ignored (Envoy)
+    if (s.circuit === 'open') return panicking?.has(endpoint) ? 'admitted' : 'refused'; // in panic, health is ignored (Envoy)
     const ss = this.#config.slowStart;
     if (ss !== null && s.addedAt !== -Infinity) {
       const t = this.#hooks.now() - s.addedAt;
@@ -188,20 +192,6 @@ export class ServiceHealth {
     if (s.errorRate?.record(true, nowMs)) this.#circuits.eject(endpoint, s, 'error rate over the rolling window');
   }
 
-  /** Endpoints that may take traffic; all of `candidates` when too few are available (panic). */
-  eligible(candidates: readonly Endpoint[]): readonly Endpoint[] {
-    let available = 0;
-    for (const e of candidates) if (e.available) available++;
-    if (available === candidates.length) {
-      this.#setPanic(false, available, candidates.length);
-      return candidates;
-    }
-    const threshold = this.#config.panicThresholdPercent;
-    const panic = threshold > 0 && (available * 100) / candidates.length < threshold;
-    this.#setPanic(panic, available, candidates.length);
-    return panic ? candidates : candidates.filter((e) => e.available);
-  }
-
   stats(endpoint: Endpoint): EndpointHealthStats {
     const s = this.#circuits.get(endpoint);
     if (s === undefined) return { health: 'healthy', ejections: 0 };
@@ -213,11 +203,5 @@ export class ServiceHealth {
   close(): Promise<void> {
     this.#circuits.stop();
     return this.#checker?.close() ?? Promise.resolve();
-  }
-
-  #setPanic(active: boolean, available: number, total: number): void {
-    if (active === this.#panic) return;
-    this.#panic = active;
-    this.#hooks.events.emit('panic', { service: this.#hooks.service, active, available, total });
   }
 }

@@ -23,14 +23,15 @@ import type { PickFailed, PickResult } from '../balancers/balancer.js';
 import { Attempt } from '../request/attempt.js';
 import type { Call } from '../request/call.js';
 import type { Next } from '../request/layer.js';
+import type { Target } from '../routing/target.js';
 
 /** What picking needs from its service. */
 export interface PickDeps {
   readonly service: string;
   /** Endpoints of the service now (for the failure's reason and the loop's bound). */
   readonly endpointCount: () => number;
-  /** The health filter: may `endpoint` take this request now (`shed`: only if no other will)? */
-  readonly admit: (endpoint: Endpoint) => Admission;
+  /** The health filter: may `endpoint`, picked by `target`'s picker, take this request now (`shed`: only if no other will)? */
+  readonly admit: (endpoint: Endpoint, target: Target) => Admission;
   /** An admitted endpoint was not sent the request after all: a half-open circuit's trial is given back. */
   readonly unadmit: (endpoint: Endpoint) => void;
   /** The endpoint's own rate limit, when one is configured. */
@@ -72,7 +73,7 @@ export function pickAndSend(deps: PickDeps): Next {
         break;
       }
       const ep = result.endpoint;
-      const admission = admit(ep);
+      const admission = admit(ep, target);
       if (admission !== 'admitted') {
         if (admission !== 'shed') refusedByHealth++;
         else if (shed === null) shed = ep;
@@ -114,7 +115,7 @@ export function pickAndSend(deps: PickDeps): Next {
           break;
         }
         const ep = result.endpoint;
-        if (admit(ep) === 'admitted') {
+        if (admit(ep, call.target) === 'admitted') {
           if (endpointRate === null || endpointRate(ep)) return new Attempt(call, ep).send();
           unadmit(ep);
         }

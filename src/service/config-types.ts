@@ -113,7 +113,11 @@ export interface ServiceConfig {
   healthCheck?: HealthCheckConfig;
   /** Slow start: ramp a new endpoint's share of traffic up over a window. Off unless set. */
   slowStart?: SlowStartConfig;
-  /** Below this percentage of available endpoints, balance over all of them (Envoy's panic threshold). @default 50 */
+  /**
+   * Envoy's panic threshold, per priority level and per target (the service, each subset): a level with
+   * fewer than this percentage of its endpoints available, while the levels' total health is below
+   * 100, is balanced over all its endpoints. 0 turns panic off. @default 50
+   */
   panicThreshold?: number;
   /** Named subsets of the endpoints, by labels (Istio DestinationRule subsets). */
   subsets?: Record<string, SubsetConfig<BalancerConfig>>;

@@ -73,7 +73,7 @@ export interface PipelineParts {
   /** The other services of the mesh, for routes and mirrors that name them. */
   readonly handoff: Handoff;
   /** The health filter over picks. */
-  readonly admit: (endpoint: Endpoint) => Admission;
+  readonly admit: (endpoint: Endpoint, target: Target) => Admission;
   /** An admitted pick that was not sent (its endpoint's rate limit refused it). */
   readonly unadmit: (endpoint: Endpoint) => void;
   readonly endpointCount: () => number;

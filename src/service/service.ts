@@ -141,7 +141,7 @@ export class Service implements CallEnv {
       interceptors: d.interceptors,
       imported: d.imported,
       handoff: handoffFor(this, d.peer),
-      admit: (ep) => this.#health.admit(ep),
+      admit: (ep, target) => this.#health.admit(ep, target.panicking),
       unadmit: (ep) => this.#health.unadmit(ep),
       endpointCount: () => this.#endpoints.size,
       lastDiscoveryError: () => this.#discovery.lastError,
@@ -307,7 +307,14 @@ export class Service implements CallEnv {
   /** Rebuild every target's picker (see routing/target.ts for how tiers and panic work). */
   #rebuild(): void {
     const d = this.#deps;
-    this.#targets.rebuild(this.#endpoints.active(), (candidates) => this.#health.eligible(candidates), { service: this.name, locality: d.locality, balancer: this.#balancerDeps, log: d.log });
+    this.#targets.rebuild(this.#endpoints.active(), {
+      service: this.name,
+      locality: d.locality,
+      panicThresholdPercent: this.config.health.panicThresholdPercent,
+      balancer: this.#balancerDeps,
+      log: d.log,
+      events: d.events,
+    });
   }
 
   /** Re-run the balancer factories (availability of an endpoint changed). */

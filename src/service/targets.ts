@@ -1,6 +1,7 @@
 /**
  * The targets of a service: the whole service and each subset, every one with the picker its
- * balancer built over the endpoints that may take traffic (routing/target.ts: tiers, panic).
+ * balancer built over the endpoints that may take traffic (routing/target.ts: tiers, panic, which
+ * each target decides on its own).
  * Pickers are rebuilt here when endpoints or their health change, never per request. Across a
  * reconfigure a target whose identity (reconfigure.ts `targetKey`) is unchanged is kept, with its
  * picker and balancer state.
@@ -8,6 +9,7 @@
 import type { Endpoint } from '../core/endpoint.js';
 import { NoHealthyEndpointError } from '../core/errors.js';
 import type { Logger } from '../core/log.js';
+import type { MeshEvents } from '../core/events.js';
 import type { BalancerDeps } from '../balancers/balancer.js';
 import type { Locality } from '../routing/locality.js';
 import { Target } from '../routing/target.js';
@@ -38,11 +40,17 @@ export class ServiceTargets {
     return subset === null ? this.whole : this.subsets.get(subset)!;
   }
 
-  /** Rebuild every target's picker over `all` endpoints, the health model's `eligible` ones taking traffic. */
-  rebuild(all: readonly Endpoint[], eligible: (candidates: readonly Endpoint[]) => readonly Endpoint[], deps: { service: string; locality: Locality; balancer: BalancerDeps; log: Logger }): void {
+  /**
+   * Rebuild every target's picker over `all` endpoints. Each target decides its own panic
+   * (routing/target.ts); a `panic` event says when one enters or leaves it.
+   */
+  rebuild(all: readonly Endpoint[], deps: { service: string; locality: Locality; panicThresholdPercent: number; balancer: BalancerDeps; log: Logger; events: MeshEvents }): void {
     for (const t of this.#byKey.values()) {
-      t.rebuild(all, deps.locality, eligible, deps.balancer);
+      const was = t.panic.active;
+      t.rebuild(all, deps.locality, deps.panicThresholdPercent, deps.balancer);
       if (t.buildError !== null) deps.log.warn(`service ${deps.service}${t.subset === null ? '' : `, subset ${t.subset}`}: ${t.buildError}`);
+      const p = t.panic;
+      if (p.active !== was) deps.events.emit('panic', { service: deps.service, active: p.active, available: p.available, total: p.total });
     }
   }
 }

@@ -7,7 +7,7 @@ import { roundRobin } from '../../src/balancers/round-robin.js';
 import { ringHash } from '../../src/balancers/ring-hash.js';
 import { parseLocalityLb, localityRank, processLocality } from '../../src/routing/locality.js';
 import { Target } from '../../src/routing/target.js';
-import { tierLoads } from '../../src/routing/tiers.js';
+import { localityLoads, priorityLoads } from '../../src/routing/tiers.js';
 import { seeded, tolerance } from '../support/seeded.js';
 
 function ep(url: string, zone: string, region = 'us-east', priority = 0): Endpoint {
@@ -39,23 +39,52 @@ function shares(target: Target, n: number): Record<string, number> {
   return out;
 }
 
-const byAvailability = (c: readonly Endpoint[]) => {
-  const a = c.filter((e) => e.available);
-  return a.length * 2 < c.length ? c : a; // panic below 50 %
-};
+const PANIC = 50; // the default panic threshold
 
-describe('tier loads (Envoy priority levels, overprovisioning 1.4)', () => {
+describe('tier loads (Envoy priority levels, overprovisioning 1.4, integer percents)', () => {
   test.each([
     [[[10, 10], [10, 10]], [100, 0]],
     [[[8, 10], [10, 10]], [100, 0]],
     [[[7, 10], [10, 10]], [98, 2]],
+    [[[71, 100], [10, 10]], [99, 1]], // ⌊1.4 × 71⌋ = 99 (reference §1.5: "71 % ⇒ 99/1 split")
     [[[5, 10], [10, 10]], [70, 30]],
     [[[0, 10], [10, 10]], [0, 100]],
     [[[5, 10], [2, 10], [10, 10]], [70, 28, 2]],
-    [[[0, 10], [0, 10]], [0, 0]],
-  ])('available/total %j → loads %j', (tiers, expected) => {
-    const loads = tierLoads(tiers.map(([available, total]) => ({ picker: null, available: available!, total: total! })));
-    loads.forEach((l, i) => expect(l).toBeCloseTo(expected[i]!, 5));
+    [[[1, 3], [1, 3]], [50, 50]], // health 46 + 46 = 92, normalized: 50 each
+  ])('available/total %j → loads %j, no level in panic', (levels, expected) => {
+    const { loads, panic } = priorityLoads(levels.map(([available, total]) => ({ available: available!, total: total! })), 0);
+    expect(loads).toEqual(expected);
+    expect(panic.every((p) => !p)).toBe(true);
+  });
+
+  test.each([
+    // A healthy level that can take everything (total health 100): nobody panics, unhealthy levels get nothing.
+    [[[2, 2], [0, 3]], [100, 0], [false, false]],
+    [[[0, 2], [0, 2], [2, 2]], [0, 0, 100], [false, false, false]],
+    // One level, 60 % available: not below the threshold.
+    [[[6, 10]], [100], [false]],
+    // Total health below 100: the level below the threshold panics, the other keeps its health-based load.
+    [[[1, 10], [3, 5]], [15, 85], [true, false]], // health 14 + 84 = 98: ⌊14 × 100 / 98⌋ = 14, ⌊84 × 100 / 98⌋ = 85, remainder 1 to the first
+    // Every level in panic: the load follows their sizes (Envoy's total panic), the remainder to the first.
+    [[[1, 4], [0, 3]], [58, 42], [true, true]],
+    [[[0, 2], [0, 3]], [40, 60], [true, true]],
+  ])('available/total %j, panic threshold 50 → loads %j, panic %j', (levels, expectedLoads, expectedPanic) => {
+    const { loads, panic } = priorityLoads(levels.map(([available, total]) => ({ available: available!, total: total! })), 50);
+    expect(loads).toEqual(expectedLoads);
+    expect(panic).toEqual(expectedPanic);
+  });
+
+  test('the threshold decides only while total health is below 100; with it 0 and nothing available, the first level gets it all', () => {
+    expect(priorityLoads([{ available: 6, total: 10 }], 80).panic).toEqual([true]); // health 84 < 100, and 60 % < 80
+    expect(priorityLoads([{ available: 8, total: 10 }], 90).panic).toEqual([false]); // 80 % < 90, but health 100: it can take everything
+    expect(priorityLoads([{ available: 0, total: 2 }, { available: 0, total: 2 }], 0)).toEqual({ loads: [100, 0], panic: [false, false] });
+  });
+
+  test("distribute: a locality's share is its weight × min(1, 1.4 × available / total), normalized", () => {
+    expect(localityLoads([{ weight: 80, available: 4, total: 4 }, { weight: 20, available: 4, total: 4 }])).toEqual([80, 20]);
+    const half = localityLoads([{ weight: 80, available: 2, total: 4 }, { weight: 20, available: 4, total: 4 }]); // 80 × 0.7 = 56 against 20
+    expect(half[0]).toBeCloseTo((56 * 100) / 76, 9);
+    expect(localityLoads([{ weight: 80, available: 4, total: 4 }, { weight: 20, available: 0, total: 4 }])).toEqual([100, 0]);
   });
 });
 
@@ -79,7 +108,7 @@ describe('locality-aware balancing', () => {
 
   test('all traffic stays in the local zone while it is healthy', () => {
     const t = target();
-    t.rebuild(endpoints(), caller, byAvailability, deps(seeded(1)));
+    t.rebuild(endpoints(), caller, PANIC, deps(seeded(1)));
     expect(shares(t, 400)).toEqual({ 'us-east/a': 400 });
   });
 
@@ -88,7 +117,7 @@ describe('locality-aware balancing', () => {
     const t = target();
     const n = 4000;
     const measure = () => {
-      t.rebuild(all, caller, byAvailability, deps(seeded(2)));
+      t.rebuild(all, caller, PANIC, deps(seeded(2)));
       return shares(t, n);
     };
     all[0]!.available = false; // 3 of 4 local: health min(100, 1.4 × 75) = 100 → all local
@@ -110,12 +139,12 @@ describe('locality-aware balancing', () => {
     const all = endpoints();
     const t = target(lb);
     const n = 4000;
-    t.rebuild(all, caller, byAvailability, deps(seeded(3)));
+    t.rebuild(all, caller, PANIC, deps(seeded(3)));
     const s = shares(t, n);
     expect(Math.abs(s['us-east/a']! - n * 0.8)).toBeLessThanOrEqual(tolerance(n, 0.8));
     expect(s['us-west/c']).toBeUndefined();
     for (const e of all.slice(4, 8)) e.available = false;
-    t.rebuild(all, caller, byAvailability, deps(seeded(3)));
+    t.rebuild(all, caller, PANIC, deps(seeded(3)));
     expect(shares(t, 400)).toEqual({ 'us-east/a': 400 });
   });
 
@@ -124,7 +153,7 @@ describe('locality-aware balancing', () => {
     const t = new Target(null, { name: 'ring-hash', def: ringHash, options: ringHash.parseOptions!({}, 'x'), hashOn: { header: 'x-user' } }, parseLocalityLb(undefined, 'localityLb'));
     all[0]!.available = false;
     all[1]!.available = false; // 70 % local, 30 % to zone b
-    t.rebuild(all, caller, byAvailability, deps(() => 0)); // a random draw would always say zone a
+    t.rebuild(all, caller, PANIC, deps(() => 0)); // a random draw would always say zone a
     const zoneOf = (hash: number, hashLow: number): string => {
       const r = t.picker!.pick({ hash, hashLow, attempt: 0, skip: () => false });
       if (r.type !== 'pick') throw new Error('no pick');
