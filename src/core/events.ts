@@ -73,8 +73,14 @@ export interface MeshEventMap {
    * it makes does not parse): the resource's previous good version, if any, stays in force.
    */
   'istio-config-error': { kind: string; namespace: string; name: string; resourceVersion: string; message: string; kept: string | null };
-  /** The service entered or left panic mode (too few available endpoints: all are used). */
-  panic: { service: string; active: boolean; available: number; total: number };
+  /**
+   * A target — the whole service (`subset` undefined) or one subset — entered or left panic mode:
+   * some priority level of it has too few available endpoints while its healthy levels cannot take
+   * all the traffic, so that level is balanced over all its endpoints (Envoy's per-priority panic).
+   * Each target decides on its own; the event fires only when that target's state changes.
+   * `available` and `total` count the target's endpoints.
+   */
+  panic: { service: string; subset: string | undefined; active: boolean; available: number; total: number };
   /**
    * A request ended (published only while someone listens, so it costs nothing otherwise).
    * `status` is 0 when it failed without a response; `error` is then the error's code (its name

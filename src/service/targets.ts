@@ -50,7 +50,7 @@ export class ServiceTargets {
       t.rebuild(all, deps.locality, deps.panicThresholdPercent, deps.balancer);
       if (t.buildError !== null) deps.log.warn(`service ${deps.service}${t.subset === null ? '' : `, subset ${t.subset}`}: ${t.buildError}`);
       const p = t.panic;
-      if (p.active !== was) deps.events.emit('panic', { service: deps.service, active: p.active, available: p.available, total: p.total });
+      if (p.active !== was) deps.events.emit('panic', { service: deps.service, subset: t.subset ?? undefined, active: p.active, available: p.available, total: p.total });
     }
   }
 }

@@ -75,7 +75,7 @@ describe('panic is decided per priority level (Envoy)', () => {
     const got = await spread(mesh, n);
     expect(got.slice(2)).toEqual([0, 0, 0]);
     expect(got[0]! + got[1]!).toBe(n);
-    expect(panics).toEqual([{ service: 's', active: false, available: 2, total: 5 }]);
+    expect(panics).toEqual([{ service: 's', subset: undefined, active: false, available: 2, total: 5 }]);
     expect(ejected(mesh, backends.slice(2))).toBe(true);
   });
 

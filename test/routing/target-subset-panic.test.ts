@@ -1,11 +1,12 @@
 // Each target — the whole service and each subset — decides its own panic (an Envoy cluster per
-// subset, as Istio makes one per DestinationRule subset), whatever the subsets are called.
+// subset, as Istio makes one per DestinationRule subset), whatever the subsets are called, and the
+// `panic` event names the target and fires only when that target's state changes.
 //
 // Endpoints are made unavailable by outlier detection on real answers (500s), with ejections far
 // longer than the test, so what the pickers see depends only on the requests sent.
 import { afterEach, describe, expect, test } from 'vitest';
 import { request } from 'undici';
-import { createMesh, type EndpointInput, type Mesh } from '../../src/index.js';
+import { createMesh, type EndpointInput, type Mesh, type MeshEventMap } from '../../src/index.js';
 import { closeAll, startBackends, type Backend } from '../support/backend.js';
 import { seeded } from '../support/seeded.js';
 
@@ -28,6 +29,12 @@ async function get(m: Mesh, bad: boolean): Promise<number | string> {
   } catch (e) {
     return (e as { code?: string }).code ?? 'error';
   }
+}
+
+function record<K extends keyof MeshEventMap>(m: Mesh, name: K): MeshEventMap[K][] {
+  const out: MeshEventMap[K][] = [];
+  m.on(name, (e) => out.push(e));
+  return out;
 }
 
 /**
@@ -76,4 +83,25 @@ describe('panic per target', () => {
     expect(received().slice(2)).toEqual(after.slice(2));
   });
 
+  test("the panic event names the subset, and fires only when that target's state changes", async () => {
+    const { m, endpoints } = await setup('v2', 'v1');
+    const panics = record(m, 'panic');
+    await get(m, true);
+    await get(m, true);
+    expect(panics).toEqual([{ service: 's', subset: 'v2', active: true, available: 0, total: 2 }]);
+
+    // A new endpoint changes nothing about any target's panic: no event (no active: false, then true again).
+    const [extra] = await startBackends(1, 'x');
+    backends.push(extra!);
+    m.setEndpoints('s', [...endpoints, { url: extra!.url, labels: { version: 'v1' } }]);
+    for (let i = 0; i < 3; i++) await get(m, false);
+    expect(panics).toHaveLength(1);
+
+    // The subset's endpoints gone: it leaves panic (nothing left to balance over).
+    m.setEndpoints('s', [...endpoints.slice(0, 2), { url: extra!.url, labels: { version: 'v1' } }]);
+    expect(panics).toEqual([
+      { service: 's', subset: 'v2', active: true, available: 0, total: 2 },
+      { service: 's', subset: 'v2', active: false, available: 0, total: 0 },
+    ]);
+  });
 });
