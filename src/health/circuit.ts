@@ -2,8 +2,8 @@
  * The circuits of one service's endpoints: each endpoint's health state, and the transitions of
  * its state machine — CLOSED (healthy) → OPEN (ejected) → HALF-OPEN (probing) → CLOSED, or back
  * to OPEN with a longer ejection. ServiceHealth (endpoint-health.ts) counts the outcomes and says
- * when; here an ejection is carried out: at most `maxEjectionPercent` of endpoints at once (gRPC's
- * rule: one always may be), for `baseEjectionTimeMs × times ejected` capped by
+ * when; here an ejection is carried out while fewer than `maxEjectionPercent` of endpoints are
+ * ejected (gRPC's rule: with none ejected one may be, unless it is 0), for `baseEjectionTimeMs × times ejected` capped by
  * `maxEjectionTimeMs`, after which the circuit half-opens. A probe's success closes it, and so does
  * a passing active health check (Envoy's successful_active_health_check_uneject_host). Once per
  * outlier-detection interval the sweep decays the ejection multipliers and applies Envoy's
@@ -114,10 +114,12 @@ export class Circuits {
   eject(endpoint: Endpoint, s: EndpointState, reason: string, reopen = false): void {
     const { baseEjectionMs: base, maxEjectionMs: max, maxEjectionPercent: limit } = this.#outlier ?? EJECTION_DEFAULTS;
     if (!reopen) {
-      // gRPC's rule: eject only while fewer than maxEjectionPercent are ejected (one always may be).
+      // gRPC's rule (A50), and Envoy's before always_eject_one_host: eject only while fewer than
+      // maxEjectionPercent of the endpoints are ejected, counted before this one — so with none
+      // ejected one always may be, unless the limit is 0, which ejects nothing.
       let ejected = 0;
       for (const x of this.#states.values()) if (x.circuit !== 'closed') ejected++;
-      if ((ejected * 100) / this.#states.size >= limit && ejected > 0) {
+      if ((ejected * 100) / this.#states.size >= limit) {
         this.#hooks.log.debug(`${endpoint.key}: not ejected (${reason}): ${ejected} already ejected, maxEjectionPercent ${limit}`);
         s.c5xx = s.cGateway = s.cLocal = 0;
         return;

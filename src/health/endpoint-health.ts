@@ -8,7 +8,8 @@
  *  - the error rate over a rolling window (error-rate.ts), and optionally
  *    Envoy's failure-percentage sweep.
  * An ejection lasts `baseEjectionTimeMs × times ejected`, capped by `maxEjectionTimeMs`; at most
- * `maxEjectionPercent` of endpoints are ejected at once (one always may be). When it ends the
+ * `maxEjectionPercent` of endpoints are ejected at once (with none ejected one may be, unless it is
+ * 0). When it ends the
  * circuit half-opens: `admit()` lets exactly one request through as the probe; its success closes
  * the circuit, its failure re-opens it. While healthy, the ejection multiplier decays once per
  * interval (outlier detection's, or its default when only the error-rate rule is on). Active health checks are a second, independent gate (`unhealthy`), and slow start

@@ -23,7 +23,7 @@ export interface OutlierDetectionConfig {
   baseEjectionTimeMs?: Duration;
   /** Cap on one ejection. @default 300000 */
   maxEjectionTimeMs?: Duration;
-  /** Most endpoints ejected at once, percent; one can always be ejected (gRPC's rule). @default 10 */
+  /** Most endpoints ejected at once, percent: one is ejected only while fewer are (gRPC's rule: with none ejected one may be); 0 ejects none. @default 10 */
   maxEjectionPercent?: number;
   /** Eject endpoints whose failure share over an interval reaches `threshold` percent. Off unless set. */
   failurePercentage?: { threshold?: number; minimumHosts?: number; requestVolume?: number };

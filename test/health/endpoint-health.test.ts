@@ -161,6 +161,16 @@ describe('outlier detection', () => {
     expect(ejected).toHaveLength(1);
   });
 
+  test('maxEjectionPercent: 0 ejects nothing, not even the first endpoint (gRPC A50, Envoy)', async () => {
+    const m = await setup(2, { outlierDetection: { consecutive5xxErrors: 2, maxEjectionPercent: 0 } });
+    const ejections = record(m, 'ejection');
+    backends[0]!.fault = { kind: 'status', status: 500 };
+    for (let i = 0; i < 12; i++) await get(m); // round robin: 6 reach b0, three runs of two
+    expect(backends[0]!.received).toHaveLength(6);
+    expect(ejections).toEqual([]);
+    expect(health(m, backends[0]!)).toBe('healthy');
+  });
+
   test('a half-open endpoint lets exactly one probe through', async () => {
     const m = await setup(2, { outlierDetection: { consecutive5xxErrors: 1, baseEjectionTimeMs: 100, maxEjectionPercent: 100 } });
     backends[0]!.fault = { kind: 'status', status: 503 };
