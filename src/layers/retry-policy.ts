@@ -4,7 +4,8 @@
  *
  * Semantics follow Istio's HTTPRetry and Envoy's retry policy: `attempts` is the number of
  * *retries* after the first try (Istio's meaning); `retryOn` names outcome classes; back-off is
- * exponential with full jitter (base 25 ms, max 250 ms, Envoy's defaults); `Retry-After` on a
+ * Envoy's fully jittered exponential one (retry N waits uniformly in [0, (2^N − 1) × base),
+ * capped at the maximum; base 25 ms, maximum 10 × base, Envoy's defaults); `Retry-After` on a
  * 429/503 is honoured up to a cap. Safety (undici's RetryHandler, DESIGN.md):
  *  - idempotent methods (GET, HEAD, OPTIONS, PUT, DELETE, TRACE) retry on any listed outcome;
  *  - any other method only when the request provably never reached the server (connect failure);
@@ -38,7 +39,11 @@ export interface RetryConfig {
   perTryTimeoutMs?: Duration;
   /** @deprecated use `perTryTimeoutMs` */
   perTryTimeout?: number;
-  /** Exponential back-off with full jitter: delay is uniform in [0, min(maxMs, baseMs × 2^n)). */
+  /**
+   * Envoy's fully jittered exponential back-off: retry N waits uniformly in [0, (2^N − 1) × baseMs),
+   * at most `maxMs` — 0–24 ms, 0–74 ms, 0–174 ms, then 250 ms at most with the defaults.
+   * `baseMs` defaults to 25; `maxMs` to 10 × `baseMs` (Envoy's max_interval).
+   */
   backoff?: { baseMs?: Duration; maxMs?: Duration };
   /** Longest `Retry-After` (on 429/503) honoured, ms; a longer one is not retried. @default 1000 */
   retryAfterMaxMs?: Duration;
@@ -96,7 +101,8 @@ export function parseRetryConfig(raw: unknown, path: string, scope: 'service' | 
   const backoff = o.backoff === undefined ? {} : expectObject(o.backoff, backoffPath);
   rejectUnknown(backoff, ['baseMs', 'maxMs'], backoffPath);
   const baseMs = optDurationMs(backoff, 'baseMs', backoffPath, 25, { min: 1, max: 60_000 });
-  const maxMs = optDurationMs(backoff, 'maxMs', backoffPath, Math.max(250, baseMs), { min: 1, max: 600_000 });
+  // Envoy's max_interval defaults to 10 × base_interval.
+  const maxMs = optDurationMs(backoff, 'maxMs', backoffPath, 10 * baseMs, { min: 1, max: 600_000 });
   if (maxMs < baseMs) throw new InvalidConfigError(join(backoffPath, 'maxMs'), `expected ≥ baseMs (${baseMs}), got ${maxMs}`);
   return Object.freeze({
     attempts: optNumber(o, 'attempts', path, 2, { integer: true, min: 0, max: 10 }),
@@ -138,10 +144,16 @@ export function retriableError(policy: ParsedRetry, kind: AttemptOutcomeKind): b
   }
 }
 
-/** Full-jitter back-off before retry number `retry` (1-based): in [0, cap], NaN → cap. */
+/**
+ * The back-off before retry number `retry` (1-based), Envoy's JitteredBackOffStrategy: uniform in
+ * [0, (2^retry − 1) × base), at most `maxMs`. As Envoy's, the window stops growing once it passed
+ * `maxMs` (the delay is then `maxMs` whenever the draw lands past it). NaN → `maxMs`.
+ */
 export function backoffMs(policy: ParsedRetry, retry: number, random: () => number): number {
-  const cap = Math.min(policy.maxMs, policy.baseMs * 2 ** (retry - 1));
-  return clampDelay(Math.floor(random() * cap), 0, cap);
+  const { baseMs: base, maxMs: max } = policy;
+  let window = base;
+  for (let n = 1; n < retry && window <= max; n++) window = (2 ** (n + 1) - 1) * base;
+  return clampDelay(Math.floor(random() * window), 0, max);
 }
 
 /**

@@ -215,6 +215,26 @@ describe('timing', () => {
     expect(await outcome).toMatchObject({ code: 'TIMEOUT', attempts: 3 });
   });
 
+  test("back-off is Envoy's: retry N within [0, (2^N − 1) × base), capped at maxMs, which defaults to 10 × base", async () => {
+    backends[0]!.fault = { kind: 'status', status: 503 };
+    const delays = async (backoff: { baseMs: number; maxMs?: number }): Promise<number[]> => {
+      // random pinned just under 1: each retry waits the top of its window.
+      const m = createMesh({
+        random: () => 0.999,
+        services: { api: { endpoints: [backends[0]!.url], outlierDetection: false, circuitBreaker: false, retry: { attempts: 5, backoff, budget: false } } },
+      });
+      const seen: number[] = [];
+      m.on('retry', (e) => void seen.push(e.delayMs));
+      expect((await call(m)).status).toBe(503);
+      await m.close();
+      return seen;
+    };
+    // Windows 2, 6, 14, 30, 30 ms (the window stops growing once past the cap), capped at 10 × 2.
+    expect(await delays({ baseMs: 2 })).toEqual([1, 5, 13, 20, 20]);
+    // Windows 2, 6, 14, 30, 62 ms, under an explicit cap of 100.
+    expect(await delays({ baseMs: 2, maxMs: 100 })).toEqual([1, 5, 13, 29, 61]);
+  });
+
   test('Retry-After on a 503 is honoured up to retryAfterMaxMs', async () => {
     backends[0]!.handler = (_req, res) => {
       res.writeHead(503, { 'retry-after': '5' });
