@@ -41,6 +41,9 @@ export interface EndpointState {
   probing: boolean;
   c5xx: number;
   cGateway: number;
+  /** The outcome kinds in the current runs of `c5xx` and `cGateway` (KIND_BITS), for the ejection's reason. */
+  k5xx: number;
+  kGateway: number;
   cLocal: number;
   /** Requests and failures in the current interval (failure-percentage rule). */
   windowRequests: number;
@@ -84,6 +87,8 @@ export class Circuits {
       probing: false,
       c5xx: 0,
       cGateway: 0,
+      k5xx: 0,
+      kGateway: 0,
       cLocal: 0,
       windowRequests: 0,
       windowFailures: 0,

@@ -81,6 +81,23 @@ export function parseHealthConfig(service: Raw, path: string): ParsedHealth {
   });
 }
 
+/** One bit per failing outcome kind, to say in an ejection's reason what its run was made of. */
+const KIND_BITS: Partial<Record<AttemptOutcomeKind, number>> = { 'http-5xx': 1, 'gateway-error': 2, 'connect-failure': 4, reset: 8, timeout: 16 };
+const HTTP_BITS = 1 | 2;
+const LOCAL_KINDS: readonly AttemptOutcomeKind[] = ['connect-failure', 'reset', 'timeout'];
+
+/**
+ * The reason of an ejection for a run of `n` failures counted as `what` (5xx, gateway errors):
+ * without splitExternalLocalOriginErrors, local-origin failures count as 5xx (Envoy's rule), and
+ * the reason says so rather than call five timeouts "5 consecutive 5xx".
+ */
+function runReason(n: number, what: string, kinds: number): string {
+  const local = LOCAL_KINDS.filter((k) => (kinds & KIND_BITS[k]!) !== 0).join(', ');
+  if (local === '') return `${n} consecutive ${what}`;
+  if ((kinds & HTTP_BITS) === 0) return `${n} consecutive local-origin failures (${local}), counted as ${what}`;
+  return `${n} consecutive ${what} or local-origin failures (${local})`;
+}
+
 export class ServiceHealth {
   readonly #config: ParsedHealth;
   readonly #hooks: HealthHooks;
@@ -178,16 +195,22 @@ export class ServiceHealth {
     const o = this.#config.outlier;
     const local = kind === 'connect-failure' || kind === 'reset' || kind === 'timeout';
     if (o !== null) {
-      const countsAs5xx = !local || !o.split;
-      if (countsAs5xx) s.c5xx++;
+      const bit = KIND_BITS[kind] ?? 0;
+      // A run's kinds start afresh with its first failure (a count back at 0 ended the last run).
+      if (!local || !o.split) {
+        s.k5xx = s.c5xx === 0 ? bit : s.k5xx | bit;
+        s.c5xx++;
+      }
       // As Envoy's detector: another 5xx breaks a run of gateway errors, and (with the split) any
       // HTTP answer is a local-origin success that breaks a run of local-origin failures.
-      if (kind === 'gateway-error' || (local && !o.split)) s.cGateway++;
-      else if (!local) s.cGateway = 0;
+      if (kind === 'gateway-error' || (local && !o.split)) {
+        s.kGateway = s.cGateway === 0 ? bit : s.kGateway | bit;
+        s.cGateway++;
+      } else if (!local) s.cGateway = 0;
       if (local && o.split) s.cLocal++;
       else if (!local) s.cLocal = 0;
-      if (o.consecutive5xx > 0 && s.c5xx >= o.consecutive5xx) return this.#circuits.eject(endpoint, s, `${s.c5xx} consecutive 5xx`);
-      if (o.consecutiveGateway > 0 && s.cGateway >= o.consecutiveGateway) return this.#circuits.eject(endpoint, s, `${s.cGateway} consecutive gateway errors`);
+      if (o.consecutive5xx > 0 && s.c5xx >= o.consecutive5xx) return this.#circuits.eject(endpoint, s, runReason(s.c5xx, '5xx', s.k5xx));
+      if (o.consecutiveGateway > 0 && s.cGateway >= o.consecutiveGateway) return this.#circuits.eject(endpoint, s, runReason(s.cGateway, 'gateway errors', s.kGateway));
       if (o.split && o.consecutiveLocal > 0 && s.cLocal >= o.consecutiveLocal) return this.#circuits.eject(endpoint, s, `${s.cLocal} consecutive local-origin failures`);
     }
     if (s.errorRate?.record(true, nowMs)) this.#circuits.eject(endpoint, s, 'error rate over the rolling window');

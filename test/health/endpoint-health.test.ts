@@ -120,7 +120,7 @@ describe('outlier detection', () => {
     const cut = outcomes.filter((o) => o !== 200);
     expect(cut).toEqual(Array.from({ length: 5 }, () => ({ code: 'UPSTREAM_FAILED', kind: 'reset' })));
     expect(health(m, backends[0]!)).toBe('ejected');
-    expect(ejections).toEqual([expect.objectContaining({ endpoint: backends[0]!.url, reason: '5 consecutive 5xx', ejections: 1 })]);
+    expect(ejections).toEqual([expect.objectContaining({ endpoint: backends[0]!.url, reason: '5 consecutive local-origin failures (reset), counted as 5xx', ejections: 1 })]);
     expect(m.stats().services.api!.endpoints.find((e) => e.url === backends[0]!.url)).toMatchObject({ health: 'ejected', ejections: 1 });
   });
 
@@ -463,6 +463,28 @@ describe('outlier detection: the other rules (README: consecutiveGatewayErrors, 
     expect(b0.received).toHaveLength(3); // no more traffic while ejected
   });
 
+  test("an ejection's reason says what its run was made of: 5xx and resets, without the split", async () => {
+    const m = await setup(2, { outlierDetection: { consecutive5xxErrors: 3, maxEjectionPercent: 100 } });
+    fakeEjectionClock();
+    const ejections = record(m, 'ejection');
+    const b0 = backends[0]!;
+    scripted(b0, [500, 'reset', 500]);
+    for (let i = 0; i < 6; i++) await get(m); // round robin: 3 reach b0
+    expect(b0.received).toHaveLength(3);
+    expect(ejections).toEqual([expect.objectContaining({ endpoint: b0.url, reason: '3 consecutive 5xx or local-origin failures (reset)' })]);
+  });
+
+  test("an ejection's reason names only its own run: a reset a success ended is not in it", async () => {
+    const m = await setup(2, { outlierDetection: { consecutive5xxErrors: 3, maxEjectionPercent: 100 } });
+    fakeEjectionClock();
+    const ejections = record(m, 'ejection');
+    const b0 = backends[0]!;
+    scripted(b0, ['reset', 200, 500, 503, 500]);
+    for (let i = 0; i < 10; i++) await get(m); // round robin: 5 reach b0
+    expect(b0.received).toHaveLength(5);
+    expect(ejections).toEqual([expect.objectContaining({ endpoint: b0.url, reason: '3 consecutive 5xx' })]);
+  });
+
   test('consecutiveGatewayErrors: fewer in a row (a success between), or other 5xx, do not eject', async () => {
     const m = await setup(2, { outlierDetection: { consecutiveGatewayErrors: 3, consecutive5xxErrors: 0, maxEjectionPercent: 100 } });
     const ejections = record(m, 'ejection');
@@ -545,7 +567,8 @@ describe('outlier detection: the other rules (README: consecutiveGatewayErrors, 
     for (let i = 0; i < 4; i++) await get(m); // round robin: 2 reach b0
     expect(b0.received).toHaveLength(2);
     expect(health(m, b0)).toBe('ejected');
-    expect(ejections).toEqual([expect.objectContaining({ endpoint: b0.url, reason: '2 consecutive 5xx' })]);
+    // The reason says what counted: resets, as 5xx (not "2 consecutive 5xx", which no endpoint answered).
+    expect(ejections).toEqual([expect.objectContaining({ endpoint: b0.url, reason: '2 consecutive local-origin failures (reset), counted as 5xx' })]);
   });
 
   test('failurePercentage: the sweep, every intervalMs, ejects an endpoint whose failure share reached threshold — not before, and not one below it', async () => {
