@@ -120,8 +120,17 @@ export class InvalidConfigError extends MeshError {
 
 /** The request's deadline (service `timeout`, route or per-request) ran out. */
 export class TimeoutError extends MeshError {
-  constructor(service: string, timeoutMs: number, details: Omit<MeshErrorDetails, 'service'> = {}) {
-    super('TIMEOUT', `service "${service}": request timed out after ${timeoutMs} ms`, { ...details, service });
+  /**
+   * @param waitedMs when the request timed out waiting for a connection to `details.endpoint`
+   *   (every one of its `pool.connections` busy, or being made): how long it waited; the message
+   *   says so, as the endpoint never got the request.
+   */
+  constructor(service: string, timeoutMs: number, details: Omit<MeshErrorDetails, 'service'> = {}, waitedMs?: number) {
+    const waited =
+      waitedMs === undefined
+        ? ''
+        : `: waited ${Math.round(waitedMs)} ms for a connection to ${details.endpoint ?? 'the endpoint'} (every one of pool.connections busy, or still connecting), which never got the request`;
+    super('TIMEOUT', `service "${service}": request timed out after ${timeoutMs} ms${waited}`, { ...details, service });
   }
 }
 

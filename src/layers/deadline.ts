@@ -1,8 +1,11 @@
 /**
  * The deadline layer: the request's whole time limit (all attempts, until the response ends) —
  * the route's `timeout`, else the subset's, else the service's. When it runs out the request is
- * aborted with TIMEOUT (an attempt in flight is cancelled, and counts against no endpoint).
- * On only when some timeout is set.
+ * aborted with TIMEOUT. An attempt that started on a connection and has no response headers yet
+ * counts as a timeout against its endpoint (Envoy's router reports a global timeout to outlier
+ * detection for the upstream requests awaiting headers); one still queued for a connection
+ * counts against no endpoint (Envoy reports none for a request its pool never gave a
+ * connection), and the error says it waited for one. On only when some timeout is set.
  */
 import { TimeoutError } from '../core/errors.js';
 import type { Target } from '../routing/target.js';
@@ -35,7 +38,11 @@ export class DeadlineLayer implements Layer {
   handle(call: Call, next: Next): void {
     const ms = (call.routeIndex >= 0 ? this.#byRoute[call.routeIndex] : undefined) ?? this.#bySubset.get(call.target) ?? this.#serviceMs;
     if (ms > 0) {
-      call.setDeadline(ms, () => new TimeoutError(this.#service, ms, { attempts: call.attempt + 1, endpoint: call.endpoint }));
+      call.setDeadline(ms, () => {
+        const a = call.current;
+        const waitedMs = a !== null && a.waitingForConnection ? call.env.now() - a.startMs : undefined;
+        return new TimeoutError(this.#service, ms, { attempts: call.attempt + 1, endpoint: call.endpoint }, waitedMs);
+      });
     }
     next(call);
   }

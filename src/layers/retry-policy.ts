@@ -35,7 +35,7 @@ export interface RetryConfig {
   retryOn?: RetryOn[] | string;
   /** Statuses retried under `retriable-status-codes`. @default [503] */
   retriableStatusCodes?: number[];
-  /** Time limit for each try until response headers, ms; 0 = none. @default 0 */
+  /** Time limit for each try until response headers, from when it has a connection (Envoy's per_try_timeout), ms; 0 = none. @default 0 */
   perTryTimeoutMs?: Duration;
   /** @deprecated use `perTryTimeoutMs` */
   perTryTimeout?: number;

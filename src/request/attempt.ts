@@ -3,11 +3,15 @@
  * endpoint's books (in-flight, latency), reports the outcome to the service's observers through
  * `call.env.observe` (health: outlier detection, breaker, probes) once per attempt, and the
  * endpoint's load report in the response headers when the service reads them, times the try out
- * (`perTryTimeout`), drains a response its sink holds back for a retry (at most 64 KiB, 100 ms;
+ * (`perTryTimeout`, from when undici starts it on a connection — onRequestStart — as Envoy's
+ * per_try_timeout starts once a connection is obtained: the wait for one is bounded by the
+ * request's deadline only), drains a response its sink holds back for a retry (at most 64 KiB, 100 ms;
  * past either the connection is dropped), and passes everything else
  * to `call.sink`. A try with a deadline (the request's, or its per-try timeout) sends the time
  * it has left (`x-meshlet-deadline-ms`, `x-envoy-expected-rq-timeout-ms`). Callbacks of an attempt that no longer counts (not the call's current one, nor
- * a hedge racing it) only close the endpoint's books; a hedge that lost is `cancel`led.
+ * a hedge racing it) only close the endpoint's books; a hedge that lost is `cancel`led. An attempt
+ * the request stops waiting for while it is still queued for a connection (`abandon`: its deadline,
+ * the caller's abort) never reached the endpoint: its outcome is 'cancelled', blameless.
  */
 import type { Duplex } from 'node:stream';
 import type { Dispatcher } from 'undici';
@@ -42,7 +46,7 @@ export class Attempt implements Dispatcher.DispatchHandler {
   /** Final status (≥ 200) once response headers arrived, else 0. */
   status = 0;
   perTryTimedOut = false;
-  /** Set when the call stopped waiting for this attempt (per-try timeout before it started). */
+  /** Set when the call stopped waiting for this attempt before it started on a connection (`abandon`, or a hedge that lost). */
   abandonedBy: Error | null = null;
   #held = false;
   #drained = 0;
@@ -70,13 +74,20 @@ export class Attempt implements Dispatcher.DispatchHandler {
     return this.#ended;
   }
 
+  /**
+   * True while the attempt waits for a connection: sent to the endpoint's pool, not yet started on
+   * a connection (every one of `pool.connections` busy, or the connection still being made).
+   */
+  get waitingForConnection(): boolean {
+    return this.controller === null && !this.#ended && this.abandonedBy === null;
+  }
+
   /** Dispatch this attempt on the endpoint's pool. */
   send(): void {
     const call = this.call;
     call.current = this;
     call.exclude(this.endpoint);
     this.#rif = this.endpoint.load.start(this.startMs);
-    if (call.perTryTimeoutMs > 0) this.#armPerTry(call.perTryTimeoutMs);
     const opts = call.opts;
     try {
       let headers = opts.headers;
@@ -113,13 +124,8 @@ export class Attempt implements Dispatcher.DispatchHandler {
       this.#perTry = null;
       if (this.status !== 0 || this.#ended) return;
       this.perTryTimedOut = true;
-      const err = new PerTryTimeoutError(this.call.env.service, ms, this.endpoint.key);
-      if (this.controller) this.controller.abort(err);
-      else {
-        // Still queued for a connection: stop waiting for it; abort it if it ever starts.
-        this.abandonedBy = err;
-        this.#fail(err);
-      }
+      // Armed once the attempt started on a connection (onRequestStart): it has its controller.
+      this.controller?.abort(new PerTryTimeoutError(this.call.env.service, ms, this.endpoint.key));
     }, ms);
     this.#perTry.unref?.();
   }
@@ -152,10 +158,25 @@ export class Attempt implements Dispatcher.DispatchHandler {
     }
   }
 
+  /**
+   * The request stops waiting for this attempt, still queued for a connection (its deadline ran
+   * out, the caller aborted): the endpoint never got it, so its outcome is 'cancelled' — no
+   * failure, no latency sample, nothing for outlier detection — and undici's request is aborted
+   * if it ever starts. The sinks get `reason` as the attempt's error.
+   */
+  abandon(reason: Error): void {
+    if (this.#ended) return;
+    this.abandonedBy = reason;
+    this.#fail(reason);
+  }
+
   onRequestStart(controller: Controller): void {
     this.controller = controller;
-    if (this.abandonedBy !== null) controller.abort(this.abandonedBy);
-    else this.call.sink.attemptStarted(this, controller);
+    if (this.abandonedBy !== null) return controller.abort(this.abandonedBy);
+    // The per-try timeout starts now that the attempt has its connection (Envoy's per_try_timeout).
+    const perTryMs = this.call.perTryTimeoutMs;
+    if (perTryMs > 0) this.#armPerTry(perTryMs);
+    this.call.sink.attemptStarted(this, controller);
   }
 
   onRequestUpgrade(_controller: Controller, status: number, headers: Headers, socket: Duplex): void {
@@ -237,7 +258,9 @@ export class Attempt implements Dispatcher.DispatchHandler {
       return;
     }
     const headersSent = this.status !== 0;
-    const kind = this.#cancelled ? 'cancelled' : headersSent ? 'reset' : this.call.kindOf(this, errorKind(error));
+    // Cancelled (a hedge that lost), or abandoned before a connection took it: not the endpoint's doing.
+    const abandoned = this.controller === null && this.abandonedBy !== null;
+    const kind = this.#cancelled || abandoned ? 'cancelled' : headersSent ? 'reset' : this.call.kindOf(this, errorKind(error));
     const blameless = kind === 'cancelled' || kind === 'invalid';
     if (!headersSent) {
       // No response: count the time spent, with a floor, so a fast-failing endpoint never looks

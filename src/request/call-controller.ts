@@ -42,14 +42,21 @@ export abstract class CallController extends CallTimers implements Controller {
     return this.current?.controller?.rawTrailers;
   }
 
-  /** The caller aborts: the current attempt is aborted (its error ends the call), or the call fails now. */
+  /**
+   * The caller (or the deadline) aborts: the current attempt is aborted (its error ends the call);
+   * one still queued for a connection is abandoned — blameless, the endpoint never got it; with
+   * none in flight the call fails now.
+   */
   abort(reason: Error): void {
     if (this.done) return;
     this.#aborted = true;
     this.#reason = reason;
-    const inner = this.current?.controller;
-    if (inner && !this.current!.ended) inner.abort(reason);
-    else this.fail(reason);
+    const cur = this.current;
+    if (cur !== null && !cur.ended) {
+      if (cur.controller !== null) return cur.controller.abort(reason);
+      cur.abandon(reason); // its error normally ends the call through the sinks
+    }
+    this.fail(reason); // a no-op once the call has settled
   }
 
   /** Back-pressure reaches every copy in flight: the current attempt, and hedges racing it (any may win). */

@@ -4,7 +4,8 @@
  * its chain, not a field — so that a request is still one allocation.
  *  - The deadline is armed by the layers that set one (deadline, route timeouts); the earliest
  *    holds. When it fires, the call is aborted with the layer's error, and `timedOut` says so to
- *    the outcome rules (a deadline says nothing about the endpoint). It never keeps the process
+ *    the outcome rules: an attempt on a connection awaiting headers times out ('timeout', as
+ *    Envoy reports it), one still queued for a connection is abandoned (blameless). It never keeps the process
  *    alive by itself: the request's socket or wait does.
  *  - A wait keeps the process alive while the request waits on it, and is cleared when the call
  *    ends (`clearTimers`, from the call's settle).

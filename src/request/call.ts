@@ -233,8 +233,11 @@ export class Call extends CallController implements AttemptSink, MeshCall {
   // ===== outcomes =====
 
   /**
-   * The outcome class of an attempt that failed with no response. The caller's abort, a deadline
-   * and the caller's own body failing say nothing about the endpoint.
+   * The outcome class of an attempt that failed with no response. The caller's abort and the
+   * caller's own body failing say nothing about the endpoint; a per-try timeout or the deadline
+   * cutting an attempt that awaits headers on a connection is a timeout (Envoy's
+   * LocalOriginTimeout). An attempt abandoned while still queued for a connection never gets
+   * here: it is 'cancelled' (attempt.ts).
    */
   kindOf(attempt: Attempt, kind: AttemptOutcomeKind): AttemptOutcomeKind {
     const timedOut = attempt.perTryTimedOut || this.timedOut;
