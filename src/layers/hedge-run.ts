@@ -185,8 +185,12 @@ export class HedgeRun implements AttemptSink {
         (this.#held ??= []).push(attempt);
         return false; // drained; the other copies go on
       }
-      if (this.#sent > 1 && attempt !== this.#first) this.#layer.hedgesWon++;
+      const copy = this.#sent > 1 && attempt !== this.#first;
       this.#decide(attempt);
+      // Won only when the caller gets it: not when the retry layer holds it back to retry.
+      const delivered = this.#inner.responseStart(attempt, status, headers, message);
+      if (copy && delivered) this.#layer.hedgesWon++;
+      return delivered;
     }
     return this.#inner.responseStart(attempt, status, headers, message);
   }

@@ -286,6 +286,25 @@ describe('what ends a race, and what does not', () => {
     for (const i of [0, 1]) expect(endpoint(m, i)).toMatchObject({ failures: 0, inFlight: 0 });
   });
 
+  test("a copy's 503 the retry layer retries is no hedge won: hedgesWon counts what reached the caller", async () => {
+    const held = hold(backends[0]!, backends[1]!, backends[2]!);
+    const m = meshOver({ hedge: { delayMs: 10, budget: false }, retry: { attempts: 1, budget: false } });
+    const r = dispatch(m);
+    const first = await held.next(); // b0
+    vi.advanceTimersByTime(10);
+    const copy = await held.next(); // b1, the hedge
+    first.answer(503); // non-fatal while the copy runs: it leaves the race
+    await until(() => endpoint(m, 0).requests === 1);
+    copy.answer(503); // the race's last answer, from the copy: held back and retried
+    const retried = await until(() => {
+      vi.advanceTimersByTime(0); // the back-off (0 ms: random is 0)
+      return held.count === 3;
+    }).then(() => held.next()); // the retry's race, its first copy: b2
+    retried.answer(200, 'retried');
+    expect(await r.done).toMatchObject({ starts: 1, status: 200, body: 'retried' });
+    expect(api(m)).toMatchObject({ hedges: 1, hedgesWon: 0, retries: 1 });
+  });
+
   test('a retry after a failed race starts a new race on an endpoint not tried yet', async () => {
     const slow = hold(backends[0]!);
     backends[1]!.fault = { kind: 'reset' };
