@@ -42,8 +42,10 @@ export interface HedgeConfig {
   /** Most adaptive delay, ms; absent = no cap. */
   maxDelayMs?: Duration;
   /**
-   * Envoy's `hedge_on_per_try_timeout`: the delay is the retry policy's `perTryTimeoutMs`, and a
-   * try that reaches it is not cancelled — a copy races it. Needs a per-try timeout. @default false
+   * Envoy's `hedge_on_per_try_timeout`: the delay is the retry policy's `perTryTimeoutMs`, timed
+   * from when each copy has its connection, and a try that reaches it is not cancelled — a copy
+   * races it, on an endpoint already tried when no other is left (as Envoy's retry may go to the
+   * same host). Needs a per-try timeout. @default false
    */
   hedgeOnPerTryTimeout?: boolean;
   /** Copies of a request in flight at most, the first included (gRPC's `maxAttempts`), 2–5. @default 2 */

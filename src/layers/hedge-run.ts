@@ -9,9 +9,11 @@
  *    only takes that copy out of the race; the last copy's outcome is the race's, for the retry
  *    layer to judge;
  *  - the caller's abort, the deadline and the mesh closing end the race at once.
- * A copy goes only to an endpoint not tried yet, needs a replayable body (a streamed one kept
- * whole: request/body.ts), and takes a token from the hedge budget (given back when no endpoint
- * was left).
+ * A copy goes only to an endpoint not tried yet — on the per-try timeout (hedgeOnPerTryTimeout),
+ * to one already tried when none is left, as Envoy's retry would — needs a replayable body (a
+ * streamed one kept whole: request/body.ts), and takes a token from the hedge budget (given back
+ * when no endpoint was left). `hedgesWon` counts the races a copy won whose response went to the
+ * caller (not one the retry layer held back to retry).
  */
 import type { Duplex } from 'node:stream';
 import type { Dispatcher } from 'undici';
@@ -51,6 +53,12 @@ export class HedgeRun implements AttemptSink {
   readonly #next: Next;
   readonly #inner: AttemptSink;
   readonly #fixedMs: number | null;
+  /**
+   * Envoy's hedge_on_per_try_timeout: the delay is the per-try timeout, timed as one — from when
+   * each copy got its connection (attemptStarted), not while it waits for one — and with no
+   * untried endpoint left the copy goes to one already tried, as the retry Envoy launches would.
+   */
+  readonly #perTry: boolean;
   #timer: NodeJS.Timeout | null = null;
   #delayMs = 0;
   /** Copies sent in this race. */
@@ -67,6 +75,7 @@ export class HedgeRun implements AttemptSink {
     this.#next = next;
     this.#inner = call.sink;
     this.#fixedMs = fixedMs;
+    this.#perTry = policy.config.hedgeOnPerTryTimeout;
     call.onEnd(() => this.#ended());
   }
 
@@ -79,6 +88,7 @@ export class HedgeRun implements AttemptSink {
     this.#next(call);
     if (call.done || this.#decided) return; // nothing to pick, or it failed at once
     this.#first = call.current;
+    if (this.#perTry) return; // armed when the copy starts on a connection (attemptStarted)
     const delay = this.#layer.delayMs(this.#policy.config, this.#fixedMs);
     if (delay !== undefined) this.#arm(delay);
   }
@@ -99,7 +109,7 @@ export class HedgeRun implements AttemptSink {
     this.#timer = null;
     const call = this.#call;
     const layer = this.#layer;
-    if (call.done || this.#decided || !call.replayable) return;
+    if (call.done || this.#decided || !call.replayable || this.#sent >= this.#policy.config.maxAttempts) return;
     const budget = this.#policy.budget;
     const prev = call.current!;
     if (budget !== null && !budget.tryRetry()) {
@@ -110,9 +120,9 @@ export class HedgeRun implements AttemptSink {
     others.push(prev);
     const n = call.attempt;
     call.attempt = n + 1;
-    call.hedging = true;
+    call.hedging = this.#perTry ? 'any' : 'untried';
     this.#next(call);
-    const sent = call.hedging; // picking resets it when no endpoint was left
+    const sent = (call.hedging as Call['hedging']) !== false; // picking resets it when no endpoint was left
     call.hedging = false;
     if (!sent) {
       others.pop();
@@ -124,7 +134,7 @@ export class HedgeRun implements AttemptSink {
     this.#sent++;
     layer.hedges++;
     layer.events.emit('hedge', { service: layer.service, endpoint: prev.endpoint.key, attempt: n + 1, delayMs: this.#delayMs });
-    if (this.#sent < this.#policy.config.maxAttempts && !this.#decided && !call.done) this.#arm(this.#delayMs);
+    if (!this.#perTry && this.#sent < this.#policy.config.maxAttempts && !this.#decided && !call.done) this.#arm(this.#delayMs);
   }
 
   /** True while another copy than `attempt` is still in the race. */
@@ -174,6 +184,10 @@ export class HedgeRun implements AttemptSink {
 
   attemptStarted(attempt: Attempt, controller: Dispatcher.DispatchController): void {
     this.#inner.attemptStarted(attempt, controller);
+    // On the per-try timeout: the newest copy's try starts now that it has its connection.
+    if (this.#perTry && attempt === this.#call.current && !attempt.ended && this.#timer === null && !this.#decided && !this.#call.done) {
+      if (this.#sent < this.#policy.config.maxAttempts) this.#arm(this.#fixedMs!);
+    }
   }
 
   responseStart(attempt: Attempt, status: number, headers: Headers, message: string | undefined): boolean {

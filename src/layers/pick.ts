@@ -12,7 +12,8 @@
  * one shed does (or, if its own rate limit refuses, the next one shed). Slow start only moves
  * picks to the other endpoints, as Envoy's re-weighting does; a new endpoint alone (a one-replica
  * deployment restarted) takes every request rather than failing most of them with CIRCUIT_OPEN.
- * A hedge (`call.hedging`) only goes to an untried endpoint, and when there is none it sends
+ * A hedge (`call.hedging`) only goes to an untried endpoint — a copy on the per-try timeout
+ * (`'any'`) to a tried one when none is left, as a retry — and when there is none it sends
  * nothing and fails nothing: the copies already in flight go on. It takes no shed endpoint:
  * a copy is extra load, which slow start is there to keep off a new endpoint.
  */
@@ -112,6 +113,10 @@ export function pickAndSend(deps: PickDeps): Next {
         const result = picker.pick(call);
         if (result.type !== 'pick') {
           failureOf(result, call); // a malformed answer throws (LAYER_FAILED) here too
+          if (guard === 0 && call.hedging === 'any') {
+            call.resetExcluded(); // every endpoint was tried: as a retry, go back to one
+            continue;
+          }
           break;
         }
         const ep = result.endpoint;

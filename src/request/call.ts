@@ -63,10 +63,11 @@ export class Call extends CallController implements AttemptSink, MeshCall {
   /** Where attempts report; a layer may wrap it. */
   sink: AttemptSink = this;
   /**
-   * True while the hedge layer sends a copy: picking then never fails the call nor goes back to
-   * an endpoint already tried — it resets this to false when it sends nothing.
+   * Set while the hedge layer sends a copy: picking then never fails the call, and goes back to
+   * an endpoint already tried only for `'any'` (a copy on the per-try timeout, a retry in Envoy's
+   * terms) — it resets this to false when it sends nothing.
    */
-  hedging = false;
+  hedging: false | 'untried' | 'any' = false;
   status = 0;
   error: Error | undefined = undefined;
   /** True while the service's dispatch runs the pipeline synchronously (no wait has happened yet). */

@@ -160,6 +160,57 @@ describe('the delay', () => {
     expect(api(m)).toMatchObject({ hedges: 1, retries: 0 });
   });
 
+  test('hedgeOnPerTryTimeout with no other endpoint: the copy goes to the same one, as the retry Envoy launches would', async () => {
+    const held = hold(backends[0]!);
+    mesh = createMesh({
+      services: { api: { endpoints: [backends[0]!.url], retry: { attempts: 2, perTryTimeoutMs: 50 }, hedge: { hedgeOnPerTryTimeout: true, budget: false }, outlierDetection: false } },
+      logger: { debug: () => {}, warn: () => {} },
+    });
+    const hedges = events(mesh, 'hedge');
+    const r = dispatch(mesh);
+    const first = await held.next();
+    vi.advanceTimersByTime(50);
+    expect(hedges).toMatchObject([{ endpoint: backends[0]!.url, delayMs: 50 }]);
+    const copy = await held.next(); // the same endpoint, the first try still in flight
+    copy.answer(200, 'the copy');
+    expect(await r.done).toMatchObject({ starts: 1, errors: 0, body: 'the copy' });
+    await first.closed;
+    expect(api(mesh)).toMatchObject({ hedges: 1, hedgesWon: 1, failures: 0 });
+  });
+
+  test('hedgeOnPerTryTimeout times each copy as a per-try timeout: from when it has a connection, not while it waits for one', async () => {
+    const held = hold(backends[0]!);
+    mesh = createMesh({
+      services: {
+        api: {
+          endpoints: [backends[0]!.url],
+          pool: { connections: 1 },
+          retry: { attempts: 1, perTryTimeoutMs: 50 },
+          hedge: { hedgeOnPerTryTimeout: true, budget: false },
+          outlierDetection: false,
+          // /busy holds the one connection, neither timed nor hedged.
+          routes: [{ match: [{ uri: { prefix: '/busy' } }], retry: false, hedge: false }, {}],
+        },
+      },
+      logger: { debug: () => {}, warn: () => {} },
+    });
+    const hedges = events(mesh, 'hedge');
+    const busy = dispatch(mesh, { path: '/busy' });
+    const blocker = await held.next();
+    const r = dispatch(mesh); // waits for the one connection
+    vi.advanceTimersByTime(200);
+    expect(hedges).toEqual([]); // no copy while it waits
+    blocker.answer();
+    expect((await busy.done).status).toBe(200);
+    const first = await held.next(); // on the connection now
+    vi.advanceTimersByTime(49);
+    expect(hedges).toEqual([]);
+    vi.advanceTimersByTime(1);
+    expect(hedges).toMatchObject([{ delayMs: 50 }]);
+    first.answer(200, 'first try');
+    expect(await r.done).toMatchObject({ starts: 1, errors: 0, body: 'first try' });
+  });
+
   test('hedgeOnPerTryTimeout: at the per-try timeout a copy is sent and the try is not cut', async () => {
     const held = hold(backends[0]!, backends[1]!);
     const m = meshOver({ retry: { attempts: 1, perTryTimeoutMs: 50 }, hedge: { hedgeOnPerTryTimeout: true } });
