@@ -153,7 +153,8 @@ export function backoffMs(policy: ParsedRetry, retry: number, random: () => numb
   const { baseMs: base, maxMs: max } = policy;
   let window = base;
   for (let n = 1; n < retry && window <= max; n++) window = (2 ** (n + 1) - 1) * base;
-  return clampDelay(Math.floor(random() * window), 0, max);
+  // A random source out of [0, 1) (NaN, 5) stays within this retry's window, and the cap.
+  return clampDelay(Math.floor(random() * window), 0, Math.min(window, max));
 }
 
 /**

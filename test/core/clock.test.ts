@@ -124,7 +124,8 @@ describe('delays computed from a bad random source or clock stay within their bo
 
   test.each(draws)('retry back-off: random %s stays within [0, cap]; NaN waits the cap', (name, random) => {
     const policy = parseRetryConfig({ backoff: { baseMs: 100, maxMs: 1_000 } }, 'retry')!;
-    for (const [retry, cap] of [[1, 100], [2, 200], [4, 800], [6, 1_000]] as const) {
+    // Envoy's windows: retry N waits in [0, (2^N − 1) × base), capped at maxMs.
+    for (const [retry, cap] of [[1, 100], [2, 300], [3, 700], [4, 1_000], [6, 1_000]] as const) {
       const d = backoffMs(policy, retry, random);
       expect(d).toBeGreaterThanOrEqual(0);
       expect(d).toBeLessThanOrEqual(cap);
