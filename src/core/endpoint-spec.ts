@@ -59,6 +59,11 @@ const EMPTY_LABELS: Readonly<Record<string, string>> = Object.freeze({});
 /**
  * Normalise one endpoint; throws {@link InvalidConfigError} naming `path` when the input is bad.
  */
+/** A URL as an error message may show it: its userinfo (a password, a token) left out. */
+function shown(url: string): string {
+  return JSON.stringify(url.replace(/^([a-z][a-z0-9+.-]*:\/\/)[^/?#]*@/i, '$1…@'));
+}
+
 export function parseEndpointSpec(input: unknown, path: string): EndpointSpec {
   const obj = typeof input === 'string' ? { url: input } : input;
   if (typeof obj !== 'object' || obj === null || Array.isArray(obj)) {
@@ -75,19 +80,20 @@ export function parseEndpointSpec(input: unknown, path: string): EndpointSpec {
   try {
     url = new URL(o.url);
   } catch {
-    throw new InvalidConfigError(`${path}.url`, `expected an absolute http(s) URL, got ${JSON.stringify(o.url)}`);
+    throw new InvalidConfigError(`${path}.url`, `expected an absolute http(s) URL, got ${shown(o.url)}`);
   }
   if (url.protocol !== 'http:' && url.protocol !== 'https:') {
     throw new InvalidConfigError(`${path}.url`, `expected protocol http: or https:, got ${url.protocol}`);
   }
   if ((url.pathname !== '/' && url.pathname !== '') || url.search || url.hash || url.username || url.password) {
-    throw new InvalidConfigError(`${path}.url`, `expected an origin only (scheme, host, port), got ${JSON.stringify(o.url)}`);
+    const why = url.username || url.password ? ': credentials in the URL are not allowed' : '';
+    throw new InvalidConfigError(`${path}.url`, `expected an origin only (scheme, host, port)${why}, got ${shown(o.url)}`);
   }
   if (!url.hostname) throw new InvalidConfigError(`${path}.url`, 'expected a host');
   const port = url.port ? Number(url.port) : url.protocol === 'https:' ? 443 : 80;
   // WHATWG URL accepts port 0, which no server listens on: a connection there fails at every
   // request, so it is refused here as SRV records and slices with port 0 are skipped.
-  if (port === 0) throw new InvalidConfigError(`${path}.url`, `expected a port from 1 to 65535, got 0 in ${JSON.stringify(o.url)}`);
+  if (port === 0) throw new InvalidConfigError(`${path}.url`, `expected a port from 1 to 65535, got 0 in ${shown(o.url)}`);
 
   const weight = o.weight ?? 1;
   if (typeof weight !== 'number' || !Number.isInteger(weight) || weight < 1 || weight > MAX_WEIGHT) {

@@ -14,6 +14,8 @@ const PATTERNS: readonly [RegExp, string][] = [
   [/\b(Bearer|Basic|Digest|Negotiate)\s+[^\s,;"']+/gi, '$1 [redacted]'],
   // JSON Web Tokens (service-account tokens are JWTs), wherever they appear.
   [/\beyJ[\w-]{4,}\.[\w-]{4,}\.[\w-]*/g, '[redacted]'],
+  // A URL's userinfo, "https://user:password@host" or "redis://token@host": all of it, the user too.
+  [/\b([a-z][a-z0-9+.-]*:\/\/)[^\s/?#@"'<>]+@/gi, '$1[redacted]@'],
   // "authorization: …", "cookie=…", "x-api-key: …", "password=…" up to the end of the value.
   [/\b(authorization|proxy-authorization|cookie|set-cookie|x-api-key|api[-_]?key|access[-_]?token|password|passwd|secret|token)(["']?\s*[:=]\s*["']?)[^\s,;"'&]+/gi, '$1$2[redacted]'],
 ];
