@@ -83,8 +83,10 @@ export interface MeshEventMap {
   panic: { service: string; subset: string | undefined; active: boolean; available: number; total: number };
   /**
    * A request ended (published only while someone listens, so it costs nothing otherwise).
-   * `status` is 0 when it failed without a response; `error` is then the error's code (its name
-   * when it has no string code: `TimeoutError` for your own AbortSignal.timeout).
+   * `status` is 0 when it failed without a response, else the response's (also when its body
+   * then failed, or the caller dropped it); `error` is the error's code (its name when it has no
+   * string code: `TimeoutError` for your own AbortSignal.timeout; `aborted` for an abort with no
+   * reason, as a dropped body's).
    */
   request: {
     service: string;

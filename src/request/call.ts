@@ -201,7 +201,9 @@ export class Call extends CallController implements AttemptSink, MeshCall {
       if (e.attempts === undefined) e.attempts = this.attempt + 1;
       if (e.endpoint === undefined && this.current !== null) e.endpoint = this.current.endpoint.key;
     }
-    this.#settle(0, error);
+    // The status the caller got, if its response had started (a body cut short, or dropped by the
+    // caller): 0 only when it failed without a response.
+    this.#settle(this.status, error);
     this.#handler.onResponseError?.(this, error);
   }
 
@@ -279,6 +281,7 @@ export class Call extends CallController implements AttemptSink, MeshCall {
       const existing = headers['set-cookie'];
       headers = { ...headers, 'set-cookie': existing === undefined ? this.setCookie : [...(Array.isArray(existing) ? existing : [existing]), this.setCookie] };
     }
+    if (status >= 200) this.status = status;
     this.#handler.onResponseStart?.(this, status, headers, message);
     return true;
   }

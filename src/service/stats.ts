@@ -170,8 +170,7 @@ export function callFailed(call: Call): boolean {
     // The caller's own abort (its reason as given, even undefined) is no failure — unless the
     // response it cut short already was one (a 503 whose body it stopped reading), as the
     // endpoint's books count it (attempt.ts).
-    const status = call.current?.status ?? 0;
-    return status >= 500 && status <= 599;
+    return call.status >= 500 && call.status <= 599;
   }
   if (error === undefined) return call.status >= 500 && call.status <= 599;
   return (error as { code?: unknown }).code !== 'MESH_CLOSED';
@@ -187,7 +186,8 @@ export function requestEvent(call: Call, service: string, nowMs: number): MeshEv
     method: call.opts.method,
     status: call.status,
     // errorLabel: your own AbortSignal.timeout's reason is a DOMException whose `code` is the number 23.
-    error: call.error === undefined ? undefined : errorLabel(call.error),
+    // A caller that drops the body (body.destroy()) aborts with no reason: told as 'aborted'.
+    error: call.error !== undefined ? errorLabel(call.error) : call.aborted ? 'aborted' : undefined,
     attempts: call.attempt + 1,
     durationMs: nowMs - call.startMs,
   };

@@ -6,6 +6,7 @@ import { afterEach, beforeEach, expect, test, vi } from 'vitest';
 import { request } from 'undici';
 import { createMesh, type Mesh } from '../../src/index.js';
 import { closeAll, startBackends, type Backend } from '../support/backend.js';
+import { until } from '../support/holding.js';
 
 let backends: Backend[];
 let mesh: Mesh | null = null;
@@ -96,4 +97,34 @@ test('an endpoint removed and added back while it drains: listed twice, the drai
   expect({ requests: st.requests, failures: st.failures }).toEqual({ requests: 1, failures: 0 });
   const fresh = st.endpoints.find((e) => e.url === a && e.state === 'healthy')!;
   expect({ inFlight: fresh.inFlight, requests: fresh.requests }).toEqual({ inFlight: 0, requests: 0 });
+});
+
+test('a response the caller drops, or whose body fails, keeps its status in the request event; status 0 is for no response', async () => {
+  const open: http.ServerResponse[] = [];
+  backends[0]!.handler = (req, res) => {
+    req.resume();
+    open.push(res);
+    res.writeHead(req.url === '/bad' ? 503 : 200, { 'content-type': 'text/plain' });
+    // /cut: the headers and a first chunk are flushed, then the connection ends mid-body (FIN).
+    res.write('first chunk', () => (req.url === '/cut' ? res.socket?.end() : undefined));
+  };
+  mesh = createMesh({ services: { api: { endpoints: [backends[0]!.url], retry: false, outlierDetection: false, circuitBreaker: false } } });
+  const events: { status: number; error: string | undefined }[] = [];
+  mesh.on('request', (e) => void events.push({ status: e.status, error: e.error }));
+  for (const path of ['/ok', '/bad']) {
+    const r = await request(`http://api${path}`, { dispatcher: mesh.dispatcher });
+    const closed = new Promise((resolve) => r.body.once('close', resolve));
+    r.body.destroy();
+    await closed;
+  }
+  const cut = await request('http://api/cut', { dispatcher: mesh.dispatcher });
+  await cut.body.text().catch(() => undefined);
+  await until(() => events.length === 3);
+  for (const res of open) res.destroy();
+  expect(events).toEqual([
+    { status: 200, error: 'aborted' },
+    { status: 503, error: 'aborted' },
+    { status: 200, error: 'UPSTREAM_FAILED' },
+  ]);
+  expect(mesh.stats().services.api!.failures).toBe(2); // the 503, and the body cut short
 });
