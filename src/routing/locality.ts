@@ -103,8 +103,12 @@ export function localityRank(
   region: string | undefined,
   zone: string | undefined,
 ): number {
-  if (!lb.enabled || caller.region === undefined) return 0;
-  if (region === caller.region) return zone !== undefined && zone === caller.zone ? 0 : caller.zone === undefined ? 0 : 1;
+  if (!lb.enabled || (caller.region === undefined && caller.zone === undefined)) return 0;
+  // As Envoy compares localities: a part not given is "" — a caller that knows only its zone
+  // (`MESHLET_ZONE`, no region) prefers that zone among endpoints without a region either
+  // (EndpointSlices give a zone and no region), then those, then the rest.
+  if ((region ?? '') === (caller.region ?? '')) return zone !== undefined && zone === caller.zone ? 0 : caller.zone === undefined ? 0 : 1;
+  if (caller.region === undefined) return 2;
   const next = lb.failover.get(caller.region);
   if (next === undefined) return 2;
   const i = next.indexOf(region ?? '');

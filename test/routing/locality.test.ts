@@ -15,6 +15,10 @@ function ep(url: string, zone: string, region = 'us-east', priority = 0): Endpoi
   return new Endpoint(spec, {} as Dispatcher);
 }
 
+function epNoRegion(url: string, zone: string): Endpoint {
+  return new Endpoint(parseEndpointSpec({ url, zone }, "t"), {} as Dispatcher);
+}
+
 function target(localityLb: unknown = undefined): Target {
   return new Target(null, { name: 'round-robin', def: roundRobin, options: {}, hashOn: undefined }, parseLocalityLb(localityLb, 'localityLb'));
 }
@@ -104,6 +108,22 @@ describe('locality-aware balancing', () => {
     expect(localityRank(lb, caller, 'ap-south', 'x')).toBe(3);
     expect(localityRank(lb, { region: undefined }, 'us-east', 'b')).toBe(0);
     expect(localityRank(parseLocalityLb({ enabled: false }, 'x'), caller, 'us-west', 'b')).toBe(0);
+  });
+
+  test('a caller that knows only its zone (no region) prefers it among endpoints that have no region either, as Envoy compares localities', () => {
+    const lb = parseLocalityLb(undefined, 'x');
+    const zoneOnly = { region: undefined, zone: 'a' };
+    expect(localityRank(lb, zoneOnly, undefined, 'a')).toBe(0);
+    expect(localityRank(lb, zoneOnly, undefined, 'b')).toBe(1);
+    expect(localityRank(lb, zoneOnly, 'us-east', 'a')).toBe(2);
+    // EndpointSlices give zones and no regions: traffic stays in the caller's zone.
+    const slices = [1, 2].flatMap((i) => [
+      epNoRegion(`http://127.0.4.${i}:80`, 'a'),
+      epNoRegion(`http://127.0.5.${i}:80`, 'b'),
+    ]);
+    const t = target();
+    t.rebuild(slices, zoneOnly, PANIC, deps(seeded(3)));
+    expect(shares(t, 200)).toEqual({ 'undefined/a': 200 });
   });
 
   test('all traffic stays in the local zone while it is healthy', () => {
