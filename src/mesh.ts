@@ -50,6 +50,8 @@ export class Mesh {
   readonly #events: MeshEvents;
   readonly #redirects: RedirectPolicy;
   #closing: Promise<void> | null = null;
+  /** Run once close() has settled (observability/metrics.ts ends its registration); null once run. */
+  #onClosed: Set<() => void> | null = new Set();
   #graceMs = 30_000;
   readonly #parsed: ParsedMeshConfig;
   /** Every service name and alias (the mistyped-name hint suggests one of them). */
@@ -290,9 +292,33 @@ export class Mesh {
       }
       this.#graceMs = grace;
       this.#inbound?.stop();
-      this.#closing = this.dispatcher.close();
+      this.#closing = this.dispatcher.close().finally(() => {
+        const hooks = this.#onClosed;
+        this.#onClosed = null;
+        for (const hook of hooks ?? []) {
+          try {
+            hook();
+          } catch {
+            // a hook is meshlet's own bookkeeping; it must not change how close() settles
+          }
+        }
+      });
     }
     return this.#closing;
+  }
+
+  /**
+   * @internal Call `hook` once {@link close} has settled — at once when it already has — for what
+   * ends with the mesh (observability/metrics.ts). `dispose()` forgets it.
+   */
+  whenClosed(hook: () => void): Disposable {
+    const hooks = this.#onClosed;
+    if (hooks === null) {
+      hook();
+      return { dispose() {} };
+    }
+    hooks.add(hook);
+    return { dispose: () => void hooks.delete(hook) };
   }
 }
 

@@ -357,6 +357,11 @@ export class Service implements CallEnv {
     return this.#endpoints.active();
   }
 
+  /** @internal Active and draining endpoints, as stats() lists them (metrics count each one's requests). */
+  allEndpoints(): Endpoint[] {
+    return this.#endpoints.all();
+  }
+
   stats(): ServiceStats {
     return serviceStats({
       config: this.config,
