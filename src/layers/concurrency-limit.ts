@@ -58,7 +58,11 @@ export function limitsToJSON(l: ParsedLimits): Record<string, unknown> {
   return out;
 }
 
-/** A waiting request: resumed with `admit()` or failed with `expire()`. */
+/**
+ * A waiting request: resumed with `admit()` or failed with `expire()`. One that ends by other
+ * means while it waits (aborted, its deadline) is handed to `leave()` by its owner, so that
+ * `pending` counts only the requests still waiting.
+ */
 export interface Waiting {
   /** Slot granted: go on. */
   admit(): void;
@@ -66,11 +70,10 @@ export interface Waiting {
   expire(): void;
   /** True once the request ended by other means (aborted). */
   readonly done: boolean;
-}
-
-interface Entry {
-  readonly waiter: Waiting;
-  readonly deadline: number;
+  /** The limit's own: true while the request waits in its queue. */
+  queued: boolean;
+  /** The limit's own: when the wait runs out, on the limit's clock. */
+  deadline: number;
 }
 
 export class ConcurrencyLimit {
@@ -78,8 +81,11 @@ export class ConcurrencyLimit {
   readonly #now: () => number;
   active = 0;
   retries = 0;
-  #queue: Entry[] = [];
+  /** FIFO from `#head`; entries that left (`queued` false) stay until passed over or compacted. */
+  #queue: Waiting[] = [];
   #head = 0;
+  /** Requests waiting now: the queue's entries that have not left. */
+  #waiting = 0;
   #timer: NodeJS.Timeout | null = null;
   /** Slots now: `maxRequests`, or the adaptive limit when lower (`resize`). */
   #max: number;
@@ -106,13 +112,14 @@ export class ConcurrencyLimit {
     this.#admitWaiting();
   }
 
+  /** Requests waiting for a slot now (one that was aborted while waiting is not). */
   get pending(): number {
-    return this.#queue.length - this.#head;
+    return this.#waiting;
   }
 
   /** Take a slot if one is free and nobody waits (the hot path: no waiter object needed). */
   tryAcquire(): boolean {
-    if (this.active < this.#max && this.pending === 0) {
+    if (this.active < this.#max && this.#waiting === 0) {
       this.active++;
       return true;
     }
@@ -123,19 +130,39 @@ export class ConcurrencyLimit {
    * Take a slot: 'admitted' (go on), 'queued' (the waiter is called back later), or 'overloaded'.
    */
   acquire(waiter: Waiting): 'admitted' | 'queued' | 'overloaded' {
-    if (this.active < this.#max && this.pending === 0) {
+    if (this.active < this.#max && this.#waiting === 0) {
       this.active++;
       return 'admitted';
     }
-    // Waiters that ended while queued (aborted) still hold a place; drop them before refusing.
-    if (this.pending >= this.#limits.maxPendingRequests) this.#purge();
     // Refusals are counted (and emitted) by the caller, which knows what was refused.
-    if (this.pending >= this.#limits.maxPendingRequests || this.#limits.maxQueueTimeMs === 0) {
+    if (this.#waiting >= this.#limits.maxPendingRequests || this.#limits.maxQueueTimeMs === 0) {
       return 'overloaded';
     }
-    this.#queue.push({ waiter, deadline: this.#now() + this.#limits.maxQueueTimeMs });
+    waiter.queued = true;
+    waiter.deadline = this.#now() + this.#limits.maxQueueTimeMs;
+    this.#queue.push(waiter);
+    this.#waiting++;
     this.#arm();
     return 'queued';
+  }
+
+  /**
+   * `waiter` ended while it may still be queued (its request was aborted): it waits no more. Its
+   * entry is passed over later; the queue is compacted when such entries outnumber the live ones.
+   */
+  leave(waiter: Waiting): void {
+    if (!waiter.queued) return;
+    waiter.queued = false;
+    this.#waiting--;
+    const entries = this.#queue.length - this.#head;
+    if (this.#waiting === 0) {
+      this.#queue = [];
+      this.#head = 0;
+      this.#compact();
+    } else if (entries > 64 && entries > 2 * this.#waiting) {
+      this.#queue = this.#queue.slice(this.#head).filter((w) => w.queued);
+      this.#head = 0;
+    }
   }
 
   /** Give a slot back; the oldest live waiter takes it. */
@@ -144,12 +171,24 @@ export class ConcurrencyLimit {
     this.#admitWaiting();
   }
 
+  /** The next entry still waiting, taken off the queue (one ended unnoticed leaves on the way), or undefined. */
+  #shift(): Waiting | undefined {
+    while (this.#head < this.#queue.length) {
+      const w = this.#queue[this.#head++]!;
+      if (!w.queued) continue;
+      w.queued = false;
+      this.#waiting--;
+      if (!w.done) return w;
+    }
+    return undefined;
+  }
+
   #admitWaiting(): void {
-    while (this.pending > 0 && this.active < this.#max) {
-      const entry = this.#queue[this.#head++]!;
-      if (entry.waiter.done) continue;
+    while (this.#waiting > 0 && this.active < this.#max) {
+      const w = this.#shift();
+      if (w === undefined) break;
       this.active++;
-      entry.waiter.admit();
+      w.admit();
     }
     this.#compact();
   }
@@ -165,34 +204,36 @@ export class ConcurrencyLimit {
     this.retries--;
   }
 
-  #purge(): void {
-    this.#queue = this.#queue.slice(this.#head).filter((e) => !e.waiter.done);
-    this.#head = 0;
-  }
-
   #compact(): void {
     if (this.#head > 1024 && this.#head * 2 > this.#queue.length) {
       this.#queue = this.#queue.slice(this.#head);
       this.#head = 0;
     }
-    if (this.pending === 0 && this.#timer !== null) {
+    if (this.#waiting === 0 && this.#timer !== null) {
       clearTimeout(this.#timer);
       this.#timer = null;
     }
   }
 
+  /** The oldest entry still waiting (entries that left before it are passed over), or undefined. */
+  #first(): Waiting | undefined {
+    while (this.#head < this.#queue.length && !this.#queue[this.#head]!.queued) this.#head++;
+    return this.#queue[this.#head];
+  }
+
   /** One timer for the whole queue: it fires at the oldest waiter's deadline. */
   #arm(): void {
-    if (this.#timer !== null || this.pending === 0) return;
-    const first = this.#queue[this.#head]!;
+    if (this.#timer !== null) return;
+    const first = this.#first();
+    if (first === undefined) return;
     this.#timer = setTimeout(() => {
       this.#timer = null;
       const now = this.#now();
-      while (this.pending > 0) {
-        const entry = this.#queue[this.#head]!;
-        if (!entry.waiter.done && entry.deadline > now) break;
+      for (let w = this.#first(); w !== undefined && (w.done || !(w.deadline > now)); w = this.#first()) {
         this.#head++;
-        if (!entry.waiter.done) entry.waiter.expire();
+        w.queued = false;
+        this.#waiting--;
+        if (!w.done) w.expire();
       }
       this.#compact();
       this.#arm();
@@ -202,10 +243,7 @@ export class ConcurrencyLimit {
 
   /** Fail every waiter (mesh closing). */
   drain(fail: (w: Waiting) => void): void {
-    while (this.pending > 0) {
-      const entry = this.#queue[this.#head++]!;
-      if (!entry.waiter.done) fail(entry.waiter);
-    }
+    for (let w = this.#shift(); w !== undefined; w = this.#shift()) fail(w);
     this.#compact();
   }
 }

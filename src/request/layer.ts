@@ -36,7 +36,7 @@ export interface LayerStats {
   rateLimited: number;
   /** Requests refused by the concurrency limits (OVERLOADED), and retries refused by `limits.maxRetries`: one per `overloaded` event. */
   overloaded: number;
-  /** Requests waiting for a concurrency slot now. */
+  /** Requests waiting for a concurrency slot now: the service's or a subset's (not one aborted while it waited). */
   pending: number;
   /** Requests the service's own circuit refused with CIRCUIT_OPEN (`serviceBreaker`). */
   shortCircuited: number;

@@ -15,7 +15,7 @@
  *   …           the user's interceptors (mesh-wide first, then the service's)     (interceptors)
  *   rate-limit  the service's token bucket: refuse, or wait for a token           (rateLimit)
  *   global      the limit shared by every process, in Redis                       (rateLimit.global)
- *   concurrency in-flight slots and a bounded queue, service then subset          (limits; always)
+ *   concurrency in-flight slots and a bounded queue, subset then service          (limits; always)
  *               — the service's slots learnt from latency                          (limits.adaptive)
  *   ready       wait for discovery's first answer                                 (always)
  *   breaker     the service's own circuit (opossum): retries inside one fire      (serviceBreaker)

@@ -146,7 +146,7 @@ describe('delays computed from a bad random source or clock stay within their bo
     const limit = new ConcurrencyLimit(parseLimitsConfig({ maxRequests: 1, maxQueueTimeMs: 500 }, 'limits'), clock());
     expect(limit.tryAcquire()).toBe(true);
     let expired = 0;
-    expect(limit.acquire({ admit: () => {}, expire: () => void expired++, done: false })).toBe('queued');
+    expect(limit.acquire({ admit: () => {}, expire: () => void expired++, done: false, queued: false, deadline: 0 })).toBe('queued');
     for (let i = 1; i <= 3; i++) {
       const t = Date.now();
       vi.advanceTimersToNextTimer();
