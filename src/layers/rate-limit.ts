@@ -3,7 +3,9 @@
  * tokens and refills at `requestsPerSecond`; a request takes one. When it is empty the request
  * either fails at once with RATE_LIMITED (`mode: 'reject'`) or waits up to `maxWaitMs` for its
  * token (`mode: 'wait'`): the token is reserved at once (the bucket goes into debt), so waiters
- * are served in arrival order and the long-run rate holds exactly.
+ * are served in arrival order and the long-run rate holds exactly. A waiter that ends before its
+ * turn (its caller's abort, its deadline) gives its token back: the debt goes down by one, so the
+ * next request may have it — never ahead of one already waiting, whose turn stays as it was.
  */
 import { expectObject, join, optEnum, optNumber, rejectUnknown } from '../config/check.js';
 import { optDurationMs, type Duration } from '../config/duration.js';
@@ -119,6 +121,15 @@ export class TokenBucket {
     this.#tokens -= 1;
     return Math.ceil(wait);
   }
+
+  /**
+   * Give back a token reserved for a request that never went: one less of debt. The waiters
+   * reserved after it keep their turns; a new reservation is due no earlier than the last of them.
+   */
+  refund(nowMs: number): void {
+    this.#refill(nowMs);
+    this.#tokens = Math.min(this.#burst, this.#tokens + 1);
+  }
 }
 
 /**
@@ -145,8 +156,20 @@ export class RateLimitLayer implements Layer {
     const now = this.#now();
     const wait = rl.mode === 'wait' ? this.#bucket.reserve(now, rl.maxWaitMs) : this.#bucket.tryTake(now) ? 0 : -1;
     if (wait < 0) this.#refuse(call, 'service');
-    else if (wait > 0) call.wait(wait, () => next(call));
+    else if (wait > 0) this.#wait(call, next, wait);
     else next(call);
+  }
+
+  /** Wait `ms` for the reserved token; a request that ends first (aborted, its deadline) gives it back. */
+  #wait(call: Call, next: Next, ms: number): void {
+    let waiting = true;
+    call.onEnd(() => {
+      if (waiting) this.#bucket.refund(this.#now());
+    });
+    call.wait(ms, () => {
+      waiting = false;
+      next(call);
+    });
   }
 }
 
