@@ -18,7 +18,7 @@ export interface LimitsConfig {
   maxPendingRequests?: number;
   /** Longest wait for a slot, ms. @default 1000 */
   maxQueueTimeMs?: Duration;
-  /** Retries in flight at once. @default unlimited (the retry budget governs) */
+  /** Retries in flight at once. A service's limits only, not a subset's. @default unlimited (the retry budget governs) */
   maxRetries?: number;
   /**
    * Learn the in-flight limit from the upstream's latency (Netflix concurrency-limits: gradient2,
@@ -36,11 +36,17 @@ export interface ParsedLimits {
   readonly adaptive: ParsedAdaptive | null;
 }
 
-/** Parse `limits`; `adaptive` is accepted only where `canAdapt` (a service's limits, not a subset's). */
-export function parseLimitsConfig(raw: unknown, path: string, canAdapt = false): ParsedLimits {
+/**
+ * Parse `limits`; `adaptive` and `maxRetries` are accepted only in a service's limits (`ofService`),
+ * not in a subset's: a subset's limits are in-flight slots and a queue on top of the service's.
+ */
+export function parseLimitsConfig(raw: unknown, path: string, ofService = false): ParsedLimits {
   const o = raw === undefined ? {} : expectObject(raw, path);
   rejectUnknown(o, ['maxRequests', 'maxPendingRequests', 'maxQueueTimeMs', 'maxRetries', 'adaptive'], path);
-  if (!canAdapt && o.adaptive !== undefined) throw new InvalidConfigError(`${path}.adaptive`, 'only a service\'s limits adapt; a subset\'s are fixed');
+  if (!ofService && o.adaptive !== undefined) throw new InvalidConfigError(`${path}.adaptive`, 'only a service\'s limits adapt; a subset\'s are fixed');
+  if (!ofService && o.maxRetries !== undefined) {
+    throw new InvalidConfigError(`${path}.maxRetries`, 'the retry limit is the service\'s (limits.maxRetries): a subset cannot have its own');
+  }
   return Object.freeze({
     maxRequests: optNumber(o, 'maxRequests', path, 1024, { integer: true, min: 1, max: 10_000_000 }),
     maxPendingRequests: optNumber(o, 'maxPendingRequests', path, 1024, { integer: true, min: 0, max: 10_000_000 }),

@@ -126,3 +126,18 @@ describe('pending', () => {
     expect(await first).toBe('200 first');
   });
 });
+
+describe("a subset's limits.maxRetries", () => {
+  // The retry limit is the service's (its RetryLayer counts retries against the service's limit
+  // only): a subset's would be accepted and silently ignored, so createMesh refuses it.
+  test('is refused at createMesh, naming its path; the same at the service is accepted', () => {
+    const config = (limits: Record<string, unknown>, subsetLimits: Record<string, unknown>) => ({
+      services: { api: { endpoints: [{ url: backends[0]!.url, labels: { version: 'v1' } }], limits, subsets: { v1: { labels: { version: 'v1' }, limits: subsetLimits } } } },
+    });
+    expect(() => createMesh(config({}, { maxRequests: 5, maxRetries: 1 }))).toThrow(
+      expect.objectContaining({ code: 'INVALID_CONFIG', path: 'services.api.subsets.v1.limits.maxRetries', message: expect.stringContaining("the service's") }),
+    );
+    mesh = createMesh(config({ maxRetries: 1 }, { maxRequests: 5 }));
+    expect(mesh.toJSON()).toMatchObject({ services: { api: { limits: { maxRetries: 1 }, subsets: { v1: { limits: { maxRequests: 5 } } } } } });
+  });
+});
