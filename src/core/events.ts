@@ -47,8 +47,10 @@ export interface MeshEventMap {
    */
   overloaded: { service: string; limit: string };
   /**
-   * The adaptive concurrency limit (`limits.adaptive`) moved by at least 10 % since the last such
-   * event: from `previous` to `limit` slots, on a window of samples whose mean latency was `latencyMs`.
+   * The adaptive concurrency limit (`limits.adaptive`) in force — the algorithm's, capped by
+   * `maxRequests`, as `stats().concurrencyLimit` shows it — moved by at least 10 % since the last
+   * such event (or the start): from `previous` to `limit` slots, on a window of samples whose mean
+   * latency was `latencyMs`. The algorithm moving above the cap changes nothing in force: no event.
    */
   'concurrency-limit': { service: string; algorithm: string; limit: number; previous: number; latencyMs: number };
   /** An inbound entry point (`mesh.inbound`, …) refused a request: 429 from its rate limit, 503 from its concurrency limit. */

@@ -22,7 +22,8 @@
  * algorithm's, rounded down, never above `maxRequests`.
  *
  * Visible as `concurrencyLimit` in `mesh.stats()` and as `concurrency-limit` events, emitted when
- * the limit moved by at least 10 % (and at least 1) since the last one.
+ * the limit in force (the algorithm's, capped by `maxRequests`) moved by at least 10 % (and at
+ * least 1) since the last one: an algorithm moving above the cap moves nothing, and says nothing.
  */
 import type { MeshEvents } from '../core/events.js';
 import { optDurationMs, type Duration } from '../config/duration.js';
@@ -120,6 +121,8 @@ export function adaptiveToJSON(a: ParsedAdaptive): Record<string, unknown> {
 export interface Slots {
   /** Requests holding a slot now. */
   readonly active: number;
+  /** The slots allowed now: the last `resize`, capped by the limit's ceiling (`maxRequests`). */
+  readonly max: number;
   /** Allow this many in flight. */
   resize(slots: number): void;
 }
@@ -140,6 +143,7 @@ export class AdaptiveLimit {
   readonly #windowMs: number;
   readonly #windowSamples: number;
   #current: number;
+  /** The limit in force last announced (or at the start). */
   #announced: number;
   // The window being gathered.
   #windowEndMs = -Infinity;
@@ -156,8 +160,9 @@ export class AdaptiveLimit {
     this.#deps = deps;
     this.#windowMs = config.windowMs;
     this.#windowSamples = config.windowMs > 0 ? WINDOW_SAMPLES : 1;
-    this.#current = this.#announced = Math.floor(config.initialLimit);
+    this.#current = Math.floor(config.initialLimit);
     slots.resize(this.#current);
+    this.#announced = slots.max;
   }
 
   /** The algorithm's limit now, rounded down (before the `maxRequests` cap). */
@@ -182,10 +187,12 @@ export class AdaptiveLimit {
     if (next === this.#current) return;
     this.#current = next;
     this.#slots.resize(next);
+    // What is announced is the limit in force: the algorithm's beyond maxRequests is not.
+    const inForce = this.#slots.max;
     const last = this.#announced;
-    if (Math.abs(next - last) < Math.max(1, last * 0.1)) return;
-    this.#announced = next;
-    this.#deps.log.debug(`service ${this.#deps.service}: ${this.#name} concurrency limit ${last} -> ${next} (mean latency ${meanMs.toFixed(1)} ms)`);
-    this.#deps.events.emit('concurrency-limit', { service: this.#deps.service, algorithm: this.#name, limit: next, previous: last, latencyMs: meanMs });
+    if (Math.abs(inForce - last) < Math.max(1, last * 0.1)) return;
+    this.#announced = inForce;
+    this.#deps.log.debug(`service ${this.#deps.service}: ${this.#name} concurrency limit ${last} -> ${inForce} (mean latency ${meanMs.toFixed(1)} ms)`);
+    this.#deps.events.emit('concurrency-limit', { service: this.#deps.service, algorithm: this.#name, limit: inForce, previous: last, latencyMs: meanMs });
   }
 }

@@ -123,7 +123,7 @@ describe('adaptive limit config', () => {
 describe('adaptive limit windows', () => {
   test('the algorithm is updated once a window has lasted windowMs and holds 10 samples, with their mean latency and most in flight', () => {
     const sizes: number[] = [];
-    const slots = { active: 0, resize: (n: number) => void sizes.push(n) };
+    const slots = { active: 0, get max() { return sizes.at(-1)!; }, resize: (n: number) => void sizes.push(n) };
     const log = { debug: () => {}, warn: () => {} };
     const limit = new AdaptiveLimit(gradient2({ initialLimit: 20, maxLimit: 100, queueSize: 10 }), slots, { service: 's', events: new MeshEvents(() => {}), random: () => 0, log });
     expect(sizes).toEqual([20]);
