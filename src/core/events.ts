@@ -37,7 +37,7 @@ export interface MeshEventMap {
   hedge: { service: string; endpoint: string; attempt: number; delayMs: number };
   /** A hedge was not sent because the hedge budget is spent. */
   'hedge-budget-exhausted': { service: string; endpoint: string };
-  /** A request was refused by a rate limit. */
+  /** A request was refused by a rate limit — or a retry, by every endpoint's (the caller got what would have been retried). */
   'rate-limited': { service: string; scope: string };
   /**
    * A concurrency limit refused a request (it failed with OVERLOADED) or a retry (the caller got

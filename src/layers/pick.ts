@@ -7,7 +7,9 @@
  * rate limit when one is set (a half-open trial its rate limit refused is given back, not lost).
  * A refused endpoint is excluded and the pick repeats, a bounded number of times; a retry with no
  * untried endpoint left may go back to one already tried. A request no endpoint took fails with
- * RATE_LIMITED when some endpoint's rate limit refused it, else CIRCUIT_OPEN.
+ * RATE_LIMITED when some endpoint's rate limit refused it, else CIRCUIT_OPEN — unless it is a
+ * retry (`call.retrying`): that goes back to the retry layer, and the caller gets the response
+ * (or error) it would have retried, as when `limits.maxRetries` refuses a retry.
  * A shed endpoint is excluded too, but kept: when no other endpoint takes the request, the first
  * one shed does (or, if its own rate limit refuses, the next one shed). Slow start only moves
  * picks to the other endpoints, as Envoy's re-weighting does; a new endpoint alone (a one-replica
@@ -39,6 +41,8 @@ export interface PickDeps {
   readonly endpointRate: ((endpoint: Endpoint) => boolean) | null;
   /** A refusal by every endpoint's rate limit. */
   readonly rateLimited: (call: Call, scope: string) => void;
+  /** The same refusal of a retry, handed back: counted and announced, failing nothing. */
+  readonly retryRateLimited: (scope: string) => void;
   /** True once the service was cut off (close's grace ran out): nothing may be sent. */
   readonly cut: () => boolean;
 }
@@ -54,9 +58,9 @@ export function pickAndSend(deps: PickDeps): Next {
     const count = deps.endpointCount();
     if (picker === null) {
       // Endpoints exist but none may take traffic (ejected, unhealthy; panic off).
-      if (count > 0 && target.size > 0) return call.fail(new CircuitOpenError(deps.service));
+      if (count > 0 && target.size > 0) return unsent(call, new CircuitOpenError(deps.service));
       const why = count === 0 ? 'discovery reports no endpoints' : `subset "${target.subset}" has no endpoint`;
-      return call.fail(new NoHealthyEndpointError(deps.service, why));
+      return unsent(call, new NoHealthyEndpointError(deps.service, why));
     }
     let refusedByHealth = 0;
     let refusedByRate = 0;
@@ -99,11 +103,25 @@ export function pickAndSend(deps: PickDeps): Next {
         refusedByRate++;
       }
     }
-    if (none === null) return call.fail(new NoHealthyEndpointError(deps.service, 'no endpoint could be picked'));
+    if (none === null) return unsent(call, new NoHealthyEndpointError(deps.service, 'no endpoint could be picked'));
     // Some endpoint would have taken it but for its rate limit: that, not every circuit being open.
-    if (refusedByRate > 0) return deps.rateLimited(call, 'every endpoint');
-    call.fail(refusedByHealth > 0 ? new CircuitOpenError(deps.service) : none);
+    if (refusedByRate > 0) return unsent(call, null);
+    unsent(call, refusedByHealth > 0 ? new CircuitOpenError(deps.service) : none);
   };
+
+  /**
+   * No endpoint took the request: fail it with `error` (null: every endpoint's rate limit refused
+   * it) — or, for a retry the retry layer can hand back, end it with what was retried.
+   */
+  function unsent(call: Call, error: Error | null): void {
+    const retry = call.retrying;
+    if (retry !== null && retry.canHandBack) {
+      if (error === null) deps.retryRateLimited('every endpoint');
+      return retry.handBack();
+    }
+    if (error === null) deps.rateLimited(call, 'every endpoint');
+    else call.fail(error);
+  }
 
   function hedge(call: Call): void {
     const picker = call.target.picker;

@@ -185,9 +185,14 @@ export class RateLimitRefusals {
   }
 
   readonly refuse = (call: Call, scope: string): void => {
+    this.note(scope);
+    call.fail(new RateLimitedError(this.#service, scope));
+  };
+
+  /** Count and announce a refusal that fails nothing: a retry not sent (its caller gets what it would have retried). */
+  readonly note = (scope: string): void => {
     this.count++;
     this.#events.emit('rate-limited', { service: this.#service, scope });
-    call.fail(new RateLimitedError(this.#service, scope));
   };
 }
 

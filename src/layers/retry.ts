@@ -16,7 +16,11 @@
  * never per request. The back-off timer keeps the process alive while the request waits on it; a
  * request aborted meanwhile (its caller, its deadline, the mesh closing) is not retried: the
  * budget's token taken when the retry was decided is given back, and the retry is neither counted
- * (`retries`) nor announced (`retry`), both of which happen when it is sent. The retry slot is
+ * (`retries`) nor announced (`retry`), both of which happen when it is sent. Nor is one no
+ * endpoint takes when it falls due (every endpoint's rate limit refuses it, none is healthy): the
+ * pick hands it back (`call.retrying`), and the caller gets the response held back — its drained
+ * body is kept for this, within the drain's 64 KiB — or the error, as when `limits.maxRetries`
+ * refuses a retry. The retry slot is
  * the request's until it ends either way. On whenever the service, a subset or a route has a
  * retry policy.
  */
@@ -27,7 +31,7 @@ import type { MeshEvents } from '../core/events.js';
 import { statusKind, type AttemptOutcomeKind } from '../health/outcome.js';
 import type { Target } from '../routing/target.js';
 import type { Attempt, AttemptSink } from '../request/attempt.js';
-import type { Call } from '../request/call.js';
+import type { Call, UnsentRetry } from '../request/call.js';
 import type { Layer, LayerStats, Next } from '../request/layer.js';
 import type { ConcurrencyLimit } from './concurrency-limit.js';
 import { parseBudgetConfig, RetryBudget, type ParsedBudget } from './retry-budget.js';
@@ -125,8 +129,13 @@ export class RetryLayer implements Layer {
   }
 }
 
+/** What a retry was decided on: the response held back, or the error swallowed. */
+type Retried =
+  | { readonly attempt: Attempt; readonly status: number; readonly headers: Headers; readonly message: string | undefined; readonly error: null }
+  | { readonly attempt: Attempt; readonly error: Error; readonly kind: AttemptOutcomeKind };
+
 /** One request's retries. */
-class RetryRun implements AttemptSink {
+class RetryRun implements AttemptSink, UnsentRetry {
   readonly #layer: RetryLayer;
   readonly #call: Call;
   readonly #policy: ParsedRetry;
@@ -134,6 +143,8 @@ class RetryRun implements AttemptSink {
   readonly #budget: RetryBudget | null;
   readonly #next: Next;
   #held: { reason: string; floorMs: number } | null = null;
+  /** What the retry being decided or sent would replace: the caller's if the retry is not sent after all. */
+  #retried: Retried | null = null;
   #holdsSlot = false;
   /** Retries decided (hedges are not retries: call.attempt counts those too). */
   #retries = 0;
@@ -201,14 +212,44 @@ class RetryRun implements AttemptSink {
     const delayMs = Math.max(floorMs, backoffMs(this.#policy, this.#retries, layer.random));
     const endpoint = attempt.endpoint.key;
     // Counted and announced when sent: a request that ends during the back-off (the mesh closing)
-    // was not retried (call.wait does not run this then).
+    // was not retried (call.wait does not run this then), nor one no endpoint took — the pick
+    // hands it back (`handBack`: the caller gets what was retried) or fails it; either way no new
+    // attempt became the current one.
     call.wait(delayMs, () => {
+      call.attempt = n;
+      call.retrying = this;
+      this.#next(call);
+      call.retrying = null;
+      if (call.current === attempt) return;
+      this.#retried = null;
       this.#owed = false;
       layer.retries++;
       layer.events.emit('retry', { service: layer.service, endpoint, attempt: n, delayMs, reason });
-      call.attempt = n;
-      this.#next(call);
     });
+  }
+
+  // ===== UnsentRetry: the pick sent nothing =====
+
+  get canHandBack(): boolean {
+    const r = this.#retried;
+    return r !== null && (r.error !== null || r.attempt.heldResponse() !== null);
+  }
+
+  /**
+   * The retry was not sent: as with `limits.maxRetries` refusing it, the caller gets the response
+   * held back (drained whole, so kept) or the error, and the retry counts nowhere. Its budget
+   * token goes back as the call ends.
+   */
+  handBack(): void {
+    const r = this.#retried!;
+    this.#retried = null;
+    const call = this.#call;
+    call.attempt--;
+    if (r.error !== null) return call.responseError(r.attempt, r.error, r.kind, false);
+    const held = r.attempt.heldResponse()!;
+    call.responseStart(r.attempt, r.status, r.headers, r.message);
+    for (const chunk of held.body) call.responseData(r.attempt, chunk);
+    call.responseEnd(r.attempt, held.trailers);
   }
 
   // ===== AttemptSink =====
@@ -229,6 +270,7 @@ class RetryRun implements AttemptSink {
       const waitable = floorMs <= policy.retryAfterMaxMs && (floorMs === 0 || floorMs < this.#call.remainingMs());
       if (waitable && this.#take(attempt, `status ${status}`) === 'ok') {
         this.#held = { reason: `status ${status}`, floorMs };
+        this.#retried = { attempt, status, headers, message, error: null };
         return false;
       }
     }
@@ -246,7 +288,10 @@ class RetryRun implements AttemptSink {
   responseError(attempt: Attempt, error: Error, kind: AttemptOutcomeKind, headersSent: boolean): void {
     if (!headersSent && retriableError(this.#policy, kind) && this.#may(kind)) {
       const verdict = this.#take(attempt, kind);
-      if (verdict === 'ok') return this.#retry(attempt, kind, 0);
+      if (verdict === 'ok') {
+        this.#retried = { attempt, error, kind };
+        return this.#retry(attempt, kind, 0);
+      }
       if (verdict === 'budget') {
         const cause = this.#call.errorFor(attempt, error, kind);
         return this.#call.fail(new RetryBudgetExhaustedError(this.#layer.service, cause, { endpoint: attempt.endpoint.key, attempts: this.#call.attempt + 1 }));

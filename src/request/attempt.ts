@@ -50,6 +50,9 @@ export class Attempt implements Dispatcher.DispatchHandler {
   abandonedBy: Error | null = null;
   #held = false;
   #drained = 0;
+  /** A held-back response's body as it drained (within MAX_DRAIN_BYTES), and its trailers once whole. */
+  #heldBody: Buffer[] | null = null;
+  #heldTrailers: Headers | null = null;
   /** The abort we issue for a held-back body too large or too slow to drain (not counted twice against the endpoint). */
   #drainAbort: Error | null = null;
   #drainTimer: NodeJS.Timeout | null = null;
@@ -215,9 +218,19 @@ export class Attempt implements Dispatcher.DispatchHandler {
     if (!this.call.sink.responseStart(this, status, headers, message)) this.#hold();
   }
 
+  /**
+   * A held-back response drained whole: its body and trailers (kept for the retry layer, which
+   * hands them to the caller when its retry is not sent after all); null until then, or when the
+   * drain failed (too large, too slow, cut short).
+   */
+  heldResponse(): { readonly body: readonly Buffer[]; readonly trailers: Headers } | null {
+    return this.#heldTrailers === null ? null : { body: this.#heldBody ?? [], trailers: this.#heldTrailers };
+  }
+
   /** The sink holds this response back (to retry): drain its body, within MAX_DRAIN_BYTES and MAX_DRAIN_MS. */
   #hold(): void {
     this.#held = true;
+    this.#heldBody = [];
     this.controller?.resume(); // the drain is the mesh's, not the caller's: its pause does not hold it
     this.#drainTimer = setTimeout(() => {
       this.#drainTimer = null;
@@ -230,6 +243,7 @@ export class Attempt implements Dispatcher.DispatchHandler {
     if (this.#held) {
       this.#drained += chunk.length;
       if (this.#drained > MAX_DRAIN_BYTES) controller.abort((this.#drainAbort = new Error('meshlet: held-back response too large to drain')));
+      else this.#heldBody!.push(chunk);
       return;
     }
     if (this.#current) this.call.sink.responseData(this, chunk);
@@ -239,8 +253,10 @@ export class Attempt implements Dispatcher.DispatchHandler {
     const kind = statusKind(this.status);
     if (this.status !== 0) this.#observe(kind, this.call.env.now());
     this.#end(kind !== 'success');
-    if (this.#held) this.call.sink.heldResponseDone(this);
-    else if (this.#current) this.call.sink.responseEnd(this, trailers);
+    if (this.#held) {
+      this.#heldTrailers = trailers;
+      this.call.sink.heldResponseDone(this);
+    } else if (this.#current) this.call.sink.responseEnd(this, trailers);
   }
 
   onResponseError(_controller: Controller | null, error: Error): void {

@@ -34,6 +34,14 @@ type Controller = Dispatcher.DispatchController;
 type Headers = Record<string, string | string[] | undefined>;
 
 export type { EndListener, MeshCall } from './call-view.js';
+
+/** A retry being sent, as the pick sees it (layers/retry.ts). */
+export interface UnsentRetry {
+  /** True when the caller can be given what was retried (the response held back, drained whole; or the error). */
+  readonly canHandBack: boolean;
+  /** The retry is not sent: end the call with what was retried, as if no retry had been decided. */
+  handBack(): void;
+}
 /** What a call needs from its service (request/call-env.ts). */
 export type CallEnv = Env<Call>;
 
@@ -68,6 +76,11 @@ export class Call extends CallController implements AttemptSink, MeshCall {
    * terms) — it resets this to false when it sends nothing.
    */
   hedging: false | 'untried' | 'any' = false;
+  /**
+   * Set by the retry layer while it sends a retry: when the pick sends nothing (every endpoint's
+   * rate limit refused it, none is healthy), it hands the request back instead of failing it.
+   */
+  retrying: UnsentRetry | null = null;
   status = 0;
   error: Error | undefined = undefined;
   /** True while the service's dispatch runs the pipeline synchronously (no wait has happened yet). */

@@ -32,7 +32,7 @@ export interface LayerStats {
   hedgesWon: number;
   /** Hedges not sent because the hedge budget was spent. */
   hedgeBudgetExhausted: number;
-  /** Requests refused by the rate limits. */
+  /** Requests refused by the rate limits, and retries every endpoint's rate limit refused: one per `rate-limited` event. */
   rateLimited: number;
   /** Requests refused by the concurrency limits (OVERLOADED), and retries refused by `limits.maxRetries`: one per `overloaded` event. */
   overloaded: number;

@@ -162,6 +162,7 @@ export function buildPipeline(p: PipelineParts): Pipeline {
     unadmit: p.unadmit,
     endpointRate: per ? new EndpointRates(per, p.now).take : null,
     rateLimited: refusals.refuse,
+    retryRateLimited: refusals.note,
     cut: p.cut,
   });
   return { entry: compose(on, terminal, name), routed: compose(after, terminal, name), routedTo, mirroredTo, layers: on, ready, refusals, adaptive };
