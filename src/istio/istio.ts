@@ -8,7 +8,7 @@
  * Two passes: the hosts every document names first (names.ts decides each host's service name
  * from all of them), then the documents field by field — destination-rule.ts (with
  * traffic-policy.ts; a host's several rules in pilot's order, merged by rule-merge.ts) and
- * virtual-service.ts (with match.ts, destinations.ts, route-policy.ts);
+ * virtual-service.ts (with match.ts, destinations.ts, route-policy.ts; in pilot's order too);
  * doc.ts reads a document and reports what it does not take. Last, defaults.ts fills in Istio's
  * defaults where meshlet's own differ.
  */
@@ -93,7 +93,7 @@ export function fromIstio(yamlText: string, options: FromIstioOptions = {}): Fro
     if (meta.namespace !== undefined && !(typeof meta.namespace === 'string' && NAMESPACE.test(meta.namespace))) {
       doc.bad('metadata.namespace', `expected a Kubernetes namespace, got ${describeValue(meta.namespace)}`);
     }
-    if (kind === 'DestinationRule' || kind === 'VirtualService') reads.push({ kind, spec, doc, order: ruleMeta(spec, meta, doc, i) });
+    if (kind === 'DestinationRule' || kind === 'VirtualService') reads.push({ kind, spec, doc, order: ruleMeta(kind, spec, meta, doc, i) });
     else doc.unsupported('kind', `${kind === undefined ? describeValue(raw.kind) : kind} is not supported (DestinationRule and VirtualService are)`);
   });
   // First the hosts every document names, so that each host's service name is known (names.ts).
@@ -106,16 +106,19 @@ export function fromIstio(yamlText: string, options: FromIstioOptions = {}): Fro
     }
   }
   const table = new ServiceTable(names);
-  // DestinationRules in pilot's order, merged per host (rule-merge.ts); then the VirtualServices.
+  // DestinationRules in pilot's order, merged per host (rule-merge.ts); then the VirtualServices,
+  // in pilot's order too (oldest, then name, then namespace), so that a newer VirtualService for a
+  // host already routed adds its routes after the older one's, whatever its name or place.
+  const inPilotOrder = (k: Read['kind']) => reads.filter((r) => r.kind === k).sort((a, b) => compareRules(a.order, b.order));
   const merge = new RuleMerge();
-  const rules = reads.filter((r) => r.kind === 'DestinationRule').sort((a, b) => compareRules(a.order, b.order));
-  for (const { spec, doc, order } of rules) {
+  for (const { spec, doc, order } of inPilotOrder('DestinationRule')) {
     table.at = order.index;
     destinationRule(spec, doc, table, identity, merge);
   }
-  for (const { kind, spec, doc, order } of reads) {
+  const routedBy = new Map<string, string>();
+  for (const { spec, doc, order } of inPilotOrder('VirtualService')) {
     table.at = order.index;
-    if (kind === 'VirtualService') virtualService(spec, doc, table, identity);
+    virtualService(spec, doc, table, identity, routedBy);
   }
   table.finish(); // the services of single ports, now that their hosts' rules are read
   const unsupported = byDocument.flat();
@@ -130,10 +133,13 @@ export function fromIstio(yamlText: string, options: FromIstioOptions = {}): Fro
   return { services: out, unsupported };
 }
 
-/** What orders a DestinationRule among the others of its host (rule-merge.ts). */
-function ruleMeta(spec: Obj, meta: Obj, doc: Doc, index: number): RuleMeta {
+/**
+ * What orders a DestinationRule or VirtualService among the others of its host (rule-merge.ts);
+ * a VirtualService has no workloadSelector (one written is reported as an unknown field).
+ */
+function ruleMeta(kind: Read['kind'], spec: Obj, meta: Obj, doc: Doc, index: number): RuleMeta {
   return {
-    selector: spec.workloadSelector !== undefined,
+    selector: kind === 'DestinationRule' && spec.workloadSelector !== undefined,
     created: creationTime(meta.creationTimestamp, doc),
     name: typeof meta.name === 'string' ? meta.name : '',
     namespace: doc.namespace ?? '',

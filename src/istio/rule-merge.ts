@@ -22,7 +22,11 @@
 import { describe as describeValue } from '../core/endpoint-spec.js';
 import { isObj, type Doc, type Obj } from './doc.js';
 
-/** What orders a DestinationRule document among the others of its host. */
+/**
+ * What orders a DestinationRule document among the others of its host — and a VirtualService
+ * among the others of its hosts (pilot's `sortConfigByCreationTime`: the same order without
+ * selectors), for fromIstio reads both in pilot's order.
+ */
 export interface RuleMeta {
   readonly selector: boolean;
   /** `metadata.creationTimestamp` in ms since the epoch; -Infinity without one (Go's zero time). */
@@ -73,7 +77,7 @@ function selectorKey(spec: Obj): string | undefined {
 const exportsTo = (spec: Obj, to: string): boolean => Array.isArray(spec.exportTo) && spec.exportTo.includes(to);
 
 /** How a report names the rule that won: its label, with its namespace when it has one. */
-const named = (doc: Doc): string => (doc.namespace === undefined ? doc.label : `${doc.label} (namespace ${doc.namespace})`);
+export const named = (doc: Doc): string => (doc.namespace === undefined ? doc.label : `${doc.label} (namespace ${doc.namespace})`);
 
 /** The DestinationRules of each service fromIstio makes, merged in the order they are read. */
 export class RuleMerge {

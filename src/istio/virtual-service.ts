@@ -3,7 +3,8 @@
  * timeouts, retries, faults, mirrors; header operations, rewrites, redirects and direct responses
  * in route-actions.ts), field by field. Every host gets the routes, read for that
  * host: a destination is local to one host's service and another service's for the next (a
- * service of its own in the output, made if no document made it).
+ * service of its own in the output, made if no document made it). Several VirtualServices for one
+ * host, read in pilot's order (istio.ts), add up their routes in that order, reported.
  */
 import type { RouteConfig } from '../layers/route.js';
 import type { Doc, Obj } from './doc.js';
@@ -14,6 +15,7 @@ import type { ServiceTable } from './services.js';
 import type { Identity } from './identity.js';
 import { CAP, longest } from './bounds.js';
 import { directResponse, finishActions, headerOperations, redirect, rewrite } from './route-actions.js';
+import { named } from './rule-merge.js';
 
 /** One `http` route for the service of `here`, or null when it is skipped (reported). */
 function httpRoute(r: Obj, doc: Doc, path: string, here: Here, identity: Identity): RouteConfig | null {
@@ -96,8 +98,12 @@ function httpRoute(r: Obj, doc: Doc, path: string, here: Here, identity: Identit
   return skipped ? null : route;
 }
 
-/** @param identity this process's, for the routes' source conditions */
-export function virtualService(spec: Obj, doc: Doc, table: ServiceTable, identity: Identity): void {
+/**
+ * @param identity this process's, for the routes' source conditions
+ * @param routedBy for each service, the VirtualService read first that routes it (as reports name
+ *   it); read in pilot's order, a later one's routes come after its, and the overlap is reported
+ */
+export function virtualService(spec: Obj, doc: Doc, table: ServiceTable, identity: Identity, routedBy: Map<string, string>): void {
   if (spec.hosts === undefined) {
     doc.unsupported('spec', 'a VirtualService without hosts is a delegate, which meshlet does not follow');
     return;
@@ -129,6 +135,14 @@ export function virtualService(spec: Obj, doc: Doc, table: ServiceTable, identit
     const { name } = table.names.of(ref);
     if (done.has(name)) return; // two spellings of one service
     done.add(name);
+    const first = routedBy.get(name);
+    if (first === undefined) routedBy.set(name, named(doc));
+    else {
+      // Istio leaves two VirtualServices for one host undefined (istioctl analyze IST0109): a
+      // sidecar keeps the virtual host of the first in pilot's order and drops the other's as a
+      // duplicate domain; meshlet adds these routes after the first's, which answer first.
+      doc.unsupported(`spec.hosts[${hi}]`, `host ${String(host)} is also routed by ${first}, which comes first (oldest, then by name and namespace): its routes answer first, these after them; Istio leaves two VirtualServices for one host undefined (istioctl analyze IST0109), and a sidecar takes the first's alone`);
+    }
     const svc = table.service(ref, host as string);
     const here: Here = { ref, host: host as string, names: table.names, serviceOf: (r, h) => (table.service(r, h), table.names.of(r).name), portServiceOf: (r, h, port) => table.portService(r, h, port) };
     const converted = routes.map((r, i) => httpRoute(doc.obj(r, `spec.http[${i}]`), doc, `spec.http[${i}]`, here, identity));
