@@ -212,6 +212,23 @@ test("the older DestinationRule's subset wins by the API server's creationTimest
   expect((await call(m, 'http://reviews.shop/')).backend).toBe('reviews-v3');
 });
 
+test("a newer VirtualService for the host, named to sort first, does not take over: the API server's creationTimestamp orders them, and the overlap is reported", async () => {
+  const a = await cluster();
+  let t = Date.UTC(2024, 0, 1);
+  a.now = () => t;
+  applyYaml(a, 'shop', `${REVIEWS_RULE}---\n${reviewsAllTo('v1')}`);
+  mesh = createMesh({ istio: { namespaces: ['shop'], apiServer: a.url }, logger: { warn: () => {}, debug: () => {} } });
+  const m = mesh;
+  expect((await call(m, 'http://reviews.shop/')).backend).toBe('reviews-v1');
+  t += 3600_000;
+  const canary = String(Number(a.resourceVersion) + 1); // the version the API server gives it
+  const applied = nextConfig(m, (e) => versionOf(e, 'VirtualService', 'a-canary') === canary);
+  applyYaml(a, 'shop', reviewsAllTo('v2').replace('name: reviews\n', 'name: a-canary\n'));
+  await applied;
+  for (let i = 0; i < 3; i++) expect((await call(m, 'http://reviews.shop/')).backend).toBe('reviews-v1');
+  expect(m.stats().istio!.unsupported).toEqual([{ path: 'VirtualService a-canary: spec.hosts[0]', message: expect.stringMatching(/^host reviews is also routed by VirtualService reviews \(namespace shop\), which comes first/) }]);
+});
+
 test('an API server without networking.istio.io/v1 is read at v1beta1 (the list answers 404 at v1)', async () => {
   const a = await cluster();
   a.istioVersions = ['v1beta1', 'v1alpha3'];
