@@ -5,9 +5,11 @@
  *
  * - A config that keeps the endpoints (same discovery, pool and TLS) is applied in place with
  *   `Service.reconfigure`: endpoints, pools and discovery carry over.
- * - Otherwise a new service is built and started; once its discovery has answered (at most its
- *   `readyTimeoutMs`) it takes the host names, and the old one — serving until then — closes
- *   with the mesh's grace: the requests it is running finish on it.
+ * - Otherwise a new service is built and started; once its discovery has answered it takes the
+ *   host names, and the old one — serving until then — closes with the mesh's grace: the
+ *   requests it is running finish on it. When the new one's discovery has not answered within its
+ *   `readyTimeoutMs`, it takes over then only if the old one has no endpoints; else the old one
+ *   keeps serving (warned once) until the new one's discovery answers.
  * - A service given in `services` merges with the live config: its own fields win, key by key
  *   (`{ ...live, ...given }`; `endpoints` and `discovery` count as one key); when the live config
  *   for it goes away it returns to its own.
@@ -127,7 +129,10 @@ export class LiveServices {
       this.#inForce.set(name, source);
       return this.#route(undefined, made);
     }
-    // The old service keeps the traffic until the new one's discovery has answered (at most its readyTimeoutMs).
+    // The old service keeps the traffic until the new one's discovery has answered. After the
+    // new one's readyTimeoutMs it takes over only if the old one has no endpoints either: a
+    // replacement whose discovery never answered (an API server down or hanging) would otherwise
+    // take the host names with none, and every request would fail until it answers.
     const replacement = made;
     this.#starting.set(name, { service: replacement, source });
     const swap = (): void => {
@@ -141,7 +146,14 @@ export class LiveServices {
       if (before !== undefined) this.#retire(before);
       this.#deps.routesChanged();
     };
-    const timer = setTimeout(swap, svc.readyTimeoutMs);
+    const timer = setTimeout(() => {
+      if (this.#starting.get(name)?.service !== replacement) return;
+      const known = services.get(name)?.endpoints().length ?? 0;
+      if (known === 0) return swap();
+      this.#deps.log.warn(
+        `live config: service ${name}: the new config's discovery has not answered in ${svc.readyTimeoutMs} ms; the previous config keeps serving its ${known} endpoints until it does`,
+      );
+    }, svc.readyTimeoutMs);
     timer.unref();
     void replacement.whenReady().then(swap);
   }

@@ -1,0 +1,110 @@
+// Live Istio config under change: a replaced service whose new discovery does not answer, a
+// version that drops out of force again, and many resources with one refused among them.
+import { afterEach, expect, test } from 'vitest';
+import { request } from 'undici';
+import { createMesh, type Mesh, type MeshEventMap } from '../../src/index.js';
+import { closeAll, type Backend } from '../support/backend.js';
+import { startKubeApi, type KubeApiServer } from '../support/kube-apiserver.js';
+import { applyYaml, deploy } from '../support/istio-cluster.js';
+
+let api: KubeApiServer | undefined;
+let mesh: Mesh | undefined;
+let backends: Backend[] = [];
+afterEach(async () => {
+  await mesh?.close({ graceMs: 200 });
+  mesh = undefined;
+  if (api) api.failWith = null;
+  await api?.close();
+  api = undefined;
+  await closeAll(backends);
+  backends = [];
+});
+
+async function cluster(): Promise<KubeApiServer> {
+  api = await startKubeApi();
+  backends.push(...(await deploy(api, 'shop', 'reviews', ['v1', 'v2', 'v3'])));
+  return api;
+}
+
+/** The next `istio-config` event for which `pred` holds (subscribe before causing it). */
+function nextConfig(m: Mesh, pred: (e: MeshEventMap['istio-config']) => boolean = () => true): Promise<MeshEventMap['istio-config']> {
+  return new Promise((resolve) => {
+    const sub = m.on('istio-config', (e) => {
+      if (!pred(e)) return;
+      sub.dispose();
+      resolve(e);
+    });
+  });
+}
+
+const versionOf = (e: MeshEventMap['istio-config'], kind: string, name: string): string | undefined => e.resources.find((r) => r.kind === kind && r.name === name)?.resourceVersion;
+
+/** Settles once `cond` holds (checked every 20 ms; the test's own timeout bounds it). */
+async function waitFor(cond: () => boolean): Promise<void> {
+  while (!cond()) await new Promise((r) => setTimeout(r, 20));
+}
+
+async function call(m: Mesh, url: string, headers: Record<string, string> = {}): Promise<{ status: number; backend: string | undefined }> {
+  const res = await request(url, { dispatcher: m.dispatcher, headers });
+  const text = await res.body.text();
+  return { status: res.statusCode, backend: res.headers['content-type'] === 'application/json' ? (JSON.parse(text) as { backend: string }).backend : undefined };
+}
+
+const rule = (subsets: string[], extra = ''): string => `apiVersion: networking.istio.io/v1
+kind: DestinationRule
+metadata:
+  name: reviews
+spec:
+  host: reviews
+${extra}  subsets:
+${subsets.map((s) => `  - name: ${s}\n    labels:\n      version: ${s === 'canary' ? 'v3' : s}`).join('\n')}
+`;
+
+const routeTo = (subset: string): string => `apiVersion: networking.istio.io/v1
+kind: VirtualService
+metadata:
+  name: reviews
+spec:
+  hosts:
+    - reviews
+  http:
+  - route:
+    - destination:
+        host: reviews
+        subset: ${subset}
+`;
+
+test('a pool change while the API server refuses everything: the old service keeps serving its endpoints until the new one is listed', async () => {
+  const a = await cluster();
+  applyYaml(a, 'shop', `${rule(['v1', 'v2', 'v3'])}---\n${routeTo('v1')}`);
+  const warnings: string[] = [];
+  mesh = createMesh({ istio: { namespaces: ['shop'], apiServer: a.url }, logger: { warn: (w: string) => warnings.push(w), debug: () => {} } });
+  const m = mesh;
+  expect((await call(m, 'http://reviews.shop/')).backend).toBe('reviews-v1');
+  const old = m.service('reviews')!;
+
+  // As soon as the change reaches the mesh, the API server refuses every request (the
+  // replacement's lists among them: they reach it only after this handler has run).
+  const want = String(Number(a.resourceVersion) + 1);
+  const applied = nextConfig(m, (e) => {
+    if (versionOf(e, 'DestinationRule', 'reviews') !== want) return false;
+    a.failWith = 503;
+    a.dropWatches();
+    return true;
+  });
+  applyYaml(a, 'shop', rule(['v1', 'v2', 'v3'], '  trafficPolicy:\n    connectionPool:\n      tcp:\n        maxConnections: 7\n'));
+  await applied;
+  // Past the replacement's readyTimeoutMs: warned, or (the defect) the replacement took over with no endpoints.
+  await waitFor(() => warnings.some((w) => w.includes('discovery has not answered')) || m.service('reviews') !== old);
+  expect(m.service('reviews')).toBe(old);
+  expect(warnings.filter((w) => w.includes('discovery has not answered'))).toEqual([
+    "meshlet:mesh: live config: service reviews: the new config's discovery has not answered in 5000 ms; the previous config keeps serving its 3 endpoints until it does",
+  ]);
+  for (let i = 0; i < 5; i++) expect(await call(m, 'http://reviews.shop/')).toEqual({ status: 200, backend: 'reviews-v1' });
+
+  // The API server answers again: the replacement is listed and takes over.
+  a.failWith = null;
+  await waitFor(() => m.service('reviews') !== old);
+  expect(m.stats().services.reviews!.endpoints).toHaveLength(3);
+  for (let i = 0; i < 5; i++) expect(await call(m, 'http://reviews.shop/')).toEqual({ status: 200, backend: 'reviews-v1' });
+}, 60_000);
