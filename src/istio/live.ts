@@ -10,7 +10,8 @@
  * version if the config still parses with it, else at its last good version, else not at all.
  * So a malformed version (a shape fromIstio refuses, or a config that does not parse: a route to
  * an unknown subset) leaves the last good one in force; it is reported once (a warning and an
- * `istio-config-error` event), and the next good version applies. A deleted resource's config
+ * `istio-config-error` event; again if it drops out after being in force), and the next good
+ * version applies. A deleted resource's config
  * goes with it. Each applied change emits `istio-config` with the resources and versions in force.
  * Several DestinationRules for one host merge in fromIstio as pilot merges them (rule-merge.ts), in
  * the order of the `metadata.creationTimestamp` the API server gave each (kept in the objects
@@ -157,7 +158,11 @@ export class IstioLive {
       }
       if (typeof tried === 'string') return; // not even the empty config parses: nothing changes
     }
-    for (const r of chosen) if (this.#watch.resources.get(resourceKey(r.kind, r.namespace, r.name)) === r) this.#errors.delete(resourceKey(r.kind, r.namespace, r.name));
+    for (const r of chosen) {
+      const key = resourceKey(r.kind, r.namespace, r.name);
+      if (this.#watch.resources.get(key) === r) this.#errors.delete(key);
+      this.#reported.delete(`${key}@${r.resourceVersion}`); // in force: if it drops out again, that is reported again
+    }
     for (const key of [...this.#errors.keys()]) if (!this.#watch.resources.has(key)) this.#errors.delete(key);
     const before = this.#inForceKey();
     this.#inForce = new Map(chosen.map((r) => [resourceKey(r.kind, r.namespace, r.name), r]));

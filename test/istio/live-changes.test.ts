@@ -108,3 +108,44 @@ test('a pool change while the API server refuses everything: the old service kee
   expect(m.stats().services.reviews!.endpoints).toHaveLength(3);
   for (let i = 0; i < 5; i++) expect(await call(m, 'http://reviews.shop/')).toEqual({ status: 200, backend: 'reviews-v1' });
 }, 60_000);
+
+test('a version that was in force and drops out again is reported again (warning and event)', async () => {
+  const a = await cluster();
+  applyYaml(a, 'shop', rule(['v1']));
+  applyYaml(a, 'shop', routeTo('canary')); // no rule defines canary yet
+  const vs = a.resourceVersion;
+  const warnings: string[] = [];
+  mesh = createMesh({ istio: { namespaces: ['shop'], apiServer: a.url }, logger: { warn: (w: string) => warnings.push(w), debug: () => {} } });
+  const m = mesh;
+  const errors: MeshEventMap['istio-config-error'][] = [];
+  m.on('istio-config-error', (e) => errors.push(e));
+  const notApplied = (): string[] => warnings.filter((w) => w.includes(`VirtualService shop/reviews version ${vs} not applied`));
+  await call(m, 'http://reviews.shop/'); // the first lists are in
+  expect(errors.map((e) => [e.kind, e.resourceVersion, e.kept])).toEqual([['VirtualService', vs, null]]);
+  expect(notApplied()).toHaveLength(1);
+
+  // The rule gains canary: the same VirtualService version now applies.
+  let applied = nextConfig(m, (e) => versionOf(e, 'VirtualService', 'reviews') === vs);
+  applyYaml(a, 'shop', rule(['v1', 'canary']));
+  await applied;
+  expect((await call(m, 'http://reviews.shop/')).backend).toBe('reviews-v3');
+
+  // The rule loses canary: that version is out of force again, and said so again.
+  applied = nextConfig(m, (e) => versionOf(e, 'VirtualService', 'reviews') === undefined);
+  applyYaml(a, 'shop', rule(['v1']));
+  await applied;
+  expect(errors.map((e) => [e.kind, e.resourceVersion, e.kept])).toEqual([
+    ['VirtualService', vs, null],
+    ['VirtualService', vs, null],
+  ]);
+  expect(notApplied()).toHaveLength(2);
+  expect(m.stats().istio!.resources.find((r) => r.kind === 'VirtualService')).toMatchObject({ resourceVersion: vs, inForce: null, error: expect.stringContaining('canary') });
+
+  // Still refused on the next unrelated change: not reported a third time.
+  const next = String(Number(a.resourceVersion) + 1);
+  applied = nextConfig(m, (e) => versionOf(e, 'DestinationRule', 'reviews') === next);
+  applyYaml(a, 'shop', rule(['v1', 'v2']));
+  await applied;
+  expect(errors).toHaveLength(2);
+  expect(notApplied()).toHaveLength(2);
+});
