@@ -4,15 +4,20 @@
  * (service/live-services.ts) without a restart.
  *
  * Which versions are in force: after the first list of every collection, and after each chunk of
- * watch events (the events read together are tried once, watch.ts), the latest version of every resource is tried together (fromIstio, then each service's config
- * parsed as createMesh would). When that fails, resources are taken one at a time —
- * DestinationRules first, then VirtualServices, by namespace and name — each at its latest
- * version if the config still parses with it, else at its last good version, else not at all.
+ * watch events (the events read together are tried once, watch.ts), the latest version of every
+ * resource is tried together (fromIstio, then each service's config parsed as createMesh would).
+ * When that fails, resources are taken one at a time — DestinationRules first, then
+ * VirtualServices, by namespace and name — each at its latest version if the config still parses
+ * with it, else at its last good version, else not at all (runs of them tried together first and
+ * halved only when they fail: O(log N) conversions per refused version, not N). While versions
+ * are refused, a change tries first the latest versions with those refused at the last change (at
+ * the same resourceVersion) kept as they were — one conversion — then each of those at its latest
+ * (another change may have made it fit); only when that fails is the whole walked again.
  * So a malformed version (a shape fromIstio refuses, or a config that does not parse: a route to
  * an unknown subset) leaves the last good one in force; it is reported once (a warning and an
  * `istio-config-error` event; again if it drops out after being in force), and the next good
- * version applies. A deleted resource's config
- * goes with it. Each applied change emits `istio-config` with the resources and versions in force.
+ * version applies. A deleted resource's config goes with it. Each applied change emits
+ * `istio-config` with the resources and versions in force.
  * Several DestinationRules for one host merge in fromIstio as pilot merges them (rule-merge.ts), in
  * the order of the `metadata.creationTimestamp` the API server gave each (kept in the objects
  * watch.ts holds), whatever order they are tried in here.
@@ -77,6 +82,8 @@ export class IstioLive {
   #services: string[] = [];
   #unsupported: Tried['unsupported'] = [];
   #reported = new Set<string>();
+  /** The resources whose latest version was not in force after the last change: key → that resourceVersion. */
+  #refused = new Map<string, string>();
   #applied = false;
   #wait: { promise: Promise<void>; resolve: () => void; timer: NodeJS.Timeout } | null = null;
   /** True once requests were held for `readyTimeoutMs` (or the watch stopped): none is held again. */
@@ -136,28 +143,11 @@ export class IstioLive {
   #changed(): void {
     if (!this.#watch.synced) return;
     const latest = [...this.#watch.resources.entries()].sort(([a], [b]) => order(a) - order(b) || (a < b ? -1 : a > b ? 1 : 0));
-    let chosen = latest.map(([, r]) => r);
-    let tried = this.#try(chosen);
-    if (typeof tried === 'string') {
-      chosen = [];
-      tried = this.#try([]);
-      for (const [key, r] of latest) {
-        const withLatest = this.#try([...chosen, r]);
-        if (typeof withLatest !== 'string') {
-          chosen.push(r);
-          tried = withLatest;
-          continue;
-        }
-        const good = this.#inForce.get(key);
-        const withGood = good !== undefined && good.resourceVersion !== r.resourceVersion ? this.#try([...chosen, good]) : null;
-        if (withGood !== null && typeof withGood !== 'string') {
-          chosen.push(good!);
-          tried = withGood;
-        }
-        this.#reject(r, withLatest, withGood !== null && typeof withGood !== 'string' ? good!.resourceVersion : null);
-      }
-      if (typeof tried === 'string') return; // not even the empty config parses: nothing changes
-    }
+    const picked = this.#pick(latest);
+    if (picked === null) return; // not even the empty config parses: nothing changes
+    const { chosen, tried } = picked;
+    const taken = new Set(chosen);
+    this.#refused = new Map(latest.filter(([, r]) => !taken.has(r)).map(([key, r]) => [key, r.resourceVersion]));
     for (const r of chosen) {
       const key = resourceKey(r.kind, r.namespace, r.name);
       if (this.#watch.resources.get(key) === r) this.#errors.delete(key);
@@ -180,6 +170,82 @@ export class IstioLive {
     this.#applied = true;
     this.#release();
     this.#deps.events.emit('istio-config', { resources: chosen.map(({ kind, namespace, name, resourceVersion }) => ({ kind, namespace, name, resourceVersion })), services: [...this.#services] });
+  }
+
+  /** Which version of each resource goes in force, and the config they make (see the header); null when none parses. */
+  #pick(latest: readonly (readonly [string, IstioResource])[]): { chosen: IstioResource[]; tried: Tried } | null {
+    const again = latest.filter(([key, r]) => this.#refused.get(key) === r.resourceVersion);
+    if (again.length > 0) {
+      const kept = this.#keepRefused(latest, new Set(again.map(([key]) => key)));
+      if (kept !== null) return kept;
+    }
+    const all = latest.map(([, r]) => r);
+    const tried = this.#try(all);
+    if (typeof tried !== 'string') return { chosen: all, tried };
+    return this.#walk(latest, tried);
+  }
+
+  /**
+   * The steady state while a version is refused: the latest versions, with the ones refused at the
+   * last change (at the same resourceVersion) at the version in force then, or left out — one
+   * conversion; then each of those tried again at its latest (another resource's change may have
+   * made it fit). Null when even that does not parse (something else changed for the worse).
+   */
+  #keepRefused(latest: readonly (readonly [string, IstioResource])[], refused: ReadonlySet<string>): { chosen: IstioResource[]; tried: Tried } | null {
+    const slots = latest.map(([key, r]) => (refused.has(key) ? (this.#inForce.get(key) ?? null) : r));
+    const list = (): IstioResource[] => slots.filter((r): r is IstioResource => r !== null);
+    let tried = this.#try(list());
+    if (typeof tried === 'string') return null;
+    latest.forEach(([key, r], i) => {
+      if (!refused.has(key)) return;
+      const kept = slots[i]!;
+      slots[i] = r;
+      const t = this.#try(list());
+      if (typeof t !== 'string') {
+        tried = t;
+        return;
+      }
+      slots[i] = kept;
+      this.#reject(r, t, kept?.resourceVersion ?? null);
+    });
+    return { chosen: list(), tried: tried as Tried };
+  }
+
+  /**
+   * The resources one at a time, in order: each at its latest version if the config still parses
+   * with it, else at its version in force, else left out. Runs of them are tried together first
+   * and halved only when they fail (`whole` is what trying all of them together gave), so a few
+   * refused versions among N resources cost O(log N) conversions, not N.
+   */
+  #walk(latest: readonly (readonly [string, IstioResource])[], whole: string): { chosen: IstioResource[]; tried: Tried } | null {
+    const chosen: IstioResource[] = [];
+    let tried = this.#try([]);
+    const take = (part: readonly (readonly [string, IstioResource])[], known: string | null): void => {
+      if (part.length === 0) return;
+      const withPart = known ?? this.#try([...chosen, ...part.map(([, r]) => r)]);
+      if (typeof withPart !== 'string') {
+        chosen.push(...part.map(([, r]) => r));
+        tried = withPart;
+        return;
+      }
+      if (part.length > 1) {
+        const mid = part.length >> 1;
+        take(part.slice(0, mid), null);
+        take(part.slice(mid), null);
+        return;
+      }
+      const [key, r] = part[0]!;
+      const good = this.#inForce.get(key);
+      const withGood = good !== undefined && good.resourceVersion !== r.resourceVersion ? this.#try([...chosen, good]) : null;
+      const keep = withGood !== null && typeof withGood !== 'string';
+      if (keep) {
+        chosen.push(good!);
+        tried = withGood;
+      }
+      this.#reject(r, withPart, keep ? good!.resourceVersion : null);
+    };
+    take(latest, whole);
+    return typeof tried === 'string' ? null : { chosen, tried };
   }
 
   #inForceKey(): string {

@@ -149,3 +149,46 @@ test('a version that was in force and drops out again is reported again (warning
   expect(errors).toHaveLength(2);
   expect(notApplied()).toHaveLength(2);
 });
+
+test('many rules with refused versions among them: later changes apply, the refused stay out (reported once), and one that fits again applies', async () => {
+  const a = await cluster();
+  for (let i = 0; i < 20; i++) a.apply('destinationrules', 'shop', { metadata: { name: `dr-${i}` }, spec: { host: 'reviews', subsets: [{ name: `s${i}`, labels: { version: `v${(i % 3) + 1}` } }] } });
+  a.apply('destinationrules', 'shop', { metadata: { name: 'dr-bad' }, spec: { host: 'reviews', subsets: 'nope' } });
+  const bad = a.resourceVersion;
+  applyYaml(a, 'shop', routeTo('canary')); // no rule defines canary yet
+  const vs = a.resourceVersion;
+  mesh = createMesh({ istio: { namespaces: ['shop'], apiServer: a.url }, logger: { warn: () => {}, debug: () => {} } });
+  const m = mesh;
+  const errors: string[] = [];
+  m.on('istio-config-error', (e) => errors.push(`${e.name}@${e.resourceVersion} kept ${e.kept}`));
+  await call(m, 'http://reviews.shop/'); // the first lists are in
+  expect(errors.sort()).toEqual([`dr-bad@${bad} kept null`, `reviews@${vs} kept null`]);
+  const inForce = (): Record<string, string | null> => Object.fromEntries(m.stats().istio!.resources.map((r) => [r.name, r.inForce]));
+  expect(inForce()).toMatchObject({ 'dr-0': expect.any(String), 'dr-19': expect.any(String), 'dr-bad': null, reviews: null });
+
+  // An unrelated rule changes: it applies; both refused versions stay out, not reported again.
+  let want = String(Number(a.resourceVersion) + 1);
+  let applied = nextConfig(m, (e) => versionOf(e, 'DestinationRule', 'dr-3') === want);
+  a.apply('destinationrules', 'shop', { metadata: { name: 'dr-3' }, spec: { host: 'reviews', subsets: [{ name: 's3', labels: { version: 'v2' } }] } });
+  await applied;
+  expect(errors).toHaveLength(2);
+  expect(inForce()).toMatchObject({ 'dr-3': want, 'dr-bad': null, reviews: null });
+
+  // A rule gains canary: the refused VirtualService version fits now and applies; dr-bad stays out.
+  want = String(Number(a.resourceVersion) + 1);
+  applied = nextConfig(m, (e) => versionOf(e, 'VirtualService', 'reviews') === vs);
+  a.apply('destinationrules', 'shop', { metadata: { name: 'dr-5' }, spec: { host: 'reviews', subsets: [{ name: 's5', labels: { version: 'v3' } }, { name: 'canary', labels: { version: 'v3' } }] } });
+  await applied;
+  expect(inForce()).toMatchObject({ 'dr-5': want, 'dr-bad': null, reviews: vs });
+  expect((await call(m, 'http://reviews.shop/')).backend).toBe('reviews-v3');
+  expect(errors).toHaveLength(2);
+
+  // A malformed version of one of the many: its previous version stays in force (nothing else changes: no istio-config).
+  const before = inForce()['dr-11'];
+  want = String(Number(a.resourceVersion) + 1);
+  a.apply('destinationrules', 'shop', { metadata: { name: 'dr-11' }, spec: { host: 'reviews', subsets: 'nope' } });
+  await waitFor(() => errors.length === 3);
+  expect(errors[2]).toBe(`dr-11@${want} kept ${before}`);
+  expect(inForce()).toMatchObject({ 'dr-11': before, 'dr-5': expect.any(String), 'dr-bad': null, reviews: vs });
+  expect((await call(m, 'http://reviews.shop/')).backend).toBe('reviews-v3');
+});
