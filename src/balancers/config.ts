@@ -154,6 +154,21 @@ function parseHashOn(raw: unknown, path: string): HashOn {
   return Object.freeze(list);
 }
 
+/** A hash policy's header, cookie or query parameter name. @throws InvalidConfigError naming `path` */
+export function hashName(v: unknown, path: string): asserts v is string {
+  if (typeof v !== 'string' || v === '') throw new InvalidConfigError(path, `expected a non-empty name, got ${describe(v)}`);
+}
+
+/** A hash policy's cookie name (an HTTP token). @throws InvalidConfigError naming `path` */
+export function cookieName(v: string, path: string): void {
+  if (!/^[!#$%&'*+\-.^_`|~0-9A-Za-z]+$/.test(v)) throw new InvalidConfigError(path, `expected a cookie name, got ${describe(v)}`);
+}
+
+/** A generated cookie's Path. @throws InvalidConfigError naming `path` */
+export function cookiePathText(v: string, path: string): void {
+  if (!v.startsWith('/')) throw new InvalidConfigError(path, `expected a path starting with "/", got ${describe(v)}`);
+}
+
 function parsePolicy(raw: unknown, path: string): HashPolicy {
   if (typeof raw === 'function') return raw as HashPolicy;
   const o = expectObject(raw, path);
@@ -161,16 +176,16 @@ function parsePolicy(raw: unknown, path: string): HashPolicy {
   if (kinds.length !== 1) throw new InvalidConfigError(path, 'expected exactly one of { header }, { cookie }, { query }, or a function');
   const k = kinds[0]!;
   const v = o[k];
-  if (typeof v !== 'string' || v === '') throw new InvalidConfigError(join(path, k), `expected a non-empty name, got ${describe(v)}`);
+  hashName(v, join(path, k));
   if (o.terminal !== undefined && typeof o.terminal !== 'boolean') throw new InvalidConfigError(join(path, 'terminal'), `expected a boolean, got ${describe(o.terminal)}`);
   const terminal = o.terminal === true ? { terminal: true } : {};
   if (k === 'cookie') {
     rejectUnknown(o, ['cookie', 'ttlMs', 'path', 'terminal'], path);
-    if (!/^[!#$%&'*+\-.^_`|~0-9A-Za-z]+$/.test(v)) throw new InvalidConfigError(join(path, 'cookie'), `expected a cookie name, got ${describe(v)}`);
+    cookieName(v, join(path, 'cookie'));
     const ttlMs = optDurationMs(o, 'ttlMs', path, undefined, { min: 0, max: 400 * 86_400_000 });
     if (ttlMs !== undefined && ttlMs > 0 && ttlMs < 1000) throw new InvalidConfigError(join(path, 'ttlMs'), `expected 0 (a session cookie) or at least 1000 (Max-Age is in whole seconds), got ${describe(o.ttlMs)}`);
     const cookiePath = optString(o, 'path', path);
-    if (cookiePath !== undefined && !cookiePath.startsWith('/')) throw new InvalidConfigError(join(path, 'path'), `expected a path starting with "/", got ${describe(cookiePath)}`);
+    if (cookiePath !== undefined) cookiePathText(cookiePath, join(path, 'path'));
     return Object.freeze({ cookie: v, ...(ttlMs !== undefined ? { ttlMs } : {}), ...(cookiePath !== undefined ? { path: cookiePath } : {}), ...terminal });
   }
   rejectUnknown(o, [k, 'terminal'], path);

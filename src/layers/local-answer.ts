@@ -70,6 +70,12 @@ function splitHost(host: string): [string, string] {
   return colon < 0 ? [host, ''] : [host.slice(0, colon), host.slice(colon + 1)];
 }
 
+/** A redirect's `scheme` (at `path`), lower-cased. @throws InvalidConfigError when it is no URL scheme */
+export function redirectScheme(v: string | undefined, path: string): string | undefined {
+  if (v !== undefined && !SCHEME.test(v)) throw new InvalidConfigError(path, `expected a URL scheme such as "https", got ${describe(v)}`);
+  return v?.toLowerCase();
+}
+
 function parseRedirect(raw: unknown, path: string, parts: MatchedParts): LocalAnswer {
   const o = expectObject(raw, path);
   rejectUnknown(o, ['uri', 'prefixRewrite', 'authority', 'scheme', 'port', 'redirectCode'], path);
@@ -77,8 +83,7 @@ function parseRedirect(raw: unknown, path: string, parts: MatchedParts): LocalAn
   const prefixRewrite = pathText(o, 'prefixRewrite', path);
   if (uri !== undefined && prefixRewrite !== undefined) throw new InvalidConfigError(join(path, 'prefixRewrite'), 'give either "uri" or "prefixRewrite", not both');
   const authority = authorityText(o, 'authority', path);
-  const scheme = optString(o, 'scheme', path)?.toLowerCase();
-  if (scheme !== undefined && !SCHEME.test(scheme)) throw new InvalidConfigError(join(path, 'scheme'), `expected a URL scheme such as "https", got ${describe(o.scheme)}`);
+  const scheme = redirectScheme(optString(o, 'scheme', path), join(path, 'scheme'));
   const port = o.port === 'request' ? 'request' : o.port === undefined ? undefined : String(optNumber(o, 'port', path, 0, { integer: true, min: 1, max: 65_535 }));
   const code = optNumber(o, 'redirectCode', path, 301, { integer: true });
   if (!CODES.includes(code)) throw new InvalidConfigError(join(path, 'redirectCode'), `expected one of ${CODES.join(', ')}, got ${describe(o.redirectCode)}`);

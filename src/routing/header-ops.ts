@@ -54,7 +54,8 @@ export function isClientHeader(lower: string): boolean {
   return FRAMING.has(lower);
 }
 
-function headerName(name: unknown, path: string, side: 'request' | 'response'): string {
+/** A header operation's name (lower-cased). @throws InvalidConfigError naming `path` */
+export function headerName(name: unknown, path: string, side: 'request' | 'response'): string {
   if (typeof name !== 'string' || !TOKEN.test(name)) throw new InvalidConfigError(path, `expected a header name, got ${describe(name)}`);
   const lower = name.toLowerCase();
   if (FRAMING.has(lower)) throw new InvalidConfigError(path, `"${lower}" is the HTTP client's to set`);
@@ -62,7 +63,8 @@ function headerName(name: unknown, path: string, side: 'request' | 'response'): 
   return lower;
 }
 
-function headerValue(v: unknown, path: string): string {
+/** A header operation's value. @throws InvalidConfigError naming `path` */
+export function headerValue(v: unknown, path: string): string {
   if (typeof v !== 'string') throw new InvalidConfigError(path, `expected a string, got ${describe(v)}`);
   if (/[\r\n\0]/.test(v)) throw new InvalidConfigError(path, 'a header value has no CR, LF or NUL');
   return v;

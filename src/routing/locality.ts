@@ -39,6 +39,12 @@ export interface ParsedLocalityLb {
   readonly distribute: readonly { from: string; to: readonly { locality: string; weight: number }[] }[];
 }
 
+/** A failover rule's regions, both required. @throws InvalidConfigError naming `path` */
+export function failoverRegions(from: string | undefined, to: string | undefined, path: string): [string, string] {
+  if (!from || !to) throw new InvalidConfigError(path, 'expected both "from" and "to" regions');
+  return [from, to];
+}
+
 export function parseLocalityLb(raw: unknown, path: string): ParsedLocalityLb {
   const o = raw === undefined ? {} : expectObject(raw, path);
   rejectUnknown(o, ['enabled', 'failover', 'distribute'], path);
@@ -48,9 +54,7 @@ export function parseLocalityLb(raw: unknown, path: string): ParsedLocalityLb {
       const p = join(join(path, 'failover'), i);
       const e = expectObject(f, p);
       rejectUnknown(e, ['from', 'to'], p);
-      const from = optString(e, 'from', p);
-      const to = optString(e, 'to', p);
-      if (!from || !to) throw new InvalidConfigError(p, 'expected both "from" and "to" regions');
+      const [from, to] = failoverRegions(optString(e, 'from', p), optString(e, 'to', p), p);
       failover.set(from, [...(failover.get(from) ?? []), to]);
     });
   }
