@@ -6,6 +6,8 @@
  * reported: meshlet has them per service.
  */
 import type { BalancerConfig, BalancerName } from '../balancers/config.js';
+import { cookieName, cookiePathText, hashName } from '../balancers/config.js';
+import { failoverRegions } from '../routing/locality.js';
 import type { SlowStartConfig } from '../health/health-config.js';
 import type { LocalityLbConfig } from '../routing/locality.js';
 import { describe as describeValue } from '../core/endpoint-spec.js';
@@ -90,13 +92,21 @@ function consistentHash(o: Obj, doc: Doc, path: string): BalancerConfig {
     if (v > 0 && v < MIN_TABLE) doc.unsupported(p, `a table size is at least ${MIN_TABLE} in meshlet: ${v} is applied as ${MIN_TABLE}`);
     if (v > 0) b.tableSize = Math.max(v, MIN_TABLE);
   };
+  const named = (x: unknown, p: string): string => {
+    const name = doc.str(x, p);
+    doc.checked(p, () => hashName(name, p));
+    return name;
+  };
   doc.fields(o, path, {
-    httpHeaderName: (h, hp) => (b.hashOn = { header: doc.str(h, hp) }),
-    httpQueryParameterName: (q, qp) => (b.hashOn = { query: doc.str(q, qp) }),
+    // The names checked as the balancer's hashOn checks them, at the field: createMesh would refuse them later.
+    httpHeaderName: (h, hp) => (b.hashOn = { header: named(h, hp) }),
+    httpQueryParameterName: (q, qp) => (b.hashOn = { query: named(q, qp) }),
     httpCookie: (c, cp) => {
       // With a ttl, Envoy generates the cookie (a session cookie for 0s) when the request has none.
       const cookie = doc.obj(c, cp);
-      const hashOn: Obj = { cookie: doc.str(cookie.name, `${cp}.name`) };
+      const name = named(cookie.name, `${cp}.name`);
+      doc.checked(`${cp}.name`, () => cookieName(name, `${cp}.name`));
+      const hashOn: Obj = { cookie: name };
       doc.fields(cookie, cp, {
         name: () => {},
         ttl: (t, tp) => {
@@ -107,7 +117,7 @@ function consistentHash(o: Obj, doc: Doc, path: string): BalancerConfig {
         },
         path: (x, xp) => {
           const path = doc.str(x, xp);
-          if (path !== '') hashOn.path = path;
+          if (path !== '') hashOn.path = doc.checked(xp, () => (cookiePathText(path, xp), path));
         },
         attributes: doc.reportAs('meshlet sets Path, Max-Age and HttpOnly on a generated cookie, no other attribute'),
       });
@@ -155,6 +165,9 @@ function localityLbSetting(o: Obj, doc: Doc, path: string): LocalityLbConfig {
         const xp = `${fp}[${i}]`;
         const e: { from?: string; to?: string } = {};
         doc.fields(doc.obj(x, xp), xp, { from: (s, sp) => (e.from = doc.str(s, sp)), to: (s, sp) => (e.to = doc.str(s, sp)) });
+        // Both regions, as meshlet's locality balancing requires: told at the one missing.
+        const missing = e.from ? `${xp}.to` : `${xp}.from`;
+        doc.checked(missing, () => failoverRegions(e.from, e.to, missing));
         return e as { from: string; to: string };
       })),
     failoverPriority: doc.reportAs('failover by endpoint labels is not supported (failover by region is)'),

@@ -13,7 +13,9 @@
  */
 import type { RouteConfig } from '../layers/route.js';
 import type { HeaderOperations, RouteHeaders } from '../routing/header-ops.js';
-import { isClientHeader } from '../routing/header-ops.js';
+import { headerName, headerValue, isClientHeader } from '../routing/header-ops.js';
+import { redirectScheme } from '../layers/local-answer.js';
+import { authorityText, pathText } from '../routing/rewrite.js';
 import { compileReplaceAll } from '../routing/regex.js';
 import { put, type Doc, type Obj } from './doc.js';
 import { integerIn } from './bounds.js';
@@ -25,14 +27,19 @@ export function headerOperations(v: unknown, doc: Doc, path: string): { headers:
   const usable = (name: string, value: string | undefined, p: string, side: 'request' | 'response', op: 'set' | 'add' | 'remove'): boolean => {
     const lower = name.toLowerCase();
     if (lower === 'host' || lower === ':authority') {
-      if (side === 'request' && op !== 'remove' && value !== undefined) authority[op] = value;
+      if (side === 'request' && op !== 'remove' && value !== undefined) authority[op] = doc.checked(p, () => authorityText({ authority: value }, 'authority', p)!);
       else doc.unsupported(p, 'Envoy leaves the Host header out of header operations here');
       return false;
     }
     if (lower.startsWith(':')) doc.unsupported(p, 'pseudo-headers are not changed by header operations');
     else if (isClientHeader(lower)) doc.unsupported(p, `"${lower}" is the HTTP client's to set`);
     else if (value !== undefined && value.replace(/%%/g, '').includes('%')) doc.unsupported(p, "Envoy's %…% substitutions are not evaluated by meshlet");
-    else return true;
+    else {
+      // What the route's header operations refuse (a space in a name, CR or LF in a value), at this field.
+      doc.checked(p, () => headerName(name, p, side));
+      if (value !== undefined) doc.checked(p, () => headerValue(value, p));
+      return true;
+    }
     return false;
   };
   const operations = (x: unknown, p: string, side: 'request' | 'response'): HeaderOperations => {
@@ -65,11 +72,11 @@ export function rewrite(v: unknown, doc: Doc, path: string): RouteConfig['rewrit
   doc.fields(doc.obj(v, path), path, {
     uri: (x, p) => {
       const uri = doc.str(x, p);
-      if (uri !== '') out.uri = uri;
+      if (uri !== '') out.uri = doc.checked(p, () => pathText({ uri }, 'uri', p)!);
     },
     authority: (x, p) => {
       const authority = doc.str(x, p);
-      if (authority !== '') out.authority = authority;
+      if (authority !== '') out.authority = doc.checked(p, () => authorityText({ authority }, 'authority', p)!);
     },
     uriRegexRewrite: (x, p) => {
       const r: Obj = {};
@@ -90,11 +97,17 @@ const DEFAULT_PORT: Readonly<Record<string, number>> = { http: 80, https: 443 };
 export function redirect(v: unknown, doc: Doc, path: string): RouteConfig['redirect'] {
   const out: NonNullable<RouteConfig['redirect']> = {};
   let port: number | 'request' | undefined;
+  const text = (x: unknown, p: string, check: (v: string) => unknown): string => {
+    const v = doc.str(x, p);
+    if (v !== '') doc.checked(p, () => check(v));
+    return v;
+  };
   doc.fields(doc.obj(v, path), path, {
-    uri: (x, p) => (out.uri = doc.str(x, p)),
-    prefixRewrite: (x, p) => (out.prefixRewrite = doc.str(x, p)),
-    authority: (x, p) => (out.authority = doc.str(x, p)),
-    scheme: (x, p) => (out.scheme = doc.str(x, p)),
+    // Each checked as the route's redirect checks it (a space in a path, host or scheme), at this field.
+    uri: (x, p) => (out.uri = text(x, p, (v) => pathText({ v }, 'v', p))),
+    prefixRewrite: (x, p) => (out.prefixRewrite = text(x, p, (v) => pathText({ v }, 'v', p))),
+    authority: (x, p) => (out.authority = text(x, p, (v) => authorityText({ v }, 'v', p))),
+    scheme: (x, p) => (out.scheme = text(x, p, (v) => redirectScheme(v, p))),
     port: (x, p) => (port = integerIn(x, 0, 65_535, doc, p, 'a port', "Istio's ValidatePort; 0 is unset")),
     derivePort: (x, p) => {
       const how = doc.str(x, p);

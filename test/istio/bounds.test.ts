@@ -229,3 +229,44 @@ spec:
     await createMesh({ services }).close();
   });
 });
+
+describe("a value meshlet's own validator refuses is refused at the document and field, not later by createMesh at a services.… path", () => {
+  const refused = [
+    { what: 'a redirect scheme', yaml: vs('redirect: { uri: /x, scheme: "ht tp" }'), at: 'VirtualService r: spec.http[0].redirect.scheme: expected a URL scheme' },
+    { what: 'a redirect uri', yaml: vs('redirect: { uri: "/a b" }'), at: 'VirtualService r: spec.http[0].redirect.uri: expected a URL path' },
+    { what: 'a redirect authority', yaml: vs('redirect: { authority: "a b" }'), at: 'VirtualService r: spec.http[0].redirect.authority: expected a host name' },
+    { what: 'rewrite.uri', yaml: vs(`${TO_R}rewrite: { uri: "/a b" }`), at: 'VirtualService r: spec.http[0].rewrite.uri: expected a URL path' },
+    { what: 'rewrite.authority', yaml: vs(`${TO_R}rewrite: { authority: "a b" }`), at: 'VirtualService r: spec.http[0].rewrite.authority: expected a host name' },
+    { what: 'a request header name to set', yaml: vs(`${TO_R}headers: { request: { set: { "x a": v } } }`), at: 'VirtualService r: spec.http[0].headers.request.set.x a: expected a header name' },
+    { what: 'a request header value to add', yaml: vs(`${TO_R}headers: { request: { add: { x-a: "v\\r\\nx-b: w" } } }`), at: 'VirtualService r: spec.http[0].headers.request.add.x-a: a header value has no CR, LF or NUL' },
+    { what: 'a request header name to remove', yaml: vs(`${TO_R}headers: { request: { remove: ["x a"] } }`), at: 'VirtualService r: spec.http[0].headers.request.remove[0]: expected a header name' },
+    { what: 'a response header name to add', yaml: vs(`${TO_R}headers: { response: { add: { "x\\na": v } } }`), at: 'VirtualService r: spec.http[0].headers.response.add.x\na: expected a header name' },
+    { what: 'a response header value to set', yaml: vs(`${TO_R}headers: { response: { set: { x-a: "v\\nw" } } }`), at: 'VirtualService r: spec.http[0].headers.response.set.x-a: a header value has no CR, LF or NUL' },
+    { what: 'a destination header value', yaml: vs('route: [{ destination: { host: r }, headers: { request: { set: { x-a: "v\\rw" } } } }]'), at: 'VirtualService r: spec.http[0].route[0].headers.request.set.x-a: a header value has no CR, LF or NUL' },
+    { what: 'a Host set among the headers', yaml: vs(`${TO_R}headers: { request: { set: { host: "a b" } } }`), at: 'VirtualService r: spec.http[0].headers.request.set.host: expected a host name' },
+    { what: 'an empty httpHeaderName', yaml: dr('{ loadBalancer: { consistentHash: { httpHeaderName: "" } } }'), at: 'DestinationRule r: spec.trafficPolicy.loadBalancer.consistentHash.httpHeaderName: expected a non-empty name' },
+    { what: 'an empty httpQueryParameterName', yaml: dr('{ loadBalancer: { consistentHash: { httpQueryParameterName: "" } } }'), at: 'DestinationRule r: spec.trafficPolicy.loadBalancer.consistentHash.httpQueryParameterName: expected a non-empty name' },
+    { what: 'a cookie name', yaml: dr('{ loadBalancer: { consistentHash: { httpCookie: { name: "a b", ttl: 10s } } } }'), at: 'DestinationRule r: spec.trafficPolicy.loadBalancer.consistentHash.httpCookie.name: expected a cookie name' },
+    { what: 'a cookie path', yaml: dr('{ loadBalancer: { consistentHash: { httpCookie: { name: s, path: x, ttl: 10s } } } }'), at: 'DestinationRule r: spec.trafficPolicy.loadBalancer.consistentHash.httpCookie.path: expected a path starting with "/"' },
+    { what: 'an empty failover from', yaml: dr('{ loadBalancer: { localityLbSetting: { failover: [{ from: "", to: us-west }] } } }'), at: 'DestinationRule r: spec.trafficPolicy.loadBalancer.localityLbSetting.failover[0].from: expected both "from" and "to" regions' },
+  ];
+  for (const c of refused) {
+    test(c.what, () => {
+      expect(() => fromIstio(c.yaml, withStatic)).toThrow(`invalid config at ${c.at}`);
+    });
+  }
+
+  test('good values still pass fromIstio and createMesh', async () => {
+    const redirect = await builds(vs('redirect: { uri: /x, authority: "a.example:8080", scheme: HTTPS }'));
+    expect(redirect.services.r!.routes![0]!.redirect).toMatchObject({ uri: '/x', authority: 'a.example:8080', scheme: 'HTTPS' });
+    const headers = await builds(vs(`${TO_R}headers: { request: { set: { x-a: "v w", host: b.example }, remove: [x-c] }, response: { add: { x-b: "1" } } }\n    rewrite: { uri: /v2 }`));
+    expect(headers.services.r!.routes![0]).toMatchObject({ headers: { request: { set: { 'x-a': 'v w' }, remove: ['x-c'] }, response: { add: { 'x-b': '1' } } }, rewrite: { uri: '/v2', authority: 'b.example' } });
+    const cookie = await builds(dr('{ loadBalancer: { consistentHash: { httpCookie: { name: s, path: /app, ttl: 10s } } } }'));
+    expect(cookie.services.r!.balancer).toMatchObject({ hashOn: { cookie: 's', path: '/app', ttlMs: 10_000 } });
+    const header = await builds(dr('{ loadBalancer: { consistentHash: { httpHeaderName: x-user } } }'));
+    expect(header.services.r!.balancer).toMatchObject({ hashOn: { header: 'x-user' } });
+    const failover = await builds(dr('{ outlierDetection: { consecutive5xxErrors: 1 }, loadBalancer: { localityLbSetting: { failover: [{ from: us-east, to: us-west }] } } }'));
+    expect(failover.unsupported).toEqual([]);
+    expect(failover.services.r!.localityLb).toMatchObject({ failover: [{ from: 'us-east', to: 'us-west' }] });
+  });
+});
