@@ -141,8 +141,9 @@ const FIELDS: readonly Field[] = [
   dr('LocalityLoadBalancerSetting.failoverPriority', 'reported', `${LOC}.failoverPriority`, ['topology.kubernetes.io/zone']),
   dr('Distribute.from', 'partial', `${LOC}.distribute[0].from`, 'us-east/a', { reported: 'us-east/a/sz1' }), // no subzones
   dr('Distribute.to', 'partial', `${LOC}.distribute[0].to`, { 'us-east/a': 100 }, { reported: { 'us-east/a/sz1': 100 } }),
-  dr('Failover.from', 'supported', `${LOC}.failover[0].from`, 'us-east'),
-  dr('Failover.to', 'supported', `${LOC}.failover[0].to`, 'eu-west'),
+  // A failover rule takes both regions (createMesh refuses one without): the base has both, the value changes one.
+  dr('Failover.from', 'supported', `${LOC}.failover[0].from`, 'us-east', { base: [[`${LOC}.failover[0]`, { from: 'us-west', to: 'eu-west' }]] }),
+  dr('Failover.to', 'supported', `${LOC}.failover[0].to`, 'eu-west', { base: [[`${LOC}.failover[0]`, { from: 'us-east', to: 'us-west' }]] }),
 
   // ===== virtual_service.proto =====
   vs('VirtualService.hosts', 'supported', 'hosts', ['r', 'q']),
