@@ -3,8 +3,9 @@
  * timeouts, retries, faults, mirrors; header operations, rewrites, redirects and direct responses
  * in route-actions.ts), field by field. Every host gets the routes, read for that
  * host: a destination is local to one host's service and another service's for the next (a
- * service of its own in the output, made if no document made it). Several VirtualServices for one
- * host, read in pilot's order (istio.ts), add up their routes in that order, reported.
+ * service of its own in the output, made if no document made it). Of several VirtualServices for
+ * one host, read in pilot's order (istio.ts), the first's routes apply alone, as a sidecar's; the
+ * others are reported.
  */
 import type { RouteConfig } from '../layers/route.js';
 import type { Doc, Obj } from './doc.js';
@@ -140,8 +141,9 @@ export function virtualService(spec: Obj, doc: Doc, table: ServiceTable, identit
     else {
       // Istio leaves two VirtualServices for one host undefined (istioctl analyze IST0109): a
       // sidecar keeps the virtual host of the first in pilot's order and drops the other's as a
-      // duplicate domain; meshlet adds these routes after the first's, which answer first.
-      doc.unsupported(`spec.hosts[${hi}]`, `host ${String(host)} is also routed by ${first}, which comes first (oldest, then by name and namespace): its routes answer first, these after them; Istio leaves two VirtualServices for one host undefined (istioctl analyze IST0109), and a sidecar takes the first's alone`);
+      // duplicate domain (pilot/pkg/networking/core/httproute.go): so does meshlet.
+      doc.unsupported(`spec.hosts[${hi}]`, `host ${String(host)} is also routed by ${first}, which comes first (oldest, then by name and namespace): this VirtualService's routes for it are not applied, as a sidecar takes the first's alone (Istio leaves two VirtualServices for one host undefined: istioctl analyze IST0109)`);
+      return;
     }
     const svc = table.service(ref, host as string);
     const here: Here = { ref, host: host as string, names: table.names, serviceOf: (r, h) => (table.service(r, h), table.names.of(r).name), portServiceOf: (r, h, port) => table.portService(r, h, port) };
